@@ -1,0 +1,83 @@
+"""The ``cuelab`` command and its sub-commands.
+
+Each sub-command lives in its own module under :mod:`cuelab.cli` and exposes
+``register(subparsers)``, which adds its parser and sets ``func``. The
+dispatcher turns every :class:`~cuelab.core.errors.CueLabError` (and any
+other exception) into one line on stderr and a non-zero exit; ``--debug``
+shows the traceback instead. The full detail always goes to the log file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from cuelab import __version__
+from cuelab.logs import log_path, setup_logging
+
+# Sub-command modules, imported on start (each keeps heavy imports inside its handler).
+COMMAND_MODULES = [
+    "cuelab.cli.tokens",
+    "cuelab.cli.norms",
+]
+
+log = logging.getLogger("cuelab")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="cuelab",
+        description="CueLab: study how audio language models use acoustic cues.",
+    )
+    parser.add_argument("--version", action="version", version=f"cuelab {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cuelab`` script; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    setup_logging(debug=args.debug)
+    func = getattr(args, "func", None)
+    if func is None:
+        if "cuelab.cli.gui" in COMMAND_MODULES:
+            args = parser.parse_args(["gui", *args_list])
+            func = args.func
+        else:
+            parser.print_help()
+            return 0
+    try:
+        result = func(args)
+    except KeyboardInterrupt:
+        print("cuelab: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        from cuelab.core.errors import CueLabError
+
+        log.debug("command %s failed", args.command, exc_info=True)
+        if args.debug:
+            raise
+        if isinstance(exc, CueLabError):
+            print(f"cuelab: error: {exc}", file=sys.stderr)
+        else:
+            print(
+                f"cuelab: internal error: {type(exc).__name__}: {exc} (details in {log_path()})",
+                file=sys.stderr,
+            )
+        return 1
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

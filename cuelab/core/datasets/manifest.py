@@ -1,0 +1,151 @@
+"""The manifest CSV: one row per clip, paths relative to the manifest's folder.
+
+Columns (DESIGN.md): ``path`` (required), ``label``, ``speaker``, ``gender``
+(``m``/``f``/empty), ``split``, and for speech-over-background sets
+``transcript``, ``scene``, ``events`` (``;``-separated), ``snr_db``. Unknown
+columns are kept. Errors name the manifest, the row (1 = first data row) and
+the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cuelab.core.errors import ManifestError
+
+KNOWN_COLUMNS = (
+    "path",
+    "label",
+    "speaker",
+    "gender",
+    "split",
+    "transcript",
+    "scene",
+    "events",
+    "snr_db",
+)
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One validated clip entry."""
+
+    index: int  # 1-based data row number
+    path: Path  # absolute
+    rel_path: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def get(self, column: str, default: str = "") -> str:
+        """A column's value (stripped), or ``default`` when absent or empty."""
+        value = self.fields.get(column, "")
+        return value if value else default
+
+    @property
+    def utt_id(self) -> str:
+        """Utterance id: the ``utt_id`` column, else the path without suffix."""
+        return self.get("utt_id") or str(Path(self.rel_path).with_suffix(""))
+
+    @property
+    def gender(self) -> str | None:
+        """``"m"``, ``"f"`` or None."""
+        return self.get("gender") or None
+
+    @property
+    def events(self) -> list[str]:
+        """The ``;``-separated ``events`` column as a list."""
+        return [e.strip() for e in self.get("events").split(";") if e.strip()]
+
+
+@dataclass
+class Manifest:
+    """A validated manifest."""
+
+    path: Path
+    columns: list[str]
+    rows: list[ManifestRow]
+    sha256: str
+
+    def __iter__(self) -> Iterator[ManifestRow]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def split(self, name: str | None) -> list[ManifestRow]:
+        """Rows of one split (all rows when ``name`` is None or empty)."""
+        return [r for r in self.rows if not name or r.get("split") == name]
+
+
+def _check_row(
+    src: Path, i: int, raw: dict[str, str], root: Path, check_files: bool
+) -> ManifestRow:
+    where = f"{src.name} row {i}"
+    rel = raw.get("path", "")
+    if not rel:
+        raise ManifestError(f"{where}, column 'path': empty")
+    gender = raw.get("gender", "").lower()
+    if gender in ("male", "female"):
+        gender = gender[0]
+    if gender not in ("", "m", "f"):
+        raise ManifestError(f"{where}, column 'gender': '{raw['gender']}' is not m, f or empty")
+    raw["gender"] = gender
+    if raw.get("snr_db", ""):
+        text = raw["snr_db"].strip().lower()
+        try:
+            value = float(text)
+        except ValueError:
+            raise ManifestError(
+                f"{where}, column 'snr_db': '{raw['snr_db']}' is not a number"
+            ) from None
+        if math.isnan(value):
+            raise ManifestError(f"{where}, column 'snr_db': NaN is not an SNR")
+    path = (root / rel).resolve()
+    if check_files and not path.is_file():
+        raise ManifestError(f"{where}, column 'path': file not found: {rel}")
+    return ManifestRow(index=i, path=path, rel_path=rel, fields=raw)
+
+
+def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
+    """Read and validate a manifest CSV.
+
+    Raises:
+        ManifestError: unreadable file, missing ``path`` column, a bad value
+            (the message names the row and the column), a duplicate path, or
+            no rows.
+    """
+    src = Path(path)
+    try:
+        data = src.read_bytes()
+    except FileNotFoundError as exc:
+        raise ManifestError(f"{src}: manifest not found") from exc
+    except OSError as exc:
+        raise ManifestError(f"{src}: cannot read manifest ({exc.strerror})") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{src}: not UTF-8 (byte {exc.start})") from exc
+    reader = csv.DictReader(text.splitlines())
+    columns = [c.strip() for c in (reader.fieldnames or [])]
+    if "path" not in columns:
+        raise ManifestError(f"{src}: no 'path' column (columns: {', '.join(columns) or 'none'})")
+    rows: list[ManifestRow] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(reader, start=1):
+        if None in raw:
+            raise ManifestError(f"{src.name} row {i}: more cells than columns")
+        clean = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+        row = _check_row(src, i, clean, src.parent, check_files)
+        if row.rel_path in seen:
+            raise ManifestError(
+                f"{src.name} row {i}, column 'path': duplicate of row {seen[row.rel_path]}"
+            )
+        seen[row.rel_path] = i
+        rows.append(row)
+    if not rows:
+        raise ManifestError(f"{src}: manifest has no rows")
+    return Manifest(src.resolve(), columns, rows, hashlib.sha256(data).hexdigest())

@@ -1,0 +1,40 @@
+"""Typed errors whose ``str()`` is one line a user can act on.
+
+The command line prints ``str(error)`` alone (the traceback goes to the log),
+so every message names the thing at fault (a file, a row, a column) and the
+problem.
+"""
+
+from __future__ import annotations
+
+
+class CueLabError(Exception):
+    """Base class of every error CueLab reports to a user."""
+
+
+class AudioError(CueLabError):
+    """An audio file is missing, undecodable, empty, non-finite, too short or too long."""
+
+
+class FeatureError(CueLabError):
+    """Feature extraction failed for a clip."""
+
+
+class NormsError(CueLabError):
+    """A norms profile is missing, malformed or of an unknown schema version."""
+
+
+class TokenError(CueLabError):
+    """A concept-token set or token text is invalid."""
+
+
+class ManifestError(CueLabError):
+    """A manifest is unreadable, or a row has a bad value (the message names row and column)."""
+
+
+class ModelError(CueLabError):
+    """A model cannot be found, loaded or run."""
+
+
+class Cancelled(CueLabError):
+    """A job was cancelled by its caller."""

@@ -1,0 +1,93 @@
+"""Progress and cancellation for long work in the core.
+
+Core jobs are plain functions that take a :class:`JobControl`, call
+:meth:`JobControl.advance` after each item and :meth:`JobControl.check`
+between items. The window runs them in a worker thread and turns progress
+callbacks into Qt signals; the command line prints a progress bar. Nothing
+here knows about Qt.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cuelab.core.errors import Cancelled
+
+
+@dataclass(frozen=True)
+class ProgressInfo:
+    """One progress record: ``done`` of ``total`` items, rate and ETA."""
+
+    done: int
+    total: int
+    elapsed_s: float
+    message: str = ""
+
+    @property
+    def rate(self) -> float:
+        """Items per second so far (0 before the first item)."""
+        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the current rate, or None when unknown."""
+        if self.done <= 0 or self.total <= 0:
+            return None
+        return max(0.0, (self.total - self.done) / self.rate)
+
+
+ProgressCallback = Callable[[ProgressInfo], None]
+
+
+class JobControl:
+    """Carries a cancel flag and a progress callback into a core job.
+
+    Thread-safe: :meth:`cancel` may be called from any thread while the job
+    runs in another.
+    """
+
+    def __init__(self, on_progress: ProgressCallback | None = None) -> None:
+        self._on_progress = on_progress
+        self._cancel = threading.Event()
+        self._start = time.monotonic()
+        self._done = 0
+        self._total = 0
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next check."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._cancel.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` if cancellation was requested."""
+        if self._cancel.is_set():
+            raise Cancelled("cancelled")
+
+    def start(self, total: int, message: str = "") -> None:
+        """Announce the number of items and reset the clock."""
+        self._start = time.monotonic()
+        self._done = 0
+        self._total = total
+        self._emit(message)
+
+    def advance(self, n: int = 1, message: str = "") -> None:
+        """Record ``n`` more finished items and report progress."""
+        self._done += n
+        self._emit(message)
+
+    @property
+    def done(self) -> int:
+        """Items finished so far."""
+        return self._done
+
+    def _emit(self, message: str) -> None:
+        if self._on_progress is not None:
+            info = ProgressInfo(self._done, self._total, time.monotonic() - self._start, message)
+            self._on_progress(info)

@@ -1,0 +1,40 @@
+"""The core never imports Qt: checked statically and in a fresh interpreter."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+CORE = Path(__file__).resolve().parents[2] / "cuelab" / "core"
+QT = ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "shiboken6", "superqt", "qtpy")
+
+
+def test_no_qt_import_statement_in_core() -> None:
+    offenders = []
+    for py in CORE.rglob("*.py"):
+        for node in ast.walk(ast.parse(py.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{py.name}: {n}" for n in names if n.split(".")[0] in QT]
+    assert offenders == []
+
+
+def test_importing_every_core_module_loads_no_qt() -> None:
+    modules = sorted(
+        "cuelab." + ".".join(p.relative_to(CORE.parent).with_suffix("").parts)
+        for p in CORE.rglob("*.py")
+        if p.name != "__init__.py"
+    )
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        f"bad = [m for m in sys.modules if m.split('.')[0] in {QT!r}]\n"
+        "print(bad); sys.exit(1 if bad else 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
