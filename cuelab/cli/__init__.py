@@ -22,6 +22,8 @@ from cuelab.logs import log_path, setup_logging
 COMMAND_MODULES = [
     "cuelab.cli.tokens",
     "cuelab.cli.norms",
+    "cuelab.cli.train_reference",
+    "cuelab.cli.mix",
 ]
 
 log = logging.getLogger("cuelab")
