@@ -1,0 +1,57 @@
+"""The oracle: answers with the manifest's ground truth.
+
+It gives the upper bound that the speech/scene/event paper reports (WER 0,
+mACC 100, mAP 100) and a sanity check for the whole evaluation pipeline: a
+run with the oracle must score perfectly, whatever the tokens say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cuelab.core.errors import ModelError
+from cuelab.core.models.base import Clip, LoadOptions, ModelAdapter, Prediction
+from cuelab.core.prompts import TaskPrompt
+
+
+class OracleAdapter(ModelAdapter):
+    """Reads the answer from ``clip.meta`` (the manifest row)."""
+
+    family = "oracle"
+
+    def __init__(self, location: str = "") -> None:
+        self.location = location
+
+    @classmethod
+    def load(cls, location: str, options: LoadOptions) -> OracleAdapter:
+        """The oracle has no weights; ``location`` is ignored (``oracle:-`` is fine)."""
+        return cls(location)
+
+    def score_labels(
+        self,
+        clip: Clip,
+        task: TaskPrompt,
+        labels: Sequence[str],
+        token_texts: Sequence[str | None],
+    ) -> list[Prediction]:
+        """Probability 1 on the manifest label for every token variant."""
+        truth = clip.meta.get("label", "")
+        if not truth:
+            raise ModelError(f"oracle: clip '{clip.utt_id}' has no label in its manifest row")
+        if truth not in labels:
+            raise ModelError(f"oracle: label '{truth}' of clip '{clip.utt_id}' is not in {list(labels)}")
+        probs = {lab: float(lab == truth) for lab in labels}
+        return [Prediction(label=truth, probs=dict(probs)) for _ in token_texts]
+
+    def generate(
+        self, clip: Clip, task: TaskPrompt, token_text: str | None, max_new_tokens: int = 128
+    ) -> str:
+        """The ground-truth answer: the transcript when there is one, else the label."""
+        answer = clip.meta.get("transcript") or clip.meta.get("label")
+        if not answer:
+            raise ModelError(f"oracle: clip '{clip.utt_id}' has no transcript or label")
+        return answer
+
+    def describe(self) -> dict[str, object]:
+        """Provenance: nothing but the family."""
+        return {"family": self.family, "location": self.location, "quant": "none", "device": "cpu"}
