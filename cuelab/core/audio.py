@@ -1,0 +1,307 @@
+"""Audio input and output: the one place that reads, checks and writes audio.
+
+Every other module receives audio from here as a mono float32 array at a
+known rate, already checked for the problems that would otherwise surface
+later as a confusing openSMILE or model failure (empty, undecodable,
+non-finite, too short, too long). Problems raise :class:`AudioError` with one
+line that names the file and the problem, never a raw decoder traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from cuelab.core.errors import AudioError
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+
+# Output formats :func:`write_audio` picks from the suffix, with their subtype:
+# WAV keeps float32 exactly; FLAC is lossless 24-bit PCM.
+_WRITE_FORMATS: dict[str, tuple[str, str]] = {
+    ".wav": ("WAV", "FLOAT"),
+    ".flac": ("FLAC", "PCM_24"),
+}
+
+
+def _one_line(exc: BaseException) -> str:
+    """Condense an exception's text to one line (decoder messages span several)."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def to_mono(x: np.ndarray) -> np.ndarray:
+    """Average the channels of ``x`` into one float32 channel.
+
+    A 2-D array is read as (frames, channels) when it has more rows than
+    columns and as (channels, frames) otherwise, since a clip always has more
+    samples than channels; this accepts both soundfile's and librosa's layout.
+
+    Args:
+        x: 1-D samples, or 2-D multichannel samples.
+
+    Returns:
+        A 1-D float32 array.
+    """
+    arr = np.asarray(x)
+    if arr.ndim == 1:
+        return arr.astype(np.float32, copy=False)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 1-D or 2-D signal, got shape {arr.shape}")
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.float32)
+    axis = 1 if arr.shape[0] >= arr.shape[1] else 0
+    return arr.mean(axis=axis, dtype=np.float64).astype(np.float32)
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Resample a mono signal with soxr's high-quality filter.
+
+    soxr "HQ" keeps the pass band flat to well above the range of every
+    eGeMAPS descriptor, so pitch and spectral-shape features do not depend
+    on a clip's original rate.
+
+    Args:
+        x: 1-D signal.
+        sr_in: its rate in Hz.
+        sr_out: the wanted rate in Hz.
+
+    Returns:
+        A 1-D float32 array at ``sr_out`` (a float32 copy when the rates match).
+    """
+    if sr_in <= 0 or sr_out <= 0:
+        raise ValueError(f"sample rates must be positive, got {sr_in} -> {sr_out}")
+    arr = np.ascontiguousarray(x, dtype=np.float32)
+    if sr_in == sr_out:
+        return arr.copy()
+    import soxr  # only needed when rates differ
+
+    return np.asarray(soxr.resample(arr, sr_in, sr_out, quality="HQ"), dtype=np.float32)
+
+
+def check_signal(
+    x: np.ndarray,
+    sr: int,
+    name: str,
+    *,
+    min_seconds: float = 0.1,
+    max_seconds: float | None = None,
+) -> np.ndarray:
+    """Validate an in-memory signal the same way :func:`load_audio` does.
+
+    Args:
+        x: samples, mono or multichannel (see :func:`to_mono`).
+        sr: sample rate in Hz.
+        name: what to call the signal in error messages (usually its path).
+        min_seconds: shortest accepted duration.
+        max_seconds: longest accepted duration, or None for no limit.
+
+    Returns:
+        The mono float32 signal.
+
+    Raises:
+        AudioError: when the rate is not positive, or the signal is empty,
+            has NaN/inf samples, or is too short or too long.
+    """
+    if sr <= 0:
+        raise AudioError(f"{name}: invalid sample rate {sr}")
+    try:
+        mono = to_mono(x)
+    except (ValueError, TypeError) as exc:
+        raise AudioError(f"{name}: not an audio signal ({_one_line(exc)})") from exc
+    if mono.size == 0:
+        raise AudioError(f"{name}: contains no audio samples")
+    bad = int(np.count_nonzero(~np.isfinite(mono)))
+    if bad:
+        raise AudioError(f"{name}: {bad} of {mono.size} samples are not finite (NaN or inf)")
+    duration = mono.size / sr
+    if duration < min_seconds:
+        raise AudioError(f"{name}: too short ({duration:.3f} s; the minimum is {min_seconds:g} s)")
+    if max_seconds is not None and duration > max_seconds:
+        raise AudioError(f"{name}: too long ({duration:.1f} s; the limit is {max_seconds:g} s)")
+    return mono
+
+
+def _check_file(path: Path) -> None:
+    """Raise AudioError for a missing, non-regular or empty file."""
+    if not path.exists():
+        raise AudioError(f"{path}: file not found")
+    if not path.is_file():
+        raise AudioError(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)")
+
+
+def _needs_fallback(path: Path) -> bool:
+    """True for an MP3 when this libsndfile cannot decode MP3 (older than 1.1)."""
+    return path.suffix.lower() == ".mp3" and "MP3" not in sf.available_formats()
+
+
+def _decode_fallback(path: Path) -> tuple[np.ndarray, int]:
+    """Decode with librosa/audioread, for formats the bundled libsndfile lacks."""
+    try:
+        import librosa  # slow import, rarely needed
+
+        y, rate = librosa.load(str(path), sr=None, mono=False)
+    except Exception as exc:  # decoders raise many unrelated types
+        raise AudioError(f"{path}: cannot decode audio ({_one_line(exc)})") from exc
+    return np.asarray(y, dtype=np.float32), int(rate)
+
+
+def audio_duration(path: PathLike) -> float:
+    """Duration in seconds, read from the file header without decoding.
+
+    Raises:
+        AudioError: when the file is missing, empty or not readable audio.
+    """
+    p = Path(path)
+    _check_file(p)
+    if _needs_fallback(p):
+        import librosa
+
+        try:
+            return float(librosa.get_duration(path=str(p)))
+        except Exception as exc:
+            raise AudioError(f"{p}: cannot read audio header ({_one_line(exc)})") from exc
+    try:
+        info = sf.info(str(p))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(f"{p}: cannot decode audio ({_one_line(exc)})") from exc
+    return float(info.frames) / info.samplerate if info.samplerate > 0 else 0.0
+
+
+def load_audio(
+    path: PathLike,
+    sr: int | None = 16000,
+    *,
+    max_seconds: float | None = 600.0,
+    min_seconds: float = 0.1,
+) -> tuple[np.ndarray, int]:
+    """Read an audio file as a checked mono float32 signal.
+
+    WAV, FLAC, OGG and MP3 are read with soundfile (libsndfile >= 1.1 decodes
+    MP3; older builds fall back to librosa/audioread). Channels are averaged.
+    The duration limit is checked from the header first, so a long recording
+    given by mistake is refused before it is decoded.
+
+    Args:
+        path: the audio file.
+        sr: the wanted rate in Hz (soxr HQ resampling), or None for the
+            file's own rate.
+        max_seconds: longest accepted duration, or None for no limit.
+        min_seconds: shortest accepted duration.
+
+    Returns:
+        ``(signal, rate)``: a 1-D float32 array and its rate in Hz.
+
+    Raises:
+        AudioError: the file is missing, empty, undecodable, has non-finite
+            samples, or is shorter than ``min_seconds`` / longer than
+            ``max_seconds``.
+    """
+    p = Path(path)
+    _check_file(p)
+    if max_seconds is not None:
+        header_s = audio_duration(p)
+        # Compressed formats only estimate the length: refuse early only when
+        # clearly over; the exact check follows decoding.
+        if header_s > max_seconds * 1.01 + 0.1:
+            raise AudioError(f"{p}: too long ({header_s:.1f} s; the limit is {max_seconds:g} s)")
+    if _needs_fallback(p):
+        data, native_sr = _decode_fallback(p)
+    else:
+        try:
+            frames, native_sr = sf.read(str(p), dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise AudioError(f"{p}: cannot decode audio ({_one_line(exc)})") from exc
+        # soundfile's layout is known, (frames, channels): average without guessing.
+        data = frames.mean(axis=1, dtype=np.float64).astype(np.float32)
+    mono = check_signal(
+        data, int(native_sr), str(p), min_seconds=min_seconds, max_seconds=max_seconds
+    )
+    if sr is None or sr == native_sr:
+        return mono, int(native_sr)
+    return resample(mono, int(native_sr), sr), sr
+
+
+def write_audio(path: PathLike, x: np.ndarray, sr: int) -> Path:
+    """Write a signal atomically as WAV (float32) or FLAC (24-bit), by suffix.
+
+    The file appears complete or not at all (temporary file in the same
+    folder, then :func:`os.replace`), so a crash never leaves a truncated clip
+    that a later run would read. FLAC is integer PCM: samples beyond ±1 are
+    clipped (and logged) rather than wrapped around.
+
+    Args:
+        path: the output file; its parent folders are created.
+        x: mono or multichannel samples (multichannel is written as is when
+            laid out (frames, channels)).
+        sr: sample rate in Hz.
+
+    Returns:
+        The path written.
+
+    Raises:
+        AudioError: unsupported suffix, non-finite samples, or a write failure.
+    """
+    p = Path(path)
+    fmt = _WRITE_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(_WRITE_FORMATS))
+        raise AudioError(f"{p}: cannot write {p.suffix or 'files without a suffix'} (use {known})")
+    arr = np.asarray(x, dtype=np.float32)
+    if arr.size == 0:
+        raise AudioError(f"{p}: refusing to write an empty signal")
+    if not np.all(np.isfinite(arr)):
+        raise AudioError(f"{p}: refusing to write non-finite samples (NaN or inf)")
+    if fmt[0] == "FLAC":
+        peak = float(np.max(np.abs(arr)))
+        if peak > 1.0:
+            log.warning("%s: peak %.3f exceeds 1.0; clipping for FLAC", p, peak)
+            arr = np.clip(arr, -1.0, 1.0)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise AudioError(f"{p}: cannot write ({_one_line(exc)})") from exc
+    try:
+        sf.write(tmp_name, arr, sr, format=fmt[0], subtype=fmt[1])
+        os.replace(tmp_name, p)
+    except (OSError, sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise AudioError(f"{p}: cannot write ({_one_line(exc)})") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+    return p
+
+
+def file_sha256(path: PathLike, chunk_size: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, read in chunks so memory stays flat.
+
+    Used as the content part of cache keys: a renamed or moved clip still
+    hits, an edited one misses.
+
+    Raises:
+        AudioError: when the file is missing or unreadable.
+    """
+    p = Path(path)
+    digest = hashlib.sha256()
+    try:
+        with p.open("rb") as fh:
+            while block := fh.read(chunk_size):
+                digest.update(block)
+    except FileNotFoundError as exc:
+        raise AudioError(f"{p}: file not found") from exc
+    except OSError as exc:
+        raise AudioError(f"{p}: cannot read ({_one_line(exc)})") from exc
+    return digest.hexdigest()
