@@ -21,6 +21,7 @@ from cuelab.logs import log_path, setup_logging
 # Sub-command modules, imported on start (each keeps heavy imports inside its handler).
 COMMAND_MODULES = [
     "cuelab.cli.tokens",
+    "cuelab.cli.predict",
     "cuelab.cli.norms",
     "cuelab.cli.train_reference",
     "cuelab.cli.mix",

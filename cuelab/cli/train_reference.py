@@ -39,14 +39,25 @@ def run(args: argparse.Namespace) -> int:
     rows = [r for r in manifest.split(args.split) if r.get("label")]
     if not rows:
         raise ManifestError(f"{args.manifest}: no labelled rows in split '{args.split}'")
-    feats = extract_many([r.path for r in rows], cache=FeatureCache(), workers=args.workers,
-                         control=progress_control("features"))
+    feats = extract_many(
+        [r.path for r in rows],
+        cache=FeatureCache(),
+        workers=args.workers,
+        control=progress_control("features"),
+    )
     tokens = [concepts_for_features(f, norms, r.gender).tokens for f, r in zip(feats, rows)]
     weights = train_reference(
-        [f.functionals for f in feats], tokens, [r.get("label") for r in rows], c=args.c,
-        info={"source_manifest": str(args.manifest), "source_manifest_sha256": manifest.sha256,
-              "split": args.split, "norms_sha256": norms.sha256,
-              "note": "baseline classifier, not an audio language model"},
+        [f.functionals for f in feats],
+        tokens,
+        [r.get("label") for r in rows],
+        c=args.c,
+        info={
+            "source_manifest": str(args.manifest),
+            "source_manifest_sha256": manifest.sha256,
+            "split": args.split,
+            "norms_sha256": norms.sha256,
+            "note": "baseline classifier, not an audio language model",
+        },
     )
     held = [r for r in manifest if r.get("label") and r not in rows]
     if held:

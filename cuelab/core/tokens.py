@@ -185,7 +185,12 @@ class TokenTemplate:
             if key.strip() not in ("sep", "prefix", "suffix"):
                 raise TokenError(f"{p}: unknown template setting '{key.strip()}'")
             fields[key.strip()] = value.encode().decode("unicode_escape")
-        return cls(item=lines[0].rstrip("\n"), **fields)
+        return cls(
+            item=lines[0].rstrip("\n"),
+            sep=fields.get("sep", " "),
+            prefix=fields.get("prefix", ""),
+            suffix=fields.get("suffix", ""),
+        )
 
 
 def _item_regex(item: str) -> re.Pattern[str]:

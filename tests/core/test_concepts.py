@@ -59,7 +59,11 @@ def _synthetic_profile(with_gender: bool = True) -> NormsProfile:
     for i in range(60):
         g = "f" if i % 2 else "m"
         f0 = rng.normal(34 if g == "f" else 24, 2.0)  # semitones: women sit higher
-        row = {name: float(rng.normal(1.0, 0.3)) for grp in CONCEPT_DESCRIPTORS.values() for name, _ in grp}
+        row = {
+            name: float(rng.normal(1.0, 0.3))
+            for grp in CONCEPT_DESCRIPTORS.values()
+            for name, _ in grp
+        }
         row["F0semitoneFrom27.5Hz_sma3nz"] = f0
         rows.append(row)
         genders.append(g if with_gender else "")
@@ -115,9 +119,25 @@ def test_concept_score_is_mean_of_signed_robust_z() -> None:
     [
         ({}, 0.05, "UNVOICED"),
         ({"F0semitoneFrom27.5Hz_sma3nz": -1.5, "jitterLocal_sma3nz": 1.5}, 0.6, "CREAKY"),
-        ({"F0semitoneFrom27.5Hz_sma3nz": 0, "jitterLocal_sma3nz": 2, "HNRdBACF_sma3nz": -2}, 0.6, "ROUGH"),
-        ({"F0semitoneFrom27.5Hz_sma3nz": 0, "logRelF0-H1-H2_sma3nz": 1.5, "HNRdBACF_sma3nz": -1}, 0.6, "BREATHY"),
-        ({"F0semitoneFrom27.5Hz_sma3nz": 0, "logRelF0-H1-H2_sma3nz": -1.5, "logRelF0-H1-A3_sma3nz": -1.5}, 0.6, "PRESSED"),
+        (
+            {"F0semitoneFrom27.5Hz_sma3nz": 0, "jitterLocal_sma3nz": 2, "HNRdBACF_sma3nz": -2},
+            0.6,
+            "ROUGH",
+        ),
+        (
+            {"F0semitoneFrom27.5Hz_sma3nz": 0, "logRelF0-H1-H2_sma3nz": 1.5, "HNRdBACF_sma3nz": -1},
+            0.6,
+            "BREATHY",
+        ),
+        (
+            {
+                "F0semitoneFrom27.5Hz_sma3nz": 0,
+                "logRelF0-H1-H2_sma3nz": -1.5,
+                "logRelF0-H1-A3_sma3nz": -1.5,
+            },
+            0.6,
+            "PRESSED",
+        ),
         ({"F0semitoneFrom27.5Hz_sma3nz": 0.1}, 0.6, "MODAL"),
     ],
 )

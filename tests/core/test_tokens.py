@@ -60,7 +60,9 @@ def test_parse_is_lenient_about_case_and_spaces_but_strict_about_content() -> No
 
 
 def test_custom_template_round_trip_and_file(tmp_path) -> None:
-    tpl = TokenTemplate(item="<{concept}:{token}>", sep=", ", prefix="[", suffix="]", lowercase=True)
+    tpl = TokenTemplate(
+        item="<{concept}:{token}>", sep=", ", prefix="[", suffix="]", lowercase=True
+    )
     ts = TokenSet(FULL)
     text = tpl.format(ts)
     assert text.startswith("[<energy:high>, <pitch:low>")

@@ -39,7 +39,9 @@ class OracleAdapter(ModelAdapter):
         if not truth:
             raise ModelError(f"oracle: clip '{clip.utt_id}' has no label in its manifest row")
         if truth not in labels:
-            raise ModelError(f"oracle: label '{truth}' of clip '{clip.utt_id}' is not in {list(labels)}")
+            raise ModelError(
+                f"oracle: label '{truth}' of clip '{clip.utt_id}' is not in {list(labels)}"
+            )
         probs = {lab: float(lab == truth) for lab in labels}
         return [Prediction(label=truth, probs=dict(probs)) for _ in token_texts]
 

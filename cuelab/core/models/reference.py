@@ -126,9 +126,7 @@ class ReferenceWeights:
         if coef.shape != (len(labels), len(names) + TOKEN_DIM):
             raise ModelError(f"{root}: weight shape {coef.shape} does not match config")
         info = {k: v for k, v in cfg.items() if k not in ("labels", "feature_names")}
-        return cls(
-            labels, names, coef, arrays["intercept"], arrays["mean"], arrays["scale"], info
-        )
+        return cls(labels, names, coef, arrays["intercept"], arrays["mean"], arrays["scale"], info)
 
 
 def train_reference(
