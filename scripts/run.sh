@@ -61,11 +61,18 @@ setup_venv() {
       "${pip[@]}" install torch
     else
       say "installing PyTorch (CPU build)"
-      # A CPU wheel already on this machine (pip's find-links) is used first;
-      # otherwise PyTorch's own CPU index, so no CUDA wheels are downloaded.
-      "${pip[@]}" install --no-index "torch==${CUELAB_TORCH_VERSION:-2.13.0}" 2>/dev/null \
-        || "${pip[@]}" install "torch==${CUELAB_TORCH_VERSION:-2.13.0}" \
-             --index-url "${CUELAB_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
+      # A CPU wheel already on this machine (pip's find-links) is used first,
+      # its dependencies from the normal index; otherwise PyTorch's own CPU
+      # index. Either way no CUDA wheels are downloaded.
+      local want_torch="torch==${CUELAB_TORCH_VERSION:-2.13.0}" wheels
+      wheels=$(mktemp -d)
+      if "${pip[@]}" download --no-deps --no-index -d "$wheels" "$want_torch" >/dev/null 2>&1 \
+          && ls "$wheels"/torch-*+cpu-*.whl >/dev/null 2>&1; then
+        "${pip[@]}" install "$wheels"/torch-*.whl
+      else
+        "${pip[@]}" install "$want_torch" --index-url "${CUELAB_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
+      fi
+      rm -rf "$wheels"
     fi
   fi
   local stamp="$VENV/.cuelab-installed"
