@@ -57,3 +57,10 @@ def test_demo_manifest_is_valid() -> None:
     man = read_manifest(Path(__file__).resolve().parents[2] / "assets/demo/manifest.csv")
     assert {r.get("split") for r in man} == {"train", "test"}
     assert len(man.split("test")) < len(man.split("train"))
+
+
+def test_quoted_cells_may_hold_commas_and_line_breaks(tmp_path: Path) -> None:
+    m = write(tmp_path, 'path,transcript\na.wav,"Hello, world\nsecond line"\nb.wav,x\n')
+    man = read_manifest(m)
+    assert man.rows[0].get("transcript") == "Hello, world\nsecond line"
+    assert man.rows[1].index == 2

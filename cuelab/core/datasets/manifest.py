@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -129,7 +130,7 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ManifestError(f"{src}: not UTF-8 (byte {exc.start})") from exc
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     columns = [c.strip() for c in (reader.fieldnames or [])]
     if "path" not in columns:
         raise ManifestError(f"{src}: no 'path' column (columns: {', '.join(columns) or 'none'})")
