@@ -1,0 +1,107 @@
+"""``cuelab predict``: one clip, one model, closed-set probabilities or a free answer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from cuelab.core.models.base import DEVICE_CHOICES, QUANT_CHOICES
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``predict`` parser."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict the emotion label of one audio file with a model",
+        description=(
+            "Score a closed label set for AUDIO (audio + instruction, concept tokens "
+            "appended after it), or generate a free answer with --generate."
+        ),
+    )
+    parser.add_argument("audio", metavar="AUDIO", help="audio file (resampled to 16 kHz mono)")
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="SPEC",
+        help="family:location (a folder or a cached hub id), or 'reference' for the shipped model",
+    )
+    parser.add_argument("--quant", choices=QUANT_CHOICES, default="auto")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    parser.add_argument(
+        "--tokens",
+        default="auto",
+        metavar="auto|none|TEXT",
+        help="concept tokens: computed from the audio (auto), left out (none), or given text",
+    )
+    parser.add_argument("--labels", default="iemocap", metavar="iemocap|aibo|a,b,c")
+    parser.add_argument("--norms", metavar="JSON", help="norms profile for --tokens auto")
+    parser.add_argument("--gender", choices=("m", "f"), help="speaker gender for --tokens auto")
+    parser.add_argument("--generate", action="store_true", help="free answer with a rationale")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--think", action="store_true", help="Audio Flamingo 3 think mode (peft)")
+    parser.add_argument("--allow-pickle", action="store_true", help="accept .bin/.pt weights")
+    parser.add_argument("--trust-remote-code", action="store_true", help="run a model's own code")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run)
+
+
+def _token_text(args: argparse.Namespace) -> str | None:
+    choice = args.tokens.strip()
+    if choice.lower() == "none":
+        return None
+    if choice.lower() != "auto":
+        return choice
+    from cuelab.core.concepts import concepts_for_file
+
+    norms = None
+    if args.norms:
+        from cuelab.core.concepts import NormsProfile
+
+        norms = NormsProfile.load(args.norms)
+    return concepts_for_file(args.audio, norms=norms, gender=args.gender).text()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the model, score (or generate), print the result."""
+    from cuelab.core.audio import load_audio
+    from cuelab.core.models.base import Clip, LoadOptions
+    from cuelab.core.models.registry import load_model
+    from cuelab.core.prompts import load_task, parse_labels
+    from cuelab.core.scoring import parse_answer
+
+    labels = parse_labels(args.labels)
+    audio, sr = load_audio(args.audio, sr=16000)
+    tokens = _token_text(args)
+    options = LoadOptions(
+        quant=args.quant,
+        device=args.device,
+        allow_pickle=args.allow_pickle,
+        trust_remote_code=args.trust_remote_code,
+        think=args.think,
+        on_progress=None if args.json else lambda msg: print(f"[model] {msg}", file=sys.stderr),
+    )
+    model = load_model(args.model, options)
+    clip = Clip(audio=audio, sr=sr, utt_id=str(args.audio), meta={"gender": args.gender or ""})
+    record: dict[str, Any] = {"path": str(args.audio), "model": args.model, "tokens": tokens}
+    if args.generate:
+        task = load_task("ser_rationale", labels=labels)
+        raw = model.generate(clip, task, tokens, max_new_tokens=args.max_new_tokens)
+        label = parse_answer(raw, labels)
+        record.update(label=label, probs={}, raw_output=raw, unparsed=label is None)
+    else:
+        task = load_task("ser", labels=labels)
+        prediction = model.score_labels(clip, task, labels, [tokens])[0]
+        record.update(label=prediction.label, probs=prediction.probs)
+    if args.json:
+        print(json.dumps(record))
+        return 0
+    print(f"{args.audio}: {record['label'] or '(unparsed)'}")
+    if tokens:
+        print(f"  tokens: {tokens}")
+    for name, p in sorted(record["probs"].items(), key=lambda item: -item[1]):
+        print(f"  {name:<12} {p:.3f}")
+    if args.generate:
+        print(f"  answer: {record['raw_output']}")
+    return 0

@@ -1,0 +1,144 @@
+"""The contract every model family implements.
+
+Adapters are loaded lazily through :mod:`cuelab.core.models.registry`, so this
+module stays free of torch and transformers: the GUI imports it at start-up.
+The shapes here (``Clip`` in, ``Prediction`` out, one prediction per token
+variant) are what the runner, the CLI and the window rely on.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from cuelab.core.errors import ModelError
+
+if TYPE_CHECKING:
+    from cuelab.core.features import ClipFeatures
+    from cuelab.core.prompts import TaskPrompt
+
+QUANT_CHOICES = ("auto", "nf4", "8bit", "bf16", "fp16", "fp32")
+DEVICE_CHOICES = ("auto", "cuda", "cpu")
+
+
+@dataclass
+class LoadOptions:
+    """How to load a model.
+
+    Attributes:
+        quant: ``nf4``, ``8bit``, ``bf16``, ``fp16``, ``fp32`` or ``auto`` (bf16 on a GPU,
+            fp32 on a CPU).
+        device: ``cuda``, ``cpu`` or ``auto`` (a GPU when one is present).
+        allow_pickle: accept ``.bin``/``.pt`` weights when no safetensors exist. Off by
+            default because unpickling runs code from the file.
+        trust_remote_code: run a checkpoint's own Python code. Never implied.
+        local_files_only: resolve hub ids from the local cache only (offline).
+        think: load a family's reasoning adapter (Audio Flamingo 3's ``think/``).
+        on_progress: called with a short stage message while loading.
+    """
+
+    quant: str = "auto"
+    device: str = "auto"
+    allow_pickle: bool = False
+    trust_remote_code: bool = False
+    local_files_only: bool = True
+    think: bool = False
+    on_progress: Callable[[str], None] | None = None
+
+    def progress(self, message: str) -> None:
+        """Report a loading stage to the caller, if it asked."""
+        if self.on_progress is not None:
+            self.on_progress(message)
+
+
+@dataclass
+class Clip:
+    """One audio clip to analyse.
+
+    Attributes:
+        audio: mono float32 samples at ``sr``.
+        sr: sample rate (16 kHz everywhere in CueLab).
+        utt_id: the clip's id in its manifest (or the file name).
+        features: eGeMAPS features from :mod:`cuelab.core.features`, when already computed;
+            adapters that need them compute them otherwise.
+        meta: the manifest row (label, transcript, gender, ...).
+    """
+
+    audio: np.ndarray
+    sr: int = 16000
+    utt_id: str = ""
+    features: ClipFeatures | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Prediction:
+    """A model's answer for one clip under one prompt variant.
+
+    Attributes:
+        label: the chosen label, or None when a free answer did not parse.
+        probs: a probability per label (empty for free generation).
+        raw_output: the generated text, when the answer was generated.
+        unparsed: True when a generated answer named no label; it is counted, never guessed.
+    """
+
+    label: str | None
+    probs: dict[str, float]
+    raw_output: str | None = None
+    unparsed: bool = False
+
+
+class ModelAdapter(ABC):
+    """One model family: load, score a closed label set, optionally generate.
+
+    Subclasses set ``family`` and implement :meth:`load` and :meth:`score_labels`.
+    """
+
+    family: ClassVar[str] = ""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, location: str, options: LoadOptions) -> ModelAdapter:
+        """Load the model found at ``location`` (a folder or a cached hub id)."""
+
+    @abstractmethod
+    def score_labels(
+        self,
+        clip: Clip,
+        task: TaskPrompt,
+        labels: Sequence[str],
+        token_texts: Sequence[str | None],
+    ) -> list[Prediction]:
+        """Score ``labels`` for ``clip`` once per token variant.
+
+        Args:
+            clip: the audio.
+            task: the prompt template.
+            labels: the closed label set.
+            token_texts: concept-token texts, one per variant; None means audio only.
+                All variants share the clip's prefix (audio + instruction).
+
+        Returns:
+            One prediction per entry of ``token_texts``, in order.
+        """
+
+    def generate(
+        self,
+        clip: Clip,
+        task: TaskPrompt,
+        token_text: str | None,
+        max_new_tokens: int = 128,
+    ) -> str:
+        """Generate a free answer (deterministic); families that cannot generate raise."""
+        raise ModelError(f"model family {self.family!r} cannot generate free text")
+
+    def describe(self) -> dict[str, object]:
+        """Provenance for run.json: family, location, hash/revision, quant, device, dtype."""
+        return {"family": self.family}
+
+    def unload(self) -> None:  # noqa: B027 - optional hook, nothing to free by default
+        """Free the model's memory; the adapter is unusable afterwards."""

@@ -1,0 +1,350 @@
+"""Shared engine of the transformers audio language models (Qwen2-Audio, Omni, AF3).
+
+The prompt is ``system, user: audio + instruction [+ token line], assistant:`` so
+every token variant of a clip shares the prefix "audio + instruction". That
+prefix is encoded once per clip (its KV cache kept in a small LRU keyed by the
+audio and prompt hashes); each variant x label continuation is then scored as
+a suffix on top of it, batched when the cache copies fit in memory and
+sequentially (cropping the cache back after each row) otherwise. Results
+equal a full forward pass; ``prefix_reuse = False`` gives that full pass.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from cuelab.core.errors import ModelError
+from cuelab.core.models.base import Clip, LoadOptions, ModelAdapter, Prediction
+from cuelab.core.models.loading import Checkpoint, load_pretrained, resolve_location
+from cuelab.core.models.suffix import VariantGroup, score_batched, score_sequential, split_rows
+from cuelab.core.prompts import TaskPrompt
+from cuelab.core.scoring import PrefixLRU, ScoredRow, label_rows, probabilities, shared_prefix_len
+
+CPU_KV_BUDGET = 1 << 30  # bytes of cache copies + logits per batched chunk on a CPU
+GPU_KV_FRACTION = 0.25  # share of free GPU memory for the same
+
+
+@dataclass
+class PrefixState:
+    """An encoded prefix: its KV cache, the logits of its last position, its length."""
+
+    cache: Any
+    last_logits: Any
+    length: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class AudioLMAdapter(ModelAdapter):
+    """Base of the transformers ALM adapters; subclasses name the class and the prompt."""
+
+    model_class_name: ClassVar[str] = ""
+    skip_modules: ClassVar[tuple[str, ...]] = ()
+    system_prompt: ClassVar[str] = "You are a helpful assistant."
+    audio_placeholder: ClassVar[str] = ""
+    end_of_turn: ClassVar[str] = "<|im_end|>"
+
+    def __init__(
+        self, model: Any, processor: Any, checkpoint: Checkpoint, device: str, quant: str
+    ) -> None:
+        self.model = model
+        self.processor = processor
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.checkpoint = checkpoint
+        self.device = device
+        self.quant = quant
+        self.prefix_reuse = True
+        self.max_batch: int | None = None  # rows per suffix pass; None = from memory
+        self.prefixes: PrefixLRU[PrefixState] = PrefixLRU(maxsize=4)
+
+    # ----- loading -----------------------------------------------------------------
+
+    @classmethod
+    def load(cls, location: str, options: LoadOptions) -> AudioLMAdapter:
+        """Resolve ``location`` offline, refuse unsafe checkpoints, load model + processor."""
+        import transformers
+
+        checkpoint = resolve_location(location, options)
+        options.progress(f"loading the processor of {location}")
+        processor = cls.load_processor(checkpoint, options)
+        model_class = getattr(transformers, cls.model_class_name)
+        model, device, quant = load_pretrained(
+            model_class, checkpoint, options, cls.skip_modules, cls.select_config
+        )
+        return cls(model, processor, checkpoint, device, quant)
+
+    @classmethod
+    def select_config(cls, config: Any) -> Any:
+        """The config of the part of the checkpoint this adapter runs (all of it here)."""
+        return config
+
+    @classmethod
+    def load_processor(cls, checkpoint: Checkpoint, options: LoadOptions) -> Any:
+        """Load the checkpoint's processor (tokenizer + feature extractor)."""
+        from transformers import AutoProcessor
+
+        try:
+            return AutoProcessor.from_pretrained(
+                checkpoint.folder,
+                local_files_only=True,
+                trust_remote_code=options.trust_remote_code,
+            )
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"processor of {checkpoint.location} cannot be loaded: {exc}") from exc
+
+    def describe(self) -> dict[str, object]:
+        """Provenance for run.json."""
+        dtype = getattr(self.model, "dtype", None) if self.model is not None else None
+        return {
+            "family": self.family,
+            "location": self.checkpoint.location,
+            "folder": str(self.checkpoint.folder),
+            "revision": self.checkpoint.revision,
+            "folder_hash": self.checkpoint.digest,
+            "quant": self.quant,
+            "device": self.device,
+            "dtype": str(dtype).replace("torch.", "") if dtype is not None else None,
+        }
+
+    def unload(self) -> None:
+        """Drop the model and every cached prefix, and return GPU memory."""
+        self.prefixes.clear()
+        self.model = None
+        gc.collect()
+        if self.device == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+
+    # ----- prompt ------------------------------------------------------------------
+
+    def head(self) -> str:
+        """Chat text before the instruction: system turn, user turn opening, audio."""
+        return (
+            f"<|im_start|>system\n{self.system_prompt}<|im_end|>\n"
+            f"<|im_start|>user\n{self.audio_placeholder}"
+        )
+
+    def chat_prompt(self, user_text: str) -> str:
+        """The full chat text up to the assistant's answer, audio placeholder unexpanded."""
+        return f"{self.head()}{user_text}<|im_end|>\n<|im_start|>assistant\n"
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` without added special tokens (placeholders unexpanded)."""
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    # ----- family hooks --------------------------------------------------------------
+
+    def model_inputs(self, text: str, clip: Clip) -> dict[str, Any]:
+        """Tensors for one forward over ``text`` with the clip's audio (expanded ids)."""
+        inputs = self.processor(
+            text=[text], audio=[_audio(clip)], sampling_rate=16000, return_tensors="pt"
+        )
+        return {k: v for k, v in inputs.items() if k != "num_audio_tokens"}
+
+    def after_prefix(self, state: PrefixState, inputs: dict[str, Any]) -> None:
+        """Hook run once a prefix is encoded (the Omni thinker records its rope delta)."""
+
+    # ----- scoring -----------------------------------------------------------------
+
+    def score_labels(
+        self,
+        clip: Clip,
+        task: TaskPrompt,
+        labels: Sequence[str],
+        token_texts: Sequence[str | None],
+    ) -> list[Prediction]:
+        """Closed-set probabilities for each token variant (see the module docstring)."""
+        sums = self.label_logprobs(clip, task, labels, token_texts)
+        predictions = []
+        for row in sums:
+            probs = probabilities(row)
+            best = int(np.argmax(probs))
+            predictions.append(Prediction(labels[best], dict(zip(labels, probs))))
+        return predictions
+
+    def label_logprobs(
+        self,
+        clip: Clip,
+        task: TaskPrompt,
+        labels: Sequence[str],
+        token_texts: Sequence[str | None],
+    ) -> list[list[float]]:
+        """Summed log-probabilities ``[variant][label]`` of each label + end-of-turn."""
+        self._require_model()
+        if not labels or not token_texts:
+            raise ModelError("scoring needs at least one label and one token variant")
+        prompts = [self.chat_prompt(task.render(labels, t)) for t in token_texts]
+        rows = label_rows(self.tokenize, prompts, labels, self.end_of_turn)
+        sums = [[0.0] * len(labels) for _ in token_texts]
+        if self.prefix_reuse:
+            scores = self._score_with_prefix(clip, self.head() + task.render(labels, None), rows)
+        else:
+            scores = [self._score_full(clip, prompts[r.variant] + labels[r.label], r) for r in rows]
+        for row, score in zip(rows, scores):
+            sums[row.variant][row.label] = score
+        return sums
+
+    def _score_full(self, clip: Clip, text: str, row: ScoredRow) -> float:
+        import torch
+
+        inputs = self.model_inputs(text + self.end_of_turn, clip)
+        ids = inputs["input_ids"][0]
+        extra = len(ids) - len(row.ids)
+        with torch.inference_mode():
+            logits = self._forward(**inputs).logits[0]
+        start = row.span_start + extra
+        logp = torch.log_softmax(logits[start - 1 : -1].float(), dim=-1)
+        return float(logp.gather(1, ids[start:, None].to(logp.device)).sum())
+
+    def _score_with_prefix(
+        self, clip: Clip, prefix_text: str, rows: list[ScoredRow]
+    ) -> list[float]:
+        import torch
+
+        prefix_ids = self.tokenize(prefix_text)
+        k = shared_prefix_len(prefix_ids, rows)
+        state = self._prefix_state(clip, prefix_text, prefix_ids, k)
+        groups = split_rows(rows, k)
+        per_chunk = self._variants_per_chunk(state, groups)
+        scores: dict[tuple[int, int], float] = {}
+        with torch.inference_mode():
+            for begin in range(0, len(groups), max(1, per_chunk)):
+                chunk = groups[begin : begin + max(1, per_chunk)]
+                if per_chunk >= 1:
+                    scores.update(score_batched(self, state, chunk))
+                else:
+                    scores.update(score_sequential(self, state, chunk))
+        return [scores[(row.variant, row.label)] for row in rows]
+
+    def _prefix_state(
+        self, clip: Clip, prefix_text: str, prefix_ids: list[int], k: int
+    ) -> PrefixState:
+        import torch
+
+        key = (_audio_hash(clip), hashlib.sha256(prefix_text.encode()).hexdigest(), k)
+        state = self.prefixes.get(key)
+        if state is not None:
+            return state
+        inputs = self.model_inputs(prefix_text, clip)
+        extra = inputs["input_ids"].shape[1] - len(prefix_ids)
+        if k < len(prefix_ids):  # a BPE merge across the boundary: keep the shared part
+            length = k + extra
+            inputs["input_ids"] = inputs["input_ids"][:, :length]
+            inputs["attention_mask"] = inputs["attention_mask"][:, :length]
+        with torch.inference_mode():
+            out = self._forward(**inputs, use_cache=True)
+        state = PrefixState(out.past_key_values, out.logits[:, -1:], inputs["input_ids"].shape[1])
+        self.after_prefix(state, inputs)
+        self.prefixes.put(key, state)
+        return state
+
+    def run_suffix(self, state: PrefixState, cache: Any, ids: Any, mask: Any, starts: Any) -> Any:
+        """Logits of ``ids`` on top of ``cache``; row i's first token sits at ``starts[i]``."""
+        kwargs = {"position_ids": self.position_ids(state, starts, ids.shape[1])}
+        out = self._forward(
+            input_ids=ids, attention_mask=mask, past_key_values=cache, use_cache=True, **kwargs
+        )
+        return out.logits
+
+    def position_ids(self, state: PrefixState, starts: Any, width: int) -> Any:
+        """Explicit positions of a suffix pass (rows may sit after padding in the cache)."""
+        import torch
+
+        return starts[:, None] + torch.arange(width, device=starts.device)[None, :]
+
+    def _forward(self, **kwargs: Any) -> Any:
+        import torch
+
+        moved = self._to_model(kwargs)
+        try:
+            return self.model(**moved)
+        except torch.OutOfMemoryError as exc:
+            raise ModelError(
+                f"out of memory running {self.family} on {self.device}; "
+                "use fewer token variants or --quant nf4"
+            ) from exc
+
+    def _to_model(self, tensors: dict[str, Any]) -> dict[str, Any]:
+        """Move inputs to the model's device; audio features take the model's float dtype."""
+        import torch
+
+        device = next(self.model.parameters()).device
+        moved = {}
+        for key, value in tensors.items():
+            if isinstance(value, torch.Tensor):
+                value = value.to(device)
+                if value.is_floating_point():
+                    value = value.to(self.model.dtype)
+            moved[key] = value
+        return moved
+
+    def _variants_per_chunk(self, state: PrefixState, groups: list[VariantGroup]) -> int:
+        """How many variants (each with all its label rows) one batched pass may hold.
+
+        0 means sequential scoring: one row at a time, cropping the cache back after each.
+        """
+        labels = max(len(g.rows) for g in groups)
+        if self.max_batch is not None:
+            return self.max_batch // labels if self.max_batch > 1 else 0
+        cfg = self.model.config.get_text_config()
+        heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        elem = 4 if self.quant == "fp32" else 2
+        per_token = 2 * cfg.num_hidden_layers * heads * head_dim * elem
+        width = max(len(g.shared) for g in groups) + max(g.rest_width for g in groups)
+        per_variant = labels * ((state.length + width) * per_token + width * cfg.vocab_size * 4)
+        if self.device == "cuda":
+            import torch
+
+            budget = int(torch.cuda.mem_get_info()[0] * GPU_KV_FRACTION)
+        else:
+            budget = CPU_KV_BUDGET
+        return int(budget // per_variant)
+
+    # ----- generation --------------------------------------------------------------
+
+    def generate(
+        self, clip: Clip, task: TaskPrompt, token_text: str | None, max_new_tokens: int = 128
+    ) -> str:
+        """Greedy (``do_sample=False``) free answer to the task's instruction."""
+        import torch
+
+        self._require_model()
+        inputs = self.model_inputs(self.chat_prompt(task.render(task.labels, token_text)), clip)
+        inputs = self._to_model(inputs)
+        with torch.inference_mode():
+            out = self.model.generate(
+                **inputs,
+                do_sample=False,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=self.tokenizer.pad_token_id,
+                **self.generate_kwargs(),
+            )
+        new = out[0, inputs["input_ids"].shape[1] :]
+        return str(self.tokenizer.decode(new, skip_special_tokens=True)).strip()
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        """Family-specific generation arguments."""
+        return {}
+
+    def _require_model(self) -> None:
+        if self.model is None:
+            raise ModelError(f"model {self.checkpoint.location} was unloaded")
+
+
+def _audio(clip: Clip) -> np.ndarray:
+    if clip.sr != 16000:
+        raise ModelError(
+            f"clip {clip.utt_id or '(unnamed)'} is at {clip.sr} Hz; models need 16 kHz"
+        )
+    return np.asarray(clip.audio, dtype=np.float32)
+
+
+def _audio_hash(clip: Clip) -> str:
+    return hashlib.sha256(np.ascontiguousarray(clip.audio, dtype=np.float32).tobytes()).hexdigest()

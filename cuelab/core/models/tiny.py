@@ -1,0 +1,243 @@
+"""Tiny random-weight checkpoints with working processors, built offline.
+
+Tests and benchmarks cannot download weights, so they build small models from
+config, save them with ``save_pretrained`` and load them back through the same
+``from_pretrained`` path a user's real checkpoint takes. Widths are multiples
+of 64 because bitsandbytes NF4 on CPU needs ``in_features >= 64``.
+
+Everything here imports torch/transformers lazily; nothing in the application
+calls it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+_CORPUS = (
+    "Classify the speaker's emotion into one of the following labels: angry, happy, "
+    "neutral, sad, emphatic, positive, rest. Answer with the label only. Acoustic concept "
+    "tokens: ENERGY=HIGH PITCH=LOW BRIGHTNESS=MID DYNAMICS=STATIC FORMANTS=MID "
+    "VOICE_QUALITY=MODAL BREATHY CREAKY TENSE DYNAMIC. You are a helpful assistant. "
+    "The speaker sounds calm because the pitch is low and the energy is steady. "
+    "Answer: neutral. user assistant system Audio 1: the a an is of to in"
+)
+
+QWEN_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+QWEN_AUDIO_SPECIALS = ["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"]
+
+
+def build_tokenizer(extra_specials: list[str], vocab_size: int = 512) -> Any:
+    """Train a byte-level BPE tokenizer in a second, with Qwen's pre-tokenisation."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = QWEN_SPECIALS + extra_specials
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator([_CORPUS] * 20, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        extra_special_tokens={name: value for name, value in _special_names(extra_specials)},
+    )
+
+
+def _special_names(extra: list[str]) -> list[tuple[str, str]]:
+    names = {
+        "<|AUDIO|>": "audio_token",
+        "<|audio_bos|>": "audio_bos_token",
+        "<|audio_eos|>": "audio_eos_token",
+        "<sound>": "audio_token",
+    }
+    return [(names[token], token) for token in extra if token in names]
+
+
+def _feature_extractor() -> Any:
+    from transformers import WhisperFeatureExtractor
+
+    return WhisperFeatureExtractor(feature_size=128, return_attention_mask=True)
+
+
+def _text_config(tokenizer: Any, layers: int, hidden: int) -> dict[str, Any]:
+    return {
+        "model_type": "qwen2",
+        "vocab_size": len(tokenizer),
+        "hidden_size": hidden,
+        "intermediate_size": hidden * 2,
+        "num_hidden_layers": layers,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 4096,
+        "tie_word_embeddings": False,
+    }
+
+
+def _audio_config(layers: int, hidden: int) -> dict[str, Any]:
+    return {
+        "num_mel_bins": 128,
+        "encoder_layers": layers,
+        "encoder_attention_heads": 4,
+        "encoder_ffn_dim": hidden * 2,
+        "d_model": hidden,
+        "max_source_positions": 1500,
+    }
+
+
+def build_qwen2_audio(folder: Path | str, layers: int = 2, hidden: int = 64) -> Path:
+    """Save a tiny Qwen2-Audio checkpoint (model + processor) to ``folder``."""
+    import torch
+    from transformers import (
+        Qwen2AudioConfig,
+        Qwen2AudioForConditionalGeneration,
+        Qwen2AudioProcessor,
+    )
+
+    folder = Path(folder)
+    tokenizer = build_tokenizer(QWEN_AUDIO_SPECIALS)
+    processor = Qwen2AudioProcessor(feature_extractor=_feature_extractor(), tokenizer=tokenizer)
+    config = Qwen2AudioConfig(
+        audio_config={"model_type": "qwen2_audio_encoder", **_audio_config(layers, hidden)},
+        text_config=_text_config(tokenizer, layers, hidden),
+        audio_token_index=tokenizer.convert_tokens_to_ids("<|AUDIO|>"),
+    )
+    torch.manual_seed(0)
+    model = Qwen2AudioForConditionalGeneration(config).eval()
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def build_audio_flamingo3(folder: Path | str, layers: int = 2, hidden: int = 64) -> Path:
+    """Save a tiny Audio Flamingo 3 checkpoint (model + processor) to ``folder``."""
+    import torch
+    from transformers import (
+        AudioFlamingo3Config,
+        AudioFlamingo3ForConditionalGeneration,
+        AudioFlamingo3Processor,
+    )
+
+    folder = Path(folder)
+    tokenizer = build_tokenizer(["<sound>"])
+    processor = AudioFlamingo3Processor(feature_extractor=_feature_extractor(), tokenizer=tokenizer)
+    audio = _audio_config(layers, hidden)
+    config = AudioFlamingo3Config(
+        audio_config={
+            "model_type": "audioflamingo3_encoder",
+            "num_mel_bins": 128,
+            "num_hidden_layers": layers,
+            "num_attention_heads": 4,
+            "intermediate_size": hidden * 2,
+            "hidden_size": audio["d_model"],
+            "max_source_positions": 1500,
+        },
+        text_config=_text_config(tokenizer, layers, hidden),
+        audio_token_id=tokenizer.convert_tokens_to_ids("<sound>"),
+    )
+    torch.manual_seed(0)
+    model = AudioFlamingo3ForConditionalGeneration(config).eval()
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def build_qwen_omni(folder: Path | str, layers: int = 2, hidden: int = 64) -> Path:
+    """Save a tiny full Qwen2.5-Omni checkpoint (thinker weights under ``thinker.``).
+
+    Only the thinker is real; the saved config is the full Omni config with audio output
+    disabled, which is what CueLab reads from a user's Qwen2.5-Omni-7B folder.
+    """
+    import torch
+    from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer(QWEN_AUDIO_SPECIALS)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_AUDIO_SPECIALS}
+    text = _text_config(tokenizer, layers, hidden)
+    text["model_type"] = "qwen2_5_omni_text"
+    text["rope_scaling"] = {"type": "default", "mrope_section": [2, 3, 3], "rope_type": "default"}
+    thinker_config = Qwen2_5OmniThinkerConfig(
+        audio_config={**_audio_config(layers, hidden), "output_dim": hidden, "n_window": 100},
+        vision_config={
+            "depth": 1,
+            "hidden_size": 64,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": hidden,
+            "fullatt_block_indexes": [0],
+        },
+        text_config=text,
+        audio_token_index=ids["<|AUDIO|>"],
+        audio_start_token_id=ids["<|audio_bos|>"],
+        audio_end_token_id=ids["<|audio_eos|>"],
+        image_token_index=len(tokenizer) + 10,
+        video_token_index=len(tokenizer) + 11,
+    )
+    # The real Omni config carries vision start/end ids that get_rope_index reads.
+    thinker_config.vision_start_token_id = len(tokenizer) + 12
+    thinker_config.vision_end_token_id = len(tokenizer) + 13
+    torch.manual_seed(0)
+    thinker = Qwen2_5OmniThinkerForConditionalGeneration(thinker_config).eval()
+    _save_as_full_omni(thinker, thinker_config, folder)
+    tokenizer.save_pretrained(folder)
+    _feature_extractor().save_pretrained(folder)
+    return folder
+
+
+def _save_as_full_omni(thinker: Any, thinker_config: Any, folder: Path) -> None:
+    import json
+
+    from safetensors.torch import save_file
+
+    state = {f"thinker.{k}": v.contiguous() for k, v in thinker.state_dict().items()}
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    config = {
+        "model_type": "qwen2_5_omni",
+        "architectures": ["Qwen2_5OmniModel"],
+        "enable_audio_output": False,
+        "thinker_config": thinker_config.to_dict(),
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+
+def build_clap(folder: Path | str, hidden: int = 64) -> Path:
+    """Save a tiny CLAP checkpoint (HTS-AT audio + RoBERTa text, processor) to ``folder``."""
+    import torch
+    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
+
+    folder = Path(folder)
+    tokenizer = build_tokenizer([])
+    processor = ClapProcessor(
+        feature_extractor=ClapFeatureExtractor(truncation="rand_trunc"), tokenizer=tokenizer
+    )
+    config = ClapConfig(
+        text_config={
+            "vocab_size": len(tokenizer) + 2,
+            "hidden_size": hidden,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "intermediate_size": hidden * 2,
+            "max_position_embeddings": 128,
+            "pad_token_id": tokenizer.pad_token_id,
+        },
+        audio_config={
+            "hidden_size": hidden,
+            "depths": [1, 1],
+            "num_attention_heads": [2, 4],
+            "patch_embeds_hidden_size": 32,
+        },
+        projection_dim=hidden,
+    )
+    torch.manual_seed(0)
+    model = ClapModel(config).eval()
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
