@@ -1,0 +1,94 @@
+"""Start the window: ``cuelab`` / ``cuelab gui [AUDIO] [--screenshot PNG]``.
+
+Only Qt, pyqtgraph and the light core modules are imported here; torch and
+transformers are imported by the model worker, after the window has painted.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SCREENSHOT_SETTLE_MS = 300
+
+
+def run_gui(
+    audio: str | Path | None = None,
+    screenshot: str | Path | None = None,
+    timeout_s: float = 180.0,
+    model_spec: str | None = "reference",
+) -> int:
+    """Open the window and run the event loop.
+
+    Args:
+        audio: a file to open instead of the bundled demo dataset.
+        screenshot: when given, save a PNG of the window once every panel has
+            drawn (features, tokens, a prediction, the spectrogram) and exit.
+        timeout_s: in screenshot mode, give up after this long (exit 3)
+            rather than hang.
+        model_spec: the model loaded at start (None: none).
+
+    Returns:
+        The exit status.
+    """
+    import pyqtgraph as pg
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    pg.setConfigOptions(background="w", foreground="k", antialias=True)
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "cuelab"])
+    app.setApplicationName("CueLab")
+    app.setDesktopFileName("cuelab")
+
+    from cuelab.ui.main_window import MainWindow
+    from cuelab.ui.notify import install_excepthook
+
+    window = MainWindow(playback=screenshot is None)
+    install_excepthook(window.notifier, window)
+    window.show()
+    QTimer.singleShot(0, lambda: window.open_demo(audio, model_spec))
+    status = {"code": 0}
+    if screenshot is not None:
+        _arm_screenshot(app, window, Path(screenshot), timeout_s, status)
+    code = app.exec()
+    return status["code"] or code
+
+
+def _arm_screenshot(app, window, out: Path, timeout_s: float, status: dict[str, int]) -> None:
+    """Save ``out`` once the window is ready, or exit non-zero after ``timeout_s``."""
+    from PySide6.QtCore import QTimer
+
+    window.notifier.dialogs_enabled = False
+    errors: list[str] = []
+    window.notifier.posted.connect(lambda level, msg: level == "error" and errors.append(msg))
+
+    def shoot() -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not window.grab().save(str(out)):
+            print(f"cuelab: error: cannot write screenshot {out}", file=sys.stderr)
+            status["code"] = 1
+        window.close()
+        app.exit(status["code"])
+
+    def ready() -> None:
+        timer.stop()
+        QTimer.singleShot(SCREENSHOT_SETTLE_MS, shoot)
+
+    def timed_out() -> None:
+        detail = f" (last error: {errors[-1]})" if errors else ""
+        print(
+            f"cuelab: error: the window was not ready within {timeout_s:g} s{detail}",
+            file=sys.stderr,
+        )
+        status["code"] = 3
+        window.close()
+        app.exit(3)
+
+    timer = QTimer(window)
+    timer.setSingleShot(True)
+    timer.timeout.connect(timed_out)
+    timer.start(int(timeout_s * 1000))
+    window.ready.connect(ready)

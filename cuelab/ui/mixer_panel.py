@@ -1,0 +1,201 @@
+"""Speech over a background at a chosen SNR; listen, then analyse the mix.
+
+The mix is made at 16 kHz (speech and background are both decoded at that
+rate), so applying it hands the model exactly the signal that was heard.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QWidget,
+)
+
+from cuelab.core.norms import ASSETS
+from cuelab.ui.playback import Player
+from cuelab.ui.session import Session
+from cuelab.ui.workers import Debouncer, Job, JobSlot
+
+BACKGROUNDS_MANIFEST = ASSETS / "backgrounds" / "manifest.csv"
+SR = 16000
+
+
+@dataclass(frozen=True)
+class MixState:
+    """A finished mix and the speech it was made from."""
+
+    result: Any  # cuelab.core.mixing.MixResult (imported lazily)
+    speech_name: str
+    background_name: str
+
+
+class MixerPanel(QGroupBox):
+    """Background, SNR (with ±∞), onset; listen to mix/speech/background; apply."""
+
+    def __init__(self, session: Session, player: Player, parent: QWidget | None = None) -> None:
+        super().__init__("Mixer", parent)
+        self.session = session
+        self.player = player
+        self.mix: MixState | None = None
+        self._speech: tuple[np.ndarray, str] | None = None
+        self._slot = JobSlot("mixer", session.pool, self)
+        self._slot.failed.connect(session.error)
+        session.slots["mixer"] = self._slot
+        self._debounce = Debouncer(200, self.remix, self)
+        self._build()
+        session.clip_changed.connect(self._on_clip)
+        self._load_backgrounds()
+
+    def _build(self) -> None:
+        self.background_combo = QComboBox()
+        self.snr_slider = QSlider(Qt.Orientation.Horizontal, minimum=-20, maximum=30, value=10)
+        self.snr_label = QLabel()
+        self.plus_inf = QCheckBox("+∞ (speech only)")
+        self.minus_inf = QCheckBox("−∞ (background only)")
+        self.onset_spin = QDoubleSpinBox(
+            suffix=" s", minimum=0.0, maximum=10.0, singleStep=0.1, value=0.5
+        )
+        snr_row = QHBoxLayout()
+        snr_row.addWidget(self.snr_slider, 1)
+        snr_row.addWidget(self.snr_label)
+        inf_row = QHBoxLayout()
+        inf_row.addWidget(self.plus_inf)
+        inf_row.addWidget(self.minus_inf)
+        self.listen_buttons: dict[str, QPushButton] = {}
+        listen = QHBoxLayout()
+        for what in ("mix", "speech", "background"):
+            button = QPushButton(f"▶ {what}")
+            button.clicked.connect(lambda _=False, w=what: self.listen(w))
+            if not self.player.available:
+                button.setEnabled(False)
+                button.setToolTip(self.player.reason)
+            self.listen_buttons[what] = button
+            listen.addWidget(button)
+        self.apply_button = QPushButton("Analyse this mix")
+        self.apply_button.setToolTip(
+            "The mix becomes the analysed clip; tokens and predictions refresh"
+        )
+        self.apply_button.clicked.connect(self.apply)
+        self.apply_button.setEnabled(False)
+        self.info_label = QLabel("")
+        self.info_label.setWordWrap(True)
+        self.info_label.setStyleSheet("color: #555;")
+        form = QFormLayout(self)
+        form.addRow("Background", self.background_combo)
+        form.addRow("SNR", snr_row)
+        form.addRow("", inf_row)
+        form.addRow("Onset", self.onset_spin)
+        form.addRow(listen)
+        form.addRow(self.apply_button)
+        form.addRow(self.info_label)
+        self.snr_slider.valueChanged.connect(self._on_param)
+        self.plus_inf.toggled.connect(lambda on: on and self.minus_inf.setChecked(False))
+        self.minus_inf.toggled.connect(lambda on: on and self.plus_inf.setChecked(False))
+        for w in (self.plus_inf, self.minus_inf):
+            w.toggled.connect(self._on_param)
+        self.onset_spin.valueChanged.connect(self._on_param)
+        self.background_combo.currentIndexChanged.connect(self._on_param)
+        self._show_snr()
+
+    def _load_backgrounds(self) -> None:
+        try:
+            from cuelab.core.datasets import read_manifest
+
+            for row in read_manifest(BACKGROUNDS_MANIFEST).rows:
+                self.background_combo.addItem(f"{row.get('scene') or row.utt_id}", str(row.path))
+        except Exception as exc:  # a missing asset must not stop the window
+            self.session.error.emit(f"backgrounds: {exc}")
+
+    def snr_db(self) -> float:
+        """The chosen SNR (±inf from the checkboxes)."""
+        if self.plus_inf.isChecked():
+            return math.inf
+        if self.minus_inf.isChecked():
+            return -math.inf
+        return float(self.snr_slider.value())
+
+    def _show_snr(self) -> None:
+        snr = self.snr_db()
+        self.snr_label.setText(
+            f"{snr:+.0f} dB" if math.isfinite(snr) else ("+∞" if snr > 0 else "−∞")
+        )
+        self.snr_slider.setEnabled(math.isfinite(snr))
+
+    def _on_param(self, *_args: object) -> None:
+        self._show_snr()
+        self._debounce.trigger()
+
+    def _on_clip(self) -> None:
+        s = self.session
+        # A mix applied as the clip must not become the speech of the next mix.
+        if s.audio is not None and s.clip_path is not None:
+            self._speech = (s.audio, s.clip_name)
+            self._debounce.trigger()
+
+    def remix(self) -> None:
+        """Make the mix in a worker (decoding the background there too)."""
+        if self._speech is None or self.background_combo.count() == 0:
+            return
+        speech, speech_name = self._speech
+        bg_path = Path(self.background_combo.currentData())
+        snr, onset = self.snr_db(), self.onset_spin.value()
+
+        def work(_job: Job) -> MixState:
+            from cuelab.core.audio import load_audio
+            from cuelab.core.mixing import mix_at_snr
+
+            bg, _sr = load_audio(bg_path, sr=SR)
+            result = mix_at_snr(
+                speech,
+                bg,
+                SR,
+                snr,
+                onset_s=onset,
+                speech_name=speech_name,
+                background_name=bg_path.name,
+            )
+            return MixState(result, speech_name, bg_path.name)
+
+        self._slot.start(work, self._on_mix)
+
+    def _on_mix(self, state: MixState, _s: float) -> None:
+        self.mix = state
+        r = state.result
+        achieved = r.achieved_snr_db
+        text = f"{achieved:+.1f} dB" if math.isfinite(achieved) else str(achieved)
+        self.info_label.setText(
+            f"{state.speech_name} over {state.background_name}: achieved SNR {text}, "
+            f"{r.mix.size / SR:.2f} s{', background looped' if r.looped else ''}"
+        )
+        self.apply_button.setEnabled(True)
+
+    def listen(self, what: str) -> None:
+        """Play the mix, the speech stem or the background stem."""
+        if self.mix is None:
+            return
+        r = self.mix.result
+        signal = {"mix": r.mix, "speech": r.speech_stem, "background": r.background_stem}[what]
+        self.player.play(signal, SR)
+
+    def apply(self) -> None:
+        """Analyse the mix instead of the clean clip."""
+        if self.mix is None:
+            return
+        snr = self.mix.result.requested_snr_db
+        name = f"{self.mix.speech_name} + {self.mix.background_name} @ {snr:+g} dB"
+        self.session.set_audio(self.mix.result.mix, SR, name)

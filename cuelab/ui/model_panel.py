@@ -1,0 +1,126 @@
+"""Choose, load and unload a model; watch loading progress and memory."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QToolButton,
+    QWidget,
+)
+
+from cuelab.core.models.base import DEVICE_CHOICES, QUANT_CHOICES
+from cuelab.core.models.registry import DEMO_REFERENCE, families
+from cuelab.ui.dsp import format_bytes, process_rss_bytes
+from cuelab.ui.session import Session
+
+
+class ModelPanel(QGroupBox):
+    """Family, location, quantisation and device; load in the background."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__("Model", parent)
+        self.session = session
+        self._build()
+        slot = session.slots["model"]
+        slot.progress.connect(self.progress_label.setText)
+        slot.busy_changed.connect(self._on_busy)
+        slot.failed.connect(
+            lambda msg: self.progress_label.setText("Loading failed (see status bar)")
+        )
+        session.model_changed.connect(self._on_model)
+        self._mem_timer = QTimer(self)
+        self._mem_timer.setInterval(1000)
+        self._mem_timer.timeout.connect(self.update_memory)
+        self._mem_timer.start()
+        self.update_memory()
+
+    def _build(self) -> None:
+        self.family_combo = QComboBox()
+        self.family_combo.addItems(families())
+        self.family_combo.setCurrentText("reference")
+        self.family_combo.currentTextChanged.connect(self._on_family)
+        self.location_edit = QLineEdit(str(DEMO_REFERENCE))
+        self.location_edit.setPlaceholderText("folder, or a hub id already in the local cache")
+        browse = QToolButton(text="…")
+        browse.setToolTip("Choose a model folder")
+        browse.clicked.connect(self._browse)
+        loc = QHBoxLayout()
+        loc.addWidget(self.location_edit, 1)
+        loc.addWidget(browse)
+        self.quant_combo = QComboBox()
+        self.quant_combo.addItems(list(QUANT_CHOICES))
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(list(DEVICE_CHOICES))
+        self.load_button = QPushButton("Load")
+        self.load_button.clicked.connect(self.load)
+        self.unload_button = QPushButton("Unload")
+        self.unload_button.clicked.connect(self.session.unload_model)
+        self.unload_button.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.load_button)
+        buttons.addWidget(self.unload_button)
+        self.state_label = QLabel("No model")
+        self.state_label.setWordWrap(True)
+        self.progress_label = QLabel("")
+        self.progress_label.setWordWrap(True)
+        self.progress_label.setStyleSheet("color: #555;")
+        self.memory_label = QLabel("")
+        form = QFormLayout(self)
+        form.addRow("Family", self.family_combo)
+        form.addRow("Location", loc)
+        form.addRow("Quantisation", self.quant_combo)
+        form.addRow("Device", self.device_combo)
+        form.addRow(buttons)
+        form.addRow("Loaded", self.state_label)
+        form.addRow("", self.progress_label)
+        form.addRow("Memory", self.memory_label)
+
+    def spec(self) -> str:
+        """The ``family:location`` spec of the current choice."""
+        return f"{self.family_combo.currentText()}:{self.location_edit.text().strip()}"
+
+    def load(self) -> None:
+        """Start loading the chosen model (the current one stays until it is ready)."""
+        self.session.load_model(
+            self.spec(), self.quant_combo.currentText(), self.device_combo.currentText()
+        )
+
+    def _on_family(self, family: str) -> None:
+        if family == "reference":
+            self.location_edit.setText(str(DEMO_REFERENCE))
+        elif self.location_edit.text() == str(DEMO_REFERENCE):
+            self.location_edit.clear()
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Model folder", self.location_edit.text())
+        if folder:
+            self.location_edit.setText(folder)
+
+    def _on_busy(self, busy: bool) -> None:
+        self.load_button.setEnabled(not busy)
+        if not busy and self.progress_label.text().startswith("Loading"):
+            self.progress_label.setText("")
+
+    def _on_model(self) -> None:
+        s = self.session
+        self.unload_button.setEnabled(s.model is not None)
+        if s.model is None:
+            self.state_label.setText("No model")
+            return
+        info = s.model.describe()
+        extra = ", ".join(f"{k}={info[k]}" for k in ("quant", "device") if k in info)
+        self.state_label.setText(f"{s.model_spec}" + (f" ({extra})" if extra else ""))
+        self.progress_label.setText("")
+        self.update_memory()
+
+    def update_memory(self) -> None:
+        """Show this process's resident memory (cheap: one /proc read)."""
+        self.memory_label.setText(f"process RSS {format_bytes(process_rss_bytes())}")

@@ -1,0 +1,105 @@
+"""Audio playback through sounddevice, with a position for the moving cursor.
+
+PortAudio may be missing, or present with no output device (servers, CI,
+this build machine). Both are detected once, inside ``try``: playback is then
+disabled with the reason as a tooltip, and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+log = logging.getLogger(__name__)
+
+
+def probe_output() -> tuple[Any, str]:
+    """Return ``(sounddevice module or None, reason when unavailable)``."""
+    try:
+        import sounddevice as sd
+    except (ImportError, OSError) as exc:  # OSError: PortAudio library not found
+        return None, f"Playback unavailable: sounddevice cannot start ({exc})"
+    try:
+        device = sd.query_devices(kind="output")
+    except Exception as exc:  # PortAudioError, ValueError: no default output
+        return None, f"Playback unavailable: no audio output device ({' '.join(str(exc).split())})"
+    if not device or int(device.get("max_output_channels", 0)) < 1:
+        return None, "Playback unavailable: no audio output device"
+    return sd, ""
+
+
+class Player(QObject):
+    """Plays one signal at a time and reports the play position.
+
+    Signals:
+        position(float): seconds into the clip, about 30 times a second.
+        playing_changed(bool): started or stopped.
+    """
+
+    position = Signal(float)
+    playing_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None, enabled: bool = True) -> None:
+        super().__init__(parent)
+        self._sd, self.reason = probe_output() if enabled else (None, "Playback disabled")
+        self._timer = QTimer(self)
+        self._timer.setInterval(33)
+        self._timer.timeout.connect(self._tick)
+        self._t0 = 0.0
+        self._start_s = 0.0
+        self._end_s = 0.0
+        self.playing = False
+
+    @property
+    def available(self) -> bool:
+        """True when an output device was found."""
+        return self._sd is not None
+
+    def play(
+        self, x: np.ndarray, sr: int, start_s: float = 0.0, end_s: float | None = None
+    ) -> None:
+        """Play ``x[start_s:end_s]`` (non-blocking); stops whatever was playing."""
+        if self._sd is None:
+            return
+        self.stop()
+        a = max(0, int(start_s * sr))
+        b = x.size if end_s is None else min(x.size, int(end_s * sr))
+        if b <= a:
+            return
+        try:
+            self._sd.play(np.ascontiguousarray(x[a:b], dtype=np.float32), sr)
+        except Exception as exc:  # a device that vanished: disable, do not crash
+            self.reason = f"Playback failed: {' '.join(str(exc).split())}"
+            log.warning("%s", self.reason)
+            self._sd = None
+            return
+        self._t0 = time.perf_counter()
+        self._start_s, self._end_s = a / sr, b / sr
+        self.playing = True
+        self._timer.start()
+        self.playing_changed.emit(True)
+
+    def stop(self) -> None:
+        """Stop playback (no-op when idle)."""
+        if not self.playing:
+            return
+        self._timer.stop()
+        self.playing = False
+        if self._sd is not None:
+            try:
+                self._sd.stop()
+            except Exception:
+                log.debug("sounddevice stop failed", exc_info=True)
+        self.playing_changed.emit(False)
+
+    def _tick(self) -> None:
+        pos = self._start_s + time.perf_counter() - self._t0
+        if pos >= self._end_s:
+            self.position.emit(self._end_s)
+            self.stop()
+        else:
+            self.position.emit(pos)

@@ -1,0 +1,134 @@
+"""Audio-only versus with-tokens probabilities, side by side, and what changed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QGroupBox,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cuelab.ui.session import PredictionUpdate, Session
+
+AUDIO_COLOUR = "#7f9fbf"
+TOKENS_COLOUR = "#e07b39"
+
+
+class PredictionsPanel(QGroupBox):
+    """A table and a bar chart of both predictions, the Δ per label and the top labels."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__("Predictions", parent)
+        self.session = session
+        self.update_count = 0
+        self.last: PredictionUpdate | None = None
+        self._build()
+        session.prediction_changed.connect(self.show_update)
+        session.model_changed.connect(self._on_model)
+        session.clip_changed.connect(self._clear)
+        session.slots["predict"].busy_changed.connect(self._on_busy)
+
+    def _build(self) -> None:
+        self.top_label = QLabel("No model loaded")
+        self.top_label.setWordWrap(True)
+        self.top_label.setStyleSheet("font-weight: bold;")
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["label", "audio only", "with tokens", "Δ"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setMaximumHeight(150)
+        self.plot = pg.PlotWidget()
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.setYRange(0, 1, padding=0.02)
+        self.plot.setLabel("left", "p")
+        self.plot.addLegend(offset=(-5, 5))
+        self.plot.setMinimumHeight(140)
+        self.audio_bars = pg.BarGraphItem(
+            x=[], height=[], width=0.38, brush=AUDIO_COLOUR, name="audio only"
+        )
+        self.token_bars = pg.BarGraphItem(
+            x=[], height=[], width=0.38, brush=TOKENS_COLOUR, name="with tokens"
+        )
+        self.plot.addItem(self.audio_bars)
+        self.plot.addItem(self.token_bars)
+        self.latency_label = QLabel("")
+        self.latency_label.setStyleSheet("color: #555;")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.top_label)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.table)
+        layout.addWidget(self.latency_label)
+
+    def _on_model(self) -> None:
+        if self.session.model is None:
+            self.top_label.setText("No model loaded")
+            self._clear()
+        else:
+            self.top_label.setText(f"Model {self.session.model_spec}: waiting for the clip…")
+
+    def _on_busy(self, busy: bool) -> None:
+        if busy:
+            self.latency_label.setText(
+                self.latency_label.text().split(" · updating")[0] + " · updating…"
+            )
+
+    def _clear(self) -> None:
+        self.table.setRowCount(0)
+        self.audio_bars.setOpts(x=[], height=[])
+        self.token_bars.setOpts(x=[], height=[])
+
+    def show_update(self, update: PredictionUpdate) -> None:
+        """Draw one :class:`PredictionUpdate`."""
+        self.last = update
+        self.update_count += 1
+        labels = list(update.labels)
+        pa = np.array([update.audio_only[lab] for lab in labels])
+        pt = np.array([update.with_tokens[lab] for lab in labels]) if update.with_tokens else None
+        x = np.arange(len(labels), dtype=float)
+        self.audio_bars.setOpts(x=x - 0.2, height=pa)
+        self.token_bars.setOpts(x=x + 0.2, height=pt if pt is not None else np.zeros_like(pa))
+        self.plot.getAxis("bottom").setTicks([list(zip(x, labels))])
+        self.plot.setXRange(-0.6, len(labels) - 0.4, padding=0)
+
+        self.table.setRowCount(len(labels))
+        for i, lab in enumerate(labels):
+            delta = pt[i] - pa[i] if pt is not None else 0.0
+            delta = 0.0 if abs(delta) < 5e-4 else delta  # no '-0.000'
+            cells = [
+                lab,
+                f"{pa[i]:.3f}",
+                f"{pt[i]:.3f}" if pt is not None else "—",
+                f"{delta:+.3f}",
+            ]
+            for j, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if j:
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                if j == 3 and abs(delta) >= 0.005:
+                    item.setForeground(QBrush(QColor("#00802b" if delta > 0 else "#c00000")))
+                self.table.setItem(i, j, item)
+
+        top_a = update.top_audio
+        text = f"Top, audio only: {top_a} ({update.audio_only[top_a]:.2f})"
+        if update.with_tokens:
+            top_t = update.top_tokens or ""
+            flip = "  ⇄ changed" if top_t != top_a else ""
+            text += f"   ·   with tokens: {top_t} ({update.with_tokens[top_t]:.2f}){flip}"
+        else:
+            text += "   ·   no tokens sent"
+        self.top_label.setText(text)
+        self.latency_label.setText(
+            f"Last update {update.latency_s * 1000:.0f} ms after the edit "
+            f"(model {update.model_s * 1000:.0f} ms)"
+        )

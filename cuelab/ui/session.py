@@ -1,0 +1,403 @@
+"""The window's state: one clip, its tokens, the model and the latest answer.
+
+Views take the :class:`Session` in ``__init__``, subscribe to its signals and
+call its methods; none of them talks to another view. The session starts all
+heavy work (audio decoding, openSMILE, model loading, scoring) in job slots,
+so it never blocks the GUI thread, and drops stale answers by generation.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QThreadPool, Signal
+
+from cuelab.core.concepts import ConceptResult, concepts_for_features
+from cuelab.core.datasets import Manifest, ManifestRow
+from cuelab.core.norms import NormsProfile, default_norms
+from cuelab.core.tokens import TokenSet
+from cuelab.ui.workers import Debouncer, Job, JobSlot, run_detached, shutdown_pool
+
+log = logging.getLogger(__name__)
+
+PREDICT_DEBOUNCE_MS = 150
+MIN_SEGMENT_S = 0.25
+
+
+@dataclass(frozen=True)
+class PredictionUpdate:
+    """Audio-only and with-tokens answers for one clip and token set.
+
+    Attributes:
+        labels: the label set, in display order.
+        audio_only: probability per label without tokens.
+        with_tokens: probability per label with ``token_text`` (None if no tokens).
+        token_text: the token text exactly as sent.
+        model_s: time spent in the model.
+        latency_s: from the edit that asked for it to its arrival on screen.
+        clip_key: which clip (path or name) it belongs to.
+    """
+
+    labels: tuple[str, ...]
+    audio_only: dict[str, float]
+    with_tokens: dict[str, float] | None
+    token_text: str
+    model_s: float
+    latency_s: float
+    clip_key: str
+
+    @property
+    def top_audio(self) -> str:
+        """Most probable label without tokens."""
+        return max(self.audio_only, key=self.audio_only.__getitem__)
+
+    @property
+    def top_tokens(self) -> str | None:
+        """Most probable label with tokens."""
+        if not self.with_tokens:
+            return None
+        return max(self.with_tokens, key=self.with_tokens.__getitem__)
+
+
+@dataclass(frozen=True)
+class _Analysis:
+    features: Any
+    concepts: ConceptResult
+
+
+class Session(QObject):
+    """State shared by the panels.
+
+    Signals:
+        clip_changed(): new audio (file, dataset row or mix).
+        analysis_changed(): features and concept scores of the analysed segment.
+        tokens_changed(): the current token set (edited or not).
+        model_changed(): a model was loaded or unloaded.
+        prediction_changed(object): a :class:`PredictionUpdate`.
+        manifest_changed(): a dataset was opened.
+        norms_changed(): another norms profile was chosen.
+        message(str) / error(str): for the notifier.
+    """
+
+    clip_changed = Signal()
+    analysis_changed = Signal()
+    tokens_changed = Signal()
+    model_changed = Signal()
+    prediction_changed = Signal(object)
+    manifest_changed = Signal()
+    norms_changed = Signal()
+    message = Signal(str)
+    error = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        from cuelab.core.prompts import load_task
+
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(4)
+        self.slots: dict[str, JobSlot] = {}
+        for name in ("manifest", "clip", "analysis", "predict", "model", "shuffle"):
+            slot = JobSlot(name, self.pool, self)
+            slot.failed.connect(self.error)
+            self.slots[name] = slot
+        self.task = load_task("ser")
+        self.labels: tuple[str, ...] = self.task.labels
+        self.norms: NormsProfile = default_norms()
+        self.norms_path: Path | None = None
+        self.manifest: Manifest | None = None
+        self.row: ManifestRow | None = None
+        self.clip_name = ""
+        self.clip_path: Path | None = None
+        self.audio: np.ndarray | None = None
+        self.sr = 16000
+        self.region: tuple[float, float] | None = None
+        self.features: Any = None
+        self.concepts: ConceptResult | None = None
+        self.aligned: TokenSet | None = None
+        self.tokens: TokenSet | None = None
+        self.model: Any = None
+        self.model_spec = ""
+        self.prediction: PredictionUpdate | None = None
+        self.predictions_by_clip: dict[str, PredictionUpdate] = {}
+        # One model call at a time: adapters keep per-clip caches and are not re-entrant.
+        self._model_lock = threading.Lock()
+        self._predict_debounce = Debouncer(PREDICT_DEBOUNCE_MS, self._start_predict, self)
+        self._analysis_debounce = Debouncer(PREDICT_DEBOUNCE_MS, self._start_analysis, self)
+
+    # --- clip ---------------------------------------------------------------------
+
+    @property
+    def gender(self) -> str | None:
+        """Gender of the current manifest row (selects per-gender edges)."""
+        return self.row.gender if self.row is not None else None
+
+    @property
+    def clip_key(self) -> str:
+        """A stable key of the shown clip: its path, or the name of a mix."""
+        return str(self.clip_path) if self.clip_path is not None else self.clip_name
+
+    def open_file(self, path: str | Path, row: ManifestRow | None = None) -> None:
+        """Decode ``path`` at 16 kHz in a worker, then show and analyse it."""
+        p = Path(path)
+
+        def work(job: Job) -> tuple[np.ndarray, int]:
+            from cuelab.core.audio import load_audio
+
+            job.report(f"Loading {p.name}…")
+            return load_audio(p, sr=16000)
+
+        def done(value: tuple[np.ndarray, int], _s: float) -> None:
+            self.row = row
+            self.clip_path = p
+            self.set_audio(value[0], value[1], p.name, keep_path=True)
+
+        self.slots["clip"].start(work, done)
+
+    def open_row(self, row: ManifestRow) -> None:
+        """Open one clip of the current manifest."""
+        self.open_file(row.path, row)
+
+    def set_audio(self, x: np.ndarray, sr: int, name: str, *, keep_path: bool = False) -> None:
+        """Show an in-memory signal (a mix) as the analysed clip."""
+        if not keep_path:
+            self.clip_path = None
+        self.audio = np.asarray(x, dtype=np.float32)
+        self.sr = int(sr)
+        self.clip_name = name
+        self.region = None
+        self.features = None
+        self.concepts = None
+        self.prediction = None
+        self.clip_changed.emit()
+        self.message.emit(f"Analysing {name}…")
+        self._analysis_debounce.trigger()
+        self._analysis_debounce.flush()
+
+    def set_region(self, region: tuple[float, float] | None) -> None:
+        """Analyse only ``(t0, t1)`` seconds of the clip (None: all of it)."""
+        if region is not None:
+            t0, t1 = sorted(region)
+            if t1 - t0 < MIN_SEGMENT_S:
+                region = None
+            else:
+                region = (max(0.0, t0), t1)
+        if region == self.region:
+            return
+        self.region = region
+        self._analysis_debounce.trigger()
+
+    def segment(self) -> np.ndarray:
+        """The analysed samples (the region, or the whole clip)."""
+        if self.audio is None:
+            return np.zeros(0, dtype=np.float32)
+        if self.region is None:
+            return self.audio
+        a, b = (round(t * self.sr) for t in self.region)
+        return self.audio[a:b]
+
+    def _start_analysis(self) -> None:
+        if self.audio is None:
+            return
+        x, sr, name = self.segment(), self.sr, self.clip_name
+        norms, gender = self.norms, self.gender
+
+        def work(job: Job) -> _Analysis:
+            from cuelab.core.features import extract_signal
+
+            job.report(f"openSMILE on {name}…")
+            feats = extract_signal(x, sr, name=name)
+            job.check()
+            return _Analysis(feats, concepts_for_features(feats, norms, gender))
+
+        def done(result: _Analysis, _s: float) -> None:
+            self.features = result.features
+            self._set_concepts(result.concepts)
+
+        self.slots["analysis"].start(work, done)
+
+    def _set_concepts(self, concepts: ConceptResult) -> None:
+        self.concepts = concepts
+        self.aligned = concepts.tokens
+        self.tokens = concepts.tokens
+        self.analysis_changed.emit()
+        self.tokens_changed.emit()
+        self.request_prediction()
+
+    # --- norms and tokens ---------------------------------------------------------
+
+    def set_norms(self, norms: NormsProfile, path: Path | None = None) -> None:
+        """Use another norms profile; the tokens are re-derived (cheap, no openSMILE)."""
+        self.norms = norms
+        self.norms_path = path
+        self.norms_changed.emit()
+        if self.features is not None:
+            self._set_concepts(concepts_for_features(self.features, norms, self.gender))
+
+    def set_tokens(self, tokens: TokenSet) -> None:
+        """Replace the current token set (an edit) and schedule a new prediction."""
+        if tokens == self.tokens:
+            return
+        self.tokens = tokens
+        self.tokens_changed.emit()
+        self.request_prediction()
+
+    def reset_tokens(self) -> None:
+        """Back to the clip's own (aligned) tokens."""
+        if self.aligned is not None:
+            self.set_tokens(self.aligned)
+
+    def shuffle_tokens(self, seed: int | None = None) -> None:
+        """Take the tokens of another clip of the open dataset (computed in a worker)."""
+        if self.manifest is None or len(self.manifest) < 2:
+            self.error.emit("shuffle needs an open dataset with at least two clips")
+            return
+        rng = np.random.default_rng(seed)
+        others = [r for r in self.manifest.rows if self.row is None or r.path != self.row.path]
+        donor = others[int(rng.integers(len(others)))]
+        norms = self.norms
+
+        def work(job: Job) -> ConceptResult:
+            from cuelab.core.features import FeatureCache, extract_file
+
+            job.report(f"Tokens of {donor.utt_id}…")
+            feats = extract_file(donor.path, cache=FeatureCache())
+            return concepts_for_features(feats, norms, donor.gender)
+
+        def done(result: ConceptResult, _s: float) -> None:
+            self.set_tokens(result.tokens)
+            self.message.emit(f"Tokens shuffled in from {donor.utt_id}")
+
+        self.slots["shuffle"].start(work, done)
+
+    # --- model and predictions ----------------------------------------------------
+
+    def load_model(self, spec: str, quant: str = "auto", device: str = "auto") -> None:
+        """Load ``spec`` in a worker; the previous model stays until the new one is ready."""
+        task_labels = self.task.labels
+
+        def work(job: Job) -> Any:
+            from cuelab.core.models.base import LoadOptions
+            from cuelab.core.models.registry import load_model
+
+            job.report(f"Loading {spec}…")
+            adapter = load_model(
+                spec, LoadOptions(quant=quant, device=device, on_progress=job.report)
+            )
+            # A classifier with fixed classes says so in describe(); ALMs take the task's.
+            labels = adapter.describe().get("labels") or task_labels
+            return adapter, tuple(str(lab) for lab in labels)
+
+        def done(value: tuple[Any, tuple[str, ...]], seconds: float) -> None:
+            adapter, labels = value
+            old = self.model
+            self.model = adapter
+            self.model_spec = spec
+            self.labels = labels
+            if old is not None and old is not adapter:
+                self._unload_later(old)
+            self.message.emit(f"Model {spec} loaded in {seconds:.1f} s")
+            self.model_changed.emit()
+            self.request_prediction()
+
+        self.slots["model"].start(work, done)
+
+    def unload_model(self) -> None:
+        """Drop the model (and cancel any pending prediction)."""
+        self.slots["model"].cancel()
+        self.slots["predict"].cancel()
+        if self.model is not None:
+            self._unload_later(self.model)
+        self.model = None
+        self.model_spec = ""
+        self.labels = self.task.labels
+        self.model_changed.emit()
+
+    def _unload_later(self, adapter: Any) -> None:
+        """Free a model in a worker, after any call still using it returns."""
+        lock = self._model_lock
+
+        def work(_job: Job) -> None:
+            with lock:
+                adapter.unload()
+
+        run_detached(self.pool, work)
+
+    def request_prediction(self) -> None:
+        """Ask for a new prediction after the edits settle (debounced)."""
+        if self.model is not None and self.audio is not None:
+            self._predict_debounce.trigger()
+
+    def _start_predict(self) -> None:
+        requested = self._predict_debounce.first_trigger or time.perf_counter()
+        if self.model is None or self.audio is None or self.features is None:
+            return
+        from cuelab.core.models.base import Clip
+
+        meta = dict(self.row.fields) if self.row is not None else {}
+        clip = Clip(self.segment(), self.sr, self.clip_name, self.features, meta)
+        text = self.tokens.text() if self.tokens is not None and len(self.tokens) else ""
+        model, task, labels, key = self.model, self.task, self.labels, self.clip_key
+        lock = self._model_lock
+
+        def work(job: Job) -> tuple[Any, Any]:
+            with lock:
+                job.check()  # a newer edit arrived while an older call held the model
+                job.report("Scoring…")
+                preds = model.score_labels(clip, task, labels, [None, text or None])
+            return preds[0], preds[1]
+
+        def done(preds: tuple[Any, Any], seconds: float) -> None:
+            audio_only, with_tokens = preds
+            update = PredictionUpdate(
+                labels=tuple(labels),
+                audio_only=_clean(audio_only.probs, labels),
+                with_tokens=_clean(with_tokens.probs, labels) if text else None,
+                token_text=text,
+                model_s=seconds,
+                latency_s=time.perf_counter() - requested,
+                clip_key=key,
+            )
+            self.prediction = update
+            self.predictions_by_clip[key] = update
+            self.prediction_changed.emit(update)
+
+        self.slots["predict"].start(work, done)
+
+    # --- dataset ------------------------------------------------------------------
+
+    def open_manifest(self, path: str | Path, open_first: bool = True) -> None:
+        """Read a manifest (in a worker: it checks every file) and show its first clip."""
+
+        def work(job: Job) -> Manifest:
+            from cuelab.core.datasets import read_manifest
+
+            job.report(f"Reading {Path(path).name}…")
+            return read_manifest(path)
+
+        def done(manifest: Manifest, _s: float) -> None:
+            self.manifest = manifest
+            self.manifest_changed.emit()
+            if open_first and manifest.rows:
+                self.open_row(manifest.rows[0])
+
+        self.slots["manifest"].start(work, done)
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Cancel all jobs and wait for the workers (window close)."""
+        return shutdown_pool(self.pool, list(self.slots.values()), timeout_ms)
+
+
+def _clean(probs: dict[str, float], labels: tuple[str, ...] | list[str]) -> dict[str, float]:
+    """Probabilities in label order; a missing or non-finite value becomes 0."""
+    out = {}
+    for label in labels:
+        v = float(probs.get(label, 0.0))
+        out[label] = v if math.isfinite(v) else 0.0
+    return out

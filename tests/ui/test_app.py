@@ -1,0 +1,75 @@
+"""The program itself, started in a subprocess offscreen, and the Qt binding it runs on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def _run(args, tmp_path, timeout=240):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "CUELAB_LOG_DIR": str(tmp_path / "logs")}
+    return subprocess.run(
+        [sys.executable, "-m", "cuelab", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.slow
+def test_gui_screenshot_smoke(tmp_path):
+    from PySide6.QtGui import QImage
+
+    out = tmp_path / "shot.png"
+    proc = _run(["gui", "--screenshot", str(out), "--timeout", "120"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size > 20_000
+    img = QImage(str(out))
+    assert img.width() >= 800 and img.height() >= 600
+    colours = {
+        img.pixel(x, y) for x in range(0, img.width(), 37) for y in range(0, img.height(), 23)
+    }
+    assert len(colours) > 50  # drawn panels, not a blank window
+
+
+def test_screenshot_times_out_with_a_nonzero_exit(tmp_path):
+    out = tmp_path / "never.png"
+    proc = _run(["gui", "--model", "none", "--screenshot", str(out), "--timeout", "2"], tmp_path)
+    assert proc.returncode == 3
+    assert "not ready within 2 s" in proc.stderr
+    assert not out.exists()
+
+
+def test_qt_binding_keeps_reference_counts():
+    """PySide6 6.12.0 on Python 3.11 drops a reference to True on every emit and to
+    None on every Python ``run()`` override: a long session then aborts with
+    "deallocating None/True". This guards the environment against it."""
+    from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+    class Emitter(QObject):
+        sig = Signal(object)
+
+    class Noop(QRunnable):
+        def run(self) -> None:
+            pass
+
+    e = Emitter()
+    e.sig.connect(lambda _v: None)
+    true_before, none_before = sys.getrefcount(True), sys.getrefcount(None)
+    for _ in range(200):
+        e.sig.emit(1)
+    pool = QThreadPool()
+    keep = [Noop() for _ in range(200)]
+    for r in keep:
+        r.setAutoDelete(False)
+        pool.start(r)
+    assert pool.waitForDone(5000)
+    assert sys.getrefcount(True) - true_before > -100
+    assert sys.getrefcount(None) - none_before > -100

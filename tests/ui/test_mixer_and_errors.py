@@ -1,0 +1,82 @@
+"""The mixer feeds a mix to the analysis; errors reach one place; the spectrogram helper."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from cuelab.ui.dsp import spectrogram
+
+
+def test_applying_a_mix_makes_it_the_analysed_clip(ready_window, qtbot):
+    win = ready_window
+    mixer, s = win.mixer_panel, win.session
+    clean_len = s.audio.size
+    mixer.onset_spin.setValue(0.5)
+    mixer.snr_slider.setValue(0)
+    qtbot.waitUntil(
+        lambda: mixer.mix is not None and mixer.apply_button.isEnabled(), timeout=20_000
+    )
+    qtbot.waitUntil(lambda: mixer.mix.result.requested_snr_db == 0.0, timeout=20_000)
+    assert abs(mixer.mix.result.achieved_snr_db) < 0.5
+    assert "achieved SNR" in mixer.info_label.text()
+    before = s.prediction
+    with qtbot.waitSignal(s.prediction_changed, timeout=30_000) as blocker:
+        mixer.apply_button.click()
+    assert "@ +0 dB" in s.clip_name and s.clip_path is None
+    assert s.audio.size == clean_len + 2 * 8000  # onset and equal tail at 16 kHz
+    assert blocker.args[0].audio_only != before.audio_only
+    assert not win.dataset_panel.annotation_box.isEnabled()  # a mix has no manifest row
+    mixer.plus_inf.setChecked(True)
+    assert mixer.snr_db() == np.inf and not mixer.snr_slider.isEnabled()
+    assert mixer.snr_label.text() == "+∞"
+
+
+def test_worker_errors_go_to_the_status_bar(make_window, qtbot, tmp_path):
+    win = make_window()
+    bad = tmp_path / "not-audio.wav"
+    bad.write_text("hello", encoding="utf-8")
+    posted = []
+    win.notifier.posted.connect(lambda level, msg: posted.append((level, msg)))
+    win.session.open_file(bad)
+    qtbot.waitUntil(lambda: any(level == "error" for level, _ in posted), timeout=10_000)
+    errors = [msg for level, msg in posted if level == "error"]
+    assert len(errors) == 1
+    message = errors[0]
+    assert "not-audio.wav" in message
+    assert win.statusBar().currentMessage() == f"Error: {message}"
+
+
+def test_excepthook_logs_and_shows_one_dialog_at_a_time(make_window, qtbot):
+    from cuelab.ui.notify import install_excepthook
+
+    win = make_window()
+    win.notifier.dialogs_enabled = True
+    old = sys.excepthook
+    try:
+        install_excepthook(win.notifier, win)
+        for i in range(3):
+            try:
+                raise RuntimeError(f"boom {i}")
+            except RuntimeError:
+                sys.excepthook(*sys.exc_info())
+        dialog = win.notifier._dialog
+        assert dialog is not None and dialog.isVisible()
+        assert "boom 0" in dialog.text()  # later errors did not open more dialogs
+        assert "boom 2" in win.statusBar().currentMessage()
+        dialog.done(0)
+        assert win.notifier._dialog is None
+    finally:
+        sys.excepthook = old
+
+
+def test_spectrogram_peak_and_dynamic_range():
+    sr = 16000
+    t = np.arange(sr) / sr
+    x = 0.5 * np.sin(2 * np.pi * 1000 * t)
+    spec = spectrogram(x, sr, window_s=0.03, dynamic_range_db=50.0)
+    peak_hz = spec.db.mean(axis=0).argmax() * spec.df
+    assert abs(peak_hz - 1000) <= spec.df
+    assert spec.db.max() - spec.db.min() <= 50.0 + 1e-4
+    assert spec.db.shape[1] * spec.df <= 5000 + spec.df
