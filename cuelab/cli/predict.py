@@ -9,6 +9,8 @@ from typing import Any
 
 from cuelab.core.models.base import DEVICE_CHOICES, QUANT_CHOICES
 
+THINK_FAMILY = "audio-flamingo-3"
+
 
 def register(subparsers: Any) -> None:
     """Add the ``predict`` parser."""
@@ -36,31 +38,61 @@ def register(subparsers: Any) -> None:
         help="concept tokens: computed from the audio (auto), left out (none), or given text",
     )
     parser.add_argument("--labels", default="iemocap", metavar="iemocap|aibo|a,b,c")
-    parser.add_argument("--norms", metavar="JSON", help="norms profile for --tokens auto")
-    parser.add_argument("--gender", choices=("m", "f"), help="speaker gender for --tokens auto")
+    parser.add_argument(
+        "--norms", metavar="JSON", help="norms profile for --tokens auto (default: the demo one)"
+    )
+    parser.add_argument(
+        "--gender",
+        choices=("m", "f"),
+        help="speaker gender for --tokens auto: per-gender PITCH/FORMANTS edges",
+    )
     parser.add_argument("--generate", action="store_true", help="free answer with a rationale")
     parser.add_argument("--max-new-tokens", type=int, default=128)
-    parser.add_argument("--think", action="store_true", help="Audio Flamingo 3 think mode (peft)")
+    parser.add_argument(
+        "--think",
+        action="store_true",
+        help="Audio Flamingo 3 think mode: apply the checkpoint's think/ adapter (needs peft)",
+    )
     parser.add_argument("--allow-pickle", action="store_true", help="accept .bin/.pt weights")
     parser.add_argument("--trust-remote-code", action="store_true", help="run a model's own code")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
 
-def _token_text(args: argparse.Namespace) -> str | None:
-    choice = args.tokens.strip()
-    if choice.lower() == "none":
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse flag combinations that would be silently ignored, before any loading."""
+    from cuelab.core.errors import ModelError, TokenError
+    from cuelab.core.models.registry import parse_spec
+
+    auto = args.tokens.strip().lower() == "auto"
+    if not auto and (args.norms or args.gender):
+        raise TokenError("--norms and --gender only apply to --tokens auto")
+    if args.think:
+        family, _ = parse_spec(args.model)
+        if family != THINK_FAMILY:
+            raise ModelError(f"--think is only for {THINK_FAMILY} models, not {family}")
+
+
+def _concepts(args: argparse.Namespace) -> Any:
+    """The concept result for ``--tokens auto``, or None when tokens are given or left out.
+
+    The norms profile is read and validated first, so a bad file fails in one line before
+    features are extracted or a model is loaded.
+    """
+    if args.tokens.strip().lower() != "auto":
         return None
-    if choice.lower() != "auto":
-        return choice
     from cuelab.core.concepts import concepts_for_file
+    from cuelab.core.norms import load_norms
 
-    norms = None
-    if args.norms:
-        from cuelab.core.concepts import NormsProfile
+    norms = load_norms(args.norms)
+    return concepts_for_file(args.audio, norms=norms, gender=args.gender)
 
-        norms = NormsProfile.load(args.norms)
-    return concepts_for_file(args.audio, norms=norms, gender=args.gender).text()
+
+def _token_text(args: argparse.Namespace, concepts: Any) -> str | None:
+    if concepts is not None:
+        return str(concepts.text())
+    choice = args.tokens.strip()
+    return None if choice.lower() == "none" else choice
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,9 +103,11 @@ def run(args: argparse.Namespace) -> int:
     from cuelab.core.prompts import load_task, parse_labels
     from cuelab.core.scoring import parse_answer
 
+    _check_options(args)
     labels = parse_labels(args.labels)
     audio, sr = load_audio(args.audio, sr=16000)
-    tokens = _token_text(args)
+    concepts = _concepts(args)
+    tokens = _token_text(args, concepts)
     options = LoadOptions(
         quant=args.quant,
         device=args.device,
@@ -85,6 +119,10 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, options)
     clip = Clip(audio=audio, sr=sr, utt_id=str(args.audio), meta={"gender": args.gender or ""})
     record: dict[str, Any] = {"path": str(args.audio), "model": args.model, "tokens": tokens}
+    if concepts is not None:
+        record.update(gender=args.gender, norms=args.norms, edges=concepts.edges_used)
+    if args.think:
+        record["think"] = True
     if args.generate:
         task = load_task("ser_rationale", labels=labels)
         raw = model.generate(clip, task, tokens, max_new_tokens=args.max_new_tokens)
@@ -100,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.audio}: {record['label'] or '(unparsed)'}")
     if tokens:
         print(f"  tokens: {tokens}")
+    if concepts is not None and concepts.notes:
+        for note in concepts.notes:
+            print(f"  note: {note}")
     for name, p in sorted(record["probs"].items(), key=lambda item: -item[1]):
         print(f"  {name:<12} {p:.3f}")
     if args.generate:

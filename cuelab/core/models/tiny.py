@@ -148,6 +148,54 @@ def build_audio_flamingo3(folder: Path | str, layers: int = 2, hidden: int = 64)
     return folder
 
 
+#: The language model's attention projections; the audio tower has layers of the same name.
+THINK_LORA_TARGETS = r".*language_model\.layers\.\d+\.self_attn\.(q_proj|v_proj)"
+
+
+def add_think_adapter(
+    folder: Path | str, rank: int = 4, non_lora: str = "bin", seed: int = 1
+) -> Path:
+    """Write a random think-mode adapter into ``folder/think`` of a tiny AF3 checkpoint.
+
+    The layout follows the ``nvidia/audio-flamingo-3-hf`` release: a peft LoRA on the
+    language model (``adapter_config.json`` + ``adapter_model.safetensors``) and the
+    stage's other trained weights (here a perturbed projector) in
+    ``non_lora_trainables.bin`` (``non_lora="bin"``, the release's pickle) or
+    ``.safetensors``. LoRA B matrices are random, not peft's zeros, so the adapter
+    really changes the outputs. Needs peft.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AudioFlamingo3ForConditionalGeneration
+
+    folder = Path(folder)
+    think = folder / "think"
+    think.mkdir(parents=True, exist_ok=True)
+    model = AudioFlamingo3ForConditionalGeneration.from_pretrained(folder).eval()
+    gen = torch.Generator().manual_seed(seed)
+    projector = {
+        k: (v + 0.05 * torch.randn(v.shape, generator=gen)).contiguous()
+        for k, v in model.state_dict().items()
+        if ".multi_modal_projector." in k
+    }
+    config = LoraConfig(
+        r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=THINK_LORA_TARGETS
+    )
+    wrapped = get_peft_model(model, config)
+    with torch.no_grad():
+        for name, param in wrapped.named_parameters():
+            if "lora_B" in name:
+                param.copy_(0.05 * torch.randn(param.shape, generator=gen))
+    wrapped.save_pretrained(str(think))
+    if non_lora == "bin":
+        torch.save(projector, think / "non_lora_trainables.bin")
+    else:
+        from safetensors.torch import save_file
+
+        save_file(projector, str(think / "non_lora_trainables.safetensors"))
+    return think
+
+
 def build_qwen_omni(folder: Path | str, layers: int = 2, hidden: int = 64) -> Path:
     """Save a tiny full Qwen2.5-Omni checkpoint (thinker weights under ``thinker.``).
 
