@@ -25,6 +25,10 @@ COMMAND_MODULES = [
     "cuelab.cli.norms",
     "cuelab.cli.train_reference",
     "cuelab.cli.mix",
+    "cuelab.cli.sseu",
+    "cuelab.cli.eval",
+    "cuelab.cli.gui",
+    "cuelab.cli.importers",
 ]
 
 log = logging.getLogger("cuelab")

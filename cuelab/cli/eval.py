@@ -1,0 +1,157 @@
+"""``cuelab eval``, ``cuelab merge`` and ``cuelab report``: batch runs from the shell.
+
+``cuelab eval CONFIG.toml`` or ``cuelab eval --manifest M --model SPEC
+--conditions LIST --out DIR``; flags given with a CONFIG override its keys.
+``--resume`` continues a cancelled or killed run; ``--shard I/N`` runs one
+part of the clips, and ``cuelab merge DIR... -o OUT`` joins the parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    """Add the ``eval``, ``merge`` and ``report`` sub-commands."""
+    p = sub.add_parser(
+        "eval",
+        help="run a dataset under token conditions and write a run folder",
+        description="Batch evaluation: predictions, statistics and plots in a run folder.",
+    )
+    p.add_argument("config", nargs="?", metavar="CONFIG.toml", help="run configuration file")
+    p.add_argument("--manifest", metavar="CSV", help="manifest of the clips")
+    p.add_argument("--split", help="manifest split to use (default: all rows)")
+    p.add_argument("--model", action="append", metavar="SPEC", help="model spec (repeatable)")
+    p.add_argument(
+        "--conditions",
+        metavar="LIST",
+        help="comma-separated: audio-only,correct,shuffle,conflict,corrupt:P,ablate:CONCEPT",
+    )
+    p.add_argument("--corrupt-grid", metavar="P,P", help="adds corrupt:P for each P")
+    p.add_argument("--seeds", metavar="LIST", help="seeds of shuffle/corrupt (default 0)")
+    p.add_argument("--labels", help="label set: iemocap, aibo or a,b,c (default: the manifest's)")
+    p.add_argument("--task", help="prompt task (default ser)")
+    p.add_argument("--norms", metavar="JSON", help="norms profile (default: shipped)")
+    p.add_argument("--quant", help="nf4, 8bit, bf16, fp16, fp32 or auto")
+    p.add_argument("--device", help="auto, cuda or cpu")
+    p.add_argument("--limit", type=int, help="use only the first N clips of the split")
+    p.add_argument("--bootstrap", type=int, help="bootstrap resamples (default 1000)")
+    p.add_argument("--bootstrap-seed", type=int, help="bootstrap seed (default 0)")
+    p.add_argument("--out", metavar="DIR", help="run folder")
+    p.add_argument("--shard", metavar="I/N", help="run only shard I of N")
+    p.add_argument("--workers", type=int, help="feature processes (default: all cores)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--no-plots", action="store_true", help="write the tables only")
+    p.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
+    p.set_defaults(func=run_eval_command)
+
+    m = sub.add_parser(
+        "merge",
+        help="merge shard run folders into one",
+        description="Merge run folders made with --shard I/N and report the whole run.",
+    )
+    m.add_argument("dirs", nargs="+", metavar="DIR", help="shard run folders")
+    m.add_argument("-o", "--output", required=True, metavar="OUT", help="merged run folder")
+    m.add_argument("--no-plots", action="store_true", help="write the tables only")
+    m.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
+    m.set_defaults(func=run_merge_command)
+
+    r = sub.add_parser(
+        "report",
+        help="rebuild a run folder's tables and plots",
+        description="Recompute summary, tests, confusion and Spearman tables and the plots.",
+    )
+    r.add_argument("dir", metavar="DIR", help="run folder")
+    r.add_argument("--no-plots", action="store_true", help="write the tables only")
+    r.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
+    r.set_defaults(func=run_report_command)
+
+
+_KEYS = {
+    "manifest": "manifest", "split": "split", "model": "models", "conditions": "conditions",
+    "corrupt_grid": "corrupt_grid", "seeds": "seeds", "labels": "labels", "task": "task",
+    "norms": "norms", "quant": "quant", "device": "device", "limit": "limit",
+    "bootstrap": "bootstrap", "bootstrap_seed": "bootstrap_seed", "out": "out",
+    "shard": "shard", "workers": "workers",
+}  # fmt: skip
+_PATHS = ("manifest", "norms", "out")
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The run configuration from a CONFIG file and/or flags (flags win)."""
+    from cuelab.core.runner import config_from_mapping, load_config
+
+    given = {
+        key: getattr(args, attr) for attr, key in _KEYS.items() if getattr(args, attr) is not None
+    }
+    for key in _PATHS:
+        if key in given:
+            given[key] = str(Path(given[key]).resolve())
+    if args.config:
+        return load_config(args.config, **given)
+    return config_from_mapping(given, base_dir=Path.cwd())
+
+
+def _print_summary(files: Any, as_json: bool) -> None:
+    from cuelab.cli.common import json_line
+
+    for r in files.rows:
+        if as_json:
+            print(json_line({
+                "model": r.model, "condition": r.condition, "seed": r.seed, "n": r.n,
+                "uar": r.uar, "uar_ci_low": r.uar_ci_low, "uar_ci_high": r.uar_ci_high,
+                "wa": r.wa, "unparsed": r.unparsed,
+            }))  # fmt: skip
+        else:
+            seed = f" seed={r.seed}" if r.seed else ""
+            print(
+                f"{r.model:<24} {r.condition + seed:<22} n={r.n:<5} UAR {r.uar:.3f} "
+                f"[{r.uar_ci_low:.3f}, {r.uar_ci_high:.3f}]  WA {r.wa:.3f}  "
+                f"unparsed {r.unparsed:g}"
+            )
+
+
+def _report(folder: Path, args: argparse.Namespace) -> int:
+    from cuelab.core.report import build_report
+
+    files = build_report(folder, plots=not args.no_plots)
+    _print_summary(files, args.json)
+    print(f"report in {folder} ({len(files.plots)} plots)", file=sys.stderr)
+    return 0
+
+
+def run_eval_command(args: argparse.Namespace) -> int:
+    """Run (or resume) a batch evaluation, then write its report."""
+    from cuelab.cli.common import progress_control
+    from cuelab.core.runner import run_eval
+
+    config = config_from_args(args)
+    outcome = run_eval(
+        config, resume=args.resume, control=progress_control("eval"), command=sys.argv
+    )
+    print(
+        f"{outcome.folder}: {outcome.rows_written} rows written"
+        + (f", {outcome.rows_kept} kept from before" if outcome.rows_kept else ""),
+        file=sys.stderr,
+    )
+    if config.shard is not None:
+        return 0  # statistics of a part mean little; merge the shards for the report
+    return _report(outcome.folder, args)
+
+
+def run_merge_command(args: argparse.Namespace) -> int:
+    """Merge shard folders and report the merged run."""
+    from cuelab.core.runner import merge_runs
+
+    folder, missing = merge_runs(args.dirs, args.output)
+    if missing:
+        print(f"warning: shards missing: {', '.join(missing)}", file=sys.stderr)
+    return _report(folder, args)
+
+
+def run_report_command(args: argparse.Namespace) -> int:
+    """Rebuild the report of a run folder."""
+    return _report(Path(args.dir), args)

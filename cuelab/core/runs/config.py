@@ -1,0 +1,229 @@
+"""What a batch run does: its configuration, from flags or a TOML file.
+
+A :class:`RunConfig` is everything that decides a run's predictions (the
+manifest, split, models, conditions, seeds, label set, prompt task, norms,
+quantisation and device, clip limit and shard) plus how the report is
+computed (bootstrap resamples and seed). :meth:`RunConfig.identity` is the
+part a resumed run or a shard merge must share; the runner compares it key by
+key so a refusal can name what changed.
+
+TOML files use the same keys as :class:`RunConfig` (paths relative to the
+file's folder), plus ``corrupt_grid = [0.1, 0.3]`` as a shorthand for
+``corrupt:P`` conditions::
+
+    manifest = "../assets/demo/manifest.csv"
+    split = "test"
+    models = ["reference", "oracle:-"]
+    conditions = ["audio-only", "correct", "shuffle", "conflict"]
+    corrupt_grid = [0.1, 0.3, 0.5]
+    seeds = [0, 1, 2]
+    bootstrap = 1000
+    out = "runs/demo"
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from cuelab.core.errors import CueLabError
+from cuelab.core.interventions import parse_condition
+
+
+class RunConfigError(CueLabError):
+    """A run configuration is invalid, or does not match the run it should continue."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` (1-based) of ``count``: the clips whose utt-id hash falls in it."""
+
+    index: int
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def holds(self, utt_id: str) -> bool:
+        """True when ``utt_id`` belongs to this shard.
+
+        The hash of the id, not its position, decides: the split is the same
+        whatever the manifest order, and adding clips never moves old ones.
+        """
+        digest = hashlib.sha256(utt_id.encode("utf-8")).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
+
+
+def parse_shard(text: str) -> Shard:
+    """Parse ``I/N`` (1 ≤ I ≤ N)."""
+    left, sep, right = text.strip().partition("/")
+    try:
+        index, count = int(left), int(right)
+    except ValueError:
+        raise RunConfigError(f"shard '{text}' is not I/N, e.g. 1/4") from None
+    if not sep or count < 1 or not 1 <= index <= count:
+        raise RunConfigError(f"shard '{text}': need 1 <= I <= N, e.g. 1/4")
+    return Shard(index, count)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A batch evaluation run (see the module docstring).
+
+    Attributes:
+        manifest: manifest CSV path.
+        models: model specs (``family:location``), run one after the other.
+        conditions: canonical condition names (``audio-only``, ``corrupt:0.3``...).
+        out: run folder.
+        split: manifest split to use (None: every row).
+        seeds: seeds of the random conditions (shuffle, corrupt).
+        labels: closed label set (None: the sorted labels found in the split).
+        task: prompt task (``ser``).
+        norms: norms profile JSON (None: the shipped default).
+        quant: quantisation of the model weights.
+        device: ``auto``, ``cuda`` or ``cpu``.
+        limit: use only the first N clips of the split (quick runs).
+        shard: this run's part of the clips, or None for all.
+        bootstrap: bootstrap resamples for the confidence intervals.
+        bootstrap_seed: seed of the bootstrap.
+        workers: feature-extraction processes (None: all cores); no effect on results.
+    """
+
+    manifest: str
+    models: tuple[str, ...]
+    conditions: tuple[str, ...]
+    out: str
+    split: str | None = None
+    seeds: tuple[int, ...] = (0,)
+    labels: tuple[str, ...] | None = None
+    task: str = "ser"
+    norms: str | None = None
+    quant: str = "auto"
+    device: str = "auto"
+    limit: int | None = None
+    shard: Shard | None = None
+    bootstrap: int = 1000
+    bootstrap_seed: int = 0
+    workers: int | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise RunConfigError("run configuration: no model given (--model SPEC)")
+        if not self.conditions:
+            raise RunConfigError("run configuration: no condition given (--conditions LIST)")
+        names = [parse_condition(c).name for c in self.conditions]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise RunConfigError(f"run configuration: condition listed twice: {', '.join(dupes)}")
+        object.__setattr__(self, "conditions", tuple(names))
+        if not self.seeds:
+            raise RunConfigError("run configuration: seeds must not be empty")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise RunConfigError("run configuration: a seed is listed twice")
+        if len(set(self.models)) != len(self.models):
+            raise RunConfigError("run configuration: a model is listed twice")
+        if self.bootstrap < 1:
+            raise RunConfigError("run configuration: bootstrap must be at least 1 resample")
+        if self.limit is not None and self.limit < 1:
+            raise RunConfigError("run configuration: limit must be at least 1")
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (the ``config`` of run.json)."""
+        d = asdict(self)
+        d["shard"] = str(self.shard) if self.shard else None
+        for key in ("models", "conditions", "seeds"):
+            d[key] = list(d[key])
+        d["labels"] = list(self.labels) if self.labels is not None else None
+        return d
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunConfig:
+        """Inverse of :meth:`to_json` (reads run.json)."""
+        return config_from_mapping(dict(data), base_dir=None)
+
+    def seeds_for(self, condition: str) -> tuple[int | None, ...]:
+        """The seeds a condition runs with: all for random ones, ``(None,)`` otherwise."""
+        return self.seeds if parse_condition(condition).is_random else (None,)
+
+
+_KEYS = {f.name for f in fields(RunConfig)}
+_PATH_KEYS = ("manifest", "out", "norms")
+
+
+def _as_tuple(key: str, value: Any, kind: type) -> tuple[Any, ...]:
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    if not isinstance(value, Sequence):
+        raise RunConfigError(f"run configuration: '{key}' must be a list")
+    try:
+        return tuple(kind(v.strip() if isinstance(v, str) else v) for v in value)
+    except (TypeError, ValueError):
+        raise RunConfigError(
+            f"run configuration: '{key}' must be a list of {kind.__name__}"
+        ) from None
+
+
+def config_from_mapping(data: dict[str, Any], base_dir: Path | None) -> RunConfig:
+    """Build a config from a TOML/JSON mapping; paths are relative to ``base_dir``."""
+    data = dict(data)
+    grid = data.pop("corrupt_grid", None)
+    unknown = sorted(set(data) - _KEYS)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], _KEYS, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise RunConfigError(f"run configuration: unknown key '{unknown[0]}'{hint}")
+    for key in ("manifest", "models", "conditions", "out"):
+        if data.get(key) in (None, "", []):
+            raise RunConfigError(f"run configuration: '{key}' is required")
+    for key in _PATH_KEYS:
+        if data.get(key) and base_dir is not None:
+            data[key] = str((base_dir / str(data[key])).resolve())
+    conditions = list(_as_tuple("conditions", data["conditions"], str))
+    if grid is not None:
+        conditions += [f"corrupt:{p:g}" for p in _as_tuple("corrupt_grid", grid, float)]
+    data["conditions"] = tuple(conditions)
+    data["models"] = _as_tuple("models", data["models"], str)
+    if "seeds" in data:
+        data["seeds"] = _as_tuple("seeds", data["seeds"], int)
+    if data.get("labels") is not None:
+        from cuelab.core.prompts import parse_labels
+
+        data["labels"] = parse_labels(data["labels"])
+    if isinstance(data.get("shard"), str):
+        data["shard"] = parse_shard(data["shard"])
+    for key in ("limit", "bootstrap", "bootstrap_seed", "workers"):
+        if data.get(key) is not None and not isinstance(data[key], int):
+            raise RunConfigError(f"run configuration: '{key}' must be an integer")
+    return RunConfig(**data)
+
+
+def load_config(path: str | Path, **overrides: Any) -> RunConfig:
+    """Read a TOML run configuration; ``overrides`` (not None) replace its keys."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    src = Path(path)
+    try:
+        data = tomllib.loads(src.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunConfigError(f"{src}: run configuration not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunConfigError(f"{src}: cannot read run configuration ({exc})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise RunConfigError(f"{src}: not valid TOML ({exc})") from exc
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return config_from_mapping(data, base_dir=src.resolve().parent)
+    except RunConfigError as exc:
+        raise RunConfigError(f"{src}: {exc}") from None
+
+
+def with_shard(config: RunConfig, shard: Shard | None) -> RunConfig:
+    """A copy of ``config`` for another shard (or for the merged run)."""
+    return replace(config, shard=shard)

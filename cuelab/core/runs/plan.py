@@ -1,0 +1,174 @@
+"""Which clips a run scores, their concept tokens, and each clip's prompt variants.
+
+Tokens are computed for the whole split (after ``limit``), not only for this
+shard: ``shuffle`` gives each clip the tokens of another clip of the split,
+so every shard must see the same derangement. Features come from the
+on-disk cache in chunks, so memory holds token sets and ids, never features
+or audio of more than one chunk.
+
+A clip's variants are one token text per (condition, seed); conditions that
+do not depend on the seed run once (seed ``None``). Per-clip draws are keyed
+by (seed, condition, utt id) in :mod:`cuelab.core.interventions`, so a
+variant is the same whichever shard, order or resume computes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cuelab.core.datasets.manifest import Manifest, ManifestRow
+from cuelab.core.errors import ManifestError
+from cuelab.core.features import FeatureCache, FeatureConfig, extract_many
+from cuelab.core.interventions import (
+    ablate,
+    apply_condition,
+    conflict,
+    parse_condition,
+    shuffle_token_sets,
+)
+from cuelab.core.jobs import JobControl
+from cuelab.core.norms import NormsProfile
+from cuelab.core.runs.config import RunConfig
+from cuelab.core.tokens import TokenSet
+
+FEATURE_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One prompt variant of a clip: its condition, seed and token text (None = audio only)."""
+
+    condition: str
+    seed: int | None
+    text: str | None
+
+    @property
+    def seed_text(self) -> str:
+        """The ``seed`` cell of predictions.csv (empty for seed-free conditions)."""
+        return "" if self.seed is None else str(self.seed)
+
+
+class _LinkedControl(JobControl):
+    """A child control for a sub-step: cancelled whenever its parent is."""
+
+    def __init__(self, parent: JobControl) -> None:
+        super().__init__()
+        self._parent = parent
+
+    def check(self) -> None:
+        self._parent.check()
+        super().check()
+
+
+def select_rows(manifest: Manifest, config: RunConfig) -> list[ManifestRow]:
+    """The split's rows (first ``limit``), with unique utterance ids."""
+    rows = manifest.split(config.split)
+    if not rows:
+        raise ManifestError(f"{manifest.path}: no rows in split '{config.split}'")
+    if config.limit is not None:
+        rows = rows[: config.limit]
+    seen: dict[str, int] = {}
+    for row in rows:
+        if row.utt_id in seen:
+            raise ManifestError(
+                f"{manifest.path.name} row {row.index}: utterance id '{row.utt_id}' "
+                f"repeats row {seen[row.utt_id]}"
+            )
+        seen[row.utt_id] = row.index
+    return rows
+
+
+def resolve_labels(rows: Sequence[ManifestRow], config: RunConfig) -> tuple[str, ...]:
+    """The closed label set: the configured one, else the sorted labels of the split."""
+    found = sorted({r.get("label") for r in rows if r.get("label")})
+    if config.labels is None:
+        if len(found) < 2:
+            raise ManifestError(
+                f"{config.manifest}: need a 'label' column with at least 2 classes, or --labels"
+            )
+        return tuple(found)
+    unknown = [lab for lab in found if lab not in config.labels]
+    if unknown:
+        raise ManifestError(
+            f"{config.manifest}: labels {unknown} are not in the label set {list(config.labels)}"
+        )
+    return config.labels
+
+
+def compute_token_sets(
+    rows: Sequence[ManifestRow],
+    norms: NormsProfile,
+    cache: FeatureCache,
+    control: JobControl,
+    workers: int | None = None,
+) -> list[TokenSet]:
+    """Aligned concept tokens of every row, extracting features in cached chunks."""
+    control.start(len(rows), "features")
+    out: list[TokenSet] = []
+    config = FeatureConfig()
+    for start in range(0, len(rows), FEATURE_CHUNK):
+        chunk = rows[start : start + FEATURE_CHUNK]
+        feats = extract_many(
+            [r.path for r in chunk],
+            config,
+            cache,
+            workers=workers,
+            control=_LinkedControl(control),
+        )
+        from cuelab.core.concepts import concepts_for_features
+
+        out.extend(concepts_for_features(f, norms, r.gender).tokens for f, r in zip(feats, chunk))
+        control.advance(len(chunk), "features")
+    return out
+
+
+class VariantPlan:
+    """Token texts of every (condition, seed) variant for the clips of one split."""
+
+    def __init__(
+        self, config: RunConfig, utt_ids: Sequence[str], token_sets: Sequence[TokenSet]
+    ) -> None:
+        self.config = config
+        self.utt_ids = list(utt_ids)
+        self.token_sets = list(token_sets)
+        self.index = {u: i for i, u in enumerate(self.utt_ids)}
+        self.keys: list[tuple[str, int | None]] = [
+            (c, s) for c in config.conditions for s in config.seeds_for(c)
+        ]
+        # Shuffle is the one split-level draw: keep only the source index per seed.
+        self.shuffle_source: dict[int, list[int]] = {}
+        if "shuffle" in config.conditions:
+            for seed in config.seeds:
+                self.shuffle_source[seed] = shuffle_token_sets(self.token_sets, seed).source
+
+    def tokens(self, i: int, condition: str, seed: int | None) -> TokenSet | None:
+        """The token set clip ``i`` receives under ``condition`` (None for audio-only)."""
+        cond = parse_condition(condition)
+        own = self.token_sets[i]
+        if cond.kind == "audio-only":
+            return None
+        if cond.kind == "correct":
+            return own
+        if cond.kind == "conflict":
+            return conflict(own)
+        if cond.kind == "shuffle":
+            return self.token_sets[self.shuffle_source[int(seed or 0)][i]]
+        if cond.kind in ("ablate", "invert"):
+            return ablate(own, cond.concept, "drop" if cond.kind == "ablate" else "invert")
+        # corrupt: per-clip draw keyed by (seed, condition, utt id)
+        return apply_condition(cond, [own], [self.utt_ids[i]], int(seed or 0))[0]
+
+    def variants(self, utt_id: str) -> list[Variant]:
+        """Every variant of one clip, in configuration order."""
+        i = self.index[utt_id]
+        out = []
+        for condition, seed in self.keys:
+            tokens = self.tokens(i, condition, seed)
+            out.append(Variant(condition, seed, None if tokens is None else tokens.text()))
+        return out
+
+
+def unique_texts(variants: Sequence[Variant]) -> list[str | None]:
+    """The distinct token texts of a clip's variants, first-seen order (one model call)."""
+    return list(dict.fromkeys(v.text for v in variants))

@@ -1,0 +1,192 @@
+"""``run.json`` (configuration and provenance) and the layout of ``predictions.csv``.
+
+run.json holds what a reader needs to trust a result months later: the
+configuration, the *identity* (hashes of the manifest, norms and prompt
+templates, the feature configuration and everything else that decides the
+predictions), each model's ``describe()``, package versions, host, command
+line and the start and end time of every session (a resumed run has
+several). A resumed run or a merge compares identities key by key.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cuelab.core.runs.config import RunConfig, RunConfigError
+from cuelab.core.runs.csvio import atomic_write_text
+
+RUN_SCHEMA_VERSION = 1
+RUN_JSON = "run.json"
+PREDICTIONS_CSV = "predictions.csv"
+
+#: Leading columns of predictions.csv; then ``p_<label>`` per class, then TAIL_COLUMNS,
+#: then the manifest's other columns.
+BASE_COLUMNS = ("utt_id", "speaker", "label", "model", "condition", "seed", "prediction")
+TAIL_COLUMNS = ("raw_output", "tokens")
+_NOT_CARRIED = {"path", "utt_id", "label", "speaker"}
+_VERSIONED = ("cuelab", "numpy", "scipy", "torch", "transformers", "opensmile", "bitsandbytes")
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages that shape results (read without importing them)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in _VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def host_info() -> dict[str, str]:
+    """Host name, platform and Python version."""
+    return {
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+    }
+
+
+def extra_columns(manifest_columns: Sequence[str], labels: Sequence[str]) -> list[tuple[str, str]]:
+    """(manifest column, predictions column) for the manifest columns carried along.
+
+    Every column but ``path``, ``utt_id``, ``label`` and ``speaker`` (already
+    there) is carried; one whose name clashes with a predictions column gets
+    a ``manifest_`` prefix.
+    """
+    taken = set(BASE_COLUMNS) | set(TAIL_COLUMNS) | {f"p_{lab}" for lab in labels}
+    out = []
+    for col in manifest_columns:
+        if col in _NOT_CARRIED or not col:
+            continue
+        out.append((col, f"manifest_{col}" if col in taken else col))
+    return out
+
+
+def prediction_header(labels: Sequence[str], extras: Sequence[tuple[str, str]]) -> list[str]:
+    """The header of predictions.csv."""
+    return [
+        *BASE_COLUMNS,
+        *(f"p_{lab}" for lab in labels),
+        *TAIL_COLUMNS,
+        *(name for _, name in extras),
+    ]
+
+
+def identity(
+    config: RunConfig,
+    *,
+    manifest_sha256: str,
+    norms_sha256: str,
+    prompt_digest: str,
+    labels: Sequence[str],
+    feature_key: str,
+) -> dict[str, Any]:
+    """Everything that decides the predictions and the report, as a flat dict."""
+    return {
+        "manifest_sha256": manifest_sha256,
+        "split": config.split,
+        "limit": config.limit,
+        "models": list(config.models),
+        "conditions": list(config.conditions),
+        "seeds": list(config.seeds),
+        "labels": list(labels),
+        "task": config.task,
+        "prompt_digest": prompt_digest,
+        "norms_sha256": norms_sha256,
+        "feature_config": feature_key,
+        "quant": config.quant,
+        "device": config.device,
+        "bootstrap": config.bootstrap,
+        "bootstrap_seed": config.bootstrap_seed,
+        "shard": str(config.shard) if config.shard else None,
+    }
+
+
+def compare_identity(
+    old: dict[str, Any], new: dict[str, Any], what: str, ignore: Sequence[str] = ()
+) -> None:
+    """Raise naming the first key whose value differs between two identities."""
+    for key in sorted(set(old) | set(new)):
+        if key in ignore:
+            continue
+        if old.get(key) != new.get(key):
+            raise RunConfigError(
+                f"{what}: configuration differs in '{key}' "
+                f"({_short(old.get(key))} there, {_short(new.get(key))} here)"
+            )
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def new_record(
+    config: RunConfig, ident: dict[str, Any], manifest_path: str, labels: Sequence[str]
+) -> dict[str, Any]:
+    """A fresh run.json record (status ``running``)."""
+    return {
+        "kind": "cuelab-run",
+        "schema": RUN_SCHEMA_VERSION,
+        "status": "running",
+        "config": config.to_json(),
+        "identity": ident,
+        "manifest": {"path": manifest_path, "sha256": ident["manifest_sha256"]},
+        "labels": list(labels),
+        "models": {},
+        "started": now(),
+        "finished": None,
+        "sessions": [],
+    }
+
+
+def start_session(record: dict[str, Any], command: Sequence[str] | None) -> dict[str, Any]:
+    """Append a session (this process's part of the run) and return it."""
+    session: dict[str, Any] = {
+        "started": now(),
+        "finished": None,
+        "status": "running",
+        "command": list(command) if command is not None else None,
+        **host_info(),
+        "versions": package_versions(),
+    }
+    record["sessions"].append(session)
+    record["status"] = "running"
+    record["finished"] = None
+    return session
+
+
+def read_record(folder: str | Path) -> dict[str, Any]:
+    """Read a run folder's run.json."""
+    path = Path(folder) / RUN_JSON
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunConfigError(f"{folder}: not a run folder (no {RUN_JSON})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunConfigError(f"{path}: cannot read ({exc})") from exc
+    if not isinstance(data, dict) or data.get("kind") != "cuelab-run":
+        raise RunConfigError(f"{path}: not a CueLab run record")
+    if data.get("schema") != RUN_SCHEMA_VERSION:
+        raise RunConfigError(f"{path}: run schema {data.get('schema')} is not supported")
+    return data
+
+
+def write_record(folder: str | Path, record: dict[str, Any]) -> Path:
+    """Write run.json atomically."""
+    text = json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False)
+    return atomic_write_text(Path(folder) / RUN_JSON, text + "\n")
