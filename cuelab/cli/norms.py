@@ -24,12 +24,18 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Extract features in parallel and write the profile."""
+    from pathlib import Path
+
     from cuelab.cli.common import progress_control
     from cuelab.core.datasets import read_manifest
-    from cuelab.core.errors import ManifestError
+    from cuelab.core.errors import ManifestError, NormsError
     from cuelab.core.features import FeatureCache, FeatureConfig, extract_many
     from cuelab.core.norms import build_norms
 
+    if Path(args.output).is_dir():  # refuse before minutes of extraction, not after
+        raise NormsError(
+            f"{args.output}: is a folder; give the profile's file name (e.g. norms.json)"
+        )
     manifest = read_manifest(args.manifest)
     rows = manifest.split(args.split)
     if not rows:

@@ -63,10 +63,19 @@ def _check_options(args: argparse.Namespace) -> None:
     """Refuse flag combinations that would be silently ignored, before any loading."""
     from cuelab.core.errors import ModelError, TokenError
     from cuelab.core.models.registry import parse_spec
+    from cuelab.core.tokens import parse_tokens
 
-    auto = args.tokens.strip().lower() == "auto"
+    choice = args.tokens.strip()
+    auto = choice.lower() == "auto"
     if not auto and (args.norms or args.gender):
         raise TokenError("--norms and --gender only apply to --tokens auto")
+    if choice and choice.lower() not in ("auto", "none"):
+        try:  # a typo must fail before a multi-GB model is loaded
+            parse_tokens(choice)
+        except TokenError as exc:
+            raise TokenError(f"--tokens: {exc}") from None
+    if args.max_new_tokens < 1:
+        raise ModelError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
     if args.think:
         family, _ = parse_spec(args.model)
         if family != THINK_FAMILY:

@@ -25,15 +25,24 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Extract features, compute aligned tokens, fit, save, report held-out accuracy."""
+    import math
+    from pathlib import Path
+
     from cuelab.cli.common import progress_control
     from cuelab.core.concepts import concepts_for_features
     from cuelab.core.datasets import read_manifest
-    from cuelab.core.errors import ManifestError
+    from cuelab.core.errors import ManifestError, ModelError
     from cuelab.core.features import FeatureCache, extract_many
     from cuelab.core.metrics import uar
     from cuelab.core.models.reference import train_reference
     from cuelab.core.norms import load_norms
 
+    # Refuse bad options before minutes of feature extraction, not after.
+    if not (math.isfinite(args.c) and args.c > 0):
+        raise ModelError(f"--c must be a positive number, got {args.c:g}")
+    out_dir = Path(args.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ModelError(f"{out_dir}: exists and is not a folder; give a folder for the model")
     manifest = read_manifest(args.manifest)
     norms = load_norms(args.norms)
     rows = [r for r in manifest.split(args.split) if r.get("label")]

@@ -305,16 +305,18 @@ class FeatureCache:
     def put(self, key: str, feats: ClipFeatures) -> None:
         """Store ``feats`` under ``key`` (atomically; errors are logged)."""
         path = self.path_for(key)
-        text = json.dumps({"key": key, "features": feats.to_dict()}, allow_nan=False)
         tmp_name: str | None = None
         try:
+            # allow_nan=False refuses inf (NaN is already None): a miss next time,
+            # never a crash of the extraction that produced the values.
+            text = json.dumps({"key": key, "features": feats.to_dict()}, allow_nan=False)
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(prefix=f".{key[:12]}.", suffix=".tmp", dir=path.parent)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
             os.replace(tmp_name, path)
             tmp_name = None
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             log.warning("feature cache: cannot write %s (%s)", path, exc)
         finally:
             if tmp_name is not None:

@@ -33,6 +33,9 @@ DEFAULT_PEAK = 0.99
 SILENCE_RMS = 1e-5
 # Longest mix accepted (the longest clip load_audio accepts by default).
 MAX_MIX_SECONDS = 600.0
+# Largest finite |SNR| in dB: beyond it the quieter stem falls below float32
+# resolution and the gains overflow float64 (use inf / -inf for one signal alone).
+MAX_FINITE_SNR_DB = 300.0
 
 
 class MixError(CueLabError):
@@ -141,11 +144,20 @@ def loop_to_length(x: np.ndarray, n: int, crossfade: int) -> tuple[np.ndarray, b
     return out[:n], True
 
 
-def _check_params(sr: int, snr: float, onset_s: float, tail_s: float, peak: float) -> None:
+def _check_params(
+    sr: int, snr: float, onset_s: float, tail_s: float, peak: float, crossfade_s: float
+) -> None:
     if sr <= 0:
         raise MixError(f"sample rate must be positive, got {sr}")
     if math.isnan(snr):
         raise MixError("SNR must be a number of dB (or inf, -inf), not NaN")
+    if math.isfinite(snr) and abs(snr) > MAX_FINITE_SNR_DB:
+        raise MixError(
+            f"SNR {snr:g} dB is outside ±{MAX_FINITE_SNR_DB:g} dB "
+            "(use inf for speech alone, -inf for background alone)"
+        )
+    if not (math.isfinite(crossfade_s) and crossfade_s >= 0.0):
+        raise MixError(f"crossfade must be zero or more seconds, got {crossfade_s:g}")
     if not (math.isfinite(onset_s) and onset_s >= 0.0):
         raise MixError(f"onset must be zero or more seconds, got {onset_s:g}")
     if not (math.isfinite(tail_s) and tail_s >= 0.0):
@@ -194,12 +206,12 @@ def mix_at_snr(
         AudioError: empty or non-finite signals.
     """
     tail = onset_s if tail_s is None else tail_s
-    _check_params(sr, snr_db, onset_s, tail, peak)
+    _check_params(sr, snr_db, onset_s, tail, peak, crossfade_s)
     s = check_signal(speech, sr, speech_name, min_seconds=0.0).astype(np.float64)
     b = check_signal(background, sr, background_name, min_seconds=0.0).astype(np.float64)
     total_s = onset_s + s.size / sr + tail
     if total_s > MAX_MIX_SECONDS:
-        raise MixError(f"mix would last {total_s:.1f} s; the limit is {MAX_MIX_SECONDS:g} s")
+        raise MixError(f"mix would last {total_s:.6g} s; the limit is {MAX_MIX_SECONDS:g} s")
     onset = round(onset_s * sr)
     span = slice(onset, onset + s.size)
     n = onset + s.size + round(tail * sr)

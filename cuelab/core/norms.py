@@ -9,6 +9,7 @@ schema version. It is plain JSON so that it can be read, diffed and edited.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import itertools
@@ -87,14 +88,30 @@ class NormsProfile:
         return hashlib.sha256(blob).hexdigest()
 
     def save(self, path: str | Path) -> Path:
-        """Write the profile atomically; returns the path."""
+        """Write the profile atomically; returns the path.
+
+        Raises:
+            NormsError: the file cannot be written (e.g. ``path`` is a folder);
+                no temporary file is left behind.
+        """
         out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".norms-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(self.to_json(), fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, out)
+        if out.is_dir():
+            raise NormsError(f"{out}: is a folder; give the profile's file name (e.g. norms.json)")
+        text = json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n"
+        tmp: str | None = None
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".norms-", suffix=".json")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, out)
+            tmp = None
+        except OSError as exc:
+            raise NormsError(f"{out}: cannot write norms profile ({exc.strerror or exc})") from exc
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
         return out
 
     @classmethod
@@ -117,7 +134,10 @@ class NormsProfile:
                 c: {g: [float(x) for x in e] for g, e in per.items()}
                 for c, per in data["edges"].items()
             }
-        except (KeyError, TypeError, ValueError) as exc:
+            voice_quality = {str(k): float(v) for k, v in data.get("voice_quality", {}).items()}
+            n_clips = int(data.get("n_clips", 0))
+            n_by_gender = {str(k): int(v) for k, v in data.get("n_clips_by_gender", {}).items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise NormsError(f"{source}: malformed norms profile ({exc!r})") from exc
         from cuelab.core.concepts import BINNED_CONCEPTS
 
@@ -126,17 +146,23 @@ class NormsProfile:
             if "global" not in per:
                 raise NormsError(f"{source}: no global bin edges for {concept}")
             for g, e in per.items():
-                if len(e) != len(BIN_QUANTILES) or any(b < a for a, b in itertools.pairwise(e)):
-                    raise NormsError(f"{source}: {concept}/{g} edges must be 4 increasing numbers")
+                if (
+                    len(e) != len(BIN_QUANTILES)
+                    or not all(math.isfinite(x) for x in e)
+                    or any(b < a for a, b in itertools.pairwise(e))
+                ):
+                    raise NormsError(
+                        f"{source}: {concept}/{g} edges must be 4 finite increasing numbers"
+                    )
         for name, st in descriptors.items():
             if not (math.isfinite(st.median) and math.isfinite(st.iqr) and st.iqr > 0):
                 raise NormsError(f"{source}: descriptor {name} needs a finite median and IQR > 0")
         return cls(
             descriptors=descriptors,
             edges=edges,
-            voice_quality={**DEFAULT_THRESHOLDS, **data.get("voice_quality", {})},
-            n_clips=int(data.get("n_clips", 0)),
-            n_clips_by_gender=dict(data.get("n_clips_by_gender", {})),
+            voice_quality={**DEFAULT_THRESHOLDS, **voice_quality},
+            n_clips=n_clips,
+            n_clips_by_gender=n_by_gender,
             source_manifest=str(data.get("source_manifest", "")),
             source_manifest_sha256=str(data.get("source_manifest_sha256", "")),
             feature_config=dict(data.get("feature_config", {})),

@@ -98,3 +98,47 @@ def test_norms_bad_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["norms", str(tmp_path / "m.csv"), "-o", str(tmp_path / "x.json")]) == 1
     err = capsys.readouterr().err
     assert "row 1, column 'path'" in err
+
+
+def test_norms_output_folder_is_refused_before_extraction(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The manifest names a missing file: reaching extraction would fail differently.
+    (tmp_path / "m.csv").write_text("path,gender\nmissing.wav,m\n")
+    assert main(["norms", str(tmp_path / "m.csv"), "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cuelab: error:") and "is a folder" in err and "\n" not in err
+    assert not list(tmp_path.parent.glob(".norms-*"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--tokens", "ENERGY=HUGE"], "--tokens: 'HUGE' is not a ENERGY token"),
+        (["--generate", "--max-new-tokens", "0"], "--max-new-tokens must be at least 1"),
+    ],
+)
+def test_predict_bad_options_fail_before_the_model_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    clip = tmp_path / "c.wav"
+    sf.write(clip, voiced(f0=150, amp=0.2, seconds=0.5), SR)
+    missing_model = f"reference:{tmp_path / 'no-model'}"
+    assert main(["predict", str(clip), "--model", missing_model, *extra]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and "not a reference model folder" not in err
+
+
+def test_train_reference_bad_c_and_file_output_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "m.csv").write_text("path,label\nmissing.wav,a\n")
+    assert (
+        main(["train-reference", str(tmp_path / "m.csv"), "-o", str(tmp_path / "r"), "--c", "0"])
+        == 1
+    )
+    assert "--c must be a positive number" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["train-reference", str(tmp_path / "m.csv"), "-o", str(blocker)]) == 1
+    assert "is not a folder" in capsys.readouterr().err

@@ -181,3 +181,37 @@ def test_shipped_default_profile_is_labelled_and_complete() -> None:
     assert set(p.edges["PITCH"]) == {"global", "m", "f"}
     assert len(p.source_manifest_sha256) == 64
     assert p.feature_config["feature_set"] == "eGeMAPSv02"
+
+
+def test_profile_save_to_a_folder_is_one_error_and_leaves_no_temp_file(tmp_path) -> None:
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(NormsError, match="is a folder"):
+        _synthetic_profile().save(target)
+    assert list(tmp_path.iterdir()) == [target] and not any(target.iterdir())
+
+
+def test_profile_save_unwritable_parent_is_a_norms_error(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(NormsError, match="cannot write"):
+        _synthetic_profile().save(blocker / "n.json")
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.__setitem__("descriptors", []),
+        lambda d: d.__setitem__("edges", "x"),
+        lambda d: d["edges"]["PITCH"].__setitem__("global", [float("nan"), 0.0, 1.0, 2.0]),
+        lambda d: d.__setitem__("n_clips", "many"),
+        lambda d: d.__setitem__("voice_quality", {"creaky_f0_z": "low"}),
+    ],
+)
+def test_malformed_profiles_are_norms_errors(tmp_path, mutate) -> None:
+    data = _synthetic_profile().to_json()
+    mutate(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(NormsError, match=r"bad\.json"):
+        NormsProfile.load(path)

@@ -249,3 +249,11 @@ def test_extract_many_process_pool_cancel(tmp_path: Path) -> None:
     feats = extract_many(clips, cache=cache, workers=2)
     assert len(feats) == len(clips)
     assert len(list(cache.root.rglob("*.json"))) == len(clips)
+
+
+def test_cache_put_of_infinite_values_is_a_logged_miss(tmp_path: Path) -> None:
+    cache = FeatureCache(tmp_path / "cache")
+    feats = ClipFeatures({"x": math.inf}, {"y": 1.0}, 0.5, 10, 0.1, [0.0] * 10)
+    cache.put("ab" * 8, feats)  # must not raise: the cache only saves time
+    assert cache.get("ab" * 8) is None
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]

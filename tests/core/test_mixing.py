@@ -314,3 +314,44 @@ def test_cli_mix_errors_exit_non_zero(
 
 def test_error_types_are_cuelab_errors() -> None:
     assert issubclass(MixError, CueLabError)
+
+
+@pytest.mark.parametrize("crossfade", [math.nan, math.inf, -0.01])
+def test_bad_crossfade_is_a_mix_error(crossfade: float) -> None:
+    sr = 8000
+    with pytest.raises(MixError, match="crossfade"):
+        mix_at_snr(_speech_like(sr, 0.5), _noise(sr, 0.2), sr, 0.0, crossfade_s=crossfade)
+
+
+@pytest.mark.parametrize("snr", [4000.0, -4000.0, 301.0])
+def test_snr_beyond_float_range_is_a_mix_error(snr: float) -> None:
+    # 4000 dB overflowed 10**(snr/10) and -4000 dB divided by zero before the check.
+    sr = 8000
+    with pytest.raises(MixError, match="outside"):
+        mix_at_snr(_speech_like(sr, 0.5), _noise(sr, 1.0), sr, snr)
+
+
+def test_extreme_finite_snr_inside_the_range_is_still_exact() -> None:
+    sr = 8000
+    result = mix_at_snr(_speech_like(sr, 0.5), _noise(sr, 1.0), sr, -300.0)
+    assert result.achieved_snr_db == pytest.approx(-300.0, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--snr", "4000"], "outside"),
+        (["--snr", "5", "--crossfade", "nan"], "crossfade"),
+    ],
+)
+def test_cli_bad_mix_numbers_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    sr = 16000
+    speech, bg = tmp_path / "s.wav", tmp_path / "b.wav"
+    sf.write(speech, _speech_like(sr, 0.5), sr)
+    sf.write(bg, _noise(sr, 1.0), sr)
+    code = main(["mix", str(speech), str(bg), "-o", str(tmp_path / "m.wav"), *extra])
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert err.startswith("cuelab: error:") and message in err and "\n" not in err

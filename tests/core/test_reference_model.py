@@ -96,3 +96,45 @@ def test_oracle_answers_ground_truth(demo_clip: Clip) -> None:
     assert oracle.generate(demo_clip, task, None) == demo_clip.meta["transcript"]
     with pytest.raises(ModelError, match="no label"):
         oracle.score_labels(Clip(audio=demo_clip.audio), task, task.labels, [None])
+
+
+def test_save_onto_a_file_is_a_model_error(tmp_path: Path) -> None:
+    shipped = ReferenceWeights.load(REPO / "assets/models/demo-reference")
+    blocker = tmp_path / "model"
+    blocker.write_text("not a folder")
+    with pytest.raises(ModelError, match="not a folder"):
+        shipped.save(blocker)
+
+
+def test_save_is_complete_and_leaves_no_temp_files(tmp_path: Path) -> None:
+    shipped = ReferenceWeights.load(REPO / "assets/models/demo-reference")
+    out = shipped.save(tmp_path / "m")
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "weights.safetensors"]
+    np.testing.assert_array_equal(ReferenceWeights.load(out).coef, shipped.coef)
+
+
+def test_load_with_missing_or_misshapen_arrays_is_a_model_error(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file, save_file
+
+    shipped = REPO / "assets/models/demo-reference"
+    arrays = load_file(str(shipped / "weights.safetensors"))
+    for broken, message in (
+        ({k: v for k, v in arrays.items() if k != "intercept"}, "intercept"),
+        ({**arrays, "scale": arrays["scale"][:-1]}, "'scale' has shape"),
+    ):
+        folder = tmp_path / message[:5].strip("'")
+        folder.mkdir()
+        (folder / "config.json").write_bytes((shipped / "config.json").read_bytes())
+        save_file(broken, str(folder / "weights.safetensors"))
+        with pytest.raises(ModelError, match=message):
+            ReferenceWeights.load(folder)
+
+
+@pytest.mark.parametrize("c", [0.0, -1.0, float("nan")])
+def test_train_reference_refuses_bad_regularisation(c: float) -> None:
+    from cuelab.core.models.reference import train_reference
+
+    funcs = [{"a": float(i)} for i in range(6)]
+    tokens = [TokenSet({"ENERGY": "LOW"})] * 6
+    with pytest.raises(ModelError, match="positive"):
+        train_reference(funcs, tokens, ["x", "y"] * 3, c=c)

@@ -510,3 +510,12 @@ def test_mean_and_std_over_seeds() -> None:
     per_seed = result["per_seed"]
     assert isinstance(per_seed, dict) and per_seed[2]["wer"] == pytest.approx(50.0)
     assert json.loads(json.dumps({"wer": result["wer"]}))["wer"] == 25.0
+
+
+def test_out_of_range_snr_is_refused_before_anything_is_written(
+    inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "set"
+    with pytest.raises(SseuBuildError, match="outside"):
+        build_sseu(out, *inputs, (5.0, 4000.0), seed=3, audio_format="wav")
+    assert not out.exists()

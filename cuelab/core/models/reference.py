@@ -22,9 +22,12 @@ and ``weights.safetensors`` (numpy arrays ``coef``, ``intercept``, ``mean``,
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
+import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,20 +80,17 @@ class ReferenceWeights:
         return np.asarray(p / p.sum())
 
     def save(self, folder: str | Path) -> Path:
-        """Write ``config.json`` and ``weights.safetensors`` into ``folder``."""
+        """Write ``config.json`` and ``weights.safetensors`` into ``folder``.
+
+        Each file is written to a temporary name and renamed, weights first
+        and config last, so a crash never leaves a truncated file.
+
+        Raises:
+            ModelError: ``folder`` is a file or cannot be written.
+        """
         from safetensors.numpy import save_file
 
         out = Path(folder)
-        out.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {
-                "coef": self.coef.astype(np.float64),
-                "intercept": self.intercept.astype(np.float64),
-                "mean": self.mean.astype(np.float64),
-                "scale": self.scale.astype(np.float64),
-            },
-            str(out / "weights.safetensors"),
-        )
         config = {
             "format": "cuelab-reference",
             "format_version": FORMAT_VERSION,
@@ -99,7 +99,28 @@ class ReferenceWeights:
             "token_concepts": list(CONCEPTS),
             **self.info,
         }
-        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        arrays = {
+            "coef": self.coef.astype(np.float64),
+            "intercept": self.intercept.astype(np.float64),
+            "mean": self.mean.astype(np.float64),
+            "scale": self.scale.astype(np.float64),
+        }
+        if out.exists() and not out.is_dir():
+            raise ModelError(f"{out}: exists and is not a folder; give a folder for the model")
+        tmp_w = out / ".weights.safetensors.tmp"
+        tmp_c = out / ".config.json.tmp"
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            save_file(arrays, str(tmp_w))
+            tmp_c.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp_w, out / "weights.safetensors")
+            os.replace(tmp_c, out / "config.json")
+        except OSError as exc:
+            raise ModelError(f"{out}: cannot write reference model ({exc})") from exc
+        finally:
+            for tmp in (tmp_w, tmp_c):
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
         return out
 
     @classmethod
@@ -119,14 +140,32 @@ class ReferenceWeights:
             arrays = load_file(str(w_path))
         except Exception as exc:
             raise ModelError(f"{root}: cannot read reference model ({exc})") from exc
-        if cfg.get("format") != "cuelab-reference" or cfg.get("format_version") != FORMAT_VERSION:
+        if (
+            not isinstance(cfg, dict)
+            or cfg.get("format") != "cuelab-reference"
+            or cfg.get("format_version") != FORMAT_VERSION
+        ):
             raise ModelError(f"{root}: unsupported reference model format")
-        labels, names = list(cfg["labels"]), list(cfg["feature_names"])
-        coef = arrays["coef"]
-        if coef.shape != (len(labels), len(names) + TOKEN_DIM):
-            raise ModelError(f"{root}: weight shape {coef.shape} does not match config")
+        try:
+            labels = [str(x) for x in cfg["labels"]]
+            names = [str(x) for x in cfg["feature_names"]]
+            coef, intercept = arrays["coef"], arrays["intercept"]
+            mean, scale = arrays["mean"], arrays["scale"]
+        except (KeyError, TypeError) as exc:
+            raise ModelError(f"{root}: reference model lacks {exc}") from exc
+        expected = {
+            "coef": (len(labels), len(names) + TOKEN_DIM),
+            "intercept": (len(labels),),
+            "mean": (len(names),),
+            "scale": (len(names),),
+        }
+        for key, shape in expected.items():
+            if arrays[key].shape != shape:
+                raise ModelError(
+                    f"{root}: weight '{key}' has shape {arrays[key].shape}, config implies {shape}"
+                )
         info = {k: v for k, v in cfg.items() if k not in ("labels", "feature_names")}
-        return cls(labels, names, coef, arrays["intercept"], arrays["mean"], arrays["scale"], info)
+        return cls(labels, names, coef, intercept, mean, scale, info)
 
 
 def train_reference(
@@ -152,6 +191,12 @@ def train_reference(
     """
     from sklearn.linear_model import LogisticRegression
 
+    if not (math.isfinite(c) and c > 0):
+        raise ModelError(f"train_reference: regularisation C must be a positive number, got {c}")
+    if not 0.0 <= feature_dropout <= 1.0:
+        raise ModelError(
+            f"train_reference: feature_dropout must lie in [0, 1], got {feature_dropout}"
+        )
     if not (len(functionals) == len(tokens) == len(labels)):
         raise ModelError("train_reference: functionals, tokens and labels differ in length")
     classes = sorted(set(labels))

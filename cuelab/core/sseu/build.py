@@ -43,7 +43,7 @@ from cuelab.core.datasets.manifest import ManifestRow, read_manifest
 from cuelab.core.datasets.writer import write_manifest, write_text_atomic
 from cuelab.core.errors import CueLabError, ManifestError
 from cuelab.core.jobs import JobControl
-from cuelab.core.mixing import DEFAULT_CROSSFADE_S, mix_at_snr, stem_paths
+from cuelab.core.mixing import DEFAULT_CROSSFADE_S, MAX_FINITE_SNR_DB, mix_at_snr, stem_paths
 
 ASSETS = Path(__file__).resolve().parents[3] / "assets"
 DEMO_SPEECH = ASSETS / "demo" / "manifest.csv"
@@ -385,6 +385,11 @@ def _check_params(
         raise SseuBuildError("no SNRs given")
     if any(math.isnan(s) for s in snr_list) or len(set(snr_list)) != len(snr_list):
         raise SseuBuildError(f"SNR list {snr_list} has NaN or duplicates")
+    too_far = [s for s in snr_list if math.isfinite(s) and abs(s) > MAX_FINITE_SNR_DB]
+    if too_far:
+        raise SseuBuildError(
+            f"SNR {too_far[0]:g} dB is outside ±{MAX_FINITE_SNR_DB:g} dB (use inf or -inf)"
+        )
     if sr < 8000:
         raise SseuBuildError(f"output rate {sr} Hz is too low (at least 8000)")
     if audio_format not in ("flac", "wav"):
