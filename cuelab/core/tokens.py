@@ -159,13 +159,25 @@ class TokenTemplate:
             body = body[: -len(self.suffix.strip())]
         pattern = _item_regex(self.item)
         found: dict[str, str] = {}
+        leftover: list[str] = []
+        last = 0
         for match in pattern.finditer(body):
+            leftover.append(body[last : match.start()])
+            last = match.end()
             concept = check_concept(match.group("concept"))
             if concept in found:
                 raise TokenError(f"concept {concept} appears twice in token text '{text}'")
             found[concept] = match.group("token")
+        leftover.append(body[last:])
         if not found:
             raise TokenError(f"no concept tokens found in '{text}' (expected e.g. ENERGY=HIGH)")
+        junk = [
+            piece.strip(" \t\n,;" + self.sep)
+            for piece in leftover
+            if piece.strip(" \t\n,;" + self.sep)
+        ]
+        if junk:
+            raise TokenError(f"cannot read '{junk[0]}' in token text '{text}'")
         return TokenSet(found)
 
     @classmethod
@@ -184,7 +196,7 @@ class TokenTemplate:
             key, _, value = ln.partition("=")
             if key.strip() not in ("sep", "prefix", "suffix"):
                 raise TokenError(f"{p}: unknown template setting '{key.strip()}'")
-            fields[key.strip()] = value.encode().decode("unicode_escape")
+            fields[key.strip()] = value.replace("\\n", "\n").replace("\\t", "\t")
         return cls(
             item=lines[0].rstrip("\n"),
             sep=fields.get("sep", " "),

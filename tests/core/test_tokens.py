@@ -82,3 +82,21 @@ def test_without_and_replace() -> None:
     assert len(ts.without("PITCH")) == 5
     assert ts.replace(ENERGY="VERY_LOW")["ENERGY"] == "VERY_LOW"
     assert ts["ENERGY"] == "HIGH"  # immutable
+
+
+def test_parse_rejects_unreadable_items_instead_of_dropping_them() -> None:
+    with pytest.raises(TokenError, match="cannot read 'PITCH:LOW'"):
+        parse_tokens("ENERGY=HIGH PITCH:LOW")
+    with pytest.raises(TokenError, match="cannot read 'loud'"):
+        parse_tokens("loud ENERGY=HIGH")
+    assert parse_tokens("ENERGY=HIGH; PITCH=LOW,").to_dict() == {"ENERGY": "HIGH", "PITCH": "LOW"}
+
+
+def test_template_file_keeps_non_ascii_and_escapes(tmp_path) -> None:
+    f = tmp_path / "tpl.txt"
+    f.write_text("{concept}→{token}\nsep= · \nprefix=[\\t\n", encoding="utf-8")
+    tpl = TokenTemplate.from_file(f)
+    assert tpl.sep == " · " and tpl.prefix == "[\t"
+    ts = TokenSet({"ENERGY": "HIGH", "PITCH": "LOW"})
+    assert tpl.format(ts) == "[\tENERGY→HIGH · PITCH→LOW"
+    assert tpl.parse(tpl.format(ts)) == ts
