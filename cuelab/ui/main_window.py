@@ -11,6 +11,7 @@ from PySide6.QtGui import QCloseEvent, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from cuelab.core.norms import ASSETS
+from cuelab.ui.batch_panel import BatchPanel, BatchResult
 from cuelab.ui.clip_view import ClipView
 from cuelab.ui.concepts_panel import ConceptsPanel
 from cuelab.ui.dataset_panel import DatasetPanel
@@ -57,6 +58,8 @@ class MainWindow(QMainWindow):
         self.model_panel = ModelPanel(self.session)
         self.dataset_panel = DatasetPanel(self.session)
         self.mixer_panel = self._make_mixer()
+        self.batch_panel = BatchPanel(self.session)
+        self.batch_panel.run_finished.connect(self._show_run_in_dataset)
         for slot in self.session.slots.values():  # panels may have added their own
             slot.progress.connect(self.notifier.info)
 
@@ -71,6 +74,7 @@ class MainWindow(QMainWindow):
         tabs.addTab(self.dataset_panel, "Dataset")
         if self.mixer_panel is not None:
             tabs.addTab(self.mixer_panel, "Mixer")
+        tabs.addTab(self.batch_panel, "Batch")
         left_layout.addWidget(tabs, 1)
         self.tabs = tabs
 
@@ -111,6 +115,10 @@ class MainWindow(QMainWindow):
         from cuelab.ui.mixer_panel import MixerPanel
 
         return MixerPanel(self.session, self.player)
+
+    def _show_run_in_dataset(self, result: BatchResult) -> None:
+        source = f"batch run {result.folder} ({result.condition})"
+        self.dataset_panel.show_run_predictions(result.manifest, result.predictions, source)
 
     def _mark(self, what: str) -> None:
         if what in self._drawn:

@@ -124,6 +124,7 @@ class Session(QObject):
         self.tokens: TokenSet | None = None
         self.model: Any = None
         self.model_spec = ""
+        self.model_options: tuple[str, str] = ("auto", "auto")  # quant, device it was loaded with
         self.prediction: PredictionUpdate | None = None
         self.predictions_by_clip: dict[str, PredictionUpdate] = {}
         # One model call at a time: adapters keep per-clip caches and are not re-entrant.
@@ -299,6 +300,7 @@ class Session(QObject):
             old = self.model
             self.model = adapter
             self.model_spec = spec
+            self.model_options = (quant, device)
             self.labels = labels
             if old is not None and old is not adapter:
                 self._unload_later(old)
@@ -318,6 +320,11 @@ class Session(QObject):
         self.model_spec = ""
         self.labels = self.task.labels
         self.model_changed.emit()
+
+    @property
+    def model_lock(self) -> threading.Lock:
+        """Held around every call into the model (adapters are not re-entrant)."""
+        return self._model_lock
 
     def _unload_later(self, adapter: Any) -> None:
         """Free a model in a worker, after any call still using it returns."""

@@ -1,30 +1,8 @@
-"""Annotator labels and notes: the Qt-free sidecar module and the dataset panel."""
+"""Annotator labels and notes in the dataset panel (the sidecar itself: tests/core)."""
 
 from __future__ import annotations
 
-import csv
-
-from cuelab.ui.annotations import load_annotations, save_annotation, sidecar_path
-
-
-def test_sidecar_round_trip_and_atomic_rewrite(tmp_path):
-    manifest = tmp_path / "set.csv"
-    manifest.write_text("path,label\na.wav,sad\nb.wav,angry\n", encoding="utf-8")
-    assert sidecar_path(manifest) == tmp_path / "set.annotations.csv"
-    assert load_annotations(manifest) == {}
-    save_annotation(manifest, "a.wav", "neutral", 'sounds "flat", maybe tired')
-    save_annotation(manifest, "b.wav", "", "check, the start is clipped\nsecond line")
-    got = load_annotations(manifest)
-    assert got["a.wav"].annotator_label == "neutral"
-    assert got["a.wav"].note == 'sounds "flat", maybe tired'
-    assert got["b.wav"].note == "check, the start is clipped\nsecond line"
-    assert got["a.wav"].updated.endswith("+00:00")
-    # Clearing both fields removes the row; no temporary files are left behind.
-    save_annotation(manifest, "a.wav", "", "")
-    assert set(load_annotations(manifest)) == {"b.wav"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["set.annotations.csv", "set.csv"]
-    with sidecar_path(manifest).open(newline="", encoding="utf-8") as fh:
-        assert next(csv.reader(fh)) == ["path", "annotator_label", "note", "updated"]
+from cuelab.core.annotations import load_annotations, sidecar_path
 
 
 def test_panel_saves_on_edit_and_reloads(make_window, qtbot, small_manifest):

@@ -1,0 +1,559 @@
+"""Configure, run, cancel, resume and export a batch evaluation of the open dataset.
+
+The run is :func:`cuelab.core.runner.run_eval` in a worker of the session's
+pool (a ``batch`` job slot), with a :class:`~cuelab.core.jobs.JobControl`
+whose progress callback emits a queued signal, so the GUI thread only ever
+moves a progress bar. Cancel stops between clips; everything scored so far
+is on disk and Resume continues the same run folder. When a run ends its
+report is built in the same worker, and the panel shows ``summary.csv`` and
+the PNG plots. Export rebuilds the report (so annotations made since are
+included) and copies its files to a chosen folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QImage, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cuelab.core.errors import CueLabError, ModelError
+from cuelab.core.jobs import JobControl, ProgressInfo
+from cuelab.core.runner import RunConfig, RunConfigError
+from cuelab.core.tokens import CONCEPTS
+from cuelab.ui.session import Session
+from cuelab.ui.workers import Job, JobSlot
+
+RUNS_HOME = Path.home() / "cuelab-runs"
+SIMPLE_CONDITIONS = ("audio-only", "correct", "conflict", "shuffle")
+PLOT_WIDTH = 380
+ALL_SPLITS = "(all rows)"
+
+
+@dataclass
+class BatchResult:
+    """A finished run as the panel shows it (built in the worker).
+
+    Attributes:
+        folder: the run folder.
+        manifest: the manifest the run scored.
+        header / rows: summary.csv.
+        plots: each PNG and its decoded image.
+        predictions: utt_id -> answer of the first model under ``correct``
+            (else ``audio-only``), for the dataset panel; "unparsed" when unparsed.
+        condition: which condition ``predictions`` come from.
+        report_files: every file of the report (CSVs, PNGs, annotations).
+    """
+
+    folder: Path
+    manifest: Path
+    header: list[str]
+    rows: list[list[str]]
+    plots: list[tuple[Path, QImage]] = field(default_factory=list)
+    predictions: dict[str, str] = field(default_factory=dict)
+    condition: str = ""
+    report_files: list[Path] = field(default_factory=list)
+
+
+class _RunControl(JobControl):
+    """The run's control: reports progress, and is cancelled with its job slot's job."""
+
+    def __init__(self, job: Job, on_progress: Any) -> None:
+        super().__init__(on_progress)
+        self._job = job
+
+    def check(self) -> None:
+        self._job.check()
+        super().check()
+
+
+class _Relay(QObject):
+    """Carries progress from the worker thread to the GUI thread.
+
+    ``progress`` is emitted in the worker; the panel's connection is queued.
+    A DirectConnection runs in the worker, between clips (instrumentation, tests).
+    """
+
+    progress = Signal(int, object)
+
+
+class _SharedAdapter:
+    """The window's loaded model lent to a run.
+
+    Calls take the session's model lock (adapters are not re-entrant and the
+    window may ask for a prediction meanwhile); ``unload`` is left to the
+    window. If the window replaced the model during the run, the run stops
+    with an error and Resume continues it.
+    """
+
+    def __init__(self, session: Session, adapter: Any) -> None:
+        self._session = session
+        self._adapter = adapter
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._adapter, name)
+
+    def score_labels(self, *args: Any, **kwargs: Any) -> Any:
+        with self._session.model_lock:
+            if self._session.model is not self._adapter:
+                raise ModelError("the model was replaced in the window during the run; resume it")
+            return self._adapter.score_labels(*args, **kwargs)
+
+    def unload(self) -> None:
+        """The window owns the model."""
+
+
+def default_out() -> Path:
+    """A new run folder under ``~/cuelab-runs``, named by the local time."""
+    return RUNS_HOME / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def parse_numbers(text: str, kind: type, what: str) -> list[Any]:
+    """Numbers separated by commas or spaces (``"0.1, 0.3 0.5"``)."""
+    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    try:
+        return [kind(p) for p in parts]
+    except ValueError:
+        raise RunConfigError(f"batch run: {what} '{text}' is not a list of numbers") from None
+
+
+class BatchPanel(QWidget):
+    """Batch runs of the open dataset: configuration, progress, results, export.
+
+    Signals:
+        state_changed(str): ``idle``, ``running``, ``cancelled``, ``failed`` or ``finished``.
+        progressed(object): a :class:`~cuelab.core.jobs.ProgressInfo` (GUI thread).
+        run_finished(object): a :class:`BatchResult`.
+        exported(object): the list of files written by Export.
+    """
+
+    state_changed = Signal(str)
+    progressed = Signal(object)
+    run_finished = Signal(object)
+    exported = Signal(object)
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.state = "idle"
+        self.result: BatchResult | None = None
+        self.last_config: RunConfig | None = None
+        self._run_id = 0
+        self._cancel_requested = False
+        self._model_edited = False
+        self.slot = self._slot("batch")
+        self.export_slot = self._slot("export")
+        self.slot.busy_changed.connect(self._on_busy)
+        self.slot.progress.connect(lambda m: self.eta_label.setText(m))
+        self.relay = _Relay(self)
+        self.relay.progress.connect(self._on_progress)
+        self._build()
+        session.model_changed.connect(self._on_model)
+        session.manifest_changed.connect(self._on_manifest)
+        self._set_state("idle")
+
+    def _slot(self, name: str) -> JobSlot:
+        slot = JobSlot(name, self.session.pool, self.session)
+        slot.failed.connect(self.session.error)
+        self.session.slots[name] = slot  # the window's shutdown cancels and awaits it
+        return slot
+
+    # --- widgets ------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.manifest_label = QLabel("Open a dataset first")
+        self.manifest_label.setWordWrap(True)
+        self.model_edit = QLineEdit()
+        self.model_edit.setPlaceholderText("model spec, e.g. reference")
+        self.model_edit.textEdited.connect(lambda _t: setattr(self, "_model_edited", True))
+        self.condition_boxes: dict[str, QCheckBox] = {}
+        grid = QGridLayout()
+        for i, name in enumerate(SIMPLE_CONDITIONS):
+            box = QCheckBox(name)
+            box.setChecked(name in ("audio-only", "correct"))
+            self.condition_boxes[name] = box
+            grid.addWidget(box, i // 2, i % 2)
+        self.condition_boxes["corrupt"] = QCheckBox("corrupt, p =")
+        self.corrupt_edit = QLineEdit("0.2, 0.5, 1")
+        self.condition_boxes["ablate"] = QCheckBox("ablate")
+        self.ablate_combo = QComboBox()
+        self.ablate_combo.addItems(list(CONCEPTS))
+        grid.addWidget(self.condition_boxes["corrupt"], 2, 0)
+        grid.addWidget(self.corrupt_edit, 2, 1)
+        grid.addWidget(self.condition_boxes["ablate"], 3, 0)
+        grid.addWidget(self.ablate_combo, 3, 1)
+        self.seeds_edit = QLineEdit("0")
+        self.split_combo = QComboBox()
+        self.split_combo.addItem(ALL_SPLITS)
+        self.limit_spin = QSpinBox()
+        self.limit_spin.setRange(0, 10_000_000)
+        self.limit_spin.setSpecialValueText("all clips")
+        self.bootstrap_spin = QSpinBox()
+        self.bootstrap_spin.setRange(1, 1_000_000)
+        self.bootstrap_spin.setValue(1000)
+        self.out_edit = QLineEdit()
+        self.out_edit.setPlaceholderText(f"{RUNS_HOME}/<date-time> (new for each run)")
+        browse = QToolButton()
+        browse.setText("…")
+        browse.setToolTip("Choose the run folder")
+        browse.clicked.connect(self._browse_out)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out_edit, 1)
+        out_row.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("Dataset", self.manifest_label)
+        form.addRow("Model", self.model_edit)
+        form.addRow("Conditions", grid)
+        form.addRow("Seeds", self.seeds_edit)
+        form.addRow("Split", self.split_combo)
+        form.addRow("Limit", self.limit_spin)
+        form.addRow("Bootstrap", self.bootstrap_spin)
+        form.addRow("Run folder", out_row)
+
+        self.start_button = QPushButton("Start")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.clicked.connect(self.resume)
+        self.export_button = QPushButton("Export report…")
+        self.export_button.clicked.connect(self.export)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.cancel_button, self.resume_button, self.export_button):
+            buttons.addWidget(b)
+        self.progress_bar = QProgressBar()
+        self.eta_label = QLabel("")
+        self.eta_label.setStyleSheet("color: #555;")
+
+        self.summary_model = QStandardItemModel(self)
+        self.summary_view = QTableView()
+        self.summary_view.setModel(self.summary_model)
+        self.summary_view.verticalHeader().setVisible(False)
+        self.summary_view.setMinimumHeight(120)
+        self.plot_labels: list[QLabel] = []
+        self._gallery = QWidget()
+        self._gallery_layout = QVBoxLayout(self._gallery)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self._gallery)
+        scroll.setMinimumHeight(160)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.eta_label)
+        layout.addWidget(self.summary_view, 1)
+        layout.addWidget(scroll, 1)
+
+    def _browse_out(self) -> None:
+        start = self.out_edit.text().strip() or str(RUNS_HOME)
+        path = QFileDialog.getExistingDirectory(self, "Run folder", start)
+        if path:
+            self.out_edit.setText(path)
+
+    def _on_model(self) -> None:
+        if not self._model_edited and self.session.model_spec:
+            self.model_edit.setText(self.session.model_spec)
+
+    def _on_manifest(self) -> None:
+        manifest = self.session.manifest
+        if manifest is None:
+            return
+        self.manifest_label.setText(f"{manifest.path.name} · {len(manifest)} clips")
+        self.manifest_label.setToolTip(str(manifest.path))
+        splits = sorted({r.get("split") for r in manifest.rows if r.get("split")})
+        self.split_combo.clear()
+        self.split_combo.addItems([ALL_SPLITS, *splits])
+
+    # --- configuration ------------------------------------------------------------
+
+    def conditions(self) -> list[str]:
+        """The ticked conditions as run condition names."""
+        out = [c for c in SIMPLE_CONDITIONS if self.condition_boxes[c].isChecked()]
+        if self.condition_boxes["corrupt"].isChecked():
+            grid = parse_numbers(self.corrupt_edit.text(), float, "corruption grid")
+            if not grid:
+                raise RunConfigError("batch run: corrupt is ticked but the p grid is empty")
+            out += [f"corrupt:{p:g}" for p in grid]
+        if self.condition_boxes["ablate"].isChecked():
+            out.append(f"ablate:{self.ablate_combo.currentText()}")
+        return out
+
+    def config(self) -> RunConfig:
+        """The run the form describes (raises :class:`CueLabError` with one line)."""
+        manifest = self.session.manifest
+        if manifest is None:
+            raise RunConfigError("batch run: open a dataset first")
+        spec = self.model_edit.text().strip() or self.session.model_spec
+        if not spec:
+            raise RunConfigError("batch run: no model (load one or type its spec)")
+        quant, device = "auto", "auto"
+        if spec == self.session.model_spec:
+            quant, device = self.session.model_options
+        split = self.split_combo.currentText()
+        return RunConfig(
+            manifest=str(manifest.path),
+            models=(spec,),
+            conditions=tuple(self.conditions()),
+            out=self.out_edit.text().strip() or str(default_out()),
+            split=None if split == ALL_SPLITS else split,
+            seeds=tuple(parse_numbers(self.seeds_edit.text(), int, "seeds")),
+            quant=quant,
+            device=device,
+            limit=self.limit_spin.value() or None,
+            bootstrap=self.bootstrap_spin.value(),
+            workers=max(1, (os.cpu_count() or 2) - 1),  # leave a core to the window
+        )
+
+    # --- run ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start a new run from the form."""
+        try:
+            config = self.config()
+        except CueLabError as exc:
+            self.session.error.emit(str(exc))
+            return
+        self._launch(config, resume=False)
+
+    def resume(self) -> None:
+        """Continue the last cancelled or failed run in its folder."""
+        if self.last_config is not None:
+            self._launch(self.last_config, resume=True)
+
+    def cancel(self) -> None:
+        """Stop the run between clips; what was scored stays on disk."""
+        if self.state == "running":
+            self._cancel_requested = True
+            self.slot.cancel()
+            self.eta_label.setText("Cancelling after the current clip…")
+
+    def _launch(self, config: RunConfig, resume: bool) -> None:
+        from cuelab.core.runner import run_eval
+
+        self._run_id += 1
+        run_id, relay = self._run_id, self.relay
+        self.last_config = config
+        self._cancel_requested = False
+        loader = self._loader()
+
+        def work(job: Job) -> BatchResult:
+            control = _RunControl(job, lambda info: relay.progress.emit(run_id, info))
+            outcome = run_eval(
+                config, resume=resume, control=control, loader=loader, command=["cuelab-gui"]
+            )
+            job.report("Building the report…")
+            return _load_result(outcome.folder, config, build_report_isolated(outcome.folder))
+
+        self.progress_bar.setValue(0)
+        self._set_state("running")
+        self.slot.start(work, self._on_result)
+
+    def _loader(self) -> Any:
+        """Lend the window's model to the run when the spec matches (no second copy)."""
+        session = self.session
+        adapter, spec = session.model, session.model_spec
+
+        def load(wanted: str, options: Any) -> Any:
+            if adapter is not None and wanted == spec:
+                return _SharedAdapter(session, adapter)
+            from cuelab.core.models.registry import load_model
+
+            return load_model(wanted, options)
+
+        return load
+
+    def _on_progress(self, run_id: int, info: ProgressInfo) -> None:
+        if run_id != self._run_id or self.state != "running":
+            return
+        stage = "features" if info.message == "features" else "scoring"
+        self.progress_bar.setMaximum(max(1, info.total))
+        self.progress_bar.setValue(info.done)
+        eta = "" if info.eta_s is None else f" · ETA {_duration(info.eta_s)}"
+        self.eta_label.setText(
+            f"{stage}: {info.done}/{info.total} · {info.rate:.1f}/s{eta}"
+            + (f" · {info.message}" if stage == "scoring" and info.message != "scoring" else "")
+        )
+        self.progressed.emit(info)
+
+    def _on_result(self, result: BatchResult, seconds: float) -> None:
+        self.result = result
+        self._show_result(result)
+        self._set_state("finished")
+        self.eta_label.setText(f"Finished in {_duration(seconds)} · {result.folder}")
+        self.session.message.emit(f"Batch run finished: {result.folder}")
+        self.run_finished.emit(result)
+
+    def _on_busy(self, busy: bool) -> None:
+        if busy or self.state != "running":
+            return
+        if self._cancel_requested:
+            self._set_state("cancelled")
+            self.eta_label.setText("Cancelled; the partial run is on disk (Resume continues it)")
+        else:
+            self._set_state("failed")
+            self.eta_label.setText("The run stopped with an error (see the status bar)")
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        running = state == "running"
+        resumable = (
+            state in ("cancelled", "failed")
+            and self.last_config is not None
+            and (Path(self.last_config.out) / "run.json").exists()
+        )
+        self.start_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.resume_button.setEnabled(resumable)
+        self.export_button.setEnabled(not running and self.result is not None)
+        self.state_changed.emit(state)
+
+    # --- results ------------------------------------------------------------------
+
+    def _show_result(self, result: BatchResult) -> None:
+        self.summary_model.clear()
+        self.summary_model.setHorizontalHeaderLabels(result.header)
+        for row in result.rows:
+            items = [QStandardItem(cell) for cell in row]
+            for item in items:
+                item.setEditable(False)
+            self.summary_model.appendRow(items)
+        self.summary_view.resizeColumnsToContents()
+        for label in self.plot_labels:
+            self._gallery_layout.removeWidget(label)
+            label.deleteLater()
+        self.plot_labels = []
+        for path, image in result.plots:
+            label = QLabel()
+            label.setPixmap(QPixmap.fromImage(image))
+            label.setToolTip(str(path))
+            label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+            self._gallery_layout.addWidget(label)
+            self.plot_labels.append(label)
+
+    def export(self) -> None:
+        """Rebuild the report and copy its CSVs and plots into a chosen folder."""
+        if self.result is None:
+            return
+        folder = self.result.folder
+        dest = QFileDialog.getExistingDirectory(self, "Export the report to", str(Path.home()))
+        if not dest:
+            return
+        target = Path(dest)
+
+        def work(job: Job) -> list[Path]:
+            job.report("Rebuilding the report…")
+            return _copy_report(folder, build_report_isolated(folder), target)
+
+        def done(copied: list[Path], _s: float) -> None:
+            self.session.message.emit(f"Exported {len(copied)} report files to {target}")
+            self.exported.emit(copied)
+
+        self.export_slot.start(work, done)
+
+
+def build_report_isolated(folder: Path) -> Any:
+    """:func:`cuelab.core.report.build_report` in a child process.
+
+    In a worker thread, its first imports (matplotlib, scipy) and the Agg
+    drawing hold the GIL for up to ~0.1 s at a time, and the window froze
+    for 90-130 ms at the end of every run; a child process cannot stall it.
+    ``forkserver`` (where there is one) is safe from a threaded process.
+    """
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    from cuelab.core.report import build_report
+
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    with cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context(method)) as pool:
+        try:
+            return pool.submit(build_report, folder).result()
+        except cf.process.BrokenProcessPool as exc:
+            raise CueLabError(f"{folder}: the report process died ({exc})") from None
+
+
+def _report_files(folder: Path, files: Any) -> list[Path]:
+    """Every file a report wrote, and run.json (the provenance of the numbers)."""
+    out: list[Path] = []
+    for f in dataclasses.fields(files):
+        value = getattr(files, f.name)
+        values = value if isinstance(value, list) else [value]
+        out += [v for v in values if isinstance(v, Path)]
+    return [*out, folder / "predictions.csv", folder / "run.json"]
+
+
+def _copy_report(folder: Path, files: Any, target: Path) -> list[Path]:
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        return [Path(shutil.copy2(p, target / p.name)) for p in _report_files(folder, files)]
+    except OSError as exc:
+        raise RunConfigError(f"{target}: cannot export the report ({exc.strerror})") from exc
+
+
+def _load_result(folder: Path, config: RunConfig, files: Any) -> BatchResult:
+    """Read what the panel shows (worker thread: QImage, unlike QPixmap, is thread-safe)."""
+    from cuelab.core.report import load_predictions
+    from cuelab.core.runs.csvio import read_complete_rows
+
+    header, rows, _ = read_complete_rows(files.summary)
+    plots = []
+    for path in files.plots:
+        image = QImage(str(path))
+        if not image.isNull():
+            plots.append(
+                (path, image.scaledToWidth(PLOT_WIDTH, Qt.TransformationMode.SmoothTransformation))
+            )
+    model = config.models[0]
+    condition = next((c for c in ("correct", "audio-only") if c in config.conditions), "")
+    predictions = {
+        utt: pred or "unparsed"
+        for utt, _s, _l, m, c, _seed, pred in load_predictions(folder)
+        if m == model and c == condition
+    }
+    return BatchResult(
+        folder=folder,
+        manifest=Path(config.manifest),
+        header=header,
+        rows=rows,
+        plots=plots,
+        predictions=predictions,
+        condition=condition,
+        report_files=_report_files(folder, files),
+    )
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, s = divmod(round(seconds), 60)
+    return (
+        f"{minutes} min {s:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+    )

@@ -1,0 +1,201 @@
+"""The batch panel: a run in the background, cancel and resume, results, export."""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtWidgets import QFileDialog
+
+from cuelab.core.annotations import save_annotation
+from cuelab.core.runner import run_eval
+from tests.ui.conftest import DEMO
+
+RUN_TIMEOUT_MS = 120_000
+
+
+class GapMeter(QObject):
+    """A 10 ms timer on the GUI thread; the largest gap between ticks is a stall."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.max_gap_ms = 0.0
+        self.ticks = 0
+        self._last = time.perf_counter()
+        self._timer = QTimer(self)
+        self._timer.setInterval(10)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.max_gap_ms = max(self.max_gap_ms, (now - self._last) * 1000)
+        self._last = now
+        self.ticks += 1
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+
+def window_on(make_window, qtbot, manifest: Path):
+    """A window on ``manifest`` with the reference model loaded."""
+    win = make_window()
+    s = win.session
+    s.open_manifest(manifest)
+    s.load_model("reference")
+    qtbot.waitUntil(lambda: s.model is not None and s.manifest is not None, timeout=60_000)
+    return win
+
+
+def configure(panel, out: Path, conditions: tuple[str, ...], limit: int = 0) -> None:
+    for name, box in panel.condition_boxes.items():
+        box.setChecked(name in conditions)
+    panel.limit_spin.setValue(limit)
+    panel.bootstrap_spin.setValue(100)
+    panel.out_edit.setText(str(out))
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_batch_run_shows_results_without_stalling_the_window(make_window, qtbot, tmp_path):
+    win = window_on(make_window, qtbot, DEMO / "manifest.csv")
+    qtbot.waitUntil(lambda: win.is_ready, timeout=60_000)  # measure the run, not the first draw
+    panel = win.batch_panel
+    assert panel.model_edit.text() == "reference"  # the loaded model is the default
+    configure(panel, tmp_path / "run", ("audio-only", "correct"), limit=8)
+    progress = []
+    panel.progressed.connect(progress.append)
+    meter = GapMeter()
+    with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS) as blocker:
+        panel.start_button.click()
+        assert panel.state == "running" and panel.cancel_button.isEnabled()
+    meter.stop()
+    print(f"\nGUI max gap during the batch run: {meter.max_gap_ms:.0f} ms ({meter.ticks} ticks)")
+    assert meter.max_gap_ms < 150
+
+    result = blocker.args[0]
+    assert panel.state == "finished" and panel.export_button.isEnabled()
+    assert not panel.resume_button.isEnabled()
+    assert {p.message for p in progress} >= {"features", "scoring"}
+    last = progress[-1]
+    assert last.done == last.total == 8  # one scoring item per clip
+    # summary.csv in the table, the plots in the gallery.
+    summary = read_rows(tmp_path / "run" / "summary.csv")
+    model = panel.summary_model
+    assert model.rowCount() == len(summary) == 2
+    header = [model.headerData(j, Qt.Orientation.Horizontal) for j in range(model.columnCount())]
+    assert header == list(summary[0])
+    assert [model.item(i, 1).text() for i in range(2)] == ["audio-only", "correct"]
+    assert model.item(1, 4).text() == summary[1]["uar"]
+    assert len(panel.plot_labels) == len(result.plots) >= 2
+    assert all(not label.pixmap().isNull() for label in panel.plot_labels)
+    # The dataset panel shows each clip's prediction under ``correct``.
+    preds = {
+        r["utt_id"]: r["prediction"]
+        for r in read_rows(tmp_path / "run" / "predictions.csv")
+        if r["condition"] == "correct"
+    }
+    table, rows = win.dataset_panel.table, win.session.manifest.rows
+    assert len(preds) == 8
+    for i, row in enumerate(rows[:8]):
+        assert table.item(i, 3).text() == preds[row.utt_id]
+        assert "batch run" in table.item(i, 3).toolTip()
+
+
+def test_cancel_then_resume_gives_the_uninterrupted_predictions(make_window, qtbot, tmp_path):
+    win = window_on(make_window, qtbot, DEMO / "manifest.csv")
+    panel = win.batch_panel
+    configure(panel, tmp_path / "run", ("audio-only", "correct", "shuffle"), limit=8)
+    reached, proceed = threading.Event(), threading.Event()
+
+    def hold_after_third_clip(_run_id, info):  # runs in the worker, between clips
+        if info.message != "features" and info.done == 3 and not reached.is_set():
+            reached.set()
+            proceed.wait(30)
+
+    panel.relay.progress.connect(hold_after_third_clip, Qt.ConnectionType.DirectConnection)
+    panel.start_button.click()
+    qtbot.waitUntil(reached.is_set, timeout=RUN_TIMEOUT_MS)
+    panel.cancel_button.click()
+    proceed.set()
+    qtbot.waitUntil(lambda: panel.state == "cancelled", timeout=RUN_TIMEOUT_MS)
+    panel.relay.progress.disconnect(hold_after_third_clip)
+
+    run = tmp_path / "run"
+    assert json.loads((run / "run.json").read_text())["status"] == "cancelled"
+    assert len(read_rows(run / "predictions.csv")) == 3 * 3  # three clips, three conditions
+    assert panel.resume_button.isEnabled() and not panel.export_button.isEnabled()
+
+    with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS):
+        panel.resume_button.click()
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "complete" and len(record["sessions"]) == 2
+
+    whole = tmp_path / "whole"
+    run_eval(replace(panel.last_config, out=str(whole)))
+
+    def keyed(folder: Path) -> dict[tuple[str, str, str], dict[str, str]]:
+        rows = read_rows(folder / "predictions.csv")
+        return {(r["utt_id"], r["condition"], r["seed"]): r for r in rows}
+
+    resumed, uninterrupted = keyed(run), keyed(whole)
+    assert len(resumed) == len(read_rows(run / "predictions.csv")) == 8 * 3
+    assert resumed == uninterrupted
+
+
+def test_export_copies_the_report_with_annotations(
+    make_window, qtbot, tmp_path, monkeypatch, small_manifest
+):
+    manifest = small_manifest
+    save_annotation(manifest, "spk01_f_angry_01.flac", "angry", "clearly angry")
+    win = window_on(make_window, qtbot, manifest)
+    panel = win.batch_panel
+    configure(panel, tmp_path / "run", ("audio-only", "correct"))
+    with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS):
+        panel.start_button.click()
+    # An annotation made after the run still reaches the export (the report is rebuilt).
+    save_annotation(manifest, "spk04_m_happy_01.flac", "neutral", "")
+    dest = tmp_path / "exported"
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(dest))
+    with qtbot.waitSignal(panel.exported, timeout=RUN_TIMEOUT_MS) as blocker:
+        panel.export_button.click()
+    names = sorted(p.name for p in dest.iterdir())
+    assert sorted(p.name for p in blocker.args[0]) == names
+    for name in (
+        "summary.csv",
+        "tests.csv",
+        "confusion.csv",
+        "spearman.csv",
+        "predictions.csv",
+        "run.json",
+    ):
+        assert name in names
+    assert "annotations.csv" in names and "annotations_summary.csv" in names
+    assert any(n.endswith(".png") for n in names)
+    annotated = read_rows(dest / "annotations.csv")
+    assert [r["utt_id"] for r in annotated] == ["spk01_f_angry_01", "spk04_m_happy_01"]
+    assert annotated[0]["note"] == "clearly angry"
+    assert (dest / "summary.csv").read_bytes() == (tmp_path / "run" / "summary.csv").read_bytes()
+
+
+def test_a_bad_configuration_is_reported_once(make_window, qtbot, tmp_path):
+    win = window_on(make_window, qtbot, DEMO / "manifest.csv")
+    panel = win.batch_panel
+    errors = []
+    win.notifier.posted.connect(lambda level, msg: errors.append(msg) if level == "error" else None)
+    configure(panel, tmp_path / "run", ())
+    panel.start_button.click()
+    assert errors == ["run configuration: no condition given (--conditions LIST)"]
+    panel.condition_boxes["corrupt"].setChecked(True)
+    panel.corrupt_edit.setText("0.2, lots")
+    panel.start_button.click()
+    assert len(errors) == 2 and "corruption grid" in errors[1]
+    assert panel.state == "idle" and not (tmp_path / "run").exists()
