@@ -4,6 +4,9 @@
 --conditions LIST --out DIR``; flags given with a CONFIG override its keys.
 ``--resume`` continues a cancelled or killed run; ``--shard I/N`` runs one
 part of the clips, and ``cuelab merge DIR... -o OUT`` joins the parts.
+
+Speech / scene / event runs: ``cuelab eval --manifest SSEU_MANIFEST --model
+SPEC --tasks asr,asc,at [--joint] [--cot] --out DIR`` (no ``--conditions``).
 """
 
 from __future__ import annotations
@@ -44,6 +47,23 @@ def register(sub: Any) -> None:
     p.add_argument("--shard", metavar="I/N", help="run only shard I of N")
     p.add_argument("--workers", type=int, help="feature processes (default: all cores)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    g = p.add_argument_group("speech / scene / event (SSEU) runs")
+    g.add_argument(
+        "--tasks", metavar="LIST", help="SSEU tasks answered one by one: asr,asc,at (independent)"
+    )
+    g.add_argument("--joint", action="store_true", default=None, help="add the joint mode")
+    g.add_argument("--cot", action="store_true", default=None, help="add the chain-of-thought mode")
+    g.add_argument(
+        "--matcher",
+        metavar="SPEC",
+        help="scene/event text to classes: lexical (default) or embeddings:FOLDER",
+    )
+    g.add_argument(
+        "--max-new-tokens", type=int, metavar="N", help="answer length limit (default 256)"
+    )
+    g.add_argument(
+        "--cot-max-new-tokens", type=int, metavar="N", help="CoT answer length limit (default 1024)"
+    )
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
     p.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
     p.set_defaults(func=run_eval_command)
@@ -75,7 +95,9 @@ _KEYS = {
     "corrupt_grid": "corrupt_grid", "seeds": "seeds", "labels": "labels", "task": "task",
     "norms": "norms", "quant": "quant", "device": "device", "limit": "limit",
     "bootstrap": "bootstrap", "bootstrap_seed": "bootstrap_seed", "out": "out",
-    "shard": "shard", "workers": "workers",
+    "shard": "shard", "workers": "workers", "tasks": "sseu_tasks", "joint": "joint",
+    "cot": "cot", "matcher": "matcher", "max_new_tokens": "max_new_tokens",
+    "cot_max_new_tokens": "cot_max_new_tokens",
 }  # fmt: skip
 _PATHS = ("manifest", "norms", "out")
 
@@ -97,7 +119,11 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def _print_summary(files: Any, as_json: bool) -> None:
     from cuelab.cli.common import json_line
+    from cuelab.core.runs.sseu_report import SseuReportFiles
 
+    if isinstance(files, SseuReportFiles):
+        _print_sseu(files, as_json)
+        return
     for r in files.rows:
         if as_json:
             print(json_line({
@@ -112,6 +138,25 @@ def _print_summary(files: Any, as_json: bool) -> None:
                 f"[{r.uar_ci_low:.3f}, {r.uar_ci_high:.3f}]  WA {r.wa:.3f}  "
                 f"unparsed {r.unparsed:g}"
             )
+
+
+def _print_sseu(files: Any, as_json: bool) -> None:
+    from cuelab.cli.common import json_line
+
+    names = ("wer", "wer_std", "macc", "macc_std", "map", "map_std")
+    for r in files.rows:
+        if as_json:
+            print(json_line({
+                "model": r.model, "mode": r.mode, "snr_db": r.snr_db, "n": r.n,
+                "n_seeds": r.n_seeds, **{k: r.value(k) for k in names}, **r.counts,
+            }))  # fmt: skip
+            continue
+        cells = []
+        for metric, label in (("wer", "WER"), ("macc", "mACC"), ("map", "mAP")):
+            value, std = r.value(metric), r.value(f"{metric}_std")
+            text = "-" if value != value else f"{value:.1f}"
+            cells.append(f"{label} {text}" + (f"±{std:.1f}" if std == std else ""))
+        print(f"{r.model:<24} {r.mode:<12} snr={r.snr_db:<5} n={r.n:<5} " + "  ".join(cells))
 
 
 def _report(folder: Path, args: argparse.Namespace) -> int:

@@ -10,7 +10,9 @@ which writes
   against correct, per model and seed, with Holm's correction over the run;
 * ``confusion.csv``: long-form confusion counts;
 * ``spearman.csv``: Spearman's rho of UAR over the corruption grid;
-* PNG plots (confusion matrices, UAR over corruption, token gain).
+* PNG plots (confusion matrices, UAR over corruption, token gain);
+* ``annotations.csv`` and ``annotations_summary.csv`` when the run's manifest
+  has an annotator sidecar (:mod:`cuelab.core.annotations`).
 
 Every CSV goes through :func:`cuelab.core.runs.csvio.write_csv` (atomic,
 spreadsheet-safe).
@@ -22,13 +24,18 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cuelab.core.errors import CueLabError
 from cuelab.core.runs import record as rec
 from cuelab.core.runs import stats
+from cuelab.core.runs.config import RunConfig
 from cuelab.core.runs.csvio import neutralise, read_complete_rows, restore, write_csv
+
+if TYPE_CHECKING:
+    from cuelab.core.runs.sseu_report import SseuReportFiles
 
 SUMMARY_CSV = "summary.csv"
 TESTS_CSV = "tests.csv"
@@ -59,6 +66,7 @@ class ReportFiles:
     spearman: Path
     plots: list[Path] = field(default_factory=list)
     rows: list[stats.SummaryRow] = field(default_factory=list)
+    annotations: list[Path] = field(default_factory=list)
 
 
 def _num(x: float, digits: int = 6) -> str:
@@ -82,14 +90,21 @@ def load_predictions(folder: str | Path) -> list[tuple[str, str, str, str, str, 
     return out
 
 
-def build_report(folder: str | Path, *, plots: bool = True) -> ReportFiles:
+def build_report(folder: str | Path, *, plots: bool = True) -> ReportFiles | SseuReportFiles:
     """Compute the statistics of a run folder and write its tables (and plots).
+
+    A speech / scene / event run gets its own report
+    (:func:`cuelab.core.runs.sseu_report.build_sseu_report`).
 
     Raises:
         ReportError: no predictions, or no row with a reference label.
     """
     folder = Path(folder)
     record = rec.read_record(folder)
+    if RunConfig.from_json(record["config"]).is_sseu:
+        from cuelab.core.runs.sseu_report import build_sseu_report
+
+        return build_sseu_report(folder, record, plots=plots)
     labels: list[str] = list(record["labels"])
     config = record["config"]
     models: list[str] = list(config["models"])
@@ -150,7 +165,15 @@ def build_report(folder: str | Path, *, plots: bool = True) -> ReportFiles:
     )
     if plots:
         files.plots = _plots(folder, groups, keys, summary, present, labels)
+    files.annotations = _annotations(folder, record)
     return files
+
+
+def _annotations(folder: Path, record: dict[str, object]) -> list[Path]:
+    """annotations.csv and annotations_summary.csv when the manifest has a sidecar."""
+    from cuelab.core.annotations import write_annotation_report
+
+    return write_annotation_report(folder, record)
 
 
 def _write_summary(

@@ -1,4 +1,9 @@
-"""CLAP zero-shot baseline: audio-text similarity over label descriptions."""
+"""CLAP zero-shot baseline: audio-text similarity over label descriptions.
+
+For speech emotion it scores label descriptions; for speech over background
+(SSEU) :meth:`ClapAdapter.score_sseu` gives a softmax over scene prompts and a
+sigmoid per event prompt. CLAP cannot transcribe, so it has no ASR answer.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ from cuelab.core.models.loading import Checkpoint, load_pretrained, resolve_loca
 from cuelab.core.prompts import TaskPrompt
 
 LABEL_TEMPLATE = "a person speaking in a {label} voice"
+SCENE_TEMPLATE = "the sound of the {label}"
+EVENT_TEMPLATE = "the sound of {label}"
 
 
 class ClapAdapter(ModelAdapter):
@@ -36,6 +43,8 @@ class ClapAdapter(ModelAdapter):
         self.device = device
         self.quant = quant
         self.label_template = LABEL_TEMPLATE
+        self.scene_template = SCENE_TEMPLATE
+        self.event_template = EVENT_TEMPLATE
 
     @classmethod
     def load(cls, location: str, options: LoadOptions) -> ClapAdapter:
@@ -80,6 +89,51 @@ class ClapAdapter(ModelAdapter):
         best = labels[int(np.argmax(probs))]
         return [Prediction(best, dict(zip(labels, probs))) for _ in token_texts]
 
+    def score_sseu(
+        self, clip: Clip, scenes: Sequence[str], events: Sequence[str]
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Zero-shot scene probabilities and event confidences for one clip.
+
+        Scenes are exclusive: a softmax over CLAP's scaled similarities (its trained
+        temperature, the usual zero-shot probability). Events are not: each gets the
+        sigmoid of its cosine similarity with the audio, as SSEU-Bench maps embedding
+        similarities to tag confidences; the unscaled cosine keeps the sigmoid away
+        from 1, where confidences of different clips would tie and blur the mAP.
+        Class names are shown as words (``car_passing`` → "car passing").
+
+        Returns:
+            ``(scene_probs, event_probs)``, each keyed by class (empty when no class).
+        """
+        import torch
+
+        if self.model is None:
+            raise ModelError(f"model {self.checkpoint.location} was unloaded")
+        if not scenes and not events:
+            return {}, {}
+        texts = [self.scene_template.format(label=_words(s)) for s in scenes]
+        texts += [self.event_template.format(label=_words(e)) for e in events]
+        fe = self.processor.feature_extractor
+        audio = _resample_centre(clip, fe.sampling_rate, fe.nb_max_samples)
+        inputs = self.processor(
+            text=texts,
+            audio=[audio],
+            sampling_rate=fe.sampling_rate,
+            return_tensors="pt",
+            padding=True,
+        )
+        device = next(self.model.parameters()).device
+        inputs = {k: v.to(device) for k, v in inputs.items()}
+        with torch.inference_mode():
+            out = self.model(**inputs)
+        logits = out.logits_per_audio[0].double()
+        audio_emb = torch.nn.functional.normalize(out.audio_embeds.double(), dim=-1)
+        text_emb = torch.nn.functional.normalize(out.text_embeds.double(), dim=-1)
+        cosine = (audio_emb @ text_emb.T)[0]
+        n = len(scenes)
+        scene_probs = torch.softmax(logits[:n], dim=-1).tolist() if n else []
+        event_probs = torch.sigmoid(cosine[n:]).tolist()
+        return dict(zip(scenes, scene_probs)), dict(zip(events, event_probs))
+
     def describe(self) -> dict[str, object]:
         """Provenance for run.json."""
         return {
@@ -90,11 +144,17 @@ class ClapAdapter(ModelAdapter):
             "quant": self.quant,
             "device": self.device,
             "label_template": self.label_template,
+            "scene_template": self.scene_template,
+            "event_template": self.event_template,
         }
 
     def unload(self) -> None:
         """Drop the model."""
         self.model = None
+
+
+def _words(label: str) -> str:
+    return " ".join(label.replace("_", " ").split())
 
 
 def _resample_centre(clip: Clip, rate: int, max_samples: int) -> np.ndarray:

@@ -19,6 +19,17 @@ file's folder), plus ``corrupt_grid = [0.1, 0.3]`` as a shorthand for
     seeds = [0, 1, 2]
     bootstrap = 1000
     out = "runs/demo"
+
+A speech / scene / event (SSEU) run sets ``sseu_tasks`` (``asr``, ``asc``,
+``at``: the independent mode) and/or ``joint`` / ``cot``, and needs no
+``conditions`` (audio only)::
+
+    manifest = "sseu_set/manifest.csv"
+    models = ["oracle:-", "qwen2-audio:/models/Qwen2-Audio-7B-Instruct"]
+    sseu_tasks = ["asr", "asc", "at"]
+    joint = true
+    matcher = "embeddings:/models/all-MiniLM-L6-v2"   # default "lexical"
+    out = "runs/sseu"
 """
 
 from __future__ import annotations
@@ -92,6 +103,14 @@ class RunConfig:
         bootstrap: bootstrap resamples for the confidence intervals.
         bootstrap_seed: seed of the bootstrap.
         workers: feature-extraction processes (None: all cores); no effect on results.
+        sseu_tasks: SSEU independent tasks (``asr``, ``asc``, ``at``); with ``joint`` or
+            ``cot`` they make this an SSEU run (see :mod:`cuelab.core.runs.sseu_engine`).
+        joint: SSEU joint mode (one prompt asks all three).
+        cot: SSEU chain-of-thought mode.
+        matcher: how scene/event text becomes classes: ``lexical`` or
+            ``embeddings:FOLDER`` (a local sentence-transformers folder).
+        max_new_tokens: generation limit of independent and joint prompts.
+        cot_max_new_tokens: generation limit of the CoT prompt.
     """
 
     manifest: str
@@ -110,6 +129,12 @@ class RunConfig:
     bootstrap: int = 1000
     bootstrap_seed: int = 0
     workers: int | None = field(default=None, compare=False)
+    sseu_tasks: tuple[str, ...] = ()
+    joint: bool = False
+    cot: bool = False
+    matcher: str = "lexical"
+    max_new_tokens: int = 256
+    cot_max_new_tokens: int = 1024
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -131,12 +156,47 @@ class RunConfig:
             raise RunConfigError("run configuration: bootstrap must be at least 1 resample")
         if self.limit is not None and self.limit < 1:
             raise RunConfigError("run configuration: limit must be at least 1")
+        if self.is_sseu:
+            self._check_sseu()
+
+    @property
+    def is_sseu(self) -> bool:
+        """True for a speech / scene / event run (free answers, WER / mACC / mAP)."""
+        return bool(self.sseu_tasks or self.joint or self.cot)
+
+    @property
+    def sseu_modes(self) -> tuple[str, ...]:
+        """The SSEU modes this run asks: ``independent``, ``joint``, ``cot``."""
+        on = (bool(self.sseu_tasks), self.joint, self.cot)
+        return tuple(m for m, flag in zip(("independent", "joint", "cot"), on) if flag)
+
+    def _check_sseu(self) -> None:
+        bad = [t for t in self.sseu_tasks if t not in ("asr", "asc", "at")]
+        if bad:
+            raise RunConfigError(
+                f"run configuration: unknown SSEU task '{bad[0]}' (asr, asc, at, joint, cot)"
+            )
+        if len(set(self.sseu_tasks)) != len(self.sseu_tasks):
+            raise RunConfigError("run configuration: an SSEU task is listed twice")
+        if tuple(self.conditions) != ("audio-only",):
+            raise RunConfigError(
+                "run configuration: SSEU runs are audio only; drop 'conditions' "
+                f"({', '.join(self.conditions)})"
+            )
+        if self.matcher != "lexical" and not (
+            self.matcher.startswith("embeddings:") and self.matcher[len("embeddings:") :].strip()
+        ):
+            raise RunConfigError(
+                f"run configuration: matcher '{self.matcher}' is not lexical or embeddings:FOLDER"
+            )
+        if min(self.max_new_tokens, self.cot_max_new_tokens) < 1:
+            raise RunConfigError("run configuration: max_new_tokens must be at least 1")
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-ready dict (the ``config`` of run.json)."""
         d = asdict(self)
         d["shard"] = str(self.shard) if self.shard else None
-        for key in ("models", "conditions", "seeds"):
+        for key in ("models", "conditions", "seeds", "sseu_tasks"):
             d[key] = list(d[key])
         d["labels"] = list(self.labels) if self.labels is not None else None
         return d
@@ -177,6 +237,9 @@ def config_from_mapping(data: dict[str, Any], base_dir: Path | None) -> RunConfi
         close = difflib.get_close_matches(unknown[0], _KEYS, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise RunConfigError(f"run configuration: unknown key '{unknown[0]}'{hint}")
+    _sseu_keys(data, base_dir)
+    if data.get("joint") or data.get("cot") or data.get("sseu_tasks"):
+        data.setdefault("conditions", ["audio-only"])
     for key in ("manifest", "models", "conditions", "out"):
         if data.get(key) in (None, "", []):
             raise RunConfigError(f"run configuration: '{key}' is required")
@@ -196,10 +259,30 @@ def config_from_mapping(data: dict[str, Any], base_dir: Path | None) -> RunConfi
         data["labels"] = parse_labels(data["labels"])
     if isinstance(data.get("shard"), str):
         data["shard"] = parse_shard(data["shard"])
-    for key in ("limit", "bootstrap", "bootstrap_seed", "workers"):
+    for key in (
+        "limit", "bootstrap", "bootstrap_seed", "workers", "max_new_tokens", "cot_max_new_tokens",
+    ):  # fmt: skip
         if data.get(key) is not None and not isinstance(data[key], int):
             raise RunConfigError(f"run configuration: '{key}' must be an integer")
     return RunConfig(**data)
+
+
+def _sseu_keys(data: dict[str, Any], base_dir: Path | None) -> None:
+    """Normalise the SSEU keys in place: ``joint``/``cot`` in ``sseu_tasks`` become flags."""
+    if data.get("sseu_tasks") is not None:
+        tasks = [t.lower() for t in _as_tuple("sseu_tasks", data["sseu_tasks"], str)]
+        for mode in ("joint", "cot"):
+            if mode in tasks:
+                data[mode] = True
+        data["sseu_tasks"] = tuple(t for t in tasks if t not in ("joint", "cot"))
+    for key in ("joint", "cot"):
+        if key in data and not isinstance(data[key], bool):
+            raise RunConfigError(f"run configuration: '{key}' must be true or false")
+    matcher = data.get("matcher")
+    if isinstance(matcher, str) and matcher.startswith("embeddings:") and base_dir is not None:
+        folder = matcher[len("embeddings:") :].strip()
+        if folder:
+            data["matcher"] = "embeddings:" + str((base_dir / folder).resolve())
 
 
 def load_config(path: str | Path, **overrides: Any) -> RunConfig:

@@ -119,11 +119,13 @@ def read_complete_rows(path: str | Path) -> tuple[list[str], list[list[str]], in
     """
     consumed = 0
     exhausted = False
+    unterminated = False  # the last line read has no line terminator (a torn write)
 
     def lines(fh: io.BufferedReader) -> Iterator[str]:
-        nonlocal consumed, exhausted
+        nonlocal consumed, exhausted, unterminated
         for raw in fh:
             consumed += len(raw)
+            unterminated = not raw.endswith(b"\n")
             yield raw.decode("utf-8", errors="replace")
         exhausted = True
 
@@ -132,7 +134,7 @@ def read_complete_rows(path: str | Path) -> tuple[list[str], list[list[str]], in
     good = 0
     with open(path, "rb") as fh:
         for record in csv.reader(lines(fh)):
-            if exhausted:
+            if exhausted or unterminated:
                 break  # finished only by the end of the file: torn
             cells = [restore(c) for c in record]
             if not header:

@@ -44,6 +44,7 @@ from cuelab.core.runs.plan import (
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str, str, str]  # utt_id, model, condition, seed
+KEY_COLUMNS = ("utt_id", "model", "condition", "seed")
 ModelLoader = Callable[[str, LoadOptions], ModelAdapter]
 
 
@@ -61,10 +62,17 @@ class PredictionWriter:
     """Appends rows to predictions.csv durably (one write, flush and fsync per batch).
 
     The file stays open for the whole run; :meth:`close` is called in the runner's
-    ``finally``.
+    ``finally``. ``key_columns`` name the four cells that identify a row (SSEU runs
+    key on ``mode`` instead of ``condition``).
     """
 
-    def __init__(self, path: Path, header: list[str], resume: bool) -> None:
+    def __init__(
+        self,
+        path: Path,
+        header: list[str],
+        resume: bool,
+        key_columns: Sequence[str] = KEY_COLUMNS,
+    ) -> None:
         self.path = path
         self.done: set[Key] = set()
         self.kept = 0
@@ -75,7 +83,7 @@ class PredictionWriter:
                     f"{path}: columns differ from this configuration's; cannot resume"
                 )
             if old_header:
-                idx = [header.index(c) for c in ("utt_id", "model", "condition", "seed")]
+                idx = [header.index(c) for c in key_columns]
                 self.done = {(r[idx[0]], r[idx[1]], r[idx[2]], r[idx[3]]) for r in rows}
                 self.kept = len(rows)
                 with open(path, "r+b") as fh:
@@ -182,6 +190,10 @@ def run_eval(
         RunConfigError: the folder holds another run, or ``resume`` found a different
             configuration (the message names the key).
     """
+    if config.is_sseu:
+        from cuelab.core.runs.sseu_engine import run_sseu_eval
+
+        return run_sseu_eval(config, resume=resume, control=control, command=command, loader=loader)
     from cuelab.core.norms import load_norms
     from cuelab.core.prompts import load_task
 

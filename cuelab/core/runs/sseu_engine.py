@@ -1,0 +1,488 @@
+"""Execute a speech / scene / event (SSEU) run: free answers, parsed and matched per clip.
+
+An SSEU run asks each model, per clip, in up to three *modes*: ``independent``
+(one prompt per task among ASR, ASC and AT, answers merged), ``joint`` (one
+prompt for all three) and ``cot`` (the joint answer after reasoning steps).
+Answers are parsed (:mod:`cuelab.core.sseu.answers`); an answer that cannot be
+parsed is flagged in the ``unparsed`` column and scored as wrong, never
+guessed. Scene and event texts are then mapped to classes by the run's
+matcher (lexical by default, or sentence embeddings), and the chosen scene
+and the per-class confidences are written next to the text, so the report
+needs neither the model nor the matcher. Two families answer without text:
+the oracle (the manifest's truth, the upper bound) and CLAP (zero-shot
+scene softmax and event sigmoids, mode ``zero-shot``, no ASR).
+
+Generation is greedy in every adapter (``do_sample=False``), so a clip's
+answer does not depend on the seed: each (clip, mode) is answered once and
+written once per configured seed, and the std over seeds is 0. run.json says
+so (``decoding: greedy``).
+
+Rows are keyed by (utt_id, model, mode, seed) and appended per (clip, mode)
+through the SER runner's durable writer, so cancel, ``kill -9``, ``--resume``,
+``--shard`` and ``cuelab merge`` behave as for SER runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cuelab.core.audio import load_audio
+from cuelab.core.datasets.manifest import Manifest, ManifestRow, read_manifest
+from cuelab.core.errors import Cancelled, ManifestError, ModelError
+from cuelab.core.jobs import JobControl
+from cuelab.core.models.base import Clip, ModelAdapter
+from cuelab.core.prompts import TaskPrompt
+from cuelab.core.runs import record as rec
+from cuelab.core.runs.config import RunConfig, RunConfigError
+
+# The SER engine's writer, model context and record helpers are shared, not copied.
+from cuelab.core.runs.engine import (
+    ModelLoader,
+    PredictionWriter,
+    RunOutcome,
+    _default_loader,
+    _finish,
+    _ModelRun,
+    _open_record,
+)
+from cuelab.core.runs.plan import select_rows
+from cuelab.core.sseu.answers import FIELDS, ParsedAnswer
+from cuelab.core.sseu.matching import Matcher
+from cuelab.core.sseu.tasks import TASK_FIELDS
+
+log = logging.getLogger(__name__)
+
+ZERO_SHOT = "zero-shot"
+MODES = ("independent", "joint", "cot", ZERO_SHOT)
+KEY_COLUMNS = ("utt_id", "model", "mode", "seed")
+BASE_COLUMNS = (
+    "utt_id", "speaker", "model", "mode", "tasks", "seed", "snr_db",
+    "pred_transcript", "pred_scene", "pred_scene_text", "pred_events", "unparsed",
+)  # fmt: skip
+RAW_COLUMNS = ("raw_output", "raw_asr", "raw_asc", "raw_at")
+REFERENCE_COLUMNS = ("transcript", "scene", "events")
+_NOT_CARRIED = {"path", "utt_id", "speaker", "snr_db", *REFERENCE_COLUMNS}
+SCENE_PREFIX = "p_scene_"
+EVENT_PREFIX = "p_event_"
+DECODING = "greedy"
+
+
+def fields_of(tasks: Sequence[str]) -> tuple[str, ...]:
+    """The answer fields a list of SSEU tasks asks for, in ``FIELDS`` order."""
+    asked = {f for t in tasks for f in TASK_FIELDS[t]}
+    return tuple(f for f in FIELDS if f in asked)
+
+
+def sseu_header(
+    scenes: Sequence[str], events: Sequence[str], extras: Sequence[tuple[str, str]]
+) -> list[str]:
+    """The header of an SSEU predictions.csv."""
+    return [
+        *BASE_COLUMNS,
+        *(SCENE_PREFIX + s for s in scenes),
+        *(EVENT_PREFIX + e for e in events),
+        *RAW_COLUMNS,
+        *REFERENCE_COLUMNS,
+        *(name for _, name in extras),
+    ]
+
+
+def _extras(columns: Sequence[str], taken: set[str]) -> list[tuple[str, str]]:
+    """Manifest columns carried along; a clash with a run column gets ``manifest_``."""
+    return [
+        (c, f"manifest_{c}" if c in taken else c) for c in columns if c and c not in _NOT_CARRIED
+    ]
+
+
+def class_lists(manifest: Manifest) -> tuple[list[str], list[str]]:
+    """Scene and event classes: the built set's ``classes.json``, else the manifest's values."""
+    from cuelab.core.sseu.build import read_classes
+
+    if (manifest.path.parent / "classes.json").is_file():
+        return read_classes(manifest.path.parent)
+    scenes = sorted({r.get("scene") for r in manifest if r.get("scene")})
+    events = sorted({e for r in manifest for e in r.events})
+    return scenes, events
+
+
+def _check_references(
+    manifest: Manifest,
+    rows: Sequence[ManifestRow],
+    asked: Sequence[str],
+    scenes: Sequence[str],
+    events: Sequence[str],
+) -> None:
+    """Every reference the run scores must exist and be one of the offered classes."""
+    columns = {"transcript": "transcript", "scene": "scene", "events": "events"}
+    for f in asked:
+        if columns[f] not in manifest.columns:
+            raise ManifestError(
+                f"{manifest.path}: no '{columns[f]}' column, which scoring the {f} needs"
+            )
+    for r in rows:
+        where = f"{manifest.path.name} row {r.index}"
+        if "scene" in asked and r.get("scene") and r.get("scene") not in scenes:
+            raise ManifestError(f"{where}, column 'scene': '{r.get('scene')}' is not in {scenes}")
+        bad = [e for e in r.events if e not in events] if "events" in asked else []
+        if bad:
+            raise ManifestError(f"{where}, column 'events': '{bad[0]}' is not in {events}")
+
+
+@dataclass(frozen=True)
+class SseuSetup:
+    """What stays fixed for a run: classes, prompts, columns, matcher provenance."""
+
+    scenes: tuple[str, ...]
+    events: tuple[str, ...]
+    prompts: dict[str, TaskPrompt]
+    extras: list[tuple[str, str]]
+    asked: tuple[str, ...]
+    matcher_digest: str | None
+
+    @property
+    def header(self) -> list[str]:
+        """The predictions.csv header."""
+        return sseu_header(self.scenes, self.events, self.extras)
+
+    def prompt_digest(self) -> str:
+        """One hash over the templates of every task the run asks."""
+        text = "\n".join(f"{t}:{p.digest()}" for t, p in sorted(self.prompts.items()))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _run_tasks(config: RunConfig) -> list[str]:
+    return [
+        *config.sseu_tasks,
+        *(["joint"] if config.joint else []),
+        *(["cot"] if config.cot else []),
+    ]
+
+
+def prepare(config: RunConfig, manifest: Manifest, rows: Sequence[ManifestRow]) -> SseuSetup:
+    """Classes, prompts and columns of a run, with the references checked up front."""
+    from cuelab.core.sseu.tasks import load_sseu_tasks
+
+    scenes, events = class_lists(manifest)
+    tasks = _run_tasks(config)
+    asked = fields_of(tasks)
+    _check_references(manifest, rows, asked, scenes, events)
+    prompts = load_sseu_tasks(tasks, scenes, events)
+    taken = set(sseu_header(scenes, events, []))
+    digest = None
+    if config.matcher.startswith("embeddings:"):
+        from cuelab.core.models.loading import folder_digest
+
+        folder = Path(config.matcher.split(":", 1)[1])
+        if not folder.is_dir():
+            raise ModelError(f"matcher folder {folder} does not exist")
+        digest = folder_digest(folder)
+    return SseuSetup(
+        tuple(scenes), tuple(events), prompts, _extras(manifest.columns, taken), asked, digest
+    )
+
+
+def sseu_identity(config: RunConfig, manifest: Manifest, setup: SseuSetup) -> dict[str, Any]:
+    """Everything that decides an SSEU run's rows, as a flat dict (compared on resume/merge)."""
+    return {
+        "kind": "sseu",
+        "manifest_sha256": manifest.sha256,
+        "split": config.split,
+        "limit": config.limit,
+        "models": list(config.models),
+        "sseu_tasks": list(config.sseu_tasks),
+        "modes": list(config.sseu_modes),
+        "seeds": list(config.seeds),
+        "scenes": list(setup.scenes),
+        "events": list(setup.events),
+        "prompt_digest": setup.prompt_digest(),
+        "matcher": config.matcher,
+        "matcher_digest": setup.matcher_digest,
+        "max_new_tokens": config.max_new_tokens,
+        "cot_max_new_tokens": config.cot_max_new_tokens,
+        "decoding": DECODING,
+        "quant": config.quant,
+        "device": config.device,
+        "shard": str(config.shard) if config.shard else None,
+    }
+
+
+def build_matchers(config: RunConfig, setup: SseuSetup) -> tuple[Matcher | None, Matcher | None]:
+    """The scene and event matchers (None for a field the run does not ask)."""
+    from cuelab.core.sseu.matching import EmbeddingMatcher, LexicalMatcher, load_text_encoder
+
+    need_scene = "scene" in setup.asked and bool(setup.scenes)
+    need_events = "events" in setup.asked and bool(setup.events)
+    if config.matcher == "lexical":
+        return (
+            LexicalMatcher(setup.scenes) if need_scene else None,
+            LexicalMatcher(setup.events) if need_events else None,
+        )
+    device = "cuda" if config.device == "cuda" else "cpu"
+    encoder = load_text_encoder(config.matcher.split(":", 1)[1], device=device)
+    return (
+        EmbeddingMatcher(setup.scenes, encoder) if need_scene else None,
+        EmbeddingMatcher(setup.events, encoder) if need_events else None,
+    )
+
+
+# ----------------------------------------------------------------------------- answering
+
+
+@dataclass(frozen=True)
+class ModeResult:
+    """One clip's answer in one mode, parsed and matched.
+
+    Attributes:
+        tasks: the tasks asked (``asr;asc;at``, ``joint``, ``cot``, or CLAP's ``asc;at``).
+        answer: the parsed text fields and which of them could not be parsed.
+        scene: the scene class chosen, or None (not asked, unparsed or unmatched).
+        scene_probs: per scene, the matcher's score or the model's probability.
+        event_probs: per event, the confidence used for mAP.
+        raw: the generated text per task.
+    """
+
+    tasks: tuple[str, ...]
+    answer: ParsedAnswer
+    scene: str | None = None
+    scene_probs: dict[str, float] = field(default_factory=dict)
+    event_probs: dict[str, float] = field(default_factory=dict)
+    raw: dict[str, str] = field(default_factory=dict)
+
+
+def model_modes(spec: str, config: RunConfig) -> tuple[str, ...]:
+    """The modes a model runs: CLAP (it has ``score_sseu``) only ``zero-shot``."""
+    from cuelab.core.models.registry import get_adapter_class, parse_spec
+
+    if not hasattr(get_adapter_class(parse_spec(spec)[0]), "score_sseu"):
+        return config.sseu_modes
+    if not set(fields_of(_run_tasks(config))) & {"scene", "events"}:
+        raise RunConfigError(f"model {spec} answers only scenes and events; ask asc, at or joint")
+    return (ZERO_SHOT,)
+
+
+def mode_tasks(mode: str, config: RunConfig) -> tuple[str, ...]:
+    """The tasks one mode asks."""
+    if mode == "independent":
+        return tuple(config.sseu_tasks)
+    if mode == ZERO_SHOT:
+        asked = fields_of(_run_tasks(config))
+        return tuple(t for t, f in (("asc", "scene"), ("at", "events")) if f in asked)
+    return (mode,)
+
+
+class Answerer:
+    """Answers one clip in one mode with a loaded model, then matches the answer."""
+
+    def __init__(
+        self,
+        adapter: ModelAdapter,
+        config: RunConfig,
+        setup: SseuSetup,
+        matchers: tuple[Matcher | None, Matcher | None],
+    ) -> None:
+        self.adapter = adapter
+        self.config = config
+        self.setup = setup
+        self.scene_matcher, self.event_matcher = matchers
+
+    def answer(self, clip: Clip, mode: str, control: JobControl) -> ModeResult:
+        """Generate (or read, or score) the clip's answer in ``mode``."""
+        tasks = mode_tasks(mode, self.config)
+        asked = fields_of(tasks)
+        if mode == ZERO_SHOT:
+            return self._zero_shot(clip, tasks, asked)
+        raw: dict[str, str] = {}
+        if hasattr(self.adapter, "answer_sseu"):
+            answer: ParsedAnswer = self.adapter.answer_sseu(clip, asked)
+        else:
+            answer = self._generate(clip, tasks, raw, control)
+        return self._matched(tasks, answer, raw)
+
+    def _generate(
+        self, clip: Clip, tasks: Sequence[str], raw: dict[str, str], control: JobControl
+    ) -> ParsedAnswer:
+        from cuelab.core.sseu.answers import parse_sseu_answer
+
+        merged: ParsedAnswer | None = None
+        for task in tasks:
+            control.check()
+            limit = self.config.cot_max_new_tokens if task == "cot" else self.config.max_new_tokens
+            text = self.adapter.generate(clip, self.setup.prompts[task], None, limit)
+            raw[task] = text
+            parsed = parse_sseu_answer(task, text)
+            merged = parsed if merged is None else merged.merge(parsed)
+        assert merged is not None  # every mode has at least one task
+        return merged
+
+    def _matched(
+        self, tasks: tuple[str, ...], answer: ParsedAnswer, raw: dict[str, str]
+    ) -> ModeResult:
+        scenes, events = self.setup.scenes, self.setup.events
+        scene, scene_probs, event_probs = None, {}, {}
+        if "scene" in answer.asked and self.scene_matcher is not None:
+            scene_probs = dict.fromkeys(scenes, 0.0)
+            if answer.scene is not None:
+                match = self.scene_matcher.match(answer.scene)
+                scene, scene_probs = match.label, dict(match.scores)
+        if "events" in answer.asked and self.event_matcher is not None:
+            event_probs = dict.fromkeys(events, 0.0)
+            if answer.events:
+                event_probs = self.event_matcher.confidences(answer.events)
+        return ModeResult(tasks, answer, scene, scene_probs, event_probs, raw)
+
+    def _zero_shot(self, clip: Clip, tasks: tuple[str, ...], asked: tuple[str, ...]) -> ModeResult:
+        scenes = self.setup.scenes if "scene" in asked else ()
+        events = self.setup.events if "events" in asked else ()
+        scene_probs, event_probs = self.adapter.score_sseu(clip, scenes, events)  # type: ignore[attr-defined]
+        scene = max(scene_probs, key=lambda s: scene_probs[s]) if scene_probs else None
+        # No text to parse: the scene and events fields are answered (scores), none unparsed.
+        answer = ParsedAnswer(asked, scene="", events=(), source="scores")
+        return ModeResult(tasks, answer, scene, dict(scene_probs), dict(event_probs))
+
+
+def _num(x: float) -> str:
+    return format(float(x), ".8g")
+
+
+def row_cells(
+    row: ManifestRow,
+    spec: str,
+    mode: str,
+    seed: int,
+    result: ModeResult,
+    setup: SseuSetup,
+) -> list[object]:
+    """One predictions.csv row."""
+    a = result.answer
+    transcript = a.transcript if "transcript" in a.asked else None
+    scene_text = a.scene if "scene" in a.asked else None
+    events_text = ";".join(a.events) if "events" in a.asked and a.events else ""
+    raw = result.raw
+    return [
+        row.utt_id,
+        row.get("speaker"),
+        spec,
+        mode,
+        ";".join(result.tasks),
+        seed,
+        row.get("snr_db"),
+        transcript or "",
+        result.scene or "",
+        scene_text or "",
+        events_text,
+        ";".join(a.unparsed_fields),
+        *(_num(result.scene_probs[s]) if s in result.scene_probs else "" for s in setup.scenes),
+        *(_num(result.event_probs[e]) if e in result.event_probs else "" for e in setup.events),
+        raw.get("joint") or raw.get("cot") or "",
+        raw.get("asr", ""),
+        raw.get("asc", ""),
+        raw.get("at", ""),
+        *(row.get(c) for c in REFERENCE_COLUMNS),
+        *(row.get(c) for c, _ in setup.extras),
+    ]
+
+
+def _clip(row: ManifestRow) -> Clip:
+    audio, sr = load_audio(row.path, 16000)
+    return Clip(audio=audio, sr=sr, utt_id=row.utt_id, meta=dict(row.fields))
+
+
+def _todo(
+    config: RunConfig,
+    modes_of: dict[str, tuple[str, ...]],
+    mine: Sequence[ManifestRow],
+    done: set[tuple[str, str, str, str]],
+) -> dict[str, list[tuple[ManifestRow, list[str]]]]:
+    """Per model, each clip with the modes that still miss a seed's row."""
+    seeds = [str(s) for s in config.seeds]
+    out: dict[str, list[tuple[ManifestRow, list[str]]]] = {}
+    for spec in config.models:
+        modes = modes_of[spec]
+        items = []
+        for r in mine:
+            missing = [m for m in modes if any((r.utt_id, spec, m, s) not in done for s in seeds)]
+            if missing:
+                items.append((r, missing))
+        out[spec] = items
+    return out
+
+
+def run_sseu_eval(
+    config: RunConfig,
+    *,
+    resume: bool = False,
+    control: JobControl | None = None,
+    command: Sequence[str] | None = None,
+    loader: ModelLoader | None = None,
+) -> RunOutcome:
+    """Run (or continue) an SSEU evaluation into ``config.out``.
+
+    Same contract as :func:`cuelab.core.runs.engine.run_eval`: progress counts one
+    item per clip × model × mode, cancellation is checked between generations,
+    and everything finished is on disk for ``resume``.
+    """
+    ctl = control if control is not None else JobControl()
+    out = Path(config.out)
+    manifest = read_manifest(config.manifest)
+    rows = select_rows(manifest, config)
+    setup = prepare(config, manifest, rows)
+    modes_of = {spec: model_modes(spec, config) for spec in config.models}
+    ident = sseu_identity(config, manifest, setup)
+    out.mkdir(parents=True, exist_ok=True)
+    record = _open_record(out, config, ident, str(manifest.path), [], resume)
+    record["sseu"] = {
+        "scenes": list(setup.scenes),
+        "events": list(setup.events),
+        "modes": list(config.sseu_modes),
+        "decoding": DECODING,
+        "seeds_note": "answers are greedy, so every seed repeats the same answer (std 0)",
+    }
+    session = rec.start_session(record, command)
+    rec.write_record(out, record)
+    writer = PredictionWriter(out / rec.PREDICTIONS_CSV, setup.header, resume, KEY_COLUMNS)
+    written = 0
+    try:
+        mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
+        todo = _todo(config, modes_of, mine, writer.done)
+        ctl.start(sum(len(m) for items in todo.values() for _, m in items), "answering")
+        matchers = build_matchers(config, setup) if any(todo.values()) else (None, None)
+        seeds = [str(s) for s in config.seeds]
+        for spec in config.models:
+            if not todo[spec]:
+                continue
+            ctx = _ModelRun(spec, config, record, out, loader or _default_loader)
+            try:
+                answerer = Answerer(ctx.adapter, config, setup, matchers)
+                for row, modes in todo[spec]:
+                    ctl.check()
+                    clip = _clip(row)
+                    for mode in modes:
+                        result = answerer.answer(clip, mode, ctl)
+                        cells = [
+                            row_cells(row, spec, mode, int(s), result, setup)
+                            for s in seeds
+                            if (row.utt_id, spec, mode, s) not in writer.done
+                        ]
+                        writer.append(cells)
+                        written += len(cells)
+                        ctl.advance(1, f"{spec}: {row.utt_id} {mode}")
+            finally:
+                ctx.close()
+        _finish(out, record, session, "complete")
+        log.info("SSEU run %s complete: %d rows written, %d kept", out, written, writer.kept)
+        return RunOutcome(out, written, writer.kept, len(mine))
+    except Cancelled:
+        _finish(out, record, session, "cancelled")
+        raise
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        session["error"] = " ".join(str(exc).split())[:500]
+        _finish(out, record, session, status)
+        raise
+    finally:
+        writer.close()
