@@ -233,3 +233,15 @@ def test_write_csv_is_atomic_and_safe(tmp_path: Path) -> None:
 class _Bad:
     def __str__(self) -> str:
         raise TypeError("cannot format")
+
+
+def test_a_row_torn_inside_its_last_cell_is_not_complete(tmp_path) -> None:
+    from cuelab.core.runs.csvio import read_complete_rows
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"a,b\n1,hello\n2,wor")
+    header, rows, good = read_complete_rows(path)
+    assert header == ["a", "b"] and rows == [["1", "hello"]]
+    assert good == len(b"a,b\n1,hello\n")
+    path.write_bytes(b'a,b\n1,"two\nlines"\n2,"torn\nquo')
+    assert read_complete_rows(path)[1] == [["1", "two\nlines"]]
