@@ -42,7 +42,9 @@ from cuelab.core.jobs import JobControl, ProgressInfo
 from cuelab.core.models.base import LoadOptions, ModelAdapter
 from cuelab.core.runner import config_from_mapping, run_eval
 
-DEMO_MANIFEST = Path(__file__).resolve().parent.parent / "assets" / "demo" / "manifest.csv"
+DEMO_MANIFEST = (
+    Path(__file__).resolve().parent.parent / "cuelab" / "assets" / "demo" / "manifest.csv"
+)
 SEEDS = [0, 1, 2]
 GRID = [0.1, 0.2, 0.3, 0.5, 0.8]
 PROTOCOL = ["audio-only", "correct", "conflict", "shuffle", *(f"corrupt:{p:g}" for p in GRID)]

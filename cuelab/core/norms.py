@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from cuelab.core.errors import NormsError
+from cuelab.core.paths import assets_dir
 from cuelab.core.voice_quality import DEFAULT_THRESHOLDS, VQ_DESCRIPTORS
 
 SCHEMA_VERSION = 1
@@ -33,7 +34,7 @@ BIN_QUANTILES: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
 #: A gender gets its own PITCH/FORMANTS edges only with at least this many clips.
 MIN_GENDER_CLIPS = 8
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+ASSETS = assets_dir()
 DEFAULT_NORMS_PATH = ASSETS / "norms" / "demo-norms.json"
 
 

@@ -1,6 +1,6 @@
 """Prompt templates and label sets.
 
-Templates are plain text files in ``assets/prompts`` so that users can edit
+Templates are plain text files in ``cuelab/assets/prompts`` so that users can edit
 the wording without touching code. A task has two templates: the audio-only
 instruction (``{labels}`` placeholder) and the same instruction with the
 concept tokens appended *after* it (``{tokens}`` placeholder). Keeping the
@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cuelab.core.errors import ModelError
+from cuelab.core.paths import assets_dir
 
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "assets" / "prompts"
+PROMPTS_DIR = assets_dir() / "prompts"
 
 LABEL_SETS: dict[str, tuple[str, ...]] = {
     "iemocap": ("angry", "happy", "neutral", "sad"),
@@ -93,7 +94,7 @@ def load_task(
     labels: Sequence[str] | str | None = None,
     prompts_dir: Path | str | None = None,
 ) -> TaskPrompt:
-    """Load a task's templates from ``prompts_dir`` (``assets/prompts`` by default).
+    """Load a task's templates from ``prompts_dir`` (``cuelab/assets/prompts`` by default).
 
     Raises:
         ModelError: unknown task, unreadable file, or a template without its placeholders.

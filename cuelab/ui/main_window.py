@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from cuelab.core.norms import ASSETS
+from cuelab.core.paths import ASSETS
 from cuelab.ui.batch_panel import BatchPanel, BatchResult
 from cuelab.ui.clip_view import ClipView
 from cuelab.ui.concepts_panel import ConceptsPanel

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cuelab.core.norms import ASSETS
+from cuelab.core.paths import ASSETS
 from cuelab.ui.playback import Player
 from cuelab.ui.session import Session
 from cuelab.ui.workers import Debouncer, Job, JobSlot

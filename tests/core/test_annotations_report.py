@@ -19,7 +19,7 @@ from cuelab.core.annotations import (
 from cuelab.core.report import build_report
 from cuelab.core.runner import RunConfig, run_eval
 
-DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "cuelab" / "assets" / "demo"
 CLIPS = ("spk01_f_angry_01", "spk01_f_sad_01", "spk04_m_happy_01", "spk04_m_neutral_01")
 
 

@@ -15,7 +15,7 @@ from cuelab.core.norms import NormsProfile
 from tests.core.synth import SR, voiced
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "assets" / "demo"
+DEMO = REPO / "cuelab" / "assets" / "demo"
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

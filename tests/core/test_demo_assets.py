@@ -19,8 +19,8 @@ import pytest
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "assets" / "demo"
-BACKGROUNDS = ROOT / "assets" / "backgrounds"
+DEMO = ROOT / "cuelab" / "assets" / "demo"
+BACKGROUNDS = ROOT / "cuelab" / "assets" / "backgrounds"
 SCRIPT = ROOT / "scripts" / "make_demo.py"
 LABELS = {"angry", "happy", "neutral", "sad"}
 MAX_BYTES = 15 * 1024 * 1024

@@ -54,7 +54,7 @@ def test_missing_and_non_utf8(tmp_path: Path) -> None:
 
 
 def test_demo_manifest_is_valid() -> None:
-    man = read_manifest(Path(__file__).resolve().parents[2] / "assets/demo/manifest.csv")
+    man = read_manifest(Path(__file__).resolve().parents[2] / "cuelab/assets/demo/manifest.csv")
     assert {r.get("split") for r in man} == {"train", "test"}
     assert len(man.split("test")) < len(man.split("train"))
 

@@ -19,7 +19,7 @@ from cuelab.core.prompts import load_task
 from cuelab.core.tokens import TokenSet
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "assets" / "demo" / "manifest.csv"
+DEMO = REPO / "cuelab" / "assets" / "demo" / "manifest.csv"
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_shipped_reference_predicts_and_tokens_move_it(demo_clip: Clip) -> None:
 
 
 def test_token_edits_move_the_reference_noticeably_on_average() -> None:
-    w = ReferenceWeights.load(REPO / "assets/models/demo-reference")
+    w = ReferenceWeights.load(REPO / "cuelab/assets/models/demo-reference")
     shifts = []
     for row in read_manifest(DEMO).split("test"):
         x, sr = load_audio(row.path)
@@ -65,7 +65,7 @@ def test_token_edits_move_the_reference_noticeably_on_average() -> None:
 
 
 def test_reference_shipped_model_beats_chance_on_held_out_speakers() -> None:
-    w = ReferenceWeights.load(REPO / "assets/models/demo-reference")
+    w = ReferenceWeights.load(REPO / "cuelab/assets/models/demo-reference")
     assert w.info["heldout_uar_correct_tokens"] > 0.4  # chance is 0.25
     assert "baseline" in w.info["note"]
 
@@ -82,7 +82,7 @@ def test_train_reference_cli_round_trip(tmp_path: Path) -> None:
     out = tmp_path / "ref"
     assert main(["train-reference", str(DEMO), "-o", str(out), "--workers", "1"]) == 0
     w = ReferenceWeights.load(out)
-    shipped = ReferenceWeights.load(REPO / "assets/models/demo-reference")
+    shipped = ReferenceWeights.load(REPO / "cuelab/assets/models/demo-reference")
     assert w.labels == ["angry", "happy", "neutral", "sad"]
     np.testing.assert_allclose(w.coef, shipped.coef, atol=1e-6)  # deterministic training
     assert not any(p.suffix in (".pkl", ".pt", ".bin") for p in out.iterdir())
@@ -99,7 +99,7 @@ def test_oracle_answers_ground_truth(demo_clip: Clip) -> None:
 
 
 def test_save_onto_a_file_is_a_model_error(tmp_path: Path) -> None:
-    shipped = ReferenceWeights.load(REPO / "assets/models/demo-reference")
+    shipped = ReferenceWeights.load(REPO / "cuelab/assets/models/demo-reference")
     blocker = tmp_path / "model"
     blocker.write_text("not a folder")
     with pytest.raises(ModelError, match="not a folder"):
@@ -107,7 +107,7 @@ def test_save_onto_a_file_is_a_model_error(tmp_path: Path) -> None:
 
 
 def test_save_is_complete_and_leaves_no_temp_files(tmp_path: Path) -> None:
-    shipped = ReferenceWeights.load(REPO / "assets/models/demo-reference")
+    shipped = ReferenceWeights.load(REPO / "cuelab/assets/models/demo-reference")
     out = shipped.save(tmp_path / "m")
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "weights.safetensors"]
     np.testing.assert_array_equal(ReferenceWeights.load(out).coef, shipped.coef)
@@ -116,7 +116,7 @@ def test_save_is_complete_and_leaves_no_temp_files(tmp_path: Path) -> None:
 def test_load_with_missing_or_misshapen_arrays_is_a_model_error(tmp_path: Path) -> None:
     from safetensors.numpy import load_file, save_file
 
-    shipped = REPO / "assets/models/demo-reference"
+    shipped = REPO / "cuelab/assets/models/demo-reference"
     arrays = load_file(str(shipped / "weights.safetensors"))
     for broken, message in (
         ({k: v for k, v in arrays.items() if k != "intercept"}, "intercept"),

@@ -29,7 +29,7 @@ from cuelab.core.runner import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "assets" / "demo"
+DEMO = REPO / "cuelab" / "assets" / "demo"
 SPEAKERS = ("spk01_f", "spk03_f", "spk04_m", "spk06_m")
 LABELS = ("angry", "happy", "neutral", "sad")
 PROTOCOL = "audio-only,correct,shuffle,conflict,corrupt:0.2,corrupt:0.6,corrupt:1"

@@ -32,7 +32,7 @@ from cuelab.core.sseu.score import SseuRecord, reference_from_row, score_sseu
 from tests.core.test_sseu import tiny_bert  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "assets" / "demo"
+DEMO = REPO / "cuelab" / "assets" / "demo"
 SNRS = (5.0, -math.inf, math.inf)
 CLIPS = [f"{spk}_{emo}_01" for spk in ("spk01_f", "spk04_m") for emo in ("angry", "happy")] + [
     f"{spk}_{emo}_02" for spk in ("spk03_f", "spk06_m") for emo in ("neutral", "sad")

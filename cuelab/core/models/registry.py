@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from pathlib import Path
 
 from cuelab.core.errors import ModelError
 from cuelab.core.models.base import LoadOptions, ModelAdapter
+from cuelab.core.paths import assets_dir
 
 REGISTRY: dict[str, str] = {
     "qwen2-audio": "cuelab.core.models.qwen2_audio:Qwen2AudioAdapter",
@@ -24,7 +24,7 @@ REGISTRY: dict[str, str] = {
 }
 
 # The shipped reference model, used when a SPEC is the bare word ``reference``.
-DEMO_REFERENCE = Path(__file__).resolve().parents[3] / "assets" / "models" / "demo-reference"
+DEMO_REFERENCE = assets_dir() / "models" / "demo-reference"
 
 
 def families() -> list[str]:

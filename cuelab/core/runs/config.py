@@ -11,7 +11,7 @@ TOML files use the same keys as :class:`RunConfig` (paths relative to the
 file's folder), plus ``corrupt_grid = [0.1, 0.3]`` as a shorthand for
 ``corrupt:P`` conditions::
 
-    manifest = "../assets/demo/manifest.csv"
+    manifest = "../cuelab/assets/demo/manifest.csv"
     split = "test"
     models = ["reference", "oracle:-"]
     conditions = ["audio-only", "correct", "shuffle", "conflict"]

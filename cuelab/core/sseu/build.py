@@ -44,8 +44,9 @@ from cuelab.core.datasets.writer import write_manifest, write_text_atomic
 from cuelab.core.errors import CueLabError, ManifestError
 from cuelab.core.jobs import JobControl
 from cuelab.core.mixing import DEFAULT_CROSSFADE_S, MAX_FINITE_SNR_DB, mix_at_snr, stem_paths
+from cuelab.core.paths import assets_dir
 
-ASSETS = Path(__file__).resolve().parents[3] / "assets"
+ASSETS = assets_dir()
 DEMO_SPEECH = ASSETS / "demo" / "manifest.csv"
 DEMO_BACKGROUNDS = ASSETS / "backgrounds" / "manifest.csv"
 DEFAULT_SNRS: tuple[float, ...] = (10.0, 5.0, 0.0, -5.0, -10.0, math.inf, -math.inf)

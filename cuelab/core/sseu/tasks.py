@@ -5,7 +5,7 @@ Five tasks: ``asr``, ``asc`` and ``at`` ask one question each (independent),
 same answer after five reasoning steps (energy and onset, transcript, scene
 candidates, event candidates, correction and final answer).
 
-The wording lives in ``assets/prompts/sseu_<task>.txt`` with ``{scenes}`` and
+The wording lives in ``cuelab/assets/prompts/sseu_<task>.txt`` with ``{scenes}`` and
 ``{events}`` placeholders. A task is turned into an ordinary ``TaskPrompt``
 so every model adapter can run it unchanged: the task's main class list
 (scenes for ``asc``/``joint``/``cot``, events for ``at``) becomes the
@@ -70,7 +70,7 @@ def load_sseu_task(
         task: one of :data:`SSEU_TASKS`.
         scenes: the scene classes offered (needed by ``asc``, ``joint``, ``cot``).
         events: the event classes offered (needed by ``at``, ``joint``, ``cot``).
-        prompts_dir: folder of the ``sseu_*.txt`` templates (default ``assets/prompts``).
+        prompts_dir: folder of the ``sseu_*.txt`` templates (default ``cuelab/assets/prompts``).
 
     Returns:
         A prompt whose ``render()`` gives the instruction; its ``labels`` are
