@@ -69,7 +69,8 @@ def test_summary_equals_the_metrics_recomputed_by_hand(run: Path) -> None:
             continue
         agg = metrics.aggregate_seeds([num(summary[(model, cond, s)]["uar"]) for s in "012"])
         assert num(row["uar"]) == pytest.approx(agg.mean, abs=1e-6)
-        assert num(row["uar_ci_low"]) == pytest.approx(agg.ci_low, abs=1e-6)
+        assert num(row["uar_ci_low"]) == pytest.approx(max(0.0, agg.ci_low), abs=1e-6)
+        assert num(row["uar_ci_high"]) == pytest.approx(min(1.0, agg.ci_high), abs=1e-6)
     means = {(m, c) for m, c, s in summary if s == "mean"}
     assert means == {
         (m, c) for m in MODELS for c in ("shuffle", "corrupt:0.2", "corrupt:0.6", "corrupt:1")

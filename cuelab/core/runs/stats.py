@@ -156,8 +156,9 @@ def seed_means(rows: Sequence[SummaryRow], labels: Sequence[str]) -> list[Summar
                 MEAN_SEED,
                 rs[0].n,
                 agg.mean,
-                agg.ci_low,
-                agg.ci_high,
+                # a t-interval over few seeds can leave [0, 1]; UAR cannot
+                max(0.0, agg.ci_low),
+                min(1.0, agg.ci_high),
                 float(np.mean([r.wa for r in rs])),
                 float(np.mean([r.unparsed for r in rs])),
                 recalls,
