@@ -69,22 +69,8 @@ class ClapAdapter(ModelAdapter):
         """Zero-shot probabilities; identical for every token variant (see the class doc)."""
         import torch
 
-        if self.model is None:
-            raise ModelError(f"model {self.checkpoint.location} was unloaded")
-        fe = self.processor.feature_extractor
-        audio = _resample_centre(clip, fe.sampling_rate, fe.nb_max_samples)
         texts = [self.label_template.format(label=label) for label in labels]
-        inputs = self.processor(
-            text=texts,
-            audio=[audio],
-            sampling_rate=fe.sampling_rate,
-            return_tensors="pt",
-            padding=True,
-        )
-        device = next(self.model.parameters()).device
-        inputs = {k: v.to(device) for k, v in inputs.items()}
-        with torch.inference_mode():
-            logits = self.model(**inputs).logits_per_audio[0].float()
+        logits = self._forward(clip, texts).logits_per_audio[0].float()
         probs = torch.softmax(logits, dim=-1).tolist()
         best = labels[int(np.argmax(probs))]
         return [Prediction(best, dict(zip(labels, probs))) for _ in token_texts]
@@ -106,25 +92,11 @@ class ClapAdapter(ModelAdapter):
         """
         import torch
 
-        if self.model is None:
-            raise ModelError(f"model {self.checkpoint.location} was unloaded")
         if not scenes and not events:
             return {}, {}
         texts = [self.scene_template.format(label=_words(s)) for s in scenes]
         texts += [self.event_template.format(label=_words(e)) for e in events]
-        fe = self.processor.feature_extractor
-        audio = _resample_centre(clip, fe.sampling_rate, fe.nb_max_samples)
-        inputs = self.processor(
-            text=texts,
-            audio=[audio],
-            sampling_rate=fe.sampling_rate,
-            return_tensors="pt",
-            padding=True,
-        )
-        device = next(self.model.parameters()).device
-        inputs = {k: v.to(device) for k, v in inputs.items()}
-        with torch.inference_mode():
-            out = self.model(**inputs)
+        out = self._forward(clip, texts)
         logits = out.logits_per_audio[0].double()
         audio_emb = torch.nn.functional.normalize(out.audio_embeds.double(), dim=-1)
         text_emb = torch.nn.functional.normalize(out.text_embeds.double(), dim=-1)
@@ -133,6 +105,26 @@ class ClapAdapter(ModelAdapter):
         scene_probs = torch.softmax(logits[:n], dim=-1).tolist() if n else []
         event_probs = torch.sigmoid(cosine[n:]).tolist()
         return dict(zip(scenes, scene_probs)), dict(zip(events, event_probs))
+
+    def _forward(self, clip: Clip, texts: Sequence[str]) -> Any:
+        """One CLAP pass: the clip's audio against ``texts``."""
+        import torch
+
+        if self.model is None:
+            raise ModelError(f"model {self.checkpoint.location} was unloaded")
+        fe = self.processor.feature_extractor
+        audio = _resample_centre(clip, fe.sampling_rate, fe.nb_max_samples)
+        inputs = self.processor(
+            text=list(texts),
+            audio=[audio],
+            sampling_rate=fe.sampling_rate,
+            return_tensors="pt",
+            padding=True,
+        )
+        device = next(self.model.parameters()).device
+        inputs = {k: v.to(device) for k, v in inputs.items()}
+        with torch.inference_mode():
+            return self.model(**inputs)
 
     def describe(self) -> dict[str, object]:
         """Provenance for run.json."""

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -222,7 +223,7 @@ def run_eval(
         out / rec.PREDICTIONS_CSV, rec.prediction_header(labels, extras), resume
     )
     written = 0
-    try:
+    with run_session(out, record, session, writer):
         token_sets = compute_token_sets(rows, norms, cache, ctl, config.workers)
         plan = VariantPlan(config, [r.utt_id for r in rows], token_sets)
         mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
@@ -239,19 +240,8 @@ def run_eval(
                     ctl.advance(1, f"{spec}: {row.utt_id}")
             finally:
                 ctx.close()
-        _finish(out, record, session, "complete")
-        log.info("run %s complete: %d rows written, %d kept", out, written, writer.kept)
-        return RunOutcome(out, written, writer.kept, len(mine))
-    except Cancelled:
-        _finish(out, record, session, "cancelled")
-        raise
-    except BaseException as exc:
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        session["error"] = " ".join(str(exc).split())[:500]
-        _finish(out, record, session, status)
-        raise
-    finally:
-        writer.close()
+    log.info("run %s complete: %d rows written, %d kept", out, written, writer.kept)
+    return RunOutcome(out, written, writer.kept, len(mine))
 
 
 def _todo(
@@ -321,6 +311,29 @@ class _ModelRun:
     def close(self) -> None:
         """Free the model."""
         self.adapter.unload()
+
+
+@contextmanager
+def run_session(
+    out: Path, record: dict[str, Any], session: dict[str, Any], writer: PredictionWriter
+) -> Iterator[None]:
+    """Record how a run ended in run.json (complete, cancelled, interrupted, failed).
+
+    Whatever happens, the prediction writer is closed: rows already written stay.
+    """
+    try:
+        yield
+        _finish(out, record, session, "complete")
+    except Cancelled:
+        _finish(out, record, session, "cancelled")
+        raise
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        session["error"] = " ".join(str(exc).split())[:500]
+        _finish(out, record, session, status)
+        raise
+    finally:
+        writer.close()
 
 
 def _finish(out: Path, record: dict[str, Any], session: dict[str, Any], status: str) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 
 from cuelab.core.audio import load_audio
 from cuelab.core.datasets.manifest import Manifest, ManifestRow, read_manifest
-from cuelab.core.errors import Cancelled, ManifestError, ModelError
+from cuelab.core.errors import ManifestError, ModelError
 from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import Clip, ModelAdapter
 from cuelab.core.prompts import TaskPrompt
@@ -46,9 +46,9 @@ from cuelab.core.runs.engine import (
     PredictionWriter,
     RunOutcome,
     _default_loader,
-    _finish,
     _ModelRun,
     _open_record,
+    run_session,
 )
 from cuelab.core.runs.plan import select_rows
 from cuelab.core.sseu.answers import FIELDS, ParsedAnswer
@@ -446,7 +446,7 @@ def run_sseu_eval(
     rec.write_record(out, record)
     writer = PredictionWriter(out / rec.PREDICTIONS_CSV, setup.header, resume, KEY_COLUMNS)
     written = 0
-    try:
+    with run_session(out, record, session, writer):
         mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
         todo = _todo(config, modes_of, mine, writer.done)
         ctl.start(sum(len(m) for items in todo.values() for _, m in items), "answering")
@@ -473,16 +473,5 @@ def run_sseu_eval(
                         ctl.advance(1, f"{spec}: {row.utt_id} {mode}")
             finally:
                 ctx.close()
-        _finish(out, record, session, "complete")
-        log.info("SSEU run %s complete: %d rows written, %d kept", out, written, writer.kept)
-        return RunOutcome(out, written, writer.kept, len(mine))
-    except Cancelled:
-        _finish(out, record, session, "cancelled")
-        raise
-    except BaseException as exc:
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        session["error"] = " ".join(str(exc).split())[:500]
-        _finish(out, record, session, status)
-        raise
-    finally:
-        writer.close()
+    log.info("SSEU run %s complete: %d rows written, %d kept", out, written, writer.kept)
+    return RunOutcome(out, written, writer.kept, len(mine))
