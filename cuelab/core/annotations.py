@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cuelab.core.runs.csvio import neutralise, restore
+
 COLUMNS = ("path", "annotator_label", "note", "updated")
 
 
@@ -68,6 +70,7 @@ def load_annotations(manifest_path: str | Path) -> dict[str, Annotation]:
     out: dict[str, Annotation] = {}
     with side.open(newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
+            row = {k: restore(v) if isinstance(v, str) else v for k, v in row.items()}
             path = (row.get("path") or "").strip()
             if not path:
                 continue
@@ -81,7 +84,12 @@ def load_annotations(manifest_path: str | Path) -> dict[str, Annotation]:
 
 
 def write_annotations(manifest_path: str | Path, annotations: dict[str, Annotation]) -> Path:
-    """Write all annotations atomically (temporary file, then ``os.replace``)."""
+    """Write all annotations atomically (temporary file, then ``os.replace``).
+
+    Cells are neutralised like every CSV CueLab writes: a note typed as
+    ``=HYPERLINK(...)`` must not run when the sidecar is opened in a spreadsheet.
+    :func:`load_annotations` undoes it.
+    """
     side = sidecar_path(manifest_path)
     side.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=side.parent, prefix=".annotations-", suffix=".csv")
@@ -92,7 +100,8 @@ def write_annotations(manifest_path: str | Path, annotations: dict[str, Annotati
             for key in sorted(annotations):
                 a = annotations[key]
                 if not a.empty:
-                    writer.writerow([a.path, a.annotator_label, a.note, a.updated])
+                    cells = [a.path, a.annotator_label, a.note, a.updated]
+                    writer.writerow([neutralise(c) for c in cells])
         os.replace(tmp, side)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

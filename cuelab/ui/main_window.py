@@ -6,9 +6,18 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QIcon, QKeySequence, QShortcut
-from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QIcon, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
+    QComboBox,
+    QMainWindow,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cuelab.core.paths import ASSETS
 from cuelab.ui.batch_panel import BatchPanel, BatchResult
@@ -93,8 +102,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(main)
         self.resize(1440, 900)
 
-        space = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
-        space.activated.connect(self.clip_view.toggle_play)
+        self._space = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
+        self._space.activated.connect(self._on_space)
 
         self._drawn: set[str] = set()
         self.clip_view.spectrogram_drawn.connect(lambda: self._mark("spectrogram"))
@@ -105,6 +114,25 @@ class MainWindow(QMainWindow):
             lambda u: self.notifier.info(f"Prediction updated ({u.latency_s * 1000:.0f} ms)")
         )
         self.session.manifest_changed.connect(lambda: self._mark("dataset"))
+
+    def _on_space(self) -> None:
+        """Play/pause, unless the focused control uses space itself.
+
+        A window shortcut wins over a focused button, check box or combo box,
+        so without this a keyboard user could not tick a condition or press
+        Start: such a control gets its space key back.
+        """
+        focus = QApplication.focusWidget()
+        if isinstance(focus, (QAbstractButton, QComboBox)) and focus.isEnabled():
+            self._space.setEnabled(False)  # the resent key must not come back here
+            try:
+                for kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+                    key = QKeyEvent(kind, Qt.Key.Key_Space, Qt.KeyboardModifier.NoModifier, " ")
+                    QApplication.sendEvent(focus, key)
+            finally:
+                self._space.setEnabled(True)
+            return
+        self.clip_view.toggle_play()
 
     def _make_mixer(self) -> MixerPanel | None:
         """The mixer panel, when the core has a mixer."""

@@ -169,6 +169,9 @@ class Session(QObject):
         """Show an in-memory signal (a mix) as the analysed clip."""
         if not keep_path:
             self.clip_path = None
+        # Answers still being computed belong to the previous clip: drop them.
+        self.slots["predict"].cancel()
+        self.slots["shuffle"].cancel()
         self.audio = np.asarray(x, dtype=np.float32)
         self.sr = int(sr)
         self.clip_name = name

@@ -28,6 +28,17 @@ def read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def test_sidecar_cells_are_neutralised_and_restored(tmp_path: Path) -> None:
+    manifest = tmp_path / "set.csv"
+    manifest.write_text("path,label\na.wav,sad\n", encoding="utf-8")
+    note = '=HYPERLINK("http://evil","click")'
+    save_annotation(manifest, "a.wav", "@SUM(A1)", note)
+    raw = read(sidecar_path(manifest))[0]
+    assert raw["note"] == "'" + note and raw["annotator_label"] == "'@SUM(A1)"
+    got = load_annotations(manifest)["a.wav"]
+    assert (got.annotator_label, got.note) == ("@SUM(A1)", note)
+
+
 def test_sidecar_round_trip_and_atomic_rewrite(tmp_path: Path) -> None:
     manifest = tmp_path / "set.csv"
     manifest.write_text("path,label\na.wav,sad\nb.wav,angry\n", encoding="utf-8")

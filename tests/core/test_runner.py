@@ -198,6 +198,15 @@ def test_shards_merge_to_the_unsharded_run(manifest: Path, full_run: Path, tmp_p
     run_eval(config(manifest, other, shard="2/2", seeds=[0]))
     with pytest.raises(RunConfigError, match="'seeds'"):
         merge_runs([parts[0], other], tmp_path / "m3")
+    # Shards scored with different weights are not one run; another location is.
+    record = read_record(parts[1])
+    record["models"]["reference"]["location"] = "/elsewhere/demo-reference"
+    (parts[1] / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    merge_runs(parts, tmp_path / "m4")
+    record["models"]["reference"]["weights_sha256"] = "0" * 64
+    (parts[1] / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    with pytest.raises(RunConfigError, match="model reference differs in 'weights_sha256'"):
+        merge_runs(parts, tmp_path / "m5")
 
 
 def test_shard_parsing() -> None:

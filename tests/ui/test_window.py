@@ -117,6 +117,45 @@ def test_playback_disabled_without_a_device(ready_window):
     assert not view.player.playing
 
 
+class _RecordingPlayer:
+    """Stands in for the sound device: records what would have played."""
+
+    available = True
+    playing = False
+
+    def __init__(self) -> None:
+        self.played = 0
+
+    def play(self, *_args) -> None:
+        self.played += 1
+
+    def stop(self) -> None:
+        pass
+
+
+def test_space_plays_but_leaves_focused_controls_their_space_key(make_window, qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    win = make_window()
+    win.activateWindow()
+    player = _RecordingPlayer()
+    win.clip_view.player = player
+    win.session.audio = np.zeros(16000, dtype=np.float32)
+    win.dataset_panel.table.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is win.dataset_panel.table)
+    qtbot.keyClick(win.dataset_panel.table, Qt.Key.Key_Space)
+    assert player.played == 1
+    win.tabs.setCurrentWidget(win.batch_panel)
+    box = win.batch_panel.condition_boxes["shuffle"]
+    box.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is box)
+    ticked = box.isChecked()
+    qtbot.keyClick(box, Qt.Key.Key_Space)
+    assert box.isChecked() != ticked  # space ticked the box ...
+    assert player.played == 1  # ... and did not start playback
+
+
 def test_clicking_a_dataset_row_opens_it(ready_window, qtbot):
     win = ready_window
     with qtbot.waitSignal(win.session.prediction_changed, timeout=30_000):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 from PySide6.QtCore import QThreadPool, QTimer
 
 from cuelab.core.tokens import VOCAB
@@ -130,3 +131,39 @@ def test_gui_thread_keeps_ticking_while_loading_and_predicting(make_window, qtbo
     assert meter.ticks > 20
     # Generous for a loaded 2-core CI machine; a blocking call would show seconds.
     assert meter.max_gap < 0.15, f"GUI thread stalled for {meter.max_gap * 1000:.0f} ms"
+
+
+class _GatedModel:
+    """The real adapter, but ``score_labels`` waits until the test opens the gate."""
+
+    def __init__(self, adapter) -> None:
+        self._adapter = adapter
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self._adapter, name)
+
+    def score_labels(self, *args, **kwargs):
+        self.entered.set()
+        self.gate.wait(10)
+        return self._adapter.score_labels(*args, **kwargs)
+
+
+def test_a_prediction_for_the_previous_clip_is_not_shown_after_a_clip_change(ready_window, qtbot):
+    s = ready_window.session
+    gated = _GatedModel(s.model)
+    s.model = gated
+    s.set_tokens(s.tokens.replace(ENERGY="VERY_LOW"))
+    s._predict_debounce.flush()  # a prediction for the first clip is now in the model
+    qtbot.waitUntil(gated.entered.is_set, timeout=10_000)
+    old_key = s.clip_key
+    shown = []
+    s.prediction_changed.connect(lambda u: shown.append(u.clip_key))
+    rng = np.random.default_rng(0)
+    s.set_audio(0.1 * rng.standard_normal(16000).astype(np.float32), 16000, "another clip")
+    gated.gate.set()  # the old answer arrives long before the new clip's (debounced) one
+    qtbot.waitUntil(lambda: len(shown) >= 1, timeout=30_000)
+    assert old_key not in shown
+    assert shown[0] == "another clip" == s.prediction.clip_key
+    assert ready_window.predictions_panel.last.clip_key == "another clip"

@@ -16,6 +16,9 @@ from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfigError
 from cuelab.core.runs.csvio import read_complete_rows, write_csv
 
+#: describe() keys that say where a model lies on disk, not what it is.
+_WHERE = ("location", "folder")
+
 
 def _check_shards(records: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> None:
     first = records[0]["identity"]
@@ -36,6 +39,30 @@ def _check_shards(records: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> No
         rec.compare_identity(first, record["identity"], f"{folder} vs {dirs[0]}", ["shard"])
     if len(counts) > 1:
         raise RunConfigError(f"shards split the clips differently (counts {sorted(counts)})")
+    _check_models(records, dirs)
+
+
+def _check_models(records: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> None:
+    """Every shard must have scored a model with the same weights and settings.
+
+    The identity holds only the model specs; each model's ``describe()`` (weights
+    hash, revision, quantisation, dtype) is in ``models``. Where the model lies on
+    disk may differ between machines, so the location is not compared.
+    """
+    seen: dict[str, tuple[dict[str, Any], Path]] = {}
+    for folder, record in zip(dirs, records):
+        for spec, described in (record.get("models") or {}).items():
+            mine = {k: v for k, v in described.items() if k not in _WHERE}
+            if spec not in seen:
+                seen[spec] = (mine, folder)
+                continue
+            first, where = seen[spec]
+            changed = sorted(k for k in set(first) | set(mine) if first.get(k) != mine.get(k))
+            if changed:
+                raise RunConfigError(
+                    f"{folder} vs {where}: model {spec} differs in '{changed[0]}' "
+                    f"({first.get(changed[0])} there, {mine.get(changed[0])} here)"
+                )
 
 
 def merge_runs(dirs: Sequence[str | Path], out: str | Path) -> tuple[Path, list[str]]:
