@@ -90,4 +90,11 @@ def load_model(spec: str, options: LoadOptions | None = None) -> ModelAdapter:
     """Load the model named by ``spec`` (``family:location``) with ``options``."""
     family, location = parse_spec(spec)
     cls = get_adapter_class(family)
-    return cls.load(location, options or LoadOptions())
+    try:
+        return cls.load(location, options or LoadOptions())
+    except ImportError as exc:  # a backend imported lazily on first load is missing
+        missing = exc.name or str(exc)
+        raise ModelError(
+            f"model family {family!r} needs the Python package {missing!r}, which is not "
+            f"installed (pip install {missing.split('.')[0]})"
+        ) from exc

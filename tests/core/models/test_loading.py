@@ -156,3 +156,14 @@ def test_quantisation_keeps_audio_tower_projector_and_head(
     predictions = adapter.score_labels(clip, task, task.labels, [None, "ENERGY=HIGH"])
     assert all(np.isfinite(list(p.probs.values())).all() for p in predictions)
     assert adapter.describe()["quant"] == quant
+
+
+def test_a_missing_backend_package_is_one_model_error(tmp_path, monkeypatch) -> None:
+    import sys
+
+    from cuelab.core.errors import ModelError
+    from cuelab.core.models.registry import load_model
+
+    monkeypatch.setitem(sys.modules, "transformers", None)  # makes `import transformers` fail
+    with pytest.raises(ModelError, match="needs the Python package 'transformers'"):
+        load_model(f"qwen2-audio:{tmp_path}")

@@ -1,0 +1,1 @@
+"""Model adapters behind a lazy registry (see registry.py)."""
