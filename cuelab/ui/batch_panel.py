@@ -348,10 +348,14 @@ class BatchPanel(QWidget):
             self._launch(self.last_config, resume=True)
 
     def cancel(self) -> None:
-        """Stop the run between clips; what was scored stays on disk."""
+        """Stop the run between clips; what was scored stays on disk.
+
+        A run that completes anyway (Cancel came after its last clip) is
+        shown as finished: its result is complete on disk.
+        """
         if self.state == "running":
             self._cancel_requested = True
-            self.slot.cancel()
+            self.slot.interrupt()
             self.eta_label.setText("Cancelling after the current clip…")
 
     def _launch(self, config: RunConfig, resume: bool) -> None:

@@ -71,8 +71,8 @@ class ClipView(QWidget):
         self.play_button.setToolTip("Play / pause (Space); plays the selection when one is active")
         self.play_button.clicked.connect(self.toggle_play)
         if not self.player.available:
-            self.play_button.setEnabled(False)
-            self.play_button.setToolTip(self.player.reason)
+            self._playback_off(self.player.reason)
+        self.player.unavailable.connect(self._playback_off)
         self.selection_box = QCheckBox("Analyse selection")
         self.selection_box.setToolTip(
             "Drag the shaded region on the waveform to analyse just that part"
@@ -254,6 +254,11 @@ class ClipView(QWidget):
             return
         t0, t1 = s.region if s.region is not None else (0.0, None)
         self.player.play(s.audio, s.sr, t0, t1)
+
+    def _playback_off(self, reason: str) -> None:
+        """No device (or it failed): Play is disabled and its tooltip says why."""
+        self.play_button.setEnabled(False)
+        self.play_button.setToolTip(reason)
 
     def _on_position(self, t: float) -> None:
         for line in self.cursors:

@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         self.player = Player(self, enabled=playback)
         self.session.error.connect(self.notifier.error)
         self.session.message.connect(self.notifier.info)
+        self.player.unavailable.connect(self.notifier.error)
 
         self.clip_view = ClipView(self.session, self.player)
         self.concepts_panel = ConceptsPanel(self.session)

@@ -2,6 +2,8 @@
 
 The mix is made at 16 kHz (speech and background are both decoded at that
 rate), so applying it hands the model exactly the signal that was heard.
+Opening another clip drops the mix at once (Apply is disabled until the new
+clip's mix is ready), so Apply can never analyse a clip that is no longer open.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class MixState:
     result: Any  # cuelab.core.mixing.MixResult (imported lazily)
     speech_name: str
     background_name: str
+    speech_key: str  # the session's clip_key of the speech
 
 
 class MixerPanel(QGroupBox):
@@ -52,7 +55,7 @@ class MixerPanel(QGroupBox):
         self.session = session
         self.player = player
         self.mix: MixState | None = None
-        self._speech: tuple[np.ndarray, str] | None = None
+        self._speech: tuple[np.ndarray, str, str] | None = None  # samples, name, clip_key
         self._slot = JobSlot("mixer", session.pool, self)
         self._slot.failed.connect(session.error)
         session.slots["mixer"] = self._slot
@@ -81,11 +84,11 @@ class MixerPanel(QGroupBox):
         for what in ("mix", "speech", "background"):
             button = QPushButton(f"▶ {what}")
             button.clicked.connect(lambda _=False, w=what: self.listen(w))
-            if not self.player.available:
-                button.setEnabled(False)
-                button.setToolTip(self.player.reason)
             self.listen_buttons[what] = button
             listen.addWidget(button)
+        if not self.player.available:
+            self._playback_off(self.player.reason)
+        self.player.unavailable.connect(self._playback_off)
         self.apply_button = QPushButton("Analyse this mix")
         self.apply_button.setToolTip(
             "The mix becomes the analysed clip; tokens and predictions refresh"
@@ -144,14 +147,22 @@ class MixerPanel(QGroupBox):
         s = self.session
         # A mix applied as the clip must not become the speech of the next mix.
         if s.audio is not None and s.clip_path is not None:
-            self._speech = (s.audio, s.clip_name)
+            self._speech = (s.audio, s.clip_name, s.clip_key)
+            self._drop_mix(f"Mixing {s.clip_name}…" if self.background_combo.count() else "")
             self._debounce.trigger()
+
+    def _drop_mix(self, note: str) -> None:
+        """Forget the mix (and any being made): it was built from another clip."""
+        self._slot.cancel()
+        self.mix = None
+        self.apply_button.setEnabled(False)
+        self.info_label.setText(note)
 
     def remix(self) -> None:
         """Make the mix in a worker (decoding the background there too)."""
         if self._speech is None or self.background_combo.count() == 0:
             return
-        speech, speech_name = self._speech
+        speech, speech_name, speech_key = self._speech
         bg_path = Path(self.background_combo.currentData())
         snr, onset = self.snr_db(), self.onset_spin.value()
 
@@ -169,11 +180,13 @@ class MixerPanel(QGroupBox):
                 speech_name=speech_name,
                 background_name=bg_path.name,
             )
-            return MixState(result, speech_name, bg_path.name)
+            return MixState(result, speech_name, bg_path.name, speech_key)
 
         self._slot.start(work, self._on_mix)
 
     def _on_mix(self, state: MixState, _s: float) -> None:
+        if not self._is_current(state):
+            return
         self.mix = state
         r = state.result
         achieved = r.achieved_snr_db
@@ -184,6 +197,11 @@ class MixerPanel(QGroupBox):
         )
         self.apply_button.setEnabled(True)
 
+    def _playback_off(self, reason: str) -> None:
+        for button in self.listen_buttons.values():
+            button.setEnabled(False)
+            button.setToolTip(reason)
+
     def listen(self, what: str) -> None:
         """Play the mix, the speech stem or the background stem."""
         if self.mix is None:
@@ -192,9 +210,15 @@ class MixerPanel(QGroupBox):
         signal = {"mix": r.mix, "speech": r.speech_stem, "background": r.background_stem}[what]
         self.player.play(signal, SR)
 
+    def _is_current(self, state: MixState | None) -> bool:
+        """True when ``state`` was mixed from the speech of the last opened clip."""
+        return (
+            state is not None and self._speech is not None and state.speech_key == self._speech[2]
+        )
+
     def apply(self) -> None:
-        """Analyse the mix instead of the clean clip."""
-        if self.mix is None:
+        """Analyse the mix instead of the clean clip (only a mix of the open clip's speech)."""
+        if self.mix is None or not self._is_current(self.mix):
             return
         snr = self.mix.result.requested_snr_db
         name = f"{self.mix.speech_name} + {self.mix.background_name} @ {snr:+g} dB"

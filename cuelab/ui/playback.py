@@ -2,7 +2,10 @@
 
 PortAudio may be missing, or present with no output device (servers, CI,
 this build machine). Both are detected once, inside ``try``: playback is then
-disabled with the reason as a tooltip, and nothing else changes.
+disabled with the reason as a tooltip, and nothing else changes. A device
+that raises later (unplugged, taken by another program) disables playback
+for the rest of the session: :attr:`Player.unavailable` carries the one-line
+reason, once, to the buttons and the notifier.
 """
 
 from __future__ import annotations
@@ -26,10 +29,14 @@ def probe_output() -> tuple[Any, str]:
     try:
         device = sd.query_devices(kind="output")
     except Exception as exc:  # PortAudioError, ValueError: no default output
-        return None, f"Playback unavailable: no audio output device ({' '.join(str(exc).split())})"
+        return None, f"Playback unavailable: no audio output device ({_one_line(exc)})"
     if not device or int(device.get("max_output_channels", 0)) < 1:
         return None, "Playback unavailable: no audio output device"
     return sd, ""
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 class Player(QObject):
@@ -38,13 +45,17 @@ class Player(QObject):
     Signals:
         position(float): seconds into the clip, about 30 times a second.
         playing_changed(bool): started or stopped.
+        unavailable(str): the device failed; playback is off for the session
+            (emitted once, with the one-line reason also kept in ``reason``).
     """
 
     position = Signal(float)
     playing_changed = Signal(bool)
+    unavailable = Signal(str)
 
     def __init__(self, parent: QObject | None = None, enabled: bool = True) -> None:
         super().__init__(parent)
+        self._sd: Any
         self._sd, self.reason = probe_output() if enabled else (None, "Playback disabled")
         self._timer = QTimer(self)
         self._timer.setInterval(33)
@@ -73,9 +84,7 @@ class Player(QObject):
         try:
             self._sd.play(np.ascontiguousarray(x[a:b], dtype=np.float32), sr)
         except Exception as exc:  # a device that vanished: disable, do not crash
-            self.reason = f"Playback failed: {' '.join(str(exc).split())}"
-            log.warning("%s", self.reason)
-            self._sd = None
+            self._fail(exc)
             return
         self._t0 = time.perf_counter()
         self._start_s, self._end_s = a / sr, b / sr
@@ -89,12 +98,19 @@ class Player(QObject):
             return
         self._timer.stop()
         self.playing = False
+        self.playing_changed.emit(False)
         if self._sd is not None:
             try:
                 self._sd.stop()
-            except Exception:
-                log.debug("sounddevice stop failed", exc_info=True)
-        self.playing_changed.emit(False)
+            except Exception as exc:  # the device went away while playing
+                self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        """A device that raised is gone for this session: turn playback off, say why once."""
+        self.reason = f"Playback failed: {_one_line(exc)}"
+        log.debug("%s", self.reason, exc_info=True)  # the notifier logs the one line
+        self._sd = None
+        self.unavailable.emit(self.reason)
 
     def _tick(self) -> None:
         pos = self._start_s + time.perf_counter() - self._t0

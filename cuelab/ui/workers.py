@@ -146,6 +146,16 @@ class JobSlot(QObject):
         self._control = None
         self._on_result = None
 
+    def interrupt(self) -> None:
+        """Ask the current job to stop, but keep what it returns if it finishes anyway.
+
+        For work whose result stays true when the stop comes too late (a batch
+        run that had already scored its last clip): a job that stops raises
+        :class:`Cancelled` and delivers nothing; one that returns is delivered.
+        """
+        if self._control is not None:
+            self._control.cancel()
+
     @Slot(int, str)
     def _relay_progress(self, gen: int, message: str) -> None:
         if gen == self._gen:

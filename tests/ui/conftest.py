@@ -38,7 +38,7 @@ def small_manifest(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def make_window(qtbot):
-    """Build a window with playback off; closed (workers awaited) after the test."""
+    """Build a window (playback off unless asked); closed (workers awaited) after the test."""
     import pyqtgraph as pg
 
     from cuelab.ui.main_window import MainWindow
@@ -46,8 +46,8 @@ def make_window(qtbot):
     pg.setConfigOptions(background="w", foreground="k")
     made = []
 
-    def make():
-        win = MainWindow(playback=False)
+    def make(playback: bool = False):
+        win = MainWindow(playback=playback)
         win.notifier.dialogs_enabled = False
         qtbot.addWidget(win)
         win.resize(1200, 800)

@@ -199,3 +199,37 @@ def test_a_bad_configuration_is_reported_once(make_window, qtbot, tmp_path):
     panel.start_button.click()
     assert len(errors) == 2 and "corruption grid" in errors[1]
     assert panel.state == "idle" and not (tmp_path / "run").exists()
+
+
+def test_cancel_pressed_as_the_run_completes_still_shows_the_result(
+    make_window, qtbot, tmp_path, small_manifest
+):
+    win = window_on(make_window, qtbot, small_manifest)
+    panel = win.batch_panel
+    configure(panel, tmp_path / "run", ("audio-only", "correct"))
+    reached, proceed = threading.Event(), threading.Event()
+
+    def hold_after_last_clip(_run_id, info):  # runs in the worker: the last clip is on disk
+        if info.message != "features" and info.done == info.total and not reached.is_set():
+            reached.set()
+            proceed.wait(30)
+
+    panel.relay.progress.connect(hold_after_last_clip, Qt.ConnectionType.DirectConnection)
+    finished = []
+    panel.run_finished.connect(finished.append)
+    panel.start_button.click()
+    qtbot.waitUntil(reached.is_set, timeout=RUN_TIMEOUT_MS)
+    panel.cancel_button.click()  # too late: no clip is left to stop before
+    proceed.set()
+    qtbot.waitUntil(
+        lambda: panel.state != "running" and not panel.slot.busy, timeout=RUN_TIMEOUT_MS
+    )
+    panel.relay.progress.disconnect(hold_after_last_clip)
+
+    run = tmp_path / "run"
+    assert json.loads((run / "run.json").read_text())["status"] == "complete"
+    assert panel.state == "finished" and len(finished) == 1
+    assert finished[0].folder == run and panel.result is finished[0]
+    assert panel.summary_model.rowCount() == 2
+    assert panel.export_button.isEnabled() and not panel.resume_button.isEnabled()
+    assert panel.eta_label.text().startswith("Finished")

@@ -33,6 +33,29 @@ def test_applying_a_mix_makes_it_the_analysed_clip(ready_window, qtbot):
     assert mixer.snr_label.text() == "+∞"
 
 
+def test_apply_never_uses_the_mix_of_the_previous_clip(ready_window, qtbot):
+    win = ready_window
+    mixer, s = win.mixer_panel, win.session
+    first = s.clip_name
+    qtbot.waitUntil(lambda: mixer.apply_button.isEnabled(), timeout=20_000)
+    assert mixer.mix.speech_name == first
+    second = s.manifest.rows[2]
+    with qtbot.waitSignal(s.clip_changed, timeout=20_000):
+        s.open_row(second)
+    # The new clip's mix is still in the debounce pause: nothing can be applied yet.
+    assert s.clip_name == second.path.name
+    assert not mixer.apply_button.isEnabled()
+    assert first not in mixer.info_label.text()
+    mixer.apply()  # a click that slipped through (Space, a queued event)
+    assert s.clip_name == second.path.name and s.clip_path == second.path
+    qtbot.waitUntil(lambda: mixer.apply_button.isEnabled(), timeout=20_000)
+    assert mixer.mix.speech_name == second.path.name
+    assert second.path.name in mixer.info_label.text()
+    with qtbot.waitSignal(s.clip_changed, timeout=20_000):
+        mixer.apply_button.click()
+    assert s.clip_name.startswith(f"{second.path.name} + ")
+
+
 def test_worker_errors_go_to_the_status_bar(make_window, qtbot, tmp_path):
     win = make_window()
     bad = tmp_path / "not-audio.wav"
