@@ -6,7 +6,9 @@
 part of the clips, and ``cuelab merge DIR... -o OUT`` joins the parts.
 
 Speech / scene / event runs: ``cuelab eval --manifest SSEU_MANIFEST --model
-SPEC --tasks asr,asc,at [--joint] [--cot] --out DIR`` (no ``--conditions``).
+SPEC --tasks asr,asc,at [--joint] [--cot] --out DIR`` (no ``--conditions``);
+answers are greedy unless ``--sample`` (``--temperature``, ``--top-p``), which
+draws one answer per ``--seeds`` entry.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ def register(sub: Any) -> None:
         help="comma-separated: audio-only,correct,shuffle,conflict,corrupt:P,ablate:CONCEPT",
     )
     p.add_argument("--corrupt-grid", metavar="P,P", help="adds corrupt:P for each P")
-    p.add_argument("--seeds", metavar="LIST", help="seeds of shuffle/corrupt (default 0)")
+    p.add_argument(
+        "--seeds", metavar="LIST", help="seeds of shuffle/corrupt or of --sample draws (default 0)"
+    )
     p.add_argument("--labels", help="label set: iemocap, aibo or a,b,c (default: the manifest's)")
     p.add_argument("--task", help="prompt task (default ser)")
     p.add_argument("--norms", metavar="JSON", help="norms profile (default: shipped)")
@@ -64,6 +68,14 @@ def register(sub: Any) -> None:
     g.add_argument(
         "--cot-max-new-tokens", type=int, metavar="N", help="CoT answer length limit (default 1024)"
     )
+    g.add_argument(
+        "--sample",
+        action="store_true",
+        default=None,
+        help="draw one answer per seed (temperature/top-p sampling) instead of one greedy answer",
+    )
+    g.add_argument("--temperature", type=float, metavar="T", help="with --sample (default 0.7)")
+    g.add_argument("--top-p", type=float, metavar="P", help="with --sample (default 0.9)")
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
     p.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
     p.set_defaults(func=run_eval_command)
@@ -97,7 +109,8 @@ _KEYS = {
     "bootstrap": "bootstrap", "bootstrap_seed": "bootstrap_seed", "out": "out",
     "shard": "shard", "workers": "workers", "tasks": "sseu_tasks", "joint": "joint",
     "cot": "cot", "matcher": "matcher", "max_new_tokens": "max_new_tokens",
-    "cot_max_new_tokens": "cot_max_new_tokens",
+    "cot_max_new_tokens": "cot_max_new_tokens", "sample": "sample",
+    "temperature": "temperature", "top_p": "top_p",
 }  # fmt: skip
 _PATHS = ("manifest", "norms", "out")
 

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from cuelab.core.models.base import DEVICE_CHOICES, QUANT_CHOICES
+from cuelab.core.models.base import DEVICE_CHOICES, QUANT_CHOICES, Sampling
 
 THINK_FAMILY = "audio-flamingo-3"
 
@@ -49,6 +49,16 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--generate", action="store_true", help="free answer with a rationale")
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument(
+        "--sample",
+        action="store_true",
+        help="with --generate: a seeded temperature/top-p draw instead of the greedy answer",
+    )
+    parser.add_argument("--temperature", type=float, metavar="T", help="with --sample (0.7)")
+    parser.add_argument("--top-p", type=float, metavar="P", help="with --sample (0.9)")
+    parser.add_argument(
+        "--seed", type=int, metavar="N", help="with --sample (0): same seed, same text"
+    )
+    parser.add_argument(
         "--think",
         action="store_true",
         help="Audio Flamingo 3 think mode: apply the checkpoint's think/ adapter (needs peft)",
@@ -76,10 +86,38 @@ def _check_options(args: argparse.Namespace) -> None:
             raise TokenError(f"--tokens: {exc}") from None
     if args.max_new_tokens < 1:
         raise ModelError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
+    _sampling(args)  # a bad draw setting fails before loading
     if args.think:
         family, _ = parse_spec(args.model)
         if family != THINK_FAMILY:
             raise ModelError(f"--think is only for {THINK_FAMILY} models, not {family}")
+
+
+def _sampling(args: argparse.Namespace) -> Sampling | None:
+    """The draw asked by ``--sample`` (None: greedy); its settings alone are refused."""
+    from cuelab.core.errors import ModelError
+
+    given = [
+        flag
+        for flag, value in (
+            ("--temperature", args.temperature),
+            ("--top-p", args.top_p),
+            ("--seed", args.seed),
+        )
+        if value is not None
+    ]
+    if not args.sample:
+        if given:
+            raise ModelError(f"{given[0]} needs --sample")
+        return None
+    if not args.generate:
+        raise ModelError("--sample needs --generate (closed-set scoring does not sample)")
+    default = Sampling()
+    return Sampling(
+        default.temperature if args.temperature is None else args.temperature,
+        default.top_p if args.top_p is None else args.top_p,
+        default.seed if args.seed is None else args.seed,
+    )
 
 
 def _concepts(args: argparse.Namespace) -> Any:
@@ -134,9 +172,12 @@ def run(args: argparse.Namespace) -> int:
         record["think"] = True
     if args.generate:
         task = load_task("ser_rationale", labels=labels)
-        raw = model.generate(clip, task, tokens, max_new_tokens=args.max_new_tokens)
+        sampling = _sampling(args)
+        raw = model.generate(clip, task, tokens, args.max_new_tokens, sampling)
         label = parse_answer(raw, labels)
         record.update(label=label, probs={}, raw_output=raw, unparsed=label is None)
+        if sampling is not None:
+            record.update(**sampling.describe(), seed=sampling.seed)
     else:
         task = load_task("ser", labels=labels)
         prediction = model.score_labels(clip, task, labels, [tokens])[0]
@@ -154,4 +195,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name:<12} {p:.3f}")
     if args.generate:
         print(f"  answer: {record['raw_output']}")
+    if record.get("decoding") == "sampling":
+        print(
+            f"  sampled: temperature {record['temperature']:g}, top-p {record['top_p']:g}, "
+            f"seed {record['seed']}"
+        )
     return 0

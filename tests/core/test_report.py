@@ -246,3 +246,13 @@ def test_a_row_torn_inside_its_last_cell_is_not_complete(tmp_path) -> None:
     assert good == len(b"a,b\n1,hello\n")
     path.write_bytes(b'a,b\n1,"two\nlines"\n2,"torn\nquo')
     assert read_complete_rows(path)[1] == [["1", "two\nlines"]]
+
+
+def test_cells_with_a_bare_carriage_return_read_back(tmp_path) -> None:
+    from cuelab.core.runs.csvio import format_row, read_complete_rows
+
+    path = tmp_path / "t.csv"
+    rows = [["a", "b"], ["1", "model said\rthis"], ["2", "x\r\ny"], ["3", "plain"]]
+    path.write_text("".join(format_row(r) for r in rows), encoding="utf-8", newline="")
+    header, got, _ = read_complete_rows(path)
+    assert header == rows[0] and got == rows[1:]

@@ -261,7 +261,7 @@ def _check_summary_against_score_sseu(
     for key, records in groups.items():
         expected = score_sseu(records, scenes, events)
         row = by_key[key]
-        for metric in ("wer", "macc", "map"):
+        for metric in ("wer", "macc", "map", "wer_std", "macc_std", "map_std"):
             value = expected.get(metric, math.nan)
             assert num(row[metric]) == pytest.approx(value, rel=1e-5, nan_ok=True), (key, metric)
         for field in ("transcript", "scene", "events"):
@@ -375,3 +375,170 @@ def test_oracle_bound_holds_with_a_real_sentence_encoder(small_set: Path, tmp_pa
     for r in files.rows:
         if r.snr_db != "inf":
             assert (r.value("macc"), r.value("map")) == (100.0, 100.0)
+
+
+# --------------------------------------------------------------------------- sampling
+
+SAMPLED = {"seeds": [0, 1, 2], "sample": True, "temperature": 1.5}
+
+
+@pytest.fixture(scope="module")
+def short_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two clips whose transcripts are cut to one word.
+
+    Random weights answer a few garbage words; against a one-word reference the WER
+    then follows the answer's length, so different draws give different WERs.
+    """
+    manifest = build_set(tmp_path_factory.mktemp("sseu_short"), CLIPS[:2])
+    rows = read(manifest)
+    for r in rows:
+        r["transcript"] = " ".join(r["transcript"].split()[:1])
+    with open(manifest, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest
+
+
+@pytest.fixture(scope="module")
+def sampled_run(
+    short_set: Path, models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "sampled"
+    specs = [f"qwen2-audio:{models['qwen2-audio']}", "oracle:-"]
+    run_eval(config(short_set, out, models=specs, **SAMPLED))
+    build_report(out, plots=False)
+    return out
+
+
+def _answer_text(r: dict[str, str]) -> tuple[str, ...]:
+    return tuple(r[c] for c in ("raw_output", "raw_asr", "raw_asc", "raw_at"))
+
+
+def test_sampled_run_draws_an_answer_per_seed(sampled_run: Path) -> None:
+    rows = read(sampled_run / "predictions.csv")
+    qwen = [r for r in rows if r["model"].startswith("qwen2-audio:")]
+    oracle = [r for r in rows if r["model"] == "oracle:-"]
+    assert len(qwen) == len(oracle) == 6 * 3 * 3  # clips x modes x seeds
+    by_answer: dict[tuple[str, str, str], dict[str, tuple[str, ...]]] = {}
+    for r in rows:
+        by_answer.setdefault((r["model"], r["utt_id"], r["mode"]), {})[r["seed"]] = _answer_text(r)
+    drawn = [a for (m, _, _), a in by_answer.items() if m != "oracle:-"]
+    assert all(set(a) == {"0", "1", "2"} for a in by_answer.values())
+    assert sum(len(set(a.values())) == 3 for a in drawn) >= len(drawn) // 2
+    truth = [a for (m, _, _), a in by_answer.items() if m == "oracle:-"]
+    assert all(len(set(a.values())) == 1 for a in truth)  # the oracle draws nothing
+    summary = read(sampled_run / "summary.csv")
+    _check_summary_against_score_sseu(qwen, [r for r in summary if r["model"] != "oracle:-"])
+
+    def stds(model: str) -> list[float]:
+        return [
+            num(r[f"{m}_std"])
+            for r in summary
+            if r["model"].startswith(model)
+            for m in ("wer", "macc", "map")
+        ]
+
+    assert any(s > 0 for s in stds("qwen2-audio:")), "differing draws must spread over seeds"
+    assert all(s == 0 or math.isnan(s) for s in stds("oracle:-"))  # the truth has no spread
+    record = read_record(sampled_run)
+    ident = record["identity"]
+    assert (ident["decoding"], ident["temperature"], ident["top_p"]) == ("sampling", 1.5, 0.9)
+    assert record["sseu"]["decoding"] == "sampling" and record["sseu"]["temperature"] == 1.5
+
+
+def test_a_sampled_row_is_the_seeded_draw(sampled_run: Path, models: dict[str, Path]) -> None:
+    """Each generation is seeded with draw_seed(run seed, clip, task): any row can be redone."""
+    from cuelab.core.audio import load_audio
+    from cuelab.core.datasets.manifest import read_manifest
+    from cuelab.core.models.base import Clip, Sampling
+    from cuelab.core.models.registry import load_model
+    from cuelab.core.runs.sseu_engine import draw_seed, prepare
+
+    cfg = RunConfig.from_json(read_record(sampled_run)["config"])
+    manifest = read_manifest(cfg.manifest)
+    prompt = prepare(cfg, manifest, list(manifest)).prompts["asr"]
+    adapter = load_model(f"qwen2-audio:{models['qwen2-audio']}")
+    rows = read(sampled_run / "predictions.csv")
+    for row in [r for r in rows if r["model"].startswith("qwen2") and r["mode"] == "independent"][
+        :3
+    ]:
+        source = next(m for m in manifest if m.utt_id == row["utt_id"])
+        clip = Clip(load_audio(source.path, 16000)[0], 16000, row["utt_id"])
+        draw = Sampling(1.5, 0.9, draw_seed(int(row["seed"]), row["utt_id"], "asr"))
+        assert adapter.generate(clip, prompt, None, cfg.max_new_tokens, draw) == row["raw_asr"]
+
+
+def test_sampled_resume_equals_one_run_and_refuses_other_settings(
+    short_set: Path, models: dict[str, Path], sampled_run: Path, tmp_path: Path
+) -> None:
+    specs = [f"qwen2-audio:{models['qwen2-audio']}", "oracle:-"]
+    cfg = config(short_set, tmp_path / "c", models=specs, **SAMPLED)
+    with pytest.raises(Cancelled):
+        run_eval(cfg, control=cancel_after(20))
+    kept = len(read(tmp_path / "c" / "predictions.csv"))
+    assert 0 < kept < 108
+    outcome = run_eval(cfg, resume=True)
+    assert outcome.rows_kept == kept
+    whole = read(sampled_run / "predictions.csv")
+    assert sorted(map(str, read(tmp_path / "c" / "predictions.csv"))) == sorted(map(str, whole))
+    hotter = {**SAMPLED, "temperature": 1.0}
+    with pytest.raises(RunConfigError, match="differs in 'temperature'"):
+        run_eval(config(short_set, tmp_path / "c", models=specs, **hotter), resume=True)
+    with pytest.raises(RunConfigError, match="differs in 'top_p'"):
+        run_eval(config(short_set, tmp_path / "c", models=specs, **SAMPLED, top_p=0.5), resume=True)
+    with pytest.raises(RunConfigError, match="differs in 'decoding'"):
+        run_eval(config(short_set, tmp_path / "c", models=specs, seeds=[0, 1, 2]), resume=True)
+
+
+def test_a_greedy_run_recorded_before_sampling_still_resumes(
+    small_set: Path, tmp_path: Path
+) -> None:
+    """Greedy identities gained ``temperature``/``top_p`` (None); old run.json lack them."""
+    import json
+
+    out = tmp_path / "old"
+    cfg = config(small_set, out, seeds=[0], cot=False)
+    run_eval(cfg)
+    path = out / "run.json"
+    record = json.loads(path.read_text())
+    for key in ("temperature", "top_p"):
+        del record["identity"][key]
+    path.write_text(json.dumps(record))
+    assert run_eval(cfg, resume=True).rows_written == 0
+
+
+def test_sampling_flags_and_toml_agree(sseu_set: Path, tmp_path: Path) -> None:
+    flags = [
+        "eval", "--manifest", str(sseu_set), "--model", "oracle:-", "--tasks", "asr",
+        "--seeds", "0,1", "--sample", "--temperature", "1.2", "--top-p", "0.8",
+        "--out", str(tmp_path / "r"),
+    ]  # fmt: skip
+    from_flags = config_from_args(build_parser().parse_args(flags))
+    assert (from_flags.sample, from_flags.temperature, from_flags.top_p) == (True, 1.2, 0.8)
+    toml = tmp_path / "run.toml"
+    toml.write_text(
+        f'manifest = "{sseu_set}"\nmodels = ["oracle:-"]\nsseu_tasks = ["asr"]\n'
+        'seeds = [0, 1]\nsample = true\ntemperature = 1.2\ntop_p = 0.8\nout = "r"\n',
+        encoding="utf-8",
+    )
+    assert load_config(toml) == from_flags
+    assert RunConfig.from_json(from_flags.to_json()) == from_flags
+    defaults = config(sseu_set, tmp_path / "d", sample=True)
+    assert defaults.decoding() == {"decoding": "sampling", "temperature": 0.7, "top_p": 0.9}
+    assert config(sseu_set, tmp_path / "g").decoding()["decoding"] == "greedy"
+    for kw, message in (
+        ({"temperature": 1.0}, "need sample = true"),
+        ({"sample": True, "temperature": 0}, "temperature must be above 0"),
+        ({"sample": True, "top_p": 2}, "top_p must be in"),
+        ({"sample": "yes"}, "'sample' must be true or false"),
+        ({"sample": True, "temperature": "hot"}, "'temperature' must be a number"),
+    ):
+        with pytest.raises(RunConfigError, match=message):
+            config(sseu_set, tmp_path / "x", **kw)
+    with pytest.raises(RunConfigError, match="SSEU runs only"):
+        config_from_mapping(
+            {"manifest": str(sseu_set), "models": ["oracle:-"], "conditions": ["audio-only"],
+             "out": str(tmp_path / "ser"), "sample": True},
+            base_dir=None,
+        )  # fmt: skip

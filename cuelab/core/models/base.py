@@ -8,6 +8,7 @@ variant) are what the runner, the CLI and the window rely on.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,39 @@ class LoadOptions:
         """Report a loading stage to the caller, if it asked."""
         if self.on_progress is not None:
             self.on_progress(message)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Seeded sampling for free generation; ``None`` in its place means greedy decoding.
+
+    Greedy answers do not depend on a seed, so several seeds of a greedy run repeat one
+    answer. Sampling draws a different answer per seed, which is what a spread over seeds
+    measures; the seed makes each draw reproducible.
+
+    Attributes:
+        temperature: softmax temperature (> 0).
+        top_p: nucleus mass kept (0 < top_p <= 1); top-k filtering is off.
+        seed: seeds the draw (>= 0); the same seed gives the same text.
+    """
+
+    temperature: float = 0.7
+    top_p: float = 0.9
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ModelError(f"sampling temperature must be above 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ModelError(f"sampling top_p must be in (0, 1], got {self.top_p}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ModelError(f"sampling seed must be an integer, got {self.seed!r}")
+        if not 0 <= self.seed < 2**64:
+            raise ModelError(f"sampling seed must be in [0, 2**64), got {self.seed}")
+
+    def describe(self) -> dict[str, object]:
+        """The decoding parameters, for run records and JSON output."""
+        return {"decoding": "sampling", "temperature": self.temperature, "top_p": self.top_p}
 
 
 @dataclass
@@ -132,8 +166,19 @@ class ModelAdapter(ABC):
         task: TaskPrompt,
         token_text: str | None,
         max_new_tokens: int = 128,
+        sampling: Sampling | None = None,
     ) -> str:
-        """Generate a free answer (deterministic); families that cannot generate raise."""
+        """Generate a free answer; families that cannot generate raise.
+
+        Args:
+            clip: the audio.
+            task: the prompt template.
+            token_text: concept tokens appended to the instruction, or None.
+            max_new_tokens: generation limit.
+            sampling: None for greedy decoding (the default, the same text every call);
+                otherwise a seeded draw, reproducible for one seed, that leaves the
+                caller's global random state untouched.
+        """
         raise ModelError(f"model family {self.family!r} cannot generate free text")
 
     def describe(self) -> dict[str, object]:

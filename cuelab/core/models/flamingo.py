@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import LoadOptions
+from cuelab.core.models.base import LoadOptions, Sampling
 from cuelab.core.models.hf_alm import AudioLMAdapter
 from cuelab.core.models.loading import load_pretrained, resolve_location
 
@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 
 class AudioFlamingo3Adapter(AudioLMAdapter):
     """AF3: ``<sound>`` opens the user turn, right before the instruction (as its chat
-    template places it). Its shipped generation config samples, so generation always
-    passes ``do_sample=False``; scoring never samples.
+    template places it). Its shipped generation config samples, so greedy generation
+    passes ``do_sample=False`` and clears those settings, and a seeded draw
+    (:class:`~cuelab.core.models.base.Sampling`) replaces them; scoring never samples.
 
     Think mode (``LoadOptions.think``) applies the adapter in the checkpoint's ``think/``
     folder (see the module docstring).
@@ -84,9 +85,11 @@ class AudioFlamingo3Adapter(AudioLMAdapter):
             info["think_adapter"] = self.think_info
         return info
 
-    def generate_kwargs(self) -> dict[str, Any]:
-        """Override the shipped sampling settings (temperature 0.7) for greedy decoding."""
-        return {"temperature": None, "top_p": None, "top_k": None}
+    def generate_kwargs(self, sampling: Sampling | None) -> dict[str, Any]:
+        """Greedy clears the shipped sampling settings (temperature 0.7); a draw sets its own."""
+        if sampling is not None:
+            return super().generate_kwargs(sampling)
+        return {**super().generate_kwargs(None), "temperature": None, "top_p": None, "top_k": None}
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import Clip, LoadOptions, ModelAdapter, Prediction
+from cuelab.core.models.base import Clip, LoadOptions, ModelAdapter, Prediction, Sampling
 from cuelab.core.models.loading import Checkpoint, load_pretrained, resolve_location
 from cuelab.core.models.suffix import VariantGroup, score_batched, score_sequential, split_rows
 from cuelab.core.prompts import TaskPrompt
@@ -310,28 +310,61 @@ class AudioLMAdapter(ModelAdapter):
     # ----- generation --------------------------------------------------------------
 
     def generate(
-        self, clip: Clip, task: TaskPrompt, token_text: str | None, max_new_tokens: int = 128
+        self,
+        clip: Clip,
+        task: TaskPrompt,
+        token_text: str | None,
+        max_new_tokens: int = 128,
+        sampling: Sampling | None = None,
     ) -> str:
-        """Greedy (``do_sample=False``) free answer to the task's instruction."""
+        """Free answer to the task's instruction: greedy, or a seeded draw (``sampling``).
+
+        A draw seeds torch's global generator inside ``torch.random.fork_rng``, so the
+        same seed gives the same text and the caller's random state is left as it was.
+        """
         import torch
 
         self._require_model()
         inputs = self.model_inputs(self.chat_prompt(task.render(task.labels, token_text)), clip)
         inputs = self._to_model(inputs)
+        kwargs = {
+            **inputs,
+            "max_new_tokens": max_new_tokens,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            **self.generate_kwargs(sampling),
+        }
         with torch.inference_mode():
-            out = self.model.generate(
-                **inputs,
-                do_sample=False,
-                max_new_tokens=max_new_tokens,
-                pad_token_id=self.tokenizer.pad_token_id,
-                **self.generate_kwargs(),
-            )
+            if sampling is None:
+                out = self.model.generate(**kwargs)
+            else:
+                with torch.random.fork_rng(devices=self._rng_devices()):
+                    torch.manual_seed(sampling.seed)
+                    out = self.model.generate(**kwargs)
         new = out[0, inputs["input_ids"].shape[1] :]
         return str(self.tokenizer.decode(new, skip_special_tokens=True)).strip()
 
-    def generate_kwargs(self) -> dict[str, Any]:
-        """Family-specific generation arguments."""
-        return {}
+    def generate_kwargs(self, sampling: Sampling | None) -> dict[str, Any]:
+        """Decoding arguments: ``do_sample=False``, or the draw's temperature and top-p.
+
+        Sampling sets top-k off (0) so that the distribution is the one the run records,
+        whatever top-k a checkpoint's generation config ships.
+        """
+        if sampling is None:
+            return {"do_sample": False}
+        return {
+            "do_sample": True,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "top_k": 0,
+        }
+
+    def _rng_devices(self) -> list[int]:
+        """CUDA devices whose random state a seeded draw forks (none on a CPU)."""
+        import torch
+
+        if self.device != "cuda" or not torch.cuda.is_available():
+            return []
+        return list(range(torch.cuda.device_count()))
 
     def _require_model(self) -> None:
         if self.model is None:

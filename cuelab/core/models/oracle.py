@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import Clip, LoadOptions, ModelAdapter, Prediction
+from cuelab.core.models.base import Clip, LoadOptions, ModelAdapter, Prediction, Sampling
 from cuelab.core.prompts import TaskPrompt
 
 if TYPE_CHECKING:
@@ -50,9 +50,17 @@ class OracleAdapter(ModelAdapter):
         return [Prediction(label=truth, probs=dict(probs)) for _ in token_texts]
 
     def generate(
-        self, clip: Clip, task: TaskPrompt, token_text: str | None, max_new_tokens: int = 128
+        self,
+        clip: Clip,
+        task: TaskPrompt,
+        token_text: str | None,
+        max_new_tokens: int = 128,
+        sampling: Sampling | None = None,
     ) -> str:
-        """The ground-truth answer: the transcript when there is one, else the label."""
+        """The ground-truth answer: the transcript when there is one, else the label.
+
+        ``sampling`` is accepted and ignored: the truth is the same for every seed.
+        """
         answer = clip.meta.get("transcript") or clip.meta.get("label")
         if not answer:
             raise ModelError(f"oracle: clip '{clip.utt_id}' has no transcript or label")

@@ -105,7 +105,3 @@ class QwenOmniThinkerAdapter(AudioLMAdapter):
         """
         plain = super().position_ids(state, starts, width) + int(state.extra["rope_delta"])
         return plain[None].expand(3, -1, -1)
-
-    def generate_kwargs(self) -> dict[str, Any]:
-        """The thinker alone returns text; no talker arguments."""
-        return {}

@@ -30,6 +30,10 @@ A speech / scene / event (SSEU) run sets ``sseu_tasks`` (``asr``, ``asc``,
     joint = true
     matcher = "embeddings:/models/all-MiniLM-L6-v2"   # default "lexical"
     out = "runs/sseu"
+
+Answers are greedy unless ``sample = true`` (with ``temperature`` and ``top_p``,
+default 0.7 and 0.9): then every seed in ``seeds`` draws its own answer, and the
+std over seeds in ``summary.csv`` is the spread of those draws.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from typing import Any
 
 from cuelab.core.errors import CueLabError
 from cuelab.core.interventions import parse_condition
+from cuelab.core.models.base import Sampling
 
 
 class RunConfigError(CueLabError):
@@ -111,6 +116,9 @@ class RunConfig:
             ``embeddings:FOLDER`` (a local sentence-transformers folder).
         max_new_tokens: generation limit of independent and joint prompts.
         cot_max_new_tokens: generation limit of the CoT prompt.
+        sample: SSEU answers are seeded draws, one per seed, instead of one greedy answer.
+        temperature: sampling temperature (only with ``sample``; default 0.7).
+        top_p: sampling nucleus mass (only with ``sample``; default 0.9).
     """
 
     manifest: str
@@ -135,6 +143,9 @@ class RunConfig:
     matcher: str = "lexical"
     max_new_tokens: int = 256
     cot_max_new_tokens: int = 1024
+    sample: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -158,6 +169,7 @@ class RunConfig:
             raise RunConfigError("run configuration: limit must be at least 1")
         if self.is_sseu:
             self._check_sseu()
+        self._check_sampling()
 
     @property
     def is_sseu(self) -> bool:
@@ -191,6 +203,41 @@ class RunConfig:
             )
         if min(self.max_new_tokens, self.cot_max_new_tokens) < 1:
             raise RunConfigError("run configuration: max_new_tokens must be at least 1")
+
+    def _check_sampling(self) -> None:
+        """Fill the sampling defaults; refuse parameters that would be silently ignored."""
+        if not self.sample:
+            if self.temperature is not None or self.top_p is not None:
+                raise RunConfigError(
+                    "run configuration: temperature and top_p need sample = true (--sample)"
+                )
+            return
+        if not self.is_sseu:
+            raise RunConfigError(
+                "run configuration: sample applies to SSEU runs only (free answers)"
+            )
+        default = Sampling()
+        temperature = default.temperature if self.temperature is None else self.temperature
+        top_p = default.top_p if self.top_p is None else self.top_p
+        try:
+            Sampling(float(temperature), float(top_p))
+        except CueLabError as exc:
+            raise RunConfigError(f"run configuration: {exc}") from None
+        object.__setattr__(self, "temperature", float(temperature))
+        object.__setattr__(self, "top_p", float(top_p))
+
+    def sampling(self, seed: int) -> Sampling | None:
+        """The draw of one generation (None: greedy); ``seed`` must be non-negative."""
+        if not self.sample:
+            return None
+        assert self.temperature is not None and self.top_p is not None  # set in __post_init__
+        return Sampling(self.temperature, self.top_p, seed)
+
+    def decoding(self) -> dict[str, Any]:
+        """How answers are decoded, for run.json; part of an SSEU run's identity."""
+        if not self.sample:
+            return {"decoding": "greedy", "temperature": None, "top_p": None}
+        return {"decoding": "sampling", "temperature": self.temperature, "top_p": self.top_p}
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-ready dict (the ``config`` of run.json)."""
@@ -275,9 +322,13 @@ def _sseu_keys(data: dict[str, Any], base_dir: Path | None) -> None:
             if mode in tasks:
                 data[mode] = True
         data["sseu_tasks"] = tuple(t for t in tasks if t not in ("joint", "cot"))
-    for key in ("joint", "cot"):
+    for key in ("joint", "cot", "sample"):
         if key in data and not isinstance(data[key], bool):
             raise RunConfigError(f"run configuration: '{key}' must be true or false")
+    for key in ("temperature", "top_p"):
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise RunConfigError(f"run configuration: '{key}' must be a number")
     matcher = data.get("matcher")
     if isinstance(matcher, str) and matcher.startswith("embeddings:") and base_dir is not None:
         folder = matcher[len("embeddings:") :].strip()

@@ -66,8 +66,14 @@ def restore(cell: str) -> str:
 
 def format_row(cells: Iterable[object]) -> str:
     """One CSV record (``\\n``-terminated) with every cell neutralised."""
+    texts = [neutralise(c) for c in cells]
+    # The writer quotes "\n" (its terminator) but not a bare "\r", which the
+    # reader then rejects: quote the whole record when a cell holds one.
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow([neutralise(c) for c in cells])
+    if any("\r" in t for t in texts):
+        csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL).writerow(texts)
+    else:
+        csv.writer(buf, lineterminator="\n").writerow(texts)
     return buf.getvalue()
 
 

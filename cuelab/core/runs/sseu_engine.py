@@ -12,14 +12,20 @@ needs neither the model nor the matcher. Two families answer without text:
 the oracle (the manifest's truth, the upper bound) and CLAP (zero-shot
 scene softmax and event sigmoids, mode ``zero-shot``, no ASR).
 
-Generation is greedy in every adapter (``do_sample=False``), so a clip's
-answer does not depend on the seed: each (clip, mode) is answered once and
-written once per configured seed, and the std over seeds is 0. run.json says
-so (``decoding: greedy``).
+Generation is greedy by default (``do_sample=False``), so a clip's answer
+does not depend on the seed: each (clip, mode) is answered once and written
+once per configured seed, and the std over seeds is 0. With ``sample`` every
+seed draws its own answer (temperature, top-p), so the std over seeds is the
+spread of the draws; each generation is seeded from the run seed, the clip
+and the prompt (:func:`draw_seed`), so a draw is reproducible, resumable and
+independent of the order of work. run.json records the decoding in the
+run's identity. The oracle and CLAP answer without drawing: one answer per
+(clip, mode) still serves every seed.
 
-Rows are keyed by (utt_id, model, mode, seed) and appended per (clip, mode)
-through the SER runner's durable writer, so cancel, ``kill -9``, ``--resume``,
-``--shard`` and ``cuelab merge`` behave as for SER runs.
+Rows are keyed by (utt_id, model, mode, seed) and appended per (clip, mode),
+or per (clip, mode, seed) for drawn answers, through the SER runner's durable
+writer, so cancel, ``kill -9``, ``--resume``, ``--shard`` and ``cuelab merge``
+behave as for SER runs.
 """
 
 from __future__ import annotations
@@ -69,7 +75,11 @@ REFERENCE_COLUMNS = ("transcript", "scene", "events")
 _NOT_CARRIED = {"path", "utt_id", "speaker", "snr_db", *REFERENCE_COLUMNS}
 SCENE_PREFIX = "p_scene_"
 EVENT_PREFIX = "p_event_"
-DECODING = "greedy"
+GREEDY_NOTE = "answers are greedy, so every seed repeats the same answer (std 0)"
+SAMPLED_NOTE = (
+    "every seed draws its own answer; each generation is seeded with "
+    "sha256(seed, utt_id, task) (draw_seed), so std over seeds is the spread of the draws"
+)
 
 
 def fields_of(tasks: Sequence[str]) -> tuple[str, ...]:
@@ -204,7 +214,7 @@ def sseu_identity(config: RunConfig, manifest: Manifest, setup: SseuSetup) -> di
         "matcher_digest": setup.matcher_digest,
         "max_new_tokens": config.max_new_tokens,
         "cot_max_new_tokens": config.cot_max_new_tokens,
-        "decoding": DECODING,
+        **config.decoding(),
         "quant": config.quant,
         "device": config.device,
         "shard": str(config.shard) if config.shard else None,
@@ -265,6 +275,22 @@ def model_modes(spec: str, config: RunConfig) -> tuple[str, ...]:
     return (ZERO_SHOT,)
 
 
+def draws(adapter: object, mode: str, config: RunConfig) -> bool:
+    """True when ``adapter`` (a class or instance) draws one answer per seed in ``mode``."""
+    return config.sample and mode != ZERO_SHOT and not hasattr(adapter, "answer_sseu")
+
+
+def draw_seed(seed: int, utt_id: str, task: str) -> int:
+    """The seed of one generation: the run seed, the clip and the prompt, hashed.
+
+    Passing the run seed itself to every clip would start every clip's draw from the
+    same random numbers, correlating the clips within a seed and inflating the spread
+    over seeds; hashing keeps each draw reproducible yet independent of the others.
+    """
+    digest = hashlib.sha256(f"{seed}\0{utt_id}\0{task}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
 def mode_tasks(mode: str, config: RunConfig) -> tuple[str, ...]:
     """The tasks one mode asks."""
     if mode == "independent":
@@ -290,8 +316,14 @@ class Answerer:
         self.setup = setup
         self.scene_matcher, self.event_matcher = matchers
 
-    def answer(self, clip: Clip, mode: str, control: JobControl) -> ModeResult:
-        """Generate (or read, or score) the clip's answer in ``mode``."""
+    def answer(
+        self, clip: Clip, mode: str, control: JobControl, seed: int | None = None
+    ) -> ModeResult:
+        """Generate (or read, or score) the clip's answer in ``mode``.
+
+        ``seed`` is the run seed of a sampled answer (see :func:`draws`); greedy
+        answers, the oracle and CLAP ignore it.
+        """
         tasks = mode_tasks(mode, self.config)
         asked = fields_of(tasks)
         if mode == ZERO_SHOT:
@@ -300,11 +332,16 @@ class Answerer:
         if hasattr(self.adapter, "answer_sseu"):
             answer: ParsedAnswer = self.adapter.answer_sseu(clip, asked)
         else:
-            answer = self._generate(clip, tasks, raw, control)
+            answer = self._generate(clip, tasks, raw, control, seed)
         return self._matched(tasks, answer, raw)
 
     def _generate(
-        self, clip: Clip, tasks: Sequence[str], raw: dict[str, str], control: JobControl
+        self,
+        clip: Clip,
+        tasks: Sequence[str],
+        raw: dict[str, str],
+        control: JobControl,
+        seed: int | None,
     ) -> ParsedAnswer:
         from cuelab.core.sseu.answers import parse_sseu_answer
 
@@ -312,7 +349,12 @@ class Answerer:
         for task in tasks:
             control.check()
             limit = self.config.cot_max_new_tokens if task == "cot" else self.config.max_new_tokens
-            text = self.adapter.generate(clip, self.setup.prompts[task], None, limit)
+            draw = None
+            if self.config.sample:
+                if seed is None:
+                    raise ModelError("a sampled SSEU answer needs its run seed")
+                draw = self.config.sampling(draw_seed(seed, clip.utt_id, task))
+            text = self.adapter.generate(clip, self.setup.prompts[task], None, limit, draw)
             raw[task] = text
             parsed = parse_sseu_answer(task, text)
             merged = parsed if merged is None else merged.merge(parsed)
@@ -392,24 +434,70 @@ def _clip(row: ManifestRow) -> Clip:
     return Clip(audio=audio, sr=sr, utt_id=row.utt_id, meta=dict(row.fields))
 
 
+Todo = dict[str, list[tuple[ManifestRow, list[tuple[str, list[str]]]]]]
+
+
 def _todo(
     config: RunConfig,
     modes_of: dict[str, tuple[str, ...]],
     mine: Sequence[ManifestRow],
     done: set[tuple[str, str, str, str]],
-) -> dict[str, list[tuple[ManifestRow, list[str]]]]:
-    """Per model, each clip with the modes that still miss a seed's row."""
+) -> Todo:
+    """Per model, each clip with its unfinished modes and the seeds each still misses."""
     seeds = [str(s) for s in config.seeds]
-    out: dict[str, list[tuple[ManifestRow, list[str]]]] = {}
+    out: Todo = {}
     for spec in config.models:
-        modes = modes_of[spec]
         items = []
         for r in mine:
-            missing = [m for m in modes if any((r.utt_id, spec, m, s) not in done for s in seeds)]
+            missing = [
+                (m, [s for s in seeds if (r.utt_id, spec, m, s) not in done])
+                for m in modes_of[spec]
+            ]
+            missing = [(m, left) for m, left in missing if left]
             if missing:
                 items.append((r, missing))
         out[spec] = items
     return out
+
+
+def _work(config: RunConfig, todo: Todo) -> int:
+    """Progress items: one per answer generated (per seed where answers are drawn)."""
+    from cuelab.core.models.registry import get_adapter_class, parse_spec
+
+    total = 0
+    for spec, items in todo.items():
+        cls = get_adapter_class(parse_spec(spec)[0])
+        for _, modes in items:
+            total += sum(len(left) if draws(cls, m, config) else 1 for m, left in modes)
+    return total
+
+
+def _answer_mode(
+    answerer: Answerer,
+    writer: PredictionWriter,
+    ctl: JobControl,
+    row: ManifestRow,
+    clip: Clip,
+    spec: str,
+    mode: str,
+    seeds: Sequence[str],
+) -> int:
+    """Answer one clip in one mode for the seeds it misses; return the rows written.
+
+    A drawn answer is generated and written per seed; any other answer once, then
+    written for every seed.
+    """
+    setup = answerer.setup
+    if draws(answerer.adapter, mode, answerer.config):
+        for s in seeds:
+            result = answerer.answer(clip, mode, ctl, int(s))
+            writer.append([row_cells(row, spec, mode, int(s), result, setup)])
+            ctl.advance(1, f"{spec}: {row.utt_id} {mode} seed {s}")
+        return len(seeds)
+    result = answerer.answer(clip, mode, ctl)
+    writer.append([row_cells(row, spec, mode, int(s), result, setup) for s in seeds])
+    ctl.advance(1, f"{spec}: {row.utt_id} {mode}")
+    return len(seeds)
 
 
 def run_sseu_eval(
@@ -423,8 +511,8 @@ def run_sseu_eval(
     """Run (or continue) an SSEU evaluation into ``config.out``.
 
     Same contract as :func:`cuelab.core.runs.engine.run_eval`: progress counts one
-    item per clip × model × mode, cancellation is checked between generations,
-    and everything finished is on disk for ``resume``.
+    item per clip × model × mode (× seed where answers are drawn), cancellation is
+    checked between generations, and everything finished is on disk for ``resume``.
     """
     ctl = control if control is not None else JobControl()
     out = Path(config.out)
@@ -439,8 +527,8 @@ def run_sseu_eval(
         "scenes": list(setup.scenes),
         "events": list(setup.events),
         "modes": list(config.sseu_modes),
-        "decoding": DECODING,
-        "seeds_note": "answers are greedy, so every seed repeats the same answer (std 0)",
+        **config.decoding(),
+        "seeds_note": SAMPLED_NOTE if config.sample else GREEDY_NOTE,
     }
     session = rec.start_session(record, command)
     rec.write_record(out, record)
@@ -449,9 +537,8 @@ def run_sseu_eval(
     with run_session(out, record, session, writer):
         mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
         todo = _todo(config, modes_of, mine, writer.done)
-        ctl.start(sum(len(m) for items in todo.values() for _, m in items), "answering")
+        ctl.start(_work(config, todo), "answering")
         matchers = build_matchers(config, setup) if any(todo.values()) else (None, None)
-        seeds = [str(s) for s in config.seeds]
         for spec in config.models:
             if not todo[spec]:
                 continue
@@ -461,16 +548,8 @@ def run_sseu_eval(
                 for row, modes in todo[spec]:
                     ctl.check()
                     clip = _clip(row)
-                    for mode in modes:
-                        result = answerer.answer(clip, mode, ctl)
-                        cells = [
-                            row_cells(row, spec, mode, int(s), result, setup)
-                            for s in seeds
-                            if (row.utt_id, spec, mode, s) not in writer.done
-                        ]
-                        writer.append(cells)
-                        written += len(cells)
-                        ctl.advance(1, f"{spec}: {row.utt_id} {mode}")
+                    for mode, left in modes:
+                        written += _answer_mode(answerer, writer, ctl, row, clip, spec, mode, left)
             finally:
                 ctx.close()
     log.info("SSEU run %s complete: %d rows written, %d kept", out, written, writer.kept)
