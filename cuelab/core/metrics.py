@@ -14,13 +14,16 @@ that change results are fixed here once:
 * Confidence intervals are percentile bootstrap intervals; with a speaker
   column the speakers are resampled (all of a speaker's items together),
   because items of one speaker are not independent.
+
+WER and its text normaliser live in :mod:`cuelab.core.metrics_text`, AP and
+mAP in :mod:`cuelab.core.metrics_tags`, and the shared unparsed convention in
+:mod:`cuelab.core.metrics_base`; all are re-exported here (see ``__all__``), so
+callers import every metric from this module.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 import warnings
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -28,13 +31,40 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from cuelab.core.errors import CueLabError
+from cuelab.core.metrics_base import UNPARSED, MetricsError, is_unparsed
+from cuelab.core.metrics_tags import average_precision, mean_average_precision
+from cuelab.core.metrics_text import normalise_text, wer, wer_counts, wer_from_counts
 
-UNPARSED = "unparsed"
-
-
-class MetricsError(CueLabError):
-    """A metric cannot be computed from the given data (empty, mismatched, invalid)."""
+__all__ = [
+    "UNPARSED",
+    "ClassificationScores",
+    "ConfidenceInterval",
+    "McNemarResult",
+    "MetricsError",
+    "SeedAggregate",
+    "SpearmanResult",
+    "aggregate_seeds",
+    "average_precision",
+    "bootstrap_ci",
+    "classification_scores",
+    "confusion_matrix",
+    "correct_mask",
+    "count_unparsed",
+    "encode_labels",
+    "holm",
+    "is_unparsed",
+    "macc",
+    "mcnemar_exact",
+    "mean_average_precision",
+    "normalise_text",
+    "per_class_recall",
+    "spearman",
+    "uar",
+    "weighted_accuracy",
+    "wer",
+    "wer_counts",
+    "wer_from_counts",
+]
 
 
 class ConfidenceInterval(NamedTuple):
@@ -82,15 +112,6 @@ class ClassificationScores:
 
 
 # --------------------------------------------------------------------------- labels
-
-
-def is_unparsed(prediction: object) -> bool:
-    """True for a prediction that could not be parsed (None, NaN or ``"unparsed"``)."""
-    if prediction is None:
-        return True
-    if isinstance(prediction, float) and math.isnan(prediction):
-        return True
-    return isinstance(prediction, str) and prediction == UNPARSED
 
 
 def count_unparsed(y_pred: Sequence[object]) -> int:
@@ -432,137 +453,3 @@ def aggregate_seeds(values: Sequence[float], confidence: float = 0.95) -> SeedAg
     std = float(v.std(ddof=1))
     half = float(student_t.ppf(0.5 + confidence / 2.0, v.size - 1)) * std / math.sqrt(v.size)
     return SeedAggregate(mean, mean - half, mean + half, std, int(v.size))
-
-
-# --------------------------------------------------------------------------- ASR
-
-
-_DECIMAL_MARK = re.compile(r"(?<=\d)[.,](?=\d)")
-_APOSTROPHES = "'\u2019\u02bc"
-
-
-def normalise_text(text: str) -> str:
-    """English WER normaliser: lowercase, drop punctuation, collapse spaces.
-
-    Apostrophes are deleted (``don't`` → ``dont``) and other punctuation
-    becomes a space (``well-known`` → ``well known``), except a ``.`` or ``,``
-    between digits (``3.5``, ``1,000``): numbers are left as written, not
-    spelled out. Symbols such as ``%`` or ``$`` are kept. Unicode is NFKC
-    normalised first so full-width and ligature forms compare equal.
-    """
-    s = unicodedata.normalize("NFKC", text).lower()
-    keep = {m.start() for m in _DECIMAL_MARK.finditer(s)}
-    chars = []
-    for i, ch in enumerate(s):
-        if ch in _APOSTROPHES:
-            continue
-        if unicodedata.category(ch).startswith("P") and i not in keep:
-            chars.append(" ")
-        else:
-            chars.append(ch)
-    return " ".join("".join(chars).split())
-
-
-def wer_counts(
-    references: Sequence[str], hypotheses: Sequence[str | None], *, normalise: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """Word errors (S + D + I) and reference word counts per item.
-
-    An unparsed hypothesis (None/NaN) counts as empty: every reference word
-    is a deletion. Returning counts lets a bootstrap compute corpus WER
-    (``errors.sum() / words.sum()``) without re-aligning.
-    """
-    refs, hyps = list(references), list(hypotheses)
-    if len(refs) != len(hyps):
-        raise MetricsError(f"{len(refs)} references but {len(hyps)} hypotheses")
-    if not refs:
-        raise MetricsError("no items to score (empty references)")
-    import jiwer
-
-    errors = np.zeros(len(refs), dtype=np.int64)
-    words = np.zeros(len(refs), dtype=np.int64)
-    for i, (ref, hyp) in enumerate(zip(refs, hyps)):
-        if not isinstance(ref, str):
-            raise MetricsError(f"reference {i} is not text ({ref!r})")
-        h = "" if is_unparsed(hyp) else str(hyp)
-        r_norm, h_norm = (normalise_text(ref), normalise_text(h)) if normalise else (ref, h)
-        r_words, h_words = r_norm.split(), h_norm.split()
-        words[i] = len(r_words)
-        if not r_words or not h_words:
-            errors[i] = len(r_words) + len(h_words)
-            continue
-        out = jiwer.process_words(" ".join(r_words), " ".join(h_words))
-        errors[i] = out.substitutions + out.deletions + out.insertions
-    return errors, words
-
-
-def wer(
-    references: Sequence[str], hypotheses: Sequence[str | None], *, normalise: bool = True
-) -> float:
-    """Corpus word error rate: all word errors over all reference words.
-
-    Raises:
-        MetricsError: when the references hold no words at all.
-    """
-    errors, words = wer_counts(references, hypotheses, normalise=normalise)
-    if words.sum() == 0:
-        raise MetricsError("references contain no words; WER is undefined")
-    return float(errors.sum() / words.sum())
-
-
-def wer_from_counts(errors: np.ndarray, words: np.ndarray) -> float:
-    """Corpus WER from :func:`wer_counts` output (NaN when there are no words)."""
-    total = int(np.sum(words))
-    return float(np.sum(errors) / total) if total else math.nan
-
-
-# --------------------------------------------------------------------------- tagging
-
-
-def average_precision(
-    y_true: Sequence[int] | np.ndarray, y_score: Sequence[float] | np.ndarray
-) -> float:
-    """Average precision of one class, as scikit-learn's ``average_precision_score``.
-
-    AP = Σ (R_i − R_{i−1}) P_i over the distinct score thresholds (ties
-    share one threshold, no interpolation). NaN when there are no positives.
-    """
-    y = np.asarray(y_true).astype(bool)
-    s = np.asarray(y_score, dtype=float)
-    if y.shape != s.shape or y.ndim != 1:
-        raise MetricsError(f"labels and scores differ in shape: {y.shape} vs {s.shape}")
-    if y.size == 0:
-        raise MetricsError("average precision needs at least one item")
-    if not np.all(np.isfinite(s)):
-        raise MetricsError("scores contain NaN or infinite values")
-    if not y.any():
-        return math.nan
-    order = np.argsort(-s, kind="mergesort")
-    y, s = y[order], s[order]
-    last = np.r_[np.flatnonzero(np.diff(s)), y.size - 1]
-    tps = np.cumsum(y)[last]
-    precision = tps / (last + 1)
-    recall = tps / tps[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
-def mean_average_precision(y_true: np.ndarray, y_score: np.ndarray) -> float:
-    """mAP: macro average of per-event AP over a (items × events) score matrix.
-
-    Events with no positive item are left out of the average (their AP is
-    undefined; scikit-learn would count them as 0, which depends on how many
-    absent events a label set happens to list).
-
-    Raises:
-        MetricsError: on shape mismatch, or when no event has a positive.
-    """
-    y = np.asarray(y_true)
-    s = np.asarray(y_score, dtype=float)
-    if y.ndim != 2 or y.shape != s.shape:
-        raise MetricsError(
-            f"mAP needs matching 2-D label and score matrices, got {y.shape} vs {s.shape}"
-        )
-    aps = np.array([average_precision(y[:, j], s[:, j]) for j in range(y.shape[1])])
-    if aps.size == 0 or np.all(np.isnan(aps)):
-        raise MetricsError("no event has a positive item; mAP is undefined")
-    return float(np.nanmean(aps))

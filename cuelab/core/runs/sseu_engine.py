@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from cuelab.core.audio import load_audio
 from cuelab.core.datasets.manifest import Manifest, ManifestRow, read_manifest
 from cuelab.core.errors import ManifestError, ModelError
 from cuelab.core.jobs import JobControl
-from cuelab.core.models.base import Clip, ModelAdapter
+from cuelab.core.models.base import Clip
 from cuelab.core.prompts import TaskPrompt
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfig, RunConfigError
@@ -57,13 +57,46 @@ from cuelab.core.runs.engine import (
     run_session,
 )
 from cuelab.core.runs.plan import select_rows
-from cuelab.core.sseu.answers import FIELDS, ParsedAnswer
+from cuelab.core.runs.sseu_answer import (
+    ZERO_SHOT,
+    Answerer,
+    ModeResult,
+    draw_seed,
+    draws,
+    fields_of,
+    mode_tasks,
+    run_tasks,
+)
 from cuelab.core.sseu.matching import Matcher
-from cuelab.core.sseu.tasks import TASK_FIELDS
+
+__all__ = [
+    "BASE_COLUMNS",
+    "EVENT_PREFIX",
+    "KEY_COLUMNS",
+    "MODES",
+    "RAW_COLUMNS",
+    "REFERENCE_COLUMNS",
+    "SCENE_PREFIX",
+    "ZERO_SHOT",
+    "Answerer",
+    "ModeResult",
+    "SseuSetup",
+    "build_matchers",
+    "class_lists",
+    "draw_seed",
+    "draws",
+    "fields_of",
+    "mode_tasks",
+    "model_modes",
+    "prepare",
+    "row_cells",
+    "run_sseu_eval",
+    "sseu_header",
+    "sseu_identity",
+]
 
 log = logging.getLogger(__name__)
 
-ZERO_SHOT = "zero-shot"
 MODES = ("independent", "joint", "cot", ZERO_SHOT)
 KEY_COLUMNS = ("utt_id", "model", "mode", "seed")
 BASE_COLUMNS = (
@@ -80,12 +113,6 @@ SAMPLED_NOTE = (
     "every seed draws its own answer; each generation is seeded with "
     "sha256(seed, utt_id, task) (draw_seed), so std over seeds is the spread of the draws"
 )
-
-
-def fields_of(tasks: Sequence[str]) -> tuple[str, ...]:
-    """The answer fields a list of SSEU tasks asks for, in ``FIELDS`` order."""
-    asked = {f for t in tasks for f in TASK_FIELDS[t]}
-    return tuple(f for f in FIELDS if f in asked)
 
 
 def sseu_header(
@@ -165,20 +192,12 @@ class SseuSetup:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _run_tasks(config: RunConfig) -> list[str]:
-    return [
-        *config.sseu_tasks,
-        *(["joint"] if config.joint else []),
-        *(["cot"] if config.cot else []),
-    ]
-
-
 def prepare(config: RunConfig, manifest: Manifest, rows: Sequence[ManifestRow]) -> SseuSetup:
     """Classes, prompts and columns of a run, with the references checked up front."""
     from cuelab.core.sseu.tasks import load_sseu_tasks
 
     scenes, events = class_lists(manifest)
-    tasks = _run_tasks(config)
+    tasks = run_tasks(config)
     asked = fields_of(tasks)
     _check_references(manifest, rows, asked, scenes, events)
     prompts = load_sseu_tasks(tasks, scenes, events)
@@ -243,148 +262,15 @@ def build_matchers(config: RunConfig, setup: SseuSetup) -> tuple[Matcher | None,
 # ----------------------------------------------------------------------------- answering
 
 
-@dataclass(frozen=True)
-class ModeResult:
-    """One clip's answer in one mode, parsed and matched.
-
-    Attributes:
-        tasks: the tasks asked (``asr;asc;at``, ``joint``, ``cot``, or CLAP's ``asc;at``).
-        answer: the parsed text fields and which of them could not be parsed.
-        scene: the scene class chosen, or None (not asked, unparsed or unmatched).
-        scene_probs: per scene, the matcher's score or the model's probability.
-        event_probs: per event, the confidence used for mAP.
-        raw: the generated text per task.
-    """
-
-    tasks: tuple[str, ...]
-    answer: ParsedAnswer
-    scene: str | None = None
-    scene_probs: dict[str, float] = field(default_factory=dict)
-    event_probs: dict[str, float] = field(default_factory=dict)
-    raw: dict[str, str] = field(default_factory=dict)
-
-
 def model_modes(spec: str, config: RunConfig) -> tuple[str, ...]:
     """The modes a model runs: CLAP (it has ``score_sseu``) only ``zero-shot``."""
     from cuelab.core.models.registry import get_adapter_class, parse_spec
 
     if not hasattr(get_adapter_class(parse_spec(spec)[0]), "score_sseu"):
         return config.sseu_modes
-    if not set(fields_of(_run_tasks(config))) & {"scene", "events"}:
+    if not set(fields_of(run_tasks(config))) & {"scene", "events"}:
         raise RunConfigError(f"model {spec} answers only scenes and events; ask asc, at or joint")
     return (ZERO_SHOT,)
-
-
-def draws(adapter: object, mode: str, config: RunConfig) -> bool:
-    """True when ``adapter`` (a class or instance) draws one answer per seed in ``mode``."""
-    return config.sample and mode != ZERO_SHOT and not hasattr(adapter, "answer_sseu")
-
-
-def draw_seed(seed: int, utt_id: str, task: str) -> int:
-    """The seed of one generation: the run seed, the clip and the prompt, hashed.
-
-    Passing the run seed itself to every clip would start every clip's draw from the
-    same random numbers, correlating the clips within a seed and inflating the spread
-    over seeds; hashing keeps each draw reproducible yet independent of the others.
-    """
-    digest = hashlib.sha256(f"{seed}\0{utt_id}\0{task}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
-
-
-def mode_tasks(mode: str, config: RunConfig) -> tuple[str, ...]:
-    """The tasks one mode asks."""
-    if mode == "independent":
-        return tuple(config.sseu_tasks)
-    if mode == ZERO_SHOT:
-        asked = fields_of(_run_tasks(config))
-        return tuple(t for t, f in (("asc", "scene"), ("at", "events")) if f in asked)
-    return (mode,)
-
-
-class Answerer:
-    """Answers one clip in one mode with a loaded model, then matches the answer."""
-
-    def __init__(
-        self,
-        adapter: ModelAdapter,
-        config: RunConfig,
-        setup: SseuSetup,
-        matchers: tuple[Matcher | None, Matcher | None],
-    ) -> None:
-        self.adapter = adapter
-        self.config = config
-        self.setup = setup
-        self.scene_matcher, self.event_matcher = matchers
-
-    def answer(
-        self, clip: Clip, mode: str, control: JobControl, seed: int | None = None
-    ) -> ModeResult:
-        """Generate (or read, or score) the clip's answer in ``mode``.
-
-        ``seed`` is the run seed of a sampled answer (see :func:`draws`); greedy
-        answers, the oracle and CLAP ignore it.
-        """
-        tasks = mode_tasks(mode, self.config)
-        asked = fields_of(tasks)
-        if mode == ZERO_SHOT:
-            return self._zero_shot(clip, tasks, asked)
-        raw: dict[str, str] = {}
-        if hasattr(self.adapter, "answer_sseu"):
-            answer: ParsedAnswer = self.adapter.answer_sseu(clip, asked)
-        else:
-            answer = self._generate(clip, tasks, raw, control, seed)
-        return self._matched(tasks, answer, raw)
-
-    def _generate(
-        self,
-        clip: Clip,
-        tasks: Sequence[str],
-        raw: dict[str, str],
-        control: JobControl,
-        seed: int | None,
-    ) -> ParsedAnswer:
-        from cuelab.core.sseu.answers import parse_sseu_answer
-
-        merged: ParsedAnswer | None = None
-        for task in tasks:
-            control.check()
-            limit = self.config.cot_max_new_tokens if task == "cot" else self.config.max_new_tokens
-            draw = None
-            if self.config.sample:
-                if seed is None:
-                    raise ModelError("a sampled SSEU answer needs its run seed")
-                draw = self.config.sampling(draw_seed(seed, clip.utt_id, task))
-            text = self.adapter.generate(clip, self.setup.prompts[task], None, limit, draw)
-            raw[task] = text
-            parsed = parse_sseu_answer(task, text)
-            merged = parsed if merged is None else merged.merge(parsed)
-        assert merged is not None  # every mode has at least one task
-        return merged
-
-    def _matched(
-        self, tasks: tuple[str, ...], answer: ParsedAnswer, raw: dict[str, str]
-    ) -> ModeResult:
-        scenes, events = self.setup.scenes, self.setup.events
-        scene, scene_probs, event_probs = None, {}, {}
-        if "scene" in answer.asked and self.scene_matcher is not None:
-            scene_probs = dict.fromkeys(scenes, 0.0)
-            if answer.scene is not None:
-                match = self.scene_matcher.match(answer.scene)
-                scene, scene_probs = match.label, dict(match.scores)
-        if "events" in answer.asked and self.event_matcher is not None:
-            event_probs = dict.fromkeys(events, 0.0)
-            if answer.events:
-                event_probs = self.event_matcher.confidences(answer.events)
-        return ModeResult(tasks, answer, scene, scene_probs, event_probs, raw)
-
-    def _zero_shot(self, clip: Clip, tasks: tuple[str, ...], asked: tuple[str, ...]) -> ModeResult:
-        scenes = self.setup.scenes if "scene" in asked else ()
-        events = self.setup.events if "events" in asked else ()
-        scene_probs, event_probs = self.adapter.score_sseu(clip, scenes, events)  # type: ignore[attr-defined]
-        scene = max(scene_probs, key=lambda s: scene_probs[s]) if scene_probs else None
-        # No text to parse: the scene and events fields are answered (scores), none unparsed.
-        answer = ParsedAnswer(asked, scene="", events=(), source="scores")
-        return ModeResult(tasks, answer, scene, dict(scene_probs), dict(event_probs))
 
 
 def _num(x: float) -> str:

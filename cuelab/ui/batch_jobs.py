@@ -1,0 +1,190 @@
+"""The Qt-light half of the batch panel: run control, report building and loading.
+
+Everything here runs in (or is handed to) the panel's worker thread and touches no
+widget: the control that ties a run to its job slot, the window's model lent to a
+run, the report built in a child process, and the :class:`BatchResult` read back
+for display (QImage, unlike QPixmap, is safe off the GUI thread). Kept apart from
+:mod:`cuelab.ui.batch_panel` so the widgets read on their own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+
+from cuelab.core.errors import CueLabError, ModelError
+from cuelab.core.jobs import JobControl
+from cuelab.core.runner import RunConfig, RunConfigError
+from cuelab.ui.session import Session
+from cuelab.ui.workers import Job
+
+RUNS_HOME = Path.home() / "cuelab-runs"
+PLOT_WIDTH = 380
+
+
+@dataclass
+class BatchResult:
+    """A finished run as the panel shows it (built in the worker).
+
+    Attributes:
+        folder: the run folder.
+        manifest: the manifest the run scored.
+        header / rows: summary.csv.
+        plots: each PNG and its decoded image.
+        predictions: utt_id -> answer of the first model under ``correct``
+            (else ``audio-only``), for the dataset panel; "unparsed" when unparsed.
+        condition: which condition ``predictions`` come from.
+        report_files: every file of the report (CSVs, PNGs, annotations).
+    """
+
+    folder: Path
+    manifest: Path
+    header: list[str]
+    rows: list[list[str]]
+    plots: list[tuple[Path, QImage]] = field(default_factory=list)
+    predictions: dict[str, str] = field(default_factory=dict)
+    condition: str = ""
+    report_files: list[Path] = field(default_factory=list)
+
+
+class RunControl(JobControl):
+    """The run's control: reports progress, and is cancelled with its job slot's job."""
+
+    def __init__(self, job: Job, on_progress: Any) -> None:
+        super().__init__(on_progress)
+        self._job = job
+
+    def check(self) -> None:
+        self._job.check()
+        super().check()
+
+
+class SharedAdapter:
+    """The window's loaded model lent to a run.
+
+    Calls take the session's model lock (adapters are not re-entrant and the
+    window may ask for a prediction meanwhile); ``unload`` is left to the
+    window. If the window replaced the model during the run, the run stops
+    with an error and Resume continues it.
+    """
+
+    def __init__(self, session: Session, adapter: Any) -> None:
+        self._session = session
+        self._adapter = adapter
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._adapter, name)
+
+    def score_labels(self, *args: Any, **kwargs: Any) -> Any:
+        with self._session.model_lock:
+            if self._session.model is not self._adapter:
+                raise ModelError("the model was replaced in the window during the run; resume it")
+            return self._adapter.score_labels(*args, **kwargs)
+
+    def unload(self) -> None:
+        """The window owns the model."""
+
+
+def default_out() -> Path:
+    """A new run folder under ``~/cuelab-runs``, named by the local time."""
+    return RUNS_HOME / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def parse_numbers(text: str, kind: type, what: str) -> list[Any]:
+    """Numbers separated by commas or spaces (``"0.1, 0.3 0.5"``)."""
+    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    try:
+        return [kind(p) for p in parts]
+    except ValueError:
+        raise RunConfigError(f"batch run: {what} '{text}' is not a list of numbers") from None
+
+
+def build_report_isolated(folder: Path) -> Any:
+    """:func:`cuelab.core.report.build_report` in a child process.
+
+    In a worker thread, its first imports (matplotlib, scipy) and the Agg
+    drawing hold the GIL for up to ~0.1 s at a time, and the window froze
+    for 90-130 ms at the end of every run; a child process cannot stall it.
+    ``forkserver`` (where there is one) is safe from a threaded process.
+    """
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    from cuelab.core.report import build_report
+
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    with cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context(method)) as pool:
+        try:
+            return pool.submit(build_report, folder).result()
+        except cf.process.BrokenProcessPool as exc:
+            raise CueLabError(f"{folder}: the report process died ({exc})") from None
+
+
+def report_files(folder: Path, files: Any) -> list[Path]:
+    """Every file a report wrote, and run.json (the provenance of the numbers)."""
+    out: list[Path] = []
+    for f in dataclasses.fields(files):
+        value = getattr(files, f.name)
+        values = value if isinstance(value, list) else [value]
+        out += [v for v in values if isinstance(v, Path)]
+    return [*out, folder / "predictions.csv", folder / "run.json"]
+
+
+def copy_report(folder: Path, files: Any, target: Path) -> list[Path]:
+    """Copy a built report's files into ``target``; a failure is one line naming ``target``."""
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        return [Path(shutil.copy2(p, target / p.name)) for p in report_files(folder, files)]
+    except OSError as exc:
+        raise RunConfigError(f"{target}: cannot export the report ({exc.strerror})") from exc
+
+
+def load_result(folder: Path, config: RunConfig, files: Any) -> BatchResult:
+    """Read what the panel shows (worker thread: QImage, unlike QPixmap, is thread-safe)."""
+    from cuelab.core.report import load_predictions
+    from cuelab.core.runs.csvio import read_complete_rows
+
+    header, rows, _ = read_complete_rows(files.summary)
+    plots = []
+    for path in files.plots:
+        image = QImage(str(path))
+        if not image.isNull():
+            plots.append(
+                (path, image.scaledToWidth(PLOT_WIDTH, Qt.TransformationMode.SmoothTransformation))
+            )
+    model = config.models[0]
+    condition = next((c for c in ("correct", "audio-only") if c in config.conditions), "")
+    predictions = {
+        utt: pred or "unparsed"
+        for utt, _s, _l, m, c, _seed, pred in load_predictions(folder)
+        if m == model and c == condition
+    }
+    return BatchResult(
+        folder=folder,
+        manifest=Path(config.manifest),
+        header=header,
+        rows=rows,
+        plots=plots,
+        predictions=predictions,
+        condition=condition,
+        report_files=report_files(folder, files),
+    )
+
+
+def format_duration(seconds: float) -> str:
+    """A duration for the status line: ``42 s``, ``3 min 05 s`` or ``1 h 07 min``."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, s = divmod(round(seconds), 60)
+    return (
+        f"{minutes} min {s:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+    )
