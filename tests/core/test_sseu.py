@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from cuelab.core.audio import load_audio, write_audio
 from cuelab.core.datasets.manifest import read_manifest
@@ -101,7 +102,10 @@ def test_build_is_deterministic(inputs: tuple[Path, Path], built: Path, tmp_path
     build_sseu(again, *inputs, SNRS, seed=3, audio_format="wav", stems=True)
     assert (again / "manifest.csv").read_text() == (built / "manifest.csv").read_text()
     for row in _rows(built):
-        assert (again / row["path"]).read_bytes() == (built / row["path"]).read_bytes()
+        # samples, not bytes: libsndfile stamps float WAVs with the write time (PEAK chunk)
+        a, sr_a = sf.read(again / row["path"], dtype="float32")
+        b, sr_b = sf.read(built / row["path"], dtype="float32")
+        assert sr_a == sr_b and np.array_equal(a, b)
     other = tmp_path / "other_seed"
     build_sseu(other, *inputs, SNRS, seed=4, audio_format="wav")
     placements = {(r["speech_id"], r["background"], r["onset_s"]) for r in _rows(built)}
