@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import io
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cuelab.core.runs.csvio import neutralise, restore
+from cuelab.core.safeio import atomic_write_text, neutralise, restore
 
 COLUMNS = ("path", "annotator_label", "note", "updated")
 
@@ -91,21 +90,15 @@ def write_annotations(manifest_path: str | Path, annotations: dict[str, Annotati
     :func:`load_annotations` undoes it.
     """
     side = sidecar_path(manifest_path)
-    side.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=side.parent, prefix=".annotations-", suffix=".csv")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(COLUMNS)
-            for key in sorted(annotations):
-                a = annotations[key]
-                if not a.empty:
-                    cells = [a.path, a.annotator_label, a.note, a.updated]
-                    writer.writerow([neutralise(c) for c in cells])
-        os.replace(tmp, side)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(COLUMNS)
+    for key in sorted(annotations):
+        a = annotations[key]
+        if not a.empty:
+            cells = [a.path, a.annotator_label, a.note, a.updated]
+            writer.writerow([neutralise(c) for c in cells])
+    atomic_write_text(side, buf.getvalue(), fsync=True)
     return side
 
 

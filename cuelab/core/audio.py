@@ -9,17 +9,16 @@ line that names the file and the problem, never a raw decoder traceback.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from cuelab.core.errors import AudioError
+from cuelab.core.safeio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -269,19 +268,10 @@ def write_audio(path: PathLike, x: np.ndarray, sr: int) -> Path:
             log.warning("%s: peak %.3f exceeds 1.0; clipping for FLAC", p, peak)
             arr = np.clip(arr, -1.0, 1.0)
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-        os.close(fd)
-    except OSError as exc:
-        raise AudioError(f"{p}: cannot write ({_one_line(exc)})") from exc
-    try:
-        sf.write(tmp_name, arr, sr, format=fmt[0], subtype=fmt[1])
-        os.replace(tmp_name, p)
+        with atomic_path(p) as tmp:
+            sf.write(str(tmp), arr, sr, format=fmt[0], subtype=fmt[1])
     except (OSError, sf.LibsndfileError, RuntimeError, ValueError) as exc:
         raise AudioError(f"{p}: cannot write ({_one_line(exc)})") from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
     return p
 
 

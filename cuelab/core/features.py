@@ -17,7 +17,6 @@ misses the cache instead of serving stale values.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import hashlib
 import json
 import logging
@@ -25,7 +24,6 @@ import math
 import multiprocessing
 import os
 import sys
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -39,6 +37,7 @@ import numpy as np
 from cuelab.core import audio
 from cuelab.core.errors import AudioError, CueLabError, FeatureError
 from cuelab.core.jobs import JobControl
+from cuelab.core.safeio import atomic_write_text
 
 if TYPE_CHECKING:
     import opensmile
@@ -305,23 +304,13 @@ class FeatureCache:
     def put(self, key: str, feats: ClipFeatures) -> None:
         """Store ``feats`` under ``key`` (atomically; errors are logged)."""
         path = self.path_for(key)
-        tmp_name: str | None = None
         try:
             # allow_nan=False refuses inf (NaN is already None): a miss next time,
             # never a crash of the extraction that produced the values.
             text = json.dumps({"key": key, "features": feats.to_dict()}, allow_nan=False)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{key[:12]}.", suffix=".tmp", dir=path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp_name, path)
-            tmp_name = None
+            atomic_write_text(path, text)
         except (OSError, ValueError) as exc:
             log.warning("feature cache: cannot write %s (%s)", path, exc)
-        finally:
-            if tmp_name is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp_name)
 
 
 # --- files ----------------------------------------------------------------------

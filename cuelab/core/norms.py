@@ -9,14 +9,11 @@ schema version. It is plain JSON so that it can be read, diffed and edited.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import hashlib
 import itertools
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,6 +24,7 @@ import numpy as np
 
 from cuelab.core.errors import NormsError
 from cuelab.core.paths import assets_dir
+from cuelab.core.safeio import atomic_write_text
 from cuelab.core.voice_quality import DEFAULT_THRESHOLDS, VQ_DESCRIPTORS
 
 SCHEMA_VERSION = 1
@@ -99,20 +97,10 @@ class NormsProfile:
         if out.is_dir():
             raise NormsError(f"{out}: is a folder; give the profile's file name (e.g. norms.json)")
         text = json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n"
-        tmp: str | None = None
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".norms-", suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, out)
-            tmp = None
+            atomic_write_text(out, text)
         except OSError as exc:
             raise NormsError(f"{out}: cannot write norms profile ({exc.strerror or exc})") from exc
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
         return out
 
     @classmethod

@@ -64,3 +64,12 @@ def test_quoted_cells_may_hold_commas_and_line_breaks(tmp_path: Path) -> None:
     man = read_manifest(m)
     assert man.rows[0].get("transcript") == "Hello, world\nsecond line"
     assert man.rows[1].index == 2
+
+
+def test_neutralised_cells_are_restored_but_paths_are_not(tmp_path: Path) -> None:
+    m = write(tmp_path, "path,label,note\na.wav,'=cmd,'hello\nb.wav,''@x,-3\n")
+    man = read_manifest(m)
+    assert man.rows[0].get("label") == "=cmd"
+    assert man.rows[0].get("note") == "'hello"  # not a neutralised formula: kept as written
+    assert man.rows[1].get("label") == "'@x"  # a quoted-looking cell round-trips
+    assert man.rows[1].get("note") == "-3"

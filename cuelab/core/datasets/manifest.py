@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cuelab.core.errors import ManifestError
+from cuelab.core.safeio import restore
 
 KNOWN_COLUMNS = (
     "path",
@@ -140,6 +141,8 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
         if None in raw:
             raise ManifestError(f"{src.name} row {i}: more cells than columns")
         clean = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+        # undo spreadsheet neutralisation (CueLab's writers quote formula-like cells)
+        clean = {k: v if k == "path" else restore(v) for k, v in clean.items()}
         row = _check_row(src, i, clean, src.parent, check_files)
         if row.rel_path in seen:
             raise ManifestError(

@@ -14,33 +14,19 @@ import csv
 import io
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cuelab.core.errors import ManifestError
+from cuelab.core.safeio import CONTROL_START, FORMULA_START, atomic_write_text, neutralise
 
 # The columns every importer writes first, in this order (DESIGN.md).
 BASE_COLUMNS = ("path", "label", "speaker", "gender", "split")
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf(inity)?|nan)$", re.IGNORECASE)
-# Characters str.splitlines() breaks on: read_manifest splits the text into
-# lines before parsing, so no cell may contain one.
+# Line breaks of any kind are replaced in cells so that every row stays on
+# one line (readable in an editor, greppable, diffable).
 _LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
-
-
-def neutralise_cell(value: str) -> str:
-    """Quote a cell a spreadsheet would read as a formula.
-
-    A cell that starts with ``=``, ``+``, ``-`` or ``@`` (unless it is a
-    number, so ``-3.5`` and ``-inf`` stay numbers), a tab or a carriage
-    return gets a leading ``'``.
-    """
-    if value.startswith(_FORMULA_START) and not _NUMBER.match(value):
-        return "'" + value
-    return value
 
 
 def manifest_path_cell(path: Path, manifest_dir: Path) -> str:
@@ -60,14 +46,14 @@ def manifest_path_cell(path: Path, manifest_dir: Path) -> str:
         rel = absolute.as_posix()
     if _LINE_BREAKS.search(rel):
         raise ManifestError(f"{absolute}: a file name with a line break cannot go in a manifest")
-    if rel.startswith(_FORMULA_START):
+    if rel.startswith(FORMULA_START + CONTROL_START + ("'",)):
         rel = "./" + rel
     return rel
 
 
 def _clean(value: object) -> str:
     text = "" if value is None else str(value)
-    return neutralise_cell(_LINE_BREAKS.sub(" ", text))
+    return neutralise(_LINE_BREAKS.sub(" ", text))
 
 
 def render_manifest(rows: Iterable[Mapping[str, object]], columns: Sequence[str]) -> str:
@@ -85,29 +71,15 @@ def render_manifest(rows: Iterable[Mapping[str, object]], columns: Sequence[str]
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` as UTF-8 to ``path`` via a temporary file and a rename.
+    """Write ``text`` as UTF-8 to ``path`` via a temporary file, fsync and a rename.
 
     Raises:
         ManifestError: the folder cannot be created or written.
     """
-    path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        atomic_write_text(path, text, fsync=True)
     except OSError as exc:
-        raise ManifestError(f"{path}: cannot write manifest ({exc.strerror})") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ManifestError(f"{path}: cannot write manifest ({exc.strerror})") from exc
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        raise ManifestError(f"{path}: cannot write manifest ({exc.strerror or exc})") from exc
 
 
 def write_manifest(

@@ -22,12 +22,10 @@ and ``weights.safetensors`` (numpy arrays ``coef``, ``intercept``, ``mean``,
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import hashlib
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +36,7 @@ import numpy as np
 from cuelab.core.errors import ModelError
 from cuelab.core.models.base import Clip, LoadOptions, ModelAdapter, Prediction
 from cuelab.core.prompts import TaskPrompt
+from cuelab.core.safeio import atomic_path
 from cuelab.core.tokens import CONCEPTS, VOCAB, TokenSet, parse_tokens
 
 FORMAT_VERSION = 1
@@ -107,20 +106,16 @@ class ReferenceWeights:
         }
         if out.exists() and not out.is_dir():
             raise ModelError(f"{out}: exists and is not a folder; give a folder for the model")
-        tmp_w = out / ".weights.safetensors.tmp"
-        tmp_c = out / ".config.json.tmp"
         try:
-            out.mkdir(parents=True, exist_ok=True)
-            save_file(arrays, str(tmp_w))
-            tmp_c.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-            os.replace(tmp_w, out / "weights.safetensors")
-            os.replace(tmp_c, out / "config.json")
+            # config.json is replaced last: a folder with a config has its weights
+            with (
+                atomic_path(out / "config.json") as tmp_c,
+                atomic_path(out / "weights.safetensors") as tmp_w,
+            ):
+                save_file(arrays, str(tmp_w))
+                tmp_c.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
             raise ModelError(f"{out}: cannot write reference model ({exc})") from exc
-        finally:
-            for tmp in (tmp_w, tmp_c):
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
         return out
 
     @classmethod
