@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import re
 import sys
 from typing import Any
 
@@ -44,3 +46,36 @@ def progress_control(label: str, enabled: bool | None = None) -> JobControl:
         sys.stderr.flush()
 
     return JobControl(on_progress=draw)
+
+
+# argparse reads "-inf", "-1e3" and "-5,0" as options unless told they are numbers.
+_NEGATIVE_NUMBERS = re.compile(
+    r"^-(\d+\.?\d*|\.\d+|inf(inity)?)([eE][-+]?\d+)?(,[-+]?[\w.]+)*$", re.IGNORECASE
+)
+
+
+def accept_negative_numbers(parser: argparse.ArgumentParser) -> None:
+    """Let ``parser`` take ``--snr -inf`` or ``--snrs -5,0`` as values, not options."""
+    parser._negative_number_matcher = _NEGATIVE_NUMBERS  # type: ignore[attr-defined]
+
+
+def snr_arg(text: str) -> float:
+    """argparse type for one SNR: a number of dB, ``inf``, ``+inf`` or ``-inf``."""
+    values = snr_list(text)
+    if len(values) != 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give one SNR in dB (or inf, -inf)")
+    return values[0]
+
+
+def snr_list(text: str) -> list[float]:
+    """argparse type for comma-separated SNRs (``inf`` and ``-inf`` allowed)."""
+    from cuelab.core.errors import CueLabError
+    from cuelab.core.mixing import parse_snr
+
+    try:
+        values = [parse_snr(part) for part in text.split(",") if part.strip()]
+    except CueLabError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r} holds no SNR")
+    return values

@@ -4,22 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from typing import Any
 
-# argparse reads "-inf" (and "-1e3") as an option unless told these are numbers.
-_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf(inity)?$", re.IGNORECASE)
-
-
-def _snr_arg(text: str) -> float:
-    """argparse type for ``--snr``: a number of dB, ``inf``, ``+inf`` or ``-inf``."""
-    from cuelab.core.errors import CueLabError
-    from cuelab.core.mixing import parse_snr
-
-    try:
-        return parse_snr(text)
-    except CueLabError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+from cuelab.cli.common import accept_negative_numbers, snr_arg
 
 
 def register(subparsers: Any) -> None:
@@ -34,13 +21,13 @@ def register(subparsers: Any) -> None:
             "resampled and downmixed; the output is mono."
         ),
     )
-    p._negative_number_matcher = _NEGATIVE_NUMBER  # so that "--snr -inf" parses
+    accept_negative_numbers(p)  # so that "--snr -inf" parses
     p.add_argument("speech", metavar="SPEECH", help="clean speech file")
     p.add_argument("background", metavar="BACKGROUND", help="background recording")
     p.add_argument(
         "--snr",
         required=True,
-        type=_snr_arg,
+        type=snr_arg,
         metavar="DB",
         help="SNR in dB over the speech span; inf = speech alone, -inf = background alone",
     )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
+from cuelab.cli.common import json_line
 from cuelab.core.models.base import DEVICE_CHOICES, QUANT_CHOICES, Sampling
 
 THINK_FAMILY = "audio-flamingo-3"
@@ -120,19 +120,22 @@ def _sampling(args: argparse.Namespace) -> Sampling | None:
     )
 
 
-def _concepts(args: argparse.Namespace) -> Any:
-    """The concept result for ``--tokens auto``, or None when tokens are given or left out.
+def _concepts(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Features and concept result for ``--tokens auto``, else ``(None, None)``.
 
     The norms profile is read and validated first, so a bad file fails in one line before
-    features are extracted or a model is loaded.
+    features are extracted or a model is loaded. The features go into the clip too, so a
+    model that reads them (the reference model) does not extract them again.
     """
     if args.tokens.strip().lower() != "auto":
-        return None
-    from cuelab.core.concepts import concepts_for_file
+        return None, None
+    from cuelab.core.concepts import concepts_for_features
+    from cuelab.core.features import FeatureCache, extract_file
     from cuelab.core.norms import load_norms
 
     norms = load_norms(args.norms)
-    return concepts_for_file(args.audio, norms=norms, gender=args.gender)
+    feats = extract_file(args.audio, cache=FeatureCache())
+    return feats, concepts_for_features(feats, norms, args.gender)
 
 
 def _token_text(args: argparse.Namespace, concepts: Any) -> str | None:
@@ -153,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     _check_options(args)
     labels = parse_labels(args.labels)
     audio, sr = load_audio(args.audio, sr=16000)
-    concepts = _concepts(args)
+    feats, concepts = _concepts(args)
     tokens = _token_text(args, concepts)
     options = LoadOptions(
         quant=args.quant,
@@ -164,7 +167,13 @@ def run(args: argparse.Namespace) -> int:
         on_progress=None if args.json else lambda msg: print(f"[model] {msg}", file=sys.stderr),
     )
     model = load_model(args.model, options)
-    clip = Clip(audio=audio, sr=sr, utt_id=str(args.audio), meta={"gender": args.gender or ""})
+    clip = Clip(
+        audio=audio,
+        sr=sr,
+        utt_id=str(args.audio),
+        features=feats,
+        meta={"gender": args.gender or ""},
+    )
     record: dict[str, Any] = {"path": str(args.audio), "model": args.model, "tokens": tokens}
     if concepts is not None:
         record.update(gender=args.gender, norms=args.norms, edges=concepts.edges_used)
@@ -183,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         prediction = model.score_labels(clip, task, labels, [tokens])[0]
         record.update(label=prediction.label, probs=prediction.probs)
     if args.json:
-        print(json.dumps(record))
+        print(json_line(record))
         return 0
     print(f"{args.audio}: {record['label'] or '(unparsed)'}")
     if tokens:

@@ -3,24 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
-# argparse reads "-5,0" and "-inf" as options unless told these are numbers.
-_NEGATIVE_NUMBERS = re.compile(
-    r"^-(\d+\.?\d*|\.\d+|inf(inity)?)([eE][-+]?\d+)?(,[-+]?[\w.]+)*$", re.IGNORECASE
-)
-
-
-def _snr_list(text: str) -> list[float]:
-    """argparse type for ``--snrs``: comma-separated dB values, ``inf`` and ``-inf`` allowed."""
-    from cuelab.core.errors import CueLabError
-    from cuelab.core.mixing import parse_snr
-
-    try:
-        return [parse_snr(part) for part in text.split(",") if part.strip()]
-    except CueLabError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+from cuelab.cli.common import accept_negative_numbers, snr_list
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -51,12 +36,12 @@ def register(subparsers: Any) -> None:
             "built with another configuration is refused; the same one is completed."
         ),
     )
-    b._negative_number_matcher = _NEGATIVE_NUMBERS
+    accept_negative_numbers(b)
     b.add_argument("--speech", metavar="MANIFEST", help="speech manifest with transcripts")
     b.add_argument("--backgrounds", metavar="MANIFEST", help="backgrounds manifest")
     b.add_argument(
         "--snrs",
-        type=_snr_list,
+        type=snr_list,
         default=None,
         metavar="LIST",
         help="SNRs in dB, e.g. 10,5,0,-5,-10,inf,-inf (the default)",

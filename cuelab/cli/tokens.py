@@ -47,14 +47,13 @@ def _table(path: str, rec: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Compute and print tokens for each file."""
-    from cuelab.core.concepts import concepts_for_features
-    from cuelab.core.features import FeatureCache, extract_file
+    from cuelab.core.concepts import concepts_for_file
+    from cuelab.core.features import FeatureCache
     from cuelab.core.norms import load_norms
 
     norms = load_norms(args.norms)
     cache = None if args.no_cache else FeatureCache()
     for path in args.audio:
-        feats = extract_file(path, cache=cache)
-        rec = concepts_for_features(feats, norms, args.gender).to_json(path)
+        rec = concepts_for_file(path, norms, args.gender, cache).to_json(path)
         print(json_line(rec) if args.json else _table(path, rec), flush=True)
     return 0
