@@ -18,14 +18,10 @@ from cuelab.core.annotations import (
 )
 from cuelab.core.report import build_report
 from cuelab.core.runner import RunConfig, run_eval
+from tests.helpers import read_csv as read
 
 DEMO = Path(__file__).resolve().parents[2] / "cuelab" / "assets" / "demo"
 CLIPS = ("spk01_f_angry_01", "spk01_f_sad_01", "spk04_m_happy_01", "spk04_m_neutral_01")
-
-
-def read(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def test_sidecar_cells_are_neutralised_and_restored(tmp_path: Path) -> None:

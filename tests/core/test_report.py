@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import math
 import shutil
 from pathlib import Path
 
@@ -15,17 +14,10 @@ from cuelab.core import metrics
 from cuelab.core.report import build_report, neutralise, restore, write_csv
 from cuelab.core.runner import run_eval
 from tests.core.test_runner import LABELS, config, make_manifest
+from tests.helpers import num
+from tests.helpers import read_csv as read
 
 MODELS = ["reference", "oracle:-"]
-
-
-def read(path: Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def num(cell: str) -> float:
-    return math.nan if cell == "" else float(cell)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,8 @@ from cuelab.core.sseu.answers import FIELDS, ParsedAnswer, parse_sseu_answer
 from cuelab.core.sseu.build import build_sseu
 from cuelab.core.sseu.matching import LexicalMatcher
 from cuelab.core.sseu.score import SseuRecord, reference_from_row, score_sseu
-from tests.core.test_sseu import tiny_bert  # noqa: F401 (fixture)
+from tests.helpers import num
+from tests.helpers import read_csv as read
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "cuelab" / "assets" / "demo"
@@ -64,15 +65,6 @@ def config(manifest: Path, out: Path, **kw: object) -> RunConfig:
     }  # fmt: skip
     data.update(kw)
     return config_from_mapping(data, base_dir=None)
-
-
-def read(path: Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def num(cell: str) -> float:
-    return math.nan if cell == "" else float(cell)
 
 
 @pytest.fixture(scope="module")
@@ -326,7 +318,7 @@ def test_resume_after_cancel_and_a_torn_line_equals_one_run(
         )
 
 
-def test_embedding_matcher_option(small_set: Path, tiny_bert: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_embedding_matcher_option(small_set: Path, tiny_bert: Path, tmp_path: Path) -> None:
     """Stored scene/event confidences are the paper's, from the configured local encoder."""
     from cuelab.core.sseu.matching import EmbeddingMatcher, load_text_encoder
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import threading
 import time
@@ -14,6 +13,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from cuelab.core.annotations import save_annotation
 from cuelab.core.runner import run_eval
+from tests.helpers import read_csv as read_rows
 from tests.ui.conftest import DEMO
 
 RUN_TIMEOUT_MS = 120_000
@@ -58,11 +58,6 @@ def configure(panel, out: Path, conditions: tuple[str, ...], limit: int = 0) -> 
     panel.limit_spin.setValue(limit)
     panel.bootstrap_spin.setValue(100)
     panel.out_edit.setText(str(out))
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def test_batch_run_shows_results_without_stalling_the_window(make_window, qtbot, tmp_path):
