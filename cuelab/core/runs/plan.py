@@ -104,6 +104,8 @@ def compute_token_sets(
     workers: int | None = None,
 ) -> list[TokenSet]:
     """Aligned concept tokens of every row, extracting features in cached chunks."""
+    from cuelab.core.concepts import concepts_for_features
+
     control.start(len(rows), "features")
     out: list[TokenSet] = []
     config = FeatureConfig()
@@ -116,8 +118,6 @@ def compute_token_sets(
             workers=workers,
             control=_LinkedControl(control),
         )
-        from cuelab.core.concepts import concepts_for_features
-
         out.extend(concepts_for_features(f, norms, r.gender).tokens for f, r in zip(feats, chunk))
         control.advance(len(chunk), "features")
     return out
