@@ -1,6 +1,6 @@
 """What the full token protocol costs next to an audio-only pass, with a shared prefix.
 
-Runs the batch engine (:func:`cuelab.core.runner.run_eval`) over the demo set
+Runs the batch engine (:func:`cuelab.core.runs.run_eval`) over the demo set
 with a tiny random-weight Qwen2-Audio built offline (or ``--model SPEC``):
 
 1. ``audio-only`` alone (the pass every study pays anyway);
@@ -36,15 +36,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cuelab.core.cues.features import FeatureCache
 from cuelab.core.errors import Cancelled
-from cuelab.core.features import FeatureCache
 from cuelab.core.jobs import JobControl, ProgressInfo
 from cuelab.core.models.base import LoadOptions, ModelAdapter
-from cuelab.core.runner import config_from_mapping, run_eval
+from cuelab.core.runs import config_from_mapping, run_eval
 
-DEMO_MANIFEST = (
-    Path(__file__).resolve().parent.parent / "cuelab" / "assets" / "demo" / "manifest.csv"
-)
+DEMO_MANIFEST = Path(__file__).resolve().parent.parent / "assets" / "demo" / "manifest.csv"
 SEEDS = [0, 1, 2]
 GRID = [0.1, 0.2, 0.3, 0.5, 0.8]
 PROTOCOL = ["audio-only", "correct", "conflict", "shuffle", *(f"corrupt:{p:g}" for p in GRID)]

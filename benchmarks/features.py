@@ -1,7 +1,7 @@
 """How fast eGeMAPS extraction is: one process, all cores, and cache hits.
 
 Makes N synthetic 3 s clips (voice-like harmonic tones with vibrato and a
-little noise), or uses the clips of ``cuelab/assets/demo/manifest.csv`` with
+little noise), or uses the clips of ``assets/demo/manifest.csv`` with
 ``--demo``, then times three passes over them:
 
 1. one process, no cache (per-clip time);
@@ -30,12 +30,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from cuelab.core.features import FeatureCache, FeatureConfig, extract_many, extract_signal
+from cuelab.core.cues.features import FeatureCache, FeatureConfig, extract_many, extract_signal
 
 SR = 16000
-DEMO_MANIFEST = (
-    Path(__file__).resolve().parent.parent / "cuelab" / "assets" / "demo" / "manifest.csv"
-)
+DEMO_MANIFEST = Path(__file__).resolve().parent.parent / "assets" / "demo" / "manifest.csv"
 
 
 def synth_clip(rng: np.random.Generator, seconds: float = 3.0) -> np.ndarray:
@@ -102,7 +100,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=48, help="synthetic clips (default 48)")
     parser.add_argument("--workers", type=int, default=None, help="default: all usable cores")
-    parser.add_argument("--demo", action="store_true", help="use cuelab/assets/demo/manifest.csv")
+    parser.add_argument("--demo", action="store_true", help="use assets/demo/manifest.csv")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()
     workers = args.workers or len(os.sched_getaffinity(0))

@@ -107,7 +107,7 @@ def _sync() -> None:
 def measure(adapter: Any, seconds: float) -> dict[str, float]:
     """Time a first clip, a cached edit and the same edit without prefix reuse."""
     from cuelab.core.models.base import Clip
-    from cuelab.core.prompts import load_task
+    from cuelab.core.tasks.prompts import load_task
 
     task = load_task("ser")
     clip = Clip(_clip(seconds), 16000, "bench")

@@ -55,7 +55,7 @@ def main() -> int:
     from cuelab.core.models import tiny
     from cuelab.core.models.base import Clip, LoadOptions
     from cuelab.core.models.registry import load_model
-    from cuelab.core.prompts import load_task
+    from cuelab.core.tasks.prompts import load_task
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DEMO = Path(__file__).resolve().parent.parent / "cuelab" / "assets" / "demo"
+DEMO = Path(__file__).resolve().parent.parent / "assets" / "demo"
 
 CHILD = """
 import resource, sys

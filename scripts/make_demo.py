@@ -40,14 +40,14 @@ Speakers (voice + variant; distinct variants and base accents):
 
 Outputs (paths relative to the repository root unless overridden):
 
-    cuelab/assets/demo/<speaker>_<style>_<sentenceNN>.flac   16 kHz mono FLAC 16-bit
-    cuelab/assets/demo/manifest.csv           path,label,speaker,gender,split,transcript
-    cuelab/assets/backgrounds/<scene>_*.flac  16 kHz mono FLAC 16-bit, 10 s each
-    cuelab/assets/backgrounds/manifest.csv    path,scene,events,event_times,description
+    assets/demo/<speaker>_<style>_<sentenceNN>.flac   16 kHz mono FLAC 16-bit
+    assets/demo/manifest.csv           path,label,speaker,gender,split,transcript
+    assets/backgrounds/<scene>_*.flac  16 kHz mono FLAC 16-bit, 10 s each
+    assets/backgrounds/manifest.csv    path,scene,events,event_times,description
 
 Usage:
 
-    python scripts/make_demo.py                 # regenerate everything in cuelab/assets/
+    python scripts/make_demo.py                 # regenerate everything in assets/
     python scripts/make_demo.py --only 1 --demo-dir /tmp/d --backgrounds-dir /tmp/b
 """
 
@@ -482,10 +482,8 @@ def _clear(folder: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--demo-dir", type=Path, default=ROOT / "cuelab" / "assets" / "demo")
-    parser.add_argument(
-        "--backgrounds-dir", type=Path, default=ROOT / "cuelab" / "assets" / "backgrounds"
-    )
+    parser.add_argument("--demo-dir", type=Path, default=ROOT / "assets" / "demo")
+    parser.add_argument("--backgrounds-dir", type=Path, default=ROOT / "assets" / "backgrounds")
     parser.add_argument(
         "--only",
         type=int,

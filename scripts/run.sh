@@ -99,7 +99,7 @@ case "$ACTION" in
       exec cuelab "$@"
     fi
     # Until the window lands, the demo runs the command-line pipeline.
-    exec cuelab tokens --norms cuelab/assets/norms/demo-norms.json cuelab/assets/demo/*.flac "$@"
+    exec cuelab tokens --norms assets/norms/demo-norms.json assets/demo/*.flac "$@"
     ;;
   test)
     ruff check .

@@ -69,8 +69,8 @@ def snr_arg(text: str) -> float:
 
 def snr_list(text: str) -> list[float]:
     """argparse type for comma-separated SNRs (``inf`` and ``-inf`` allowed)."""
+    from cuelab.core.audio.mixing import parse_snr
     from cuelab.core.errors import CueLabError
-    from cuelab.core.mixing import parse_snr
 
     try:
         values = [parse_snr(part) for part in text.split(",") if part.strip()]

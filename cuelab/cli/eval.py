@@ -117,7 +117,7 @@ _PATHS = ("manifest", "norms", "out")
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The run configuration from a CONFIG file and/or flags (flags win)."""
-    from cuelab.core.runner import config_from_mapping, load_config
+    from cuelab.core.runs import config_from_mapping, load_config
 
     given = {
         key: getattr(args, attr) for attr, key in _KEYS.items() if getattr(args, attr) is not None
@@ -132,7 +132,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def _print_summary(files: Any, as_json: bool) -> None:
     from cuelab.cli.common import json_line
-    from cuelab.core.runs.sseu_report import SseuReportFiles
+    from cuelab.core.reports.sseu import SseuReportFiles
 
     if isinstance(files, SseuReportFiles):
         _print_sseu(files, as_json)
@@ -173,7 +173,7 @@ def _print_sseu(files: Any, as_json: bool) -> None:
 
 
 def _report(folder: Path, args: argparse.Namespace) -> int:
-    from cuelab.core.report import build_report
+    from cuelab.core.reports.build import build_report
 
     files = build_report(folder, plots=not args.no_plots)
     _print_summary(files, args.json)
@@ -184,7 +184,7 @@ def _report(folder: Path, args: argparse.Namespace) -> int:
 def run_eval_command(args: argparse.Namespace) -> int:
     """Run (or resume) a batch evaluation, then write its report."""
     from cuelab.cli.common import progress_control
-    from cuelab.core.runner import run_eval
+    from cuelab.core.runs import run_eval
 
     config = config_from_args(args)
     outcome = run_eval(
@@ -202,7 +202,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
 
 def run_merge_command(args: argparse.Namespace) -> int:
     """Merge shard folders and report the merged run."""
-    from cuelab.core.runner import merge_runs
+    from cuelab.core.runs import merge_runs
 
     folder, missing = merge_runs(args.dirs, args.output)
     if missing:

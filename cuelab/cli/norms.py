@@ -27,10 +27,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from cuelab.cli.common import progress_control
+    from cuelab.core.cues.features import FeatureCache, FeatureConfig, extract_many
+    from cuelab.core.cues.norms import build_norms
     from cuelab.core.datasets import read_manifest
     from cuelab.core.errors import ManifestError, NormsError
-    from cuelab.core.features import FeatureCache, FeatureConfig, extract_many
-    from cuelab.core.norms import build_norms
 
     if Path(args.output).is_dir():  # refuse before minutes of extraction, not after
         raise NormsError(

@@ -71,9 +71,9 @@ def register(subparsers: Any) -> None:
 
 def _check_options(args: argparse.Namespace) -> None:
     """Refuse flag combinations that would be silently ignored, before any loading."""
+    from cuelab.core.cues.tokens import parse_tokens
     from cuelab.core.errors import ModelError, TokenError
     from cuelab.core.models.registry import parse_spec
-    from cuelab.core.tokens import parse_tokens
 
     choice = args.tokens.strip()
     auto = choice.lower() == "auto"
@@ -129,9 +129,9 @@ def _concepts(args: argparse.Namespace) -> tuple[Any, Any]:
     """
     if args.tokens.strip().lower() != "auto":
         return None, None
-    from cuelab.core.concepts import concepts_for_features
-    from cuelab.core.features import FeatureCache, extract_file
-    from cuelab.core.norms import load_norms
+    from cuelab.core.cues.concepts import concepts_for_features
+    from cuelab.core.cues.features import FeatureCache, extract_file
+    from cuelab.core.cues.norms import load_norms
 
     norms = load_norms(args.norms)
     feats = extract_file(args.audio, cache=FeatureCache())
@@ -147,11 +147,11 @@ def _token_text(args: argparse.Namespace, concepts: Any) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model, score (or generate), print the result."""
-    from cuelab.core.audio import load_audio
+    from cuelab.core.audio.io import load_audio
     from cuelab.core.models.base import Clip, LoadOptions
     from cuelab.core.models.registry import load_model
-    from cuelab.core.prompts import load_task, parse_labels
-    from cuelab.core.scoring import parse_answer
+    from cuelab.core.tasks.emotion import parse_answer, parse_labels
+    from cuelab.core.tasks.prompts import load_task
 
     _check_options(args)
     labels = parse_labels(args.labels)

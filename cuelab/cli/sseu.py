@@ -74,7 +74,7 @@ def register(subparsers: Any) -> None:
 def run_build(args: argparse.Namespace) -> int:
     """Build the set with a progress bar; print a summary."""
     from cuelab.cli.common import json_line, progress_control
-    from cuelab.core.sseu.build import DEFAULT_SNRS, build_sseu
+    from cuelab.core.tasks.sseu.build import DEFAULT_SNRS, build_sseu
 
     result = build_sseu(
         args.out,
@@ -111,8 +111,8 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_prompt(args: argparse.Namespace) -> int:
     """Print the instruction for the set's (or the demo's) class lists."""
-    from cuelab.core.sseu.build import DEMO_BACKGROUNDS, read_backgrounds, read_classes
-    from cuelab.core.sseu.tasks import load_sseu_task
+    from cuelab.core.tasks.sseu.build import DEMO_BACKGROUNDS, read_backgrounds, read_classes
+    from cuelab.core.tasks.sseu.prompts import load_sseu_task
 
     if args.set:
         scenes, events = read_classes(args.set)

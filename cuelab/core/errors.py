@@ -36,5 +36,9 @@ class ModelError(CueLabError):
     """A model cannot be found, loaded or run."""
 
 
+class ReportError(CueLabError):
+    """A run folder cannot be reported (missing or malformed predictions)."""
+
+
 class Cancelled(CueLabError):
     """A job was cancelled by its caller."""

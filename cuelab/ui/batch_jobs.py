@@ -22,7 +22,7 @@ from PySide6.QtGui import QImage
 
 from cuelab.core.errors import CueLabError, ModelError
 from cuelab.core.jobs import JobControl
-from cuelab.core.runner import RunConfig, RunConfigError
+from cuelab.core.runs import RunConfig, RunConfigError
 from cuelab.ui.session import Session
 from cuelab.ui.workers import Job
 
@@ -108,7 +108,7 @@ def parse_numbers(text: str, kind: type, what: str) -> list[Any]:
 
 
 def build_report_isolated(folder: Path) -> Any:
-    """:func:`cuelab.core.report.build_report` in a child process.
+    """:func:`cuelab.core.reports.build.build_report` in a child process.
 
     In a worker thread, its first imports (matplotlib, scipy) and the Agg
     drawing hold the GIL for up to ~0.1 s at a time, and the window froze
@@ -118,7 +118,7 @@ def build_report_isolated(folder: Path) -> Any:
     import concurrent.futures as cf
     import multiprocessing as mp
 
-    from cuelab.core.report import build_report
+    from cuelab.core.reports.build import build_report
 
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     with cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context(method)) as pool:
@@ -149,7 +149,7 @@ def copy_report(folder: Path, files: Any, target: Path) -> list[Path]:
 
 def load_result(folder: Path, config: RunConfig, files: Any) -> BatchResult:
     """Read what the panel shows (worker thread: QImage, unlike QPixmap, is thread-safe)."""
-    from cuelab.core.report import load_predictions
+    from cuelab.core.reports.emotion import load_predictions
     from cuelab.core.runs.csvio import read_complete_rows
 
     header, rows, _ = read_complete_rows(files.summary)

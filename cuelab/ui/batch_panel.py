@@ -1,6 +1,6 @@
 """Configure, run, cancel, resume and export a batch evaluation of the open dataset.
 
-The run is :func:`cuelab.core.runner.run_eval` in a worker of the session's
+The run is :func:`cuelab.core.runs.run_eval` in a worker of the session's
 pool (a ``batch`` job slot), with a :class:`~cuelab.core.jobs.JobControl`
 whose progress callback emits a queued signal, so the GUI thread only ever
 moves a progress bar. Cancel stops between clips; everything scored so far
@@ -37,10 +37,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cuelab.core.cues.tokens import CONCEPTS
 from cuelab.core.errors import CueLabError
 from cuelab.core.jobs import ProgressInfo
-from cuelab.core.runner import RunConfig, RunConfigError
-from cuelab.core.tokens import CONCEPTS
+from cuelab.core.runs import RunConfig, RunConfigError
 from cuelab.ui.batch_jobs import (
     PLOT_WIDTH,
     RUNS_HOME,
@@ -301,7 +301,7 @@ class BatchPanel(QWidget):
             self.eta_label.setText("Cancelling after the current clip…")
 
     def _launch(self, config: RunConfig, resume: bool) -> None:
-        from cuelab.core.runner import run_eval
+        from cuelab.core.runs import run_eval
 
         self._run_id += 1
         run_id, relay = self._run_id, self.relay

@@ -29,11 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cuelab.core.concepts import BINNED_CONCEPTS
+from cuelab.core.cues.concepts import BINNED_CONCEPTS
+from cuelab.core.cues.interventions import ablate, conflict, corrupt
+from cuelab.core.cues.norms import NormsProfile
+from cuelab.core.cues.tokens import CONCEPTS, VOCAB
 from cuelab.core.errors import CueLabError
-from cuelab.core.interventions import ablate, conflict, corrupt
-from cuelab.core.norms import NormsProfile
-from cuelab.core.tokens import CONCEPTS, VOCAB
 from cuelab.ui.session import Session
 
 DROPPED = "(dropped)"

@@ -1,7 +1,7 @@
 """Browse a manifest's clips, open one, and annotate it.
 
 The annotator's label and note are written to the manifest's sidecar CSV
-(:mod:`cuelab.core.annotations`) as soon as they change; the file is small and
+(:mod:`cuelab.core.datasets.annotations`) as soon as they change; the file is small and
 written atomically, so this stays on the GUI thread.
 """
 
@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cuelab.core.annotations import Annotation, load_annotations, save_annotation
 from cuelab.core.datasets import ManifestRow
+from cuelab.core.datasets.annotations import Annotation, load_annotations, save_annotation
 from cuelab.ui.session import PredictionUpdate, Session
 from cuelab.ui.workers import Debouncer
 

@@ -138,7 +138,7 @@ class MainWindow(QMainWindow):
     def _make_mixer(self) -> MixerPanel | None:
         """The mixer panel, when the core has a mixer."""
         try:
-            import cuelab.core.mixing  # noqa: F401
+            import cuelab.core.audio.mixing  # noqa: F401
         except ImportError:
             return None
         from cuelab.ui.mixer_panel import MixerPanel

@@ -41,7 +41,7 @@ SR = 16000
 class MixState:
     """A finished mix and the speech it was made from."""
 
-    result: Any  # cuelab.core.mixing.MixResult (imported lazily)
+    result: Any  # cuelab.core.audio.mixing.MixResult (imported lazily)
     speech_name: str
     background_name: str
     speech_key: str  # the session's clip_key of the speech
@@ -167,8 +167,8 @@ class MixerPanel(QGroupBox):
         snr, onset = self.snr_db(), self.onset_spin.value()
 
         def work(_job: Job) -> MixState:
-            from cuelab.core.audio import load_audio
-            from cuelab.core.mixing import mix_at_snr
+            from cuelab.core.audio.io import load_audio
+            from cuelab.core.audio.mixing import mix_at_snr
 
             bg, _sr = load_audio(bg_path, sr=SR)
             result = mix_at_snr(

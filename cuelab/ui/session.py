@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-from cuelab.core.concepts import ConceptResult, concepts_for_features
+from cuelab.core.cues.concepts import ConceptResult, concepts_for_features
+from cuelab.core.cues.norms import NormsProfile, default_norms
+from cuelab.core.cues.tokens import TokenSet
 from cuelab.core.datasets import Manifest, ManifestRow
-from cuelab.core.norms import NormsProfile, default_norms
-from cuelab.core.tokens import TokenSet
 from cuelab.ui.workers import Debouncer, Job, JobSlot, run_detached, shutdown_pool
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class Session(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        from cuelab.core.prompts import load_task
+        from cuelab.core.tasks.prompts import load_task
 
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(4)
@@ -149,7 +149,7 @@ class Session(QObject):
         p = Path(path)
 
         def work(job: Job) -> tuple[np.ndarray, int]:
-            from cuelab.core.audio import load_audio
+            from cuelab.core.audio.io import load_audio
 
             job.report(f"Loading {p.name}…")
             return load_audio(p, sr=16000)
@@ -213,7 +213,7 @@ class Session(QObject):
         norms, gender = self.norms, self.gender
 
         def work(job: Job) -> _Analysis:
-            from cuelab.core.features import extract_signal
+            from cuelab.core.cues.features import extract_signal
 
             job.report(f"openSMILE on {name}…")
             feats = extract_signal(x, sr, name=name)
@@ -268,7 +268,7 @@ class Session(QObject):
         norms = self.norms
 
         def work(job: Job) -> ConceptResult:
-            from cuelab.core.features import FeatureCache, extract_file
+            from cuelab.core.cues.features import FeatureCache, extract_file
 
             job.report(f"Tokens of {donor.utt_id}…")
             feats = extract_file(donor.path, cache=FeatureCache())

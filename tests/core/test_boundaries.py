@@ -5,9 +5,10 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
-from pathlib import Path
 
-CORE = Path(__file__).resolve().parents[2] / "cuelab" / "core"
+from tests.conftest import REPO
+
+CORE = REPO / "cuelab" / "core"
 QT = ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "shiboken6", "superqt", "qtpy")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import REPO
 
-DEMO = REPO / "cuelab" / "assets" / "demo"
+DEMO = REPO / "assets" / "demo"
 READY_TIMEOUT_MS = 60_000
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cuelab.core.annotations import load_annotations, sidecar_path
+from cuelab.core.datasets.annotations import load_annotations, sidecar_path
 
 
 def test_panel_saves_on_edit_and_reloads(make_window, qtbot, small_manifest):

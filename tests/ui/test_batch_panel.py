@@ -11,8 +11,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QFileDialog
 
-from cuelab.core.annotations import save_annotation
-from cuelab.core.runner import run_eval
+from cuelab.core.datasets.annotations import save_annotation
+from cuelab.core.runs import run_eval
 from tests.helpers import read_csv as read_rows
 from tests.ui.conftest import DEMO
 

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from cuelab.core.tokens import CONCEPTS, VOCAB
+from cuelab.core.cues.tokens import CONCEPTS, VOCAB
 
 
 def test_every_panel_shows_the_first_clip(ready_window):

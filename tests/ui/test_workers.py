@@ -8,7 +8,7 @@ import time
 import numpy as np
 from PySide6.QtCore import QThreadPool, QTimer
 
-from cuelab.core.tokens import VOCAB
+from cuelab.core.cues.tokens import VOCAB
 from cuelab.ui.workers import Debouncer, JobSlot
 
 

@@ -1,1 +1,8 @@
-"""Model adapters behind a lazy registry (see registry.py)."""
+"""Model adapters behind a lazy registry (see registry.py).
+
+``base`` (the adapter contract: Clip, TaskPrompt, Prediction, LoadOptions),
+``registry`` and ``loading`` (folders, hub cache, quantisation), ``scoring``
+and ``suffix`` (closed-set label scoring on a shared prefix), the transformers
+families (``hf_alm`` and its subclasses, ``clap``), the embedded ``reference``
+classifier, the ``oracle`` and ``tiny`` (random-weight test checkpoints).
+"""

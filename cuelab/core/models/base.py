@@ -8,6 +8,7 @@ variant) are what the runner, the CLI and the window rely on.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -19,11 +20,46 @@ import numpy as np
 from cuelab.core.errors import ModelError
 
 if TYPE_CHECKING:
-    from cuelab.core.features import ClipFeatures
-    from cuelab.core.prompts import TaskPrompt
+    from cuelab.core.cues.features import ClipFeatures
+
+#: The default label set of a task prompt: IEMOCAP's four classes.
+DEFAULT_LABELS: tuple[str, ...] = ("angry", "happy", "neutral", "sad")
 
 QUANT_CHOICES = ("auto", "nf4", "8bit", "bf16", "fp16", "fp32")
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
+
+
+@dataclass(frozen=True)
+class TaskPrompt:
+    """An instruction with and without concept tokens: what an adapter is asked.
+
+    The task layer fills it from template files (:func:`cuelab.core.tasks.prompts.load_task`,
+    :mod:`cuelab.core.tasks.sseu.prompts`); adapters only render it.
+
+    Attributes:
+        name: task name (``ser``).
+        audio_only: template with ``{labels}``.
+        with_tokens: template with ``{labels}`` and ``{tokens}``; it should start with the
+            audio-only text so that token variants share a prefix.
+        labels: the default label set.
+    """
+
+    name: str
+    audio_only: str
+    with_tokens: str
+    labels: tuple[str, ...] = DEFAULT_LABELS
+
+    def render(self, labels: Sequence[str] | None = None, token_text: str | None = None) -> str:
+        """Return the instruction text for ``labels``, with the token line when given."""
+        label_text = ", ".join(labels if labels is not None else self.labels)
+        if token_text is None or not token_text.strip():
+            return self.audio_only.format(labels=label_text)
+        return self.with_tokens.format(labels=label_text, tokens=token_text.strip())
+
+    def digest(self) -> str:
+        """A short hash of the templates, for run provenance and cache keys."""
+        text = "\x00".join((self.name, self.audio_only, self.with_tokens))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass
@@ -97,7 +133,7 @@ class Clip:
         audio: mono float32 samples at ``sr``.
         sr: sample rate (16 kHz everywhere in CueLab).
         utt_id: the clip's id in its manifest (or the file name).
-        features: eGeMAPS features from :mod:`cuelab.core.features`, when already computed;
+        features: eGeMAPS features from :mod:`cuelab.core.cues.features`, when already computed;
             adapters that need them compute them otherwise.
         meta: the manifest row (label, transcript, gender, ...).
     """

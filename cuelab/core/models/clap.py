@@ -13,9 +13,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import Clip, LoadOptions, ModelAdapter, Prediction
+from cuelab.core.models.base import Clip, LoadOptions, ModelAdapter, Prediction, TaskPrompt
 from cuelab.core.models.loading import Checkpoint, load_pretrained, resolve_location
-from cuelab.core.prompts import TaskPrompt
 
 LABEL_TEMPLATE = "a person speaking in a {label} voice"
 SCENE_TEMPLATE = "the sound of the {label}"

@@ -14,30 +14,37 @@ from __future__ import annotations
 import gc
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import Clip, LoadOptions, ModelAdapter, Prediction, Sampling
+from cuelab.core.models.base import (
+    Clip,
+    LoadOptions,
+    ModelAdapter,
+    Prediction,
+    Sampling,
+    TaskPrompt,
+)
 from cuelab.core.models.loading import Checkpoint, load_pretrained, resolve_location
-from cuelab.core.models.suffix import VariantGroup, score_batched, score_sequential, split_rows
-from cuelab.core.prompts import TaskPrompt
-from cuelab.core.scoring import PrefixLRU, ScoredRow, label_rows, probabilities, shared_prefix_len
+from cuelab.core.models.scoring import (
+    PrefixLRU,
+    ScoredRow,
+    label_rows,
+    probabilities,
+    shared_prefix_len,
+)
+from cuelab.core.models.suffix import (
+    PrefixState,
+    VariantGroup,
+    score_batched,
+    score_sequential,
+    split_rows,
+)
 
 CPU_KV_BUDGET = 1 << 30  # bytes of cache copies + logits per batched chunk on a CPU
 GPU_KV_FRACTION = 0.25  # share of free GPU memory for the same
-
-
-@dataclass
-class PrefixState:
-    """An encoded prefix: its KV cache, the logits of its last position, its length."""
-
-    cache: Any
-    last_logits: Any
-    length: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class AudioLMAdapter(ModelAdapter):

@@ -8,20 +8,25 @@ run with the oracle must score perfectly, whatever the tokens say.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import Clip, LoadOptions, ModelAdapter, Prediction, Sampling
-from cuelab.core.prompts import TaskPrompt
-
-if TYPE_CHECKING:
-    from cuelab.core.sseu.answers import ParsedAnswer
+from cuelab.core.models.base import (
+    Clip,
+    LoadOptions,
+    ModelAdapter,
+    Prediction,
+    Sampling,
+    TaskPrompt,
+)
 
 
 class OracleAdapter(ModelAdapter):
     """Reads the answer from ``clip.meta`` (the manifest row)."""
 
     family = "oracle"
+    #: Speech/scene/event runs read this model's answer from the manifest row
+    #: (:func:`cuelab.core.tasks.sseu.score.manifest_answer`) instead of generating.
+    answers_from_manifest = True
 
     def __init__(self, location: str = "") -> None:
         self.location = location
@@ -65,26 +70,6 @@ class OracleAdapter(ModelAdapter):
         if not answer:
             raise ModelError(f"oracle: clip '{clip.utt_id}' has no transcript or label")
         return answer
-
-    def answer_sseu(self, clip: Clip, asked: Sequence[str]) -> ParsedAnswer:
-        """The SSEU answer read from the manifest row (transcript, scene, events).
-
-        Scene and event classes are given as words (``car_passing`` → "car passing"),
-        the way the prompts show them, so the answer still goes through the run's
-        matcher. A clip without speech answers an empty transcript, one without
-        background no scene and no events: answers, not parse failures.
-        """
-        from dataclasses import replace
-
-        from cuelab.core.sseu.score import oracle_answer, reference_from_row
-        from cuelab.core.sseu.tasks import display_label
-
-        answer = oracle_answer(reference_from_row(clip.meta), asked)
-        return replace(
-            answer,
-            scene=display_label(answer.scene or ""),
-            events=tuple(display_label(e) for e in answer.events or ()),
-        )
 
     def describe(self) -> dict[str, object]:
         """Provenance: nothing but the family."""

@@ -11,8 +11,9 @@ from typing import Any, ClassVar
 
 from cuelab.core.errors import ModelError
 from cuelab.core.models.base import Clip, LoadOptions
-from cuelab.core.models.hf_alm import AudioLMAdapter, PrefixState, _audio
+from cuelab.core.models.hf_alm import AudioLMAdapter, _audio
 from cuelab.core.models.loading import Checkpoint
+from cuelab.core.models.suffix import PrefixState
 
 
 class _OmniInputs:

@@ -33,11 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from cuelab.core.cues.tokens import CONCEPTS, VOCAB, TokenSet, parse_tokens
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import Clip, LoadOptions, ModelAdapter, Prediction
-from cuelab.core.prompts import TaskPrompt
+from cuelab.core.models.base import Clip, LoadOptions, ModelAdapter, Prediction, TaskPrompt
 from cuelab.core.safeio import atomic_path
-from cuelab.core.tokens import CONCEPTS, VOCAB, TokenSet, parse_tokens
 
 FORMAT_VERSION = 1
 TOKEN_DIM = sum(len(VOCAB[c]) for c in CONCEPTS) + 1
@@ -246,7 +245,7 @@ class ReferenceAdapter(ModelAdapter):
 
     def _functionals(self, clip: Clip) -> dict[str, float]:
         if clip.features is None:
-            from cuelab.core.features import extract_signal
+            from cuelab.core.cues.features import extract_signal
 
             clip.features = extract_signal(clip.audio, clip.sr)
         return clip.features.functionals

@@ -13,13 +13,32 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from cuelab.core.scoring import ScoredRow, common_prefix_len
+from cuelab.core.models.scoring import ScoredRow, common_prefix_len
 
-if TYPE_CHECKING:
-    from cuelab.core.models.hf_alm import AudioLMAdapter, PrefixState
+
+@dataclass
+class PrefixState:
+    """An encoded prefix: its KV cache, the logits of its last position, its length."""
+
+    cache: Any
+    last_logits: Any
+    length: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class SuffixRunner(Protocol):
+    """What the scorers need of an adapter (:class:`~cuelab.core.models.hf_alm.AudioLMAdapter`)."""
+
+    tokenizer: Any
+
+    def run_suffix(
+        self, state: PrefixState, cache: Any, ids: Any, mask: Any, starts: Any
+    ) -> Any:  # pragma: no cover - a protocol
+        """Logits of ``ids`` run on top of ``cache`` (a copy of ``state``'s prefix cache)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -85,7 +104,7 @@ def _span_logprob(predictors: Any, ids: Any, start: int, end: int) -> float:
 
 
 def score_batched(
-    adapter: AudioLMAdapter, state: PrefixState, groups: Sequence[VariantGroup]
+    adapter: SuffixRunner, state: PrefixState, groups: Sequence[VariantGroup]
 ) -> dict[tuple[int, int], float]:
     """Score all rows of ``groups`` in two batched passes over a copy of the prefix cache."""
     import torch
@@ -123,7 +142,7 @@ def score_batched(
 
 
 def score_sequential(
-    adapter: AudioLMAdapter, state: PrefixState, groups: Sequence[VariantGroup]
+    adapter: SuffixRunner, state: PrefixState, groups: Sequence[VariantGroup]
 ) -> dict[tuple[int, int], float]:
     """Score rows one at a time on the prefix cache itself, cropping it back after each."""
     import torch

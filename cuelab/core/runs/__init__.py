@@ -1,7 +1,45 @@
-"""Batch evaluation engine (see :mod:`cuelab.core.runner` for the public API).
+"""Batch evaluation runs: plan, execute, resume, cancel, shard and merge.
 
-``config`` (what a run does), ``plan`` (clips, tokens, variants), ``engine``
-(execution and resume), ``record`` (run.json, predictions layout), ``csvio``
-(spreadsheet-safe CSV), ``stats`` and ``plots`` (the report), ``merge``
-(shards).
+The package's face is the public entry point the command line and the window
+use. Inside: ``config`` (what a run does), ``plan`` (clips, tokens, variants),
+``base`` (the durable writer, run.json, model loading shared by the engines),
+``emotion`` and ``sseu`` (one engine per task kind, ``sseu_answer`` for how an
+SSEU clip is answered), ``engine`` (picks one), ``record`` (run.json and the
+predictions layout), ``csvio`` (spreadsheet-safe CSV) and ``merge`` (shards).
+The tables and plots of a finished run are :mod:`cuelab.core.reports`.
+
+Typical use from a worker thread::
+
+    control = JobControl(on_progress=emit)       # emit: ProgressInfo -> signal
+    config = load_config("run.toml")
+    run_eval(config, resume=True, control=control)   # Cancelled on control.cancel()
+    build_report(config.out)
 """
+
+from __future__ import annotations
+
+from cuelab.core.runs.base import RunOutcome
+from cuelab.core.runs.config import (
+    RunConfig,
+    RunConfigError,
+    Shard,
+    config_from_mapping,
+    load_config,
+    parse_shard,
+)
+from cuelab.core.runs.engine import run_eval
+from cuelab.core.runs.merge import merge_runs
+from cuelab.core.runs.record import read_record
+
+__all__ = [
+    "RunConfig",
+    "RunConfigError",
+    "RunOutcome",
+    "Shard",
+    "config_from_mapping",
+    "load_config",
+    "merge_runs",
+    "parse_shard",
+    "read_record",
+    "run_eval",
+]

@@ -11,7 +11,7 @@ TOML files use the same keys as :class:`RunConfig` (paths relative to the
 file's folder), plus ``corrupt_grid = [0.1, 0.3]`` as a shorthand for
 ``corrupt:P`` conditions::
 
-    manifest = "../cuelab/assets/demo/manifest.csv"
+    manifest = "../assets/demo/manifest.csv"
     split = "test"
     models = ["reference", "oracle:-"]
     conditions = ["audio-only", "correct", "shuffle", "conflict"]
@@ -46,8 +46,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from cuelab.core.cues.interventions import parse_condition
 from cuelab.core.errors import CueLabError
-from cuelab.core.interventions import parse_condition
 from cuelab.core.models.base import Sampling
 
 
@@ -109,7 +109,7 @@ class RunConfig:
         bootstrap_seed: seed of the bootstrap.
         workers: feature-extraction processes (None: all cores); no effect on results.
         sseu_tasks: SSEU independent tasks (``asr``, ``asc``, ``at``); with ``joint`` or
-            ``cot`` they make this an SSEU run (see :mod:`cuelab.core.runs.sseu_engine`).
+            ``cot`` they make this an SSEU run (see :mod:`cuelab.core.runs.sseu`).
         joint: SSEU joint mode (one prompt asks all three).
         cot: SSEU chain-of-thought mode.
         matcher: how scene/event text becomes classes: ``lexical`` or
@@ -301,7 +301,7 @@ def config_from_mapping(data: dict[str, Any], base_dir: Path | None) -> RunConfi
     if "seeds" in data:
         data["seeds"] = _as_tuple("seeds", data["seeds"], int)
     if data.get("labels") is not None:
-        from cuelab.core.prompts import parse_labels
+        from cuelab.core.tasks.emotion import parse_labels
 
         data["labels"] = parse_labels(data["labels"])
     if isinstance(data.get("shard"), str):

@@ -8,7 +8,7 @@ or audio of more than one chunk.
 
 A clip's variants are one token text per (condition, seed); conditions that
 do not depend on the seed run once (seed ``None``). Per-clip draws are keyed
-by (seed, condition, utt id) in :mod:`cuelab.core.interventions`, so a
+by (seed, condition, utt id) in :mod:`cuelab.core.cues.interventions`, so a
 variant is the same whichever shard, order or resume computes it.
 """
 
@@ -17,20 +17,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cuelab.core.datasets.manifest import Manifest, ManifestRow
-from cuelab.core.errors import ManifestError
-from cuelab.core.features import FeatureCache, FeatureConfig, extract_many
-from cuelab.core.interventions import (
+from cuelab.core.cues.features import FeatureCache, FeatureConfig, extract_many
+from cuelab.core.cues.interventions import (
     ablate,
     apply_condition,
     conflict,
     parse_condition,
     shuffle_token_sets,
 )
+from cuelab.core.cues.norms import NormsProfile
+from cuelab.core.cues.tokens import TokenSet
+from cuelab.core.datasets.manifest import Manifest, ManifestRow
+from cuelab.core.errors import ManifestError
 from cuelab.core.jobs import JobControl
-from cuelab.core.norms import NormsProfile
 from cuelab.core.runs.config import RunConfig
-from cuelab.core.tokens import TokenSet
 
 FEATURE_CHUNK = 256
 
@@ -104,7 +104,7 @@ def compute_token_sets(
     workers: int | None = None,
 ) -> list[TokenSet]:
     """Aligned concept tokens of every row, extracting features in cached chunks."""
-    from cuelab.core.concepts import concepts_for_features
+    from cuelab.core.cues.concepts import concepts_for_features
 
     control.start(len(rows), "features")
     out: list[TokenSet] = []

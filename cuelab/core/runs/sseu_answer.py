@@ -1,9 +1,9 @@
 """Answer one SSEU clip in one mode: generate or score, parse, then match to classes.
 
-Split from :mod:`cuelab.core.runs.sseu_engine` so the answering (what a model is
+Split from :mod:`cuelab.core.runs.sseu` so the answering (what a model is
 asked per mode, how a sampled draw is seeded, how free text becomes scene and
 event confidences) reads apart from the run bookkeeping (resume, shards, rows).
-The engine imports everything here; nothing here imports the engine at run time.
+The engine imports everything here; nothing here imports the engine.
 """
 
 from __future__ import annotations
@@ -11,20 +11,37 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from cuelab.core.errors import ModelError
 from cuelab.core.jobs import JobControl
-from cuelab.core.models.base import Clip, ModelAdapter
+from cuelab.core.models.base import Clip, ModelAdapter, TaskPrompt
 from cuelab.core.runs.config import RunConfig
-from cuelab.core.sseu.answers import FIELDS, ParsedAnswer
-from cuelab.core.sseu.matching import Matcher
-from cuelab.core.sseu.tasks import TASK_FIELDS
-
-if TYPE_CHECKING:
-    from cuelab.core.runs.sseu_engine import SseuSetup
+from cuelab.core.tasks.sseu.answers import FIELDS, ParsedAnswer
+from cuelab.core.tasks.sseu.matching import Matcher
+from cuelab.core.tasks.sseu.prompts import TASK_FIELDS
+from cuelab.core.tasks.sseu.score import manifest_answer
 
 ZERO_SHOT = "zero-shot"
+
+
+class AnswerSetup(Protocol):
+    """What answering needs of a run's setup (:class:`cuelab.core.runs.sseu.SseuSetup`)."""
+
+    @property
+    def scenes(self) -> tuple[str, ...]:
+        """The scene classes, in column order."""
+        ...
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        """The event classes, in column order."""
+        ...
+
+    @property
+    def prompts(self) -> dict[str, TaskPrompt]:
+        """The prompt of each task the run asks."""
+        ...
 
 
 def fields_of(tasks: Sequence[str]) -> tuple[str, ...]:
@@ -65,7 +82,9 @@ class ModeResult:
 
 def draws(adapter: object, mode: str, config: RunConfig) -> bool:
     """True when ``adapter`` (a class or instance) draws one answer per seed in ``mode``."""
-    return config.sample and mode != ZERO_SHOT and not hasattr(adapter, "answer_sseu")
+    return (
+        config.sample and mode != ZERO_SHOT and not getattr(adapter, "answers_from_manifest", False)
+    )
 
 
 def draw_seed(seed: int, utt_id: str, task: str) -> int:
@@ -96,7 +115,7 @@ class Answerer:
         self,
         adapter: ModelAdapter,
         config: RunConfig,
-        setup: SseuSetup,
+        setup: AnswerSetup,
         matchers: tuple[Matcher | None, Matcher | None],
     ) -> None:
         self.adapter = adapter
@@ -117,8 +136,8 @@ class Answerer:
         if mode == ZERO_SHOT:
             return self._zero_shot(clip, tasks, asked)
         raw: dict[str, str] = {}
-        if hasattr(self.adapter, "answer_sseu"):
-            answer: ParsedAnswer = self.adapter.answer_sseu(clip, asked)
+        if getattr(self.adapter, "answers_from_manifest", False):
+            answer: ParsedAnswer = manifest_answer(clip.meta, asked)
         else:
             answer = self._generate(clip, tasks, raw, control, seed)
         return self._matched(tasks, answer, raw)
@@ -131,7 +150,7 @@ class Answerer:
         control: JobControl,
         seed: int | None,
     ) -> ParsedAnswer:
-        from cuelab.core.sseu.answers import parse_sseu_answer
+        from cuelab.core.tasks.sseu.answers import parse_sseu_answer
 
         merged: ParsedAnswer | None = None
         for task in tasks:

@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cuelab.core.models.base import Clip, LoadOptions
+from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt
 from cuelab.core.models.hf_alm import AudioLMAdapter
 from cuelab.core.models.registry import load_model
-from cuelab.core.prompts import TaskPrompt
 
 TOLERANCE = 1e-4  # max abs difference of summed label log-probabilities, fp32
 VARIANTS = [
@@ -114,7 +113,7 @@ def test_describe_and_unload(adapters: dict[str, AudioLMAdapter], qwen2_audio_di
 
 
 def _task_args():
-    from cuelab.core.prompts import load_task
+    from cuelab.core.tasks.prompts import load_task
 
     task = load_task("ser")
     return task, task.labels, [None]

@@ -17,15 +17,14 @@ import pytest
 import soundfile as sf
 
 from cuelab.cli import main
-from cuelab.core.audio import load_audio
+from cuelab.core.audio.io import load_audio
+from cuelab.core.cues.norms import default_norms
 from cuelab.core.errors import ModelError
 from cuelab.core.models import tiny
-from cuelab.core.models.base import Clip, LoadOptions
+from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt
 from cuelab.core.models.flamingo import AudioFlamingo3Adapter
 from cuelab.core.models.loading import resolve_location
 from cuelab.core.models.registry import load_model
-from cuelab.core.norms import default_norms
-from cuelab.core.prompts import TaskPrompt
 from tests.core.models.conftest import voiced_tone
 
 TOLERANCE = 1e-4  # max abs difference of summed label log-probabilities, fp32

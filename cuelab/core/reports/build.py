@@ -1,0 +1,30 @@
+"""Build the report of any run folder: the one entry point, which picks the report kind.
+
+``cuelab report DIR``, the end of every ``cuelab eval`` and the window's Batch
+panel call :func:`build_report`. An emotion run gets UAR/WA with bootstrap
+intervals, paired tests, confusion and agreement tables
+(:mod:`cuelab.core.reports.emotion`); a speech / scene / event run gets WER,
+mACC and mAP per model × mode × SNR (:mod:`cuelab.core.reports.sseu`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cuelab.core.reports.emotion import ReportFiles, build_emotion_report
+from cuelab.core.reports.sseu import SseuReportFiles, build_sseu_report
+from cuelab.core.runs import record as rec
+from cuelab.core.runs.config import RunConfig
+
+
+def build_report(folder: str | Path, *, plots: bool = True) -> ReportFiles | SseuReportFiles:
+    """Compute the statistics of a run folder and write its tables (and plots).
+
+    Raises:
+        ReportError: no predictions, or no row with a reference label.
+    """
+    folder = Path(folder)
+    record = rec.read_record(folder)
+    if RunConfig.from_json(record["config"]).is_sseu:
+        return build_sseu_report(folder, record, plots=plots)
+    return build_emotion_report(folder, record, plots=plots)

@@ -1,0 +1,184 @@
+"""What every batch run shares: the durable prediction writer, run.json, model loading.
+
+An engine per task kind sits on top (:mod:`cuelab.core.runs.emotion`,
+:mod:`cuelab.core.runs.sseu`); :func:`cuelab.core.runs.engine.run_eval` picks
+one. The pieces here make a run survive ``kill -9``: every batch of rows is
+appended with one ``write``, then flushed and fsynced, so a killed run leaves
+complete rows plus at most one torn record, which :class:`PredictionWriter`
+cuts on resume. :func:`open_record` refuses a folder that holds another run,
+and :class:`ModelRun` refuses to resume with a model that describes itself
+differently from the one recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from cuelab.core.errors import Cancelled
+from cuelab.core.models.base import LoadOptions, ModelAdapter
+from cuelab.core.runs import record as rec
+from cuelab.core.runs.config import RunConfig, RunConfigError
+from cuelab.core.runs.csvio import format_row, read_complete_rows
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str, str, str]  # utt_id, model, condition (or mode), seed
+#: The columns that identify an emotion run's row; SSEU runs key on ``mode``.
+KEY_COLUMNS = ("utt_id", "model", "condition", "seed")
+ModelLoader = Callable[[str, LoadOptions], ModelAdapter]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a finished run did."""
+
+    folder: Path
+    rows_written: int
+    rows_kept: int
+    clips: int
+
+
+class PredictionWriter:
+    """Appends rows to predictions.csv durably (one write, flush and fsync per batch).
+
+    The file stays open for the whole run; :meth:`close` is called in the runner's
+    ``finally``. ``key_columns`` name the four cells that identify a row (SSEU runs
+    key on ``mode`` instead of ``condition``).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        header: list[str],
+        resume: bool,
+        key_columns: Sequence[str] = KEY_COLUMNS,
+    ) -> None:
+        self.path = path
+        self.done: set[Key] = set()
+        self.kept = 0
+        if resume and path.exists():
+            old_header, rows, good = read_complete_rows(path)
+            if old_header and old_header != header:
+                raise RunConfigError(
+                    f"{path}: columns differ from this configuration's; cannot resume"
+                )
+            if old_header:
+                idx = [header.index(c) for c in key_columns]
+                self.done = {(r[idx[0]], r[idx[1]], r[idx[2]], r[idx[3]]) for r in rows}
+                self.kept = len(rows)
+                with open(path, "r+b") as fh:
+                    fh.truncate(good)  # drop a torn last record
+                self._fh: IO[str] = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115
+                return
+        self._fh = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 (open for the run)
+        self.append([header])
+
+    def append(self, rows: Sequence[Sequence[object]]) -> None:
+        """Write ``rows`` as one block and make it durable."""
+        self._fh.write("".join(format_row(r) for r in rows))
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        """Close the file."""
+        self._fh.close()
+
+
+def default_loader(spec: str, options: LoadOptions) -> ModelAdapter:
+    """Load ``spec`` through the model registry."""
+    from cuelab.core.models.registry import load_model
+
+    return load_model(spec, options)
+
+
+def open_record(
+    out: Path,
+    config: RunConfig,
+    ident: dict[str, Any],
+    manifest_path: str,
+    labels: Sequence[str],
+    resume: bool,
+) -> dict[str, Any]:
+    """run.json of a fresh run, or of the run being resumed (identity checked)."""
+    if (out / rec.RUN_JSON).exists():
+        if not resume:
+            raise RunConfigError(
+                f"{out} already holds a run; add --resume to continue it, or choose another --out"
+            )
+        record = rec.read_record(out)
+        if record.get("merged_from"):
+            raise RunConfigError(f"{out} holds merged shards; it cannot be resumed")
+        rec.compare_identity(record["identity"], ident, f"cannot resume {out}")
+        return record
+    if (out / rec.PREDICTIONS_CSV).exists():
+        raise RunConfigError(f"{out} has predictions.csv but no run.json; choose another --out")
+    return rec.new_record(config, ident, manifest_path, labels)
+
+
+class ModelRun:
+    """One model loaded for the run; its describe() is checked against run.json."""
+
+    def __init__(
+        self,
+        spec: str,
+        config: RunConfig,
+        record: dict[str, Any],
+        out: Path,
+        loader: ModelLoader,
+    ) -> None:
+        self.spec = spec
+        self.adapter = loader(spec, LoadOptions(quant=config.quant, device=config.device))
+        described = self.adapter.describe()
+        previous = record["models"].get(spec)
+        if previous is not None and previous != described:
+            changed = sorted(
+                k for k in set(previous) | set(described) if previous.get(k) != described.get(k)
+            )
+            self.adapter.unload()
+            raise RunConfigError(
+                f"cannot resume {out}: model {spec} differs in '{changed[0]}' from the run's"
+            )
+        record["models"][spec] = described
+        rec.write_record(out, record)
+
+    def close(self) -> None:
+        """Free the model."""
+        self.adapter.unload()
+
+
+@contextmanager
+def run_session(
+    out: Path, record: dict[str, Any], session: dict[str, Any], writer: PredictionWriter
+) -> Iterator[None]:
+    """Record how a run ended in run.json (complete, cancelled, interrupted, failed).
+
+    Whatever happens, the prediction writer is closed: rows already written stay.
+    """
+    try:
+        yield
+        _finish(out, record, session, "complete")
+    except Cancelled:
+        _finish(out, record, session, "cancelled")
+        raise
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        session["error"] = " ".join(str(exc).split())[:500]
+        _finish(out, record, session, status)
+        raise
+    finally:
+        writer.close()
+
+
+def _finish(out: Path, record: dict[str, Any], session: dict[str, Any], status: str) -> None:
+    session["finished"] = rec.now()
+    session["status"] = status
+    record["status"] = status
+    if status == "complete":
+        record["finished"] = session["finished"]
+    rec.write_record(out, record)

@@ -1,0 +1,199 @@
+"""The emotion engine: stream clips, share each clip's prefix, append, resume.
+
+The loop is model → clip → one ``score_labels`` call with every distinct
+token text of that clip (all condition × seed variants, deduplicated), so an
+adapter encodes "audio + instruction" once per clip and scores the variants
+as suffixes. Models run one after the other, each loaded once and unloaded
+before the next: two 7B models rarely fit on one GPU.
+
+Every (clip, model) batch of rows is appended to predictions.csv with one
+``write``, then flushed and fsynced. A run killed at any point (even
+``kill -9``) therefore leaves complete rows plus at most one torn record;
+``resume`` cuts the torn tail, skips the (utt, model, condition, seed) keys
+already written and scores the rest, refusing when the configuration
+differs. Only token sets and ids stay in memory; audio is read per clip.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cuelab.core.audio.io import load_audio
+from cuelab.core.cues.features import FeatureCache, FeatureConfig, extract_file
+from cuelab.core.datasets.manifest import ManifestRow, read_manifest
+from cuelab.core.errors import ModelError
+from cuelab.core.jobs import JobControl
+from cuelab.core.models.base import Clip, Prediction
+from cuelab.core.runs import record as rec
+from cuelab.core.runs.base import (
+    Key,
+    ModelLoader,
+    ModelRun,
+    PredictionWriter,
+    RunOutcome,
+    default_loader,
+    open_record,
+    run_session,
+)
+from cuelab.core.runs.config import RunConfig
+from cuelab.core.runs.plan import (
+    Variant,
+    VariantPlan,
+    compute_token_sets,
+    resolve_labels,
+    select_rows,
+    unique_texts,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _clip(row: ManifestRow, cache: FeatureCache) -> Clip:
+    audio, sr = load_audio(row.path, 16000)
+    feats = extract_file(row.path, cache=cache)
+    return Clip(audio=audio, sr=sr, utt_id=row.utt_id, features=feats, meta=dict(row.fields))
+
+
+def _row_cells(
+    row: ManifestRow,
+    spec: str,
+    variant: Variant,
+    pred: Prediction,
+    labels: Sequence[str],
+    extras: Sequence[tuple[str, str]],
+) -> list[object]:
+    answer = "" if pred.unparsed or pred.label is None else pred.label
+    probs = [format(pred.probs[lab], ".6g") if lab in pred.probs else "" for lab in labels]
+    return [
+        row.utt_id,
+        row.get("speaker"),
+        row.get("label"),
+        spec,
+        variant.condition,
+        variant.seed_text,
+        answer,
+        *probs,
+        pred.raw_output or "",
+        variant.text or "",
+        *(row.get(col) for col, _ in extras),
+    ]
+
+
+def run_emotion_eval(
+    config: RunConfig,
+    *,
+    resume: bool = False,
+    control: JobControl | None = None,
+    command: Sequence[str] | None = None,
+    cache: FeatureCache | None = None,
+    loader: ModelLoader | None = None,
+) -> RunOutcome:
+    """Run (or continue) an emotion (closed label set) evaluation into ``config.out``.
+
+    Args:
+        config: the run configuration.
+        resume: continue the run already in ``config.out`` (a fresh run when there is none).
+        control: progress (``features`` then ``scoring``: one item per clip and model)
+            and cancellation; checked between clips.
+        command: the command line, recorded in run.json.
+        cache: feature cache (default: the user cache).
+        loader: model loader (default: the registry), e.g. to reuse a loaded adapter.
+
+    Raises:
+        Cancelled: ``control`` was cancelled; everything finished so far is on disk
+            and ``resume`` continues it.
+        RunConfigError: the folder holds another run, or ``resume`` found a different
+            configuration (the message names the key).
+    """
+    from cuelab.core.cues.norms import load_norms
+    from cuelab.core.tasks.prompts import load_task
+
+    ctl = control if control is not None else JobControl()
+    cache = cache if cache is not None else FeatureCache()
+    out = Path(config.out)
+    manifest = read_manifest(config.manifest)
+    rows = select_rows(manifest, config)
+    labels = resolve_labels(rows, config)
+    task = load_task(config.task, labels)
+    norms = load_norms(config.norms)
+    ident = rec.identity(
+        config,
+        manifest_sha256=manifest.sha256,
+        norms_sha256=norms.sha256,
+        prompt_digest=task.digest(),
+        labels=labels,
+        feature_key=FeatureConfig().key(),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    record = open_record(out, config, ident, str(manifest.path), labels, resume)
+    session = rec.start_session(record, command)
+    rec.write_record(out, record)
+    extras = rec.extra_columns(manifest.columns, labels)
+    writer = PredictionWriter(
+        out / rec.PREDICTIONS_CSV, rec.prediction_header(labels, extras), resume
+    )
+    written = 0
+    with run_session(out, record, session, writer):
+        token_sets = compute_token_sets(rows, norms, cache, ctl, config.workers)
+        plan = VariantPlan(config, [r.utt_id for r in rows], token_sets)
+        mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
+        todo = _todo(config, plan, mine, writer.done)
+        ctl.start(sum(len(v) for v in todo.values()), "scoring")
+        for spec in config.models:
+            if not todo[spec]:
+                continue
+            ctx = EmotionModelRun(spec, config, record, out, loader or default_loader)
+            try:
+                for row in todo[spec]:
+                    ctl.check()
+                    written += ctx.score(row, plan, cache, task, labels, extras, writer)
+                    ctl.advance(1, f"{spec}: {row.utt_id}")
+            finally:
+                ctx.close()
+    log.info("run %s complete: %d rows written, %d kept", out, written, writer.kept)
+    return RunOutcome(out, written, writer.kept, len(mine))
+
+
+def _todo(
+    config: RunConfig, plan: VariantPlan, mine: Sequence[ManifestRow], done: set[Key]
+) -> dict[str, list[ManifestRow]]:
+    """Per model, the clips with at least one (condition, seed) row still missing."""
+    keys = [(c, "" if s is None else str(s)) for c, s in plan.keys]
+    return {
+        spec: [r for r in mine if any((r.utt_id, spec, c, s) not in done for c, s in keys)]
+        for spec in config.models
+    }
+
+
+class EmotionModelRun(ModelRun):
+    """A loaded model that scores every token variant of a clip in one call."""
+
+    def score(
+        self,
+        row: ManifestRow,
+        plan: VariantPlan,
+        cache: FeatureCache,
+        task: Any,
+        labels: Sequence[str],
+        extras: Sequence[tuple[str, str]],
+        writer: PredictionWriter,
+    ) -> int:
+        """Score every variant of one clip in one call; append the rows not yet written."""
+        variants = plan.variants(row.utt_id)
+        texts = unique_texts(variants)
+        preds = self.adapter.score_labels(_clip(row, cache), task, labels, texts)
+        if len(preds) != len(texts):
+            raise ModelError(
+                f"model {self.spec} returned {len(preds)} predictions for {len(texts)} prompts"
+            )
+        by_text = dict(zip(texts, preds))
+        rows = [
+            _row_cells(row, self.spec, v, by_text[v.text], labels, extras)
+            for v in variants
+            if (row.utt_id, self.spec, v.condition, v.seed_text) not in writer.done
+        ]
+        writer.append(rows)
+        return len(rows)

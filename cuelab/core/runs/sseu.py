@@ -1,0 +1,443 @@
+"""Execute a speech / scene / event (SSEU) run: free answers, parsed and matched per clip.
+
+An SSEU run asks each model, per clip, in up to three *modes*: ``independent``
+(one prompt per task among ASR, ASC and AT, answers merged), ``joint`` (one
+prompt for all three) and ``cot`` (the joint answer after reasoning steps).
+Answers are parsed (:mod:`cuelab.core.tasks.sseu.answers`); an answer that cannot be
+parsed is flagged in the ``unparsed`` column and scored as wrong, never
+guessed. Scene and event texts are then mapped to classes by the run's
+matcher (lexical by default, or sentence embeddings), and the chosen scene
+and the per-class confidences are written next to the text, so the report
+needs neither the model nor the matcher. Two families answer without text:
+the oracle (the manifest's truth, the upper bound) and CLAP (zero-shot
+scene softmax and event sigmoids, mode ``zero-shot``, no ASR).
+
+Generation is greedy by default (``do_sample=False``), so a clip's answer
+does not depend on the seed: each (clip, mode) is answered once and written
+once per configured seed, and the std over seeds is 0. With ``sample`` every
+seed draws its own answer (temperature, top-p), so the std over seeds is the
+spread of the draws; each generation is seeded from the run seed, the clip
+and the prompt (:func:`draw_seed`), so a draw is reproducible, resumable and
+independent of the order of work. run.json records the decoding in the
+run's identity. The oracle and CLAP answer without drawing: one answer per
+(clip, mode) still serves every seed.
+
+Rows are keyed by (utt_id, model, mode, seed) and appended per (clip, mode),
+or per (clip, mode, seed) for drawn answers, through the SER runner's durable
+writer, so cancel, ``kill -9``, ``--resume``, ``--shard`` and ``cuelab merge``
+behave as for SER runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cuelab.core.audio.io import load_audio
+from cuelab.core.datasets.manifest import Manifest, ManifestRow, read_manifest
+from cuelab.core.errors import ManifestError, ModelError
+from cuelab.core.jobs import JobControl
+from cuelab.core.models.base import Clip, TaskPrompt
+from cuelab.core.runs import record as rec
+
+# The SER engine's writer, model context and record helpers are shared, not copied.
+from cuelab.core.runs.base import (
+    ModelLoader,
+    ModelRun,
+    PredictionWriter,
+    RunOutcome,
+    default_loader,
+    open_record,
+    run_session,
+)
+from cuelab.core.runs.config import RunConfig, RunConfigError
+from cuelab.core.runs.plan import select_rows
+from cuelab.core.runs.sseu_answer import (
+    ZERO_SHOT,
+    Answerer,
+    ModeResult,
+    draw_seed,
+    draws,
+    fields_of,
+    mode_tasks,
+    run_tasks,
+)
+from cuelab.core.tasks.sseu.matching import Matcher
+
+__all__ = [
+    "BASE_COLUMNS",
+    "EVENT_PREFIX",
+    "KEY_COLUMNS",
+    "MODES",
+    "RAW_COLUMNS",
+    "REFERENCE_COLUMNS",
+    "SCENE_PREFIX",
+    "ZERO_SHOT",
+    "Answerer",
+    "ModeResult",
+    "SseuSetup",
+    "build_matchers",
+    "class_lists",
+    "draw_seed",
+    "draws",
+    "fields_of",
+    "mode_tasks",
+    "model_modes",
+    "prepare",
+    "row_cells",
+    "run_sseu_eval",
+    "sseu_header",
+    "sseu_identity",
+]
+
+log = logging.getLogger(__name__)
+
+MODES = ("independent", "joint", "cot", ZERO_SHOT)
+KEY_COLUMNS = ("utt_id", "model", "mode", "seed")
+BASE_COLUMNS = (
+    "utt_id", "speaker", "model", "mode", "tasks", "seed", "snr_db",
+    "pred_transcript", "pred_scene", "pred_scene_text", "pred_events", "unparsed",
+)  # fmt: skip
+RAW_COLUMNS = ("raw_output", "raw_asr", "raw_asc", "raw_at")
+REFERENCE_COLUMNS = ("transcript", "scene", "events")
+_NOT_CARRIED = {"path", "utt_id", "speaker", "snr_db", *REFERENCE_COLUMNS}
+SCENE_PREFIX = "p_scene_"
+EVENT_PREFIX = "p_event_"
+GREEDY_NOTE = "answers are greedy, so every seed repeats the same answer (std 0)"
+SAMPLED_NOTE = (
+    "every seed draws its own answer; each generation is seeded with "
+    "sha256(seed, utt_id, task) (draw_seed), so std over seeds is the spread of the draws"
+)
+
+
+def sseu_header(
+    scenes: Sequence[str], events: Sequence[str], extras: Sequence[tuple[str, str]]
+) -> list[str]:
+    """The header of an SSEU predictions.csv."""
+    return [
+        *BASE_COLUMNS,
+        *(SCENE_PREFIX + s for s in scenes),
+        *(EVENT_PREFIX + e for e in events),
+        *RAW_COLUMNS,
+        *REFERENCE_COLUMNS,
+        *(name for _, name in extras),
+    ]
+
+
+def _extras(columns: Sequence[str], taken: set[str]) -> list[tuple[str, str]]:
+    """Manifest columns carried along; a clash with a run column gets ``manifest_``."""
+    return [
+        (c, f"manifest_{c}" if c in taken else c) for c in columns if c and c not in _NOT_CARRIED
+    ]
+
+
+def class_lists(manifest: Manifest) -> tuple[list[str], list[str]]:
+    """Scene and event classes: the built set's ``classes.json``, else the manifest's values."""
+    from cuelab.core.tasks.sseu.build import read_classes
+
+    if (manifest.path.parent / "classes.json").is_file():
+        return read_classes(manifest.path.parent)
+    scenes = sorted({r.get("scene") for r in manifest if r.get("scene")})
+    events = sorted({e for r in manifest for e in r.events})
+    return scenes, events
+
+
+def _check_references(
+    manifest: Manifest,
+    rows: Sequence[ManifestRow],
+    asked: Sequence[str],
+    scenes: Sequence[str],
+    events: Sequence[str],
+) -> None:
+    """Every reference the run scores must exist and be one of the offered classes."""
+    columns = {"transcript": "transcript", "scene": "scene", "events": "events"}
+    for f in asked:
+        if columns[f] not in manifest.columns:
+            raise ManifestError(
+                f"{manifest.path}: no '{columns[f]}' column, which scoring the {f} needs"
+            )
+    for r in rows:
+        where = f"{manifest.path.name} row {r.index}"
+        if "scene" in asked and r.get("scene") and r.get("scene") not in scenes:
+            raise ManifestError(f"{where}, column 'scene': '{r.get('scene')}' is not in {scenes}")
+        bad = [e for e in r.events if e not in events] if "events" in asked else []
+        if bad:
+            raise ManifestError(f"{where}, column 'events': '{bad[0]}' is not in {events}")
+
+
+@dataclass(frozen=True)
+class SseuSetup:
+    """What stays fixed for a run: classes, prompts, columns, matcher provenance."""
+
+    scenes: tuple[str, ...]
+    events: tuple[str, ...]
+    prompts: dict[str, TaskPrompt]
+    extras: list[tuple[str, str]]
+    asked: tuple[str, ...]
+    matcher_digest: str | None
+
+    @property
+    def header(self) -> list[str]:
+        """The predictions.csv header."""
+        return sseu_header(self.scenes, self.events, self.extras)
+
+    def prompt_digest(self) -> str:
+        """One hash over the templates of every task the run asks."""
+        text = "\n".join(f"{t}:{p.digest()}" for t, p in sorted(self.prompts.items()))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def prepare(config: RunConfig, manifest: Manifest, rows: Sequence[ManifestRow]) -> SseuSetup:
+    """Classes, prompts and columns of a run, with the references checked up front."""
+    from cuelab.core.tasks.sseu.prompts import load_sseu_tasks
+
+    scenes, events = class_lists(manifest)
+    tasks = run_tasks(config)
+    asked = fields_of(tasks)
+    _check_references(manifest, rows, asked, scenes, events)
+    prompts = load_sseu_tasks(tasks, scenes, events)
+    taken = set(sseu_header(scenes, events, []))
+    digest = None
+    if config.matcher.startswith("embeddings:"):
+        from cuelab.core.models.loading import folder_digest
+
+        folder = Path(config.matcher.split(":", 1)[1])
+        if not folder.is_dir():
+            raise ModelError(f"matcher folder {folder} does not exist")
+        digest = folder_digest(folder)
+    return SseuSetup(
+        tuple(scenes), tuple(events), prompts, _extras(manifest.columns, taken), asked, digest
+    )
+
+
+def sseu_identity(config: RunConfig, manifest: Manifest, setup: SseuSetup) -> dict[str, Any]:
+    """Everything that decides an SSEU run's rows, as a flat dict (compared on resume/merge)."""
+    return {
+        "kind": "sseu",
+        "manifest_sha256": manifest.sha256,
+        "split": config.split,
+        "limit": config.limit,
+        "models": list(config.models),
+        "sseu_tasks": list(config.sseu_tasks),
+        "modes": list(config.sseu_modes),
+        "seeds": list(config.seeds),
+        "scenes": list(setup.scenes),
+        "events": list(setup.events),
+        "prompt_digest": setup.prompt_digest(),
+        "matcher": config.matcher,
+        "matcher_digest": setup.matcher_digest,
+        "max_new_tokens": config.max_new_tokens,
+        "cot_max_new_tokens": config.cot_max_new_tokens,
+        **config.decoding(),
+        "quant": config.quant,
+        "device": config.device,
+        "shard": str(config.shard) if config.shard else None,
+    }
+
+
+def build_matchers(config: RunConfig, setup: SseuSetup) -> tuple[Matcher | None, Matcher | None]:
+    """The scene and event matchers (None for a field the run does not ask)."""
+    from cuelab.core.tasks.sseu.matching import EmbeddingMatcher, LexicalMatcher, load_text_encoder
+
+    need_scene = "scene" in setup.asked and bool(setup.scenes)
+    need_events = "events" in setup.asked and bool(setup.events)
+    if config.matcher == "lexical":
+        return (
+            LexicalMatcher(setup.scenes) if need_scene else None,
+            LexicalMatcher(setup.events) if need_events else None,
+        )
+    device = "cuda" if config.device == "cuda" else "cpu"
+    encoder = load_text_encoder(config.matcher.split(":", 1)[1], device=device)
+    return (
+        EmbeddingMatcher(setup.scenes, encoder) if need_scene else None,
+        EmbeddingMatcher(setup.events, encoder) if need_events else None,
+    )
+
+
+# ----------------------------------------------------------------------------- answering
+
+
+def model_modes(spec: str, config: RunConfig) -> tuple[str, ...]:
+    """The modes a model runs: CLAP (it has ``score_sseu``) only ``zero-shot``."""
+    from cuelab.core.models.registry import get_adapter_class, parse_spec
+
+    if not hasattr(get_adapter_class(parse_spec(spec)[0]), "score_sseu"):
+        return config.sseu_modes
+    if not set(fields_of(run_tasks(config))) & {"scene", "events"}:
+        raise RunConfigError(f"model {spec} answers only scenes and events; ask asc, at or joint")
+    return (ZERO_SHOT,)
+
+
+def _num(x: float) -> str:
+    return format(float(x), ".8g")
+
+
+def row_cells(
+    row: ManifestRow,
+    spec: str,
+    mode: str,
+    seed: int,
+    result: ModeResult,
+    setup: SseuSetup,
+) -> list[object]:
+    """One predictions.csv row."""
+    a = result.answer
+    transcript = a.transcript if "transcript" in a.asked else None
+    scene_text = a.scene if "scene" in a.asked else None
+    events_text = ";".join(a.events) if "events" in a.asked and a.events else ""
+    raw = result.raw
+    return [
+        row.utt_id,
+        row.get("speaker"),
+        spec,
+        mode,
+        ";".join(result.tasks),
+        seed,
+        row.get("snr_db"),
+        transcript or "",
+        result.scene or "",
+        scene_text or "",
+        events_text,
+        ";".join(a.unparsed_fields),
+        *(_num(result.scene_probs[s]) if s in result.scene_probs else "" for s in setup.scenes),
+        *(_num(result.event_probs[e]) if e in result.event_probs else "" for e in setup.events),
+        raw.get("joint") or raw.get("cot") or "",
+        raw.get("asr", ""),
+        raw.get("asc", ""),
+        raw.get("at", ""),
+        *(row.get(c) for c in REFERENCE_COLUMNS),
+        *(row.get(c) for c, _ in setup.extras),
+    ]
+
+
+def _clip(row: ManifestRow) -> Clip:
+    audio, sr = load_audio(row.path, 16000)
+    return Clip(audio=audio, sr=sr, utt_id=row.utt_id, meta=dict(row.fields))
+
+
+Todo = dict[str, list[tuple[ManifestRow, list[tuple[str, list[str]]]]]]
+
+
+def _todo(
+    config: RunConfig,
+    modes_of: dict[str, tuple[str, ...]],
+    mine: Sequence[ManifestRow],
+    done: set[tuple[str, str, str, str]],
+) -> Todo:
+    """Per model, each clip with its unfinished modes and the seeds each still misses."""
+    seeds = [str(s) for s in config.seeds]
+    out: Todo = {}
+    for spec in config.models:
+        items = []
+        for r in mine:
+            missing = [
+                (m, [s for s in seeds if (r.utt_id, spec, m, s) not in done])
+                for m in modes_of[spec]
+            ]
+            missing = [(m, left) for m, left in missing if left]
+            if missing:
+                items.append((r, missing))
+        out[spec] = items
+    return out
+
+
+def _work(config: RunConfig, todo: Todo) -> int:
+    """Progress items: one per answer generated (per seed where answers are drawn)."""
+    from cuelab.core.models.registry import get_adapter_class, parse_spec
+
+    total = 0
+    for spec, items in todo.items():
+        cls = get_adapter_class(parse_spec(spec)[0])
+        for _, modes in items:
+            total += sum(len(left) if draws(cls, m, config) else 1 for m, left in modes)
+    return total
+
+
+def _answer_mode(
+    answerer: Answerer,
+    setup: SseuSetup,
+    writer: PredictionWriter,
+    ctl: JobControl,
+    row: ManifestRow,
+    clip: Clip,
+    spec: str,
+    mode: str,
+    seeds: Sequence[str],
+) -> int:
+    """Answer one clip in one mode for the seeds it misses; return the rows written.
+
+    A drawn answer is generated and written per seed; any other answer once, then
+    written for every seed.
+    """
+    if draws(answerer.adapter, mode, answerer.config):
+        for s in seeds:
+            result = answerer.answer(clip, mode, ctl, int(s))
+            writer.append([row_cells(row, spec, mode, int(s), result, setup)])
+            ctl.advance(1, f"{spec}: {row.utt_id} {mode} seed {s}")
+        return len(seeds)
+    result = answerer.answer(clip, mode, ctl)
+    writer.append([row_cells(row, spec, mode, int(s), result, setup) for s in seeds])
+    ctl.advance(1, f"{spec}: {row.utt_id} {mode}")
+    return len(seeds)
+
+
+def run_sseu_eval(
+    config: RunConfig,
+    *,
+    resume: bool = False,
+    control: JobControl | None = None,
+    command: Sequence[str] | None = None,
+    loader: ModelLoader | None = None,
+) -> RunOutcome:
+    """Run (or continue) an SSEU evaluation into ``config.out``.
+
+    Same contract as :func:`cuelab.core.runs.engine.run_eval`: progress counts one
+    item per clip × model × mode (× seed where answers are drawn), cancellation is
+    checked between generations, and everything finished is on disk for ``resume``.
+    """
+    ctl = control if control is not None else JobControl()
+    out = Path(config.out)
+    manifest = read_manifest(config.manifest)
+    rows = select_rows(manifest, config)
+    setup = prepare(config, manifest, rows)
+    modes_of = {spec: model_modes(spec, config) for spec in config.models}
+    ident = sseu_identity(config, manifest, setup)
+    out.mkdir(parents=True, exist_ok=True)
+    record = open_record(out, config, ident, str(manifest.path), [], resume)
+    record["sseu"] = {
+        "scenes": list(setup.scenes),
+        "events": list(setup.events),
+        "modes": list(config.sseu_modes),
+        **config.decoding(),
+        "seeds_note": SAMPLED_NOTE if config.sample else GREEDY_NOTE,
+    }
+    session = rec.start_session(record, command)
+    rec.write_record(out, record)
+    writer = PredictionWriter(out / rec.PREDICTIONS_CSV, setup.header, resume, KEY_COLUMNS)
+    written = 0
+    with run_session(out, record, session, writer):
+        mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
+        todo = _todo(config, modes_of, mine, writer.done)
+        ctl.start(_work(config, todo), "answering")
+        matchers = build_matchers(config, setup) if any(todo.values()) else (None, None)
+        for spec in config.models:
+            if not todo[spec]:
+                continue
+            ctx = ModelRun(spec, config, record, out, loader or default_loader)
+            try:
+                answerer = Answerer(ctx.adapter, config, setup, matchers)
+                for row, modes in todo[spec]:
+                    ctl.check()
+                    clip = _clip(row)
+                    for mode, left in modes:
+                        written += _answer_mode(
+                            answerer, setup, writer, ctl, row, clip, spec, mode, left
+                        )
+            finally:
+                ctx.close()
+    log.info("SSEU run %s complete: %d rows written, %d kept", out, written, writer.kept)
+    return RunOutcome(out, written, writer.kept, len(mine))
