@@ -1,4 +1,4 @@
-"""Helpers shared by sub-commands: progress bars and JSON output."""
+"""Helpers shared by sub-commands: progress bars, JSON output, remote-model flags."""
 
 from __future__ import annotations
 
@@ -79,3 +79,31 @@ def snr_list(text: str) -> list[float]:
     if not values:
         raise argparse.ArgumentTypeError(f"{text!r} holds no SNR")
     return values
+
+
+def add_remote_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--scoring``, ``--family`` and ``--concurrency`` for ``openai:`` model specs."""
+    from cuelab.core.models.remote.spec import PROMPT_FAMILIES, SCORING_CHOICES
+
+    g = parser.add_argument_group(
+        "models behind OpenAI-compatible servers (--model openai:URL[,URL...][#MODEL])"
+    )
+    g.add_argument(
+        "--scoring",
+        choices=SCORING_CHOICES,
+        help="closed-set scoring: first-token log-probabilities, whole-label continuation "
+        "(prompt_logprobs), or generate and parse (default auto: the most exact the server allows)",
+    )
+    g.add_argument(
+        "--family",
+        dest="prompt_family",
+        choices=sorted(PROMPT_FAMILIES),
+        help="system prompt of a known family (default server: none, the chat template decides)",
+    )
+    g.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="requests in flight over all endpoints (default 16); the API key comes from "
+        "CUELAB_API_KEY or OPENAI_API_KEY",
+    )

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cuelab.cli.common import add_remote_arguments
+
 
 def register(sub: Any) -> None:
     """Add the ``eval``, ``merge`` and ``report`` sub-commands."""
@@ -76,6 +78,7 @@ def register(sub: Any) -> None:
     )
     g.add_argument("--temperature", type=float, metavar="T", help="with --sample (default 0.7)")
     g.add_argument("--top-p", type=float, metavar="P", help="with --sample (default 0.9)")
+    add_remote_arguments(p)
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
     p.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
     p.set_defaults(func=run_eval_command)
@@ -110,7 +113,8 @@ _KEYS = {
     "shard": "shard", "workers": "workers", "tasks": "sseu_tasks", "joint": "joint",
     "cot": "cot", "matcher": "matcher", "max_new_tokens": "max_new_tokens",
     "cot_max_new_tokens": "cot_max_new_tokens", "sample": "sample",
-    "temperature": "temperature", "top_p": "top_p",
+    "temperature": "temperature", "top_p": "top_p", "scoring": "scoring",
+    "prompt_family": "prompt_family", "concurrency": "concurrency",
 }  # fmt: skip
 _PATHS = ("manifest", "norms", "out")
 

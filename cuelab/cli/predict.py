@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from cuelab.cli.common import json_line
+from cuelab.cli.common import add_remote_arguments, json_line
 from cuelab.core.models.base import DEVICE_CHOICES, QUANT_CHOICES, Sampling
 
 THINK_FAMILY = "audio-flamingo-3"
@@ -66,6 +66,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--allow-pickle", action="store_true", help="accept .bin/.pt weights")
     parser.add_argument("--trust-remote-code", action="store_true", help="run a model's own code")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_remote_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -150,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
     from cuelab.core.audio.io import load_audio
     from cuelab.core.models.base import Clip, LoadOptions
     from cuelab.core.models.registry import load_model
-    from cuelab.core.tasks.emotion import parse_answer, parse_labels
+    from cuelab.core.models.scoring import parse_answer
+    from cuelab.core.tasks.emotion import parse_labels
     from cuelab.core.tasks.prompts import load_task
 
     _check_options(args)
@@ -165,7 +167,11 @@ def run(args: argparse.Namespace) -> int:
         trust_remote_code=args.trust_remote_code,
         think=args.think,
         on_progress=None if args.json else lambda msg: print(f"[model] {msg}", file=sys.stderr),
+        scoring=args.scoring or "auto",
+        prompt_family=args.prompt_family,
     )
+    if args.concurrency is not None:
+        options.concurrency = args.concurrency
     model = load_model(args.model, options)
     clip = Clip(
         audio=audio,
@@ -190,7 +196,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         task = load_task("ser", labels=labels)
         prediction = model.score_labels(clip, task, labels, [tokens])[0]
-        record.update(label=prediction.label, probs=prediction.probs)
+        record.update(
+            label=prediction.label,
+            probs=prediction.probs,
+            scoring=prediction.scoring or model.scoring_method,
+            unparsed=prediction.unparsed,
+        )
     if args.json:
         print(json_line(record))
         return 0

@@ -76,6 +76,12 @@ class LoadOptions:
         local_files_only: resolve hub ids from the local cache only (offline).
         think: load a family's reasoning adapter (Audio Flamingo 3's ``think/``).
         on_progress: called with a short stage message while loading.
+        scoring: how a remote model scores labels (``auto``, ``first-token``,
+            ``continuation``, ``generate``); in-process families always sum the label's
+            token log-probabilities.
+        prompt_family: the system prompt a remote model gets (``server``: none).
+        concurrency: requests a remote model keeps in flight, over all its endpoints.
+        request_timeout: seconds one remote request may take.
     """
 
     quant: str = "auto"
@@ -85,6 +91,10 @@ class LoadOptions:
     local_files_only: bool = True
     think: bool = False
     on_progress: Callable[[str], None] | None = None
+    scoring: str = "auto"
+    prompt_family: str | None = None
+    concurrency: int = 16
+    request_timeout: float = 600.0
 
     def progress(self, message: str) -> None:
         """Report a loading stage to the caller, if it asked."""
@@ -154,12 +164,32 @@ class Prediction:
         probs: a probability per label (empty for free generation).
         raw_output: the generated text, when the answer was generated.
         unparsed: True when a generated answer named no label; it is counted, never guessed.
+        scoring: how this answer was reached, when the adapter chooses per answer (a remote
+            model: ``first-token``, ``continuation``, ``generate``...); else the adapter's
+            :attr:`ModelAdapter.scoring_method`.
     """
 
     label: str | None
     probs: dict[str, float]
     raw_output: str | None = None
     unparsed: bool = False
+    scoring: str = ""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A generated answer with how it ended.
+
+    Attributes:
+        text: the answer, stripped.
+        finish_reason: ``stop`` (end of turn or a stop string), ``length`` (the token
+            limit), or "" when the family does not say.
+        tokens: generated tokens (0 when unknown).
+    """
+
+    text: str
+    finish_reason: str = ""
+    tokens: int = 0
 
 
 class ModelAdapter(ABC):
@@ -169,6 +199,13 @@ class ModelAdapter(ABC):
     """
 
     family: ClassVar[str] = ""
+    #: How the adapter scores labels, for the predictions' ``scoring`` column.
+    scoring_method: ClassVar[str] = ""
+    #: Keys of :meth:`describe` that are recorded but may change on resume (endpoints).
+    recorded_only: ClassVar[tuple[str, ...]] = ()
+    #: Requests the adapter can serve at once; the batch engines keep this many clips
+    #: in flight (1: one clip after the other).
+    concurrency: int = 1
 
     @classmethod
     @abstractmethod
@@ -216,6 +253,24 @@ class ModelAdapter(ABC):
                 caller's global random state untouched.
         """
         raise ModelError(f"model family {self.family!r} cannot generate free text")
+
+    def generate_full(
+        self,
+        clip: Clip,
+        task: TaskPrompt,
+        token_text: str | None,
+        max_new_tokens: int = 128,
+        sampling: Sampling | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> Generation:
+        """:meth:`generate` with how the answer ended, where the family knows it.
+
+        ``stop`` strings are passed to families that support them (remote servers);
+        the default implementation cannot and refuses them.
+        """
+        if stop:
+            raise ModelError(f"model family {self.family!r} does not take stop strings")
+        return Generation(self.generate(clip, task, token_text, max_new_tokens, sampling))
 
     def describe(self) -> dict[str, object]:
         """Provenance for run.json: family, location, hash/revision, quant, device, dtype."""

@@ -31,6 +31,7 @@ class ClapAdapter(ModelAdapter):
     """
 
     family: ClassVar[str] = "clap"
+    scoring_method: ClassVar[str] = "similarity"
     skip_modules: ClassVar[tuple[str, ...]] = ("audio_model", "audio_projection", "text_projection")
 
     def __init__(

@@ -21,6 +21,7 @@ import numpy as np
 from cuelab.core.errors import ModelError
 from cuelab.core.models.base import (
     Clip,
+    Generation,
     LoadOptions,
     ModelAdapter,
     Prediction,
@@ -55,6 +56,8 @@ class AudioLMAdapter(ModelAdapter):
     system_prompt: ClassVar[str] = "You are a helpful assistant."
     audio_placeholder: ClassVar[str] = ""
     end_of_turn: ClassVar[str] = "<|im_end|>"
+    #: The summed log-probability of the label's tokens and the end of turn.
+    scoring_method: ClassVar[str] = "continuation"
 
     def __init__(
         self, model: Any, processor: Any, checkpoint: Checkpoint, device: str, quant: str
@@ -329,7 +332,22 @@ class AudioLMAdapter(ModelAdapter):
         A draw seeds torch's global generator inside ``torch.random.fork_rng``, so the
         same seed gives the same text and the caller's random state is left as it was.
         """
+        return self.generate_full(clip, task, token_text, max_new_tokens, sampling).text
+
+    def generate_full(
+        self,
+        clip: Clip,
+        task: TaskPrompt,
+        token_text: str | None,
+        max_new_tokens: int = 128,
+        sampling: Sampling | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> Generation:
+        """:meth:`generate` with its finish reason (``stop`` or ``length``) and token count."""
         import torch
+
+        if stop:
+            raise ModelError(f"model family {self.family!r} does not take stop strings")
 
         self._require_model()
         inputs = self.model_inputs(self.chat_prompt(task.render(task.labels, token_text)), clip)
@@ -348,7 +366,22 @@ class AudioLMAdapter(ModelAdapter):
                     torch.manual_seed(sampling.seed)
                     out = self.model.generate(**kwargs)
         new = out[0, inputs["input_ids"].shape[1] :]
-        return str(self.tokenizer.decode(new, skip_special_tokens=True)).strip()
+        text = str(self.tokenizer.decode(new, skip_special_tokens=True)).strip()
+        hit_limit = len(new) >= max_new_tokens and int(new[-1]) not in self._stop_ids(kwargs)
+        return Generation(text, "length" if hit_limit else "stop", len(new))
+
+    def _stop_ids(self, kwargs: dict[str, Any]) -> set[int]:
+        """Token ids that end a generation (the end of turn and the configured eos)."""
+        ids: set[int] = set()
+        for source in (kwargs.get("eos_token_id"), self.model.generation_config.eos_token_id):
+            if isinstance(source, int):
+                ids.add(source)
+            elif isinstance(source, (list, tuple)):
+                ids.update(int(i) for i in source)
+        eot = self.tokenizer.convert_tokens_to_ids(self.end_of_turn)
+        if isinstance(eot, int) and eot >= 0:
+            ids.add(eot)
+        return ids
 
     def generate_kwargs(self, sampling: Sampling | None) -> dict[str, Any]:
         """Decoding arguments: ``do_sample=False``, or the draw's temperature and top-p.

@@ -24,6 +24,7 @@ class OracleAdapter(ModelAdapter):
     """Reads the answer from ``clip.meta`` (the manifest row)."""
 
     family = "oracle"
+    scoring_method = "oracle"
     #: Speech/scene/event runs read this model's answer from the manifest row
     #: (:func:`cuelab.core.tasks.sseu.score.manifest_answer`) instead of generating.
     answers_from_manifest = True

@@ -232,6 +232,7 @@ class ReferenceAdapter(ModelAdapter):
     """Adapter for the reference classifier (CPU, milliseconds per clip)."""
 
     family = "reference"
+    scoring_method = "classifier"
 
     def __init__(self, weights: ReferenceWeights, location: str) -> None:
         self.weights = weights

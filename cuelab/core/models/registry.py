@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "clap": "cuelab.core.models.clap:ClapAdapter",
     "reference": "cuelab.core.models.reference:ReferenceAdapter",
     "oracle": "cuelab.core.models.oracle:OracleAdapter",
+    "openai": "cuelab.core.models.remote.adapter:OpenAIAdapter",
 }
 
 # The shipped reference model, used when a SPEC is the bare word ``reference``.

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from cuelab.core.errors import Cancelled
+from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import LoadOptions, ModelAdapter
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfig, RunConfigError
@@ -32,6 +35,8 @@ Key = tuple[str, str, str, str]  # utt_id, model, condition (or mode), seed
 #: The columns that identify an emotion run's row; SSEU runs key on ``mode``.
 KEY_COLUMNS = ("utt_id", "model", "condition", "seed")
 ModelLoader = Callable[[str, LoadOptions], ModelAdapter]
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,11 @@ def open_record(
 
 
 class ModelRun:
-    """One model loaded for the run; its describe() is checked against run.json."""
+    """One model loaded for the run; its describe() is checked against run.json.
+
+    Keys the adapter lists in ``recorded_only`` (a remote model's endpoints) are
+    recorded anew but may differ on resume.
+    """
 
     def __init__(
         self,
@@ -133,19 +142,27 @@ class ModelRun:
         loader: ModelLoader,
     ) -> None:
         self.spec = spec
-        self.adapter = loader(spec, LoadOptions(quant=config.quant, device=config.device))
+        self.adapter = loader(spec, config.load_options())
         described = self.adapter.describe()
         previous = record["models"].get(spec)
-        if previous is not None and previous != described:
-            changed = sorted(
-                k for k in set(previous) | set(described) if previous.get(k) != described.get(k)
-            )
+        free = set(self.adapter.recorded_only)
+        changed = sorted(
+            k
+            for k in set(previous or {}) | set(described)
+            if k not in free and (previous or {}).get(k) != described.get(k)
+        )
+        if previous is not None and changed:
             self.adapter.unload()
             raise RunConfigError(
                 f"cannot resume {out}: model {spec} differs in '{changed[0]}' from the run's"
             )
         record["models"][spec] = described
         rec.write_record(out, record)
+
+    def progress(self, what: str) -> str:
+        """A progress line for ``what``, with the adapter's request figures when it has them."""
+        note = getattr(self.adapter, "progress_note", None)
+        return f"{self.spec}: {what}" + (f" ({note()})" if callable(note) else "")
 
     def close(self) -> None:
         """Free the model."""
@@ -182,3 +199,49 @@ def _finish(out: Path, record: dict[str, Any], session: dict[str, Any], status: 
     if status == "complete":
         record["finished"] = session["finished"]
     rec.write_record(out, record)
+
+
+def in_order(
+    work: Callable[[Item], Result],
+    items: Iterable[Item],
+    workers: int,
+    control: JobControl,
+) -> Iterator[tuple[Item, Result]]:
+    """``(item, work(item))`` in the order of ``items``, with up to ``workers`` in flight.
+
+    With one worker this is a plain loop. With more (a remote model that serves
+    many requests at once) the next items are started while the caller writes
+    the finished ones, so the file is written in the same order as a sequential
+    run: a kill leaves a prefix of it, and ``--resume`` redoes only what is
+    missing. Cancellation is checked before each item is started; the items
+    already running are waited for (their results are dropped), then
+    :class:`~cuelab.core.errors.Cancelled` is raised. The first failure is
+    raised after the items before it have been handed over.
+    """
+    if workers <= 1:
+        for item in items:
+            control.check()
+            yield item, work(item)
+        return
+    pending: deque[tuple[Item, Future[Result]]] = deque()
+    source = iter(items)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clip") as pool:
+        try:
+            while True:
+                while len(pending) < workers and not control.cancelled:
+                    item = next(source, _END)
+                    if item is _END:
+                        break
+                    pending.append((item, pool.submit(work, item)))
+                if not pending:
+                    control.check()
+                    return
+                item, future = pending.popleft()
+                yield item, future.result()
+                control.check()
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+_END: Any = object()

@@ -48,7 +48,8 @@ from typing import Any
 
 from cuelab.core.cues.interventions import parse_condition
 from cuelab.core.errors import CueLabError
-from cuelab.core.models.base import Sampling
+from cuelab.core.models.base import LoadOptions, Sampling
+from cuelab.core.models.remote.spec import SCORING_CHOICES
 
 
 class RunConfigError(CueLabError):
@@ -119,6 +120,10 @@ class RunConfig:
         sample: SSEU answers are seeded draws, one per seed, instead of one greedy answer.
         temperature: sampling temperature (only with ``sample``; default 0.7).
         top_p: sampling nucleus mass (only with ``sample``; default 0.9).
+        scoring: how remote (``openai:``) models score labels: ``auto``, ``first-token``,
+            ``continuation`` or ``generate`` (see :mod:`cuelab.core.models.remote.protocol`).
+        prompt_family: the system prompt remote models get (None: the server's template).
+        concurrency: requests a remote model keeps in flight (None: 16); no effect on results.
     """
 
     manifest: str
@@ -146,6 +151,9 @@ class RunConfig:
     sample: bool = False
     temperature: float | None = None
     top_p: float | None = None
+    scoring: str = "auto"
+    prompt_family: str | None = None
+    concurrency: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -167,9 +175,24 @@ class RunConfig:
             raise RunConfigError("run configuration: bootstrap must be at least 1 resample")
         if self.limit is not None and self.limit < 1:
             raise RunConfigError("run configuration: limit must be at least 1")
+        if self.scoring not in SCORING_CHOICES:
+            raise RunConfigError(
+                f"run configuration: scoring '{self.scoring}' is not one of "
+                f"{', '.join(SCORING_CHOICES)}"
+            )
+        if self.concurrency is not None and self.concurrency < 1:
+            raise RunConfigError("run configuration: concurrency must be at least 1")
         if self.is_sseu:
             self._check_sseu()
         self._check_sampling()
+
+    def load_options(self) -> LoadOptions:
+        """How each model of the run is loaded (quantisation, device, remote settings)."""
+        options = LoadOptions(quant=self.quant, device=self.device, scoring=self.scoring,
+                              prompt_family=self.prompt_family)  # fmt: skip
+        if self.concurrency is not None:
+            options.concurrency = self.concurrency
+        return options
 
     @property
     def is_sseu(self) -> bool:
@@ -308,6 +331,7 @@ def config_from_mapping(data: dict[str, Any], base_dir: Path | None) -> RunConfi
         data["shard"] = parse_shard(data["shard"])
     for key in (
         "limit", "bootstrap", "bootstrap_seed", "workers", "max_new_tokens", "cot_max_new_tokens",
+        "concurrency",
     ):  # fmt: skip
         if data.get(key) is not None and not isinstance(data[key], int):
             raise RunConfigError(f"run configuration: '{key}' must be an integer")

@@ -35,6 +35,7 @@ from cuelab.core.runs.base import (
     PredictionWriter,
     RunOutcome,
     default_loader,
+    in_order,
     open_record,
     run_session,
 )
@@ -64,6 +65,7 @@ def _row_cells(
     pred: Prediction,
     labels: Sequence[str],
     extras: Sequence[tuple[str, str]],
+    scoring: str = "",
 ) -> list[object]:
     answer = "" if pred.unparsed or pred.label is None else pred.label
     probs = [format(pred.probs[lab], ".6g") if lab in pred.probs else "" for lab in labels]
@@ -76,6 +78,7 @@ def _row_cells(
         variant.seed_text,
         answer,
         *probs,
+        pred.scoring or scoring,
         pred.raw_output or "",
         variant.text or "",
         *(row.get(col) for col, _ in extras),
@@ -147,10 +150,14 @@ def run_emotion_eval(
                 continue
             ctx = EmotionModelRun(spec, config, record, out, loader or default_loader)
             try:
-                for row in todo[spec]:
-                    ctl.check()
-                    written += ctx.score(row, plan, cache, task, labels, extras, writer)
-                    ctl.advance(1, f"{spec}: {row.utt_id}")
+
+                def score(row: ManifestRow, ctx: EmotionModelRun = ctx) -> list[list[object]]:
+                    return ctx.score(row, plan, cache, task, labels, extras, writer.done)
+
+                for row, cells in in_order(score, todo[spec], ctx.adapter.concurrency, ctl):
+                    writer.append(cells)
+                    written += len(cells)
+                    ctl.advance(1, ctx.progress(row.utt_id))
             finally:
                 ctx.close()
     log.info("run %s complete: %d rows written, %d kept", out, written, writer.kept)
@@ -179,9 +186,13 @@ class EmotionModelRun(ModelRun):
         task: Any,
         labels: Sequence[str],
         extras: Sequence[tuple[str, str]],
-        writer: PredictionWriter,
-    ) -> int:
-        """Score every variant of one clip in one call; append the rows not yet written."""
+        done: set[Key],
+    ) -> list[list[object]]:
+        """Score every variant of one clip in one call; the rows not yet written.
+
+        Runs on a worker thread when the model keeps several clips in flight; it only
+        reads ``done``, and the caller writes the rows in clip order.
+        """
         variants = plan.variants(row.utt_id)
         texts = unique_texts(variants)
         preds = self.adapter.score_labels(_clip(row, cache), task, labels, texts)
@@ -190,10 +201,9 @@ class EmotionModelRun(ModelRun):
                 f"model {self.spec} returned {len(preds)} predictions for {len(texts)} prompts"
             )
         by_text = dict(zip(texts, preds))
-        rows = [
-            _row_cells(row, self.spec, v, by_text[v.text], labels, extras)
+        scoring = self.adapter.scoring_method
+        return [
+            _row_cells(row, self.spec, v, by_text[v.text], labels, extras, scoring)
             for v in variants
-            if (row.utt_id, self.spec, v.condition, v.seed_text) not in writer.done
+            if (row.utt_id, self.spec, v.condition, v.seed_text) not in done
         ]
-        writer.append(rows)
-        return len(rows)

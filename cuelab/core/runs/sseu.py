@@ -22,10 +22,10 @@ independent of the order of work. run.json records the decoding in the
 run's identity. The oracle and CLAP answer without drawing: one answer per
 (clip, mode) still serves every seed.
 
-Rows are keyed by (utt_id, model, mode, seed) and appended per (clip, mode),
-or per (clip, mode, seed) for drawn answers, through the SER runner's durable
-writer, so cancel, ``kill -9``, ``--resume``, ``--shard`` and ``cuelab merge``
-behave as for SER runs.
+Rows are keyed by (utt_id, model, mode, seed) and appended per clip, in
+manifest order, through the shared durable writer, so cancel, ``kill -9``,
+``--resume``, ``--shard`` and ``cuelab merge`` behave as for emotion runs. A
+remote model answers several clips at once (:func:`~cuelab.core.runs.base.in_order`).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from cuelab.core.runs.base import (
     PredictionWriter,
     RunOutcome,
     default_loader,
+    in_order,
     open_record,
     run_session,
 )
@@ -102,7 +103,7 @@ BASE_COLUMNS = (
     "utt_id", "speaker", "model", "mode", "tasks", "seed", "snr_db",
     "pred_transcript", "pred_scene", "pred_scene_text", "pred_events", "unparsed",
 )  # fmt: skip
-RAW_COLUMNS = ("raw_output", "raw_asr", "raw_asc", "raw_at")
+RAW_COLUMNS = ("raw_output", "raw_asr", "raw_asc", "raw_at", "finish_reason", "gen_tokens")
 REFERENCE_COLUMNS = ("transcript", "scene", "events")
 _NOT_CARRIED = {"path", "utt_id", "speaker", "snr_db", *REFERENCE_COLUMNS}
 SCENE_PREFIX = "p_scene_"
@@ -309,6 +310,8 @@ def row_cells(
         raw.get("asr", ""),
         raw.get("asc", ""),
         raw.get("at", ""),
+        result.finish_reason(),
+        "" if result.generated_tokens() is None else result.generated_tokens(),
         *(row.get(c) for c in REFERENCE_COLUMNS),
         *(row.get(c) for c, _ in setup.extras),
     ]
@@ -360,29 +363,26 @@ def _work(config: RunConfig, todo: Todo) -> int:
 def _answer_mode(
     answerer: Answerer,
     setup: SseuSetup,
-    writer: PredictionWriter,
     ctl: JobControl,
     row: ManifestRow,
     clip: Clip,
     spec: str,
     mode: str,
     seeds: Sequence[str],
-) -> int:
-    """Answer one clip in one mode for the seeds it misses; return the rows written.
+) -> tuple[list[list[object]], int]:
+    """Answer one clip in one mode for the seeds it misses: (rows, progress units).
 
-    A drawn answer is generated and written per seed; any other answer once, then
-    written for every seed.
+    A drawn answer is generated per seed (one unit each); any other answer once
+    (one unit), then written for every seed.
     """
     if draws(answerer.adapter, mode, answerer.config):
+        cells = []
         for s in seeds:
             result = answerer.answer(clip, mode, ctl, int(s))
-            writer.append([row_cells(row, spec, mode, int(s), result, setup)])
-            ctl.advance(1, f"{spec}: {row.utt_id} {mode} seed {s}")
-        return len(seeds)
+            cells.append(row_cells(row, spec, mode, int(s), result, setup))
+        return cells, len(seeds)
     result = answerer.answer(clip, mode, ctl)
-    writer.append([row_cells(row, spec, mode, int(s), result, setup) for s in seeds])
-    ctl.advance(1, f"{spec}: {row.utt_id} {mode}")
-    return len(seeds)
+    return [row_cells(row, spec, mode, int(s), result, setup) for s in seeds], 1
 
 
 def run_sseu_eval(
@@ -430,13 +430,27 @@ def run_sseu_eval(
             ctx = ModelRun(spec, config, record, out, loader or default_loader)
             try:
                 answerer = Answerer(ctx.adapter, config, setup, matchers)
-                for row, modes in todo[spec]:
-                    ctl.check()
+
+                def answer(
+                    item: tuple[ManifestRow, list[tuple[str, list[str]]]],
+                    answerer: Answerer = answerer,
+                    spec: str = spec,
+                ) -> tuple[list[list[object]], int]:
+                    row, modes = item
                     clip = _clip(row)
+                    cells: list[list[object]] = []
+                    units = 0
                     for mode, left in modes:
-                        written += _answer_mode(
-                            answerer, setup, writer, ctl, row, clip, spec, mode, left
-                        )
+                        more, n = _answer_mode(answerer, setup, ctl, row, clip, spec, mode, left)
+                        cells += more
+                        units += n
+                    return cells, units
+
+                workers = ctx.adapter.concurrency
+                for (row, _), (cells, units) in in_order(answer, todo[spec], workers, ctl):
+                    writer.append(cells)
+                    written += len(cells)
+                    ctl.advance(units, ctx.progress(row.utt_id))
             finally:
                 ctx.close()
     log.info("SSEU run %s complete: %d rows written, %d kept", out, written, writer.kept)

@@ -70,6 +70,8 @@ class ModeResult:
         scene_probs: per scene, the matcher's score or the model's probability.
         event_probs: per event, the confidence used for mAP.
         raw: the generated text per task.
+        finish: per generated task, how generation ended (``stop``, ``length``, or ""
+            when the family does not say) and how many tokens it took.
     """
 
     tasks: tuple[str, ...]
@@ -78,6 +80,18 @@ class ModeResult:
     scene_probs: dict[str, float] = field(default_factory=dict)
     event_probs: dict[str, float] = field(default_factory=dict)
     raw: dict[str, str] = field(default_factory=dict)
+    finish: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def finish_reason(self) -> str:
+        """``stop``, or ``task:reason`` per task when tasks ended differently."""
+        reasons = {reason for reason, _ in self.finish.values()}
+        if len(reasons) <= 1:
+            return next(iter(reasons), "")
+        return ";".join(f"{t}:{r}" for t, (r, _) in self.finish.items())
+
+    def generated_tokens(self) -> int | None:
+        """Tokens generated over the mode's tasks (None when nothing was generated)."""
+        return sum(n for _, n in self.finish.values()) if self.finish else None
 
 
 def draws(adapter: object, mode: str, config: RunConfig) -> bool:
@@ -136,17 +150,21 @@ class Answerer:
         if mode == ZERO_SHOT:
             return self._zero_shot(clip, tasks, asked)
         raw: dict[str, str] = {}
+        finish: dict[str, tuple[str, int]] = {}
         if getattr(self.adapter, "answers_from_manifest", False):
             answer: ParsedAnswer = manifest_answer(clip.meta, asked)
         else:
-            answer = self._generate(clip, tasks, raw, control, seed)
-        return self._matched(tasks, answer, raw)
+            answer = self._generate(clip, tasks, raw, finish, control, seed)
+        result = self._matched(tasks, answer, raw)
+        result.finish.update(finish)
+        return result
 
     def _generate(
         self,
         clip: Clip,
         tasks: Sequence[str],
         raw: dict[str, str],
+        finish: dict[str, tuple[str, int]],
         control: JobControl,
         seed: int | None,
     ) -> ParsedAnswer:
@@ -161,8 +179,10 @@ class Answerer:
                 if seed is None:
                     raise ModelError("a sampled SSEU answer needs its run seed")
                 draw = self.config.sampling(draw_seed(seed, clip.utt_id, task))
-            text = self.adapter.generate(clip, self.setup.prompts[task], None, limit, draw)
+            out = self.adapter.generate_full(clip, self.setup.prompts[task], None, limit, draw)
+            text = out.text
             raw[task] = text
+            finish[task] = (out.finish_reason, out.tokens)
             parsed = parse_sseu_answer(task, text)
             merged = parsed if merged is None else merged.merge(parsed)
         assert merged is not None  # every mode has at least one task

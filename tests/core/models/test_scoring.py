@@ -1,11 +1,18 @@
-"""Label-span bookkeeping, the label softmax and the prefix LRU (no model)."""
+"""Label-span bookkeeping, the label softmax, answer parsing and the prefix LRU (no model)."""
 
 from __future__ import annotations
 
 import pytest
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.scoring import PrefixLRU, label_rows, probabilities, shared_prefix_len
+from cuelab.core.models.scoring import (
+    PrefixLRU,
+    label_rows,
+    parse_answer,
+    probabilities,
+    shared_prefix_len,
+)
+from cuelab.core.tasks.emotion import LABEL_SETS
 
 
 def _char_tokenizer(merge: str | None = None):
@@ -60,3 +67,21 @@ def test_prefix_lru_evicts_least_recent() -> None:
     lru.put("c", 3)
     assert lru.get("b") is None
     assert (lru.get("a"), lru.get("c"), len(lru)) == (1, 3, 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sad", "sad"),
+        ("Neutral.", "neutral"),
+        ("The voice is loud and tense.\nAnswer: angry", "angry"),
+        ("I hear anger in the voice.", "angry"),
+        ("It could be happy or sad.", None),
+        ("The speaker sounds saddened", None),
+        ("", None),
+        ("Sad or happy, hard to say.", None),
+        ("Answer: happy, not sad", "happy"),
+    ],
+)
+def test_parse_answer_never_guesses(text: str, expected: str | None) -> None:
+    assert parse_answer(text, LABEL_SETS["iemocap"]) == expected

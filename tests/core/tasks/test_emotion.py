@@ -1,11 +1,11 @@
-"""The emotion task: label sets, prompt templates and free answers read as labels."""
+"""The emotion task: label sets and prompt templates."""
 
 from __future__ import annotations
 
 import pytest
 
 from cuelab.core.errors import ModelError
-from cuelab.core.tasks.emotion import LABEL_SETS, parse_answer, parse_labels
+from cuelab.core.tasks.emotion import LABEL_SETS, parse_labels
 from cuelab.core.tasks.prompts import load_task
 
 
@@ -37,21 +37,3 @@ def test_edited_template_is_used(tmp_path) -> None:
     (tmp_path / "ser_with_tokens.txt").write_text("no placeholder")
     with pytest.raises(ModelError, match="tokens"):
         load_task("ser", prompts_dir=tmp_path)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("sad", "sad"),
-        ("Neutral.", "neutral"),
-        ("The voice is loud and tense.\nAnswer: angry", "angry"),
-        ("I hear anger in the voice.", "angry"),
-        ("It could be happy or sad.", None),
-        ("The speaker sounds saddened", None),
-        ("", None),
-        ("Sad or happy, hard to say.", None),
-        ("Answer: happy, not sad", "happy"),
-    ],
-)
-def test_parse_answer_never_guesses(text: str, expected: str | None) -> None:
-    assert parse_answer(text, LABEL_SETS["iemocap"]) == expected

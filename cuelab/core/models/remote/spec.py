@@ -1,0 +1,103 @@
+"""The remote model spec ``openai:URL[,URL...][#MODEL]``, its API key and prompt families.
+
+``URL`` is an OpenAI-compatible base URL ending in ``/v1`` (vLLM's
+``vllm serve`` gives ``http://HOST:8000/v1``); several, comma-separated, are
+used together. ``MODEL`` is the served model id; without it the one id that
+``GET /v1/models`` lists is used. The API key comes from the environment
+(``CUELAB_API_KEY``, then ``OPENAI_API_KEY``) and is never part of a spec, a
+record, a log line or an error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from cuelab.core.errors import ModelError
+
+#: Environment variables read for the API key, in order.
+API_KEY_VARIABLES = ("CUELAB_API_KEY", "OPENAI_API_KEY")
+
+#: Scoring policies a user can ask for (``--scoring``); see :mod:`.protocol`.
+SCORING_CHOICES = ("auto", "first-token", "continuation", "generate")
+
+#: The default prompt family: no system turn is sent, the server's chat template decides.
+SERVER_FAMILY = "server"
+
+#: Known families and the system prompt CueLab sends for them (None: no system turn).
+#: Qwen2-Audio's and AF3's templates add "You are a helpful assistant." themselves when
+#: no system turn is given, which is also what their in-process adapters send.
+PROMPT_FAMILIES: dict[str, str | None] = {
+    SERVER_FAMILY: None,
+    "qwen2-audio": "You are a helpful assistant.",
+    "audio-flamingo-3": "You are a helpful assistant.",
+    "qwen2.5-omni": (
+        "You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of "
+        "perceiving auditory and visual inputs, as well as generating text and speech."
+    ),
+    "midashenglm": None,
+    "kimi-audio": None,
+    "step-audio-2-mini": None,
+}
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    """Where a remote model is served.
+
+    Attributes:
+        endpoints: base URLs (``http://gpu1:8000/v1``), without a trailing slash.
+        model: the served model id, or None to take the only one listed.
+    """
+
+    endpoints: tuple[str, ...]
+    model: str | None
+
+
+def parse_remote_location(location: str) -> RemoteSpec:
+    """Parse ``URL[,URL...][#MODEL]`` (the part of a spec after ``openai:``).
+
+    Raises:
+        ModelError: no URL, or a URL that is not ``http(s)://host[:port]/...``.
+    """
+    urls_text, _, model = location.partition("#")
+    endpoints: list[str] = []
+    for raw in urls_text.split(","):
+        url = raw.strip().rstrip("/")
+        if not url:
+            continue
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ModelError(
+                f"endpoint {url!r} is not an http(s) URL; write e.g. http://gpu1:8000/v1"
+            )
+        if parts.username or parts.password:
+            raise ModelError("endpoint URLs must not carry credentials; set CUELAB_API_KEY instead")
+        if url not in endpoints:
+            endpoints.append(url)
+    if not endpoints:
+        raise ModelError("openai: spec has no endpoint; write openai:http://HOST:8000/v1[#MODEL]")
+    return RemoteSpec(tuple(endpoints), model.strip() or None)
+
+
+def api_key() -> str | None:
+    """The API key from the environment (``CUELAB_API_KEY``, then ``OPENAI_API_KEY``)."""
+    for name in API_KEY_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def system_prompt(family: str | None) -> str | None:
+    """The system prompt sent for ``family`` (None: no system turn).
+
+    Raises:
+        ModelError: an unknown family (the message lists the known ones).
+    """
+    name = (family or SERVER_FAMILY).strip().lower()
+    if name not in PROMPT_FAMILIES:
+        known = ", ".join(sorted(PROMPT_FAMILIES))
+        raise ModelError(f"unknown prompt family {family!r} (known: {known})")
+    return PROMPT_FAMILIES[name]

@@ -1,0 +1,212 @@
+"""The ``openai`` family against a real HTTP server speaking vLLM's protocol (tests/servers)."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cuelab.core.errors import ModelError
+from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt
+from cuelab.core.models.registry import load_model
+from cuelab.core.models.remote.spec import api_key, parse_remote_location, system_prompt
+from tests.core.models.conftest import voiced_tone
+from tests.core.models.remote.conftest import Serve
+
+TOKENS = [None, "ENERGY=HIGH PITCH=LOW", "ENERGY=LOW PITCH=HIGH"]
+
+
+def test_spec_lists_endpoints_and_model() -> None:
+    spec = parse_remote_location(" http://gpu1:8000/v1/, http://gpu2:8000/v1 #Qwen/Qwen2-Audio-7B ")
+    assert spec.endpoints == ("http://gpu1:8000/v1", "http://gpu2:8000/v1")
+    assert spec.model == "Qwen/Qwen2-Audio-7B"
+    assert parse_remote_location("http://a:1/v1,http://a:1/v1").endpoints == ("http://a:1/v1",)
+    assert parse_remote_location("http://a:1/v1").model is None
+    for bad, why in [("", "no endpoint"), ("gpu1:8000/v1", "not an http"),
+                     ("ftp://a/v1", "not an http"), ("http://me:pw@a:1/v1", "credentials")]:
+        with pytest.raises(ModelError, match=why):
+            parse_remote_location(bad)  # fmt: skip
+
+
+def test_api_key_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUELAB_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert api_key() is None
+    monkeypatch.setenv("OPENAI_API_KEY", "from-openai")
+    assert api_key() == "from-openai"
+    monkeypatch.setenv("CUELAB_API_KEY", "from-cuelab")
+    assert api_key() == "from-cuelab"
+    assert system_prompt(None) is None and system_prompt("qwen2.5-omni").startswith("You are Qwen")
+    with pytest.raises(ModelError, match="unknown prompt family"):
+        system_prompt("gpt")
+
+
+def _in_process(folder: Path) -> object:
+    return load_model(f"qwen2-audio:{folder}", LoadOptions(device="cpu"))
+
+
+def test_continuation_equals_in_process_scores(
+    serve: Serve, qwen2_audio_dir: Path, clip: Clip, task: TaskPrompt
+) -> None:
+    _, url = serve()
+    remote = load_model(f"openai:{url}", LoadOptions(scoring="continuation"))
+    local = _in_process(qwen2_audio_dir)
+    got = remote.score_labels(clip, task, task.labels, TOKENS)
+    want = local.score_labels(clip, task, task.labels, TOKENS)  # type: ignore[attr-defined]
+    for g, w in zip(got, want):
+        assert g.scoring == "continuation" and g.label == w.label
+        for lab in task.labels:
+            assert g.probs[lab] == pytest.approx(w.probs[lab], abs=1e-5)
+    assert local.scoring_method == "continuation"  # type: ignore[attr-defined]
+    remote.unload()
+
+
+def _first_token_reference(local: object, clip: Clip, task: TaskPrompt, text: str | None) -> dict:
+    """Softmax over the labels' first tokens from the in-process model's own prompt."""
+    import torch
+
+    tok = local.tokenizer  # type: ignore[attr-defined]
+    prompt = local.chat_prompt(task.render(task.labels, text))  # type: ignore[attr-defined]
+    inputs = local.model_inputs(prompt, clip)  # type: ignore[attr-defined]
+    with torch.inference_mode():
+        logits = local.model(**inputs).logits[0, -1]  # type: ignore[attr-defined]
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    firsts = {lab: tok(lab, add_special_tokens=False)["input_ids"][0] for lab in task.labels}
+    values = np.array([float(logp[firsts[lab]]) for lab in task.labels])
+    p = np.exp(values - values.max())
+    return dict(zip(task.labels, p / p.sum()))
+
+
+def test_first_token_scores_equal_the_in_process_first_token_distribution(
+    serve: Serve, qwen2_audio_dir: Path, clip: Clip, task: TaskPrompt
+) -> None:
+    _, url = serve()
+    remote = load_model(f"openai:{url}")
+    assert remote.method(task.labels) == "first-token"  # type: ignore[attr-defined]
+    assert remote.describe()["capabilities"]["logprob_token_ids"] is True
+    local = _in_process(qwen2_audio_dir)
+    for pred, text in zip(remote.score_labels(clip, task, task.labels, TOKENS), TOKENS):
+        want = _first_token_reference(local, clip, task, text)
+        assert pred.scoring == "first-token"
+        for lab in task.labels:
+            assert pred.probs[lab] == pytest.approx(want[lab], abs=1e-5)
+    remote.unload()
+
+
+def test_top_logprobs_without_named_tokens_bound_missing_labels_honestly(
+    serve: Serve, qwen2_audio_dir: Path, clip: Clip, task: TaskPrompt
+) -> None:
+    _, exact_url = serve()
+    _, old_url = serve(logprob_token_ids=False)
+    exact = load_model(f"openai:{exact_url}").score_labels(clip, task, task.labels, TOKENS)
+    old_server = load_model(f"openai:{old_url}")
+    assert old_server.describe()["capabilities"]["logprob_token_ids"] is False
+    for e, o in zip(exact, old_server.score_labels(clip, task, task.labels, TOKENS)):
+        assert o.scoring in ("first-token-top20", "first-token-bounded")
+        if o.scoring == "first-token-top20":  # every label shown: the exact numbers
+            assert o.probs == pytest.approx(e.probs, abs=1e-6)
+        elif o.unparsed:  # no label among the top 20: counted, never guessed
+            assert o.label is None and o.probs == {}
+        else:  # the argmax is exact; a missing label's share is an upper bound
+            assert o.label == e.label
+            shown = [lab for lab in task.labels if not math.isclose(o.probs[lab], min(o.probs.values()))]
+            assert e.label in shown
+
+
+def test_a_server_without_logprobs_falls_back_to_generate_and_parse(
+    serve: Serve, clip: Clip, task: TaskPrompt
+) -> None:
+    _, url = serve(logprobs=False, tokenize=False, prompt_logprobs=False)
+    remote = load_model(f"openai:{url}")
+    caps = remote.describe()["capabilities"]
+    assert not any(caps.values())
+    assert remote.method(task.labels) == "generate"  # type: ignore[attr-defined]
+    with pytest.raises(ModelError, match="first-token scoring is not possible"):
+        load_model(f"openai:{url}", LoadOptions(scoring="first-token")).method(task.labels)  # type: ignore[attr-defined]
+    for pred in remote.score_labels(clip, task, task.labels, [None]):
+        assert pred.scoring == "generate" and pred.raw_output is not None
+        assert pred.unparsed == (pred.label is None)
+
+
+def test_generation_reports_finish_reason_and_tokens(
+    serve: Serve, qwen2_audio_dir: Path, clip: Clip, task: TaskPrompt
+) -> None:
+    _, url = serve()
+    remote = load_model(f"openai:{url}")
+    local = _in_process(qwen2_audio_dir)
+    got = remote.generate_full(clip, task, None, max_new_tokens=6)
+    want = local.generate_full(clip, task, None, max_new_tokens=6)  # type: ignore[attr-defined]
+    assert got.text == want.text  # the same greedy answer as in-process
+    assert (got.finish_reason, got.tokens) == ("length", 6) == (want.finish_reason, want.tokens)
+
+
+def test_requests_overlap_and_spread_over_endpoints(serve: Serve, task: TaskPrompt) -> None:
+    a, url_a = serve(latency_s=0.3)
+    b, url_b = serve(latency_s=0.3)
+    remote = load_model(f"openai:{url_a},{url_b}", LoadOptions(concurrency=8))
+    base_a, base_b = a.stats.chat_requests, b.stats.chat_requests
+    clip = Clip(audio=voiced_tone(0.5), sr=16000, utt_id="x")
+    texts = [None, *(f"ENERGY={e}" for e in ("LOW", "MID", "HIGH", "VERY_HIGH", "VERY_LOW"))]
+    started = time.monotonic()
+    remote.score_labels(clip, task, task.labels, texts)
+    elapsed = time.monotonic() - started
+    assert a.stats.max_in_flight + b.stats.max_in_flight >= 4
+    assert a.stats.chat_requests - base_a >= 2 and b.stats.chat_requests - base_b >= 2
+    assert elapsed < 6 * 0.3  # six requests did not run one after the other
+    remote.unload()
+
+
+def test_failures_are_retried_on_the_next_endpoint(serve: Serve, clip: Clip, task: TaskPrompt) -> None:
+    server, url = serve()
+    remote = load_model(f"openai:{url}", LoadOptions(concurrency=1))
+    clean = remote.score_labels(clip, task, task.labels, TOKENS)
+    server.fail_next(2, 503)
+    server.fail_next(1, "drop")
+    server.fail_next(1, 429)
+    again = remote.score_labels(clip, task, task.labels, TOKENS)
+    assert [p.probs for p in again] == [p.probs for p in clean]
+    assert server.stats.failed == 4 and remote.pool.stats.retries == 4  # type: ignore[attr-defined]
+    assert "4 retries" in remote.progress_note()  # type: ignore[attr-defined]
+
+
+def test_a_dead_endpoint_is_one_clear_error(dead_url: str) -> None:
+    with pytest.raises(ModelError) as err:
+        load_model(f"openai:{dead_url}", LoadOptions(request_timeout=5))
+    message = str(err.value)
+    assert dead_url in message and "\n" not in message and "connection failed" in message
+
+
+def test_a_server_that_stays_down_mid_run_names_itself(serve: Serve, clip: Clip, task: TaskPrompt) -> None:
+    server, url = serve()
+    remote = load_model(f"openai:{url}", LoadOptions(concurrency=1))
+    server.fail_next(100, 503)
+    with pytest.raises(ModelError, match=r"no answer after 6 tries; last: HTTP 503") as err:
+        remote.score_labels(clip, task, task.labels, [None])
+    assert url in str(err.value)
+
+
+def test_model_choice_and_refusals(serve: Serve, dead_url: str) -> None:
+    _, url = serve(model_id="org/audio-model")
+    assert load_model(f"openai:{url}").describe()["model"] == "org/audio-model"
+    assert load_model(f"openai:{url}#org/audio-model").describe()["model"] == "org/audio-model"
+    with pytest.raises(ModelError, match="does not serve 'other'"):
+        load_model(f"openai:{url}#other")
+    with pytest.raises(ModelError, match="unknown prompt family"):
+        load_model(f"openai:{url}", LoadOptions(prompt_family="gpt"))
+
+
+def test_the_key_is_sent_and_never_described(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch, clip: Clip, task: TaskPrompt
+) -> None:
+    server, url = serve(api_key="sk-test-secret-4711")
+    with pytest.raises(ModelError, match="HTTP 401"):
+        load_model(f"openai:{url}")
+    monkeypatch.setenv("CUELAB_API_KEY", "sk-test-secret-4711")
+    remote = load_model(f"openai:{url}")
+    remote.score_labels(clip, task, task.labels, [None])
+    assert "sk-test-secret-4711" in server.stats.bearer_tokens
+    assert "sk-test-secret-4711" not in repr(remote.describe())
+    assert not any("sk-test" in repr(v) for v in vars(remote.pool).values())  # type: ignore[attr-defined]
