@@ -256,8 +256,10 @@ class BatchPanel(QWidget):
         if not spec:
             raise RunConfigError("batch run: no model (load one or type its spec)")
         quant, device = "auto", "auto"
+        remote: dict[str, str] = {}
         if spec == self.session.model_spec:
             quant, device = self.session.model_options
+            remote = self.session.model_remote
         split = self.split_combo.currentText()
         return RunConfig(
             manifest=str(manifest.path),
@@ -271,6 +273,8 @@ class BatchPanel(QWidget):
             limit=self.limit_spin.value() or None,
             bootstrap=self.bootstrap_spin.value(),
             workers=max(1, (os.cpu_count() or 2) - 1),  # leave a core to the window
+            scoring=remote.get("scoring", "auto"),
+            prompt_family=remote.get("prompt_family"),
         )
 
     # --- run ----------------------------------------------------------------------

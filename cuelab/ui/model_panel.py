@@ -18,8 +18,12 @@ from PySide6.QtWidgets import (
 
 from cuelab.core.models.base import DEVICE_CHOICES, QUANT_CHOICES
 from cuelab.core.models.registry import DEMO_REFERENCE, families
+from cuelab.core.models.remote.spec import PROMPT_FAMILIES, SCORING_CHOICES, SERVER_FAMILY
 from cuelab.ui.dsp import format_bytes, process_rss_bytes
 from cuelab.ui.session import Session
+
+LOCAL_HINT = "folder, or a hub id already in the local cache"
+REMOTE_HINT = "http://gpu1:8000/v1[,http://gpu2:8000/v1][#MODEL]  (key: $CUELAB_API_KEY)"
 
 
 class ModelPanel(QGroupBox):
@@ -48,8 +52,8 @@ class ModelPanel(QGroupBox):
         self.family_combo.setCurrentText("reference")
         self.family_combo.currentTextChanged.connect(self._on_family)
         self.location_edit = QLineEdit(str(DEMO_REFERENCE))
-        self.location_edit.setPlaceholderText("folder, or a hub id already in the local cache")
-        browse = QToolButton(text="…")
+        self.location_edit.setPlaceholderText(LOCAL_HINT)
+        self.browse_button = browse = QToolButton(text="…")
         browse.setToolTip("Choose a model folder")
         browse.clicked.connect(self._browse)
         loc = QHBoxLayout()
@@ -59,6 +63,17 @@ class ModelPanel(QGroupBox):
         self.quant_combo.addItems(list(QUANT_CHOICES))
         self.device_combo = QComboBox()
         self.device_combo.addItems(list(DEVICE_CHOICES))
+        # a model behind OpenAI-compatible servers: how it scores, which system prompt
+        self.scoring_combo = QComboBox()
+        self.scoring_combo.addItems(list(SCORING_CHOICES))
+        self.scoring_combo.setToolTip(
+            "first-token: label first-token log-probabilities; continuation: whole-label "
+            "prompt_logprobs; generate: answer and parse; auto: the most exact the server allows"
+        )
+        self.prompt_combo = QComboBox()
+        self.prompt_combo.addItems(sorted(PROMPT_FAMILIES))
+        self.prompt_combo.setCurrentText(SERVER_FAMILY)
+        self.prompt_combo.setToolTip("system prompt sent to the server (server: none)")
         self.load_button = QPushButton("Load")
         self.load_button.clicked.connect(self.load)
         self.unload_button = QPushButton("Unload")
@@ -78,6 +93,9 @@ class ModelPanel(QGroupBox):
         form.addRow("Location", loc)
         form.addRow("Quantisation", self.quant_combo)
         form.addRow("Device", self.device_combo)
+        form.addRow("Scoring", self.scoring_combo)
+        form.addRow("Prompt", self.prompt_combo)
+        self._on_family(self.family_combo.currentText())
         form.addRow(buttons)
         form.addRow("Loaded", self.state_label)
         form.addRow("", self.progress_label)
@@ -89,15 +107,28 @@ class ModelPanel(QGroupBox):
 
     def load(self) -> None:
         """Start loading the chosen model (the current one stays until it is ready)."""
+        remote = None
+        if self.family_combo.currentText() == "openai":
+            remote = {
+                "scoring": self.scoring_combo.currentText(),
+                "prompt_family": self.prompt_combo.currentText(),
+            }
         self.session.load_model(
-            self.spec(), self.quant_combo.currentText(), self.device_combo.currentText()
+            self.spec(), self.quant_combo.currentText(), self.device_combo.currentText(), remote
         )
 
     def _on_family(self, family: str) -> None:
+        remote = family == "openai"
         if family == "reference":
             self.location_edit.setText(str(DEMO_REFERENCE))
         elif self.location_edit.text() == str(DEMO_REFERENCE):
             self.location_edit.clear()
+        self.location_edit.setPlaceholderText(REMOTE_HINT if remote else LOCAL_HINT)
+        self.browse_button.setEnabled(not remote)
+        for combo in (self.quant_combo, self.device_combo):
+            combo.setEnabled(not remote)  # the server decides
+        for combo in (self.scoring_combo, self.prompt_combo):
+            combo.setEnabled(remote)
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Model folder", self.location_edit.text())
@@ -116,7 +147,10 @@ class ModelPanel(QGroupBox):
             self.state_label.setText("No model")
             return
         info = s.model.describe()
-        extra = ", ".join(f"{k}={info[k]}" for k in ("quant", "device") if k in info)
+        keys = (
+            ("model", "server_version", "scoring") if "endpoints" in info else ("quant", "device")
+        )
+        extra = ", ".join(f"{k}={info[k]}" for k in keys if info.get(k) is not None)
         self.state_label.setText(f"{s.model_spec}" + (f" ({extra})" if extra else ""))
         self.progress_label.setText("")
         self.update_memory()

@@ -125,6 +125,7 @@ class Session(QObject):
         self.model: Any = None
         self.model_spec = ""
         self.model_options: tuple[str, str] = ("auto", "auto")  # quant, device it was loaded with
+        self.model_remote: dict[str, str] = {}  # scoring, prompt family of an openai: model
         self.prediction: PredictionUpdate | None = None
         self.predictions_by_clip: dict[str, PredictionUpdate] = {}
         # One model call at a time: adapters keep per-clip caches and are not re-entrant.
@@ -282,8 +283,17 @@ class Session(QObject):
 
     # --- model and predictions ----------------------------------------------------
 
-    def load_model(self, spec: str, quant: str = "auto", device: str = "auto") -> None:
-        """Load ``spec`` in a worker; the previous model stays until the new one is ready."""
+    def load_model(
+        self,
+        spec: str,
+        quant: str = "auto",
+        device: str = "auto",
+        remote: dict[str, str] | None = None,
+    ) -> None:
+        """Load ``spec`` in a worker; the previous model stays until the new one is ready.
+
+        ``remote`` holds the ``scoring`` and ``prompt_family`` of an ``openai:`` model.
+        """
         task_labels = self.task.labels
 
         def work(job: Job) -> Any:
@@ -291,9 +301,9 @@ class Session(QObject):
             from cuelab.core.models.registry import load_model
 
             job.report(f"Loading {spec}…")
-            adapter = load_model(
-                spec, LoadOptions(quant=quant, device=device, on_progress=job.report)
-            )
+            options = LoadOptions(quant=quant, device=device, on_progress=job.report,
+                                  **(remote or {}))  # fmt: skip
+            adapter = load_model(spec, options)
             # A classifier with fixed classes says so in describe(); ALMs take the task's.
             labels = adapter.describe().get("labels") or task_labels
             return adapter, tuple(str(lab) for lab in labels)
@@ -304,6 +314,7 @@ class Session(QObject):
             self.model = adapter
             self.model_spec = spec
             self.model_options = (quant, device)
+            self.model_remote = dict(remote or {})
             self.labels = labels
             if old is not None and old is not adapter:
                 self._unload_later(old)

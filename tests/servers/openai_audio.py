@@ -83,6 +83,7 @@ class AudioChatServer:
         self._model_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._faults: deque[int | str] = deque()
+        self._every: tuple[int, list[int | str], int] | None = None
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -113,9 +114,22 @@ class AudioChatServer:
         with self._stats_lock:
             self._faults.extend([status] * count)
 
-    def _next_fault(self) -> int | str | None:
+    def fail_every(self, n: int, statuses: list[int | str]) -> None:
+        """From now on every ``n``-th chat request fails, with ``statuses`` in turn."""
         with self._stats_lock:
-            return self._faults.popleft() if self._faults else None
+            self._every = (n, list(statuses), self.stats.chat_requests)
+
+    def _next_fault(self) -> int | str | None:
+        """Called with the request already counted."""
+        with self._stats_lock:
+            if self._faults:
+                return self._faults.popleft()
+            if self._every is not None:
+                n, statuses, since = self._every
+                k = self.stats.chat_requests - since
+                if k % n == 0:
+                    return statuses[(k // n - 1) % len(statuses)]
+            return None
 
     # ----- the protocol ----------------------------------------------------------------
 

@@ -25,8 +25,12 @@ def test_spec_lists_endpoints_and_model() -> None:
     assert spec.model == "Qwen/Qwen2-Audio-7B"
     assert parse_remote_location("http://a:1/v1,http://a:1/v1").endpoints == ("http://a:1/v1",)
     assert parse_remote_location("http://a:1/v1").model is None
-    for bad, why in [("", "no endpoint"), ("gpu1:8000/v1", "not an http"),
-                     ("ftp://a/v1", "not an http"), ("http://me:pw@a:1/v1", "credentials")]:
+    for bad, why in [
+        ("", "no endpoint"),
+        ("gpu1:8000/v1", "not an http"),
+        ("ftp://a/v1", "not an http"),
+        ("http://me:pw@a:1/v1", "credentials"),
+    ]:
         with pytest.raises(ModelError, match=why):
             parse_remote_location(bad)  # fmt: skip
 
@@ -112,7 +116,9 @@ def test_top_logprobs_without_named_tokens_bound_missing_labels_honestly(
             assert o.label is None and o.probs == {}
         else:  # the argmax is exact; a missing label's share is an upper bound
             assert o.label == e.label
-            shown = [lab for lab in task.labels if not math.isclose(o.probs[lab], min(o.probs.values()))]
+            shown = [
+                lab for lab in task.labels if not math.isclose(o.probs[lab], min(o.probs.values()))
+            ]
             assert e.label in shown
 
 
@@ -159,7 +165,9 @@ def test_requests_overlap_and_spread_over_endpoints(serve: Serve, task: TaskProm
     remote.unload()
 
 
-def test_failures_are_retried_on_the_next_endpoint(serve: Serve, clip: Clip, task: TaskPrompt) -> None:
+def test_failures_are_retried_on_the_next_endpoint(
+    serve: Serve, clip: Clip, task: TaskPrompt
+) -> None:
     server, url = serve()
     remote = load_model(f"openai:{url}", LoadOptions(concurrency=1))
     clean = remote.score_labels(clip, task, task.labels, TOKENS)
@@ -179,7 +187,9 @@ def test_a_dead_endpoint_is_one_clear_error(dead_url: str) -> None:
     assert dead_url in message and "\n" not in message and "connection failed" in message
 
 
-def test_a_server_that_stays_down_mid_run_names_itself(serve: Serve, clip: Clip, task: TaskPrompt) -> None:
+def test_a_server_that_stays_down_mid_run_names_itself(
+    serve: Serve, clip: Clip, task: TaskPrompt
+) -> None:
     server, url = serve()
     remote = load_model(f"openai:{url}", LoadOptions(concurrency=1))
     server.fail_next(100, 503)
