@@ -31,6 +31,14 @@ A speech / scene / event (SSEU) run sets ``sseu_tasks`` (``asr``, ``asc``,
     matcher = "embeddings:/models/all-MiniLM-L6-v2"   # default "lexical"
     out = "runs/sseu"
 
+Models behind OpenAI-compatible servers take ``scoring`` (``auto``,
+``first-token``, ``continuation``, ``generate``), ``prompt_family`` and
+``concurrency``::
+
+    models = ["openai:http://gpu1:8000/v1,http://gpu2:8000/v1#Qwen/Qwen2-Audio-7B-Instruct"]
+    scoring = "first-token"
+    concurrency = 32
+
 Answers are greedy unless ``sample = true`` (with ``temperature`` and ``top_p``,
 default 0.7 and 0.9): then every seed in ``seeds`` draws its own answer, and the
 std over seeds in ``summary.csv`` is the spread of those draws.
