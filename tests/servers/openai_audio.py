@@ -16,10 +16,10 @@ OpenAI server does where CueLab depends on it:
   logits (before temperature), as vLLM returns them;
 * unknown request fields are ignored, as vLLM ignores them.
 
-For fault tests it can answer with a status (``fail_next``), drop the
-connection, add latency, require an API key, and act as an older server (no
-``logprob_token_ids``) or a hosted API (no log-probabilities, no
-``/tokenize``). It counts requests and the most that were in flight at once.
+For fault tests it can answer with a status (``fail_next``, ``fail_every``),
+drop the connection, add latency, require an API key, and act as an older
+server (no ``logprob_token_ids``, tokens named by text only) or a hosted API
+(no log-probabilities, no ``/tokenize``). It counts requests and the most that were in flight at once.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class ServerOptions:
     latency_s: float = 0.0
     logprobs: bool = True
     logprob_token_ids: bool = True
+    tokens_as_ids: bool = True
     prompt_logprobs: bool = True
     tokenize: bool = True
     version: str = "0.0.0-cuelab-test"
@@ -199,7 +200,7 @@ class AudioChatServer:
         top_k = int(body.get("top_logprobs") or 0)
         if want_logprobs and top_k > opts.max_logprobs:
             raise ValueError(f"top_logprobs {top_k} exceeds --max-logprobs {opts.max_logprobs}")
-        as_ids = bool(body.get("return_tokens_as_token_ids"))
+        as_ids = bool(body.get("return_tokens_as_token_ids")) and opts.tokens_as_ids
         with self._model_lock, torch.inference_mode():
             out = self.model(**inputs)
             logp = torch.log_softmax(out.logits[0].float(), dim=-1)

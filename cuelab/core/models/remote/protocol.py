@@ -13,9 +13,11 @@ Scoring, from the most exact to the most general:
   ``logprob_token_ids`` returns exactly those tokens; without it the top
   ``top_logprobs`` (at most 20) are read. A label whose first token is not
   among them has a log-probability at most the lowest one shown: CueLab uses
-  that bound, marks the row ``first-token-bounded`` (its probabilities for
-  such labels are upper bounds) and keeps the argmax, which is exact as long
-  as one label is shown. When none is, the row is unparsed, never guessed.
+  that bound and marks the row ``first-token-bounded``. The argmax is then
+  exact (as long as one label is shown), the odds between shown labels are
+  exact, and a missing label's odds against them are an upper bound; its
+  probability is approximate. When no label is shown, the row is unparsed,
+  never guessed.
 * ``continuation``: one request per variant and label, the label and the
   end-of-turn token written as the assistant's turn
   (``continue_final_message``), scored with ``prompt_logprobs``: the summed

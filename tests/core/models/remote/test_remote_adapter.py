@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt
+from cuelab.core.models.base import Clip, LoadOptions, Prediction, TaskPrompt
 from cuelab.core.models.registry import load_model
 from cuelab.core.models.remote.spec import api_key, parse_remote_location, system_prompt
 from tests.core.models.conftest import voiced_tone
@@ -100,26 +99,58 @@ def test_first_token_scores_equal_the_in_process_first_token_distribution(
     remote.unload()
 
 
+def _top_words(remote: object, clip: Clip, task: TaskPrompt, labels: tuple[str, ...]) -> list[str]:
+    """Whole-word tokens the model ranks in its top 20 after the prompt (to use as labels)."""
+    from cuelab.core.models.remote import protocol as proto
+
+    audio = proto.wav_base64(clip.audio, clip.sr)
+    messages = proto.audio_messages(None, audio, task.render(labels, None))
+    answer = remote.pool.chat({"model": remote.model, "messages": messages, "max_tokens": 1,  # type: ignore[attr-defined]
+                               "temperature": 0.0, "logprobs": True, "top_logprobs": 20})  # fmt: skip
+    tops = answer["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+    return [e["token"] for e in tops if e["token"].isalpha() and len(e["token"]) > 1]
+
+
+@pytest.mark.parametrize("tokens_as_ids", [True, False], ids=["ids", "text"])
 def test_top_logprobs_without_named_tokens_bound_missing_labels_honestly(
-    serve: Serve, qwen2_audio_dir: Path, clip: Clip, task: TaskPrompt
+    serve: Serve, clip: Clip, task: TaskPrompt, tokens_as_ids: bool
 ) -> None:
     _, exact_url = serve()
-    _, old_url = serve(logprob_token_ids=False)
-    exact = load_model(f"openai:{exact_url}").score_labels(clip, task, task.labels, TOKENS)
+    _, old_url = serve(logprob_token_ids=False, tokens_as_ids=tokens_as_ids)
+    exact = load_model(f"openai:{exact_url}")
     old_server = load_model(f"openai:{old_url}")
-    assert old_server.describe()["capabilities"]["logprob_token_ids"] is False
-    for e, o in zip(exact, old_server.score_labels(clip, task, task.labels, TOKENS)):
-        assert o.scoring in ("first-token-top20", "first-token-bounded")
-        if o.scoring == "first-token-top20":  # every label shown: the exact numbers
-            assert o.probs == pytest.approx(e.probs, abs=1e-6)
-        elif o.unparsed:  # no label among the top 20: counted, never guessed
-            assert o.label is None and o.probs == {}
-        else:  # the argmax is exact; a missing label's share is an upper bound
-            assert o.label == e.label
-            shown = [
-                lab for lab in task.labels if not math.isclose(o.probs[lab], min(o.probs.values()))
-            ]
-            assert e.label in shown
+    caps = old_server.describe()["capabilities"]
+    assert caps["logprob_token_ids"] is False and caps["token_ids"] is tokens_as_ids
+    # labels the model ranks in its top 20, and one ("sad") that it does not
+    words = tuple(_top_words(exact, clip, task, task.labels)[:3])
+    tags = set()
+    for labels in (words, (*words, "sad")):
+        for e, o in zip(
+            exact.score_labels(clip, task, labels, TOKENS),
+            old_server.score_labels(clip, task, labels, TOKENS),
+        ):
+            tags.add(o.scoring)
+            _check_against_exact(e, o, labels)
+    assert tags == {"first-token-bounded", "first-token-top20"}
+    # a label set the model never ranks in the top 20 is unparsed, not guessed
+    for o in old_server.score_labels(clip, task, task.labels, [None]):
+        assert o.unparsed and o.label is None and o.scoring == "first-token-bounded"
+
+
+def _check_against_exact(e: Prediction, o: Prediction, labels: tuple[str, ...]) -> None:
+    """A top-20 prediction ``o`` against the exact one ``e`` of the same variant."""
+    assert e.scoring == "first-token"
+    if o.scoring == "first-token-top20":  # every label shown: the exact numbers
+        assert o.probs == pytest.approx(e.probs, abs=1e-6)
+    elif o.unparsed:  # no label among the top 20: counted, never guessed
+        assert o.label is None and o.probs == {}
+    else:  # bounded: the argmax is exact; against it, a shown label's odds are exact
+        # and a missing label's odds are an upper bound (it got the lowest shown logprob)
+        assert o.scoring == "first-token-bounded" and o.label == e.label
+        best = str(e.label)
+        odds = [(o.probs[lab] / o.probs[best], e.probs[lab] / e.probs[best]) for lab in labels]
+        assert all(got >= want * (1 - 1e-6) for got, want in odds)
+        assert sum(got == pytest.approx(want, rel=1e-6) for got, want in odds) >= 2
 
 
 def test_a_server_without_logprobs_falls_back_to_generate_and_parse(
