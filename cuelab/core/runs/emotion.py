@@ -96,20 +96,9 @@ def run_emotion_eval(
 ) -> RunOutcome:
     """Run (or continue) an emotion (closed label set) evaluation into ``config.out``.
 
-    Args:
-        config: the run configuration.
-        resume: continue the run already in ``config.out`` (a fresh run when there is none).
-        control: progress (``features`` then ``scoring``: one item per clip and model)
-            and cancellation; checked between clips.
-        command: the command line, recorded in run.json.
-        cache: feature cache (default: the user cache).
-        loader: model loader (default: the registry), e.g. to reuse a loaded adapter.
-
-    Raises:
-        Cancelled: ``control`` was cancelled; everything finished so far is on disk
-            and ``resume`` continues it.
-        RunConfigError: the folder holds another run, or ``resume`` found a different
-            configuration (the message names the key).
+    The contract (arguments, progress, cancellation, errors) is
+    :func:`cuelab.core.runs.engine.run_eval`'s: progress counts ``features`` then
+    ``scoring`` (one item per clip and model).
     """
     from cuelab.core.cues.norms import load_norms
     from cuelab.core.tasks.prompts import load_task
