@@ -199,6 +199,8 @@ def run_eval_command(args: argparse.Namespace) -> int:
         + (f", {outcome.rows_kept} kept from before" if outcome.rows_kept else ""),
         file=sys.stderr,
     )
+    for note in outcome.notes:
+        print(f"note: {note}", file=sys.stderr)
     if config.shard is not None:
         return 0  # statistics of a part mean little; merge the shards for the report
     return _report(outcome.folder, args)

@@ -7,21 +7,29 @@ Conditions (the string form is used on the command line and in run folders):
 ``correct``
     The clip's own (aligned) tokens.
 ``shuffle``
-    Each clip gets the token set of *another* clip of the same split. The
-    assignment is a uniformly drawn derangement (no clip keeps its own set,
-    by index), so the marginal distribution of token sets is preserved
-    exactly. Two clips may still carry equal token sets;
-    :func:`shuffle_token_sets` reports how many receive a set equal to their
-    own. Different seeds give different derangements.
+    The paper's definition: the token sets of the split are reassigned by a
+    uniformly random permutation, so the marginal distribution of token sets
+    is preserved exactly and a clip may keep its own set (about one clip per
+    split does). :func:`shuffle_token_sets` reports how many keep their own
+    set and how many receive one equal to it. Different seeds give different
+    permutations.
+``shuffle-derange``
+    CueLab's stricter variant: a uniformly drawn derangement, so no clip keeps
+    its own set by index (two clips may still carry equal sets).
 ``conflict``
     Ordinal inversion on the five-level concepts (VERY_LOW↔VERY_HIGH,
     LOW↔HIGH, MID stays) and, for VOICE_QUALITY, the involution in
     :data:`VQ_CONFLICT` (every condition is its own inverse).
 ``corrupt:P``
-    Each position independently, with probability P, is replaced by a
-    uniform draw from that concept's vocabulary *excluding the original
-    token*, so a selected position always changes and the effective change
-    rate equals P in expectation (reported by :func:`corrupt`).
+    The paper's definition: each position independently is kept with
+    probability 1 − P and otherwise redrawn uniformly from that concept's
+    whole vocabulary, which may return the same token. The effective change
+    rate is therefore P·(1 − 1/|V|): 40 % of the five-level tokens at P = 0.5.
+``corrupt-change:P``
+    CueLab's variant: a redrawn position takes a *different* token, so the
+    effective change rate is P. Both draw the same positions for a clip and
+    seed (one generator stream per (seed, P, clip)); they differ only in the
+    replacement. Runs record the effective change rate of every condition.
 ``ablate:CONCEPT`` / ``invert:CONCEPT``
     Beyond the paper: drop one concept, or invert just that concept.
 
@@ -94,20 +102,28 @@ class CorruptResult:
         return self.changed / self.positions if self.positions else 0.0
 
 
-def corrupt(tokens: TokenSet, p: float, rng: np.random.Generator) -> CorruptResult:
-    """Replace each position with probability ``p`` by a different token of its vocabulary."""
+def corrupt(
+    tokens: TokenSet, p: float, rng: np.random.Generator, *, always_change: bool = False
+) -> CorruptResult:
+    """Redraw each position with probability ``p`` (see ``corrupt:P`` in the module docstring).
+
+    Args:
+        tokens: the clip's own tokens.
+        p: probability that a position is redrawn.
+        rng: the clip's generator (:func:`clip_rng`).
+        always_change: ``corrupt-change``: the redraw excludes the original token.
+    """
     if not 0.0 <= p <= 1.0:
         raise TokenError(f"corruption probability must be in [0, 1] (got {p})")
     out: dict[str, str] = {}
     changed = 0
     for concept, token in tokens.items():
-        hit = rng.random() < p
-        if hit:
-            choices = [t for t in VOCAB[concept] if t != token]
+        if rng.random() < p:
+            choices = [t for t in VOCAB[concept] if t != token or not always_change]
             out[concept] = choices[int(rng.integers(len(choices)))]
-            changed += 1
         else:
             out[concept] = token
+        changed += out[concept] != token
     return CorruptResult(TokenSet(out), changed, len(tokens))
 
 
@@ -127,35 +143,50 @@ def derangement(n: int, rng: np.random.Generator) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ShuffleResult:
-    """Shuffled token sets, the source index of each, and same-content count."""
+    """Shuffled token sets, the source index of each, and how many stayed the same.
+
+    Attributes:
+        own: clips that received their own set (the permutation's fixed points).
+        same_content: clips that received a set equal to their own (``own`` included).
+    """
 
     tokens: list[TokenSet]
     source: list[int]
     same_content: int
+    own: int = 0
 
 
-def shuffle_token_sets(token_sets: Sequence[TokenSet], seed: int) -> ShuffleResult:
-    """Give each clip the tokens of another clip of the split (see module docstring)."""
-    rng = np.random.default_rng([seed, _stable_int("shuffle")])
-    perm = derangement(len(token_sets), rng)
+def shuffle_token_sets(
+    token_sets: Sequence[TokenSet], seed: int, *, derange: bool = False
+) -> ShuffleResult:
+    """Reassign the split's token sets: a permutation, or a derangement (see module docstring)."""
+    name = "shuffle-derange" if derange else "shuffle"
+    rng = np.random.default_rng([seed, _stable_int(name)])
+    if derange:
+        perm = derangement(len(token_sets), rng)
+    else:
+        if not token_sets:
+            raise TokenError("shuffle needs at least 1 clip in the split")
+        perm = rng.permutation(len(token_sets))
     out = [token_sets[int(j)] for j in perm]
     same = sum(a == b for a, b in zip(token_sets, out))
-    return ShuffleResult(out, [int(j) for j in perm], int(same))
+    own = sum(int(j) == i for i, j in enumerate(perm))
+    return ShuffleResult(out, [int(j) for j in perm], int(same), int(own))
 
 
 @dataclass(frozen=True)
 class Condition:
     """A parsed intervention condition (see the module docstring for names)."""
 
-    kind: str  # audio-only | correct | shuffle | conflict | corrupt | ablate | invert
+    kind: str  # audio-only | correct | shuffle[-derange] | conflict | corrupt[-change] | ablate | invert
     p: float = 0.0
     concept: str = ""
 
     @property
     def name(self) -> str:
         """Canonical string form, e.g. ``corrupt:0.3`` or ``ablate:PITCH``."""
-        if self.kind == "corrupt":
-            return f"corrupt:{self.p:g}"
+        if self.kind in CORRUPT_KINDS:
+            return f"{self.kind}:{self.p:g}"
         if self.kind in ("ablate", "invert"):
             return f"{self.kind}:{self.concept}"
         return self.kind
@@ -168,10 +199,18 @@ class Condition:
     @property
     def is_random(self) -> bool:
         """True when the condition depends on the seed."""
-        return self.kind in ("shuffle", "corrupt")
+        return self.kind in SHUFFLE_KINDS or self.kind in CORRUPT_KINDS
+
+    @property
+    def stream(self) -> str:
+        """The generator stream of a per-clip draw: ``corrupt`` and ``corrupt-change``
+        at the same P share it (same positions, different replacements)."""
+        return f"corrupt:{self.p:g}" if self.kind in CORRUPT_KINDS else self.name
 
 
-_SIMPLE = ("audio-only", "correct", "shuffle", "conflict")
+SHUFFLE_KINDS = ("shuffle", "shuffle-derange")
+CORRUPT_KINDS = ("corrupt", "corrupt-change")
+_SIMPLE = ("audio-only", "correct", "conflict", *SHUFFLE_KINDS)
 
 
 def parse_condition(text: str) -> Condition:
@@ -183,21 +222,21 @@ def parse_condition(text: str) -> Condition:
         kind = "audio-only"
     if kind in _SIMPLE and not arg:
         return Condition(kind)
-    if kind == "corrupt":
+    if kind in CORRUPT_KINDS:
         try:
             p = float(arg)
         except ValueError:
             raise TokenError(
-                f"condition '{raw}': corrupt needs a probability, e.g. corrupt:0.3"
+                f"condition '{raw}': {kind} needs a probability, e.g. {kind}:0.3"
             ) from None
         if not 0.0 <= p <= 1.0:
             raise TokenError(f"condition '{raw}': probability must be in [0, 1]")
-        return Condition("corrupt", p=p)
+        return Condition(kind, p=p)
     if kind in ("ablate", "invert") and arg:
         return Condition(kind, concept=check_concept(arg))
     raise TokenError(
-        f"unknown condition '{raw}' (use audio-only, correct, shuffle, conflict, corrupt:P, "
-        f"ablate:CONCEPT or invert:CONCEPT)"
+        f"unknown condition '{raw}' (use audio-only, correct, shuffle, shuffle-derange, "
+        f"conflict, corrupt:P, corrupt-change:P, ablate:CONCEPT or invert:CONCEPT)"
     )
 
 
@@ -229,11 +268,13 @@ def apply_condition(
         return list(token_sets)
     if cond.kind == "conflict":
         return [conflict(t) for t in token_sets]
-    if cond.kind == "shuffle":
-        return list(shuffle_token_sets(token_sets, seed).tokens)
-    if cond.kind == "corrupt":
+    if cond.kind in SHUFFLE_KINDS:
+        derange = cond.kind == "shuffle-derange"
+        return list(shuffle_token_sets(token_sets, seed, derange=derange).tokens)
+    if cond.kind in CORRUPT_KINDS:
+        change = cond.kind == "corrupt-change"
         return [
-            corrupt(t, cond.p, clip_rng(seed, cond.name, u)).tokens
+            corrupt(t, cond.p, clip_rng(seed, cond.stream, u), always_change=change).tokens
             for t, u in zip(token_sets, utt_ids)
         ]
     mode = "drop" if cond.kind == "ablate" else "invert"
@@ -242,7 +283,9 @@ def apply_condition(
 
 __all__ = [
     "CONCEPTS",
+    "CORRUPT_KINDS",
     "ORDINAL_CONCEPTS",
+    "SHUFFLE_KINDS",
     "VQ_CONFLICT",
     "Condition",
     "ablate",

@@ -100,7 +100,7 @@ def build_emotion_report(
     tests = stats.paired_tests(groups, keys)
     present = [m for m in models if any(k[0] == m for k in keys)]
     files = ReportFiles(
-        summary=_write_summary(folder, summary, labels),
+        summary=_write_summary(folder, summary, labels, record.get("interventions") or {}),
         tests=write_csv(
             folder / TESTS_CSV,
             [
@@ -151,21 +151,44 @@ def build_emotion_report(
 
 
 def _write_summary(
-    folder: Path, summary: Sequence[stats.SummaryRow], labels: Sequence[str]
+    folder: Path,
+    summary: Sequence[stats.SummaryRow],
+    labels: Sequence[str],
+    interventions: dict[str, dict[str, dict[str, float]]],
 ) -> Path:
     header = [
         "model", "condition", "seed", "n", "uar", "uar_ci_low", "uar_ci_high", "wa", "unparsed",
-        *(f"recall_{lab}" for lab in labels), "ci_method",
+        *(f"recall_{lab}" for lab in labels), "ci_method", "n_speakers", "ci_note",
+        "change_rate", "same_tokens",
     ]  # fmt: skip
     rows = [
         [
             r.model, r.condition, r.seed, r.n, _num(r.uar), _num(r.uar_ci_low),
             _num(r.uar_ci_high), _num(r.wa), _num(r.unparsed),
             *(_num(r.recalls.get(lab, math.nan)) for lab in labels), r.ci_method,
+            r.n_speakers, r.ci_note, *_effect(interventions, r.condition, r.seed),
         ]
         for r in summary
     ]  # fmt: skip
     return write_csv(folder / SUMMARY_CSV, header, rows)
+
+
+def _effect(
+    interventions: dict[str, dict[str, dict[str, float]]], condition: str, seed: str
+) -> tuple[str, str]:
+    """(change_rate, same_tokens) of a condition and seed from run.json ("" when unknown).
+
+    The ``seed=mean`` row gets the mean over the seeds.
+    """
+    per_seed = interventions.get(condition)
+    if not per_seed:
+        return "", ""
+    entries = list(per_seed.values()) if seed == stats.MEAN_SEED else [per_seed.get(seed, {})]
+    if not all(entries):
+        return "", ""
+    rate = float(np.mean([e["change_rate"] for e in entries]))
+    same = float(np.mean([e["same_tokens"] for e in entries]))
+    return _num(rate), _num(same)
 
 
 def _plots(

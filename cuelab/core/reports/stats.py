@@ -58,6 +58,22 @@ class SummaryRow:
     unparsed: float
     recalls: dict[str, float]
     ci_method: str
+    n_speakers: int = 0
+    ci_note: str = ""
+
+
+#: Below this many speakers a speaker-clustered bootstrap interval is flagged in ``ci_note``.
+MIN_CI_SPEAKERS = 5
+
+
+def ci_note(n_speakers: int) -> str:
+    """The warning for an interval resampled from too few speakers ("" when enough)."""
+    if n_speakers >= MIN_CI_SPEAKERS:
+        return ""
+    return (
+        f"only {n_speakers} speaker(s): the interval resamples {n_speakers} per-speaker "
+        "clusters and is not a reliable 95 % CI"
+    )
 
 
 @dataclass(frozen=True)
@@ -122,6 +138,7 @@ def score_group(g: Group, labels: Sequence[str], n_resamples: int, seed: int) ->
         metrics.uar, t_idx, p_idx, groups=speakers, n_resamples=n_resamples, seed=seed
     )
     recalls = {lab: float(scores.recalls.get(lab, math.nan)) for lab in labels}
+    n_speakers = len(set(speakers))
     return SummaryRow(
         g.model,
         g.condition,
@@ -134,6 +151,8 @@ def score_group(g: Group, labels: Sequence[str], n_resamples: int, seed: int) ->
         scores.unparsed,
         recalls,
         "speaker-bootstrap",
+        n_speakers,
+        ci_note(n_speakers),
     )
 
 
@@ -163,6 +182,8 @@ def seed_means(rows: Sequence[SummaryRow], labels: Sequence[str]) -> list[Summar
                 float(np.mean([r.unparsed for r in rs])),
                 recalls,
                 "t-over-seeds",
+                rs[0].n_speakers,
+                "" if len(rs) >= 3 else f"only {len(rs)} seeds: a t-interval over 2 values",
             )
         )
     return out
@@ -202,8 +223,9 @@ def paired_tests(
 ) -> list[TestRow]:
     """Exact McNemar of every condition against audio-only and against correct.
 
-    One test per model, condition and seed; Holm's correction is applied over
-    all tests of the run together.
+    One test per model, condition and seed. Holm's correction family is one
+    model's tests in this run, so adding a model never changes another model's
+    ``p_holm``; the oracle (always right) is no family and gets no ``p_holm``.
     """
     tests: list[TestRow] = []
     for model, condition, seed in keys:
@@ -217,13 +239,32 @@ def paired_tests(
             tests.append(
                 TestRow(model, ref, condition, seed, len(ok_a), res.n01, res.n10, res.p_value)
             )
-    adjusted: list[float] = metrics.holm([t.p_mcnemar for t in tests]).tolist()
+    adjusted: dict[int, float] = {}
+    for model in dict.fromkeys(t.model for t in tests):
+        if is_oracle(model):
+            continue
+        family = [i for i, t in enumerate(tests) if t.model == model]
+        corrected = metrics.holm([tests[i].p_mcnemar for i in family]).tolist()
+        adjusted.update(zip(family, corrected))
     return [
         TestRow(
-            t.model, t.condition_a, t.condition_b, t.seed, t.n, t.n01, t.n10, t.p_mcnemar, float(p)
+            t.model,
+            t.condition_a,
+            t.condition_b,
+            t.seed,
+            t.n,
+            t.n01,
+            t.n10,
+            t.p_mcnemar,
+            float(adjusted.get(i, math.nan)),
         )
-        for t, p in zip(tests, adjusted)
+        for i, t in enumerate(tests)
     ]
+
+
+def is_oracle(spec: str) -> bool:
+    """True for the oracle's model spec (``oracle:-``)."""
+    return spec.strip().lower().split(":", 1)[0] == "oracle"
 
 
 def corruption_levels(rows: Sequence[SummaryRow], model: str) -> list[tuple[float, SummaryRow]]:

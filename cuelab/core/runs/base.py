@@ -47,6 +47,7 @@ class RunOutcome:
     rows_written: int
     rows_kept: int
     clips: int
+    notes: tuple[str, ...] = ()
 
 
 class PredictionWriter:

@@ -130,7 +130,13 @@ def run_emotion_eval(
     written = 0
     with run_session(out, record, session, writer):
         token_sets = compute_token_sets(rows, norms, cache, ctl, config.workers)
-        plan = VariantPlan(config, [r.utt_id for r in rows], token_sets)
+        splits = None if config.split is not None else [r.get("split") for r in rows]
+        plan = VariantPlan(config, [r.utt_id for r in rows], token_sets, splits)
+        record["interventions"] = plan.statistics()
+        record["notes"] = list(plan.notes)
+        rec.write_record(out, record)
+        for note in plan.notes:
+            log.warning("%s: %s", out, note)
         mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
         todo = _todo(config, plan, mine, writer.done)
         ctl.start(sum(len(v) for v in todo.values()), "scoring")
@@ -150,7 +156,7 @@ def run_emotion_eval(
             finally:
                 ctx.close()
     log.info("run %s complete: %d rows written, %d kept", out, written, writer.kept)
-    return RunOutcome(out, written, writer.kept, len(mine))
+    return RunOutcome(out, written, writer.kept, len(mine), tuple(plan.notes))
 
 
 def _todo(

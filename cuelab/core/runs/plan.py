@@ -1,8 +1,9 @@
 """Which clips a run scores, their concept tokens, and each clip's prompt variants.
 
 Tokens are computed for the whole split (after ``limit``), not only for this
-shard: ``shuffle`` gives each clip the tokens of another clip of the split,
-so every shard must see the same derangement. Features come from the
+shard: ``shuffle`` reassigns the token sets of the split, so every shard must
+see the same permutation. A run over a manifest with several splits and no
+``split`` shuffles within each split (never across), and its notes say so. Features come from the
 on-disk cache in chunks, so memory holds token sets and ids, never features
 or audio of more than one chunk.
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 from cuelab.core.cues.features import FeatureCache, FeatureConfig, extract_many
 from cuelab.core.cues.interventions import (
+    SHUFFLE_KINDS,
     ablate,
     apply_condition,
     conflict,
@@ -124,10 +126,21 @@ def compute_token_sets(
 
 
 class VariantPlan:
-    """Token texts of every (condition, seed) variant for the clips of one split."""
+    """Token texts of every (condition, seed) variant for the clips of one split.
+
+    Args:
+        config: the run configuration.
+        utt_ids: the clips, in run order.
+        token_sets: their own (aligned) tokens.
+        splits: each clip's ``split`` value; shuffles stay within a split.
+    """
 
     def __init__(
-        self, config: RunConfig, utt_ids: Sequence[str], token_sets: Sequence[TokenSet]
+        self,
+        config: RunConfig,
+        utt_ids: Sequence[str],
+        token_sets: Sequence[TokenSet],
+        splits: Sequence[str] | None = None,
     ) -> None:
         self.config = config
         self.utt_ids = list(utt_ids)
@@ -136,11 +149,34 @@ class VariantPlan:
         self.keys: list[tuple[str, int | None]] = [
             (c, s) for c in config.conditions for s in config.seeds_for(c)
         ]
-        # Shuffle is the one split-level draw: keep only the source index per seed.
-        self.shuffle_source: dict[int, list[int]] = {}
-        if "shuffle" in config.conditions:
+        groups: dict[str, list[int]] = {}
+        for i, split in enumerate(splits if splits is not None else [""] * len(self.utt_ids)):
+            groups.setdefault(split or "", []).append(i)
+        self.groups = list(groups.values())
+        self.notes: list[str] = []
+        shuffles = [c for c in config.conditions if parse_condition(c).kind in SHUFFLE_KINDS]
+        if shuffles and len(self.groups) > 1:
+            self.notes.append(
+                f"{', '.join(shuffles)}: no split was chosen, so token sets were shuffled "
+                f"within each of the manifest's {len(self.groups)} splits, never across them"
+            )
+        # Shuffles are the split-level draws: keep only the source index per seed.
+        self.shuffle_source: dict[tuple[str, int], list[int]] = {}
+        self.shuffle_counts: dict[tuple[str, int], tuple[int, int]] = {}
+        for condition in shuffles:
+            derange = parse_condition(condition).kind == "shuffle-derange"
             for seed in config.seeds:
-                self.shuffle_source[seed] = shuffle_token_sets(self.token_sets, seed).source
+                source = list(range(len(self.utt_ids)))
+                own = same = 0
+                for members in self.groups:
+                    sets = [self.token_sets[i] for i in members]
+                    result = shuffle_token_sets(sets, seed, derange=derange)
+                    for i, j in zip(members, result.source):
+                        source[i] = members[j]
+                    own += result.own
+                    same += result.same_content
+                self.shuffle_source[(condition, seed)] = source
+                self.shuffle_counts[(condition, seed)] = (own, same)
 
     def tokens(self, i: int, condition: str, seed: int | None) -> TokenSet | None:
         """The token set clip ``i`` receives under ``condition`` (None for audio-only)."""
@@ -152,11 +188,11 @@ class VariantPlan:
             return own
         if cond.kind == "conflict":
             return conflict(own)
-        if cond.kind == "shuffle":
-            return self.token_sets[self.shuffle_source[int(seed or 0)][i]]
+        if cond.kind in SHUFFLE_KINDS:
+            return self.token_sets[self.shuffle_source[(cond.name, int(seed or 0))][i]]
         if cond.kind in ("ablate", "invert"):
             return ablate(own, cond.concept, "drop" if cond.kind == "ablate" else "invert")
-        # corrupt: per-clip draw keyed by (seed, condition, utt id)
+        # corrupt: per-clip draw keyed by (seed, P, utt id)
         return apply_condition(cond, [own], [self.utt_ids[i]], int(seed or 0))[0]
 
     def variants(self, utt_id: str) -> list[Variant]:
@@ -166,6 +202,39 @@ class VariantPlan:
         for condition, seed in self.keys:
             tokens = self.tokens(i, condition, seed)
             out.append(Variant(condition, seed, None if tokens is None else tokens.text()))
+        return out
+
+    def statistics(self) -> dict[str, dict[str, dict[str, float | int]]]:
+        """What each condition did to the tokens, over every clip of the run.
+
+        Per condition and seed (``""`` for seed-free conditions): ``change_rate``, the
+        share of token positions that differ from the clip's own set (a dropped concept
+        counts as changed), and ``same_tokens``, the clips whose whole set is unchanged;
+        shuffles add ``own``, the clips that received their own set.
+        """
+        out: dict[str, dict[str, dict[str, float | int]]] = {}
+        for condition, seed in self.keys:
+            if parse_condition(condition).kind == "audio-only":
+                continue
+            changed = positions = same = 0
+            for i, own_set in enumerate(self.token_sets):
+                got = self.tokens(i, condition, seed)
+                assert got is not None
+                own = own_set.to_dict()
+                new = got.to_dict()
+                diff = sum(new.get(c) != t for c, t in own.items())
+                changed += diff
+                positions += len(own)
+                same += diff == 0 and len(new) == len(own)
+            entry: dict[str, float | int] = {
+                "change_rate": changed / positions if positions else 0.0,
+                "same_tokens": same,
+                "clips": len(self.token_sets),
+            }
+            key = "" if seed is None else str(seed)
+            if (condition, int(seed or 0)) in self.shuffle_counts:
+                entry["own"] = self.shuffle_counts[(condition, int(seed or 0))][0]
+            out.setdefault(condition, {})[key] = entry
         return out
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from cuelab.cli import main
 from cuelab.core import metrics
+from cuelab.core.models.registry import DEMO_REFERENCE
 from cuelab.core.reports.build import build_report
 from cuelab.core.runs import run_eval
 from cuelab.core.runs.csvio import neutralise, restore, write_csv
@@ -18,7 +19,9 @@ from tests.core.runs.test_emotion_runs import LABELS, config, make_manifest
 from tests.helpers import num
 from tests.helpers import read_csv as read
 
-MODELS = ["reference", "oracle:-"]
+#: The shipped reference model twice (under two specs) and the oracle: two Holm families.
+MODEL_SPECS = {"reference": "reference", "reference2": f"reference:{DEMO_REFERENCE}"}
+MODELS = [*MODEL_SPECS.values(), "oracle:-"]
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +75,11 @@ def test_summary_equals_the_metrics_recomputed_by_hand(run: Path) -> None:
     assert all(r["uar_ci_low"] == r["uar_ci_high"] == "1" for r in oracle)
 
 
-def test_mcnemar_per_condition_and_seed_with_holm_over_the_run(run: Path) -> None:
+def test_mcnemar_per_condition_and_seed_with_holm_per_model(run: Path) -> None:
+    from statsmodels.stats.multitest import multipletests
+
     tests = read(run / "tests.csv")
     by_group = groups(run)
-    p_values = []
     for t in tests:
         a = by_group[(t["model"], t["condition_a"], "")]
         b = by_group[(t["model"], t["condition_b"], t["seed"])]
@@ -84,17 +88,41 @@ def test_mcnemar_per_condition_and_seed_with_holm_over_the_run(run: Path) -> Non
         )
         assert (int(t["n01"]), int(t["n10"])) == (res.n01, res.n10)
         assert num(t["p_mcnemar"]) == pytest.approx(res.p_value, abs=1e-6)
-        p_values.append(res.p_value)
-    adjusted = metrics.holm(p_values)
-    assert [num(t["p_holm"]) for t in tests] == pytest.approx(list(adjusted), abs=1e-6)
+    # Holm's family is one model's tests; the oracle is no family
+    for model in ("reference", "reference2"):
+        mine = [t for t in tests if t["model"] == MODEL_SPECS[model]]
+        want = multipletests([num(t["p_mcnemar"]) for t in mine], method="holm")[1]
+        assert [num(t["p_holm"]) for t in mine] == pytest.approx(list(want), abs=1e-9)
+    assert all(t["p_holm"] == "" for t in tests if t["model"] == "oracle:-")
     pairs = {
         (t["condition_a"], t["condition_b"], t["seed"]) for t in tests if t["model"] == "reference"
     }
     assert ("audio-only", "correct", "") in pairs and ("correct", "shuffle", "2") in pairs
     assert ("correct", "audio-only", "") not in pairs and ("correct", "correct", "") not in pairs
     # vs audio-only: correct, conflict, 4 random conditions x 3 seeds = 14; vs correct: 1 + 12 = 13
-    assert len(pairs) == 27 and len(tests) == 2 * 27
+    assert len(pairs) == 27 and len(tests) == 3 * 27
     assert {t["model"] for t in tests} == set(MODELS)
+
+
+def test_adding_a_model_leaves_another_model_s_p_holm_alone(run: Path, tmp_path: Path) -> None:
+    import json
+
+    alone = tmp_path / "alone"
+    shutil.copytree(run, alone)
+    rows = read(alone / "predictions.csv")
+    with open(alone / "predictions.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(r for r in rows if r["model"] == "reference")
+    record = json.loads((alone / "run.json").read_text())
+    record["config"]["models"] = ["reference"]
+    (alone / "run.json").write_text(json.dumps(record))
+    build_report(alone, plots=False)
+    before = {(t["condition_a"], t["condition_b"], t["seed"]): t["p_holm"]
+              for t in read(run / "tests.csv") if t["model"] == "reference"}  # fmt: skip
+    after = {(t["condition_a"], t["condition_b"], t["seed"]): t["p_holm"]
+             for t in read(alone / "tests.csv")}  # fmt: skip
+    assert after == before and len(after) == 27
 
 
 def test_spearman_and_confusion(run: Path) -> None:
@@ -165,8 +193,8 @@ def test_report_rebuilds_the_same_tables_and_plots(run: Path, tmp_path: Path) ->
         assert (copy / name).read_text() == (run / name).read_text()
     pngs = sorted(p.name for p in copy.glob("*.png"))
     assert pngs == [
-        "confusion_oracle_-.png", "confusion_reference.png", "token_gain.png",
-        "uar_vs_corruption.png",
+        "confusion_oracle_-.png", "confusion_reference.png",
+        "confusion_reference_demo-reference.png", "token_gain.png", "uar_vs_corruption.png",
     ]  # fmt: skip
     assert all((copy / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
@@ -249,3 +277,25 @@ def test_cells_with_a_bare_carriage_return_read_back(tmp_path) -> None:
     path.write_text("".join(format_row(r) for r in rows), encoding="utf-8", newline="")
     header, got, _ = read_complete_rows(path)
     assert header == rows[0] and got == rows[1:]
+
+
+def test_summary_flags_few_speakers_and_reports_what_each_condition_changed(run: Path) -> None:
+    import json
+
+    record = json.loads((run / "run.json").read_text())
+    summary = {(r["model"], r["condition"], r["seed"]): r for r in read(run / "summary.csv")}
+    for (_model, cond, seed), row in summary.items():
+        assert row["n_speakers"] == "4"  # four speakers: fewer than 5, so flagged
+        if seed != "mean":
+            assert "only 4 speaker(s)" in row["ci_note"]
+        if cond == "audio-only":
+            assert row["change_rate"] == row["same_tokens"] == ""
+            continue
+        stats = record["interventions"][cond]
+        seeds = list(stats) if seed == "mean" else [seed]
+        want = np.mean([stats[s]["change_rate"] for s in seeds])
+        assert num(row["change_rate"]) == pytest.approx(want, abs=1e-6)
+    assert num(summary[("reference", "correct", "")]["change_rate"]) == 0.0
+    # corrupt:1 redraws every position from the whole vocabulary: about 1 - 1/|V| changes
+    full = num(summary[("reference", "corrupt:1", "mean")]["change_rate"])
+    assert 0.6 < full < 0.95
