@@ -30,9 +30,10 @@ from cuelab.core.metrics.classification import (
     weighted_accuracy,
 )
 from cuelab.core.metrics.tags import average_precision, mean_average_precision
-from cuelab.core.metrics.text import normalise_text, wer, wer_counts, wer_from_counts
+from cuelab.core.metrics.text import NORMALISER, normalise_text, wer, wer_counts, wer_from_counts
 
 __all__ = [
+    "NORMALISER",
     "UNPARSED",
     "ClassificationScores",
     "ConfidenceInterval",

@@ -1,4 +1,4 @@
-"""Word error rate and the English text normaliser it scores after.
+"""Word error rate, scored after Whisper's English text normaliser (or raw).
 
 An unparsed hypothesis counts as empty (every reference word a deletion),
 following the convention of :mod:`cuelab.core.metrics`, which re-exports
@@ -8,40 +8,40 @@ everything here; import from there.
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 
 from cuelab.core.metrics.base import MetricsError, is_unparsed
 
-__all__ = ["normalise_text", "wer", "wer_counts", "wer_from_counts"]
+__all__ = ["NORMALISER", "normalise_text", "wer", "wer_counts", "wer_from_counts"]
 
-_DECIMAL_MARK = re.compile(r"(?<=\d)[.,](?=\d)")
-_APOSTROPHES = "'\u2019\u02bc"
+#: What run records say the WER was computed after.
+NORMALISER = "Whisper English text normaliser (whisper_normalizer.english.EnglishTextNormalizer)"
+
+
+@lru_cache(maxsize=1)
+def _whisper() -> Callable[[str], str]:
+    try:
+        from whisper_normalizer.english import EnglishTextNormalizer
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise MetricsError(
+            "WER needs the whisper-normalizer package (pip install whisper-normalizer)"
+        ) from exc
+    return EnglishTextNormalizer()
 
 
 def normalise_text(text: str) -> str:
-    """English WER normaliser: lowercase, drop punctuation, collapse spaces.
+    """Whisper's English text normaliser, as ASR leaderboards and audio eval kits apply it.
 
-    Apostrophes are deleted (``don't`` → ``dont``) and other punctuation
-    becomes a space (``well-known`` → ``well known``), except a ``.`` or ``,``
-    between digits (``3.5``, ``1,000``): numbers are left as written, not
-    spelled out. Symbols such as ``%`` or ``$`` are kept. Unicode is NFKC
-    normalised first so full-width and ligature forms compare equal.
+    Lower case, punctuation and symbols removed, contractions expanded,
+    numbers written as digits, British spellings mapped to American ones
+    ("colour" → "color"), fillers ("um", "hmm") dropped. It comes from the
+    maintained ``whisper-normalizer`` package, a copy of the normaliser that
+    ships with OpenAI's Whisper, never from CueLab's own rules.
     """
-    s = unicodedata.normalize("NFKC", text).lower()
-    keep = {m.start() for m in _DECIMAL_MARK.finditer(s)}
-    chars = []
-    for i, ch in enumerate(s):
-        if ch in _APOSTROPHES:
-            continue
-        if unicodedata.category(ch).startswith("P") and i not in keep:
-            chars.append(" ")
-        else:
-            chars.append(ch)
-    return " ".join("".join(chars).split())
+    return " ".join(_whisper()(str(text)).split())
 
 
 def wer_counts(
@@ -49,9 +49,11 @@ def wer_counts(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Word errors (S + D + I) and reference word counts per item.
 
-    An unparsed hypothesis (None/NaN) counts as empty: every reference word
-    is a deletion. Returning counts lets a bootstrap compute corpus WER
-    (``errors.sum() / words.sum()``) without re-aligning.
+    With ``normalise`` (the default) both sides go through :func:`normalise_text`
+    first; without it the texts are compared as written, split on white space
+    (the "raw" WER). An unparsed hypothesis (None/NaN) counts as empty: every
+    reference word is a deletion. Returning counts lets a bootstrap compute
+    corpus WER (``errors.sum() / words.sum()``) without re-aligning.
     """
     refs, hyps = list(references), list(hypotheses)
     if len(refs) != len(hyps):

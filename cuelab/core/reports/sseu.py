@@ -43,6 +43,8 @@ SUMMARY_CSV = "summary.csv"
 BY_SEED_CSV = "summary_by_seed.csv"
 COUNTS = (*(f"unparsed_{f}" for f in FIELDS), "unmatched_scene")
 METRIC_NAMES = {"wer": "WER (%)", "macc": "mACC (%)", "map": "mAP (%)"}
+#: Metrics that get a plot (the raw WER is a column only).
+PLOTTED = tuple(METRIC_NAMES)
 
 GroupKey = tuple[str, str, str]  # model, mode, snr_db
 
@@ -251,7 +253,7 @@ def build_sseu_report(
     if plots:
         files.plots = [
             metric_figure(folder / f"{m}_vs_snr.png", m, summary)
-            for m in METRICS
+            for m in PLOTTED
             if any(math.isfinite(r.value(m)) for r in summary)
         ]
     return files

@@ -41,6 +41,7 @@ from cuelab.core.audio.io import load_audio
 from cuelab.core.datasets.manifest import Manifest, ManifestRow, read_manifest
 from cuelab.core.errors import ManifestError, ModelError
 from cuelab.core.jobs import JobControl
+from cuelab.core.metrics.text import NORMALISER as WER_NORMALISER
 from cuelab.core.models.base import Clip, TaskPrompt
 from cuelab.core.runs import record as rec
 
@@ -414,6 +415,8 @@ def run_sseu_eval(
         "modes": list(config.sseu_modes),
         **config.decoding(),
         "seeds_note": SAMPLED_NOTE if config.sample else GREEDY_NOTE,
+        "wer_normaliser": WER_NORMALISER,
+        "wer_raw": "texts as written, split on white space",
     }
     session = rec.start_session(record, command)
     rec.write_record(out, record)

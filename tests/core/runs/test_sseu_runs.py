@@ -115,6 +115,7 @@ def test_oracle_is_the_upper_bound(oracle_run: Path) -> None:
     for r in summary:
         assert r["model"] == "oracle:-" and r["n"] == "8" and r["n_seeds"] == "2"
         assert r["wer"] == ("" if r["snr_db"] == "-inf" else "0")  # no speech at -inf
+        assert r["wer_raw"] == r["wer"]  # the oracle's text is the reference, as written
         for metric in ("macc", "map"):  # no background at +inf
             assert r[metric] == ("" if r["snr_db"] == "inf" else "100")
         assert all(r[c] in ("0", "") for c in r if c.endswith("_std"))  # greedy: std 0
@@ -123,6 +124,7 @@ def test_oracle_is_the_upper_bound(oracle_run: Path) -> None:
         assert (oracle_run / name).stat().st_size > 5000
     record = read_record(oracle_run)
     assert record["status"] == "complete"
+    assert record["sseu"]["wer_normaliser"].startswith("Whisper English text normaliser")
     ident = record["identity"]
     assert ident["decoding"] == "greedy" and ident["modes"] == ["independent", "joint", "cot"]
     assert ident["scenes"] == ["cafe", "office", "park", "street"]

@@ -413,17 +413,17 @@ def test_oracle_bound(built: Path) -> None:
 
 def test_unparsed_answers_count_and_score_as_wrong() -> None:
     refs = [
-        SseuReference("one two three", "cafe", ("dishes",)),
-        SseuReference("four five", "street", ("traffic",)),
+        SseuReference("red green blue", "cafe", ("dishes",)),
+        SseuReference("cats and dogs", "street", ("traffic",)),
     ]
     good = oracle_answer(refs[0])
     bad = parse_sseu_answer("joint", "no idea")
     result = score_sseu([SseuRecord(refs[0], good), SseuRecord(refs[1], bad)], SCENES, EVENTS)
-    assert result["wer"] == pytest.approx(100 * 2 / 5)
+    assert result["wer"] == pytest.approx(100 * 3 / 6)  # the unparsed answer deletes 3 words
     assert result["macc"] == pytest.approx(50.0)
     assert result["unparsed_transcript"] == result["unparsed_scene"] == 1
     asr_only = score_sseu(
-        [SseuRecord(refs[0], parse_sseu_answer("asr", "one two"))], SCENES, EVENTS
+        [SseuRecord(refs[0], parse_sseu_answer("asr", "red green"))], SCENES, EVENTS
     )
     assert "macc" not in asr_only and "map" not in asr_only
 

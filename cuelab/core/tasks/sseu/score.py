@@ -39,7 +39,8 @@ from cuelab.core.tasks.sseu.answers import FIELDS, ParsedAnswer
 from cuelab.core.tasks.sseu.matching import LexicalMatcher, Matcher
 from cuelab.core.tasks.sseu.prompts import display_label
 
-METRICS = ("wer", "macc", "map")
+#: ``wer`` is scored after Whisper's English normaliser; ``wer_raw`` on the texts as written.
+METRICS = ("wer", "wer_raw", "macc", "map")
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,12 @@ def _asked(records: Sequence[SseuRecord], field: str) -> bool:
     return any(field in r.prediction.asked for r in records)
 
 
-def _wer(records: Sequence[SseuRecord]) -> tuple[float, int]:
+def _wer(records: Sequence[SseuRecord], *, normalise: bool = True) -> tuple[float, int]:
     rows = [r for r in records if normalise_text(r.reference.transcript)]
     if not rows:
         return math.nan, 0
     hyps = [r.prediction.transcript for r in rows]
-    errors, words = wer_counts([r.reference.transcript for r in rows], hyps)
+    errors, words = wer_counts([r.reference.transcript for r in rows], hyps, normalise=normalise)
     return 100.0 * wer_from_counts(errors, words), len(rows)
 
 
@@ -145,6 +146,7 @@ def _score_group(
     out: dict[str, float] = {"n": float(len(records))}
     if _asked(records, "transcript"):
         out["wer"], n_wer = _wer(records)
+        out["wer_raw"], _ = _wer(records, normalise=False)
         out["n_wer"] = float(n_wer)
     if _asked(records, "scene"):
         out["macc"], n_scene, unmatched = _macc(records, scene_matcher)
@@ -177,7 +179,8 @@ def score_sseu(
         event_matcher: gives per-event confidences (default: :class:`LexicalMatcher`).
 
     Returns:
-        ``{"wer", "wer_std", "macc", "macc_std", "map", "map_std", "n", "n_seeds",
+        ``{"wer", "wer_std", "wer_raw", "wer_raw_std", "macc", "macc_std", "map",
+        "map_std", "n", "n_seeds",
         "unparsed_<field>", "unmatched_scene", "per_seed": {seed: {...}}}``; a
         metric no task asked for is absent, one with no scorable clip is NaN,
         and a std over a single seed is NaN. Counts are summed over seeds.
