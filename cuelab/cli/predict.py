@@ -188,11 +188,21 @@ def run(args: argparse.Namespace) -> int:
     if args.generate:
         task = load_task("ser_rationale", labels=labels)
         sampling = _sampling(args)
-        raw = model.generate(clip, task, tokens, args.max_new_tokens, sampling)
-        label = parse_answer(raw, labels)
-        record.update(label=label, probs={}, raw_output=raw, unparsed=label is None)
+        out = model.generate_full(clip, task, tokens, args.max_new_tokens, sampling)
+        label = parse_answer(out.text, labels)
+        record.update(
+            label=label,
+            probs={},
+            raw_output=out.text,
+            unparsed=label is None,
+            decoding=out.decoding or {"do_sample": sampling is not None},
+            finish_reason=out.finish_reason,
+            generated_tokens=out.tokens,
+            prompt=out.prompt or model.prompt_text(task, labels, tokens),
+        )
         if sampling is not None:
-            record.update(**sampling.describe(), seed=sampling.seed)
+            record.update(temperature=sampling.temperature, top_p=sampling.top_p,
+                          seed=sampling.seed)  # fmt: skip
     else:
         task = load_task("ser", labels=labels)
         prediction = model.score_labels(clip, task, labels, [tokens])[0]
@@ -201,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
             probs=prediction.probs,
             scoring=prediction.scoring or model.scoring_method,
             unparsed=prediction.unparsed,
+            prompt=model.prompt_text(task, labels, tokens),
         )
     if args.json:
         print(json_line(record))
@@ -215,7 +226,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name:<12} {p:.3f}")
     if args.generate:
         print(f"  answer: {record['raw_output']}")
-    if record.get("decoding") == "sampling":
+    if args.generate:
+        print(
+            f"  ended: {record['finish_reason'] or '?'} after {record['generated_tokens']} tokens"
+        )
+    if record.get("seed") is not None:
         print(
             f"  sampled: temperature {record['temperature']:g}, top-p {record['top_p']:g}, "
             f"seed {record['seed']}"

@@ -197,7 +197,10 @@ class ConceptsPanel(QGroupBox):
         self.p_slider.valueChanged.connect(lambda v: self.p_label.setText(f"p={v / 100:.2f}"))
         self.p_label.setText("p=0.30")
         self.corrupt_button = QPushButton("Corrupt")
-        self.corrupt_button.setToolTip("Replace each token with probability p by a different one")
+        self.corrupt_button.setToolTip(
+            "As corrupt:p in a batch run: redraw each token with probability p from its whole "
+            "vocabulary (it may come back the same)"
+        )
         self.corrupt_button.clicked.connect(self.apply_corrupt)
         self.ablate_combo = QComboBox()
         self.ablate_combo.addItems(list(CONCEPTS))

@@ -76,8 +76,12 @@ def test_interventions_buttons(ready_window, qtbot):
     assert "PITCH" not in s.tokens and "PITCH=" not in panel.text_edit.text()
     assert panel.chips["PITCH"].text() == "(dropped) ✎"
     panel.p_slider.setValue(100)
-    panel.corrupt_button.click()
-    assert all(s.tokens[c] != aligned[c] for c in CONCEPTS)  # p=1 changes every position
+    changed = []
+    for _ in range(40):  # corrupt:1 as in a batch run: every position redrawn, some come back
+        panel.corrupt_button.click()
+        assert set(s.tokens) == set(aligned)
+        changed += [s.tokens[c] != aligned[c] for c in CONCEPTS]
+    assert 0.7 < sum(changed) / len(changed) < 0.9  # 1 - 1/|V|: about 0.8
     with qtbot.waitSignal(s.tokens_changed, timeout=30_000):
         panel.shuffle_button.click()  # tokens of another clip, computed in a worker
     assert "shuffled" in win.statusBar().currentMessage()

@@ -167,6 +167,7 @@ class Prediction:
         scoring: how this answer was reached, when the adapter chooses per answer (a remote
             model: ``first-token``, ``continuation``, ``generate``...); else the adapter's
             :attr:`ModelAdapter.scoring_method`.
+        finish_reason: how a generated answer ended (``stop``, ``length``; "" when scored).
     """
 
     label: str | None
@@ -174,6 +175,7 @@ class Prediction:
     raw_output: str | None = None
     unparsed: bool = False
     scoring: str = ""
+    finish_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -185,11 +187,15 @@ class Generation:
         finish_reason: ``stop`` (end of turn or a stop string), ``length`` (the token
             limit), or "" when the family does not say.
         tokens: generated tokens (0 when unknown).
+        prompt: the exact text the model was given, audio placeholder unexpanded.
+        decoding: every generation parameter actually used.
     """
 
     text: str
     finish_reason: str = ""
     tokens: int = 0
+    prompt: str = ""
+    decoding: dict[str, object] = field(default_factory=dict)
 
 
 class ModelAdapter(ABC):
@@ -271,6 +277,12 @@ class ModelAdapter(ABC):
         if stop:
             raise ModelError(f"model family {self.family!r} does not take stop strings")
         return Generation(self.generate(clip, task, token_text, max_new_tokens, sampling))
+
+    def prompt_text(
+        self, task: TaskPrompt, labels: Sequence[str], token_text: str | None
+    ) -> str | None:
+        """The exact text the model is given for a variant (None: no text prompt)."""
+        return None
 
     def describe(self) -> dict[str, object]:
         """Provenance for run.json: family, location, hash/revision, quant, device, dtype."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import LoadOptions, Sampling
+from cuelab.core.models.base import LoadOptions
 from cuelab.core.models.hf_alm import AudioLMAdapter
 from cuelab.core.models.loading import load_pretrained, resolve_location
 
@@ -84,12 +84,6 @@ class AudioFlamingo3Adapter(AudioLMAdapter):
         if self.think_info is not None:
             info["think_adapter"] = self.think_info
         return info
-
-    def generate_kwargs(self, sampling: Sampling | None) -> dict[str, Any]:
-        """Greedy clears the shipped sampling settings (temperature 0.7); a draw sets its own."""
-        if sampling is not None:
-            return super().generate_kwargs(sampling)
-        return {**super().generate_kwargs(None), "temperature": None, "top_p": None, "top_k": None}
 
 
 @dataclass(frozen=True)

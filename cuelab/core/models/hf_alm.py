@@ -11,8 +11,10 @@ equal a full forward pass; ``prefix_reuse = False`` gives that full pass.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
+import inspect
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -44,6 +46,8 @@ from cuelab.core.models.suffix import (
     split_rows,
 )
 
+#: End-of-turn tokens of the Qwen-based families; every generation stops at them.
+END_OF_TURN_TOKENS = ("<|im_end|>", "<|endoftext|>")
 CPU_KV_BUDGET = 1 << 30  # bytes of cache copies + logits per batched chunk on a CPU
 GPU_KV_FRACTION = 0.25  # share of free GPU memory for the same
 
@@ -249,18 +253,28 @@ class AudioLMAdapter(ModelAdapter):
             inputs["attention_mask"] = inputs["attention_mask"][:, :length]
         with torch.inference_mode():
             out = self._forward(**inputs, use_cache=True)
-        state = PrefixState(out.past_key_values, out.logits[:, -1:], inputs["input_ids"].shape[1])
+        cache = getattr(out, "cache", None)
+        if cache is None:  # transformers before the ``cache`` name
+            cache = out.past_key_values
+        state = PrefixState(cache, out.logits[:, -1:], inputs["input_ids"].shape[1])
         self.after_prefix(state, inputs)
         self.prefixes.put(key, state)
         return state
 
     def run_suffix(self, state: PrefixState, cache: Any, ids: Any, mask: Any, starts: Any) -> Any:
         """Logits of ``ids`` on top of ``cache``; row i's first token sits at ``starts[i]``."""
-        kwargs = {"position_ids": self.position_ids(state, starts, ids.shape[1])}
-        out = self._forward(
-            input_ids=ids, attention_mask=mask, past_key_values=cache, use_cache=True, **kwargs
-        )
+        kwargs = {
+            "position_ids": self.position_ids(state, starts, ids.shape[1]),
+            self.cache_argument: cache,
+        }
+        out = self._forward(input_ids=ids, attention_mask=mask, use_cache=True, **kwargs)
         return out.logits
+
+    @functools.cached_property
+    def cache_argument(self) -> str:
+        """``cache`` (transformers 5.2x and later) or the older ``past_key_values``."""
+        params = inspect.signature(self.model.forward).parameters
+        return "cache" if "cache" in params else "past_key_values"
 
     def position_ids(self, state: PrefixState, starts: Any, width: int) -> Any:
         """Explicit positions of a suffix pass (rows may sit after padding in the cache)."""
@@ -343,60 +357,71 @@ class AudioLMAdapter(ModelAdapter):
         sampling: Sampling | None = None,
         stop: Sequence[str] | None = None,
     ) -> Generation:
-        """:meth:`generate` with its finish reason (``stop`` or ``length``) and token count."""
+        """:meth:`generate` with its prompt, decoding, finish reason and token count.
+
+        Decoding is built here, never taken from the checkpoint's generation config:
+        greedy is greedy (no shipped repetition penalty, top-k or temperature), and
+        generation stops at the family's end of turn, passed explicitly (the Omni
+        thinker's own config names none).
+        """
         import torch
+        from transformers import GenerationConfig
 
         if stop:
             raise ModelError(f"model family {self.family!r} does not take stop strings")
-
         self._require_model()
-        inputs = self.model_inputs(self.chat_prompt(task.render(task.labels, token_text)), clip)
-        inputs = self._to_model(inputs)
-        kwargs = {
-            **inputs,
-            "max_new_tokens": max_new_tokens,
-            "pad_token_id": self.tokenizer.pad_token_id,
-            **self.generate_kwargs(sampling),
-        }
+        prompt = self.chat_prompt(task.render(task.labels, token_text))
+        inputs = self._to_model(self.model_inputs(prompt, clip))
+        decoding = self.decoding(max_new_tokens, sampling)
+        config = GenerationConfig(**decoding)
         with torch.inference_mode():
             if sampling is None:
-                out = self.model.generate(**kwargs)
+                out = self.model.generate(**inputs, generation_config=config)
             else:
                 with torch.random.fork_rng(devices=self._rng_devices()):
                     torch.manual_seed(sampling.seed)
-                    out = self.model.generate(**kwargs)
-        new = out[0, inputs["input_ids"].shape[1] :]
+                    out = self.model.generate(**inputs, generation_config=config)
+        new = [int(t) for t in out[0, inputs["input_ids"].shape[1] :]]
+        stops = set(decoding["eos_token_id"])
+        ended = bool(new) and new[-1] in stops
         text = str(self.tokenizer.decode(new, skip_special_tokens=True)).strip()
-        hit_limit = len(new) >= max_new_tokens and int(new[-1]) not in self._stop_ids(kwargs)
-        return Generation(text, "length" if hit_limit else "stop", len(new))
+        finish = "stop" if ended or len(new) < max_new_tokens else "length"
+        return Generation(text, finish, len(new), prompt, decoding)
 
-    def _stop_ids(self, kwargs: dict[str, Any]) -> set[int]:
-        """Token ids that end a generation (the end of turn and the configured eos)."""
-        ids: set[int] = set()
-        for source in (kwargs.get("eos_token_id"), self.model.generation_config.eos_token_id):
-            if isinstance(source, int):
-                ids.add(source)
-            elif isinstance(source, (list, tuple)):
-                ids.update(int(i) for i in source)
-        eot = self.tokenizer.convert_tokens_to_ids(self.end_of_turn)
-        if isinstance(eot, int) and eot >= 0:
-            ids.add(eot)
-        return ids
+    def stop_ids(self) -> list[int]:
+        """The family's end-of-turn tokens that the vocabulary has (``<|im_end|>``, ...)."""
+        vocab = self.tokenizer.get_vocab()
+        names = dict.fromkeys((self.end_of_turn, *END_OF_TURN_TOKENS))
+        return [int(vocab[name]) for name in names if name in vocab]
 
-    def generate_kwargs(self, sampling: Sampling | None) -> dict[str, Any]:
-        """Decoding arguments: ``do_sample=False``, or the draw's temperature and top-p.
+    def decoding(self, max_new_tokens: int, sampling: Sampling | None) -> dict[str, Any]:
+        """Every generation parameter: greedy, or the draw's temperature and top-p.
 
-        Sampling sets top-k off (0) so that the distribution is the one the run records,
-        whatever top-k a checkpoint's generation config ships.
+        Sampling sets top-k off (0) so that the distribution is the one the run records.
         """
-        if sampling is None:
-            return {"do_sample": False}
-        return {
-            "do_sample": True,
-            "temperature": sampling.temperature,
-            "top_p": sampling.top_p,
-            "top_k": 0,
+        stops = self.stop_ids()
+        if not stops:
+            raise ModelError(f"{self.checkpoint.location}: the tokenizer has no end-of-turn token")
+        pad = self.tokenizer.pad_token_id
+        out: dict[str, Any] = {
+            "max_new_tokens": max_new_tokens,
+            "num_beams": 1,
+            "repetition_penalty": 1.0,
+            "eos_token_id": stops,
+            "pad_token_id": stops[0] if pad is None else int(pad),
         }
+        if sampling is None:
+            out["do_sample"] = False
+        else:
+            out.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p,
+                       top_k=0)  # fmt: skip
+        return out
+
+    def prompt_text(
+        self, task: TaskPrompt, labels: Sequence[str], token_text: str | None
+    ) -> str | None:
+        """The chat text of one variant, up to the assistant's answer."""
+        return self.chat_prompt(task.render(labels, token_text))
 
     def _rng_devices(self) -> list[int]:
         """CUDA devices whose random state a seeded draw forks (none on a CPU)."""

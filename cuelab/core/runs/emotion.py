@@ -80,6 +80,7 @@ def _row_cells(
         *probs,
         pred.scoring or scoring,
         pred.raw_output or "",
+        pred.finish_reason,
         variant.text or "",
         *(row.get(col) for col, _ in extras),
     ]

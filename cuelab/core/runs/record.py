@@ -28,7 +28,7 @@ PREDICTIONS_CSV = "predictions.csv"
 #: Leading columns of predictions.csv; then ``p_<label>`` per class, then TAIL_COLUMNS,
 #: then the manifest's other columns.
 BASE_COLUMNS = ("utt_id", "speaker", "label", "model", "condition", "seed", "prediction")
-TAIL_COLUMNS = ("scoring", "raw_output", "tokens")
+TAIL_COLUMNS = ("scoring", "raw_output", "finish_reason", "tokens")
 _NOT_CARRIED = {"path", "utt_id", "label", "speaker"}
 _VERSIONED = (
     "cuelab", "numpy", "scipy", "torch", "transformers", "opensmile", "bitsandbytes", "openai",

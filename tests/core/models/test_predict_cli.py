@@ -33,6 +33,11 @@ def test_predict_json_with_given_tokens(capsys, wav: Path, qwen2_audio_dir: Path
     assert set(record["probs"]) == {"angry", "emphatic", "neutral", "positive", "rest"}
     assert record["label"] == max(record["probs"], key=record["probs"].get)
     assert "raw_output" not in record
+    assert record["scoring"] == "continuation"
+    # the exact text scored, audio placeholder unexpanded, the token line last
+    assert record["prompt"].startswith("<|im_start|>system\nYou are a helpful assistant.")
+    assert "Audio 1: <|audio_bos|><|AUDIO|><|audio_eos|>\n" in record["prompt"]
+    assert record["prompt"].endswith("ENERGY=HIGH PITCH=LOW<|im_end|>\n<|im_start|>assistant\n")
 
 
 def test_predict_generate_records_raw_output(capsys, wav: Path, af3_dir: Path) -> None:
@@ -44,6 +49,10 @@ def test_predict_generate_records_raw_output(capsys, wav: Path, af3_dir: Path) -
     record = json.loads(capsys.readouterr().out)
     assert isinstance(record["raw_output"], str)
     assert record["tokens"] is None
+    assert record["finish_reason"] in ("stop", "length") and 1 <= record["generated_tokens"] <= 5
+    assert record["finish_reason"] == "stop" or record["generated_tokens"] == 5
+    assert record["decoding"]["do_sample"] is False and record["decoding"]["max_new_tokens"] == 5
+    assert "<sound>" in record["prompt"] and record["prompt"].endswith("assistant\n")
     # Random weights answer nonsense: it is recorded as unparsed, never guessed.
     assert record["unparsed"] == (record["label"] is None)
 

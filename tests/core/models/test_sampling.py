@@ -12,7 +12,7 @@ import torch
 
 from cuelab.cli import main
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import Clip, Sampling, TaskPrompt
+from cuelab.core.models.base import Clip, LoadOptions, Sampling, TaskPrompt
 from cuelab.core.models.hf_alm import AudioLMAdapter
 from cuelab.core.models.registry import load_model
 from tests.core.models.conftest import voiced_tone
@@ -149,12 +149,20 @@ def test_predict_sample_flags(capsys, wav: Path, qwen2_audio_dir: Path) -> None:
         code, out, _ = _predict(capsys, *gen, "--sample", "--temperature", "2", "--seed", seed)
         assert code == 0
         record = json.loads(out)
-        assert (record["decoding"], record["temperature"], record["top_p"]) == ("sampling", 2, 0.9)
+        assert (record["temperature"], record["top_p"]) == (2, 0.9)
+        assert record["decoding"] == {
+            "do_sample": True, "temperature": 2.0, "top_p": 0.9, "top_k": 0, "num_beams": 1,
+            "repetition_penalty": 1.0, "max_new_tokens": 6,
+            "eos_token_id": record["decoding"]["eos_token_id"],
+            "pad_token_id": record["decoding"]["pad_token_id"],
+        }  # fmt: skip
         assert record["seed"] == int(seed)
         answers.append(record["raw_output"])
     assert answers[0] == answers[1] and len(set(answers[1:])) > 1
     code, out, _ = _predict(capsys, *gen)
-    assert code == 0 and "decoding" not in json.loads(out)  # greedy output as before
+    greedy = json.loads(out)
+    assert code == 0 and greedy["decoding"]["do_sample"] is False and "seed" not in greedy
+    assert greedy["decoding"]["repetition_penalty"] == 1.0
     for flags, message in (
         (["--generate", "--seed", "1"], "--seed needs --sample"),
         (["--sample"], "--sample needs --generate"),
@@ -162,3 +170,58 @@ def test_predict_sample_flags(capsys, wav: Path, qwen2_audio_dir: Path) -> None:
     ):
         code, _, err = _predict(capsys, *base, *flags)
         assert code == 1 and message in err and err.count("\n") == 1
+
+
+def _end_of_turn_first(adapter: object) -> int:
+    """Give the real model a head that always answers the end of turn first."""
+    import torch
+
+    model = adapter.model  # type: ignore[attr-defined]
+    head = model.lm_head
+    biased = torch.nn.Linear(head.in_features, head.out_features, bias=True)
+    with torch.no_grad():
+        biased.weight.copy_(head.weight)
+        biased.bias.zero_()
+        eot = adapter.tokenizer.convert_tokens_to_ids("<|im_end|>")  # type: ignore[attr-defined]
+        biased.bias[eot] = 1e4
+    model.lm_head = biased
+    return int(eot)
+
+
+@pytest.mark.parametrize("family", ["qwen2-audio", "qwen2.5-omni", "audio-flamingo-3"])
+def test_generation_stops_at_the_end_of_turn_even_when_the_config_names_none(
+    family: str, family_dirs: dict[str, Path], clip: Clip, task: TaskPrompt
+) -> None:
+    adapter = load_model(f"{family}:{family_dirs[family]}", LoadOptions(device="cpu"))
+    adapter.model.generation_config.eos_token_id = None  # as the full Omni release ships it
+    eot = _end_of_turn_first(adapter)
+    out = adapter.generate_full(clip, task, None, max_new_tokens=12)
+    assert (out.finish_reason, out.tokens, out.text) == ("stop", 1, "")
+    assert eot in out.decoding["eos_token_id"]
+    assert out.prompt.endswith("<|im_start|>assistant\n") and "<|im_start|>user" in out.prompt
+
+
+def test_greedy_ignores_the_checkpoint_s_sampling_and_penalties(
+    qwen2_audio_dir: Path, clip: Clip, task: TaskPrompt
+) -> None:
+    adapter = load_model(f"qwen2-audio:{qwen2_audio_dir}", LoadOptions(device="cpu"))
+    plain = adapter.generate_full(clip, task, None, max_new_tokens=10)
+    shipped = adapter.model.generation_config
+    # Qwen2-Audio-7B-Instruct's release: do_sample, top_k 20, top_p 0.5, temperature 0.7,
+    # repetition_penalty 1.1 (here much stronger, so that applying it would show)
+    shipped.do_sample, shipped.top_k, shipped.top_p, shipped.temperature = True, 20, 0.5, 0.7
+    shipped.repetition_penalty = 50.0
+    again = adapter.generate_full(clip, task, None, max_new_tokens=10)
+    assert again.text == plain.text and again.decoding == plain.decoding
+    assert again.decoding["do_sample"] is False and again.decoding["repetition_penalty"] == 1.0
+    # the same penalty, asked for explicitly, does change the answer: the test can fail
+    import torch
+    from transformers import GenerationConfig
+
+    inputs = adapter.model_inputs(plain.prompt, clip)
+    with torch.inference_mode():
+        penalised = adapter.model.generate(**inputs, generation_config=GenerationConfig(
+            **{**plain.decoding, "repetition_penalty": 50.0}))  # fmt: skip
+    text = adapter.tokenizer.decode(penalised[0, inputs["input_ids"].shape[1] :],
+                                    skip_special_tokens=True).strip()  # fmt: skip
+    assert text != plain.text

@@ -95,7 +95,7 @@ def test_full_run_provenance_and_rows(full_run: Path) -> None:
     header = table[0]
     assert header[:7] == ["utt_id", "speaker", "label", "model", "condition", "seed", "prediction"]
     assert [f"p_{lab}" for lab in LABELS] == header[7:11]
-    assert header[11:] == ["scoring", "raw_output", "tokens", "gender", "note"]
+    assert header[11:] == ["scoring", "raw_output", "finish_reason", "tokens", "gender", "note"]
     assert {r[header.index("scoring")] for r in table[1:]} == {"classifier"}
     # 16 clips x (3 seed-free conditions + 4 random conditions x 2 seeds)
     assert len(table) - 1 == 16 * (3 + 4 * 2)

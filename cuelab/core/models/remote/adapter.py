@@ -273,9 +273,8 @@ class OpenAIAdapter(ModelAdapter):
     def _generated_label(self, messages: list[dict[str, Any]], labels: Sequence[str]) -> Prediction:
         result = self._chat_text(messages, GENERATE_SCORING_TOKENS, None, None)
         label = parse_answer(result.text, labels)
-        return Prediction(
-            label, {}, raw_output=result.text, unparsed=label is None, scoring="generate"
-        )
+        return Prediction(label, {}, raw_output=result.text, unparsed=label is None,
+                          scoring="generate", finish_reason=result.finish_reason)  # fmt: skip
 
     # ----- generation ------------------------------------------------------------------
 
