@@ -81,6 +81,16 @@ def snr_list(text: str) -> list[float]:
     return values
 
 
+def add_label_score_argument(parser: argparse.ArgumentParser) -> None:
+    """``--label-score sum|mean``: how a label's continuation is ranked."""
+    parser.add_argument(
+        "--label-score",
+        choices=("sum", "mean"),
+        help="rank labels by the sum of their token log-probabilities (default) or the mean "
+        "per token (length-normalised)",
+    )
+
+
 def add_remote_arguments(parser: argparse.ArgumentParser) -> None:
     """``--scoring``, ``--family`` and ``--concurrency`` for ``openai:`` model specs."""
     from cuelab.core.models.remote.spec import PROMPT_FAMILIES, SCORING_CHOICES

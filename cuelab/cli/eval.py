@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cuelab.cli.common import add_remote_arguments
+from cuelab.cli.common import add_label_score_argument, add_remote_arguments
 
 
 def register(sub: Any) -> None:
@@ -78,6 +78,7 @@ def register(sub: Any) -> None:
     )
     g.add_argument("--temperature", type=float, metavar="T", help="with --sample (default 0.7)")
     g.add_argument("--top-p", type=float, metavar="P", help="with --sample (default 0.9)")
+    add_label_score_argument(p)
     add_remote_arguments(p)
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
     p.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
@@ -114,7 +115,7 @@ _KEYS = {
     "cot": "cot", "matcher": "matcher", "max_new_tokens": "max_new_tokens",
     "cot_max_new_tokens": "cot_max_new_tokens", "sample": "sample",
     "temperature": "temperature", "top_p": "top_p", "scoring": "scoring",
-    "prompt_family": "prompt_family", "concurrency": "concurrency",
+    "prompt_family": "prompt_family", "concurrency": "concurrency", "label_score": "label_score",
 }  # fmt: skip
 _PATHS = ("manifest", "norms", "out")
 

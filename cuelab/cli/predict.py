@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from cuelab.cli.common import add_remote_arguments, json_line
+from cuelab.cli.common import add_label_score_argument, add_remote_arguments, json_line
 from cuelab.core.models.base import DEVICE_CHOICES, QUANT_CHOICES, Sampling
 
 THINK_FAMILY = "audio-flamingo-3"
@@ -66,6 +66,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--allow-pickle", action="store_true", help="accept .bin/.pt weights")
     parser.add_argument("--trust-remote-code", action="store_true", help="run a model's own code")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_label_score_argument(parser)
     add_remote_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -169,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         on_progress=None if args.json else lambda msg: print(f"[model] {msg}", file=sys.stderr),
         scoring=args.scoring or "auto",
         prompt_family=args.prompt_family,
+        label_score=args.label_score or "sum",
     )
     if args.concurrency is not None:
         options.concurrency = args.concurrency

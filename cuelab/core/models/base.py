@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 #: The default label set of a task prompt: IEMOCAP's four classes.
 DEFAULT_LABELS: tuple[str, ...] = ("angry", "happy", "neutral", "sad")
 
+#: How a label's continuation is ranked (see :attr:`LoadOptions.label_score`).
+LABEL_SCORES = ("sum", "mean")
+
 QUANT_CHOICES = ("auto", "nf4", "8bit", "bf16", "fp16", "fp32")
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
 
@@ -82,6 +85,8 @@ class LoadOptions:
         prompt_family: the system prompt a remote model gets (``server``: none).
         concurrency: requests a remote model keeps in flight, over all its endpoints.
         request_timeout: seconds one remote request may take.
+        label_score: how a label's continuation is ranked: ``sum`` of its token
+            log-probabilities (the default), or ``mean`` per token (length-normalised).
     """
 
     quant: str = "auto"
@@ -95,11 +100,19 @@ class LoadOptions:
     prompt_family: str | None = None
     concurrency: int = 16
     request_timeout: float = 600.0
+    label_score: str = "sum"
 
     def progress(self, message: str) -> None:
         """Report a loading stage to the caller, if it asked."""
         if self.on_progress is not None:
             self.on_progress(message)
+
+
+def check_label_score(value: str) -> str:
+    """``sum`` or ``mean``; anything else is a one-line error."""
+    if value not in LABEL_SCORES:
+        raise ModelError(f"label score {value!r} is not one of {', '.join(LABEL_SCORES)}")
+    return value
 
 
 @dataclass(frozen=True)

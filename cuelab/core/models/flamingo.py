@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import LoadOptions
+from cuelab.core.models.base import LoadOptions, check_label_score
 from cuelab.core.models.hf_alm import AudioLMAdapter
 from cuelab.core.models.loading import load_pretrained, resolve_location
 
@@ -32,9 +32,10 @@ log = logging.getLogger(__name__)
 
 class AudioFlamingo3Adapter(AudioLMAdapter):
     """AF3: ``<sound>`` opens the user turn, right before the instruction (as its chat
-    template places it). Its shipped generation config samples, so greedy generation
-    passes ``do_sample=False`` and clears those settings, and a seeded draw
-    (:class:`~cuelab.core.models.base.Sampling`) replaces them; scoring never samples.
+    template places it). Its first conversion's generation config samples; like every
+    family, generation here ignores shipped settings (see
+    :meth:`~cuelab.core.models.hf_alm.AudioLMAdapter.generate_full`): greedy unless a
+    seeded draw (:class:`~cuelab.core.models.base.Sampling`) is asked for.
 
     Think mode (``LoadOptions.think``) applies the adapter in the checkpoint's ``think/``
     folder (see the module docstring).
@@ -74,6 +75,7 @@ class AudioFlamingo3Adapter(AudioLMAdapter):
         if think_files is not None:
             model, info = _apply_think(model, think_files, options)
         adapter = cls(model, processor, checkpoint, device, quant)
+        adapter.label_score = check_label_score(options.label_score)
         adapter.think = options.think
         adapter.think_info = info
         return adapter

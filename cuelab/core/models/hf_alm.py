@@ -29,6 +29,7 @@ from cuelab.core.models.base import (
     Prediction,
     Sampling,
     TaskPrompt,
+    check_label_score,
 )
 from cuelab.core.models.loading import Checkpoint, load_pretrained, resolve_location
 from cuelab.core.models.scoring import (
@@ -73,6 +74,7 @@ class AudioLMAdapter(ModelAdapter):
         self.device = device
         self.quant = quant
         self.prefix_reuse = True
+        self.label_score = "sum"  # or "mean" (per label token); set by load()
         self.max_batch: int | None = None  # rows per suffix pass; None = from memory
         self.prefixes: PrefixLRU[PrefixState] = PrefixLRU(maxsize=4)
 
@@ -90,7 +92,9 @@ class AudioLMAdapter(ModelAdapter):
         model, device, quant = load_pretrained(
             model_class, checkpoint, options, cls.skip_modules, cls.select_config
         )
-        return cls(model, processor, checkpoint, device, quant)
+        adapter = cls(model, processor, checkpoint, device, quant)
+        adapter.label_score = check_label_score(options.label_score)
+        return adapter
 
     @classmethod
     def select_config(cls, config: Any) -> Any:
@@ -123,6 +127,7 @@ class AudioLMAdapter(ModelAdapter):
             "quant": self.quant,
             "device": self.device,
             "dtype": str(dtype).replace("torch.", "") if dtype is not None else None,
+            "label_score": self.label_score,
         }
 
     def unload(self) -> None:
@@ -173,14 +178,33 @@ class AudioLMAdapter(ModelAdapter):
         labels: Sequence[str],
         token_texts: Sequence[str | None],
     ) -> list[Prediction]:
-        """Closed-set probabilities for each token variant (see the module docstring)."""
+        """Closed-set probabilities for each token variant (see the module docstring).
+
+        ``label_score`` ``sum`` (the default) ranks labels by the summed log-probability
+        of their tokens and the end of turn; ``mean`` by the mean per token, so a label
+        of two tokens ("angry" in Qwen2's vocabulary) is not penalised for its length.
+        """
         sums = self.label_logprobs(clip, task, labels, token_texts)
+        if self.label_score == "mean":
+            lengths = self.label_lengths(task, labels, token_texts)
+            sums = [[s / n for s, n in zip(row, ns)] for row, ns in zip(sums, lengths)]
+        tag = "continuation" if self.label_score == "sum" else "continuation-mean"
         predictions = []
         for row in sums:
             probs = probabilities(row)
             best = int(np.argmax(probs))
-            predictions.append(Prediction(labels[best], dict(zip(labels, probs))))
+            predictions.append(Prediction(labels[best], dict(zip(labels, probs)), scoring=tag))
         return predictions
+
+    def label_lengths(
+        self, task: TaskPrompt, labels: Sequence[str], token_texts: Sequence[str | None]
+    ) -> list[list[int]]:
+        """Tokens scored per label (its own and the end of turn), ``[variant][label]``."""
+        prompts = [self.chat_prompt(task.render(labels, t)) for t in token_texts]
+        out = [[0] * len(labels) for _ in token_texts]
+        for row in label_rows(self.tokenize, prompts, labels, self.end_of_turn):
+            out[row.variant][row.label] = len(row.ids) - row.span_start
+        return out
 
     def label_logprobs(
         self,

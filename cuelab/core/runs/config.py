@@ -56,7 +56,7 @@ from typing import Any
 
 from cuelab.core.cues.interventions import parse_condition
 from cuelab.core.errors import CueLabError
-from cuelab.core.models.base import LoadOptions, Sampling
+from cuelab.core.models.base import LABEL_SCORES, LoadOptions, Sampling
 from cuelab.core.models.remote.spec import SCORING_CHOICES
 
 
@@ -132,6 +132,7 @@ class RunConfig:
             ``continuation`` or ``generate`` (see :mod:`cuelab.core.models.remote.protocol`).
         prompt_family: the system prompt remote models get (None: the server's template).
         concurrency: requests a remote model keeps in flight (None: 16); no effect on results.
+        label_score: ``sum`` of a label's token log-probabilities, or ``mean`` per token.
     """
 
     manifest: str
@@ -162,6 +163,7 @@ class RunConfig:
     scoring: str = "auto"
     prompt_family: str | None = None
     concurrency: int | None = field(default=None, compare=False)
+    label_score: str = "sum"
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -188,6 +190,10 @@ class RunConfig:
                 f"run configuration: scoring '{self.scoring}' is not one of "
                 f"{', '.join(SCORING_CHOICES)}"
             )
+        if self.label_score not in LABEL_SCORES:
+            raise RunConfigError(
+                f"run configuration: label_score '{self.label_score}' is not sum or mean"
+            )
         if self.concurrency is not None and self.concurrency < 1:
             raise RunConfigError("run configuration: concurrency must be at least 1")
         if self.is_sseu:
@@ -197,7 +203,8 @@ class RunConfig:
     def load_options(self) -> LoadOptions:
         """How each model of the run is loaded (quantisation, device, remote settings)."""
         options = LoadOptions(quant=self.quant, device=self.device, scoring=self.scoring,
-                              prompt_family=self.prompt_family)  # fmt: skip
+                              prompt_family=self.prompt_family,
+                              label_score=self.label_score)  # fmt: skip
         if self.concurrency is not None:
             options.concurrency = self.concurrency
         return options

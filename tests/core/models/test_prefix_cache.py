@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cuelab.core.errors import ModelError
 from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt
 from cuelab.core.models.hf_alm import AudioLMAdapter
 from cuelab.core.models.registry import load_model
@@ -117,3 +118,25 @@ def _task_args():
 
     task = load_task("ser")
     return task, task.labels, [None]
+
+
+@pytest.mark.parametrize("family", ["qwen2-audio", "qwen2.5-omni", "audio-flamingo-3"])
+def test_length_normalised_scoring_is_the_mean_per_label_token(
+    family: str, family_dirs: dict[str, Path], clip: Clip, task: TaskPrompt
+) -> None:
+    folder = family_dirs[family]
+    mean = load_model(f"{family}:{folder}", LoadOptions(device="cpu", label_score="mean"))
+    assert mean.describe()["label_score"] == "mean"
+    texts = [None, "ENERGY=HIGH PITCH=LOW"]
+    sums = mean.label_logprobs(clip, task, task.labels, texts)  # type: ignore[attr-defined]
+    tok = mean.tokenizer  # type: ignore[attr-defined]
+    for preds, row in zip(mean.score_labels(clip, task, task.labels, texts), sums):
+        # independent count: the label's own tokens plus the end of turn
+        n = [len(tok(lab, add_special_tokens=False)["input_ids"]) + 1 for lab in task.labels]
+        per_token = np.array(row) / np.array(n)
+        want = np.exp(per_token - per_token.max())
+        want /= want.sum()
+        assert preds.scoring == "continuation-mean"
+        assert [preds.probs[lab] for lab in task.labels] == pytest.approx(list(want), abs=1e-9)
+    with pytest.raises(ModelError, match="label score 'max'"):
+        load_model(f"{family}:{folder}", LoadOptions(device="cpu", label_score="max"))

@@ -27,6 +27,7 @@ from cuelab.core.models.base import (
     Prediction,
     Sampling,
     TaskPrompt,
+    check_label_score,
 )
 from cuelab.core.models.remote import protocol as proto
 from cuelab.core.models.remote.client import EndpointPool, RemoteRequestError
@@ -62,6 +63,7 @@ class OpenAIAdapter(ModelAdapter):
         prompt_family: str,
         concurrency: int,
         audio_rate: int = 16000,
+        label_score: str = "sum",
     ) -> None:
         self.pool = pool
         self.model = model
@@ -72,6 +74,7 @@ class OpenAIAdapter(ModelAdapter):
         self.system = system_prompt(prompt_family)
         self.concurrency = concurrency
         self.audio_rate = audio_rate
+        self.label_score = check_label_score(label_score)
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="openai")
         self._tokens: dict[tuple[str, ...], proto.LabelTokens | None] = {}
         self._tokens_lock = threading.Lock()
@@ -111,6 +114,7 @@ class OpenAIAdapter(ModelAdapter):
             scoring=scoring,
             prompt_family=family,
             concurrency=options.concurrency,
+            label_score=options.label_score,
         )
 
     def describe(self) -> dict[str, object]:
@@ -123,6 +127,7 @@ class OpenAIAdapter(ModelAdapter):
             "scoring": self.scoring,
             "capabilities": dict(self.capabilities),
             "prompt_family": self.prompt_family,
+            "label_score": self.label_score,
             "system_prompt": self.system,
             "request": {
                 "audio": f"wav float32 {self.audio_rate} Hz, base64 input_audio",
@@ -263,12 +268,18 @@ class OpenAIAdapter(ModelAdapter):
         }
         return proto.continuation_logprob(self.pool.chat(payload), expected)
 
-    @staticmethod
-    def _from_sums(labels: Sequence[str], sums: Sequence[float]) -> Prediction:
+    def _from_sums(self, labels: Sequence[str], sums: Sequence[float]) -> Prediction:
         logprobs = dict(zip(labels, sums))
+        tag = "continuation"
+        if self.label_score == "mean":
+            tokens = self.label_tokens(labels)
+            assert tokens is not None
+            extra = 1 if tokens.end_of_turn is not None else 0
+            logprobs = {lab: lp / (len(tokens.ids[lab]) + extra) for lab, lp in logprobs.items()}
+            tag = "continuation-mean"
         probs = proto.softmax(logprobs)
         best = max(labels, key=lambda lab: logprobs[lab])
-        return Prediction(best, probs, scoring="continuation")
+        return Prediction(best, probs, scoring=tag)
 
     def _generated_label(self, messages: list[dict[str, Any]], labels: Sequence[str]) -> Prediction:
         result = self._chat_text(messages, GENERATE_SCORING_TOKENS, None, None)

@@ -251,3 +251,18 @@ def test_the_key_is_sent_and_never_described(
     assert "sk-test-secret-4711" in server.stats.bearer_tokens
     assert "sk-test-secret-4711" not in repr(remote.describe())
     assert not any("sk-test" in repr(v) for v in vars(remote.pool).values())  # type: ignore[attr-defined]
+
+
+def test_length_normalised_continuation_equals_in_process(
+    serve: Serve, qwen2_audio_dir: Path, clip: Clip, task: TaskPrompt
+) -> None:
+    _, url = serve()
+    options = {"scoring": "continuation", "label_score": "mean"}
+    remote = load_model(f"openai:{url}", LoadOptions(**options))  # type: ignore[arg-type]
+    local = load_model(
+        f"qwen2-audio:{qwen2_audio_dir}", LoadOptions(device="cpu", label_score="mean")
+    )
+    for g, w in zip(remote.score_labels(clip, task, task.labels, TOKENS),
+                    local.score_labels(clip, task, task.labels, TOKENS)):  # fmt: skip
+        assert g.scoring == w.scoring == "continuation-mean"
+        assert g.probs == pytest.approx(w.probs, abs=1e-5)
