@@ -7,8 +7,15 @@ trained outside LoRA in the same stage (``non_lora_trainables.bin``, a plain
 state dict). The release's own recipe loads the state dict into the base model
 with ``strict=False``, then the LoRA; CueLab does the same, checks that the
 state dict's keys really name parameters of the model (``strict=False`` would
-otherwise drop a misnamed file silently), and merges the LoRA into the weights
-so scoring runs at the base model's speed.
+otherwise drop a misnamed file silently), loads the LoRA tensors itself and
+refuses any that fit no module (peft would leave such a module at its initial,
+do-nothing value), and merges the LoRA into the weights so scoring runs at the
+base model's speed. Tensor names are accepted as transformers names them
+(``model.language_model.layers…``) or as the original VILA/llava release does
+(``llm.model.layers…``, ``model.sound_tower…``, ``mm_projector…``).
+
+Think mode also ends the user turn with the release's request,
+:data:`THINK_SUFFIX`, after the token line.
 """
 
 from __future__ import annotations
@@ -24,6 +31,22 @@ from cuelab.core.models.hf_alm import AudioLMAdapter
 from cuelab.core.models.loading import load_pretrained, resolve_location
 
 THINK_FOLDER = "think"
+#: What the release appends to the question in think mode.
+THINK_SUFFIX = " Please think and reason about the input audio before you respond."
+#: Known renames from the original VILA/llava names to transformers' (prefix -> prefix).
+VILA_RENAMES = (
+    ("model.llm.model.", "model.language_model."),
+    ("llm.model.", "model.language_model."),
+    ("model.llm.lm_head.", "lm_head."),
+    ("llm.lm_head.", "lm_head."),
+    ("model.sound_tower.", "model.audio_tower."),
+    ("sound_tower.", "model.audio_tower."),
+    ("model.sound_mm_projector.", "model.multi_modal_projector."),
+    ("sound_mm_projector.", "model.multi_modal_projector."),
+    ("model.mm_projector.", "model.multi_modal_projector."),
+    ("mm_projector.", "model.multi_modal_projector."),
+)
+PEFT_PREFIX = "base_model.model."
 NON_LORA_STEM = "non_lora_trainables"
 _PEFT_HINT = "pip install peft (or pip install 'cuelab[peft]')"
 
@@ -78,6 +101,8 @@ class AudioFlamingo3Adapter(AudioLMAdapter):
         adapter.label_score = check_label_score(options.label_score)
         adapter.think = options.think
         adapter.think_info = info
+        if options.think:
+            adapter.user_suffix = THINK_SUFFIX
         return adapter
 
     def describe(self) -> dict[str, object]:
@@ -129,22 +154,81 @@ def _refuse_pickle(path: Path, options: LoadOptions) -> None:
 def _apply_think(
     model: Any, files: _ThinkFiles, options: LoadOptions
 ) -> tuple[Any, dict[str, object]]:
-    """Load the non-LoRA weights, then merge the LoRA; return the model and a summary."""
-    from peft import PeftModel
+    """Load the non-LoRA weights, then the LoRA (every tensor placed), merge; summarise."""
+    import json
+
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 
     info: dict[str, object] = {"folder": str(files.folder), "non_lora_tensors": 0}
     if files.non_lora is not None:
         options.progress(f"loading {files.non_lora.name}")
         info.update(_load_non_lora(model, files.non_lora))
     options.progress("applying the think-mode LoRA adapter")
+    weights = files.folder / "adapter_model.safetensors"
+    if not weights.is_file():
+        weights = files.folder / "adapter_model.bin"
+    state, renamed = _lora_state(_read_state(weights))
+    modules = sorted({k.split(".lora_")[0][len(PEFT_PREFIX) :] for k in state if ".lora_" in k})
+    if not modules:
+        raise ModelError(f"think-mode adapter {weights} holds no LoRA tensor")
+    own = dict(model.named_modules())
+    missing = [m for m in modules if m not in own]
+    if missing:
+        raise ModelError(
+            f"think-mode adapter {weights}: {len(missing)} of {len(modules)} LoRA modules "
+            f"match no module of the model (first: {missing[0]})"
+        )
     try:
-        merged = PeftModel.from_pretrained(
-            model, str(files.folder), is_trainable=False
-        ).merge_and_unload()
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        config = LoraConfig(**_lora_fields(json.loads((files.folder / "adapter_config.json")
+                                                      .read_text(encoding="utf-8"))))  # fmt: skip
+        config.target_modules = modules  # exactly the modules the file has weights for
+        wrapped = get_peft_model(model, config)
+        result = set_peft_model_state_dict(wrapped, state)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise ModelError(f"think-mode adapter {files.folder} cannot be applied: {exc}") from exc
+    unexpected = list(getattr(result, "unexpected_keys", []))
+    unloaded = [k for k in getattr(result, "missing_keys", []) if ".lora_" in k]
+    if unexpected or unloaded:
+        first = (unexpected or unloaded)[0]
+        raise ModelError(
+            f"think-mode adapter {weights}: {len(unexpected)} tensors fit no LoRA weight and "
+            f"{len(unloaded)} LoRA weights got no tensor (first: {first}); refusing to apply "
+            "it partly"
+        )
+    merged = wrapped.merge_and_unload()
     merged.eval()
+    info.update(lora_modules=len(modules), lora_tensors=len(state), lora_renamed=renamed)
     return merged, info
+
+
+def _lora_fields(config: dict[str, Any]) -> dict[str, Any]:
+    """The adapter_config.json keys this peft's LoraConfig knows (newer files have more)."""
+    from dataclasses import fields
+
+    from peft import LoraConfig
+
+    known = {f.name for f in fields(LoraConfig)}
+    return {k: v for k, v in config.items() if k in known}
+
+
+def _rename(key: str) -> str:
+    """A tensor name in transformers' naming (VILA/llava prefixes rewritten)."""
+    for old, new in VILA_RENAMES:
+        if key.startswith(old):
+            return new + key[len(old) :]
+    return key
+
+
+def _lora_state(state: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """LoRA tensors keyed as peft expects (``base_model.model.<module>.lora_A.weight``)."""
+    out: dict[str, Any] = {}
+    renamed = 0
+    for key, value in state.items():
+        inner = key[len(PEFT_PREFIX) :] if key.startswith(PEFT_PREFIX) else key
+        new = _rename(inner)
+        renamed += new != inner
+        out[PEFT_PREFIX + new] = value
+    return out, renamed
 
 
 def _read_state(path: Path) -> dict[str, Any]:
@@ -167,9 +251,10 @@ def _read_state(path: Path) -> dict[str, Any]:
 def _load_non_lora(model: Any, path: Path) -> dict[str, object]:
     """Copy the stage's non-LoRA weights into ``model`` (cast to each parameter's dtype).
 
-    Keys are matched as they are, or with the ``model.`` prefix transformers 5 adds to the
-    inner modules. Unmatched keys are logged and counted; a file with no matching key at
-    all is refused, since loading it would silently change nothing.
+    Keys are matched as they are, with the ``model.`` prefix transformers 5 adds to the
+    inner modules, or through the known VILA/llava renames. Unmatched keys are logged
+    and counted (``non_lora_ignored`` in run.json); a file with no matching key at all
+    is refused, since loading it would silently change nothing.
     """
     import torch
 
@@ -178,7 +263,9 @@ def _load_non_lora(model: Any, path: Path) -> dict[str, object]:
     matched: dict[str, Any] = {}
     unmatched: list[str] = []
     for key, value in state.items():
-        name = next((k for k in (key, f"model.{key}") if k in own), None)
+        bare = key[len(PEFT_PREFIX) :] if key.startswith(PEFT_PREFIX) else key
+        options_ = (bare, f"model.{bare}", _rename(bare))
+        name = next((k for k in options_ if k in own), None)
         if name is None or not isinstance(value, torch.Tensor):
             unmatched.append(key)
         elif tuple(value.shape) != tuple(own[name].shape):

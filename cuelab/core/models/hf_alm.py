@@ -74,6 +74,7 @@ class AudioLMAdapter(ModelAdapter):
         self.device = device
         self.quant = quant
         self.prefix_reuse = True
+        self.user_suffix = ""
         self.label_score = "sum"  # or "mean" (per label token); set by load()
         self.max_batch: int | None = None  # rows per suffix pass; None = from memory
         self.prefixes: PrefixLRU[PrefixState] = PrefixLRU(maxsize=4)
@@ -150,8 +151,12 @@ class AudioLMAdapter(ModelAdapter):
         )
 
     def chat_prompt(self, user_text: str) -> str:
-        """The full chat text up to the assistant's answer, audio placeholder unexpanded."""
-        return f"{self.head()}{user_text}<|im_end|>\n<|im_start|>assistant\n"
+        """The full chat text up to the assistant's answer, audio placeholder unexpanded.
+
+        ``user_suffix`` (AF3's think-mode request) ends the user turn, after the token
+        line, so every token variant still shares the audio + instruction prefix.
+        """
+        return f"{self.head()}{user_text}{self.user_suffix}<|im_end|>\n<|im_start|>assistant\n"
 
     def tokenize(self, text: str) -> list[int]:
         """Token ids of ``text`` without added special tokens (placeholders unexpanded)."""

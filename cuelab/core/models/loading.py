@@ -74,11 +74,17 @@ def _from_hub_cache(repo_id: str, options: LoadOptions) -> Path:
 
 
 def folder_digest(folder: Path) -> str:
-    """A cheap fingerprint of a checkpoint: config text plus weight file names and sizes."""
+    """A cheap fingerprint of a checkpoint: config text plus weight file names and sizes.
+
+    Sub-folders count too (AF3's ``think/`` adapter is part of what a think-mode run
+    used); hidden ones (``.cache``, ``.git``) do not.
+    """
     digest = hashlib.sha256()
-    for item in sorted(folder.iterdir()):
+    items = [p for p in folder.rglob("*") if not any(part.startswith(".") for part in
+             p.relative_to(folder).parts)]  # fmt: skip
+    for item in sorted(items):
         if item.is_file():
-            digest.update(item.name.encode("utf-8"))
+            digest.update(item.relative_to(folder).as_posix().encode("utf-8"))
             digest.update(str(item.stat().st_size).encode("ascii"))
             if item.suffix == ".json" and item.stat().st_size < 1_000_000:
                 digest.update(item.read_bytes())

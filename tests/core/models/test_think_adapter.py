@@ -22,7 +22,7 @@ from cuelab.core.cues.norms import default_norms
 from cuelab.core.errors import ModelError
 from cuelab.core.models import tiny
 from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt
-from cuelab.core.models.flamingo import AudioFlamingo3Adapter
+from cuelab.core.models.flamingo import THINK_SUFFIX, AudioFlamingo3Adapter
 from cuelab.core.models.loading import resolve_location
 from cuelab.core.models.registry import load_model
 from tests.core.models.conftest import voiced_tone
@@ -84,7 +84,9 @@ def hand_merged(folder: Path) -> AudioFlamingo3Adapter:
     model.eval()
     processor = AutoProcessor.from_pretrained(folder)
     checkpoint = resolve_location(str(folder), LoadOptions())
-    return AudioFlamingo3Adapter(model, processor, checkpoint, "cpu", "fp32")
+    adapter = AudioFlamingo3Adapter(model, processor, checkpoint, "cpu", "fp32")
+    adapter.user_suffix = THINK_SUFFIX  # the think prompt, as the release words it
+    return adapter
 
 
 def logprobs(adapter: AudioFlamingo3Adapter, clip: Clip, task: TaskPrompt, **mode) -> np.ndarray:
@@ -113,6 +115,11 @@ def test_think_equals_a_hand_merged_reference_and_changes_scores(
     assert info["think"] is True and base.describe()["think"] is False
     assert info["think_adapter"]["non_lora_tensors"] == 4  # projector: 2 weights, 2 biases
     assert info["think_adapter"]["non_lora_ignored"] == 0
+    assert info["think_adapter"]["lora_modules"] == 4 and info["think_adapter"]["lora_renamed"] == 0
+    # the release's request ends the user turn, after the token line
+    prompt = think.prompt_text(task, task.labels, VARIANTS[1])
+    assert prompt.endswith(VARIANTS[1] + THINK_SUFFIX + "<|im_end|>\n<|im_start|>assistant\n")
+    assert THINK_SUFFIX not in base.prompt_text(task, task.labels, VARIANTS[1])
     # Merged, not wrapped: the model runs at the base model's speed, without peft layers.
     assert type(think.model).__name__ == "AudioFlamingo3ForConditionalGeneration"
     assert not any("lora_" in name for name, _ in think.model.named_parameters())
@@ -166,6 +173,65 @@ def test_think_weights_naming_nothing_are_refused(think_dir: Path, tmp_path: Pat
         load_model(
             f"audio-flamingo-3:{folder}", LoadOptions(**FP32_CPU, think=True, allow_pickle=True)
         )
+
+
+def _vila_named(think_dir: Path, tmp_path: Path) -> Path:
+    """The same adapter with the original VILA/llava tensor names (llm.model..., mm_projector)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "vila"
+    shutil.copytree(think_dir, folder)
+    lora = load_file(str(folder / "think" / "adapter_model.safetensors"))
+    save_file({k.replace("base_model.model.model.language_model.", "base_model.model.llm.model."): v
+               for k, v in lora.items()}, str(folder / "think" / "adapter_model.safetensors"))  # fmt: skip
+    state = torch.load(folder / "think" / "non_lora_trainables.bin")
+    torch.save({k.replace("model.multi_modal_projector.", "mm_projector."): v
+                for k, v in state.items()}, folder / "think" / "non_lora_trainables.bin")  # fmt: skip
+    return folder
+
+
+def test_vila_named_think_weights_load_like_the_hf_names(
+    think_dir: Path, think_full: np.ndarray, tmp_path: Path, clip: Clip, task: TaskPrompt
+) -> None:
+    folder = _vila_named(think_dir, tmp_path)
+    options = LoadOptions(**FP32_CPU, think=True, allow_pickle=True)
+    adapter = load_model(f"audio-flamingo-3:{folder}", options)
+    info = adapter.describe()["think_adapter"]
+    assert info["lora_renamed"] == 8 and info["non_lora_tensors"] == 4
+    assert np.abs(logprobs(adapter, clip, task, batch=64) - think_full).max() <= TOLERANCE
+
+
+def test_lora_tensors_that_fit_no_module_are_refused(think_dir: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "bad"
+    shutil.copytree(think_dir, folder)
+    path = folder / "think" / "adapter_model.safetensors"
+    lora = load_file(str(path))
+    save_file(
+        {k.replace("language_model.", "speech_model."): v for k, v in lora.items()}, str(path)
+    )
+    options = LoadOptions(**FP32_CPU, think=True, allow_pickle=True)
+    with pytest.raises(ModelError, match=r"LoRA modules match no module of the model"):
+        load_model(f"audio-flamingo-3:{folder}", options)
+    # one tensor more than the modules have: never applied partly
+    extra = "base_model.model.model.language_model.layers.0.self_attn.q_proj.lora_C.weight"
+    lora[extra] = next(iter(lora.values())).clone()
+    save_file(lora, str(path))
+    with pytest.raises(ModelError, match="refusing to apply it partly"):
+        load_model(f"audio-flamingo-3:{folder}", options)
+
+
+def test_the_folder_hash_covers_the_think_adapter(think_dir: Path, tmp_path: Path) -> None:
+    from cuelab.core.models.loading import folder_digest
+
+    folder = tmp_path / "hash"
+    shutil.copytree(think_dir, folder)
+    before = folder_digest(folder)
+    config = folder / "think" / "adapter_config.json"
+    config.write_text(config.read_text().replace('"r": 4', '"r": 4 '))
+    assert folder_digest(folder) != before
 
 
 def test_think_without_adapter_folder_is_one_line(af3_dir: Path) -> None:
