@@ -175,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
     if args.concurrency is not None:
         options.concurrency = args.concurrency
     model = load_model(args.model, options)
+    if model.sample_rate != sr:  # CLAP hears the file at its own rate
+        audio, sr = load_audio(args.audio, sr=model.sample_rate)
     clip = Clip(
         audio=audio,
         sr=sr,

@@ -47,7 +47,9 @@ def register(subparsers: Any) -> None:
         help="SNRs in dB, e.g. 10,5,0,-5,-10,inf,-inf (the default)",
     )
     b.add_argument("--seed", type=int, default=0, help="choice of background and placement")
-    b.add_argument("--sr", type=int, default=16000, help="output rate in Hz (default 16000)")
+    b.add_argument(
+        "--sr", type=int, default=44100, help="output rate in Hz (default 44100, as SSEU-Bench)"
+    )
     b.add_argument("--format", choices=("flac", "wav"), default="flac", dest="audio_format")
     b.add_argument(
         "--onset-range",

@@ -4,7 +4,8 @@ SSEU-style conditions place clean speech inside an acoustic scene. The SNR is
 measured where it matters, over the span the speech occupies:
 ``SNR = 10·log10(ΣS² / ΣB²)`` with both sums over those samples. Speech keeps
 its level and the background is scaled to reach the SNR; a single joint gain
-then lowers both together when the sum would clip, so the SNR is unchanged.
+then lowers both together when the sum, or either stem on its own, would
+clip, so the SNR is unchanged and the written stems sum to the mix.
 
 The background is cropped, or looped with short equal-power crossfades (no
 click at the seams), to cover the lead-in (``onset``), the speech and a
@@ -221,7 +222,11 @@ def mix_at_snr(
     speech_full = np.zeros(n)
     speech_full[span] = s_gain * s
     bg = b_gain * bg
-    top = float(np.max(np.abs(speech_full + bg)))
+    # One gain for everything written: the mix and both stems stay within ``peak``, so a
+    # stem saved as integer PCM is never clipped where the mix is not, and the stems
+    # always sum to the mix.
+    top = max(float(np.max(np.abs(speech_full + bg))), float(np.max(np.abs(speech_full))),
+              float(np.max(np.abs(bg))))  # fmt: skip
     joint = min(1.0, peak / top) if top > 0.0 else 1.0
     speech_stem = (joint * speech_full).astype(np.float32)
     background_stem = (joint * bg).astype(np.float32)

@@ -225,6 +225,8 @@ class ModelAdapter(ABC):
     #: Requests the adapter can serve at once; the batch engines keep this many clips
     #: in flight (1: one clip after the other).
     concurrency: int = 1
+    #: The rate the engines load audio at for this model (CLAP: its feature extractor's).
+    sample_rate: int = 16000
 
     @classmethod
     @abstractmethod

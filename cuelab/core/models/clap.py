@@ -45,6 +45,8 @@ class ClapAdapter(ModelAdapter):
         self.label_template = LABEL_TEMPLATE
         self.scene_template = SCENE_TEMPLATE
         self.event_template = EVENT_TEMPLATE
+        # the batch engines load audio at this rate, so CLAP hears the set's full band
+        self.sample_rate = int(processor.feature_extractor.sampling_rate)
 
     @classmethod
     def load(cls, location: str, options: LoadOptions) -> ClapAdapter:

@@ -52,8 +52,8 @@ from cuelab.core.runs.plan import (
 log = logging.getLogger(__name__)
 
 
-def _clip(row: ManifestRow, cache: FeatureCache) -> Clip:
-    audio, sr = load_audio(row.path, 16000)
+def _clip(row: ManifestRow, cache: FeatureCache, rate: int = 16000) -> Clip:
+    audio, sr = load_audio(row.path, rate)
     feats = extract_file(row.path, cache=cache)
     return Clip(audio=audio, sr=sr, utt_id=row.utt_id, features=feats, meta=dict(row.fields))
 
@@ -191,7 +191,8 @@ class EmotionModelRun(ModelRun):
         """
         variants = plan.variants(row.utt_id)
         texts = unique_texts(variants)
-        preds = self.adapter.score_labels(_clip(row, cache), task, labels, texts)
+        clip = _clip(row, cache, self.adapter.sample_rate)
+        preds = self.adapter.score_labels(clip, task, labels, texts)
         if len(preds) != len(texts):
             raise ModelError(
                 f"model {self.spec} returned {len(preds)} predictions for {len(texts)} prompts"

@@ -318,8 +318,8 @@ def row_cells(
     ]
 
 
-def _clip(row: ManifestRow) -> Clip:
-    audio, sr = load_audio(row.path, 16000)
+def _clip(row: ManifestRow, rate: int) -> Clip:
+    audio, sr = load_audio(row.path, rate)
     return Clip(audio=audio, sr=sr, utt_id=row.utt_id, meta=dict(row.fields))
 
 
@@ -440,7 +440,7 @@ def run_sseu_eval(
                     spec: str = spec,
                 ) -> tuple[list[list[object]], int]:
                     row, modes = item
-                    clip = _clip(row)
+                    clip = _clip(row, answerer.adapter.sample_rate)
                     cells: list[list[object]] = []
                     units = 0
                     for mode, left in modes:

@@ -355,3 +355,24 @@ def test_cli_bad_mix_numbers_are_one_line(
     err = capsys.readouterr().err.strip()
     assert code == 1
     assert err.startswith("cuelab: error:") and message in err and "\n" not in err
+
+
+def test_stems_never_exceed_the_peak_and_sum_to_the_mix(tmp_path: Path) -> None:
+    from cuelab.core.audio.io import write_audio
+    from cuelab.core.audio.mixing import measure_snr_db, mix_at_snr
+
+    sr = 16000
+    t = np.arange(sr) / sr
+    speech = (0.95 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    background = -speech.copy()  # the background cancels the speech: a quiet mix, loud stems
+    res = mix_at_snr(speech, background, sr, snr_db=-6.0, tail_s=0.0, crossfade_s=0.0)
+    assert float(np.max(np.abs(res.mix))) < 0.6
+    assert max(np.max(np.abs(res.speech_stem)), np.max(np.abs(res.background_stem))) <= 0.99
+    np.testing.assert_array_equal(res.mix, res.speech_stem + res.background_stem)
+    assert measure_snr_db(res.speech_stem, res.background_stem) == pytest.approx(-6.0, abs=1e-3)
+    # written as 24-bit FLAC, nothing is clipped: the stems still sum to the mix
+    paths = [tmp_path / f"{n}.flac" for n in ("mix", "speech", "background")]
+    for path, x in zip(paths, (res.mix, res.speech_stem, res.background_stem)):
+        write_audio(path, x, sr)
+    mix, s_stem, b_stem = (sf.read(p, dtype="float32")[0] for p in paths)
+    np.testing.assert_allclose(mix, s_stem + b_stem, atol=2 * 2.0**-23)

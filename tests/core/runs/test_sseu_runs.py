@@ -280,6 +280,34 @@ def test_clap_is_the_zero_shot_baseline(alm_run: Path) -> None:
             assert 0.0 <= num(r["macc"]) <= 100.0 and 0.0 < num(r["map"]) <= 100.0
 
 
+def test_clap_hears_the_set_at_its_own_rate(
+    alm_run: Path, small_set: Path, models: dict[str, Path]
+) -> None:
+    """The 44.1 kHz mixes reach CLAP at its feature extractor's 48 kHz, not via 16 kHz."""
+    import json
+
+    from cuelab.core.audio.io import load_audio
+    from cuelab.core.models.base import Clip
+    from cuelab.core.models.registry import load_model
+
+    assert json.loads((small_set.parent / "build.json").read_text())["sr"] == 44100
+    clap = load_model(f"clap:{models['clap']}")
+    assert clap.sample_rate == 48000
+    record = read_record(alm_run)
+    scenes, events = record["sseu"]["scenes"], record["sseu"]["events"]
+    rows = [r for r in read(alm_run / "predictions.csv") if r["model"].startswith("clap:")]
+    by_path = {r["utt_id"]: r for r in read(small_set)}
+    for r in rows[:2]:
+        path = small_set.parent / by_path[r["utt_id"]]["path"]
+        probs = {}
+        for rate in (48000, 16000):
+            audio, sr = load_audio(path, rate)
+            probs[rate] = clap.score_sseu(Clip(audio, sr, r["utt_id"]), scenes, events)[0]  # type: ignore[attr-defined]
+        got = {s: float(r[f"p_scene_{s}"]) for s in scenes}
+        assert got == pytest.approx(probs[48000], abs=1e-6)
+        assert got != pytest.approx(probs[16000], abs=1e-6)  # the 16 kHz route differs
+
+
 def cancel_after(k: int) -> JobControl:
     box: list[JobControl] = []
 

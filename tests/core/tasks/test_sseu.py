@@ -128,14 +128,18 @@ def test_manifest_reads_back_with_every_clip_at_every_snr(built: Path) -> None:
 def test_achieved_snr_equals_manifest_snr_measured_on_stems(
     inputs: tuple[Path, Path], built: Path
 ) -> None:
+    rate = json.loads((built / "build.json").read_text())["sr"]
+    assert rate == 44100  # SSEU-Bench's rate is the default
     for row in _rows(built):
         mix_path = built / row["path"]
-        mix, _ = load_audio(mix_path, sr=None, min_seconds=0)
+        mix, mix_sr = load_audio(mix_path, sr=None, min_seconds=0)
+        assert mix_sr == rate
         stems = stem_paths(mix_path, built / "stems" / mix_path.parent.name)
         speech, background = (load_audio(p, sr=None, min_seconds=0)[0] for p in stems)
-        np.testing.assert_allclose(mix, speech + background, atol=1e-6)
-        clean, _ = load_audio(inputs[0].parent / f"{row['speech_id']}.wav", sr=None)
-        start = round(float(row["onset_s"]) * SR)
+        # 24-bit FLAC: each file is within half a step of its float value
+        np.testing.assert_allclose(mix, speech + background, atol=2 * 2.0**-23)
+        clean, _ = load_audio(inputs[0].parent / f"{row['speech_id']}.wav", sr=rate)
+        start = round(float(row["onset_s"]) * rate)
         span = slice(start, start + clean.size)
         snr = float(row["snr_db"])
         measured = measure_snr_db(speech[span], background[span])
@@ -215,6 +219,8 @@ def test_cli_build_with_negative_snrs(inputs: tuple[Path, Path], tmp_path: Path)
     args = ["sseu", "build", "--speech", str(inputs[0]), "--backgrounds", str(inputs[1])]
     assert main([*args, "--snrs", "-5,inf", "--out", str(out)]) == 0
     assert sorted({r["snr_db"] for r in _rows(out)}) == ["-5", "inf"]
+    assert json.loads((out / "build.json").read_text())["sr"] == 44100  # the paper's rate
+    assert sf.info(str(out / _rows(out)[0]["path"])).samplerate == 44100
     assert main([*args, "--snrs", "-5,inf", "--seed", "2", "--out", str(out)]) == 1
 
 

@@ -11,10 +11,12 @@ the same set or is refused).
 
 Choices, made once here:
 
-* **16 kHz output.** All three ALM families resample to 16 kHz anyway; mixing
-  at the models' rate means the SNR written in the manifest is the SNR the
-  model hears (resampling a 44.1 kHz mix later would filter the two stems
-  differently and move it slightly). ``sr`` can be raised for listening.
+* **44.1 kHz output**, as SSEU-Bench mixes. Every model then gets the mix at
+  its own rate when a run reads it: the ALMs at 16 kHz, CLAP at its feature
+  extractor's 48 kHz (:attr:`cuelab.core.models.base.ModelAdapter.sample_rate`).
+  The SNR is exact at the set's rate; resampling moves it by a hair only when
+  a stem has energy above the model's Nyquist frequency. ``sr`` sets another
+  rate.
 * **Balanced scenes.** Backgrounds are dealt round-robin over a seeded
   shuffle of the speech clips, so every scene gets the same number of clips
   (±1) and mACC is not dominated by one scene. Placement is drawn per clip
@@ -50,7 +52,7 @@ ASSETS = assets_dir()
 DEMO_SPEECH = ASSETS / "demo" / "manifest.csv"
 DEMO_BACKGROUNDS = ASSETS / "backgrounds" / "manifest.csv"
 DEFAULT_SNRS: tuple[float, ...] = (10.0, 5.0, 0.0, -5.0, -10.0, math.inf, -math.inf)
-DEFAULT_SR = 16000
+DEFAULT_SR = 44100
 DEFAULT_ONSET_RANGE = (0.5, 1.5)
 CONFIG_FILE = "build.json"
 CLASSES_FILE = "classes.json"
