@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -38,9 +38,6 @@ from cuelab.core.audio import io as audio
 from cuelab.core.errors import AudioError, CueLabError, FeatureError
 from cuelab.core.jobs import JobControl
 from cuelab.core.safeio import atomic_write_text
-
-if TYPE_CHECKING:
-    import opensmile
 
 log = logging.getLogger(__name__)
 
@@ -160,31 +157,89 @@ class ClipFeatures:
 
 # --- openSMILE ------------------------------------------------------------------
 
-_SMILES: dict[FeatureConfig, tuple[opensmile.Smile, opensmile.Smile]] = {}
+_SMILES: dict[FeatureConfig, _OnePass] = {}
 _SMILES_LOCK = threading.Lock()
 
 
-def _smiles(config: FeatureConfig) -> tuple[opensmile.Smile, opensmile.Smile]:
-    """The (LLD, functionals) extractors of ``config``, created once per process."""
-    with _SMILES_LOCK:
-        pair = _SMILES.get(config)
-        if pair is None:
-            import opensmile
+class _OnePass:
+    """eGeMAPS low-level descriptors and functionals from one openSMILE run.
 
-            try:
-                fs = opensmile.FeatureSet[config.feature_set]
-            except KeyError:
-                known = ", ".join(m.name for m in opensmile.FeatureSet)
-                raise FeatureError(
-                    f"unknown openSMILE feature set {config.feature_set!r} (known: {known})"
-                ) from None
-            lld = opensmile.Smile(
-                feature_set=fs, feature_level=opensmile.FeatureLevel.LowLevelDescriptors
-            )
-            func = opensmile.Smile(feature_set=fs, feature_level=opensmile.FeatureLevel.Functionals)
-            pair = (lld, func)
-            _SMILES[config] = pair
-        return pair
+    The ``opensmile`` package runs its configuration once per feature level, so
+    LLDs and functionals would mean two runs over the same audio. Its own
+    configuration tree ships a two-sink output
+    (``shared/standard_external_data_output_multi.conf.inc``: ``extsinklld`` and
+    ``extsinkfunc``); this runs the feature set's configuration once with that
+    output, through the package's own ``OpenSMILE`` API, and reads both levels.
+    The numbers are those of the two separate runs (a test compares them).
+    """
+
+    def __init__(self, feature_set: str) -> None:
+        import opensmile
+
+        try:
+            fs = opensmile.FeatureSet[feature_set]
+        except KeyError:
+            known = ", ".join(m.name for m in opensmile.FeatureSet)
+            raise FeatureError(
+                f"unknown openSMILE feature set {feature_set!r} (known: {known})"
+            ) from None
+        lld = opensmile.Smile(
+            feature_set=fs, feature_level=opensmile.FeatureLevel.LowLevelDescriptors
+        )
+        func = opensmile.Smile(feature_set=fs, feature_level=opensmile.FeatureLevel.Functionals)
+        self.lld_names = list(lld.feature_names)
+        self.func_names = list(func.feature_names)
+        self.config_file = lld.config_path
+        root = Path(lld.default_config_root)
+        self.options = {
+            "source": str(root / "shared" / "standard_external_wave_input.conf.inc"),
+            "sink": str(root / "shared" / "standard_external_data_output_multi.conf.inc"),
+            "sinkLevelLLD": "lld",
+            "sinkLevelFunc": "func",
+            "bufferModeRbConf": str(root / "shared" / "BufferModeRb.conf.inc"),
+            "frameModeFunctionalsConf": str(root / "shared" / "FrameModeFunctionals.conf.inc"),
+            "nBits": 16,
+        }
+
+    def __call__(self, mono: np.ndarray, sr: int) -> tuple[Any, Any]:
+        """(LLD frame table, one-row functionals table) of a mono signal in [-1, 1)."""
+        import pandas as pd
+        from opensmile.core.lib import OpenSMILE
+
+        rows: dict[str, list[np.ndarray]] = {"lld": [], "func": []}
+
+        def collect(level: str) -> Any:
+            def callback(data: np.ndarray, meta: Any) -> None:
+                rows[level].append(np.array(data, dtype=np.float64))
+
+            return callback
+
+        smile = OpenSMILE()
+        smile.initialize(config_file=self.config_file, options={**self.options, "sampleRate": sr})
+        try:
+            smile.external_sink_set_callback_ex("extsinklld", collect("lld"))
+            smile.external_sink_set_callback_ex("extsinkfunc", collect("func"))
+            pcm = (mono * 32768).astype(np.int16)
+            smile.external_audio_source_write_data("extsource", pcm.tobytes())
+            smile.external_audio_source_set_eoi("extsource")
+            smile.run()
+        finally:
+            smile.free()
+        lld = pd.DataFrame(np.vstack(rows["lld"]) if rows["lld"] else np.empty((0, len(self.lld_names))),
+                           columns=self.lld_names)  # fmt: skip
+        func = pd.DataFrame(np.vstack(rows["func"]) if rows["func"] else np.empty((0, len(self.func_names))),
+                            columns=self.func_names)  # fmt: skip
+        return lld, func
+
+
+def _smiles(config: FeatureConfig) -> _OnePass:
+    """The one-pass extractor of ``config``, created once per process."""
+    with _SMILES_LOCK:
+        smile = _SMILES.get(config)
+        if smile is None:
+            smile = _OnePass(config.feature_set)
+            _SMILES[config] = smile
+        return smile
 
 
 def _summarise(lld: Any, func: Any, n_samples: int, sr: int) -> ClipFeatures:
@@ -235,12 +290,12 @@ def extract_signal(
     # openSMILE converts to int16 by scaling with 32768 and would wrap, not
     # clip, samples at or beyond full scale.
     mono = np.clip(mono, -1.0, _INT16_MAX)
-    lld_smile, func_smile = _smiles(config)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "Segment too short" is handled below
-            lld = lld_smile.process_signal(mono, config.sample_rate)
-            func = func_smile.process_signal(mono, config.sample_rate)
+            warnings.simplefilter("ignore")
+            lld, func = _smiles(config)(mono, config.sample_rate)
+    except FeatureError:
+        raise
     except Exception as exc:  # openSMILE raises assorted types
         msg = " ".join(str(exc).split()) or type(exc).__name__
         raise FeatureError(f"{name}: openSMILE failed ({msg})") from exc

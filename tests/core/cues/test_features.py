@@ -257,3 +257,23 @@ def test_cache_put_of_infinite_values_is_a_logged_miss(tmp_path: Path) -> None:
     cache.put("ab" * 8, feats)  # must not raise: the cache only saves time
     assert cache.get("ab" * 8) is None
     assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+
+
+def test_one_opensmile_run_equals_one_run_per_level() -> None:
+    """CueLab reads both levels from one run; the package's two runs give the same numbers."""
+    import opensmile
+
+    from cuelab.core.cues.features import extract_signal
+
+    x = harmonic(180.0, 2.0)
+    feats = extract_signal(x, SR)
+    levels = {}
+    for level in (opensmile.FeatureLevel.LowLevelDescriptors, opensmile.FeatureLevel.Functionals):
+        smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=level)
+        levels[level] = smile.process_signal(np.clip(x, -1.0, 32767 / 32768), SR)
+    func = levels[opensmile.FeatureLevel.Functionals].iloc[0]
+    assert feats.functionals == pytest.approx({k: float(v) for k, v in func.items()}, abs=0)
+    lld = levels[opensmile.FeatureLevel.LowLevelDescriptors]
+    assert feats.n_frames == len(lld)
+    loud = lld["Loudness_sma3"].to_numpy(dtype=np.float64)
+    assert feats.descriptors["Loudness_sma3"] == pytest.approx(float(loud.mean()), rel=1e-12)
