@@ -290,14 +290,23 @@ def build_qwen_omni(folder: Path | str, layers: int = 2, hidden: int = 64) -> Pa
 def _save_as_full_omni(thinker: Any, thinker_config: Any, folder: Path) -> None:
     import json
 
+    import torch
     from safetensors.torch import save_file
 
     state = {f"thinker.{k}": v.contiguous() for k, v in thinker.state_dict().items()}
+    # The release also holds the speech half (talker, token2wav) that CueLab never loads,
+    # and the speakers' conditioning as a pickle; a few tensors under their key names.
+    gen = torch.Generator().manual_seed(2)
+    for name in ("talker.model.embed_tokens.weight", "talker.codec_head.weight",
+                 "token2wav.code2wav_dit_model.input_embed.proj.weight",
+                 "token2wav.code2wav_bigvgan_model.conv_pre.weight"):  # fmt: skip
+        state[name] = torch.randn(8, 8, generator=gen)
     save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    torch.save({"Chelsie": {"cond": torch.zeros(4)}}, folder / "spk_dict.pt")
     config = {
         "model_type": "qwen2_5_omni",
         "architectures": ["Qwen2_5OmniModel"],
-        "enable_audio_output": False,
+        "enable_audio_output": True,
         "thinker_config": thinker_config.to_dict(),
     }
     (folder / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")

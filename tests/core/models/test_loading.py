@@ -166,3 +166,17 @@ def test_a_missing_backend_package_is_one_model_error(tmp_path, monkeypatch) -> 
     monkeypatch.setitem(sys.modules, "transformers", None)  # makes `import transformers` fail
     with pytest.raises(ModelError, match="needs the Python package 'transformers'"):
         load_model(f"qwen2-audio:{tmp_path}")
+
+
+def test_the_omni_thinker_loads_from_a_full_release_folder(omni_dir: Path) -> None:
+    """thinker.*, talker.*, token2wav.* and spk_dict.pt, as released: only the thinker loads."""
+    from safetensors import safe_open
+
+    with safe_open(str(omni_dir / "model.safetensors"), "pt") as f:
+        prefixes = {k.split(".")[0] for k in f.keys()}  # noqa: SIM118
+    assert prefixes == {"thinker", "talker", "token2wav"}
+    assert (omni_dir / "spk_dict.pt").is_file()  # a pickle beside safetensors: never read
+    adapter = load_model(f"qwen2.5-omni:{omni_dir}", LoadOptions(device="cpu"))
+    names = [n for n, _ in adapter.model.named_parameters()]  # type: ignore[attr-defined]
+    assert names and not any("talker" in n or "token2wav" in n for n in names)
+    assert type(adapter.model).__name__ == "Qwen2_5OmniThinkerForConditionalGeneration"  # type: ignore[attr-defined]
