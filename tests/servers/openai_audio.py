@@ -53,6 +53,7 @@ class ServerOptions:
     tokenize: bool = True
     version: str = "0.0.0-cuelab-test"
     max_logprobs: int = 20
+    max_logprob_token_ids: int | None = None  # newer vLLM caps the list; None: no cap
 
 
 @dataclass
@@ -197,6 +198,9 @@ class AudioChatServer:
                             else 1.0)  # fmt: skip
         want_logprobs = bool(body.get("logprobs")) and opts.logprobs
         named = body.get("logprob_token_ids") if opts.logprob_token_ids else None
+        cap = opts.max_logprob_token_ids
+        if named is not None and cap is not None and len(named) > cap:
+            raise ValueError(f"logprob_token_ids has {len(named)} ids; at most {cap} allowed")
         top_k = int(body.get("top_logprobs") or 0)
         if want_logprobs and top_k > opts.max_logprobs:
             raise ValueError(f"top_logprobs {top_k} exceeds --max-logprobs {opts.max_logprobs}")
@@ -209,10 +213,11 @@ class AudioChatServer:
                 steps = [logp[-1]]
             else:
                 generated, steps = self._generate(inputs, body, max_tokens, temperature)
-        finish = "length"
-        if generated and generated[-1] == self.end_of_turn:
-            generated, steps, finish = generated[:-1], steps[:-1], "stop"
-        text = self.tokenizer.decode(generated, skip_special_tokens=True)
+        finish = "stop" if generated and generated[-1] == self.end_of_turn else "length"
+        # like vLLM: the end of turn is not in the text, but it has its log-probability entry
+        text = self.tokenizer.decode(
+            generated[:-1] if finish == "stop" else generated, skip_special_tokens=True
+        )
         for stop in body.get("stop") or []:
             at = text.find(stop)
             if at >= 0:
@@ -262,7 +267,7 @@ class AudioChatServer:
                 "stop_reason": None,
             }],
             "usage": {"prompt_tokens": len(ids), "completion_tokens": len(generated),
-                      "total_tokens": len(ids) + len(generated)},
+                      "total_tokens": len(ids) + len(generated)},  # the end of turn counts
             "prompt_logprobs": prompt_logprobs,
         }  # fmt: skip
 
@@ -360,6 +365,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(404, f"no route {self.path}")
         except (KeyError, ValueError, TypeError) as exc:
             self._error(400, str(exc))
+        except Exception as exc:
+            self._error(500, f"{type(exc).__name__}: {exc}")
 
     def _chat(self, body: dict[str, Any]) -> None:
         server = self.owner

@@ -226,23 +226,26 @@ def in_order(
         return
     pending: deque[tuple[Item, Future[Result]]] = deque()
     source = iter(items)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clip") as pool:
-        try:
-            while True:
-                while len(pending) < workers and not control.cancelled:
-                    item = next(source, _END)
-                    if item is _END:
-                        break
-                    pending.append((item, pool.submit(work, item)))
-                if not pending:
-                    control.check()
-                    return
-                item, future = pending.popleft()
-                yield item, future.result()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clip")
+    finished = False
+    try:
+        while True:
+            while len(pending) < workers and not control.cancelled:
+                item = next(source, _END)
+                if item is _END:
+                    break
+                pending.append((item, pool.submit(work, item)))
+            if not pending:
                 control.check()
-        finally:
-            for _, future in pending:
-                future.cancel()
+                finished = True
+                return
+            item, future = pending.popleft()
+            yield item, future.result()
+            control.check()
+    finally:
+        # On a failure or cancel the clips still running are not waited for here: the
+        # caller unloads the model next, which cancels their queued requests.
+        pool.shutdown(wait=finished, cancel_futures=True)
 
 
 _END: Any = object()

@@ -78,6 +78,7 @@ class OpenAIAdapter(ModelAdapter):
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="openai")
         self._tokens: dict[tuple[str, ...], proto.LabelTokens | None] = {}
         self._tokens_lock = threading.Lock()
+        self.use_named_tokens = bool(capabilities.get("logprob_token_ids"))
 
     # ----- loading -------------------------------------------------------------------
 
@@ -100,9 +101,7 @@ class OpenAIAdapter(ModelAdapter):
         pool = EndpointPool(spec.endpoints, api_key(), timeout=options.request_timeout)
         try:
             model = _served_model(pool, spec.model, options)
-            options.progress(f"asking {spec.endpoints[0]} what it supports")
-            version = pool.root_get("/version", endpoint=0)
-            caps = _capabilities(pool, model, system_prompt(family))
+            version, caps = _same_server(pool, model, system_prompt(family), options)
         except BaseException:
             pool.close()
             raise
@@ -226,7 +225,7 @@ class OpenAIAdapter(ModelAdapter):
         }
         if self.capabilities.get("token_ids"):
             extra["return_tokens_as_token_ids"] = True
-        if self.capabilities.get("logprob_token_ids"):
+        if self.use_named_tokens:
             extra["logprob_token_ids"] = sorted({tokens.ids[lab][0] for lab in labels})
             tag = "first-token"
         else:
@@ -234,7 +233,15 @@ class OpenAIAdapter(ModelAdapter):
             tag = f"first-token-top{proto.TOP_LOGPROBS}"
         if extra:
             payload["extra_body"] = extra
-        response = self.pool.chat(payload)
+        try:
+            response = self.pool.chat(payload)
+        except RemoteRequestError as exc:
+            if "logprob_token_ids" not in extra or exc.status != 400:
+                raise
+            # e.g. more label tokens than the server's limit: read the top 20 instead
+            log.warning("%s: logprob_token_ids refused (%s); using top_logprobs", self.model, exc)
+            self.use_named_tokens = False  # the probe's finding stays as recorded
+            return self._first_token(messages, labels)
         logprobs, bounded = proto.first_token_logprobs(response, labels, tokens)
         if bounded:
             tag = "first-token-bounded"
@@ -242,8 +249,7 @@ class OpenAIAdapter(ModelAdapter):
                 # no label among the shown tokens: nothing can be said, never guessed
                 return Prediction(None, {}, unparsed=True, scoring=tag)
         probs = proto.softmax(logprobs)
-        best = max(labels, key=lambda lab: logprobs[lab])
-        return Prediction(best, probs, scoring=tag)
+        return Prediction(proto.best_label(labels, logprobs, bounded), probs, scoring=tag)
 
     def _continuation(
         self, messages: list[dict[str, Any]], label: str, labels: Sequence[str]
@@ -278,8 +284,7 @@ class OpenAIAdapter(ModelAdapter):
             logprobs = {lab: lp / (len(tokens.ids[lab]) + extra) for lab, lp in logprobs.items()}
             tag = "continuation-mean"
         probs = proto.softmax(logprobs)
-        best = max(labels, key=lambda lab: logprobs[lab])
-        return Prediction(best, probs, scoring=tag)
+        return Prediction(proto.best_label(labels, logprobs), probs, scoring=tag)
 
     def _generated_label(self, messages: list[dict[str, Any]], labels: Sequence[str]) -> Prediction:
         result = self._chat_text(messages, GENERATE_SCORING_TOKENS, None, None)
@@ -367,7 +372,26 @@ def _served_model(pool: EndpointPool, wanted: str | None, options: LoadOptions) 
     return first[0]
 
 
-def _capabilities(pool: EndpointPool, model: str, system: str | None) -> dict[str, bool]:
+def _same_server(
+    pool: EndpointPool, model: str, system: str | None, options: LoadOptions
+) -> tuple[dict[str, Any] | None, dict[str, bool]]:
+    """Version and capabilities, the same on every endpoint (else answers would differ)."""
+    seen: list[tuple[dict[str, Any] | None, dict[str, bool]]] = []
+    for i, url in enumerate(pool.endpoints):
+        options.progress(f"asking {url} what it supports")
+        seen.append((pool.root_get("/version", endpoint=i), _capabilities(pool, model, system, i)))
+        if seen[-1] != seen[0]:
+            what = "version" if seen[-1][0] != seen[0][0] else "features"
+            raise ModelError(
+                f"{url} and {pool.endpoints[0]} differ in {what}; serve the same vLLM "
+                "release on every endpoint of one model spec"
+            )
+    return seen[0]
+
+
+def _capabilities(
+    pool: EndpointPool, model: str, system: str | None, endpoint: int
+) -> dict[str, bool]:
     """What the server supports, probed with tiny text-only requests.
 
     A feature the server refuses (a 4xx) or ignores (the answer lacks it) is off;
@@ -378,15 +402,15 @@ def _capabilities(pool: EndpointPool, model: str, system: str | None) -> dict[st
                             "temperature": 0.0}  # fmt: skip
     probe = _refused_is_none(lambda: pool.root_post(
         "/tokenize", {"model": model, "messages": messages, "add_generation_prompt": True,
-                      "add_special_tokens": False}))  # fmt: skip
+                      "add_special_tokens": False}, endpoint))  # fmt: skip
     some_id = int(probe["tokens"][-1]) if probe and probe.get("tokens") else None
     caps = {"tokenize": some_id is not None}
     caps["detokenize"] = some_id is not None and bool(_refused_is_none(
-        lambda: pool.root_post("/detokenize", {"model": model, "tokens": [some_id]})))  # fmt: skip
+        lambda: pool.root_post("/detokenize", {"model": model, "tokens": [some_id]}, endpoint)))  # fmt: skip
     named = _refused_is_none(lambda: pool.chat({**base, "logprobs": True, "top_logprobs": 1,
-                             "extra_body": {"return_tokens_as_token_ids": True}}))  # fmt: skip
+                             "extra_body": {"return_tokens_as_token_ids": True}}, endpoint=endpoint))  # fmt: skip
     plain = named or _refused_is_none(
-        lambda: pool.chat({**base, "logprobs": True, "top_logprobs": 1})
+        lambda: pool.chat({**base, "logprobs": True, "top_logprobs": 1}, endpoint=endpoint)
     )
     caps["logprobs"] = bool(_content(plain))
     first = _content(named)[:1]
@@ -394,10 +418,12 @@ def _capabilities(pool: EndpointPool, model: str, system: str | None) -> dict[st
     caps["logprob_token_ids"] = False
     if caps["token_ids"] and some_id is not None:
         answer = _refused_is_none(lambda: pool.chat({**base, "logprobs": True, "extra_body": {
-            "logprob_token_ids": [some_id], "return_tokens_as_token_ids": True}}))  # fmt: skip
+            "logprob_token_ids": [some_id], "return_tokens_as_token_ids": True}}, endpoint=endpoint))  # fmt: skip
         tops = [t for e in _content(answer)[:1] for t in e.get("top_logprobs") or []]
         caps["logprob_token_ids"] = f"token_id:{some_id}" in [e.get("token") for e in tops]
-    prompt = _refused_is_none(lambda: pool.chat({**base, "extra_body": {"prompt_logprobs": 0}}))
+    prompt = _refused_is_none(
+        lambda: pool.chat({**base, "extra_body": {"prompt_logprobs": 0}}, endpoint=endpoint)
+    )
     caps["prompt_logprobs"] = isinstance((prompt or {}).get("prompt_logprobs"), list)
     return caps
 

@@ -33,6 +33,15 @@ T = TypeVar("T")
 #: Consecutive failures after which an endpoint is rested for ``REST_S`` seconds.
 REST_AFTER = 3
 REST_S = 30.0
+#: Seconds to open a connection: a host that drops packets is a failed try, not a long wait.
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _redactor(key: str | None) -> Callable[[str], str]:
+    """A function that blanks the key out of a text (a second guard behind ``reason``)."""
+    if not key:
+        return lambda text: text
+    return lambda text: text.replace(key, "***")
 
 
 class RemoteRequestError(ModelError):
@@ -143,14 +152,18 @@ class EndpointPool:
         self.backoff = backoff
         self.max_backoff = max_backoff
         headers = {"Authorization": f"Bearer {key}"} if key else {}
+        # a host that never answers is given up on in seconds, a slow answer in minutes
+        chat_limits = openai.Timeout(timeout, connect=CONNECT_TIMEOUT_S)
         self._chat = [
-            openai.OpenAI(base_url=url, api_key=key or "EMPTY", max_retries=0, timeout=timeout)
+            openai.OpenAI(base_url=url, api_key=key or "EMPTY", max_retries=0, timeout=chat_limits)
             for url in self.endpoints
         ]
+        limits = httpx.Timeout(timeout, connect=CONNECT_TIMEOUT_S)
         self._http = [
-            httpx.Client(base_url=root_url(url), headers=headers, timeout=timeout)
+            httpx.Client(base_url=root_url(url), headers=headers, timeout=limits)
             for url in self.endpoints
         ]
+        self._secret = _redactor(key)
         self._lock = threading.Lock()
         self._turn = 0
         self._fails = [0] * len(self.endpoints)
@@ -215,8 +228,9 @@ class EndpointPool:
             try:
                 result = fn(i)
             except Exception as exc:
-                self._done(i, ok=False)
-                tried[i] = reason(exc)
+                tried[i] = self._secret(reason(exc))
+                if retryable(exc):  # a refused request says nothing about the server's health
+                    self._done(i, ok=False)
                 log.info("request to %s failed: %s", self.endpoints[i], tried[i])
                 raise
             self._done(i, ok=True)
@@ -234,11 +248,12 @@ class EndpointPool:
         except Exception as exc:
             where = ", ".join(self.endpoints[i] for i in sorted(tried)) or ", ".join(self.endpoints)
             label = f" ({what})" if what else ""
+            why = self._secret(reason(exc))
             if not retryable(exc):
-                raise RemoteRequestError(f"{where}{label}: {reason(exc)}", _status(exc)) from exc
+                raise RemoteRequestError(f"{where}{label}: {why}", _status(exc)) from None
             raise ModelError(
-                f"{where}{label}: no answer after {self.attempts} tries; last: {reason(exc)}"
-            ) from exc
+                f"{where}{label}: no answer after {self.attempts} tries; last: {why}"
+            ) from None
 
     def chat(self, payload: dict[str, Any], *, endpoint: int | None = None) -> dict[str, Any]:
         """One non-streaming chat completion; ``payload`` keys outside OpenAI's go in extra_body."""
@@ -263,9 +278,11 @@ class EndpointPool:
         """``GET`` a root endpoint (``/version``); None when the server has no such route."""
         return self._root("GET", path, None, endpoint)
 
-    def root_post(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    def root_post(
+        self, path: str, body: dict[str, Any], endpoint: int | None = None
+    ) -> dict[str, Any] | None:
         """``POST`` to a root endpoint (``/tokenize``); None when the server has no such route."""
-        return self._root("POST", path, body, None)
+        return self._root("POST", path, body, endpoint)
 
     def _root(
         self, method: str, path: str, body: dict[str, Any] | None, endpoint: int | None

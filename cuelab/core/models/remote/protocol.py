@@ -235,6 +235,20 @@ def first_token_logprobs(
     return out, bounded
 
 
+def best_label(
+    labels: Sequence[str],
+    logprobs: Mapping[str, float],
+    bounded: set[str] | frozenset[str] = frozenset(),
+) -> str:
+    """The label with the highest log-probability; a shown label wins a tie with a bounded one.
+
+    A bounded label was given the lowest log-probability shown, so when the one shown
+    label is that lowest entry they tie; its own value is at most that, so the shown
+    label is the answer.
+    """
+    return max(labels, key=lambda lab: (logprobs[lab], lab not in bounded))
+
+
 def continuation_logprob(response: Mapping[str, Any], expected: Sequence[int]) -> float:
     """Summed prompt log-probability of the last ``len(expected)`` prompt tokens.
 

@@ -82,10 +82,20 @@ def parse_remote_location(location: str) -> RemoteSpec:
 
 
 def api_key() -> str | None:
-    """The API key from the environment (``CUELAB_API_KEY``, then ``OPENAI_API_KEY``)."""
+    """The API key from the environment (``CUELAB_API_KEY``, then ``OPENAI_API_KEY``).
+
+    Raises:
+        ModelError: the key holds a character an HTTP header cannot carry (the message
+            names the variable, never the key).
+    """
     for name in API_KEY_VARIABLES:
         value = os.environ.get(name, "").strip()
         if value:
+            if not all(33 <= ord(ch) < 127 for ch in value):
+                raise ModelError(
+                    f"${name} holds a space, a control or a non-ASCII character; "
+                    "an API key must be printable ASCII"
+                )
             return value
     return None
 

@@ -42,6 +42,11 @@ def test_api_key_order(monkeypatch: pytest.MonkeyPatch) -> None:
     assert api_key() == "from-openai"
     monkeypatch.setenv("CUELAB_API_KEY", "from-cuelab")
     assert api_key() == "from-cuelab"
+    for bad in ("sk-sec ret", "sk-sec\nret", "sk-sécret"):  # no header can carry these
+        monkeypatch.setenv("CUELAB_API_KEY", bad)
+        with pytest.raises(ModelError, match=r"\$CUELAB_API_KEY holds") as err:
+            api_key()
+        assert "sec" not in str(err.value)
     assert system_prompt(None) is None and system_prompt("qwen2.5-omni").startswith("You are Qwen")
     with pytest.raises(ModelError, match="unknown prompt family"):
         system_prompt("gpt")
@@ -266,3 +271,37 @@ def test_length_normalised_continuation_equals_in_process(
                     local.score_labels(clip, task, task.labels, TOKENS)):  # fmt: skip
         assert g.scoring == w.scoring == "continuation-mean"
         assert g.probs == pytest.approx(w.probs, abs=1e-5)
+
+
+def test_a_shown_label_wins_a_tie_with_a_bounded_one() -> None:
+    from cuelab.core.models.remote.protocol import best_label
+
+    # "sad" is the 20th entry shown; the others got its log-probability as their bound
+    logprobs = {"angry": -9.0, "happy": -9.0, "neutral": -9.0, "sad": -9.0}
+    assert (
+        best_label(["angry", "happy", "neutral", "sad"], logprobs, {"angry", "happy", "neutral"})
+        == "sad"
+    )
+    assert best_label(["a", "b"], {"a": -1.0, "b": -2.0}) == "a"
+
+
+def test_endpoints_that_serve_differently_are_refused(serve: Serve) -> None:
+    _, new = serve()
+    _, old = serve(logprob_token_ids=False)
+    with pytest.raises(ModelError, match="differ in features"):
+        load_model(f"openai:{new},{old}")
+    _, other = serve(version="0.9.9")
+    with pytest.raises(ModelError, match="differ in version"):
+        load_model(f"openai:{new},{other}")
+
+
+def test_a_capped_logprob_token_ids_falls_back_to_the_top_20(
+    serve: Serve, clip: Clip, task: TaskPrompt
+) -> None:
+    _, url = serve(max_logprob_token_ids=2)
+    remote = load_model(f"openai:{url}")
+    assert remote.describe()["capabilities"]["logprob_token_ids"] is True  # one id passed the probe
+    preds = remote.score_labels(clip, task, task.labels, [None])  # four ids are refused
+    assert preds[0].scoring in ("first-token-top20", "first-token-bounded")
+    assert remote.use_named_tokens is False  # type: ignore[attr-defined]
+    assert remote.describe()["capabilities"]["logprob_token_ids"] is True  # as recorded
