@@ -105,6 +105,17 @@ def register(sub: Any) -> None:
     r.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
     r.set_defaults(func=run_report_command)
 
+    f = sub.add_parser(
+        "repair",
+        help="move damaged records of a run's predictions.csv aside",
+        description=(
+            "Keep every complete record of DIR/predictions.csv and move malformed ones "
+            "(and a torn last one) to predictions.quarantine.csv; then --resume redoes them."
+        ),
+    )
+    f.add_argument("dir", metavar="DIR", help="run folder")
+    f.set_defaults(func=run_repair_command)
+
 
 _KEYS = {
     "manifest": "manifest", "split": "split", "model": "models", "conditions": "conditions",
@@ -220,3 +231,21 @@ def run_merge_command(args: argparse.Namespace) -> int:
 def run_report_command(args: argparse.Namespace) -> int:
     """Rebuild the report of a run folder."""
     return _report(Path(args.dir), args)
+
+
+def run_repair_command(args: argparse.Namespace) -> int:
+    """Quarantine the malformed records of a run's predictions.csv."""
+    from cuelab.core.runs import record as rec
+    from cuelab.core.runs.base import run_lock
+    from cuelab.core.runs.csvio import repair_table
+
+    folder = Path(args.dir)
+    path = folder / rec.PREDICTIONS_CSV
+    if not path.is_file():
+        print(f"cuelab: error: {path} does not exist", file=sys.stderr)
+        return 1
+    with run_lock(folder):
+        kept, moved, quarantine = repair_table(path)
+    where = f"; moved to {quarantine}" if quarantine else ""
+    print(f"{path}: {kept} records kept, {moved} moved aside{where}", file=sys.stderr)
+    return 0

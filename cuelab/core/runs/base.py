@@ -96,6 +96,45 @@ class PredictionWriter:
         self._fh.close()
 
 
+#: The lock file of a run folder: one writer at a time (eval, resume, merge, repair).
+LOCK_FILE = ".cuelab.lock"
+
+
+@contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive OS lock on ``folder`` (created if missing) for the block.
+
+    ``fcntl.flock`` on :data:`LOCK_FILE`, released by the OS even after ``kill -9``.
+    A second writer gets one line naming the holder's PID; of two runs started at
+    the same instant, only one gets the lock.
+
+    Raises:
+        RunConfigError: another process holds the folder.
+    """
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            raise RunConfigError(
+                f"{folder} is in use by another CueLab process (PID {holder}); "
+                "wait for it to finish or choose another --out"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        yield
+    finally:
+        fh.close()
+
+
 def default_loader(spec: str, options: LoadOptions) -> ModelAdapter:
     """Load ``spec`` through the model registry."""
     from cuelab.core.models.registry import load_model
@@ -112,6 +151,14 @@ def open_record(
     resume: bool,
 ) -> dict[str, Any]:
     """run.json of a fresh run, or of the run being resumed (identity checked)."""
+    if not (out / rec.RUN_JSON).exists():
+        foreign = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
+        if foreign and not (out / rec.PREDICTIONS_CSV).exists():
+            raise RunConfigError(
+                f"{out} is not empty and holds no CueLab run ({foreign[0]}"
+                + (f" and {len(foreign) - 1} more" if len(foreign) > 1 else "")
+                + "); choose a new or empty --out"
+            )
     if (out / rec.RUN_JSON).exists():
         if not resume:
             raise RunConfigError(

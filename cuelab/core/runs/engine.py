@@ -8,11 +8,12 @@ Emotion runs (closed label sets under token interventions) go to
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from cuelab.core.cues.features import FeatureCache
 from cuelab.core.jobs import JobControl
-from cuelab.core.runs.base import ModelLoader, RunOutcome
-from cuelab.core.runs.config import RunConfig
+from cuelab.core.runs.base import ModelLoader, RunOutcome, run_lock
+from cuelab.core.runs.config import RunConfig, RunConfigError
 from cuelab.core.runs.emotion import run_emotion_eval
 from cuelab.core.runs.sseu import run_sseu_eval
 
@@ -43,8 +44,13 @@ def run_eval(
         RunConfigError: the folder holds another run, or ``resume`` found a different
             configuration (the message names the key).
     """
-    if config.is_sseu:
-        return run_sseu_eval(config, resume=resume, control=control, command=command, loader=loader)
-    return run_emotion_eval(
-        config, resume=resume, control=control, command=command, cache=cache, loader=loader
-    )
+    if not str(config.out).strip():
+        raise RunConfigError("run configuration: 'out' is empty; name a run folder")
+    with run_lock(Path(config.out)):  # one writer per run folder
+        if config.is_sseu:
+            return run_sseu_eval(
+                config, resume=resume, control=control, command=command, loader=loader
+            )
+        return run_emotion_eval(
+            config, resume=resume, control=control, command=command, cache=cache, loader=loader
+        )

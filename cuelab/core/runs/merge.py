@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cuelab.core.runs import record as rec
+from cuelab.core.runs.base import run_lock
 from cuelab.core.runs.config import RunConfigError
 from cuelab.core.runs.csvio import read_complete_rows, write_csv
 
@@ -97,7 +98,19 @@ def merge_runs(dirs: Sequence[str | Path], out: str | Path) -> tuple[Path, list[
     count = int(records[0]["identity"]["shard"].split("/")[1])
     have = {r["identity"]["shard"] for r in records}
     missing = [f"{i}/{count}" for i in range(1, count + 1) if f"{i}/{count}" not in have]
-    target.mkdir(parents=True, exist_ok=True)
+    with run_lock(target):
+        _write_merged(target, header, rows, records, folders, missing)
+    return target, missing
+
+
+def _write_merged(
+    target: Path,
+    header: list[str],
+    rows: list[list[str]],
+    records: list[dict[str, Any]],
+    folders: list[Path],
+    missing: list[str],
+) -> None:
     write_csv(target / rec.PREDICTIONS_CSV, header, rows)
     merged = dict(records[0])
     merged["identity"] = {**records[0]["identity"], "shard": None}
@@ -112,4 +125,3 @@ def merge_runs(dirs: Sequence[str | Path], out: str | Path) -> tuple[Path, list[
     merged["missing_shards"] = missing
     merged["status"] = "complete" if not missing else "partial"
     rec.write_record(target, merged)
-    return target, missing
