@@ -53,6 +53,13 @@ def register(sub: Any) -> None:
     p.add_argument("--shard", metavar="I/N", help="run only shard I of N")
     p.add_argument("--workers", type=int, help="feature processes (default: all cores)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--fail-fast",
+        action="store_true",
+        default=None,
+        help="stop at the first clip whose audio or features fail (default: record it in "
+        "errors.csv, go on, and exit with status 3)",
+    )
     g = p.add_argument_group("speech / scene / event (SSEU) runs")
     g.add_argument(
         "--tasks", metavar="LIST", help="SSEU tasks answered one by one: asr,asc,at (independent)"
@@ -127,6 +134,7 @@ _KEYS = {
     "cot_max_new_tokens": "cot_max_new_tokens", "sample": "sample",
     "temperature": "temperature", "top_p": "top_p", "scoring": "scoring",
     "prompt_family": "prompt_family", "concurrency": "concurrency", "label_score": "label_score",
+    "fail_fast": "fail_fast",
 }  # fmt: skip
 _PATHS = ("manifest", "norms", "out")
 
@@ -213,9 +221,17 @@ def run_eval_command(args: argparse.Namespace) -> int:
     )
     for note in outcome.notes:
         print(f"note: {note}", file=sys.stderr)
+    code = 0
+    if outcome.failed:
+        print(
+            f"cuelab: {outcome.failed} clip(s) could not be scored; see "
+            f"{outcome.folder / 'errors.csv'} (--resume tries them again)",
+            file=sys.stderr,
+        )
+        code = 3
     if config.shard is not None:
-        return 0  # statistics of a part mean little; merge the shards for the report
-    return _report(outcome.folder, args)
+        return code  # statistics of a part mean little; merge the shards for the report
+    return _report(outcome.folder, args) or code
 
 
 def run_merge_command(args: argparse.Namespace) -> int:

@@ -457,6 +457,48 @@ def extract_many(
     control: JobControl | None = None,
     max_seconds: float | None = 600.0,
 ) -> list[ClipFeatures]:
+    """Features of many files (see :func:`extract_many_tolerant`); the first failure raises.
+
+    Raises:
+        Cancelled: ``control`` was cancelled (queued work is dropped).
+        AudioError, FeatureError: for the first file that failed (named).
+    """
+    results = _extract_many(paths, config, cache, workers, control, max_seconds, None)
+    return [r for r in results if r is not None]
+
+
+def extract_many_tolerant(
+    paths: Sequence[audio.PathLike],
+    config: FeatureConfig = FeatureConfig(),
+    cache: FeatureCache | None = None,
+    *,
+    workers: int | None = None,
+    control: JobControl | None = None,
+    max_seconds: float | None = 600.0,
+) -> tuple[list[ClipFeatures | None], dict[int, str]]:
+    """Features of many files, going on past files that fail.
+
+    Returns:
+        One entry per path (None where the file failed), and the one-line error of
+        each failed position.
+
+    Raises:
+        Cancelled: ``control`` was cancelled (queued work is dropped).
+    """
+    errors: dict[int, str] = {}
+    results = _extract_many(paths, config, cache, workers, control, max_seconds, errors)
+    return results, errors
+
+
+def _extract_many(
+    paths: Sequence[audio.PathLike],
+    config: FeatureConfig,
+    cache: FeatureCache | None,
+    workers: int | None,
+    control: JobControl | None,
+    max_seconds: float | None,
+    errors: dict[int, str] | None,
+) -> list[ClipFeatures | None]:
     """Features of many files, in input order, using every core.
 
     Cache hits are served first, in this process; misses run in a process
@@ -482,13 +524,25 @@ def extract_many(
     ctl.start(len(files))
     results: list[ClipFeatures | None] = [None] * len(files)
     jobs: dict[str, _Job] = {}
+
+    def fail(idxs: list[int], exc: CueLabError) -> None:
+        if errors is None:
+            raise exc
+        for i in idxs:
+            errors[i] = str(exc)
+        ctl.advance(len(idxs))
+
     for i, p in enumerate(files):
         ctl.check()
-        key = cache_key(audio.file_sha256(p), config) if cache is not None else None
-        hit = cache.get(key) if cache is not None and key is not None else None
-        if hit is not None:
-            results[i] = _check_hit(p, hit, max_seconds)
-            ctl.advance()
+        try:
+            key = cache_key(audio.file_sha256(p), config) if cache is not None else None
+            hit = cache.get(key) if cache is not None and key is not None else None
+            if hit is not None:
+                results[i] = _check_hit(p, hit, max_seconds)
+                ctl.advance()
+                continue
+        except (AudioError, FeatureError) as exc:
+            fail([i], exc)
             continue
         job_id = key if key is not None else str(p.resolve())
         jobs.setdefault(job_id, ([], p, key))[0].append(i)
@@ -505,13 +559,18 @@ def extract_many(
     if n_workers <= 1:
         for job in jobs.values():
             ctl.check()
-            finish(job, _extract_path(str(job[1]), config, max_seconds))
+            try:
+                feats = _extract_path(str(job[1]), config, max_seconds)
+            except (AudioError, FeatureError) as exc:
+                fail(job[0], exc)
+                continue
+            finish(job, feats)
     else:
-        _run_pool(list(jobs.values()), config, max_seconds, n_workers, ctl, finish)
-    done = [r for r in results if r is not None]
-    if len(done) != len(files):  # every position is filled by a hit or a job
+        _run_pool(list(jobs.values()), config, max_seconds, n_workers, ctl, finish, fail)
+    missing = [i for i, r in enumerate(results) if r is None and i not in (errors or {})]
+    if missing:  # every position is filled by a hit, a job or an error
         raise FeatureError("internal error: some clips got no features")
-    return done
+    return results
 
 
 def _run_pool(
@@ -521,6 +580,7 @@ def _run_pool(
     n_workers: int,
     ctl: JobControl,
     finish: Callable[[_Job, ClipFeatures], None],
+    fail: Callable[[list[int], CueLabError], None],
 ) -> None:
     """Run ``jobs`` in a process pool, calling ``finish`` as each completes.
 
@@ -543,6 +603,9 @@ def _run_pool(
                     raise FeatureError(
                         f"{job[1]}: a feature worker process died ({type(exc).__name__})"
                     ) from exc
+                except (AudioError, FeatureError) as exc:
+                    fail(job[0], exc)
+                    continue
                 finish(job, feats)
             ctl.check()
         clean = True

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,7 +28,7 @@ from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import LoadOptions, ModelAdapter
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfig, RunConfigError
-from cuelab.core.runs.csvio import format_row, read_complete_rows
+from cuelab.core.runs.csvio import format_row, read_complete_rows, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,44 @@ class RunOutcome:
     rows_kept: int
     clips: int
     notes: tuple[str, ...] = ()
+    failed: int = 0
+
+
+class ClipFailures:
+    """Clips that could not be scored: kept in errors.csv, the run goes on.
+
+    A clip whose audio or features fail (a corrupt file) is recorded with the
+    stage and the one-line error, and the other clips are scored; the run then
+    reports how many failed. ``--fail-fast`` raises at the first one instead.
+    errors.csv is rewritten at the end of every session; ``--resume`` tries the
+    failed clips again (they have no rows).
+    """
+
+    def __init__(self, out: Path, fail_fast: bool) -> None:
+        self.out = out
+        self.fail_fast = fail_fast
+        self.rows: list[list[str]] = []
+        self._lock = threading.Lock()
+
+    def add(self, utt_id: str, path: str, model: str, stage: str, error: str) -> None:
+        """Record one failure."""
+        log.warning("%s: %s failed at %s: %s", self.out, utt_id, stage, error)
+        with self._lock:
+            self.rows.append([utt_id, path, model, stage, " ".join(error.split())])
+
+    def __enter__(self) -> ClipFailures:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.write()  # whatever ended the session, its failures are on disk
+
+    def write(self) -> None:
+        """errors.csv of this session (removed when nothing failed)."""
+        path = self.out / rec.ERRORS_CSV
+        if self.rows:
+            write_csv(path, rec.ERROR_COLUMNS, self.rows)
+        else:
+            path.unlink(missing_ok=True)
 
 
 class PredictionWriter:

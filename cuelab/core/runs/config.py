@@ -133,6 +133,8 @@ class RunConfig:
         prompt_family: the system prompt remote models get (None: the server's template).
         concurrency: requests a remote model keeps in flight (None: 16); no effect on results.
         label_score: ``sum`` of a label's token log-probabilities, or ``mean`` per token.
+        fail_fast: stop at the first clip whose audio or features fail, instead of
+            recording it in errors.csv and going on.
     """
 
     manifest: str
@@ -164,6 +166,7 @@ class RunConfig:
     prompt_family: str | None = None
     concurrency: int | None = field(default=None, compare=False)
     label_score: str = "sum"
+    fail_fast: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -361,7 +364,7 @@ def _sseu_keys(data: dict[str, Any], base_dir: Path | None) -> None:
             if mode in tasks:
                 data[mode] = True
         data["sseu_tasks"] = tuple(t for t in tasks if t not in ("joint", "cot"))
-    for key in ("joint", "cot", "sample"):
+    for key in ("joint", "cot", "sample", "fail_fast"):
         if key in data and not isinstance(data[key], bool):
             raise RunConfigError(f"run configuration: '{key}' must be true or false")
     for key in ("temperature", "top_p"):

@@ -24,11 +24,12 @@ from typing import Any
 from cuelab.core.audio.io import load_audio
 from cuelab.core.cues.features import FeatureCache, FeatureConfig, extract_file
 from cuelab.core.datasets.manifest import ManifestRow, read_manifest
-from cuelab.core.errors import ModelError
+from cuelab.core.errors import AudioError, FeatureError, ModelError
 from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import Clip, Prediction
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.base import (
+    ClipFailures,
     Key,
     ModelLoader,
     ModelRun,
@@ -129,8 +130,15 @@ def run_emotion_eval(
         out / rec.PREDICTIONS_CSV, rec.prediction_header(labels, extras), resume
     )
     written = 0
-    with run_session(out, record, session, writer):
-        token_sets = compute_token_sets(rows, norms, cache, ctl, config.workers)
+    failures = ClipFailures(out, config.fail_fast)
+    with run_session(out, record, session, writer), failures:
+        broken: dict[str, str] | None = None if config.fail_fast else {}
+        sets = compute_token_sets(rows, norms, cache, ctl, config.workers, broken)
+        for row in rows:
+            if broken and row.utt_id in broken:
+                failures.add(row.utt_id, row.rel_path, "", "features", broken[row.utt_id])
+        rows = [r for r, t in zip(rows, sets) if t is not None]
+        token_sets = [t for t in sets if t is not None]
         splits = None if config.split is not None else [r.get("split") for r in rows]
         plan = VariantPlan(config, [r.utt_id for r in rows], token_sets, splits)
         record["interventions"] = plan.statistics()
@@ -148,7 +156,13 @@ def run_emotion_eval(
             try:
 
                 def score(row: ManifestRow, ctx: EmotionModelRun = ctx) -> list[list[object]]:
-                    return ctx.score(row, plan, cache, task, labels, extras, writer.done)
+                    try:
+                        return ctx.score(row, plan, cache, task, labels, extras, writer.done)
+                    except (AudioError, FeatureError) as exc:  # this clip, not the run
+                        if config.fail_fast:
+                            raise
+                        failures.add(row.utt_id, row.rel_path, ctx.spec, "audio", str(exc))
+                        return []
 
                 for row, cells in in_order(score, todo[spec], ctx.adapter.concurrency, ctl):
                     writer.append(cells)
@@ -157,7 +171,7 @@ def run_emotion_eval(
             finally:
                 ctx.close()
     log.info("run %s complete: %d rows written, %d kept", out, written, writer.kept)
-    return RunOutcome(out, written, writer.kept, len(mine), tuple(plan.notes))
+    return RunOutcome(out, written, writer.kept, len(mine), tuple(plan.notes), len(failures.rows))
 
 
 def _todo(

@@ -18,7 +18,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cuelab.core.cues.features import FeatureCache, FeatureConfig, extract_many
+from cuelab.core.cues.features import (
+    ClipFeatures,
+    FeatureCache,
+    FeatureConfig,
+    extract_many,
+    extract_many_tolerant,
+)
 from cuelab.core.cues.interventions import (
     SHUFFLE_KINDS,
     ablate,
@@ -104,23 +110,35 @@ def compute_token_sets(
     cache: FeatureCache,
     control: JobControl,
     workers: int | None = None,
-) -> list[TokenSet]:
-    """Aligned concept tokens of every row, extracting features in cached chunks."""
+    failures: dict[str, str] | None = None,
+) -> list[TokenSet | None]:
+    """Aligned concept tokens of every row, extracting features in cached chunks.
+
+    With ``failures`` a clip whose audio or features fail gets None and its one-line
+    error under its utterance id; without it the first failure raises.
+    """
     from cuelab.core.cues.concepts import concepts_for_features
 
     control.start(len(rows), "features")
-    out: list[TokenSet] = []
+    out: list[TokenSet | None] = []
     config = FeatureConfig()
     for start in range(0, len(rows), FEATURE_CHUNK):
         chunk = rows[start : start + FEATURE_CHUNK]
-        feats = extract_many(
-            [r.path for r in chunk],
-            config,
-            cache,
-            workers=workers,
-            control=_LinkedControl(control),
+        paths = [r.path for r in chunk]
+        linked = _LinkedControl(control)
+        if failures is None:
+            feats: list[ClipFeatures | None] = list(
+                extract_many(paths, config, cache, workers=workers, control=linked)
+            )
+        else:
+            feats, errors = extract_many_tolerant(
+                paths, config, cache, workers=workers, control=linked
+            )
+            failures.update({chunk[i].utt_id: msg for i, msg in errors.items()})
+        out.extend(
+            None if f is None else concepts_for_features(f, norms, r.gender).tokens
+            for f, r in zip(feats, chunk)
         )
-        out.extend(concepts_for_features(f, norms, r.gender).tokens for f, r in zip(feats, chunk))
         control.advance(len(chunk), "features")
     return out
 

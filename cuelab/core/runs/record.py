@@ -24,6 +24,9 @@ from cuelab.core.runs.csvio import atomic_write_text
 RUN_SCHEMA_VERSION = 1
 RUN_JSON = "run.json"
 PREDICTIONS_CSV = "predictions.csv"
+#: Clips that could not be scored in the last session (rewritten by each session).
+ERRORS_CSV = "errors.csv"
+ERROR_COLUMNS = ("utt_id", "path", "model", "stage", "error")
 
 #: Leading columns of predictions.csv; then ``p_<label>`` per class, then TAIL_COLUMNS,
 #: then the manifest's other columns.

@@ -39,7 +39,7 @@ from typing import Any
 
 from cuelab.core.audio.io import load_audio
 from cuelab.core.datasets.manifest import Manifest, ManifestRow, read_manifest
-from cuelab.core.errors import ManifestError, ModelError
+from cuelab.core.errors import AudioError, ManifestError, ModelError
 from cuelab.core.jobs import JobControl
 from cuelab.core.metrics.text import NORMALISER as WER_NORMALISER
 from cuelab.core.models.base import Clip, TaskPrompt
@@ -47,6 +47,7 @@ from cuelab.core.runs import record as rec
 
 # The SER engine's writer, model context and record helpers are shared, not copied.
 from cuelab.core.runs.base import (
+    ClipFailures,
     ModelLoader,
     ModelRun,
     PredictionWriter,
@@ -422,7 +423,8 @@ def run_sseu_eval(
     rec.write_record(out, record)
     writer = PredictionWriter(out / rec.PREDICTIONS_CSV, setup.header, resume, KEY_COLUMNS)
     written = 0
-    with run_session(out, record, session, writer):
+    failures = ClipFailures(out, config.fail_fast)
+    with run_session(out, record, session, writer), failures:
         mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
         todo = _todo(config, modes_of, mine, writer.done)
         ctl.start(_work(config, todo), "answering")
@@ -440,7 +442,15 @@ def run_sseu_eval(
                     spec: str = spec,
                 ) -> tuple[list[list[object]], int]:
                     row, modes = item
-                    clip = _clip(row, answerer.adapter.sample_rate)
+                    try:
+                        clip = _clip(row, answerer.adapter.sample_rate)
+                    except AudioError as exc:  # this clip, not the run
+                        if config.fail_fast:
+                            raise
+                        failures.add(row.utt_id, row.rel_path, spec, "audio", str(exc))
+                        drawn = [len(left) if draws(answerer.adapter, m, config) else 1
+                                 for m, left in modes]  # fmt: skip
+                        return [], sum(drawn)
                     cells: list[list[object]] = []
                     units = 0
                     for mode, left in modes:
@@ -457,4 +467,4 @@ def run_sseu_eval(
             finally:
                 ctx.close()
     log.info("SSEU run %s complete: %d rows written, %d kept", out, written, writer.kept)
-    return RunOutcome(out, written, writer.kept, len(mine))
+    return RunOutcome(out, written, writer.kept, len(mine), failed=len(failures.rows))

@@ -136,3 +136,43 @@ def test_the_lock_does_not_outlive_its_process(manifest: Path, tmp_path: Path) -
     proc.wait(30)
     again = _eval(manifest, out, "--resume")
     assert again.wait(180) == 0
+
+
+def _broken_manifest(tmp_path: Path) -> tuple[Path, Path]:
+    manifest = make_manifest(tmp_path / "data")
+    clip = manifest.parent / "spk01_f_sad_01.flac"
+    target = clip.resolve()
+    clip.unlink()  # a symbolic link to the demo clip: replace it with a corrupt copy
+    clip.write_bytes(target.read_bytes()[:200])  # a FLAC header and nothing else
+    return manifest, clip
+
+
+def test_a_corrupt_clip_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
+    manifest, clip = _broken_manifest(tmp_path)
+    out = tmp_path / "run"
+    proc = _eval(manifest, out)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 3, err
+    assert "1 clip(s) could not be scored" in err and "errors.csv" in err
+    errors = (out / "errors.csv").read_text(encoding="utf-8").splitlines()
+    assert errors[0] == "utt_id,path,model,stage,error" and len(errors) == 2
+    assert errors[1].startswith("spk01_f_sad_01,spk01_f_sad_01.flac,,features,")
+    table = rows(out)
+    utts = {r[0] for r in table[1:]}
+    assert len(utts) == 15 and "spk01_f_sad_01" not in utts
+    assert (out / "summary.csv").exists()  # the report of what was scored
+    # the clip is mended: --resume scores it, and errors.csv goes away
+    clip.unlink()
+    clip.symlink_to(REPO / "assets" / "demo" / "spk01_f_sad_01.flac")
+    again = _eval(manifest, out, "--resume")
+    assert again.wait(180) == 0
+    assert {r[0] for r in rows(out)[1:]} == utts | {"spk01_f_sad_01"}
+    assert not (out / "errors.csv").exists()
+
+
+def test_fail_fast_stops_at_the_first_corrupt_clip(tmp_path: Path) -> None:
+    manifest, _ = _broken_manifest(tmp_path)
+    proc = _eval(manifest, tmp_path / "run", "--fail-fast")
+    _, err = proc.communicate(timeout=180)
+    errors = [line for line in err.splitlines() if line.startswith("cuelab: error:")]
+    assert proc.returncode == 1 and len(errors) == 1 and "spk01_f_sad_01.flac" in errors[0]
