@@ -285,6 +285,7 @@ def file_sha256(path: PathLike, chunk_size: int = 1 << 20) -> str:
         AudioError: when the file is missing or unreadable.
     """
     p = Path(path)
+    _check_file(p)  # a FIFO or a device would block or never end
     digest = hashlib.sha256()
     try:
         with p.open("rb") as fh:

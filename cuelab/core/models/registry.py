@@ -63,7 +63,8 @@ def get_adapter_class(family: str) -> type[ModelAdapter]:
 def parse_spec(spec: str) -> tuple[str, str]:
     """Split ``family:location`` into its parts.
 
-    A bare ``reference`` means the shipped demo reference model. The split is at the
+    A bare ``reference`` means the shipped demo reference model, a bare ``oracle``
+    the oracle (``oracle:-``). The split is at the
     first colon, so locations may contain colons (``C:\\models``) but family names may not.
 
     Raises:
@@ -72,6 +73,8 @@ def parse_spec(spec: str) -> tuple[str, str]:
     spec = spec.strip()
     if spec == "reference":
         return "reference", str(DEMO_REFERENCE)
+    if spec == "oracle":  # the oracle has no weights: any location will do
+        return "oracle", "-"
     family, sep, location = spec.partition(":")
     family = family.strip().lower()
     if not sep or not location.strip():

@@ -56,7 +56,13 @@ from typing import Any
 
 from cuelab.core.cues.interventions import parse_condition
 from cuelab.core.errors import CueLabError
-from cuelab.core.models.base import LABEL_SCORES, LoadOptions, Sampling
+from cuelab.core.models.base import (
+    DEVICE_CHOICES,
+    LABEL_SCORES,
+    QUANT_CHOICES,
+    LoadOptions,
+    Sampling,
+)
 from cuelab.core.models.remote.spec import SCORING_CHOICES
 
 
@@ -188,6 +194,22 @@ class RunConfig:
             raise RunConfigError("run configuration: bootstrap must be at least 1 resample")
         if self.limit is not None and self.limit < 1:
             raise RunConfigError("run configuration: limit must be at least 1")
+        if self.quant not in QUANT_CHOICES:
+            raise RunConfigError(
+                f"run configuration: quant '{self.quant}' is not one of {', '.join(QUANT_CHOICES)}"
+            )
+        if self.device not in DEVICE_CHOICES:
+            raise RunConfigError(
+                f"run configuration: device '{self.device}' is not one of "
+                f"{', '.join(DEVICE_CHOICES)}"
+            )
+        if any(s < 0 for s in self.seeds):
+            raise RunConfigError("run configuration: seeds must be 0 or more")
+        if not self.is_sseu and self.matcher != "lexical":
+            raise RunConfigError(
+                "run configuration: 'matcher' is for speech/scene/event runs (--tasks); "
+                "an emotion run has no free answers to match"
+            )
         if self.scoring not in SCORING_CHOICES:
             raise RunConfigError(
                 f"run configuration: scoring '{self.scoring}' is not one of "
@@ -304,16 +326,33 @@ _PATH_KEYS = ("manifest", "out", "norms")
 
 
 def _as_tuple(key: str, value: Any, kind: type) -> tuple[Any, ...]:
+    """A list of ``kind`` from a list or a comma-separated string; nothing is coerced.
+
+    ``seeds = [1.7]`` or ``[true]`` is refused, not turned into 1: a TOML value of
+    another type is a mistake, and silently rounding it would change the run.
+    """
     if isinstance(value, str):
         value = [v for v in value.split(",") if v.strip()]
     if not isinstance(value, Sequence):
         raise RunConfigError(f"run configuration: '{key}' must be a list")
-    try:
-        return tuple(kind(v.strip() if isinstance(v, str) else v) for v in value)
-    except (TypeError, ValueError):
-        raise RunConfigError(
-            f"run configuration: '{key}' must be a list of {kind.__name__}"
-        ) from None
+    out = []
+    for v in value:
+        if isinstance(v, str):
+            try:
+                out.append(kind(v.strip()))
+            except (TypeError, ValueError):
+                out.append(None)
+        elif (isinstance(v, kind) and not isinstance(v, bool)) or (
+            kind is float and type(v) is int
+        ):
+            out.append(kind(v))
+        else:
+            out.append(None)
+        if out[-1] is None:
+            raise RunConfigError(
+                f"run configuration: '{key}' must be a list of {kind.__name__} (got {v!r})"
+            )
+    return tuple(out)
 
 
 def config_from_mapping(data: dict[str, Any], base_dir: Path | None) -> RunConfig:
@@ -344,6 +383,10 @@ def config_from_mapping(data: dict[str, Any], base_dir: Path | None) -> RunConfi
     if data.get("labels") is not None:
         from cuelab.core.tasks.emotion import parse_labels
 
+        if not isinstance(data["labels"], (str, list, tuple)):
+            raise RunConfigError(
+                "run configuration: 'labels' must be a label set name or a list of labels"
+            )
         data["labels"] = parse_labels(data["labels"])
     if isinstance(data.get("shard"), str):
         data["shard"] = parse_shard(data["shard"])
@@ -351,8 +394,15 @@ def config_from_mapping(data: dict[str, Any], base_dir: Path | None) -> RunConfi
         "limit", "bootstrap", "bootstrap_seed", "workers", "max_new_tokens", "cot_max_new_tokens",
         "concurrency",
     ):  # fmt: skip
-        if data.get(key) is not None and not isinstance(data[key], int):
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise RunConfigError(f"run configuration: '{key}' must be an integer")
+    for key in ("quant", "device", "task", "split", "norms", "matcher", "scoring",
+                "prompt_family", "label_score", "out", "manifest"):  # fmt: skip
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise RunConfigError(f"run configuration: '{key}' must be a string")
+    if data.get("shard") is not None and not isinstance(data["shard"], Shard):
+        raise RunConfigError("run configuration: 'shard' must be a string such as \"1/4\"")
     return RunConfig(**data)
 
 
