@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from cuelab import __version__
@@ -48,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that runs stop as on Ctrl-C (marked, resumable)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cuelab`` script; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -62,10 +72,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             parser.print_help()
             return 0
+    previous = None
+    if args.command != "gui" and threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)  # the window has its own
     try:
         result = func(args)
+    except Terminated:
+        print("cuelab: terminated (SIGTERM); a run continues with --resume", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("cuelab: interrupted", file=sys.stderr)
+        print("cuelab: interrupted; a run continues with --resume", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
@@ -83,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return int(result or 0)
 
 

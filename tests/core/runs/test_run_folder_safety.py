@@ -176,3 +176,47 @@ def test_fail_fast_stops_at_the_first_corrupt_clip(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=180)
     errors = [line for line in err.splitlines() if line.startswith("cuelab: error:")]
     assert proc.returncode == 1 and len(errors) == 1 and "spk01_f_sad_01.flac" in errors[0]
+
+
+def test_sigterm_stops_a_run_cleanly_and_it_resumes(tmp_path: Path) -> None:
+    """A slow run (a served model with 0.2 s per request) is stopped mid-way by SIGTERM."""
+    import signal
+
+    from cuelab.core.models import tiny
+    from cuelab.core.runs import read_record
+    from tests.servers.openai_audio import AudioChatServer, ServerOptions
+
+    manifest = make_manifest(tmp_path / "data")
+    server = AudioChatServer(
+        tiny.build_qwen2_audio(tmp_path / "model"), ServerOptions(latency_s=0.2)
+    )
+    url = server.start()
+    out = tmp_path / "run"
+    args = ["eval", "--manifest", str(manifest), "--model", f"openai:{url}", "--conditions",
+            "audio-only,correct", "--workers", "1", "--concurrency", "1", "--no-plots",
+            "--out", str(out)]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in ("CUELAB_API_KEY", "OPENAI_API_KEY")}
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "cuelab", *args], cwd=REPO, env=env,
+                                text=True, stderr=subprocess.PIPE)  # fmt: skip
+        preds = out / "predictions.csv"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if preds.exists() and preds.read_text(encoding="utf-8").count("\n") >= 3:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 143, err
+        assert err.strip().splitlines()[-1].startswith("cuelab: terminated (SIGTERM)")
+        assert "Traceback" not in err
+        assert read_record(out)["status"] == "interrupted"
+        assert 0 < preds.read_text(encoding="utf-8").count("\n") - 1 < 16 * 2
+        server.options.latency_s = 0.0
+        again = subprocess.run([sys.executable, "-m", "cuelab", *args, "--resume"], cwd=REPO,
+                               env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        assert read_record(out)["status"] == "complete"
+        assert len(rows(out)) - 1 == 16 * 2
+    finally:
+        server.stop()
