@@ -80,3 +80,25 @@ def test_clap_zero_shot(clap_dir: Path, clip: Clip, task: TaskPrompt) -> None:
     long = Clip(np.tile(clip.audio, 12), 16000)  # longer than CLAP's 10 s window
     first = adapter.score_labels(long, task, task.labels, [None])[0].probs
     assert adapter.score_labels(long, task, task.labels, [None])[0].probs == first
+
+
+def test_library_noise_goes_to_the_log_not_the_terminal(
+    wav: Path, qwen2_audio_dir: Path, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {**os.environ, "CUELAB_LOG_DIR": str(tmp_path / "logs")}
+    for key in ("TRANSFORMERS_VERBOSITY", "TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS"):
+        env.pop(key, None)
+    args = ["predict", str(wav), "--model", f"qwen2-audio:{qwen2_audio_dir}", "--tokens", "none",
+            "--quant", "nf4", "--device", "cpu"]  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "cuelab", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    # only CueLab's own progress lines: no weight-loading bars, no library warnings
+    assert all(line.startswith("[model] ") for line in proc.stderr.splitlines()), proc.stderr
+    assert proc.stdout.splitlines()[0].startswith(str(wav))
