@@ -72,4 +72,3 @@ def setup_logging(debug: bool = False) -> None:
         sh.setLevel(logging.DEBUG)
         root.addHandler(sh)
     root._cuelab_configured = True  # type: ignore[attr-defined]
-
