@@ -145,6 +145,24 @@ class NormsProfile:
         for name, st in descriptors.items():
             if not (math.isfinite(st.median) and math.isfinite(st.iqr) and st.iqr > 0):
                 raise NormsError(f"{source}: descriptor {name} needs a finite median and IQR > 0")
+        needed = sorted(
+            {n for group in CONCEPT_DESCRIPTORS.values() for n, _ in group} - set(descriptors)
+        )
+        if needed:
+            raise NormsError(
+                f"{source}: no statistics for descriptor {needed[0]}"
+                + (f" and {len(needed) - 1} more" if len(needed) > 1 else "")
+                + "; every concept would be MID"
+            )
+        unknown = sorted(set(voice_quality) - set(DEFAULT_THRESHOLDS))
+        if unknown:
+            raise NormsError(
+                f"{source}: unknown voice-quality threshold {unknown[0]!r} "
+                f"(known: {', '.join(sorted(DEFAULT_THRESHOLDS))})"
+            )
+        bad = sorted(k for k, v in voice_quality.items() if not math.isfinite(v))
+        if bad:
+            raise NormsError(f"{source}: voice-quality threshold {bad[0]!r} is not a finite number")
         return cls(
             descriptors=descriptors,
             edges=edges,

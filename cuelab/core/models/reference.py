@@ -158,6 +158,10 @@ class ReferenceWeights:
                 raise ModelError(
                     f"{root}: weight '{key}' has shape {arrays[key].shape}, config implies {shape}"
                 )
+            if not np.all(np.isfinite(arrays[key])):
+                raise ModelError(f"{root}: weight '{key}' holds NaN or infinite values")
+        if np.any(arrays["scale"] <= 0):
+            raise ModelError(f"{root}: weight 'scale' must be positive")
         info = {k: v for k, v in cfg.items() if k not in ("labels", "feature_names")}
         return cls(labels, names, coef, intercept, mean, scale, info)
 

@@ -73,11 +73,17 @@ def extra_columns(manifest_columns: Sequence[str], labels: Sequence[str]) -> lis
     a ``manifest_`` prefix.
     """
     taken = set(BASE_COLUMNS) | set(TAIL_COLUMNS) | {f"p_{lab}" for lab in labels}
+    carried = [c for c in manifest_columns if c and c not in _NOT_CARRIED]
+    taken |= set(carried)  # a renamed column must not land on a manifest column either
     out = []
-    for col in manifest_columns:
-        if col in _NOT_CARRIED or not col:
-            continue
-        out.append((col, f"manifest_{col}" if col in taken else col))
+    for col in carried:
+        name = col
+        if col in BASE_COLUMNS or col in TAIL_COLUMNS or col in {f"p_{lab}" for lab in labels}:
+            name, k = f"manifest_{col}", 2
+            while name in taken:  # the manifest has "model" and "manifest_model" too
+                name, k = f"manifest{k}_{col}", k + 1
+            taken.add(name)
+        out.append((col, name))
     return out
 
 

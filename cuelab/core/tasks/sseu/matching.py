@@ -301,6 +301,11 @@ def load_text_encoder(folder: str | Path, device: str = "cpu") -> Encoder:
     path = Path(folder)
     if not (path / "config.json").is_file():
         raise ModelError(f"{path}: not a model folder (no config.json)")
+    if not any(path.glob("*.safetensors")) and not any(path.glob("*/*.safetensors")):
+        raise ModelError(
+            f"{path}: the encoder's weights are not safetensors (pickle files can run code when "
+            "loaded); convert them to safetensors"
+        )
     if (path / "modules.json").is_file():
         try:
             from sentence_transformers import SentenceTransformer
