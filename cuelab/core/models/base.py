@@ -262,7 +262,7 @@ class ModelAdapter(ABC):
         max_new_tokens: int = 128,
         sampling: Sampling | None = None,
     ) -> str:
-        """Generate a free answer; families that cannot generate raise.
+        """Generate a free answer (the text of :meth:`generate_full`).
 
         Args:
             clip: the audio.
@@ -273,7 +273,7 @@ class ModelAdapter(ABC):
                 otherwise a seeded draw, reproducible for one seed, that leaves the
                 caller's global random state untouched.
         """
-        raise ModelError(f"model family {self.family!r} cannot generate free text")
+        return self.generate_full(clip, task, token_text, max_new_tokens, sampling).text
 
     def generate_full(
         self,
@@ -284,14 +284,12 @@ class ModelAdapter(ABC):
         sampling: Sampling | None = None,
         stop: Sequence[str] | None = None,
     ) -> Generation:
-        """:meth:`generate` with how the answer ended, where the family knows it.
+        """A free answer with its prompt, decoding, finish reason and token count.
 
-        ``stop`` strings are passed to families that support them (remote servers);
-        the default implementation cannot and refuses them.
+        Families that generate implement this; ``stop`` strings are honoured only by
+        those that support them (remote servers). The default cannot generate.
         """
-        if stop:
-            raise ModelError(f"model family {self.family!r} does not take stop strings")
-        return Generation(self.generate(clip, task, token_text, max_new_tokens, sampling))
+        raise ModelError(f"model family {self.family!r} cannot generate free text")
 
     def prompt_text(
         self, task: TaskPrompt, labels: Sequence[str], token_text: str | None

@@ -362,21 +362,6 @@ class AudioLMAdapter(ModelAdapter):
 
     # ----- generation --------------------------------------------------------------
 
-    def generate(
-        self,
-        clip: Clip,
-        task: TaskPrompt,
-        token_text: str | None,
-        max_new_tokens: int = 128,
-        sampling: Sampling | None = None,
-    ) -> str:
-        """Free answer to the task's instruction: greedy, or a seeded draw (``sampling``).
-
-        A draw seeds torch's global generator inside ``torch.random.fork_rng``, so the
-        same seed gives the same text and the caller's random state is left as it was.
-        """
-        return self.generate_full(clip, task, token_text, max_new_tokens, sampling).text
-
     def generate_full(
         self,
         clip: Clip,
@@ -386,12 +371,14 @@ class AudioLMAdapter(ModelAdapter):
         sampling: Sampling | None = None,
         stop: Sequence[str] | None = None,
     ) -> Generation:
-        """:meth:`generate` with its prompt, decoding, finish reason and token count.
+        """A free answer with its prompt, decoding, finish reason and token count.
 
         Decoding is built here, never taken from the checkpoint's generation config:
         greedy is greedy (no shipped repetition penalty, top-k or temperature), and
         generation stops at the family's end of turn, passed explicitly (the Omni
-        thinker's own config names none).
+        thinker's own config names none). A seeded draw seeds torch inside
+        ``torch.random.fork_rng``: the same seed gives the same text and the caller's
+        random state is left as it was.
         """
         import torch
         from transformers import GenerationConfig

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from cuelab.core.errors import ModelError
 from cuelab.core.models.base import (
     Clip,
+    Generation,
     LoadOptions,
     ModelAdapter,
     Prediction,
@@ -55,22 +56,24 @@ class OracleAdapter(ModelAdapter):
         probs = {lab: float(lab == truth) for lab in labels}
         return [Prediction(label=truth, probs=dict(probs)) for _ in token_texts]
 
-    def generate(
+    def generate_full(
         self,
         clip: Clip,
         task: TaskPrompt,
         token_text: str | None,
         max_new_tokens: int = 128,
         sampling: Sampling | None = None,
-    ) -> str:
+        stop: Sequence[str] | None = None,
+    ) -> Generation:
         """The ground-truth answer: the transcript when there is one, else the label.
 
-        ``sampling`` is accepted and ignored: the truth is the same for every seed.
+        ``sampling`` and ``stop`` are accepted and ignored: the truth is the same for
+        every seed.
         """
         answer = clip.meta.get("transcript") or clip.meta.get("label")
         if not answer:
             raise ModelError(f"oracle: clip '{clip.utt_id}' has no transcript or label")
-        return answer
+        return Generation(answer, "stop")
 
     def describe(self) -> dict[str, object]:
         """Provenance: nothing but the family."""

@@ -294,17 +294,6 @@ class OpenAIAdapter(ModelAdapter):
 
     # ----- generation ------------------------------------------------------------------
 
-    def generate(
-        self,
-        clip: Clip,
-        task: TaskPrompt,
-        token_text: str | None,
-        max_new_tokens: int = 128,
-        sampling: Sampling | None = None,
-    ) -> str:
-        """Free answer to the task's instruction (greedy unless ``sampling``)."""
-        return self.generate_full(clip, task, token_text, max_new_tokens, sampling).text
-
     def generate_full(
         self,
         clip: Clip,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -192,12 +191,11 @@ def test_requests_overlap_and_spread_over_endpoints(serve: Serve, task: TaskProm
     base_a, base_b = a.stats.chat_requests, b.stats.chat_requests
     clip = Clip(audio=voiced_tone(0.5), sr=16000, utt_id="x")
     texts = [None, *(f"ENERGY={e}" for e in ("LOW", "MID", "HIGH", "VERY_HIGH", "VERY_LOW"))]
-    started = time.monotonic()
+    assert a.stats.max_in_flight == b.stats.max_in_flight == 1  # the load's probes: one by one
     remote.score_labels(clip, task, task.labels, texts)
-    elapsed = time.monotonic() - started
-    assert a.stats.max_in_flight + b.stats.max_in_flight >= 4
-    assert a.stats.chat_requests - base_a >= 2 and b.stats.chat_requests - base_b >= 2
-    assert elapsed < 6 * 0.3  # six requests did not run one after the other
+    # the clip's six variants were in flight together, three on each server
+    assert a.stats.max_in_flight >= 2 and b.stats.max_in_flight >= 2
+    assert a.stats.chat_requests - base_a == b.stats.chat_requests - base_b == 3
     remote.unload()
 
 
