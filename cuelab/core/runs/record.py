@@ -66,19 +66,29 @@ def host_info() -> dict[str, str]:
 
 
 def extra_columns(manifest_columns: Sequence[str], labels: Sequence[str]) -> list[tuple[str, str]]:
-    """(manifest column, predictions column) for the manifest columns carried along.
+    """(manifest column, predictions column) for the manifest columns of an emotion run.
 
     Every column but ``path``, ``utt_id``, ``label`` and ``speaker`` (already
-    there) is carried; one whose name clashes with a predictions column gets
-    a ``manifest_`` prefix.
+    there) is carried (see :func:`carry_columns`).
     """
-    taken = set(BASE_COLUMNS) | set(TAIL_COLUMNS) | {f"p_{lab}" for lab in labels}
-    carried = [c for c in manifest_columns if c and c not in _NOT_CARRIED]
-    taken |= set(carried)  # a renamed column must not land on a manifest column either
+    run_columns = {*BASE_COLUMNS, *TAIL_COLUMNS, *(f"p_{lab}" for lab in labels)}
+    return carry_columns(manifest_columns, run_columns, _NOT_CARRIED)
+
+
+def carry_columns(
+    manifest_columns: Sequence[str], run_columns: set[str], skipped: set[str]
+) -> list[tuple[str, str]]:
+    """(manifest column, predictions column) for the manifest columns a run carries along.
+
+    A column whose name clashes with a run column gets a ``manifest_`` prefix, or
+    ``manifest2_``... when the manifest has that name too: every name is distinct.
+    """
+    carried = [c for c in manifest_columns if c and c not in skipped]
+    taken = run_columns | set(carried)
     out = []
     for col in carried:
         name = col
-        if col in BASE_COLUMNS or col in TAIL_COLUMNS or col in {f"p_{lab}" for lab in labels}:
+        if col in run_columns:
             name, k = f"manifest_{col}", 2
             while name in taken:  # the manifest has "model" and "manifest_model" too
                 name, k = f"manifest{k}_{col}", k + 1

@@ -131,13 +131,6 @@ def sseu_header(
     ]
 
 
-def _extras(columns: Sequence[str], taken: set[str]) -> list[tuple[str, str]]:
-    """Manifest columns carried along; a clash with a run column gets ``manifest_``."""
-    return [
-        (c, f"manifest_{c}" if c in taken else c) for c in columns if c and c not in _NOT_CARRIED
-    ]
-
-
 def class_lists(manifest: Manifest) -> tuple[list[str], list[str]]:
     """Scene and event classes: the built set's ``classes.json``, else the manifest's values."""
     from cuelab.core.tasks.sseu.build import read_classes
@@ -213,7 +206,12 @@ def prepare(config: RunConfig, manifest: Manifest, rows: Sequence[ManifestRow]) 
             raise ModelError(f"matcher folder {folder} does not exist")
         digest = folder_digest(folder)
     return SseuSetup(
-        tuple(scenes), tuple(events), prompts, _extras(manifest.columns, taken), asked, digest
+        tuple(scenes),
+        tuple(events),
+        prompts,
+        rec.carry_columns(manifest.columns, taken, _NOT_CARRIED),
+        asked,
+        digest,
     )
 
 
