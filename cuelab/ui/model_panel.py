@@ -88,7 +88,7 @@ class ModelPanel(QGroupBox):
         self.progress_label.setWordWrap(True)
         self.progress_label.setStyleSheet("color: #555;")
         self.memory_label = QLabel("")
-        form = QFormLayout(self)
+        form = self.form = QFormLayout(self)
         form.addRow("Family", self.family_combo)
         form.addRow("Location", loc)
         form.addRow("Quantisation", self.quant_combo)
@@ -129,6 +129,7 @@ class ModelPanel(QGroupBox):
             combo.setEnabled(not remote)  # the server decides
         for combo in (self.scoring_combo, self.prompt_combo):
             combo.setEnabled(remote)
+            self.form.setRowVisible(combo, remote)  # shown only where they apply: less height
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Model folder", self.location_edit.text())

@@ -31,6 +31,7 @@ def test_model_panel_loads_a_served_model_and_predicts(
     panel.family_combo.setCurrentText("openai")
     assert "http://" in panel.location_edit.placeholderText()
     assert not panel.quant_combo.isEnabled() and panel.scoring_combo.isEnabled()
+    assert panel.scoring_combo.isVisible() and panel.prompt_combo.isVisible()
     panel.location_edit.setText(f"{url}#tiny/remote")
     panel.scoring_combo.setCurrentText("continuation")
     before = srv.stats.chat_requests
@@ -49,6 +50,7 @@ def test_model_panel_loads_a_served_model_and_predicts(
     # back to a local family: the local controls come back
     panel.family_combo.setCurrentText("reference")
     assert panel.quant_combo.isEnabled() and not panel.scoring_combo.isEnabled()
+    assert not panel.scoring_combo.isVisible()  # the rows go away for local families
 
 
 def test_an_unreachable_server_is_reported_not_hung(make_window, qtbot):
