@@ -91,3 +91,40 @@ class JobControl:
         if self._on_progress is not None:
             info = ProgressInfo(self._done, self._total, time.monotonic() - self._start, message)
             self._on_progress(info)
+
+
+def pool_worker_init(parent_pid: int) -> None:
+    """Initializer for process-pool workers: they end with the process that started them.
+
+    Pool workers block on their task queue, whose write end they hold themselves,
+    so a parent killed with ``SIGKILL`` would leave them (and the resource
+    tracker, and every pipe they inherited, e.g. the parent's stdout) alive for
+    good. A daemon thread waits on a pidfd of the parent (polls on systems
+    without one) and ends the worker when the parent is gone. ``SIGINT`` is
+    ignored: Ctrl-C at a terminal reaches the whole process group, and the
+    parent alone decides what an interrupt means (no worker tracebacks).
+    """
+    import os
+    import select
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        try:
+            fd = os.pidfd_open(parent_pid)  # Linux 5.3+: readable once the process ends
+        except ProcessLookupError:
+            os._exit(1)
+        except (AttributeError, OSError):
+            while True:  # other systems: poll (a reused PID is not our parent)
+                time.sleep(0.5)
+                try:
+                    os.kill(parent_pid, 0)
+                except ProcessLookupError:
+                    os._exit(1)
+                if os.getppid() == 1:
+                    os._exit(1)
+        select.select([fd], [], [])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="cuelab-parent-watch", daemon=True).start()

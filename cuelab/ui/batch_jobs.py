@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from cuelab.core.errors import CueLabError, ModelError
-from cuelab.core.jobs import JobControl
+from cuelab.core.jobs import JobControl, pool_worker_init
 from cuelab.core.runs import RunConfig, RunConfigError
 from cuelab.ui.session import Session
 from cuelab.ui.workers import Job
@@ -121,7 +122,9 @@ def build_report_isolated(folder: Path) -> Any:
     from cuelab.core.reports.build import build_report
 
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    with cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context(method)) as pool:
+    ctx = mp.get_context(method)
+    init, args = pool_worker_init, (os.getpid(),)
+    with cf.ProcessPoolExecutor(1, mp_context=ctx, initializer=init, initargs=args) as pool:
         try:
             return pool.submit(build_report, folder).result()
         except cf.process.BrokenProcessPool as exc:

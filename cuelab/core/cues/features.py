@@ -36,7 +36,7 @@ import numpy as np
 
 from cuelab.core.audio import io as audio
 from cuelab.core.errors import AudioError, CueLabError, FeatureError
-from cuelab.core.jobs import JobControl
+from cuelab.core.jobs import JobControl, pool_worker_init
 from cuelab.core.safeio import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -587,7 +587,12 @@ def _run_pool(
     Cancellation is polled every 0.1 s; on it (or on any error) queued jobs
     are cancelled and the pool is shut down without waiting for them.
     """
-    pool = cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=_mp_context())
+    pool = cf.ProcessPoolExecutor(
+        max_workers=n_workers,
+        mp_context=_mp_context(),
+        initializer=pool_worker_init,
+        initargs=(os.getpid(),),
+    )
     clean = False
     try:
         pending = {
