@@ -34,10 +34,18 @@ def run_gui(
     Returns:
         The exit status.
     """
+    if screenshot is not None:
+        problem = _unwritable(Path(screenshot))
+        if problem:
+            print(
+                f"cuelab: error: cannot write screenshot {screenshot}: {problem}", file=sys.stderr
+            )
+            return 1
     import pyqtgraph as pg
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    _qt_messages_to_log()
     pg.setConfigOptions(background="w", foreground="k", antialias=True)
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "cuelab"])
     app.setApplicationName("CueLab")
@@ -57,32 +65,77 @@ def run_gui(
     return status["code"] or code
 
 
+def _qt_messages_to_log() -> None:
+    """Qt's own messages (platform-plugin notes and the like) go to the log, not the terminal."""
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    levels = {
+        QtMsgType.QtDebugMsg: logging.DEBUG,
+        QtMsgType.QtInfoMsg: logging.INFO,
+        QtMsgType.QtWarningMsg: logging.WARNING,
+        QtMsgType.QtCriticalMsg: logging.ERROR,
+        QtMsgType.QtFatalMsg: logging.CRITICAL,
+    }
+    qt_log = logging.getLogger("qt")
+
+    def handler(kind: QtMsgType, context: object, message: str) -> None:
+        qt_log.log(levels.get(kind, logging.WARNING), "%s", message)
+
+    qInstallMessageHandler(handler)
+
+
+def _unwritable(out: Path) -> str:
+    """Why ``out`` cannot be written, found by trying before the window opens; or ""."""
+    existed = out.exists()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "ab"):
+            pass
+    except OSError as exc:
+        log.debug("screenshot path %s", out, exc_info=True)
+        return exc.strerror or type(exc).__name__
+    if not existed:
+        out.unlink(missing_ok=True)
+    return ""
+
+
 def _arm_screenshot(app, window, out: Path, timeout_s: float, status: dict[str, int]) -> None:
     """Save ``out`` once the window is ready, or exit non-zero after ``timeout_s``."""
     from PySide6.QtCore import QTimer
 
     window.notifier.dialogs_enabled = False
-    errors: list[str] = []
-    window.notifier.posted.connect(lambda level, msg: level == "error" and errors.append(msg))
 
     def shoot() -> None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not window.grab().save(str(out)):
-            print(f"cuelab: error: cannot write screenshot {out}", file=sys.stderr)
+        detail = ""
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            saved = window.grab().save(str(out))
+        except OSError as exc:
+            log.debug("screenshot %s", out, exc_info=True)
+            saved, detail = False, f": {exc.strerror or type(exc).__name__}"
+        if not saved:
+            print(f"cuelab: error: cannot write screenshot {out}{detail}", file=sys.stderr)
             status["code"] = 1
         window.close()
         app.exit(status["code"])
 
+    def failed(level: str, message: str) -> None:
+        """An error before the window is ready: save what it shows, and exit 1 at once."""
+        if level != "error" or not timer.isActive():
+            return
+        timer.stop()
+        status["code"] = 1
+        print(f"cuelab: error: {message}", file=sys.stderr)
+        QTimer.singleShot(SCREENSHOT_SETTLE_MS, shoot)
+
     def ready() -> None:
+        if not timer.isActive():  # an error came first, or the time ran out
+            return
         timer.stop()
         QTimer.singleShot(SCREENSHOT_SETTLE_MS, shoot)
 
     def timed_out() -> None:
-        detail = f" (last error: {errors[-1]})" if errors else ""
-        print(
-            f"cuelab: error: the window was not ready within {timeout_s:g} s{detail}",
-            file=sys.stderr,
-        )
+        print(f"cuelab: error: the window was not ready within {timeout_s:g} s", file=sys.stderr)
         status["code"] = 3
         window.close()
         app.exit(3)
@@ -92,3 +145,4 @@ def _arm_screenshot(app, window, out: Path, timeout_s: float, status: dict[str, 
     timer.timeout.connect(timed_out)
     timer.start(int(timeout_s * 1000))
     window.ready.connect(ready)
+    window.notifier.posted.connect(failed)

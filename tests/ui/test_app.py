@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +46,33 @@ def test_screenshot_times_out_with_a_nonzero_exit(tmp_path):
     assert proc.returncode == 3
     assert "not ready within 2 s" in proc.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "is_folder", "proc"])
+def test_an_unwritable_screenshot_path_is_one_line_before_the_window(tmp_path, where):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    out = {
+        "under_a_file": blocker / "sub" / "shot.png",
+        "is_folder": tmp_path,
+        "proc": Path("/proc/cuelab-shot.png"),  # a file system nobody may create files in
+    }[where]
+    proc = _run(["gui", "--screenshot", str(out), "--timeout", "60"], tmp_path, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"cuelab: error: cannot write screenshot {out}")
+
+
+def test_a_bad_clip_ends_screenshot_mode_at_once_with_its_error(tmp_path):
+    bad = tmp_path / "BAD.wav"
+    bad.write_bytes(b"RIFF not really a wave file" * 50)
+    out = tmp_path / "shot.png"
+    proc = _run(["gui", str(bad), "--screenshot", str(out), "--timeout", "90"], tmp_path, 80)
+    assert proc.returncode == 1, proc.stderr
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("cuelab: error:")]
+    assert len(errors) == 1 and "BAD.wav" in errors[0], proc.stderr
+    assert "not ready within" not in proc.stderr
+    assert out.stat().st_size > 10_000  # the window as it showed the error
 
 
 def test_qt_binding_keeps_reference_counts():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -175,7 +176,34 @@ def audio_duration(path: PathLike) -> float:
         info = sf.info(str(p))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioError(f"{p}: cannot decode audio ({_one_line(exc)})") from exc
-    return float(info.frames) / info.samplerate if info.samplerate > 0 else 0.0
+    seconds = float(info.frames) / info.samplerate if info.samplerate > 0 else 0.0
+    _check_complete(p, info.extra_info, seconds)
+    return seconds
+
+
+# libsndfile's header log: "data : 48640 (should be 8000)" when the data chunk
+# declares more bytes than the file holds (a copy or a recording cut short).
+_DATA_SIZE = re.compile(r"^\s*data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+_STREAMING_SIZES = {0, 0xFFFFFFFF, 0x7FFFFFFF}  # placeholders of writers that stream
+
+
+def _check_complete(path: Path, header_log: str, seconds: float) -> None:
+    """Raise AudioError for a file whose data chunk is cut short of what its header says.
+
+    libsndfile reads what is there and says nothing, so a 1.5 s clip truncated
+    to 0.25 s would be analysed as 0.25 s of audio.
+    """
+    m = _DATA_SIZE.search(header_log or "")
+    if m is None:
+        return
+    declared, present = int(m.group(1)), int(m.group(2))
+    if declared in _STREAMING_SIZES or declared <= present or present <= 0:
+        return
+    expected = seconds * declared / present
+    raise AudioError(
+        f"{path}: truncated file (its header declares {expected:.2f} s of audio, "
+        f"the file holds {seconds:.2f} s); re-save it to analyse what is there"
+    )
 
 
 def load_audio(
@@ -209,12 +237,11 @@ def load_audio(
     """
     p = Path(path)
     _check_file(p)
-    if max_seconds is not None:
-        header_s = audio_duration(p)
-        # Compressed formats only estimate the length: refuse early only when
-        # clearly over; the exact check follows decoding.
-        if header_s > max_seconds * 1.01 + 0.1:
-            raise AudioError(f"{p}: too long ({header_s:.1f} s; the limit is {max_seconds:g} s)")
+    header_s = audio_duration(p)  # also refuses a file cut short of its header
+    # Compressed formats only estimate the length: refuse early only when
+    # clearly over; the exact check follows decoding.
+    if max_seconds is not None and header_s > max_seconds * 1.01 + 0.1:
+        raise AudioError(f"{p}: too long ({header_s:.1f} s; the limit is {max_seconds:g} s)")
     if _needs_fallback(p):
         data, native_sr = _decode_fallback(p)
     else:

@@ -106,6 +106,29 @@ def test_header_without_samples(tmp_path: Path) -> None:
     assert_one_line(err, "zero.wav", "no audio samples")
 
 
+@pytest.mark.parametrize("keep_s", [0.25, 1.0])
+def test_a_wav_cut_short_of_its_header_is_refused(tmp_path: Path, keep_s: float) -> None:
+    full = tmp_path / "full.wav"
+    sf.write(full, tone(220, 1.52, 16000), 16000, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(full.read_bytes()[: 44 + int(keep_s * 16000) * 2])
+    for read in (load_audio, audio_duration):
+        with pytest.raises(AudioError) as err:
+            read(cut)
+        assert_one_line(err, "cut.wav", "truncated", "1.52 s", f"{keep_s:.2f} s")
+    assert load_audio(full)[0].size == round(1.52 * 16000)  # the whole file is fine
+
+
+def test_a_streamed_wav_with_a_placeholder_size_is_read(tmp_path: Path) -> None:
+    """Writers that stream put 0xFFFFFFFF in the size fields; that is not truncation."""
+    path = tmp_path / "streamed.wav"
+    sf.write(path, tone(220, 0.5, 16000), 16000, subtype="PCM_16")
+    raw = bytearray(path.read_bytes())
+    raw[4:8] = raw[40:44] = (0xFFFFFFFF).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    assert load_audio(path)[0].size == 8000
+
+
 def test_garbage_bytes(tmp_path: Path) -> None:
     path = tmp_path / "garbage.wav"
     path.write_bytes(np.random.default_rng(0).bytes(4096))
