@@ -49,6 +49,9 @@ def setup_logging(debug: bool = False) -> None:
         for key, value in QUIET_LIBRARIES.items():
             os.environ.setdefault(key, value)
     root.setLevel(logging.DEBUG)
+    # A log file that cannot be written (its disk is full, like the run's) must not
+    # print "--- Logging error ---" tracebacks over the user's one-line error.
+    logging.raiseExceptions = debug
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         log_dir().mkdir(parents=True, exist_ok=True)

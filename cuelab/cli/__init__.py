@@ -91,8 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.debug("command %s failed", args.command, exc_info=True)
         if args.debug:
             raise
+        from cuelab.core.errors import one_line
+
         if isinstance(exc, CueLabError):
-            print(f"cuelab: error: {exc}", file=sys.stderr)
+            print(f"cuelab: error: {one_line(str(exc))}", file=sys.stderr)
+        elif isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+            # the system refused a file (full disk, permissions, quota): not a CueLab bug
+            where = one_line(str(exc.filename))
+            print(f"cuelab: error: {where}: {exc.strerror}", file=sys.stderr)
         else:
             print(
                 f"cuelab: internal error: {type(exc).__name__}: {exc} (details in {log_path()})",

@@ -141,12 +141,14 @@ _PATHS = ("manifest", "norms", "out")
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The run configuration from a CONFIG file and/or flags (flags win)."""
-    from cuelab.core.runs import config_from_mapping, load_config
+    from cuelab.core.runs import RunConfigError, config_from_mapping, load_config
 
     given = {
         key: getattr(args, attr) for attr, key in _KEYS.items() if getattr(args, attr) is not None
     }
     for key in _PATHS:
+        if isinstance(given.get(key), str) and "\0" in given[key]:
+            raise RunConfigError(f"--{key.replace('_', '-')}: the path contains a NUL byte")
         if key in given:
             given[key] = str(Path(given[key]).resolve())
     if args.config:

@@ -42,3 +42,22 @@ class ReportError(CueLabError):
 
 class Cancelled(CueLabError):
     """A job was cancelled by its caller."""
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped, so it stays one line.
+
+    File names may hold a newline, a carriage return or a NUL byte; a message
+    that names such a file must still be one line on a terminal and in a log.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else _escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+    if c in named:
+        return named[c]
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

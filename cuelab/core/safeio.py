@@ -60,8 +60,12 @@ def restore(cell: str) -> str:
 
 
 def format_row(cells: Iterable[object]) -> str:
-    """One CSV record (``\\n``-terminated) with every cell neutralised."""
-    texts = [neutralise(c) for c in cells]
+    """One CSV record (``\\n``-terminated) with every cell neutralised.
+
+    NUL characters are dropped (a model may decode one): in a table, a NUL only
+    ever means damage, such as the zero-filled tail of a write cut short.
+    """
+    texts = [neutralise(c).replace("\0", "") for c in cells]
     # The writer quotes "\n" (its terminator) but not a bare "\r", which the
     # reader then rejects: quote the whole record when a cell holds one.
     buf = io.StringIO()
@@ -97,17 +101,34 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             their own one-line error).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    with naming(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
     try:
-        yield Path(tmp)
-        # mkstemp makes 0600 files; give the result the mode open() would (0666 & ~umask)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
+        with naming(target):
+            yield Path(tmp)
+            # mkstemp makes 0600 files; give the result the mode open() would (0666 & ~umask)
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+@contextmanager
+def naming(path: str | Path) -> Iterator[None]:
+    """Give an ``OSError`` raised in the block ``path`` as its file name when it has none.
+
+    A write that fails for a full disk (``ENOSPC``) or a quota says only "No space
+    left on device"; the user must learn which file it was.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
 
 
 def atomic_write_text(path: str | Path, text: str, *, fsync: bool = False) -> Path:
@@ -118,3 +139,77 @@ def atomic_write_text(path: str | Path, text: str, *, fsync: bool = False) -> Pa
             fh.flush()
             os.fsync(fh.fileno())
     return Path(path)
+
+
+def read_input(path: str | Path, what: str, error: type[Exception], limit: int = 1 << 30) -> bytes:
+    """The bytes of a file the user gave (a manifest, a norms profile, a config).
+
+    The file is opened without blocking and checked before it is read, so a
+    FIFO, a device such as ``/dev/zero`` or a folder is refused at once
+    instead of hanging or filling memory.
+
+    Args:
+        path: the file.
+        what: its role, for the message (``"manifest"``).
+        error: the exception type raised (one line, naming the file).
+        limit: largest accepted size in bytes.
+
+    Raises:
+        error: missing, not a regular file, unreadable, or larger than ``limit``.
+    """
+    import stat
+
+    src = Path(path)
+    if "\0" in str(src):
+        raise error(f"{str(src)!r}: the {what} path contains a NUL byte")
+    try:
+        fd = os.open(src, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise error(f"{src}: {what} not found") from None
+    except OSError as exc:
+        raise error(f"{src}: cannot read the {what} ({exc.strerror})") from exc
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise error(f"{src}: the {what} is a folder, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"{src}: the {what} is not a regular file")
+        if info.st_size > limit:
+            raise error(f"{src}: the {what} is too large ({info.st_size} bytes)")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(limit + 1)
+    except OSError as exc:
+        raise error(f"{src}: cannot read the {what} ({exc.strerror})") from exc
+    finally:
+        os.close(fd)
+
+
+def read_input_text(path: str | Path, what: str, error: type[Exception]) -> str:
+    """:func:`read_input`, decoded as UTF-8 (a BOM is dropped); other encodings are named."""
+    return decode_input(read_input(path, what, error), path, what, error)
+
+
+def decode_input(data: bytes, path: str | Path, what: str, error: type[Exception]) -> str:
+    """``data`` read from ``path`` as UTF-8 text (a BOM is dropped), or one line naming it."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{path}: the {what} is not UTF-8 text (byte {exc.start}: 0x{data[exc.start]:02x}); "
+            "save it as UTF-8"
+        ) from None
+
+
+def read_json(path: str | Path, what: str, error: type[Exception]) -> object:
+    """A JSON file the user gave, with one-line errors (bad syntax, nesting too deep)."""
+    import json
+
+    text = read_input_text(path, what, error)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(
+            f"{path}: the {what} is not valid JSON ({exc.msg} at line {exc.lineno})"
+        ) from None
+    except RecursionError:
+        raise error(f"{path}: the {what} is nested too deeply to be read") from None

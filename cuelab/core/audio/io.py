@@ -88,6 +88,11 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return np.asarray(soxr.resample(arr, sr_in, sr_out, quality="HQ"), dtype=np.float32)
 
 
+#: Lowest sample rate accepted: narrow-band telephone speech is 8 kHz; below 4 kHz
+#: even the first formants and the energy bands of eGeMAPS are gone.
+MIN_RATE = 4000
+
+
 def check_signal(
     x: np.ndarray,
     sr: int,
@@ -109,11 +114,15 @@ def check_signal(
         The mono float32 signal.
 
     Raises:
-        AudioError: when the rate is not positive, or the signal is empty,
+        AudioError: when the rate is below :data:`MIN_RATE`, or the signal is empty,
             has NaN/inf samples, or is too short or too long.
     """
     if sr <= 0:
         raise AudioError(f"{name}: invalid sample rate {sr}")
+    if sr < MIN_RATE:
+        raise AudioError(
+            f"{name}: sample rate {sr} Hz is too low for speech analysis (at least {MIN_RATE} Hz)"
+        )
     try:
         mono = to_mono(x)
     except (ValueError, TypeError) as exc:

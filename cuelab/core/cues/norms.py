@@ -26,7 +26,7 @@ from cuelab.core.cues.descriptors import BINNED_CONCEPTS, CONCEPT_DESCRIPTORS, G
 from cuelab.core.cues.voice_quality import DEFAULT_THRESHOLDS, VQ_DESCRIPTORS
 from cuelab.core.errors import NormsError
 from cuelab.core.paths import assets_dir
-from cuelab.core.safeio import atomic_write_text
+from cuelab.core.safeio import atomic_write_text, read_json
 
 SCHEMA_VERSION = 1
 BIN_QUANTILES: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
@@ -180,12 +180,7 @@ class NormsProfile:
     def load(cls, path: str | Path) -> NormsProfile:
         """Read a profile JSON file, with one-line errors naming the file."""
         p = Path(path)
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise NormsError(f"{p}: norms profile not found") from exc
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise NormsError(f"{p}: cannot read norms profile ({exc})") from exc
+        data = read_json(p, "norms profile", NormsError)
         if not isinstance(data, dict):
             raise NormsError(f"{p}: norms profile must be a JSON object")
         return cls.from_json(data, source=str(p))

@@ -16,7 +16,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from cuelab.core.safeio import atomic_write_text, neutralise, restore
+from cuelab.core.errors import ManifestError
+from cuelab.core.safeio import atomic_write_text, neutralise, read_input_text, restore
 
 COLUMNS = ("path", "annotator_label", "note", "updated")
 
@@ -59,18 +60,23 @@ def load_annotations(manifest_path: str | Path) -> dict[str, Annotation]:
     if not side.exists():
         return {}
     out: dict[str, Annotation] = {}
-    with side.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            row = {k: restore(v) if isinstance(v, str) else v for k, v in row.items()}
-            path = (row.get("path") or "").strip()
-            if not path:
-                continue
-            out[path] = Annotation(
-                path=path,
-                annotator_label=(row.get("annotator_label") or "").strip(),
-                note=row.get("note") or "",
-                updated=(row.get("updated") or "").strip(),
-            )
+    text = read_input_text(side, "annotation sidecar", ManifestError)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise ManifestError(f"{side}: line {reader.line_num}: {exc}") from None
+    for row in rows:
+        row = {k: restore(v) if isinstance(v, str) else v for k, v in row.items()}
+        path = (row.get("path") or "").strip()
+        if not path:
+            continue
+        out[path] = Annotation(
+            path=path,
+            annotator_label=(row.get("annotator_label") or "").strip(),
+            note=row.get("note") or "",
+            updated=(row.get("updated") or "").strip(),
+        )
     return out
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cuelab.core.errors import ManifestError
-from cuelab.core.safeio import restore
+from cuelab.core.safeio import decode_input, read_input, restore
 
 KNOWN_COLUMNS = (
     "path",
@@ -90,6 +90,8 @@ def _check_row(
     rel = raw.get("path", "")
     if not rel:
         raise ManifestError(f"{where}, column 'path': empty")
+    if "\0" in rel:
+        raise ManifestError(f"{where}, column 'path': contains a NUL byte")
     gender = raw.get("gender", "").lower()
     if gender in ("male", "female"):
         gender = gender[0]
@@ -112,6 +114,18 @@ def _check_row(
     return ManifestRow(index=i, path=path, rel_path=rel, fields=raw)
 
 
+def _csv_problem(exc: csv.Error, line: int) -> str:
+    """The csv module's complaint in a user's words (``line``: the last line read)."""
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return f"a cell after line {line} is longer than {csv.field_size_limit()} characters"
+    if "unexpected end of data" in text:
+        return f'a quote (") opened before line {line} is never closed'
+    if "expected after" in text:
+        return f'line {line}: text follows a closing quote (") in a cell'
+    return f"line {line}: {text}"
+
+
 def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
     """Read and validate a manifest CSV.
 
@@ -121,23 +135,22 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
             no rows.
     """
     src = Path(path)
+    data = read_input(src, "manifest", ManifestError)
+    text = decode_input(data, src, "manifest", ManifestError)
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     try:
-        data = src.read_bytes()
-    except FileNotFoundError as exc:
-        raise ManifestError(f"{src}: manifest not found") from exc
-    except OSError as exc:
-        raise ManifestError(f"{src}: cannot read manifest ({exc.strerror})") from exc
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ManifestError(f"{src}: not UTF-8 (byte {exc.start})") from exc
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    columns = [c.strip() for c in (reader.fieldnames or [])]
+        columns = [c.strip() for c in (reader.fieldnames or [])]
+        records = list(reader)
+    except csv.Error as exc:
+        raise ManifestError(f"{src}: {_csv_problem(exc, reader.line_num)}") from None
     if "path" not in columns:
         raise ManifestError(f"{src}: no 'path' column (columns: {', '.join(columns) or 'none'})")
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        raise ManifestError(f"{src}: column '{twice[0]}' appears twice in the header")
     rows: list[ManifestRow] = []
     seen: dict[str, int] = {}
-    for i, raw in enumerate(reader, start=1):
+    for i, raw in enumerate(records, start=1):
         if None in raw:
             raise ManifestError(f"{src.name} row {i}: more cells than columns")
         clean = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}

@@ -29,6 +29,7 @@ from cuelab.core.models.base import LoadOptions, ModelAdapter
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfig, RunConfigError
 from cuelab.core.runs.csvio import format_row, read_complete_rows, write_csv
+from cuelab.core.safeio import naming
 
 log = logging.getLogger(__name__)
 
@@ -117,18 +118,21 @@ class PredictionWriter:
                 idx = [header.index(c) for c in key_columns]
                 self.done = {(r[idx[0]], r[idx[1]], r[idx[2]], r[idx[3]]) for r in rows}
                 self.kept = len(rows)
-                with open(path, "r+b") as fh:
+                with naming(path), open(path, "r+b") as fh:
                     fh.truncate(good)  # drop a torn last record
-                self._fh: IO[str] = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115
+                with naming(path):
+                    self._fh: IO[str] = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115
                 return
-        self._fh = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 (open for the run)
+        with naming(path):
+            self._fh = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 (for the run)
         self.append([header])
 
     def append(self, rows: Sequence[Sequence[object]]) -> None:
-        """Write ``rows`` as one block and make it durable."""
-        self._fh.write("".join(format_row(r) for r in rows))
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        """Write ``rows`` as one block and make it durable (an OSError names the file)."""
+        with naming(self.path):
+            self._fh.write("".join(format_row(r) for r in rows))
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
 
     def close(self) -> None:
         """Close the file."""
@@ -137,6 +141,27 @@ class PredictionWriter:
 
 #: The lock file of a run folder: one writer at a time (eval, resume, merge, repair).
 LOCK_FILE = ".cuelab.lock"
+
+
+def make_run_folder(folder: Path) -> None:
+    """Create ``folder`` (and its parents), or say in one line why it cannot be.
+
+    Raises:
+        RunConfigError: it is a file, a parent is a file, or the place is not writable.
+    """
+    if "\0" in str(folder):
+        raise RunConfigError(f"{str(folder)!r}: the output folder's name contains a NUL byte")
+    if folder.exists() and not folder.is_dir():
+        raise RunConfigError(f"{folder} is a file, not a folder; choose a folder for the run")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in folder.parents if p.exists() and not p.is_dir()), folder)
+        raise RunConfigError(
+            f"{folder}: cannot create the run folder ({blocker} is a file, not a folder)"
+        ) from None
+    except OSError as exc:
+        raise RunConfigError(f"{folder}: cannot create the run folder ({exc.strerror})") from None
 
 
 @contextmanager
@@ -152,9 +177,12 @@ def run_lock(folder: Path) -> Iterator[None]:
     """
     import fcntl
 
-    folder.mkdir(parents=True, exist_ok=True)
+    make_run_folder(folder)
     path = folder / LOCK_FILE
-    fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+    try:
+        fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+    except OSError as exc:
+        raise RunConfigError(f"{folder}: cannot write in this folder ({exc.strerror})") from None
     try:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -273,10 +301,16 @@ def run_session(
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         session["error"] = " ".join(str(exc).split())[:500]
-        _finish(out, record, session, status)
+        try:
+            _finish(out, record, session, status)
+        except OSError:  # e.g. the disk that failed the run is still full: its error matters
+            log.warning("%s: could not mark the run %s", out, status, exc_info=True)
         raise
     finally:
-        writer.close()
+        try:
+            writer.close()
+        except OSError:  # buffered rows were flushed and fsynced by append; nothing is lost
+            log.warning("%s: closing failed", writer.path, exc_info=True)
 
 
 def _finish(out: Path, record: dict[str, Any], session: dict[str, Any], status: str) -> None:

@@ -64,6 +64,7 @@ from cuelab.core.models.base import (
     Sampling,
 )
 from cuelab.core.models.remote.spec import SCORING_CHOICES
+from cuelab.core.safeio import read_input_text
 
 
 class RunConfigError(CueLabError):
@@ -371,6 +372,8 @@ def config_from_mapping(data: dict[str, Any], base_dir: Path | None) -> RunConfi
         if data.get(key) in (None, "", []):
             raise RunConfigError(f"run configuration: '{key}' is required")
     for key in _PATH_KEYS:
+        if isinstance(data.get(key), str) and "\0" in data[key]:
+            raise RunConfigError(f"run configuration: '{key}' contains a NUL byte")
         if data.get(key) and base_dir is not None:
             data[key] = str((base_dir / str(data[key])).resolve())
     conditions = list(_as_tuple("conditions", data["conditions"], str))
@@ -435,14 +438,13 @@ def load_config(path: str | Path, **overrides: Any) -> RunConfig:
     else:  # pragma: no cover
         import tomli as tomllib
     src = Path(path)
+    text = read_input_text(src, "run configuration", RunConfigError)
     try:
-        data = tomllib.loads(src.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunConfigError(f"{src}: run configuration not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunConfigError(f"{src}: cannot read run configuration ({exc})") from exc
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise RunConfigError(f"{src}: not valid TOML ({exc})") from exc
+        raise RunConfigError(f"{src}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise RunConfigError(f"{src}: not valid TOML (nested too deeply)") from None
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return config_from_mapping(data, base_dir=src.resolve().parent)

@@ -17,6 +17,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from cuelab.core.errors import CueLabError
 from cuelab.core.safeio import atomic_path, atomic_write_text, format_row, neutralise, restore
@@ -50,56 +51,121 @@ class CorruptTableError(CueLabError):
     """A record in the middle of a table is malformed (not a torn last write)."""
 
 
+class _Record(NamedTuple):
+    cells: list[str] | None  # None: not parseable as CSV
+    raw: bytes  # the record's bytes, line terminators included
+    end: int  # byte offset just after it
+    terminated: bool  # its line terminator was written
+    line: int  # the line it starts on (1-based)
+    damaged: bool  # holds a NUL or bytes that are not UTF-8
+
+
+def _parse(data: bytes) -> tuple[list[str] | None, bool, bool]:
+    """(the cells of one record or None, decodable, an open quote at the end)."""
+    try:
+        text, decodable = data.decode("utf-8"), True
+    except UnicodeDecodeError:
+        text, decodable = data.decode("utf-8", errors="replace"), False
+    try:
+        parsed = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error:
+        return None, decodable, text.count('"') % 2 == 1
+    return (parsed[0] if len(parsed) == 1 else None), decodable and "\0" not in text, False
+
+
+def _records(lines: Iterable[bytes], width: int | None = None) -> Iterator[_Record]:
+    """Every record of a CueLab table, raw and parsed, however damaged.
+
+    Records are split on ``\\n`` only (CueLab quotes a cell's line breaks, and
+    a whole record holding a bare CR). A record that continues over several
+    lines (an open quoted cell) but then does not parse, or that stays open to
+    the end of the file while complete records follow its first line, was a
+    stray quote: its first line is the damaged record, and reading goes on with
+    the next line, so one bad line never swallows the records after it.
+    """
+    source = iter(lines)
+    back: list[bytes] = []  # lines to read again, last first
+    pending: list[bytes] = []
+    offset = line = 0
+    start_line = start_offset = 0
+
+    def first_line_alone() -> _Record:
+        nonlocal offset, line
+        back.extend(reversed(pending[1:]))
+        offset = start_offset + len(pending[0])
+        line = start_line
+        return _Record(None, pending[0], offset, True, start_line, True)
+
+    while True:
+        raw = back.pop() if back else next(source, None)
+        if raw is None:
+            if not pending:
+                return
+            # A quote open up to the end of the file: a torn record, unless complete
+            # records follow its first line (then that line held a stray quote).
+            after = _records(pending[1:], width)
+            if width is not None and any(r.terminated and r.cells is not None
+                                         and len(r.cells) == width for r in after):  # fmt: skip
+                yield first_line_alone()
+                pending = []
+                continue
+            yield _Record(None, b"".join(pending), offset, False, start_line, True)
+            return
+        line += 1
+        if not pending:
+            start_line, start_offset = line, offset
+        offset += len(raw)
+        pending.append(raw)
+        data = b"".join(pending)
+        cells, clean, open_quote = _parse(data)
+        if cells is None and open_quote and clean:
+            continue  # an open quoted cell: the record goes on on the next line
+        if cells is None and len(pending) > 1:
+            yield first_line_alone()
+        else:
+            if width is None and cells is not None:
+                width = len(cells)
+            yield _Record(cells, data, offset, data.endswith(b"\n"), start_line, not clean)
+        pending = []
+
+
 def read_complete_rows(path: str | Path) -> tuple[list[str], list[list[str]], int]:
     """Header, complete records (restored) and the byte length of the complete part.
 
-    A record is complete when the reader finished it before reaching the end
-    of the file, i.e. its line terminator was written. Only the *last* record
-    may be torn or malformed (a write cut short by a crash): it is left out, and
-    the returned length ends before it, so a resumed run can cut it off. A
-    malformed record with complete records after it is damage, not a torn
-    write: it raises, naming the file and line. An empty or header-less file
-    gives ``([], [], 0)``.
+    A record is complete when its line terminator was written and it parses
+    with as many cells as the header. Only the *last* record may be torn or
+    malformed (a write cut short by a crash, perhaps zero-filled): it is left
+    out, and the returned length ends before it, so a resumed run can cut it
+    off. A malformed record with records after it is damage, not a torn write:
+    it raises, naming the file and line. An empty or header-less file gives
+    ``([], [], 0)``.
 
     Raises:
         CorruptTableError: a malformed record before the last one
             (``cuelab repair DIR`` moves such lines aside).
     """
-    consumed = 0
-    exhausted = False
-    unterminated = False  # the last line read has no line terminator (a torn write)
-
-    def lines(fh: io.BufferedReader) -> Iterator[str]:
-        nonlocal consumed, exhausted, unterminated
-        for raw in fh:
-            consumed += len(raw)
-            unterminated = not raw.endswith(b"\n")
-            yield raw.decode("utf-8", errors="replace")
-        exhausted = True
-
     header: list[str] = []
     rows: list[list[str]] = []
     good = 0
     bad_line: int | None = None
     with open(path, "rb") as fh:
-        reader = csv.reader(lines(fh))
-        for record in reader:
-            if exhausted or unterminated:
-                break  # finished only by the end of the file: torn
+        for rec in _records(fh):
             if bad_line is not None:
                 raise CorruptTableError(
                     f"{path}: line {bad_line} is not a complete record (records follow it); "
                     f"run 'cuelab repair {Path(path).parent}' to move it aside"
                 )
-            cells = [restore(c) for c in record]
-            if not header:
+            if not rec.terminated:
+                break  # ended by the end of the file: torn
+            cells = [restore(c) for c in rec.cells] if rec.cells is not None else None
+            if not header and cells is not None and not rec.damaged:
                 header = cells
-            elif len(cells) != len(header):
-                bad_line = reader.line_num  # the last record may be a torn write
+            elif cells is None or rec.damaged or len(cells) != len(header):
+                bad_line = rec.line  # the last record may be a torn write
                 continue
             else:
                 rows.append(cells)
-            good = consumed
+            good = rec.end
     return header, rows, good
 
 
@@ -114,30 +180,31 @@ def repair_table(path: str | Path) -> tuple[int, int, Path | None]:
         (records kept, records moved, the quarantine file or None).
     """
     path = Path(path)
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
     kept: list[list[str]] = []
-    moved: list[str] = []
-    lines = io.StringIO(text, newline="").readlines()  # the same line breaks the reader sees
-    start = 0
-    for record in reader:
-        end = reader.line_num
-        raw = "".join(lines[start:end])
-        start = end
-        if header is None:
-            header = [restore(c) for c in record]
-        elif len(record) == len(header) and raw.endswith(("\n", "\r")):
-            kept.append([restore(c) for c in record])
-        else:
-            moved.append(raw if raw.endswith("\n") else raw + "\n")
+    moved: list[bytes] = []
+    with open(path, "rb") as fh:
+        for rec in _records(fh):
+            cells = [restore(c) for c in rec.cells] if rec.cells is not None else None
+            if header is None and cells is not None and not rec.damaged:
+                header = cells
+            elif (
+                header is not None
+                and cells is not None
+                and not rec.damaged
+                and rec.terminated
+                and len(cells) == len(header)
+            ):
+                kept.append(cells)
+            else:
+                moved.append(rec.raw if rec.raw.endswith(b"\n") else rec.raw + b"\n")
     if header is None:
         return 0, 0, None
     quarantine = None
     if moved:
         quarantine = path.with_name(path.stem + ".quarantine.csv")
-        with open(quarantine, "a", encoding="utf-8", newline="") as fh:
-            fh.write("".join(moved))
+        with open(quarantine, "ab") as out:
+            out.write(b"".join(moved))
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
         fh.write(format_row(header))
         for row in kept:

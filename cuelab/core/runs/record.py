@@ -18,8 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cuelab.core.errors import CueLabError
 from cuelab.core.runs.config import RunConfig, RunConfigError
 from cuelab.core.runs.csvio import atomic_write_text
+from cuelab.core.safeio import read_json
 
 RUN_SCHEMA_VERSION = 1
 RUN_JSON = "run.json"
@@ -194,17 +196,33 @@ def start_session(record: dict[str, Any], command: Sequence[str] | None) -> dict
 def read_record(folder: str | Path) -> dict[str, Any]:
     """Read a run folder's run.json."""
     path = Path(folder) / RUN_JSON
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunConfigError(f"{folder}: not a run folder (no {RUN_JSON})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunConfigError(f"{path}: cannot read ({exc})") from exc
+    if not path.exists() and not path.is_symlink():
+        raise RunConfigError(f"{folder}: not a run folder (no {RUN_JSON})")
+    data = read_json(path, "run record", RunConfigError)
     if not isinstance(data, dict) or data.get("kind") != "cuelab-run":
         raise RunConfigError(f"{path}: not a CueLab run record")
     if data.get("schema") != RUN_SCHEMA_VERSION:
         raise RunConfigError(f"{path}: run schema {data.get('schema')} is not supported")
+    for key, kind in _RECORD_PARTS.items():
+        if not isinstance(data.get(key), kind):
+            what = "missing" if key not in data else f"not a {_KIND_NAMES[kind]}"
+            raise RunConfigError(f"{path}: the run record's '{key}' is {what}; the file is damaged")
+    try:
+        RunConfig.from_json(data["config"])
+    except (CueLabError, TypeError, KeyError, ValueError) as exc:
+        raise RunConfigError(f"{path}: the run record's 'config' is damaged ({exc})") from None
     return data
+
+
+_RECORD_PARTS: dict[str, type] = {
+    "status": str,
+    "config": dict,
+    "identity": dict,
+    "labels": list,
+    "models": dict,
+    "sessions": list,
+}
+_KIND_NAMES: dict[type, str] = {str: "string", dict: "JSON object", list: "list"}
 
 
 def write_record(folder: str | Path, record: dict[str, Any]) -> Path:
