@@ -14,11 +14,14 @@ draws one answer per ``--seeds`` entry.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 from cuelab.cli.common import add_label_score_argument, add_remote_arguments
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: Any) -> None:
@@ -253,6 +256,7 @@ def run_report_command(args: argparse.Namespace) -> int:
 
 def run_repair_command(args: argparse.Namespace) -> int:
     """Quarantine the malformed records of a run's predictions.csv."""
+    from cuelab.core.errors import CueLabError, one_line
     from cuelab.core.runs import record as rec
     from cuelab.core.runs.base import run_lock
     from cuelab.core.runs.csvio import repair_table
@@ -263,7 +267,14 @@ def run_repair_command(args: argparse.Namespace) -> int:
         print(f"cuelab: error: {path} does not exist", file=sys.stderr)
         return 1
     with run_lock(folder):
-        kept, moved, quarantine = repair_table(path)
+        try:
+            check = rec.row_check(rec.read_record(folder))
+        except CueLabError as exc:  # repair what can be repaired without the record
+            log.warning("%s: %s; repairing the CSV structure only", folder, exc)
+            print(f"cuelab: note: {one_line(str(exc))}; checking the CSV structure only",
+                  file=sys.stderr)  # fmt: skip
+            check = None
+        kept, moved, quarantine = repair_table(path, check)
     where = f"; moved to {quarantine}" if quarantine else ""
     print(f"{path}: {kept} records kept, {moved} moved aside{where}", file=sys.stderr)
     return 0

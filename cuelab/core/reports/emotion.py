@@ -61,12 +61,19 @@ def _num(x: float, digits: int = 6) -> str:
     return "" if x is None or not math.isfinite(x) else format(float(x), f".{digits}g")
 
 
-def load_predictions(folder: str | Path) -> list[tuple[str, str, str, str, str, str, str]]:
-    """(utt_id, speaker, label, model, condition, seed, prediction) of every complete row."""
+def load_predictions(
+    folder: str | Path, record: dict[str, Any] | None = None
+) -> list[tuple[str, str, str, str, str, str, str]]:
+    """(utt_id, speaker, label, model, condition, seed, prediction) of every complete row.
+
+    With the run's ``record``, rows it cannot have written are refused
+    (:func:`cuelab.core.runs.record.row_check`).
+    """
     path = Path(folder) / rec.PREDICTIONS_CSV
     if not path.is_file():
         raise ReportError(f"{folder}: no {rec.PREDICTIONS_CSV}")
-    header, rows, _ = read_complete_rows(path)
+    check = rec.row_check(record) if record is not None else None
+    header, rows, _ = read_complete_rows(path, check)
     missing = [c for c in rec.BASE_COLUMNS if c not in header]
     if missing:
         raise ReportError(f"{path}: missing columns {', '.join(missing)}")
@@ -90,7 +97,7 @@ def build_emotion_report(
     config = record["config"]
     models: list[str] = list(config["models"])
     conditions: list[str] = list(config["conditions"])
-    groups = stats.group_rows(load_predictions(folder))
+    groups = stats.group_rows(load_predictions(folder, record))
     if not groups:
         raise ReportError(f"{folder}: no scored rows with a reference label")
     keys = stats.ordered_keys(groups, models, conditions)

@@ -127,7 +127,7 @@ def read_sseu_table(folder: Path, record: dict[str, Any]) -> _Table:
     path = folder / rec.PREDICTIONS_CSV
     if not path.is_file():
         raise ReportError(f"{folder}: no {rec.PREDICTIONS_CSV}")
-    header, rows, _ = read_complete_rows(path)
+    header, rows, _ = read_complete_rows(path, rec.row_check(record))
     missing = [c for c in (*BASE_COLUMNS, *REFERENCE_COLUMNS) if c not in header]
     if missing:
         raise ReportError(f"{path}: missing columns {', '.join(missing)}")

@@ -28,7 +28,7 @@ from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import LoadOptions, ModelAdapter
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfig, RunConfigError
-from cuelab.core.runs.csvio import format_row, read_complete_rows, write_csv
+from cuelab.core.runs.csvio import RowCheck, format_row, read_complete_rows, write_csv
 from cuelab.core.safeio import naming
 
 log = logging.getLogger(__name__)
@@ -104,12 +104,13 @@ class PredictionWriter:
         header: list[str],
         resume: bool,
         key_columns: Sequence[str] = KEY_COLUMNS,
+        check: RowCheck | None = None,
     ) -> None:
         self.path = path
         self.done: set[Key] = set()
         self.kept = 0
         if resume and path.exists():
-            old_header, rows, good = read_complete_rows(path)
+            old_header, rows, good = read_complete_rows(path, check)
             if old_header and old_header != header:
                 raise RunConfigError(
                     f"{path}: columns differ from this configuration's; cannot resume"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -129,16 +129,24 @@ def _records(lines: Iterable[bytes], width: int | None = None) -> Iterator[_Reco
         pending = []
 
 
-def read_complete_rows(path: str | Path) -> tuple[list[str], list[list[str]], int]:
+#: Checks one parsed record against its header; returns what is wrong, or None.
+RowCheck = Callable[[list[str], list[str]], "str | None"]
+
+
+def read_complete_rows(
+    path: str | Path, check: RowCheck | None = None
+) -> tuple[list[str], list[list[str]], int]:
     """Header, complete records (restored) and the byte length of the complete part.
 
     A record is complete when its line terminator was written and it parses
-    with as many cells as the header. Only the *last* record may be torn or
-    malformed (a write cut short by a crash, perhaps zero-filled): it is left
-    out, and the returned length ends before it, so a resumed run can cut it
-    off. A malformed record with records after it is damage, not a torn write:
-    it raises, naming the file and line. An empty or header-less file gives
-    ``([], [], 0)``.
+    with as many cells as the header. Only the *last* record may be torn (a
+    write cut short by a crash, perhaps zero-filled: it has no line end): it is
+    left out, and the returned length ends before it, so a resumed run can cut
+    it off. Any other malformed record is damage, not a torn write: it raises,
+    naming the file and line. An empty or header-less file gives ``([], [], 0)``.
+    ``check`` (e.g. :func:`cuelab.core.runs.record.row_check`) refuses records
+    that parse but cannot have been written by the run: a repeated key, an
+    unknown model, a probability that is not one.
 
     Raises:
         CorruptTableError: a malformed record before the last one
@@ -161,16 +169,32 @@ def read_complete_rows(path: str | Path) -> tuple[list[str], list[list[str]], in
             if not header and cells is not None and not rec.damaged:
                 header = cells
             elif cells is None or rec.damaged or len(cells) != len(header):
-                bad_line = rec.line  # the last record may be a torn write
+                bad_line = rec.line
                 continue
             else:
+                problem = check(header, cells) if check is not None else None
+                if problem is not None:
+                    raise CorruptTableError(
+                        f"{path}: line {rec.line} {problem}; "
+                        f"run 'cuelab repair {Path(path).parent}' to move it aside"
+                    )
                 rows.append(cells)
             good = rec.end
+    if bad_line is not None:
+        # CueLab writes whole records: a write cut short has no line end. A last
+        # record that has one and is malformed was damaged later.
+        raise CorruptTableError(
+            f"{path}: line {bad_line} is not a complete record; "
+            f"run 'cuelab repair {Path(path).parent}' to move it aside"
+        )
     return header, rows, good
 
 
-def repair_table(path: str | Path) -> tuple[int, int, Path | None]:
+def repair_table(path: str | Path, check: RowCheck | None = None) -> tuple[int, int, Path | None]:
     """Move malformed records of a table aside; keep every complete one, in order.
+
+    ``check`` moves aside, too, records that parse but that it refuses (see
+    :func:`read_complete_rows`).
 
     The records kept are rewritten atomically; the others go, as their raw text,
     to ``<name>.quarantine.csv`` beside the table (appended, so repairs never lose
@@ -194,6 +218,7 @@ def repair_table(path: str | Path) -> tuple[int, int, Path | None]:
                 and not rec.damaged
                 and rec.terminated
                 and len(cells) == len(header)
+                and (check is None or check(header, cells) is None)
             ):
                 kept.append(cells)
             else:

@@ -128,9 +128,9 @@ def run_emotion_eval(
     session = rec.start_session(record, command)
     rec.write_record(out, record)
     extras = rec.extra_columns(manifest.columns, labels)
-    writer = PredictionWriter(
-        out / rec.PREDICTIONS_CSV, rec.prediction_header(labels, extras), resume
-    )
+    header = rec.prediction_header(labels, extras)
+    check = rec.row_check(record)
+    writer = PredictionWriter(out / rec.PREDICTIONS_CSV, header, resume, check=check)
     written = 0
     failures = ClipFailures(out, config.fail_fast)
     with run_session(out, record, session, writer), failures:

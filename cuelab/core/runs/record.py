@@ -14,7 +14,7 @@ import datetime as _dt
 import json
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -229,3 +229,46 @@ def write_record(folder: str | Path, record: dict[str, Any]) -> Path:
     """Write run.json atomically."""
     text = json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False)
     return atomic_write_text(Path(folder) / RUN_JSON, text + "\n")
+
+
+def row_check(record: dict[str, Any]) -> Callable[[list[str], list[str]], str | None]:
+    """A check for :func:`~cuelab.core.runs.csvio.read_complete_rows` of this run's table.
+
+    A record that parses with the right number of cells may still not be one
+    the run wrote: two damaged lines can merge into one of the right width, and
+    a copied line doubles a row. Refused: a key (clip, model, condition or
+    mode, seed) seen before, a model or condition the run does not have, a seed
+    that is not an integer, a probability cell that is not a number.
+    """
+    config = record.get("config") or {}
+    models = {str(m) for m in config.get("models") or ()}
+    conditions = {str(c) for c in config.get("conditions") or ()}
+    seen: set[tuple[str, ...]] = set()
+    layout: dict[str, Any] = {}
+
+    def check(header: list[str], cells: list[str]) -> str | None:
+        if not layout:
+            kind = "condition" if "condition" in header else "mode"
+            layout["keys"] = [header.index(c) for c in ("utt_id", "model", kind, "seed")]
+            layout["kind"] = kind
+            layout["probs"] = [i for i, c in enumerate(header) if c.startswith("p_")]
+        u, m, c, s = (cells[i] for i in layout["keys"])
+        key = (u, m, c, s)
+        if key in seen:
+            return f"repeats an earlier row ({u}, {m}, {c}, seed {s or '-'})"
+        if models and m not in models:
+            return f"names a model this run does not have ({m!r})"
+        if layout["kind"] == "condition" and conditions and c not in conditions:
+            return f"names a condition this run does not have ({c!r})"
+        if s and not s.lstrip("-").isdigit():
+            return f"has a seed that is not an integer ({s!r})"
+        for i in layout["probs"]:
+            if cells[i]:
+                try:
+                    float(cells[i])
+                except ValueError:
+                    return f"has a {header[i]} that is not a number ({cells[i][:20]!r})"
+        seen.add(key)
+        return None
+
+    return check

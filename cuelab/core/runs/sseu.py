@@ -419,7 +419,9 @@ def run_sseu_eval(
     }
     session = rec.start_session(record, command)
     rec.write_record(out, record)
-    writer = PredictionWriter(out / rec.PREDICTIONS_CSV, setup.header, resume, KEY_COLUMNS)
+    writer = PredictionWriter(
+        out / rec.PREDICTIONS_CSV, setup.header, resume, KEY_COLUMNS, rec.row_check(record)
+    )
     written = 0
     failures = ClipFailures(out, config.fail_fast)
     with run_session(out, record, session, writer), failures:

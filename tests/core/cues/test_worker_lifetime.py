@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from cuelab.core.runs import read_record
 from tests.conftest import REPO
 from tests.core.runs.test_emotion_runs import make_manifest
 
@@ -84,3 +85,9 @@ def test_a_signal_to_the_whole_group_stops_cleanly_in_one_line(tmp_path: Path, s
     assert "Traceback" not in text and "KeyboardInterrupt" not in text
     assert text.strip().splitlines()[-1].startswith(("cuelab: interrupted", "cuelab: terminated"))
     assert _gone(proc.pid, within_s=10) == []
+    assert read_record(tmp_path / "run")["status"] == "interrupted"
+    again = subprocess.run([*proc.args, "--resume"], cwd=REPO, capture_output=True, text=True,
+                           env={**os.environ, "CUELAB_CACHE_DIR": str(tmp_path / "cache")},
+                           timeout=300)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert read_record(tmp_path / "run")["status"] == "complete"

@@ -109,9 +109,13 @@ def test_a_malformed_record_mid_file_is_named_and_repaired(
 def test_only_a_torn_last_record_is_dropped(finished: Path, tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     text = (finished / "predictions.csv").read_text(encoding="utf-8")
-    path.write_text(text + "spk,cut,short\n", encoding="utf-8")  # malformed, but last
+    path.write_text(text + "spk,cut,sho", encoding="utf-8")  # cut short: no line end
     _, kept, good = read_complete_rows(path)
     assert len(kept) == text.count("\n") - 1 and good == len(text.encode("utf-8"))
+    # A last record that has its line end but too few cells was damaged, not torn.
+    path.write_text(text + "spk,cut,short\n", encoding="utf-8")
+    with pytest.raises(CorruptTableError, match=f"line {text.count(chr(10)) + 1} "):
+        read_complete_rows(path)
 
 
 def test_a_folder_with_someone_else_s_files_is_refused(manifest: Path, tmp_path: Path) -> None:
