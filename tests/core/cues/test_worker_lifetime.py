@@ -74,11 +74,14 @@ def test_kill_9_during_extraction_leaves_no_process_and_no_open_pipe(tmp_path: P
     assert proc.stdout is not None and proc.stdout.read() is not None
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_to_the_whole_group_stops_cleanly_in_one_line(tmp_path: Path, sig: int) -> None:
-    """Ctrl-C at a terminal signals every process in the group, workers included."""
+@pytest.mark.parametrize(
+    ("sig", "group"), [(signal.SIGINT, True), (signal.SIGTERM, True), (signal.SIGTERM, False)]
+)
+def test_a_signal_stops_cleanly_in_one_line(tmp_path: Path, sig: int, group: bool) -> None:
+    """Ctrl-C at a terminal signals every process in the group, workers included;
+    ``kill PID`` (a scheduler, a user) signals the main process alone."""
     proc = _extracting(tmp_path)
-    os.killpg(proc.pid, sig)
+    (os.killpg if group else os.kill)(proc.pid, sig)
     _, err = proc.communicate(timeout=60)
     text = err.decode()
     assert proc.returncode == (130 if sig == signal.SIGINT else 143), text
