@@ -19,8 +19,7 @@ import pytest
 
 from cuelab.cli import main
 from cuelab.core.runs.csvio import CorruptTableError, read_complete_rows
-from tests.cli.test_hostile_inputs import eval_args
-from tests.core.runs.test_emotion_runs import make_manifest
+from tests.cli.conftest import eval_args
 
 INTERESTING = [b'"', b"\r", b"\0", b",", b"\n", b"\xff", b"\xc3", b"=", b"[", b"{", b" ", b"\t"]
 
@@ -61,18 +60,6 @@ def outcome(capsys: pytest.CaptureFixture[str], argv: list[str]) -> int:
         assert code in (1, 2, 3) and errors, err
         assert errors[-1].startswith("cuelab: error: ") and len(errors) == 1, err
     return code
-
-
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_manifest(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture(scope="module")
-def finished(manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "done"
-    assert main(eval_args(manifest, out)) == 0
-    return out
 
 
 @pytest.mark.parametrize("seed", range(40))

@@ -24,6 +24,7 @@ import pytest
 import soundfile as sf
 
 from cuelab.cli import main
+from tests.cli.conftest import eval_args
 from tests.conftest import REPO
 from tests.core.runs.test_emotion_runs import make_manifest
 
@@ -43,24 +44,6 @@ def one_line(capsys: pytest.CaptureFixture[str], argv: list[str], *needles: str)
     for needle in needles:
         assert needle in lines[0], lines[0]
     return lines[0]
-
-
-def eval_args(manifest: Path | str, out: Path | str, *more: str) -> list[str]:
-    return ["eval", "--manifest", str(manifest), "--model", "reference", "--conditions",
-            "audio-only,correct", "--workers", "1", "--bootstrap", "20", "--no-plots",
-            "--out", str(out), *more]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_manifest(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture(scope="module")
-def finished(manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "done"
-    assert main(eval_args(manifest, out)) == 0
-    return out
 
 
 @pytest.fixture
