@@ -17,6 +17,7 @@ misses the cache instead of serving stale values.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
 import logging
@@ -26,7 +27,7 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -440,8 +441,59 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     if sys.platform != "win32" and "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["opensmile", "cuelab.core.cues.features"])
+        _start_forkserver()
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the block (main thread); they are raised after it.
+
+    A worker process started while the parent is being interrupted could be
+    missed by the parent's clean-up, and print a traceback once the parent has
+    removed the pool's semaphores. Masking the signals is not enough: native
+    threads (BLAS, OpenMP) take them for the process, so the Python handlers
+    are swapped for ones that only note the signal.
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    previous = {k: signal.signal(k, lambda num, frame: noted.append(num)) for k in kinds}
+    try:
+        yield
+    finally:
+        for kind, handler in previous.items():
+            signal.signal(kind, handler)
+        for num in dict.fromkeys(noted):
+            signal.raise_signal(num)  # now handled as it would have been
+
+
+def _start_forkserver() -> None:
+    """Start the fork server with SIGINT ignored, so that its children inherit that.
+
+    Each worker the server forks puts back the server's original SIGINT handler
+    before :func:`~cuelab.core.jobs.pool_worker_init` runs; a Ctrl-C at the
+    terminal in that instant would print a worker's KeyboardInterrupt traceback.
+    A process started with SIGINT ignored keeps it ignored (Python installs its
+    handler only over the default), and the parent alone handles Ctrl-C.
+    """
+    import multiprocessing.forkserver as fs
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        fs.ensure_running()  # signal dispositions can only be changed from the main thread
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        fs.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # One unit of work: the input positions that share it, the file and its cache key.
@@ -593,11 +645,12 @@ def _run_pool(
         initializer=pool_worker_init,
         initargs=(os.getpid(),),
     )
-    clean = False
+    clean = interrupted = False
     try:
-        pending = {
-            pool.submit(_extract_path, str(job[1]), config, max_seconds): job for job in jobs
-        }
+        with _signals_held():  # the workers start here: a Ctrl-C waits until they exist
+            pending = {
+                pool.submit(_extract_path, str(job[1]), config, max_seconds): job for job in jobs
+            }
         while pending:
             done, _ = cf.wait(pending, timeout=0.1, return_when=cf.FIRST_COMPLETED)
             for fut in done:
@@ -614,5 +667,16 @@ def _run_pool(
                 finish(job, feats)
             ctl.check()
         clean = True
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
-        pool.shutdown(wait=clean, cancel_futures=not clean)
+        if interrupted:
+            # Ctrl-C or SIGTERM: stop the workers now and wait for them, so that none
+            # is still starting up when this process removes the pool's semaphores
+            # (it would print a traceback), and none outlives the run.
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            pool.shutdown(wait=clean, cancel_futures=not clean)
