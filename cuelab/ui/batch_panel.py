@@ -8,11 +8,20 @@ is on disk and Resume continues the same run folder. When a run ends its
 report is built in the same worker, and the panel shows ``summary.csv`` and
 the PNG plots. Export rebuilds the report (so annotations made since are
 included) and copies its files to a chosen folder.
+
+Starting a run clears the previous run's results from the panel (a cancelled
+or failed run shows and exports nothing of an older one). A run folder can be
+reopened later (File ▸ Open run…): its report is shown, and a run that did not
+complete can be resumed, across restarts of the window. Errors from the core
+speak the command line's language ("--resume"); the panel rewords them for
+its own buttons.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +64,7 @@ from cuelab.ui.batch_jobs import (
     parse_numbers,
 )
 from cuelab.ui.session import Session
+from cuelab.ui.widgets import ElidedLabel
 from cuelab.ui.workers import Job, JobSlot
 
 # The run/report helpers moved to batch_jobs; they stay importable from here.
@@ -72,6 +82,32 @@ __all__ = [
 
 SIMPLE_CONDITIONS = ("audio-only", "correct", "conflict", "shuffle")
 ALL_SPLITS = "(all rows)"
+HELD_OUT_SPLITS = ("test", "eval", "dev", "val", "validation", "heldout", "held-out")
+
+# Command-line words in core errors, and what the panel calls the same thing.
+_CLI_WORDS = (
+    (
+        r"add --resume to continue it, or choose another --out",
+        "press Resume to continue it (File ▸ Open run… reopens it), or choose another run folder",
+    ),
+    (r"finish it with --resume", "finish it with Resume"),
+    (r"\(--resume tries them again\)", "(Resume tries them again)"),
+    (r"--resume", "Resume"),
+    (r"--conditions LIST", "tick a condition"),
+    (r"--conditions", "the conditions"),
+    (r"--model SPEC", "load a model or type its spec"),
+    (r"--out", "the run folder"),
+    (r"--split", "the split"),
+    (r"--limit", "the limit"),
+    (r"--seeds", "the seeds"),
+)
+
+
+def panel_wording(message: str) -> str:
+    """A core error reworded for the panel: its buttons and fields, not command-line flags."""
+    for pattern, replacement in _CLI_WORDS:
+        message = re.sub(pattern, replacement, message)
+    return message
 
 
 class _Relay(QObject):
@@ -103,6 +139,7 @@ class BatchPanel(QWidget):
         super().__init__(parent)
         self.session = session
         self.state = "idle"
+        self.error_text = ""
         self.result: BatchResult | None = None
         self.last_config: RunConfig | None = None
         self._run_id = 0
@@ -121,15 +158,20 @@ class BatchPanel(QWidget):
 
     def _slot(self, name: str) -> JobSlot:
         slot = JobSlot(name, self.session.pool, self.session)
-        slot.failed.connect(self.session.error)
+        slot.failed.connect(self._on_failed)
         self.session.slots[name] = slot  # the window's shutdown cancels and awaits it
         return slot
+
+    def _on_failed(self, message: str) -> None:
+        """A run or export failed: one line, in the panel's words, kept in the panel."""
+        message = panel_wording(message)
+        self.error_text = message
+        self.session.error.emit(message)
 
     # --- widgets ------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.manifest_label = QLabel("Open a dataset first")
-        self.manifest_label.setWordWrap(True)
+        self.manifest_label = ElidedLabel("Open a dataset first")
         self.model_edit = QLineEdit()
         self.model_edit.setPlaceholderText("model spec, e.g. reference")
         self.model_edit.textEdited.connect(lambda _t: setattr(self, "_model_edited", True))
@@ -190,11 +232,14 @@ class BatchPanel(QWidget):
             buttons.addWidget(b)
         self.progress_bar = QProgressBar()
         self.eta_label = QLabel("")
+        self.eta_label.setWordWrap(True)
         self.eta_label.setStyleSheet("color: #555;")
 
         self.summary_model = QStandardItemModel(self)
+        self.summary_model.setSortRole(Qt.ItemDataRole.UserRole)
         self.summary_view = QTableView()
         self.summary_view.setModel(self.summary_model)
+        self.summary_view.setSortingEnabled(True)
         self.summary_view.verticalHeader().setVisible(False)
         self.summary_view.setMinimumHeight(120)
         self.plot_labels: list[QLabel] = []
@@ -232,6 +277,9 @@ class BatchPanel(QWidget):
         splits = sorted({r.get("split") for r in manifest.rows if r.get("split")})
         self.split_combo.clear()
         self.split_combo.addItems([ALL_SPLITS, *splits])
+        held_out = [sp for sp in splits if sp.lower() in HELD_OUT_SPLITS]
+        if held_out:  # report on held-out clips by default, as a paper would
+            self.split_combo.setCurrentText(held_out[0])
 
     # --- configuration ------------------------------------------------------------
 
@@ -245,6 +293,8 @@ class BatchPanel(QWidget):
             out += [f"corrupt:{p:g}" for p in grid]
         if self.condition_boxes["ablate"].isChecked():
             out.append(f"ablate:{self.ablate_combo.currentText()}")
+        if not out:
+            raise RunConfigError("batch run: tick at least one condition")
         return out
 
     def config(self) -> RunConfig:
@@ -284,7 +334,13 @@ class BatchPanel(QWidget):
         try:
             config = self.config()
         except CueLabError as exc:
-            self.session.error.emit(str(exc))
+            self._on_failed(str(exc))
+            return
+        if (Path(config.out) / "run.json").exists():
+            self._on_failed(
+                f"batch run: {config.out} already holds a run; open it with File ▸ Open run… "
+                "to resume it, or choose another run folder"
+            )
             return
         self._launch(config, resume=False)
 
@@ -322,8 +378,54 @@ class BatchPanel(QWidget):
             return load_result(outcome.folder, config, build_report_isolated(outcome.folder))
 
         self.progress_bar.setValue(0)
+        self.error_text = ""
+        self._clear_result()  # nothing of an older run is shown or exported from now on
         self._set_state("running")
         self.slot.start(work, self._on_result)
+
+    def _clear_result(self) -> None:
+        self.result = None
+        self.summary_model.clear()
+        for label in self.plot_labels:
+            self._gallery_layout.removeWidget(label)
+            label.deleteLater()
+        self.plot_labels = []
+
+    def open_run(self, folder: Path) -> None:
+        """Show a run folder's report (built in a worker); an unfinished run can be resumed."""
+        from cuelab.core.runs import read_record
+
+        try:
+            record = read_record(folder)
+            config = RunConfig.from_json(record["config"])
+        except (CueLabError, KeyError, TypeError, ValueError) as exc:
+            self._on_failed(f"{folder}: cannot open the run ({exc})")
+            return
+        config = dataclasses.replace(config, out=str(folder))  # the folder may have moved
+        self.last_config = config
+        self.out_edit.setText(str(folder))
+        complete = record.get("status") == "complete"
+        self._clear_result()
+        if not complete:
+            self._set_state("cancelled")
+            self.eta_label.setText(
+                f"{folder}: the run is {record.get('status', 'unfinished')}; Resume continues it"
+            )
+            return
+
+        def work(job: Job) -> BatchResult:
+            job.report("Building the report…")
+            return load_result(folder, config, build_report_isolated(folder))
+
+        def done(result: BatchResult, _s: float) -> None:
+            self.result = result
+            self._show_result(result)
+            self._set_state("finished")
+            self.eta_label.setText(f"Opened {result.folder}")
+            self.run_finished.emit(result)
+
+        self.eta_label.setText(f"Opening {folder}…")
+        self.export_slot.start(work, done)
 
     def _loader(self) -> Any:
         """Lend the window's model to the run when the spec matches (no second copy)."""
@@ -368,7 +470,8 @@ class BatchPanel(QWidget):
             self.eta_label.setText("Cancelled; the partial run is on disk (Resume continues it)")
         else:
             self._set_state("failed")
-            self.eta_label.setText("The run stopped with an error (see the status bar)")
+            why = self.error_text or "see Messages"
+            self.eta_label.setText(f"The run stopped: {why}. Resume continues it.")
 
     def _set_state(self, state: str) -> None:
         self.state = state
@@ -390,10 +493,7 @@ class BatchPanel(QWidget):
         self.summary_model.clear()
         self.summary_model.setHorizontalHeaderLabels(result.header)
         for row in result.rows:
-            items = [QStandardItem(cell) for cell in row]
-            for item in items:
-                item.setEditable(False)
-            self.summary_model.appendRow(items)
+            self.summary_model.appendRow([_summary_item(cell) for cell in row])
         self.summary_view.resizeColumnsToContents()
         for label in self.plot_labels:
             self._gallery_layout.removeWidget(label)
@@ -426,3 +526,20 @@ class BatchPanel(QWidget):
             self.exported.emit(copied)
 
         self.export_slot.start(work, done)
+
+
+def _summary_item(cell: str) -> QStandardItem:
+    """A summary cell: numbers shown to 3 decimals (integers whole) and sorted as numbers."""
+    try:
+        value = float(cell)
+    except ValueError:
+        item = QStandardItem(cell)
+        item.setData(cell, Qt.ItemDataRole.UserRole)
+    else:
+        text = f"{value:.0f}" if value.is_integer() and "." not in cell else f"{value:.3f}"
+        item = QStandardItem(text if cell.strip().lower() != "nan" else "—")
+        item.setData(value, Qt.ItemDataRole.UserRole)
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        item.setToolTip(cell)
+    item.setEditable(False)
+    return item

@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
 
 from cuelab.ui.dsp import Spectrogram, spectrogram
 from cuelab.ui.playback import Player
-from cuelab.ui.session import Session
+from cuelab.ui.session import MIN_SEGMENT_S, Session
+from cuelab.ui.widgets import ElidedLabel
 from cuelab.ui.workers import Debouncer, Job, JobSlot
 
 MAX_FRAMES = 1500
@@ -58,6 +59,7 @@ class ClipView(QWidget):
         self._spec_debounce = Debouncer(120, self._start_spectrogram, self)
         self._build()
         session.clip_changed.connect(self._on_clip)
+        session.clip_failed.connect(self.show_error)
         session.analysis_changed.connect(self._draw_f0)
         player.position.connect(self._on_position)
         player.playing_changed.connect(self._on_playing)
@@ -65,8 +67,28 @@ class ClipView(QWidget):
     # --- construction ------------------------------------------------------------
 
     def _build(self) -> None:
-        self.title = QLabel("No clip")
+        self.title = ElidedLabel("No clip")
         self.title.setStyleSheet("font-weight: bold;")
+        self.error_label = QLabel("")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(
+            "QLabel { color: #b00020; background: #fdecee; border: 1px solid #e0a0a8; "
+            "padding: 3px; }"
+        )
+        self.error_label.setVisible(False)
+        self.error_dismiss = QPushButton("Dismiss")
+        self.error_dismiss.setVisible(False)
+        self.error_dismiss.clicked.connect(self.clear_error)
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.setToolTip("Zoom to fit the whole clip (Ctrl+0)")
+        self.fit_button.clicked.connect(self.zoom_to_fit)
+        self.readout = QLabel("")
+        self.readout.setStyleSheet("color: #333;")
+        self.readout.setToolTip("Cursor time and frequency; selection start, end and length")
+        self.selection_note = QLabel("")
+        self.selection_note.setStyleSheet("color: #a05000;")
+        self.info_label = QLabel("")
+        self.info_label.setStyleSheet("color: #555;")
         self.play_button = QPushButton("Play")
         self.play_button.setToolTip("Play / pause (Space); plays the selection when one is active")
         self.play_button.clicked.connect(self.toggle_play)
@@ -96,21 +118,15 @@ class ClipView(QWidget):
 
         bar = QHBoxLayout()
         bar.addWidget(self.title, 1)
+        bar.addWidget(self.fit_button)
         bar.addWidget(self.play_button)
         bar.addWidget(self.selection_box)
         bar.addWidget(self.f0_box)
-        for text, spin in (
-            ("Window", self.window_spin),
-            ("Range", self.range_spin),
-            ("Max", self.fmax_spin),
-        ):
-            bar.addWidget(QLabel(text))
-            bar.addWidget(spin)
 
         self.wave_plot = pg.PlotWidget()
         self.wave_plot.setLabel("left", "amplitude")
         self.wave_plot.setMouseEnabled(x=True, y=False)
-        self.wave_plot.setMinimumHeight(110)
+        self.wave_plot.setMinimumHeight(60)
         self.wave_curve = self.wave_plot.plot(pen=pg.mkPen("#1f4e79", width=1))
         self.wave_curve.setDownsampling(auto=True, method="peak")
         self.wave_curve.setClipToView(True)
@@ -118,17 +134,23 @@ class ClipView(QWidget):
         self.region.setZValue(10)
         self.region.setVisible(False)
         self.region.sigRegionChangeFinished.connect(self._on_region)
+        self.region.sigRegionChanged.connect(self._on_region_moving)
         self.wave_plot.addItem(self.region)
 
         self.spec_plot = pg.PlotWidget()
         self.spec_plot.setLabel("left", "Hz")
         self.spec_plot.setLabel("bottom", "time", units="s")
         self.spec_plot.setMouseEnabled(x=True, y=False)
-        self.spec_plot.setMinimumHeight(150)
+        self.spec_plot.setMinimumHeight(80)
         self.spec_plot.setXLink(self.wave_plot)
         self.spec_image = pg.ImageItem()
         self.spec_image.setColorMap(_PRAAT_GREYS)
         self.spec_plot.addItem(self.spec_image)
+        # The selection drawn on the spectrogram too (follows the waveform's region).
+        self.spec_region = pg.LinearRegionItem(brush=pg.mkBrush(255, 200, 0, 40), movable=False)
+        self.spec_region.setZValue(10)
+        self.spec_region.setVisible(False)
+        self.spec_plot.addItem(self.spec_region)
         self.f0_curve = self.spec_plot.plot(
             pen=None, symbol="o", symbolSize=3, symbolBrush="#0060ff", symbolPen=None
         )
@@ -142,11 +164,31 @@ class ClipView(QWidget):
             lambda *_: self._spec_debounce.trigger()
         )
 
+        for plot in (self.wave_plot, self.spec_plot):
+            plot.scene().sigMouseMoved.connect(lambda pos, plot=plot: self._on_mouse(plot, pos))
+        readouts = QHBoxLayout()
+        readouts.addWidget(self.readout)
+        readouts.addWidget(self.selection_note)
+        readouts.addStretch(1)
+        readouts.addWidget(self.info_label)
+        for text, spin in (
+            ("Window", self.window_spin),
+            ("Range", self.range_spin),
+            ("Max", self.fmax_spin),
+        ):
+            readouts.addWidget(QLabel(text))
+            readouts.addWidget(spin)
+        errors = QHBoxLayout()
+        errors.addWidget(self.error_label, 1)
+        errors.addWidget(self.error_dismiss)
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
+        layout.addLayout(errors)
         layout.addWidget(self.wave_plot, 2)
         layout.addWidget(self.spec_plot, 3)
+        layout.addLayout(readouts)
 
     # --- clip --------------------------------------------------------------------
 
@@ -156,8 +198,53 @@ class ClipView(QWidget):
         s = self.session
         return 0.0 if s.audio is None else s.audio.size / s.sr
 
+    def show_error(self, message: str) -> None:
+        """An error about the clip (it did not open): shown above the plots until dismissed
+        or another clip opens."""
+        shown = self.session.clip_name
+        still = f" (still showing {shown})" if shown else ""
+        self.error_label.setText(f"{message}{still}")
+        self.error_label.setVisible(True)
+        self.error_dismiss.setVisible(True)
+
+    def clear_error(self) -> None:
+        """Hide the clip error (Dismiss, or a clip opened)."""
+        self.error_label.setVisible(False)
+        self.error_dismiss.setVisible(False)
+        self.error_label.setText("")
+
+    def zoom_to_fit(self) -> None:
+        """Show the whole clip."""
+        self.wave_plot.setXRange(0.0, max(self.duration, 0.01), padding=0)
+
+    def _on_mouse(self, plot: pg.PlotWidget, pos) -> None:
+        """Cursor readout: time (both plots) and frequency (spectrogram)."""
+        vb = plot.getViewBox()
+        if not vb.sceneBoundingRect().contains(pos):
+            return
+        p = vb.mapSceneToView(pos)
+        text = f"cursor {p.x():.3f} s"
+        if plot is self.spec_plot:
+            text += f" · {max(0.0, p.y()):.0f} Hz"
+        else:
+            text += f" · amplitude {p.y():+.3f}"
+        self.cursor_text = text
+        self._show_readout()
+
+    def _show_readout(self) -> None:
+        parts = [getattr(self, "cursor_text", "")]
+        if self.selection_box.isChecked():
+            t0, t1 = sorted(self.region.getRegion())
+            parts.append(f"selection {t0:.3f}–{t1:.3f} s ({t1 - t0:.3f} s)")
+        self.readout.setText("   ".join(p for p in parts if p))
+
+    def _on_region_moving(self) -> None:
+        self.spec_region.setRegion(self.region.getRegion())
+        self._show_readout()
+
     def _on_clip(self) -> None:
         s = self.session
+        self.clear_error()
         self.player.stop()
         x = s.audio if s.audio is not None else np.zeros(1, dtype=np.float32)
         t = np.arange(x.size, dtype=np.float64) / s.sr
@@ -173,20 +260,48 @@ class ClipView(QWidget):
         self.selection_box.setChecked(False)
         self.selection_box.blockSignals(False)
         self.region.setVisible(False)
+        self.spec_region.setVisible(False)
+        self.spec_region.setRegion(self.region.getRegion())
+        self.selection_note.setText("")
         self.f0_curve.setData([], [])
         label = f" — {s.row.get('label')}" if s.row is not None and s.row.get("label") else ""
         self.title.setText(f"{s.clip_name}{label}  ({self.duration:.2f} s)")
+        self.info_label.setText(self._format_info())
+        self._show_readout()
         self.spec = None
         self._spec_debounce.trigger()
         self._spec_debounce.flush()
 
+    def _format_info(self) -> str:
+        """Sample rate and channels: what was decoded and what is analysed."""
+        s = self.session
+        if s.audio is None:
+            return ""
+        src = s.source_info
+        if src is None:
+            return f"{s.sr / 1000:g} kHz mono (analysed)"
+        sr, channels = src
+        mono = "mono" if channels == 1 else f"{channels} ch → mono (mean)"
+        rate = f"{sr / 1000:g} kHz" if sr == s.sr else f"{sr / 1000:g} → {s.sr / 1000:g} kHz"
+        return f"file {rate}, {mono}"
+
     def _on_selection_toggled(self, on: bool) -> None:
         self.region.setVisible(on)
-        self.session.set_region(self.region.getRegion() if on else None)
+        self.spec_region.setVisible(on)
+        self._apply_region(self.region.getRegion() if on else None)
 
     def _on_region(self) -> None:
         if self.selection_box.isChecked():
-            self.session.set_region(tuple(self.region.getRegion()))
+            self._apply_region(tuple(self.region.getRegion()))
+
+    def _apply_region(self, region) -> None:
+        honoured = self.session.set_region(region)
+        self.selection_note.setText(
+            ""
+            if honoured
+            else f"selection shorter than {MIN_SEGMENT_S:g} s: analysing the whole clip"
+        )
+        self._show_readout()
 
     def set_selection(self, t0: float, t1: float) -> None:
         """Select ``[t0, t1]`` seconds and analyse just that part."""

@@ -1,15 +1,24 @@
 """Browse a manifest's clips, open one, and annotate it.
 
+The highlighted row is the open clip: moving the highlight with the mouse or
+the keyboard (Up/Down, Page keys, Enter) opens that row, and the annotation
+box always edits the highlighted row, even in the moment before its audio has
+loaded. Keys: 1-9 in the table (Alt+1-9 anywhere) pick a label of the label
+set, Ctrl+Up/Down step through the clips, Ctrl+U goes to the next clip with no
+annotation; "annotated N / M" counts the manifest's annotated clips.
+
 The annotator's label and note are written to the manifest's sidecar CSV
-(:mod:`cuelab.core.datasets.annotations`) as soon as they change; the file is small and
-written atomically, so this stays on the GUI thread.
+(:mod:`cuelab.core.datasets.annotations`, atomically, honouring the umask) a
+moment after the typing stops, and at once when the highlight moves or the
+window closes: the file is not rewritten on every keystroke.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -30,31 +39,41 @@ from PySide6.QtWidgets import (
 from cuelab.core.datasets import ManifestRow
 from cuelab.core.datasets.annotations import Annotation, load_annotations, save_annotation
 from cuelab.ui.session import PredictionUpdate, Session
+from cuelab.ui.widgets import ElidedLabel
 from cuelab.ui.workers import Debouncer
+
+SAVE_DEBOUNCE_MS = 400
 
 COLUMNS = ("clip", "label", "speaker", "prediction", "annotator")
 _PRED, _ANN = 3, 4
 
 
 class DatasetPanel(QGroupBox):
-    """The open manifest as a table; a click opens the clip."""
+    """The open manifest as a table; the highlighted row is the open clip.
+
+    Signals:
+        labels_changed(): the label set (for the 1-9 keys) changed.
+    """
+
+    labels_changed = Signal()
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__("Dataset", parent)
         self.session = session
         self.annotations: dict[str, Annotation] = {}
         self._row_of: dict[str, int] = {}
-        self._note_debounce = Debouncer(400, self.save_current, self)
+        self._target: ManifestRow | None = None  # the highlighted row: what the box edits
+        self._loading_box = False
+        self._note_debounce = Debouncer(SAVE_DEBOUNCE_MS, self.save_current, self)
         self._build()
         session.manifest_changed.connect(self._on_manifest)
         session.clip_changed.connect(self._on_clip)
         session.prediction_changed.connect(self._on_prediction)
 
     def _build(self) -> None:
-        self.path_label = QLabel("No dataset")
-        self.path_label.setWordWrap(True)
+        self.path_label = ElidedLabel("No dataset")
         open_button = QPushButton("Open manifest…")
-        open_button.clicked.connect(self._choose)
+        open_button.clicked.connect(self.choose)
         top = QHBoxLayout()
         top.addWidget(self.path_label, 1)
         top.addWidget(open_button)
@@ -67,23 +86,29 @@ class DatasetPanel(QGroupBox):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.table.cellClicked.connect(self._on_click)
+        self.table.setTabKeyNavigation(False)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
+        self.table.activated.connect(lambda index: self._open_index(index.row()))
+        self.table.installEventFilter(self)
 
-        box = QGroupBox("Annotation of the open clip")
+        box = QGroupBox("Annotation of the highlighted clip")
         self.label_combo = QComboBox()
         self.label_combo.setEditable(True)
-        self.label_combo.lineEdit().setPlaceholderText("your label")
-        self.label_combo.currentTextChanged.connect(lambda _t: self.save_current())
+        self.label_combo.lineEdit().setPlaceholderText("your label (1-9 in the table)")
+        self.label_combo.currentTextChanged.connect(self._on_edit)
+        self.label_combo.activated.connect(lambda _i: self._note_debounce.flush())
         self.note_edit = QLineEdit()
-        self.note_edit.setPlaceholderText("a note (saved as you type)")
-        self.note_edit.textEdited.connect(lambda _t: self._note_debounce.trigger())
+        self.note_edit.setPlaceholderText("a note (saved when you pause)")
+        self.note_edit.textEdited.connect(self._on_edit)
         self.note_edit.editingFinished.connect(self._note_debounce.flush)
         self.saved_label = QLabel("")
         self.saved_label.setStyleSheet("color: #555;")
+        self.counter_label = QLabel("")
+        self.counter_label.setToolTip("Clips of the manifest with an annotator label or note")
         form = QFormLayout(box)
         form.addRow("Label", self.label_combo)
         form.addRow("Note", self.note_edit)
-        form.addRow("", self.saved_label)
+        form.addRow(self.counter_label, self.saved_label)
         box.setEnabled(False)
         self.annotation_box = box
 
@@ -94,7 +119,8 @@ class DatasetPanel(QGroupBox):
 
     # --- manifest ----------------------------------------------------------------
 
-    def _choose(self) -> None:
+    def choose(self) -> None:
+        """Ask for a manifest and open it."""
         start = str(self.session.manifest.path.parent) if self.session.manifest else str(Path.cwd())
         path, _ = QFileDialog.getOpenFileName(self, "Manifest", start, "Manifest (*.csv)")
         if path:
@@ -104,6 +130,8 @@ class DatasetPanel(QGroupBox):
         manifest = self.session.manifest
         if manifest is None:
             return
+        self._note_debounce.flush()
+        self._target = None
         self.path_label.setText(f"{manifest.path.name} · {len(manifest)} clips")
         self.path_label.setToolTip(str(manifest.path))
         try:
@@ -116,7 +144,10 @@ class DatasetPanel(QGroupBox):
         self.label_combo.clear()
         self.label_combo.addItems(["", *labels])
         self.label_combo.blockSignals(False)
+        self.labels_changed.emit()
         self._fit_columns(False)
+        self.table.blockSignals(True)
+        self.table.selectionModel().blockSignals(True)
         self.table.setRowCount(len(manifest))
         self._row_of = {}
         for i, row in enumerate(manifest.rows):
@@ -132,38 +163,153 @@ class DatasetPanel(QGroupBox):
             )
             for j, v in enumerate(values):
                 self.table.setItem(i, j, QTableWidgetItem(v))
+        self.table.clearSelection()
+        self.table.setCurrentIndex(QModelIndex())
+        self.table.selectionModel().blockSignals(False)
+        self.table.blockSignals(False)
         self._fit_columns(True)
+        self._show_target()
 
-    def _on_click(self, i: int, _col: int) -> None:
+    # --- highlight = open clip -----------------------------------------------------
+
+    def _on_click(self, i: int, _col: int = 0) -> None:
+        """Highlight row ``i`` (and so open it)."""
+        self.table.setCurrentCell(i, 0)
+        self._open_index(i)
+
+    def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            self._open_index(current.row())
+
+    def _open_index(self, i: int) -> None:
+        """Make row ``i`` the annotation target and the open clip."""
         manifest = self.session.manifest
-        if manifest is not None and 0 <= i < len(manifest):
-            self.session.open_row(manifest.rows[i])
+        if manifest is None or not 0 <= i < len(manifest):
+            return
+        row = manifest.rows[i]
+        if self._target is not None and self._target.path == row.path:
+            s = self.session
+            if s.row is not None and s.row.path == row.path and s.clip_path is not None:
+                return  # already open (Enter on the open row)
+        self._note_debounce.flush()  # the previous row's typing goes to the previous row
+        self._target = row
+        self._show_target()
+        self.session.open_row(row)
+
+    def flush(self) -> None:
+        """Write a pending label or note now (the window closes)."""
+        self._note_debounce.flush()
+
+    def step(self, delta: int) -> None:
+        """Highlight (and open) the next (+1) or previous (-1) clip."""
+        n = self.table.rowCount()
+        if n == 0:
+            return
+        i = self.table.currentRow()
+        self.table.setCurrentCell(min(n - 1, max(0, (i if i >= 0 else -1) + delta)), 0)
+
+    def next_unannotated(self) -> None:
+        """Highlight the next clip (after the highlighted one, wrapping) without annotation."""
+        manifest = self.session.manifest
+        if manifest is None or not manifest.rows:
+            return
+        n, start = len(manifest), self.table.currentRow()
+        for k in range(1, n + 1):
+            i = (start + k) % n
+            if manifest.rows[i].rel_path not in self.annotations:
+                self.table.setCurrentCell(i, 0)
+                return
+        self.session.message.emit("Every clip of the manifest is annotated")
+
+    def label_set(self) -> list[str]:
+        """The labels the 1-9 keys choose: the manifest's labels, sorted."""
+        return [self.label_combo.itemText(i) for i in range(1, self.label_combo.count())]
+
+    def label_by_number(self, k: int) -> None:
+        """Give the highlighted clip label ``k`` (1-based) of the label set, saved at once."""
+        labels = self.label_set()
+        if self._target is None or not 1 <= k <= len(labels):
+            return
+        self.label_combo.setCurrentText(labels[k - 1])
+        self._note_debounce.flush()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        """Digits 1-9 in the table label the highlighted clip."""
+        if obj is self.table and isinstance(event, QKeyEvent):
+            key = event.key()
+            plain = not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier)
+            if (
+                event.type() == QEvent.Type.KeyPress
+                and plain
+                and Qt.Key.Key_1 <= key <= Qt.Key.Key_9
+            ):
+                self.label_by_number(int(key) - int(Qt.Key.Key_0))
+                return True
+        return super().eventFilter(obj, event)
 
     # --- clip and predictions ----------------------------------------------------
 
     def current_row(self) -> ManifestRow | None:
-        """The manifest row of the shown clip, if the clip came from the manifest."""
-        s = self.session
-        if s.manifest is None or s.row is None or s.clip_path is None:
-            return None
-        return s.row if str(s.row.path) in self._row_of else None
+        """The highlighted manifest row: the clip the annotation box edits."""
+        return self._target
 
     def _on_clip(self) -> None:
-        self._note_debounce.flush()
-        row = self.current_row()
+        s = self.session
+        row = s.row if s.clip_path is not None and s.row is not None else None
+        if row is not None and str(row.path) not in self._row_of:
+            row = None
+        if row is None:  # a mix or a file outside the manifest: no row is highlighted
+            self._note_debounce.flush()
+            self._target = None
+            self.table.selectionModel().blockSignals(True)
+            self.table.clearSelection()
+            self.table.setCurrentIndex(QModelIndex())
+            self.table.selectionModel().blockSignals(False)
+            self._show_target()
+            return
+        if self._target is None or self._target.path != row.path:
+            self._note_debounce.flush()
+            self._target = row
+            self._show_target()
+        i = self._row_of[str(row.path)]
+        if self.table.currentRow() != i:
+            self.table.selectionModel().blockSignals(True)
+            self.table.setCurrentCell(i, 0)
+            self.table.selectionModel().blockSignals(False)
+        self.table.selectRow(i)
+        self.table.scrollToItem(self.table.item(i, 0), QAbstractItemView.ScrollHint.EnsureVisible)
+
+    def _show_target(self) -> None:
+        """Fill the annotation box from the highlighted row's annotation."""
+        row = self._target
         self.annotation_box.setEnabled(row is not None)
         ann = self.annotations.get(row.rel_path) if row is not None else None
-        self.label_combo.blockSignals(True)
-        self.label_combo.setCurrentText(ann.annotator_label if ann else "")
-        self.label_combo.blockSignals(False)
-        self.note_edit.setText(ann.note if ann else "")
+        self._loading_box = True
+        try:
+            self.label_combo.setCurrentText(ann.annotator_label if ann else "")
+            self.note_edit.setText(ann.note if ann else "")
+        finally:
+            self._loading_box = False
         self.saved_label.setText(f"saved {ann.updated}" if ann else "")
-        if row is not None:
-            i = self._row_of[str(row.path)]
-            self.table.selectRow(i)
-            self.table.scrollToItem(
-                self.table.item(i, 0), QAbstractItemView.ScrollHint.EnsureVisible
-            )
+        self.annotation_box.setTitle(
+            f"Annotation of {row.utt_id}"
+            if row is not None
+            else "Annotation of the highlighted clip"
+        )
+        self._count()
+
+    def _count(self) -> None:
+        manifest = self.session.manifest
+        if manifest is None:
+            self.counter_label.setText("")
+            return
+        done = sum(1 for r in manifest.rows if r.rel_path in self.annotations)
+        self.counter_label.setText(f"annotated {done} / {len(manifest)}")
+
+    def _on_edit(self, _text: str = "") -> None:
+        if not self._loading_box:
+            self.saved_label.setText("editing…")
+            self._note_debounce.trigger()
 
     def _on_prediction(self, update: PredictionUpdate) -> None:
         i = self._row_of.get(update.clip_key)
@@ -221,15 +367,22 @@ class DatasetPanel(QGroupBox):
         if old is not None and (old.annotator_label, old.note) == (label, note):
             return
         if old is None and not label and not note.strip():
+            self.saved_label.setText("")
             return
         try:
             ann = save_annotation(manifest.path, row.rel_path, label, note)
         except OSError as exc:
             self.session.error.emit(f"{manifest.path}: cannot save annotations ({exc.strerror})")
             return
-        self.annotations[row.rel_path] = ann
-        self.saved_label.setText(f"saved {ann.updated}")
-        item = QTableWidgetItem(ann.annotator_label)
+        if ann.empty:  # an empty label and note remove the row
+            self.annotations.pop(row.rel_path, None)
+        else:
+            self.annotations[row.rel_path] = ann
+        if row is self._target:
+            self.saved_label.setText(f"saved {ann.updated}")
+        self._count()
+        label_text = ann.annotator_label
+        item = QTableWidgetItem(label_text)
         item.setData(Qt.ItemDataRole.ToolTipRole, ann.note)
         self.table.setItem(self._row_of[str(row.path)], _ANN, item)
 

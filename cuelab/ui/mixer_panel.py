@@ -2,8 +2,11 @@
 
 The mix is made at 16 kHz (speech and background are both decoded at that
 rate), so applying it hands the model exactly the signal that was heard.
-Opening another clip drops the mix at once (Apply is disabled until the new
-clip's mix is ready), so Apply can never analyse a clip that is no longer open.
+Opening another clip or moving a control drops the mix at once (Apply is
+disabled until the new mix is ready), so Apply can never analyse a clip that
+is no longer open or a mix that is not the one the controls describe. A mix
+is made only while the Mixer is shown or used: clips opened with the Mixer
+hidden cost nothing and raise no mixing errors.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -141,6 +145,8 @@ class MixerPanel(QGroupBox):
 
     def _on_param(self, *_args: object) -> None:
         self._show_snr()
+        if self._speech is not None:
+            self._drop_mix(f"Mixing {self._speech[1]}…")  # the old mix no longer matches
         self._debounce.trigger()
 
     def _on_clip(self) -> None:
@@ -148,7 +154,18 @@ class MixerPanel(QGroupBox):
         # A mix applied as the clip must not become the speech of the next mix.
         if s.audio is not None and s.clip_path is not None:
             self._speech = (s.audio, s.clip_name, s.clip_key)
-            self._drop_mix(f"Mixing {s.clip_name}…" if self.background_combo.count() else "")
+            self._debounce.stop()
+            if self.isVisible():
+                self._drop_mix(f"Mixing {s.clip_name}…" if self.background_combo.count() else "")
+                self._debounce.trigger()
+            else:
+                self._drop_mix("")
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """The Mixer is in use: mix the open clip if that is not done yet."""
+        super().showEvent(event)
+        if self._speech is not None and not self._is_current(self.mix):
+            self.info_label.setText(f"Mixing {self._speech[1]}…")
             self._debounce.trigger()
 
     def _drop_mix(self, note: str) -> None:

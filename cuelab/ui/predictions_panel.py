@@ -1,4 +1,10 @@
-"""Audio-only versus with-tokens probabilities, side by side, and what changed."""
+"""Audio-only versus with-tokens probabilities, side by side, and what changed.
+
+The headline says what the numbers belong to: "analysing…" while a new clip
+or region is analysed (the bars are cleared), and a failed prediction or
+analysis stays in red until the next prediction arrives, so it never reads
+"waiting for the clip…" forever.
+"""
 
 from __future__ import annotations
 
@@ -30,10 +36,17 @@ class PredictionsPanel(QGroupBox):
         self.session = session
         self.update_count = 0
         self.last: PredictionUpdate | None = None
+        self.has_error = False
         self._build()
         session.prediction_changed.connect(self.show_update)
         session.model_changed.connect(self._on_model)
         session.clip_changed.connect(self._clear)
+        session.analysis_started.connect(self._on_analysing)
+        session.analysis_failed.connect(
+            lambda msg: self.show_error(f"No prediction: the clip could not be analysed ({msg})")
+        )
+        session.predict_failed.connect(lambda msg: self.show_error(f"Prediction failed: {msg}"))
+        session.model_failed.connect(self._on_model_failed)
         session.slots["predict"].busy_changed.connect(self._on_busy)
 
     def _build(self) -> None:
@@ -45,13 +58,14 @@ class PredictionsPanel(QGroupBox):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setMaximumHeight(150)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setMaximumHeight(140)
+        self.table.setMinimumHeight(60)
         self.plot = pg.PlotWidget()
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.setYRange(0, 1, padding=0.02)
         self.plot.setLabel("left", "p")
-        self.plot.addLegend(offset=(-5, 5))
-        self.plot.setMinimumHeight(140)
+        self.plot.setMinimumHeight(80)
         self.audio_bars = pg.BarGraphItem(
             x=[], height=[], width=0.38, brush=AUDIO_COLOUR, name="audio only"
         )
@@ -62,18 +76,52 @@ class PredictionsPanel(QGroupBox):
         self.plot.addItem(self.token_bars)
         self.latency_label = QLabel("")
         self.latency_label.setStyleSheet("color: #555;")
+        # The legend sits above the plot, never over the bars (a tall bar reaches p = 1).
+        self.legend_label = QLabel(
+            f'<span style="color:{AUDIO_COLOUR}">■</span> audio only &nbsp; '
+            f'<span style="color:{TOKENS_COLOUR}">■</span> with tokens'
+        )
+        self.legend_label.setTextFormat(Qt.TextFormat.RichText)
         layout = QVBoxLayout(self)
         layout.addWidget(self.top_label)
+        layout.addWidget(self.legend_label)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.table)
         layout.addWidget(self.latency_label)
 
-    def _on_model(self) -> None:
+    def _headline(self, text: str, error: bool = False) -> None:
+        self.top_label.setText(text)
+        self.top_label.setStyleSheet(
+            "font-weight: bold; color: #b00020;" if error else "font-weight: bold;"
+        )
+        self.has_error = error
+
+    def show_error(self, message: str) -> None:
+        """A failure about this clip's prediction, shown until the next prediction."""
+        self._headline(message, error=True)
+
+    def _on_model_failed(self, message: str) -> None:
         if self.session.model is None:
-            self.top_label.setText("No model loaded")
+            self._headline(f"No model loaded ({message})", error=True)
+
+    def _on_analysing(self) -> None:
+        if self.session.model is not None:
+            self._headline(f"Model {self.session.model_spec}: analysing the clip…")
+        self._grey(True)
+
+    def _grey(self, on: bool) -> None:
+        self.plot.setEnabled(not on)
+        self.table.setEnabled(not on)
+
+    def _on_model(self) -> None:
+        s = self.session
+        if s.model is None:
+            self._headline("No model loaded")
             self._clear()
-        else:
-            self.top_label.setText(f"Model {self.session.model_spec}: waiting for the clip…")
+        elif s.audio is None:
+            self._headline(f"Model {s.model_spec}: open a clip to see its prediction")
+        elif not self.has_error:
+            self._headline(f"Model {s.model_spec}: scoring the clip…")
 
     def _on_busy(self, busy: bool) -> None:
         if busy:
@@ -90,6 +138,7 @@ class PredictionsPanel(QGroupBox):
         """Draw one :class:`PredictionUpdate`."""
         self.last = update
         self.update_count += 1
+        self._grey(False)
         labels = list(update.labels)
         pa = np.array([update.audio_only[lab] for lab in labels])
         pt = np.array([update.with_tokens[lab] for lab in labels]) if update.with_tokens else None
@@ -127,7 +176,7 @@ class PredictionsPanel(QGroupBox):
             text += f"   ·   with tokens: {top_t} ({update.with_tokens[top_t]:.2f}){flip}"
         else:
             text += "   ·   no tokens sent"
-        self.top_label.setText(text)
+        self._headline(text)
         self.latency_label.setText(
             f"Last update {update.latency_s * 1000:.0f} ms after the edit "
             f"(model {update.model_s * 1000:.0f} ms)"

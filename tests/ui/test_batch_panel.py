@@ -53,6 +53,9 @@ def window_on(make_window, qtbot, manifest: Path):
 
 
 def configure(panel, out: Path, conditions: tuple[str, ...], limit: int = 0) -> None:
+    from cuelab.ui.batch_panel import ALL_SPLITS
+
+    panel.split_combo.setCurrentText(ALL_SPLITS)  # the default is the held-out split
     for name, box in panel.condition_boxes.items():
         box.setChecked(name in conditions)
     panel.limit_spin.setValue(limit)
@@ -188,12 +191,22 @@ def test_a_bad_configuration_is_reported_once(make_window, qtbot, tmp_path):
     win.notifier.posted.connect(lambda level, msg: errors.append(msg) if level == "error" else None)
     configure(panel, tmp_path / "run", ())
     panel.start_button.click()
-    assert errors == ["run configuration: no condition given (--conditions LIST)"]
+    assert errors == ["batch run: tick at least one condition"]
     panel.condition_boxes["corrupt"].setChecked(True)
     panel.corrupt_edit.setText("0.2, lots")
     panel.start_button.click()
     assert len(errors) == 2 and "corruption grid" in errors[1]
     assert panel.state == "idle" and not (tmp_path / "run").exists()
+    assert not any("--" in e for e in errors)  # the panel's words, not the command line's
+
+
+def test_core_errors_are_reworded_for_the_panel():
+    from cuelab.ui.batch_panel import panel_wording
+
+    core = "/x/run already holds a run; add --resume to continue it, or choose another --out"
+    worded = panel_wording(core)
+    assert "--" not in worded and "Resume" in worded and "run folder" in worded
+    assert "--" not in panel_wording("run configuration: no condition given (--conditions LIST)")
 
 
 def test_cancel_pressed_as_the_run_completes_still_shows_the_result(

@@ -37,6 +37,7 @@ def test_apply_never_uses_the_mix_of_the_previous_clip(ready_window, qtbot):
     win = ready_window
     mixer, s = win.mixer_panel, win.session
     first = s.clip_name
+    win.tabs.setCurrentIndex(1)  # the Mixer is used: it mixes the open clip
     qtbot.waitUntil(lambda: mixer.apply_button.isEnabled(), timeout=20_000)
     assert mixer.mix.speech_name == first
     second = s.manifest.rows[2]
