@@ -241,3 +241,71 @@ def test_cancel_pressed_as_the_run_completes_still_shows_the_result(
     assert panel.summary_model.rowCount() == 2
     assert panel.export_button.isEnabled() and not panel.resume_button.isEnabled()
     assert panel.eta_label.text().startswith("Finished")
+
+
+def test_a_cancelled_run_shows_and_exports_nothing_of_the_previous_run(
+    make_window, qtbot, tmp_path, small_manifest
+):
+    win = window_on(make_window, qtbot, small_manifest)
+    panel = win.batch_panel
+    configure(panel, tmp_path / "first", ("audio-only", "correct"))
+    progress = []
+    panel.progressed.connect(progress.append)
+    with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS):
+        panel.start_button.click()
+    assert panel.summary_model.rowCount() == 2 and panel.export_button.isEnabled()
+    # Feature extraction reports each clip, not one jump at the end of the stage.
+    features = [p.done for p in progress if p.message == "features"]
+    assert features == [0, 1, 2, 3, 4]
+
+    configure(panel, tmp_path / "second", ("audio-only", "correct", "conflict"))
+    reached, proceed = threading.Event(), threading.Event()
+
+    def hold_after_first_clip(_run_id, info):
+        if info.message != "features" and info.done == 1 and not reached.is_set():
+            reached.set()
+            proceed.wait(30)
+
+    panel.relay.progress.connect(hold_after_first_clip, Qt.ConnectionType.DirectConnection)
+    panel.start_button.click()
+    # From the start of the new run, the old results are gone from the panel.
+    assert panel.result is None and panel.summary_model.rowCount() == 0
+    assert not panel.plot_labels and not panel.export_button.isEnabled()
+    qtbot.waitUntil(reached.is_set, timeout=RUN_TIMEOUT_MS)
+    panel.cancel_button.click()
+    proceed.set()
+    qtbot.waitUntil(lambda: panel.state == "cancelled", timeout=RUN_TIMEOUT_MS)
+    panel.relay.progress.disconnect(hold_after_first_clip)
+    assert panel.result is None and panel.summary_model.rowCount() == 0
+    assert not panel.export_button.isEnabled() and panel.resume_button.isEnabled()
+
+
+def test_reopening_a_run_folder_shows_it_or_offers_resume(
+    make_window, qtbot, tmp_path, small_manifest
+):
+    from cuelab.core.runs import RunConfig
+
+    folder = tmp_path / "past"
+    run_eval(
+        RunConfig(
+            manifest=str(small_manifest),
+            models=("reference",),
+            conditions=("audio-only", "correct"),
+            out=str(folder),
+            bootstrap=50,
+        )
+    )
+    win = window_on(make_window, qtbot, small_manifest)
+    panel = win.batch_panel
+    with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS):
+        win.open_path(folder)  # File ▸ Open run… or a dropped folder
+    assert panel.state == "finished" and panel.summary_model.rowCount() == 2
+    assert panel.export_button.isEnabled()
+    assert win.tabs.currentIndex() == win.tabs.count() - 1
+    # A run that did not complete can be resumed, even from a new window.
+    record = json.loads((folder / "run.json").read_text())
+    record["status"] = "cancelled"
+    (folder / "run.json").write_text(json.dumps(record))
+    win.open_path(folder)
+    assert panel.state == "cancelled" and panel.resume_button.isEnabled()
+    assert panel.result is None and not panel.export_button.isEnabled()
