@@ -54,7 +54,7 @@ class ScoreBar(QWidget):
         self.score = math.nan
         self.edges: list[float] = []
         self.active_bin = -1
-        self.setMinimumSize(160, 22)
+        self.setMinimumSize(100, 22)
 
     def set_data(self, score: float, edges: list[float], active_bin: int) -> None:
         """Show ``score`` against ``edges``; ``active_bin`` is the bin of the token."""
@@ -118,7 +118,7 @@ class TokenChip(QToolButton):
         self.undefined = False  # the clip's score is undefined: the token is a fallback
         self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        self.setMinimumWidth(150)
+        self.setMinimumWidth(120)
         from PySide6.QtWidgets import QMenu
 
         menu = QMenu(self)

@@ -119,11 +119,11 @@ class MainWindow(QMainWindow):
         tabs.addTab(self.dataset_panel, "Dataset")
         if self.mixer_panel is not None:
             self.mixer_panel.setTitle("")
-            tabs.addTab(scrolled(self.mixer_panel), "Mixer")
-        tabs.addTab(scrolled(self.batch_panel), "Batch")
+            tabs.addTab(scrolled(self.mixer_panel, horizontal=True), "Mixer")
+        tabs.addTab(scrolled(self.batch_panel, horizontal=True), "Batch")
         self.tabs = tabs
         left = QSplitter(Qt.Orientation.Vertical)
-        left.addWidget(scrolled(self.model_panel))
+        left.addWidget(scrolled(self.model_panel, horizontal=True))
         left.addWidget(tabs)
         left.setStretchFactor(1, 1)
         left.setSizes([250, 650])
