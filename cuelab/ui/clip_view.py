@@ -95,6 +95,8 @@ class ClipView(QWidget):
         if not self.player.available:
             self._playback_off(self.player.reason)
         self.player.unavailable.connect(self._playback_off)
+        self.loop_box = QCheckBox("Loop")
+        self.loop_box.setToolTip("Repeat the selection (or the clip) until paused")
         self.selection_box = QCheckBox("Analyse selection")
         self.selection_box.setToolTip(
             "Drag the shaded region on the waveform to analyse just that part"
@@ -120,11 +122,13 @@ class ClipView(QWidget):
         bar.addWidget(self.title, 1)
         bar.addWidget(self.fit_button)
         bar.addWidget(self.play_button)
+        bar.addWidget(self.loop_box)
         bar.addWidget(self.selection_box)
         bar.addWidget(self.f0_box)
 
         self.wave_plot = pg.PlotWidget()
         self.wave_plot.setLabel("left", "amplitude")
+        self.wave_plot.getAxis("left").enableAutoSIPrefix(False)  # plain values, no "x0.001"
         self.wave_plot.setMouseEnabled(x=True, y=False)
         self.wave_plot.setMinimumHeight(60)
         self.wave_curve = self.wave_plot.plot(pen=pg.mkPen("#1f4e79", width=1))
@@ -151,9 +155,23 @@ class ClipView(QWidget):
         self.spec_region.setZValue(10)
         self.spec_region.setVisible(False)
         self.spec_plot.addItem(self.spec_region)
-        self.f0_curve = self.spec_plot.plot(
+        # F0 on its own axis (Hz, right), so a 100-300 Hz contour is not a flat line
+        # at the bottom of a 0-5000 Hz spectrogram.
+        spec_item = self.spec_plot.getPlotItem()
+        self.f0_view = pg.ViewBox()
+        self.f0_view.setZValue(20)  # above the spectrogram image
+        spec_item.showAxis("right")
+        spec_item.scene().addItem(self.f0_view)
+        spec_item.getAxis("right").linkToView(self.f0_view)
+        spec_item.getAxis("right").setLabel("F0 (Hz)", color="#0060ff")
+        self.f0_view.setXLink(spec_item.getViewBox())
+        self.f0_view.setMouseEnabled(x=False, y=False)
+        self.f0_view.setYRange(50, 500, padding=0)
+        self.f0_curve = pg.PlotDataItem(
             pen=None, symbol="o", symbolSize=3, symbolBrush="#0060ff", symbolPen=None
         )
+        self.f0_view.addItem(self.f0_curve)
+        spec_item.getViewBox().sigResized.connect(self._place_f0_view)
         self.cursors = []
         for plot in (self.wave_plot, self.spec_plot):
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#d00000", width=1))
@@ -212,6 +230,12 @@ class ClipView(QWidget):
         self.error_label.setVisible(False)
         self.error_dismiss.setVisible(False)
         self.error_label.setText("")
+
+    def _place_f0_view(self, *_args: object) -> None:
+        """Keep the F0 view box on top of the spectrogram's."""
+        box = self.spec_plot.getPlotItem().getViewBox()
+        self.f0_view.setGeometry(box.sceneBoundingRect())
+        self.f0_view.linkedViewChanged(box, self.f0_view.XAxis)
 
     def zoom_to_fit(self) -> None:
         """Show the whole clip."""
@@ -356,6 +380,9 @@ class ClipView(QWidget):
         t = t0 + np.arange(st.size) * feats.frame_hop_s
         keep = np.isfinite(hz)
         self.f0_curve.setData(t[keep], hz[keep])
+        if keep.any():  # the F0 axis spans the clip's own range, with a margin
+            lo, hi = float(np.min(hz[keep])), float(np.max(hz[keep]))
+            self.f0_view.setYRange(max(0.0, lo * 0.8), hi * 1.2 + 10, padding=0)
 
     # --- playback ----------------------------------------------------------------
 
@@ -368,7 +395,7 @@ class ClipView(QWidget):
         if s.audio is None or not self.player.available:
             return
         t0, t1 = s.region if s.region is not None else (0.0, None)
-        self.player.play(s.audio, s.sr, t0, t1)
+        self.player.play(s.audio, s.sr, t0, t1, loop=self.loop_box.isChecked())
 
     def _playback_off(self, reason: str) -> None:
         """No device (or it failed): Play is disabled and its tooltip says why."""

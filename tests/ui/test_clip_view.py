@@ -1,0 +1,67 @@
+"""The clip view as a Praat-like tool: F0 axis, readouts, zoom to fit, loop playback."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import cuelab.ui.playback as playback
+
+
+def test_f0_has_its_own_axis_in_hz(ready_window):
+    view = ready_window.clip_view
+    _x, hz = view.f0_curve.getData()
+    assert hz is not None and hz.size > 10
+    lo, hi = view.f0_view.viewRange()[1]
+    assert lo <= hz.min() and hz.max() <= hi < 1000  # the contour spans its own axis
+    assert view.spec_plot.getPlotItem().getAxis("right").labelText == "F0 (Hz)"
+    assert not view.wave_plot.getPlotItem().getAxis("left").autoSIPrefix  # plain amplitudes
+
+
+def test_cursor_readout_and_zoom_to_fit(ready_window, qtbot):
+    view = ready_window.clip_view
+    plot = view.spec_plot
+    centre = plot.getViewBox().sceneBoundingRect().center()
+    qtbot.mouseMove(plot.viewport(), plot.mapFromScene(centre))
+    qtbot.waitUntil(lambda: "Hz" in view.readout.text(), timeout=5000)
+    point = plot.getViewBox().mapSceneToView(centre)
+    match = re.search(r"cursor ([\d.]+) s · (\d+) Hz", view.readout.text())
+    assert match, view.readout.text()
+    span_t, span_f = (b - a for a, b in plot.getViewBox().viewRange())
+    assert abs(float(match[1]) - point.x()) < 0.01 * span_t  # within a pixel or two
+    assert abs(float(match[2]) - point.y()) < 0.01 * span_f
+    view.wave_plot.setXRange(0.2, 0.4, padding=0)
+    view.fit_button.click()
+    x0, x1 = view.wave_plot.getViewBox().viewRange()[0]
+    assert abs(x0) < 1e-6 and abs(x1 - view.duration) < 1e-6
+    assert view.info_label.text() == "file 16 kHz, mono"
+
+
+class LoopingDevice:
+    """Stands in for the sounddevice module (no audio device on the test machines)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, bool]] = []
+
+    def play(self, data: np.ndarray, samplerate: int, loop: bool = False) -> None:
+        self.calls.append((data.size, loop))
+
+    def stop(self) -> None:
+        pass
+
+
+def test_loop_plays_the_selection_repeatedly(make_window, qtbot, monkeypatch):
+    device = LoopingDevice()
+    monkeypatch.setattr(playback, "probe_output", lambda: (device, ""))
+    win = make_window(playback=True)
+    view = win.clip_view
+    win.session.set_audio(np.zeros(32000, dtype=np.float32), 16000, "silence")
+    view.set_selection(0.5, 1.0)
+    view.loop_box.setChecked(True)
+    view.play_button.click()
+    assert device.calls == [(8000, True)]
+    qtbot.wait(700)  # longer than the 0.5 s selection: still playing, cursor wrapped
+    assert win.player.playing
+    assert 0.5 <= view.cursors[0].value() <= 1.0
+    view.play_button.click()
+    assert not win.player.playing
