@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+
 import cuelab.ui.playback as playback
 
 
