@@ -130,7 +130,7 @@ class _RecordingPlayer:
     def __init__(self) -> None:
         self.played = 0
 
-    def play(self, *_args) -> None:
+    def play(self, *_args, **_kwargs) -> None:
         self.played += 1
 
     def stop(self) -> None:
