@@ -25,11 +25,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QMouseEvent, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDialog,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -118,6 +119,22 @@ class _Relay(QObject):
     """
 
     progress = Signal(int, object)
+
+
+class _PlotThumb(QLabel):
+    """A plot in the gallery; a click opens it large."""
+
+    clicked = Signal(object)
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit(self.path)
+        super().mouseReleaseEvent(event)
 
 
 class BatchPanel(QWidget):
@@ -227,8 +244,17 @@ class BatchPanel(QWidget):
         self.resume_button.clicked.connect(self.resume)
         self.export_button = QPushButton("Export report…")
         self.export_button.clicked.connect(self.export)
+        self.folder_button = QPushButton("Open folder")
+        self.folder_button.setToolTip("Show the run folder in the file manager")
+        self.folder_button.clicked.connect(self.open_folder)
         buttons = QHBoxLayout()
-        for b in (self.start_button, self.cancel_button, self.resume_button, self.export_button):
+        for b in (
+            self.start_button,
+            self.cancel_button,
+            self.resume_button,
+            self.export_button,
+            self.folder_button,
+        ):
             buttons.addWidget(b)
         self.progress_bar = QProgressBar()
         self.eta_label = QLabel("")
@@ -243,6 +269,7 @@ class BatchPanel(QWidget):
         self.summary_view.verticalHeader().setVisible(False)
         self.summary_view.setMinimumHeight(120)
         self.plot_labels: list[QLabel] = []
+        self.plot_dialogs: list[QDialog] = []
         self._gallery = QWidget()
         self._gallery_layout = QVBoxLayout(self._gallery)
         scroll = QScrollArea()
@@ -485,6 +512,9 @@ class BatchPanel(QWidget):
         self.cancel_button.setEnabled(running)
         self.resume_button.setEnabled(resumable)
         self.export_button.setEnabled(not running and self.result is not None)
+        self.folder_button.setEnabled(
+            self.last_config is not None and Path(self.last_config.out).exists()
+        )
         self.state_changed.emit(state)
 
     # --- results ------------------------------------------------------------------
@@ -500,12 +530,42 @@ class BatchPanel(QWidget):
             label.deleteLater()
         self.plot_labels = []
         for path, image in result.plots:
-            label = QLabel()
+            label = _PlotThumb(path)
             label.setPixmap(QPixmap.fromImage(image))
-            label.setToolTip(str(path))
+            label.setToolTip(f"{path}\nClick to open it large")
             label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+            label.clicked.connect(self.open_plot)
             self._gallery_layout.addWidget(label)
             self.plot_labels.append(label)
+
+    def open_plot(self, path: Path) -> QDialog:
+        """Show one plot at full size in its own (non-modal, resizable) window."""
+        dialog = QDialog(self)
+        dialog.setWindowTitle(path.name)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        image = QLabel()
+        image.setPixmap(QPixmap(str(path)))
+        area = QScrollArea()
+        area.setWidget(image)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(area)
+        screen = self.screen().availableGeometry() if self.screen() else None
+        size = image.pixmap().size()
+        if screen is not None:
+            dialog.resize(
+                min(size.width() + 40, screen.width()), min(size.height() + 40, screen.height())
+            )
+        dialog.show()
+        self.plot_dialogs.append(dialog)
+        return dialog
+
+    def open_folder(self) -> None:
+        """Open the run folder in the system's file manager."""
+        folder = self.result.folder if self.result is not None else None
+        if folder is None and self.last_config is not None:
+            folder = Path(self.last_config.out)
+        if folder is not None and folder.exists():
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     def export(self) -> None:
         """Rebuild the report and copy its CSVs and plots into a chosen folder."""

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QScrollArea
 
 from cuelab.core.datasets.annotations import save_annotation
 from cuelab.core.runs import run_eval
@@ -300,8 +300,18 @@ def test_reopening_a_run_folder_shows_it_or_offers_resume(
     with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS):
         win.open_path(folder)  # File ▸ Open run… or a dropped folder
     assert panel.state == "finished" and panel.summary_model.rowCount() == 2
-    assert panel.export_button.isEnabled()
+    assert panel.export_button.isEnabled() and panel.folder_button.isEnabled()
     assert win.tabs.currentIndex() == win.tabs.count() - 1
+    # A plot opens large from its thumbnail.
+    from cuelab.ui.batch_panel import PLOT_WIDTH
+
+    thumb = panel.plot_labels[0]
+    qtbot.mouseClick(thumb, Qt.MouseButton.LeftButton)
+    dialog = panel.plot_dialogs[-1]
+    assert dialog.isVisible() and dialog.windowTitle() == thumb.path.name
+    big = dialog.findChild(QScrollArea).widget().pixmap()
+    assert big.width() > PLOT_WIDTH >= thumb.pixmap().width()
+    dialog.close()
     # A run that did not complete can be resumed, even from a new window.
     record = json.loads((folder / "run.json").read_text())
     record["status"] = "cancelled"
