@@ -44,8 +44,9 @@ from cuelab.ui.workers import Debouncer
 
 SAVE_DEBOUNCE_MS = 400
 
-COLUMNS = ("clip", "label", "speaker", "prediction", "annotator")
-_PRED, _ANN = 3, 4
+COLUMNS = ("clip", "label", "speaker", "prediction", "annotator", "agree")
+_LABEL, _PRED, _ANN, _AGREE = 1, 3, 4, 5
+_INDEX = Qt.ItemDataRole.UserRole  # the manifest index, on column 0 (rows may be sorted)
 
 
 class DatasetPanel(QGroupBox):
@@ -61,7 +62,8 @@ class DatasetPanel(QGroupBox):
         super().__init__("Dataset", parent)
         self.session = session
         self.annotations: dict[str, Annotation] = {}
-        self._row_of: dict[str, int] = {}
+        self._row_of: dict[str, int] = {}  # path -> manifest index
+        self._items: list[QTableWidgetItem] = []  # column-0 item of each manifest row
         self._target: ManifestRow | None = None  # the highlighted row: what the box edits
         self._loading_box = False
         self._note_debounce = Debouncer(SAVE_DEBOUNCE_MS, self.save_current, self)
@@ -79,6 +81,17 @@ class DatasetPanel(QGroupBox):
         top.addWidget(open_button)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.horizontalHeaderItem(_AGREE).setToolTip(
+            "✓ when the prediction equals the manifest's label"
+        )
+        # Manifest order until a header is clicked (section -1: no sort yet).
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.table.setSortingEnabled(True)
+        self.table.horizontalHeader().setSortIndicatorShown(True)
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("filter: clip, label, speaker, prediction…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self.apply_filter)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -114,6 +127,7 @@ class DatasetPanel(QGroupBox):
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.filter_edit)
         layout.addWidget(self.table, 1)
         layout.addWidget(box)
 
@@ -148,8 +162,10 @@ class DatasetPanel(QGroupBox):
         self._fit_columns(False)
         self.table.blockSignals(True)
         self.table.selectionModel().blockSignals(True)
+        self.table.setSortingEnabled(False)  # fill in manifest order, then sort once
         self.table.setRowCount(len(manifest))
         self._row_of = {}
+        self._items = []
         for i, row in enumerate(manifest.rows):
             self._row_of[str(row.path)] = i
             pred = self.session.predictions_by_clip.get(str(row.path))
@@ -160,9 +176,17 @@ class DatasetPanel(QGroupBox):
                 row.get("speaker"),
                 _pred_text(pred),
                 ann.annotator_label if ann else "",
+                "",
             )
             for j, v in enumerate(values):
-                self.table.setItem(i, j, QTableWidgetItem(v))
+                item = QTableWidgetItem(v)
+                if j == 0:
+                    item.setData(_INDEX, i)
+                    self._items.append(item)
+                self.table.setItem(i, j, item)
+            self._set_agreement(i)
+        self.table.setSortingEnabled(True)
+        self.apply_filter(self.filter_edit.text())
         self.table.clearSelection()
         self.table.setCurrentIndex(QModelIndex())
         self.table.selectionModel().blockSignals(False)
@@ -172,14 +196,47 @@ class DatasetPanel(QGroupBox):
 
     # --- highlight = open clip -----------------------------------------------------
 
-    def _on_click(self, i: int, _col: int = 0) -> None:
-        """Highlight row ``i`` (and so open it)."""
-        self.table.setCurrentCell(i, 0)
-        self._open_index(i)
-
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():
-            self._open_index(current.row())
+            self._open_index(self._index_of(current.row()))
+
+    def _index_of(self, visual: int) -> int:
+        """The manifest index of table row ``visual`` (the table may be sorted)."""
+        item = self.table.item(visual, 0)
+        return int(item.data(_INDEX)) if item is not None else -1
+
+    def _visual(self, index: int) -> int:
+        """The table row that shows manifest row ``index``."""
+        return self.table.row(self._items[index])
+
+    def _cell(self, index: int, column: int) -> QTableWidgetItem:
+        """The item of manifest row ``index`` in ``column`` (created when missing)."""
+        visual = self._visual(index)
+        item = self.table.item(visual, column)
+        if item is None:
+            item = QTableWidgetItem("")
+            self.table.setItem(visual, column, item)
+        return item
+
+    def _set_agreement(self, index: int) -> None:
+        label = self._cell(index, _LABEL).text()
+        pred = self._cell(index, _PRED).text()
+        self._cell(index, _AGREE).setText(
+            "" if not (label and pred) else "✓" if label == pred else "✗"
+        )
+
+    def apply_filter(self, text: str) -> None:
+        """Show only the rows with ``text`` in one of their cells (case-insensitive)."""
+        needle = text.strip().lower()
+        for visual in range(self.table.rowCount()):
+            cells = (self.table.item(visual, j) for j in range(len(COLUMNS)))
+            hay = " ".join(c.text().lower() for c in cells if c is not None)
+            self.table.setRowHidden(visual, bool(needle) and needle not in hay)
+
+    def _on_click(self, i: int, _col: int = 0) -> None:
+        """Highlight table row ``i`` (and so open it)."""
+        self.table.setCurrentCell(i, 0)
+        self._open_index(self._index_of(i))
 
     def _open_index(self, i: int) -> None:
         """Make row ``i`` the annotation target and the open clip."""
@@ -201,23 +258,28 @@ class DatasetPanel(QGroupBox):
         self._note_debounce.flush()
 
     def step(self, delta: int) -> None:
-        """Highlight (and open) the next (+1) or previous (-1) clip."""
-        n = self.table.rowCount()
-        if n == 0:
-            return
+        """Highlight (and open) the next (+1) or previous (-1) shown clip, in table order."""
         i = self.table.currentRow()
-        self.table.setCurrentCell(min(n - 1, max(0, (i if i >= 0 else -1) + delta)), 0)
+        j = i + delta if i >= 0 else (0 if delta > 0 else self.table.rowCount() - 1)
+        while 0 <= j < self.table.rowCount():
+            if not self.table.isRowHidden(j):
+                self.table.setCurrentCell(j, 0)
+                return
+            j += delta
 
     def next_unannotated(self) -> None:
         """Highlight the next clip (after the highlighted one, wrapping) without annotation."""
         manifest = self.session.manifest
         if manifest is None or not manifest.rows:
             return
-        n, start = len(manifest), self.table.currentRow()
+        n, start = self.table.rowCount(), self.table.currentRow()
         for k in range(1, n + 1):
-            i = (start + k) % n
-            if manifest.rows[i].rel_path not in self.annotations:
-                self.table.setCurrentCell(i, 0)
+            visual = (start + k) % n
+            index = self._index_of(visual)
+            if self.table.isRowHidden(visual) or index < 0:
+                continue
+            if manifest.rows[index].rel_path not in self.annotations:
+                self.table.setCurrentCell(visual, 0)
                 return
         self.session.message.emit("Every clip of the manifest is annotated")
 
@@ -271,7 +333,7 @@ class DatasetPanel(QGroupBox):
             self._note_debounce.flush()
             self._target = row
             self._show_target()
-        i = self._row_of[str(row.path)]
+        i = self._visual(self._row_of[str(row.path)])
         if self.table.currentRow() != i:
             self.table.selectionModel().blockSignals(True)
             self.table.setCurrentCell(i, 0)
@@ -314,7 +376,9 @@ class DatasetPanel(QGroupBox):
     def _on_prediction(self, update: PredictionUpdate) -> None:
         i = self._row_of.get(update.clip_key)
         if i is not None:
-            self.table.setItem(i, _PRED, QTableWidgetItem(_pred_text(update)))
+            self._cell(i, _PRED).setText(_pred_text(update))
+            self._cell(i, _PRED).setToolTip("")
+            self._set_agreement(i)
 
     def show_run_predictions(self, manifest: Path, predictions: dict[str, str], source: str) -> int:
         """Fill the prediction column from a batch run of the open manifest.
@@ -332,14 +396,17 @@ class DatasetPanel(QGroupBox):
             return 0
         filled = 0
         self._fit_columns(False)
+        self.table.setSortingEnabled(False)  # one sort at the end, not one per cell
         for i, row in enumerate(current.rows):
             answer = predictions.get(row.utt_id)
             if answer is None:
                 continue
-            item = QTableWidgetItem(answer)
-            item.setData(Qt.ItemDataRole.ToolTipRole, source)
-            self.table.setItem(i, _PRED, item)
+            item = self._cell(i, _PRED)
+            item.setText(answer)
+            item.setToolTip(source)
+            self._set_agreement(i)
             filled += 1
+        self.table.setSortingEnabled(True)
         self._fit_columns(True)
         return filled
 
@@ -381,10 +448,9 @@ class DatasetPanel(QGroupBox):
         if row is self._target:
             self.saved_label.setText(f"saved {ann.updated}")
         self._count()
-        label_text = ann.annotator_label
-        item = QTableWidgetItem(label_text)
-        item.setData(Qt.ItemDataRole.ToolTipRole, ann.note)
-        self.table.setItem(self._row_of[str(row.path)], _ANN, item)
+        item = self._cell(self._row_of[str(row.path)], _ANN)
+        item.setText(ann.annotator_label)
+        item.setToolTip(ann.note)
 
 
 def _pred_text(update: PredictionUpdate | None) -> str:

@@ -121,3 +121,28 @@ def test_an_undefined_score_is_marked_at_its_chip(make_window, qtbot):
     assert chip.undefined and chip.text() == f"{s.aligned['PITCH']} ?"
     assert "undefined" in chip.toolTip() and "fallback" in chip.toolTip()
     assert not panel.chips["ENERGY"].undefined
+
+
+def test_sorted_and_filtered_table_still_opens_and_annotates_the_right_clip(ready_window, qtbot):
+    from cuelab.ui.dataset_panel import _AGREE
+
+    win = ready_window
+    s, panel = win.session, win.dataset_panel
+    table = panel.table
+    assert [table.item(i, 0).text() for i in range(4)] == [r.utt_id for r in s.manifest.rows]
+    assert table.item(0, _AGREE).text() in ("✓", "✗")  # the first clip has a prediction
+    table.sortItems(1, Qt.SortOrder.DescendingOrder)  # by label, "sad" first
+    assert table.item(0, 1).text() == "sad"
+    with qtbot.waitSignal(s.clip_changed, timeout=30_000):
+        panel._on_click(0)
+    assert s.clip_name == "spk01_f_sad_01.flac" and table.currentRow() == 0
+    panel.label_by_number(3)  # "neutral"
+    saved = load_annotations(s.manifest.path)
+    assert saved["spk01_f_sad_01.flac"].annotator_label == "neutral"
+    assert table.item(0, 4).text() == "neutral"  # in the sad clip's (sorted) row
+    panel.filter_edit.setText("spk04")
+    shown = [table.item(i, 0).text() for i in range(4) if not table.isRowHidden(i)]
+    assert sorted(shown) == ["spk04_m_happy_01", "spk04_m_neutral_01"]
+    with qtbot.waitSignal(s.clip_changed, timeout=30_000):
+        panel.step(1)  # the next shown row, in table order
+    assert s.clip_name.startswith("spk04_m_")
