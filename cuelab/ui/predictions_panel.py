@@ -14,8 +14,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QGroupBox,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -53,8 +55,19 @@ class PredictionsPanel(QGroupBox):
         self.top_label = QLabel("No model loaded")
         self.top_label.setWordWrap(True)
         self.top_label.setStyleSheet("font-weight: bold;")
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["label", "audio only", "with tokens", "Δ"])
+        self.table = QTableWidget(0, 6)
+        self.table.setHorizontalHeaderLabels(
+            ["label", "audio only", "with tokens", "Δ", "A (pinned)", "Δ vs A"]
+        )
+        for j in (4, 5):
+            self.table.setColumnHidden(j, True)
+        self.pin_button = QPushButton("Pin as A")
+        self.pin_button.setToolTip(
+            "Keep this token set's answer as A, to compare the next edits against it"
+        )
+        self.pin_button.setEnabled(False)
+        self.pin_button.clicked.connect(self.toggle_pin)
+        self.pinned: PredictionUpdate | None = None
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -87,7 +100,15 @@ class PredictionsPanel(QGroupBox):
         layout.addWidget(self.legend_label)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.table)
-        layout.addWidget(self.latency_label)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.latency_label, 1)
+        bottom.addWidget(self.pin_button)
+        layout.addLayout(bottom)
+        self.pin_label = QLabel("")
+        self.pin_label.setWordWrap(True)
+        self.pin_label.setStyleSheet("color: #555;")
+        self.pin_label.setVisible(False)
+        layout.addWidget(self.pin_label)
 
     def _headline(self, text: str, error: bool = False) -> None:
         self.top_label.setText(text)
@@ -129,7 +150,31 @@ class PredictionsPanel(QGroupBox):
                 self.latency_label.text().split(" · updating")[0] + " · updating…"
             )
 
+    def toggle_pin(self) -> None:
+        """Pin the shown answer as A (or unpin): the table adds A and Δ vs A columns."""
+        if self.pinned is not None:
+            self._unpin()
+        elif self.last is not None:
+            self.pinned = self.last
+            text = self.last.token_text or "(no tokens: audio only)"
+            self.pin_label.setText(f"A: {text}")
+            self.pin_label.setVisible(True)
+            self.pin_button.setText("Unpin A")
+            for j in (4, 5):
+                self.table.setColumnHidden(j, False)
+            self.show_update(self.last)
+
+    def _unpin(self) -> None:
+        self.pinned = None
+        self.pin_label.setVisible(False)
+        self.pin_button.setText("Pin as A")
+        for j in (4, 5):
+            self.table.setColumnHidden(j, True)
+
     def _clear(self) -> None:
+        if self.pinned is not None and self.pinned.clip_key != self.session.clip_key:
+            self._unpin()  # A belongs to another clip
+        self.pin_button.setEnabled(False)
         self.table.setRowCount(0)
         self.audio_bars.setOpts(x=[], height=[])
         self.token_bars.setOpts(x=[], height=[])
@@ -148,24 +193,31 @@ class PredictionsPanel(QGroupBox):
         self.plot.getAxis("bottom").setTicks([list(zip(x, labels))])
         self.plot.setXRange(-0.6, len(labels) - 0.4, padding=0)
 
+        self.pin_button.setEnabled(True)
+        pinned = (
+            self.pinned if self.pinned is not None and self.pinned.labels == update.labels else None
+        )
         self.table.setRowCount(len(labels))
         for i, lab in enumerate(labels):
-            delta = pt[i] - pa[i] if pt is not None else 0.0
-            delta = 0.0 if abs(delta) < 5e-4 else delta  # no '-0.000'
-            cells = [
-                lab,
-                f"{pa[i]:.3f}",
-                f"{pt[i]:.3f}" if pt is not None else "—",
-                f"{delta:+.3f}",
+            current = pt[i] if pt is not None else pa[i]
+            delta = _tidy(pt[i] - pa[i]) if pt is not None else 0.0
+            cells: list[tuple[str, float | None]] = [
+                (lab, None),
+                (f"{pa[i]:.3f}", None),
+                (f"{pt[i]:.3f}" if pt is not None else "—", None),
+                (f"{delta:+.3f}", delta),
             ]
-            for j, text in enumerate(cells):
+            if pinned is not None:
+                a = _shown_probs(pinned)[lab]
+                cells += [(f"{a:.3f}", None), (f"{_tidy(current - a):+.3f}", _tidy(current - a))]
+            for j, (text, signed) in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if j:
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
-                if j == 3 and abs(delta) >= 0.005:
-                    item.setForeground(QBrush(QColor("#00802b" if delta > 0 else "#c00000")))
+                if signed is not None and abs(signed) >= 0.005:
+                    item.setForeground(QBrush(QColor("#00802b" if signed > 0 else "#c00000")))
                 self.table.setItem(i, j, item)
 
         top_a = update.top_audio
@@ -181,3 +233,13 @@ class PredictionsPanel(QGroupBox):
             f"Last update {update.latency_s * 1000:.0f} ms after the edit "
             f"(model {update.model_s * 1000:.0f} ms)"
         )
+
+
+def _tidy(x: float) -> float:
+    """No '-0.000': differences below display precision are 0."""
+    return 0.0 if abs(x) < 5e-4 else float(x)
+
+
+def _shown_probs(update: PredictionUpdate) -> dict[str, float]:
+    """The answer a pinned update stands for: with its tokens, or audio only without."""
+    return update.with_tokens if update.with_tokens is not None else update.audio_only

@@ -182,3 +182,25 @@ def test_window_constructs_without_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_pin_a_token_set_as_a_and_compare(ready_window, qtbot):
+    win = ready_window
+    s, panel = win.session, win.predictions_panel
+    a = s.prediction
+    panel.pin_button.click()
+    assert panel.pinned is a and not panel.table.isColumnHidden(4)
+    assert panel.pin_label.text() == f"A: {a.token_text}"
+    old = s.tokens["ENERGY"]
+    new = VOCAB["ENERGY"][0] if old != VOCAB["ENERGY"][0] else VOCAB["ENERGY"][-1]
+    with qtbot.waitSignal(s.prediction_changed, timeout=10_000) as blocker:
+        win.concepts_panel.choose("ENERGY", new)
+    b = blocker.args[0]
+    for i, lab in enumerate(b.labels):
+        assert panel.table.item(i, 4).text() == f"{a.with_tokens[lab]:.3f}"
+        diff = b.with_tokens[lab] - a.with_tokens[lab]
+        assert abs(float(panel.table.item(i, 5).text()) - diff) < 1.5e-3
+    # Another clip: A belonged to the first one, so it is unpinned.
+    with qtbot.waitSignal(s.clip_changed, timeout=30_000):
+        s.open_row(s.manifest.rows[1])
+    assert panel.pinned is None and panel.table.isColumnHidden(4)
