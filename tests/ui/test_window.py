@@ -204,3 +204,27 @@ def test_pin_a_token_set_as_a_and_compare(ready_window, qtbot):
     with qtbot.waitSignal(s.clip_changed, timeout=30_000):
         s.open_row(s.manifest.rows[1])
     assert panel.pinned is None and panel.table.isColumnHidden(4)
+
+
+def test_copy_undo_keys_and_the_chip_menu_marks_the_clips_own_token(ready_window, qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    win = ready_window
+    s, panel = win.session, win.concepts_panel
+    chip = panel.chips["PITCH"]
+    own = s.aligned["PITCH"]
+    assert chip.token_actions[own].text() == f"{own}   (clip's own)"
+    assert all(a.text() == t for t, a in chip.token_actions.items() if t != own)
+    panel.copy_tokens()
+    assert QGuiApplication.clipboard().text() == s.tokens.text()
+    panel.copy_prompt()
+    prompt = QGuiApplication.clipboard().text()
+    assert s.tokens.text() in prompt and len(prompt) > len(s.tokens.text())
+    win.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=5000)
+    panel.apply_conflict()
+    assert s.tokens != s.aligned
+    qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # Edit ▸ Undo
+    assert s.tokens == s.aligned
