@@ -177,6 +177,12 @@ class ClipView(QWidget):
         spec_item.scene().addItem(self.f0_view)
         spec_item.getAxis("right").linkToView(self.f0_view)
         spec_item.getAxis("right").setLabel("F0 (Hz)", color="#0060ff")
+        # Equal axis widths on both plots, so the linked time axes span the same range.
+        for item in (spec_item, self.wave_plot.getPlotItem()):
+            item.showAxis("right")
+            item.getAxis("right").setWidth(55)
+            item.getAxis("left").setWidth(55)
+        self.wave_plot.getPlotItem().getAxis("right").setStyle(showValues=False)
         self.f0_view.setXLink(spec_item.getViewBox())
         self.f0_view.setMouseEnabled(x=False, y=False)
         self.f0_view.setYRange(50, 500, padding=0)
@@ -199,6 +205,7 @@ class ClipView(QWidget):
         self.wave_plot.getViewBox().sigXRangeChanged.connect(lambda *_: self._draw_wave())
         self._envelope: tuple[np.ndarray, np.ndarray] | None = None
         self._wave_span = (-1, -1)
+        self._wave_frozen = False
 
         for plot in (self.wave_plot, self.spec_plot):
             plot.scene().sigMouseMoved.connect(lambda pos, plot=plot: self._on_mouse(plot, pos))
@@ -292,14 +299,13 @@ class ClipView(QWidget):
         self._envelope = _envelope(x, s.sr) if x.size > RAW_SAMPLES else None
         self._wave_span = (-1, -1)
         peak = float(np.max(np.abs(x))) if x.size else 1.0
-        vb = self.wave_plot.getViewBox()
-        vb.blockSignals(True)  # one redraw below, not one per range change
+        self._wave_frozen = True  # one redraw below, not one per range change
         try:
             self.wave_plot.setYRange(-max(peak, 1e-3), max(peak, 1e-3), padding=0.05)
             self.wave_plot.setLimits(xMin=0.0, xMax=max(self.duration, 0.01))
             self.wave_plot.setXRange(0.0, max(self.duration, 0.01), padding=0)
         finally:
-            vb.blockSignals(False)
+            self._wave_frozen = False
         self._draw_wave()
         self.region.blockSignals(True)
         self.region.setRegion((0.25 * self.duration, 0.75 * self.duration))
@@ -338,6 +344,8 @@ class ClipView(QWidget):
         downsampling) when at most :data:`RAW_SAMPLES` are visible, else a
         precomputed min/max envelope. Handing pyqtgraph all 9.6 million samples
         of a 10-minute clip stalled the window for 130 ms at every open."""
+        if self._wave_frozen:
+            return
         s = self.session
         x = s.audio if s.audio is not None else np.zeros(1, dtype=np.float32)
         if self._envelope is None:

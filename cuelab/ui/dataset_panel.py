@@ -44,7 +44,15 @@ from cuelab.ui.workers import Debouncer
 
 SAVE_DEBOUNCE_MS = 400
 
-COLUMNS = ("clip", "label", "speaker", "prediction", "annotator", "agree")
+COLUMNS = ("clip", "label", "speaker", "pred.", "yours", "✓")
+_COLUMN_TIPS = (
+    "the clip (utterance id)",
+    "the manifest's label",
+    "the speaker",
+    "the last prediction (the window's, or a batch run's)",
+    "your label (the annotation sidecar)",
+    "✓ when the prediction equals the manifest's label, ✗ when not",
+)
 _LABEL, _PRED, _ANN, _AGREE = 1, 3, 4, 5
 _INDEX = Qt.ItemDataRole.UserRole  # the manifest index, on column 0 (rows may be sorted)
 
@@ -81,9 +89,10 @@ class DatasetPanel(QGroupBox):
         top.addWidget(open_button)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.horizontalHeaderItem(_AGREE).setToolTip(
-            "✓ when the prediction equals the manifest's label"
-        )
+        for j, tip in enumerate(_COLUMN_TIPS):
+            self.table.horizontalHeaderItem(j).setToolTip(tip)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.horizontalHeader().setMinimumSectionSize(22)
         # Manifest order until a header is clicked (section -1: no sort yet).
         self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.table.setSortingEnabled(True)

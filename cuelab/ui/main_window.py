@@ -140,7 +140,7 @@ class MainWindow(QMainWindow):
         main.addWidget(left)
         main.addWidget(right)
         main.setStretchFactor(1, 1)
-        main.setSizes([430, 1010])
+        main.setSizes([460, 980])
         self.splitters = {"main": main, "left": left, "right": right, "bottom": bottom}
         for splitter in self.splitters.values():
             splitter.setChildrenCollapsible(False)

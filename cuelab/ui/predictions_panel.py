@@ -198,6 +198,9 @@ class PredictionsPanel(QGroupBox):
             self.pinned if self.pinned is not None and self.pinned.labels == update.labels else None
         )
         self.table.setRowCount(len(labels))
+        rows_h = 22 * len(labels)  # the rows' fixed height
+        frame = 2 * self.table.frameWidth()
+        self.table.setMaximumHeight(self.table.horizontalHeader().height() + rows_h + frame + 2)
         for i, lab in enumerate(labels):
             current = pt[i] if pt is not None else pa[i]
             delta = _tidy(pt[i] - pa[i]) if pt is not None else 0.0

@@ -88,3 +88,17 @@ def test_a_long_clip_is_drawn_as_an_envelope_until_zoomed_in(make_window, qtbot)
     np.testing.assert_array_equal(ys[i - 5 : i + 5], x[sr * 100 - 5 : sr * 100 + 5])
     view.zoom_to_fit()
     assert view.wave_curve.getOriginalDataset()[1].size <= 2 * ENVELOPE_BUCKETS
+
+
+def test_waveform_and_spectrogram_share_the_time_axis_after_a_clip_opens(ready_window, qtbot):
+    view, s = ready_window.clip_view, ready_window.session
+    with qtbot.waitSignal(view.spectrogram_drawn, timeout=30_000):
+        s.open_row(s.manifest.rows[2])
+    wave_x, wave_y = view.wave_plot.getViewBox().viewRange()
+    spec_x = view.spec_plot.getViewBox().viewRange()[0]
+    assert wave_x == spec_x
+    assert abs(wave_x[0]) < 1e-6 and abs(wave_x[1] - view.duration) < 1e-6
+    peak = float(np.max(np.abs(s.audio)))
+    assert wave_y[0] < -peak < peak < wave_y[1] < 1.2 * peak
+    ticks = view.wave_plot.getPlotItem().getAxis("bottom").range
+    assert abs(ticks[1] - view.duration) < 1e-6  # the axis shows the same range
