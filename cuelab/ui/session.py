@@ -119,7 +119,7 @@ class Session(QObject):
             slot.failed.connect(self.error)
             self.slots[name] = slot
         self.slots["clip"].failed.connect(self.clip_failed)
-        self.slots["analysis"].failed.connect(self.analysis_failed)
+        self.slots["analysis"].failed.connect(self._on_analysis_failed)
         self.slots["predict"].failed.connect(self.predict_failed)
         self.slots["model"].failed.connect(self.model_failed)
         self.task = load_task("ser")
@@ -134,6 +134,7 @@ class Session(QObject):
         self.sr = 16000
         self.source_info: tuple[int, int] | None = None  # the file's rate and channels
         self.region: tuple[float, float] | None = None
+        self.analysis_error = ""  # why the shown clip has no concepts, if its analysis failed
         self.features: Any = None
         self.concepts: ConceptResult | None = None
         self.aligned: TokenSet | None = None
@@ -222,9 +223,15 @@ class Session(QObject):
     @property
     def analysing(self) -> bool:
         """True while the shown concepts and tokens are not yet those of the clip/region."""
-        return self.audio is not None and (
+        if self.audio is None or self.analysis_error:
+            return False
+        return (
             self.concepts is None or self._analysis_debounce.pending or self.slots["analysis"].busy
         )
+
+    def _on_analysis_failed(self, message: str) -> None:
+        self.analysis_error = message
+        self.analysis_failed.emit(message)
 
     def set_region(self, region: tuple[float, float] | None) -> bool:
         """Analyse only ``(t0, t1)`` seconds of the clip (None: all of it).
@@ -258,6 +265,7 @@ class Session(QObject):
     def _start_analysis(self) -> None:
         if self.audio is None:
             return
+        self.analysis_error = ""
         self.analysis_started.emit()
         x, sr, name = self.segment(), self.sr, self.clip_name
         norms, gender = self.norms, self.gender
@@ -303,6 +311,9 @@ class Session(QObject):
         """
         if self.analysing:
             self.warning.emit("the clip is being analysed; edit the tokens once they appear")
+            return
+        if self.concepts is None:
+            self.warning.emit("this clip has no tokens to edit (its analysis failed)")
             return
         if tokens == self.tokens:
             return

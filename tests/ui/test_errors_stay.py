@@ -67,3 +67,18 @@ def test_messages_list_warnings_too(ready_window, qtbot):
         s.set_region((0.2, 0.9))
     s.set_tokens(s.tokens.without("PITCH"))  # refused while analysing: a warning, kept
     assert any("warning: the clip is being analysed" in m for m in win.messages.messages())
+
+
+def test_a_failed_analysis_is_said_at_the_concepts_and_predictions(ready_window, qtbot):
+    win = ready_window
+    s, panel = win.session, win.concepts_panel
+    with qtbot.waitSignal(s.analysis_failed, timeout=30_000) as blocker:
+        s.set_audio(np.zeros(800, dtype=np.float32), 16000, "blip.wav")  # 0.05 s
+    assert "too short" in blocker.args[0]
+    assert panel.error_label.isVisible() and "too short" in panel.error_label.text()
+    assert not panel.analysing and not panel.chips["ENERGY"].isEnabled()  # stale: greyed
+    assert "could not be analysed" in win.predictions_panel.top_label.text()
+    warned = []
+    win.notifier.posted.connect(lambda lev, msg: lev == "warning" and warned.append(msg))
+    s.set_tokens(s.tokens.without("PITCH"))
+    assert warned == ["this clip has no tokens to edit (its analysis failed)"]
