@@ -189,6 +189,7 @@ def test_a_bad_configuration_is_reported_once(make_window, qtbot, tmp_path):
     panel = win.batch_panel
     errors = []
     win.notifier.posted.connect(lambda level, msg: errors.append(msg) if level == "error" else None)
+    assert panel.split_combo.currentText() == "test"  # held out by default (train/test manifest)
     configure(panel, tmp_path / "run", ())
     panel.start_button.click()
     assert errors == ["batch run: tick at least one condition"]
