@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QMouseEvent, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtGui import (
+    QColor,
+    QDesktopServices,
+    QMouseEvent,
+    QPixmap,
+    QStandardItem,
+    QStandardItemModel,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -42,6 +49,8 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSpinBox,
     QTableView,
+    QTableWidget,
+    QTableWidgetItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -145,12 +154,15 @@ class BatchPanel(QWidget):
         progressed(object): a :class:`~cuelab.core.jobs.ProgressInfo` (GUI thread).
         run_finished(object): a :class:`BatchResult`.
         exported(object): the list of files written by Export.
+        drill_down(object, str): a confusion cell was clicked: its clips' ids
+            and a description (``angry → happy · correct``).
     """
 
     state_changed = Signal(str)
     progressed = Signal(object)
     run_finished = Signal(object)
     exported = Signal(object)
+    drill_down = Signal(object, str)  # utt_ids of a confusion cell, and what they are
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -268,6 +280,17 @@ class BatchPanel(QWidget):
         self.summary_view.setSortingEnabled(True)
         self.summary_view.verticalHeader().setVisible(False)
         self.summary_view.setMinimumHeight(120)
+        self.confusion_combo = QComboBox()
+        self.confusion_combo.setToolTip("Condition of the confusion matrix (first model)")
+        self.confusion_combo.currentTextChanged.connect(self._show_confusion)
+        self.confusion_table = QTableWidget(0, 0)
+        self.confusion_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.confusion_table.setToolTip(
+            "Rows: the label; columns: the prediction. Click a cell to list its clips "
+            "in the Dataset tab."
+        )
+        self.confusion_table.setMinimumHeight(100)
+        self.confusion_table.cellClicked.connect(self._on_confusion_cell)
         self.plot_labels: list[QLabel] = []
         self.plot_dialogs: list[QDialog] = []
         self._gallery = QWidget()
@@ -283,6 +306,11 @@ class BatchPanel(QWidget):
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.eta_label)
         layout.addWidget(self.summary_view, 1)
+        confusion_row = QHBoxLayout()
+        confusion_row.addWidget(QLabel("Confusion under"))
+        confusion_row.addWidget(self.confusion_combo, 1)
+        layout.addLayout(confusion_row)
+        layout.addWidget(self.confusion_table, 1)
         layout.addWidget(scroll, 1)
 
     def _browse_out(self) -> None:
@@ -413,6 +441,9 @@ class BatchPanel(QWidget):
     def _clear_result(self) -> None:
         self.result = None
         self.summary_model.clear()
+        self.confusion_combo.clear()
+        self.confusion_table.setRowCount(0)
+        self.confusion_table.setColumnCount(0)
         for label in self.plot_labels:
             self._gallery_layout.removeWidget(label)
             label.deleteLater()
@@ -525,6 +556,13 @@ class BatchPanel(QWidget):
         for row in result.rows:
             self.summary_model.appendRow([_summary_item(cell) for cell in row])
         self.summary_view.resizeColumnsToContents()
+        self.confusion_combo.blockSignals(True)
+        self.confusion_combo.clear()
+        self.confusion_combo.addItems(list(result.cells))
+        if result.condition in result.cells:
+            self.confusion_combo.setCurrentText(result.condition)
+        self.confusion_combo.blockSignals(False)
+        self._show_confusion(self.confusion_combo.currentText())
         for label in self.plot_labels:
             self._gallery_layout.removeWidget(label)
             label.deleteLater()
@@ -537,6 +575,43 @@ class BatchPanel(QWidget):
             label.clicked.connect(self.open_plot)
             self._gallery_layout.addWidget(label)
             self.plot_labels.append(label)
+
+    def _confusion_axes(self, condition: str) -> tuple[list[str], list[str]]:
+        result = self.result
+        if result is None or condition not in result.cells:
+            return [], []
+        preds = {p for _l, p in result.cells[condition]}
+        columns = [lab for lab in result.labels] + sorted(preds - set(result.labels))
+        return list(result.labels), columns
+
+    def _show_confusion(self, condition: str) -> None:
+        """Counts of (label, prediction) under ``condition``; a click lists the cell's clips."""
+        rows, columns = self._confusion_axes(condition)
+        table = self.confusion_table
+        table.setRowCount(len(rows))
+        table.setColumnCount(len(columns))
+        table.setVerticalHeaderLabels(rows)
+        table.setHorizontalHeaderLabels(columns)
+        cells = self.result.cells.get(condition, {}) if self.result is not None else {}
+        for i, label in enumerate(rows):
+            for j, pred in enumerate(columns):
+                n = len(cells.get((label, pred), []))
+                item = QTableWidgetItem(str(n))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                if n and label == pred:
+                    item.setBackground(QColor("#d8ecd8"))
+                elif n:
+                    item.setBackground(QColor("#f6dede"))
+                table.setItem(i, j, item)
+        table.resizeColumnsToContents()
+
+    def _on_confusion_cell(self, i: int, j: int) -> None:
+        condition = self.confusion_combo.currentText()
+        rows, columns = self._confusion_axes(condition)
+        if self.result is None or not (0 <= i < len(rows) and 0 <= j < len(columns)):
+            return
+        ids = self.result.cells[condition].get((rows[i], columns[j]), [])
+        self.drill_down.emit(list(ids), f"{rows[i]} → {columns[j]} · {condition}")
 
     def open_plot(self, path: Path) -> QDialog:
         """Show one plot at full size in its own (non-modal, resizable) window."""

@@ -101,6 +101,13 @@ class DatasetPanel(QGroupBox):
         self.filter_edit.setPlaceholderText("filter: clip, label, speaker, prediction…")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self.apply_filter)
+        self._subset: set[str] | None = None  # utt_ids of a confusion cell, when drilled into
+        self.subset_label = QLabel("")
+        self.subset_label.setStyleSheet("color: #a05000;")
+        self.subset_clear = QPushButton("Show all")
+        self.subset_clear.clicked.connect(lambda: self.show_subset(None))
+        self.subset_label.setVisible(False)
+        self.subset_clear.setVisible(False)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -137,6 +144,10 @@ class DatasetPanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.filter_edit)
+        subset_row = QHBoxLayout()
+        subset_row.addWidget(self.subset_label, 1)
+        subset_row.addWidget(self.subset_clear)
+        layout.addLayout(subset_row)
         layout.addWidget(self.table, 1)
         layout.addWidget(box)
 
@@ -195,7 +206,10 @@ class DatasetPanel(QGroupBox):
                 self.table.setItem(i, j, item)
             self._set_agreement(i)
         self.table.setSortingEnabled(True)
-        self.apply_filter(self.filter_edit.text())
+        self._subset = None
+        self.subset_label.setVisible(False)
+        self.subset_clear.setVisible(False)
+        self.apply_filter()
         self.table.clearSelection()
         self.table.setCurrentIndex(QModelIndex())
         self.table.selectionModel().blockSignals(False)
@@ -234,13 +248,27 @@ class DatasetPanel(QGroupBox):
             "" if not (label and pred) else "✓" if label == pred else "✗"
         )
 
-    def apply_filter(self, text: str) -> None:
-        """Show only the rows with ``text`` in one of their cells (case-insensitive)."""
-        needle = text.strip().lower()
+    def apply_filter(self, text: str | None = None) -> None:
+        """Show only the rows with ``text`` in one of their cells (case-insensitive),
+        and only a drilled-into subset when there is one."""
+        needle = (self.filter_edit.text() if text is None else text).strip().lower()
         for visual in range(self.table.rowCount()):
-            cells = (self.table.item(visual, j) for j in range(len(COLUMNS)))
+            cells = [self.table.item(visual, j) for j in range(len(COLUMNS))]
             hay = " ".join(c.text().lower() for c in cells if c is not None)
-            self.table.setRowHidden(visual, bool(needle) and needle not in hay)
+            hidden = bool(needle) and needle not in hay
+            if self._subset is not None and cells[0] is not None:
+                hidden = hidden or cells[0].text() not in self._subset
+            self.table.setRowHidden(visual, hidden)
+
+    def show_subset(self, utt_ids: list[str] | None, description: str = "") -> None:
+        """Show only these clips (a confusion cell of a batch run); None shows all again."""
+        self._subset = set(utt_ids) if utt_ids is not None else None
+        self.subset_label.setText(
+            f"{len(self._subset)} clips: {description}" if self._subset is not None else ""
+        )
+        self.subset_label.setVisible(self._subset is not None)
+        self.subset_clear.setVisible(self._subset is not None)
+        self.apply_filter()
 
     def _on_click(self, i: int, _col: int = 0) -> None:
         """Highlight table row ``i`` (and so open it)."""

@@ -109,6 +109,7 @@ class MainWindow(QMainWindow):
         self.mixer_panel = self._make_mixer()
         self.batch_panel = BatchPanel(self.session)
         self.batch_panel.run_finished.connect(self._show_run_in_dataset)
+        self.batch_panel.drill_down.connect(self._drill_down)
         for slot in self.session.slots.values():  # panels may have added their own
             slot.progress.connect(self.notifier.info)
 
@@ -420,6 +421,21 @@ class MainWindow(QMainWindow):
     def _show_run_in_dataset(self, result: BatchResult) -> None:
         source = f"batch run {result.folder} ({result.condition})"
         self.dataset_panel.show_run_predictions(result.manifest, result.predictions, source)
+
+    def _drill_down(self, utt_ids: list[str], description: str) -> None:
+        """A confusion cell's clips in the Dataset tab (the run's manifest must be open)."""
+        result, manifest = self.batch_panel.result, self.session.manifest
+        if (
+            result is None
+            or manifest is None
+            or (Path(result.manifest).resolve() != manifest.path.resolve())
+        ):
+            self.notifier.error(
+                "the run scored another manifest; open it (File ▸ Open manifest…) to see its clips"
+            )
+            return
+        self.dataset_panel.show_subset(utt_ids, description)
+        self.tabs.setCurrentIndex(0)
 
     def _mark(self, what: str) -> None:
         if what in self._drawn:

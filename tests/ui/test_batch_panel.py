@@ -320,3 +320,44 @@ def test_reopening_a_run_folder_shows_it_or_offers_resume(
     win.open_path(folder)
     assert panel.state == "cancelled" and panel.resume_button.isEnabled()
     assert panel.result is None and not panel.export_button.isEnabled()
+
+
+def test_a_confusion_cell_drills_down_to_its_clips(make_window, qtbot, tmp_path, small_manifest):
+    win = window_on(make_window, qtbot, small_manifest)
+    panel = win.batch_panel
+    configure(panel, tmp_path / "run", ("audio-only", "conflict"))
+    with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS) as blocker:
+        panel.start_button.click()
+    result = blocker.args[0]
+    rows = [
+        r for r in read_rows(tmp_path / "run" / "predictions.csv") if r["condition"] == "conflict"
+    ]
+    table = panel.confusion_table
+    assert panel.confusion_combo.currentText() in ("audio-only", "conflict")
+    panel.confusion_combo.setCurrentText("conflict")
+    labels = [table.verticalHeaderItem(i).text() for i in range(table.rowCount())]
+    preds = [table.horizontalHeaderItem(j).text() for j in range(table.columnCount())]
+    assert labels == sorted({r["label"] for r in rows})
+    total = sum(int(table.item(i, j).text()) for i in range(len(labels)) for j in range(len(preds)))
+    assert total == len(rows) == 4
+    # Click the cell of the first clip's (label, prediction).
+    first = rows[0]
+    i, j = labels.index(first["label"]), preds.index(first["prediction"] or "unparsed")
+    with qtbot.waitSignal(panel.drill_down, timeout=5000):
+        rect = table.visualItemRect(table.item(i, j))
+        qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    expected = {
+        r["utt_id"]
+        for r in rows
+        if (r["label"], r["prediction"]) == (first["label"], first["prediction"])
+    }
+    shown = {
+        win.dataset_panel.table.item(v, 0).text()
+        for v in range(win.dataset_panel.table.rowCount())
+        if not win.dataset_panel.table.isRowHidden(v)
+    }
+    assert shown == expected and win.tabs.currentIndex() == 0
+    assert f"{len(expected)} clips: {first['label']} → " in win.dataset_panel.subset_label.text()
+    win.dataset_panel.subset_clear.click()
+    assert not any(win.dataset_panel.table.isRowHidden(v) for v in range(4))
+    assert result.cells["conflict"]
