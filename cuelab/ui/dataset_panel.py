@@ -73,6 +73,7 @@ class DatasetPanel(QGroupBox):
         self._row_of: dict[str, int] = {}  # path -> manifest index
         self._items: list[QTableWidgetItem] = []  # column-0 item of each manifest row
         self._target: ManifestRow | None = None  # the highlighted row: what the box edits
+        self._configured_labels: list[str] | None = None
         self._loading_box = False
         self._note_debounce = Debouncer(SAVE_DEBOUNCE_MS, self.save_current, self)
         self._build()
@@ -173,12 +174,7 @@ class DatasetPanel(QGroupBox):
         except (OSError, UnicodeDecodeError) as exc:
             self.annotations = {}
             self.session.error.emit(f"{manifest.path}: cannot read annotations ({exc})")
-        labels = sorted({r.get("label") for r in manifest.rows if r.get("label")})
-        self.label_combo.blockSignals(True)
-        self.label_combo.clear()
-        self.label_combo.addItems(["", *labels])
-        self.label_combo.blockSignals(False)
-        self.labels_changed.emit()
+        self._fill_labels()
         self._fit_columns(False)
         self.table.blockSignals(True)
         self.table.selectionModel().blockSignals(True)
@@ -320,8 +316,31 @@ class DatasetPanel(QGroupBox):
                 return
         self.session.message.emit("Every clip of the manifest is annotated")
 
+    def set_label_set(self, labels: list[str] | None) -> None:
+        """Use ``labels`` for annotation (keys 1-9), or None for the manifest's own labels."""
+        cleaned = [lab.strip() for lab in labels or [] if lab.strip()]
+        self._configured_labels = list(dict.fromkeys(cleaned)) or None
+        self._fill_labels()
+
+    def _fill_labels(self) -> None:
+        manifest = self.session.manifest
+        labels = self._configured_labels or sorted(
+            {r.get("label") for r in manifest.rows if r.get("label")} if manifest else set()
+        )
+        current = self.label_combo.currentText()
+        self._loading_box = True
+        self.label_combo.blockSignals(True)
+        try:
+            self.label_combo.clear()
+            self.label_combo.addItems(["", *labels])
+            self.label_combo.setCurrentText(current)
+        finally:
+            self.label_combo.blockSignals(False)
+            self._loading_box = False
+        self.labels_changed.emit()
+
     def label_set(self) -> list[str]:
-        """The labels the 1-9 keys choose: the manifest's labels, sorted."""
+        """The labels the 1-9 keys choose: the configured set, else the manifest's, sorted."""
         return [self.label_combo.itemText(i) for i in range(1, self.label_combo.count())]
 
     def label_by_number(self, k: int) -> None:

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -176,6 +177,9 @@ class MainWindow(QMainWindow):
         self.session.model_changed.connect(self._remember_model)
         self.session.norms_changed.connect(self._remember_norms)
         self._restore_geometry()
+        if settings is not None and settings.value("annotation/labels"):
+            labels = str(settings.value("annotation/labels")).split(",")
+            self.dataset_panel.set_label_set(labels)
 
     # --- layout and settings -------------------------------------------------------
 
@@ -299,6 +303,7 @@ class MainWindow(QMainWindow):
         self._action(ann, "&Next clip", lambda: d.step(1), "Ctrl+Down")
         self._action(ann, "&Previous clip", lambda: d.step(-1), "Ctrl+Up")
         self._action(ann, "Next &unannotated clip", d.next_unannotated, "Ctrl+U")
+        self._action(ann, "Label &set…", self.choose_label_set)
         ann.addSeparator()
         self.label_actions: list[QAction] = []
         for k in range(1, 10):
@@ -319,6 +324,22 @@ class MainWindow(QMainWindow):
         view.addAction(self.messages_dock.toggleViewAction())
         self._action(view, "&Zoom to fit", self.clip_view.zoom_to_fit, "Ctrl+0")
         self._fill_recent()
+
+    def choose_label_set(self) -> None:
+        """Annotate ▸ Label set…: the labels for keys 1-9 (empty: the manifest's)."""
+        current = ", ".join(self.dataset_panel.label_set())
+        text, ok = QInputDialog.getText(
+            self, "Label set", "Labels, comma-separated (empty: the manifest's labels):",
+            text=current,
+        )  # fmt: skip
+        if ok:
+            self.set_label_set([t for t in text.split(",") if t.strip()] or None)
+
+    def set_label_set(self, labels: list[str] | None) -> None:
+        """Use (and remember) a configured annotation label set; None: the manifest's."""
+        self.dataset_panel.set_label_set(labels)
+        if self.settings is not None:
+            self.settings.setValue("annotation/labels", ",".join(labels or []))
 
     def _fill_label_actions(self) -> None:
         labels = self.dataset_panel.label_set()

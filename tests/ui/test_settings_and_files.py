@@ -105,3 +105,27 @@ def test_quitting_during_a_run_asks_first(make_window, qtbot, tmp_path, small_ma
     proceed.set()
     qtbot.waitUntil(lambda: panel.state == "cancelled", timeout=RUN_TIMEOUT_MS)
     panel.relay.progress.disconnect(hold)
+
+
+def test_a_configured_label_set_is_used_and_remembered(qtbot, tmp_path, small_manifest):
+    from cuelab.core.datasets.annotations import load_annotations
+
+    win = _window(qtbot, _settings(tmp_path))
+    s, panel = win.session, win.dataset_panel
+    with qtbot.waitSignal(s.clip_changed, timeout=30_000):
+        s.open_manifest(small_manifest)
+    assert panel.label_set() == ["angry", "happy", "neutral", "sad"]  # the manifest's
+    win.set_label_set(["calm", "tense", "calm"])
+    assert panel.label_set() == ["calm", "tense"]
+    assert [a.text() for a in win.label_actions if a.isVisible()] == [
+        "Label 1: calm",
+        "Label 2: tense",
+    ]
+    panel.label_by_number(2)
+    assert load_annotations(small_manifest)["spk01_f_angry_01.flac"].annotator_label == "tense"
+    win.close()
+    again = _window(qtbot, _settings(tmp_path))
+    assert again.dataset_panel.label_set() == ["calm", "tense"]
+    again.set_label_set(None)  # back to the manifest's labels
+    assert again.dataset_panel.label_set() == []  # no manifest open in this window yet
+    again.close()
