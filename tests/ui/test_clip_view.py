@@ -102,3 +102,17 @@ def test_waveform_and_spectrogram_share_the_time_axis_after_a_clip_opens(ready_w
     assert wave_y[0] < -peak < peak < wave_y[1] < 1.2 * peak
     ticks = view.wave_plot.getPlotItem().getAxis("bottom").range
     assert abs(ticks[1] - view.duration) < 1e-6  # the axis shows the same range
+
+
+def test_rate_and_channels_of_the_file_and_the_down_mix_are_stated(make_window, qtbot, tmp_path):
+    import soundfile as sf
+
+    win = make_window()
+    path = tmp_path / "stereo.wav"
+    t = np.arange(44100) / 44100
+    sf.write(
+        str(path), np.stack([np.sin(2 * np.pi * 220 * t), np.zeros_like(t)], axis=1) * 0.3, 44100
+    )
+    with qtbot.waitSignal(win.session.clip_changed, timeout=10_000):
+        win.session.open_file(path)
+    assert win.clip_view.info_label.text() == "file 44.1 → 16 kHz, 2 ch → mono (mean)"
