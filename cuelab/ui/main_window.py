@@ -137,7 +137,7 @@ class MainWindow(QMainWindow):
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.clip_view)
         right.addWidget(bottom)
-        right.setSizes([420, 380])
+        right.setSizes([370, 430])
         main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(left)
         main.addWidget(right)
