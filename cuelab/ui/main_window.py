@@ -229,6 +229,8 @@ class MainWindow(QMainWindow):
             self.settings.setValue("session/model", self.session.model_spec)
             self.settings.setValue("session/quant", quant)
             self.settings.setValue("session/device", device)
+            for key in ("scoring", "prompt_family"):  # an openai: model's choices
+                self.settings.setValue(f"session/{key}", self.session.model_remote.get(key, ""))
 
     def _remember_norms(self) -> None:
         if self.settings is not None:
@@ -269,8 +271,15 @@ class MainWindow(QMainWindow):
             self.open_demo(audio, model_spec=None)
         if spec and s is not None:
             self.model_panel.show_spec(spec)
+            remote = {
+                key: str(s.value(f"session/{key}", "") or "")
+                for key in ("scoring", "prompt_family")
+            }
             self.session.load_model(
-                spec, str(s.value("session/quant", "auto")), str(s.value("session/device", "auto"))
+                spec,
+                str(s.value("session/quant", "auto")),
+                str(s.value("session/device", "auto")),
+                {k: v for k, v in remote.items() if v} or None,
             )
         else:
             self.session.load_model("reference")

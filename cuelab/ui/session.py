@@ -376,6 +376,9 @@ class Session(QObject):
                 adapter = load_model(spec, options)
             except CueLabError as exc:
                 raise ModelError(model_error("load", spec, exc)) from exc
+            except Exception as exc:  # a library's own error: detail to the log, one line here
+                log.exception("loading %s failed", spec)
+                raise ModelError(model_error("load", spec, _one_line(exc))) from exc
             # A classifier with fixed classes says so in describe(); ALMs take the task's.
             labels = adapter.describe().get("labels") or task_labels
             return adapter, tuple(str(lab) for lab in labels)
@@ -451,6 +454,9 @@ class Session(QObject):
                     preds = model.score_labels(clip, task, labels, [None, text or None])
                 except CueLabError as exc:
                     raise ModelError(model_error("score", spec, exc)) from exc
+                except Exception as exc:  # detail to the log, one line on screen
+                    log.exception("scoring with %s failed", spec)
+                    raise ModelError(model_error("score", spec, _one_line(exc))) from exc
             return preds[0], preds[1]
 
         def done(preds: tuple[Any, Any], seconds: float) -> None:
@@ -505,7 +511,11 @@ def _file_format(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def model_error(action: str, spec: str, exc: BaseException) -> str:
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def model_error(action: str, spec: str, exc: BaseException | str) -> str:
     """One wording for every model failure the window shows: ``model SPEC: cannot ACTION: why``."""
     return f"model {spec}: cannot {action}: {exc}"
 
