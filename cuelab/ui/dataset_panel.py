@@ -118,7 +118,7 @@ class DatasetPanel(QGroupBox):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.setTabKeyNavigation(False)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
-        self.table.activated.connect(lambda index: self._open_index(index.row()))
+        self.table.activated.connect(lambda index: self._open_index(self._index_of(index.row())))
         self.table.installEventFilter(self)
 
         box = QGroupBox("Annotation of the highlighted clip")

@@ -136,6 +136,11 @@ def test_sorted_and_filtered_table_still_opens_and_annotates_the_right_clip(read
     with qtbot.waitSignal(s.clip_changed, timeout=30_000):
         panel._on_click(0)
     assert s.clip_name == "spk01_f_sad_01.flac" and table.currentRow() == 0
+    table.setFocus()
+    qtbot.waitUntil(table.hasFocus, timeout=5000)
+    qtbot.keyClick(table, Qt.Key.Key_Return)  # Enter on a sorted row: the same clip
+    qtbot.wait(300)
+    assert s.clip_name == "spk01_f_sad_01.flac"
     panel.label_by_number(3)  # "neutral"
     saved = load_annotations(s.manifest.path)
     assert saved["spk01_f_sad_01.flac"].annotator_label == "neutral"
