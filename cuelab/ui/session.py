@@ -167,7 +167,7 @@ class Session(QObject):
         p = Path(path)
 
         def work(job: Job) -> tuple[np.ndarray, int, tuple[int, int] | None]:
-            from cuelab.core.audio.io import load_audio
+            from cuelab.core.audio.io import audio_format, load_audio
             from cuelab.core.errors import AudioError, CueLabError
 
             job.report(f"Loading {p.name}…")
@@ -176,7 +176,7 @@ class Session(QObject):
             except CueLabError as exc:
                 msg = str(exc)
                 raise AudioError(msg if p.name in msg else f"{p.name}: {msg}") from exc
-            return x, sr, _file_format(p)
+            return x, sr, audio_format(p)
 
         def done(value: tuple[np.ndarray, int, tuple[int, int] | None], _s: float) -> None:
             self.row = row
@@ -498,17 +498,6 @@ class Session(QObject):
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Cancel all jobs and wait for the workers (window close)."""
         return shutdown_pool(self.pool, list(self.slots.values()), timeout_ms)
-
-
-def _file_format(path: Path) -> tuple[int, int] | None:
-    """The file's own sample rate and channel count from its header (None if unknown)."""
-    try:
-        import soundfile as sf
-
-        info = sf.info(str(path))
-        return int(info.samplerate), int(info.channels)
-    except Exception:  # MP3 on an old libsndfile: the audio still loaded, only this is unknown
-        return None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -178,6 +178,20 @@ def audio_duration(path: PathLike) -> float:
     return float(info.frames) / info.samplerate if info.samplerate > 0 else 0.0
 
 
+def audio_format(path: PathLike) -> tuple[int, int] | None:
+    """The file's own sample rate and channel count from its header, before any
+    down-mix or resampling; None where the header cannot say (MP3 without libsndfile
+    support, decoded by the fallback)."""
+    p = Path(path)
+    if _needs_fallback(p):
+        return None
+    try:
+        info = sf.info(str(p))
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        return None
+    return int(info.samplerate), int(info.channels)
+
+
 def load_audio(
     path: PathLike,
     sr: int | None = 16000,
