@@ -45,18 +45,30 @@ def test_chips_are_greyed_while_a_new_clip_is_analysed(ready_window, qtbot):
     win = ready_window
     s, panel = win.session, win.concepts_panel
     before = s.tokens
+    warned = []
+    win.notifier.posted.connect(lambda lev, msg: lev == "warning" and warned.append(msg))
+    seen = {}
+
+    def while_analysing() -> None:  # runs after the panels' own slots, before the features
+        seen.update(
+            analysing=panel.analysing,
+            chip=panel.chips["ENERGY"].isEnabled(),
+            bar=panel.bars["PITCH"].isEnabled(),
+            state=panel.state_label.text(),
+            top=win.predictions_panel.top_label.text(),
+        )
+        # An edit now would go to the old clip's tokens and vanish: it is refused, with a word.
+        s.set_tokens(before.without("PITCH"))
+
+    s.analysis_started.connect(while_analysing)
     with qtbot.waitSignal(s.analysis_changed, timeout=30_000):
         s.open_row(s.manifest.rows[2])
-        qtbot.waitUntil(lambda: panel.analysing, timeout=10_000)
-        assert not panel.chips["ENERGY"].isEnabled() and not panel.bars["PITCH"].isEnabled()
-        assert panel.state_label.text() == "analysing…"
-        assert "analysing" in win.predictions_panel.top_label.text()
-        # An edit now would go to the old clip's tokens and vanish: it is refused, with a word.
-        warned = []
-        win.notifier.posted.connect(lambda lev, msg: lev == "warning" and warned.append(msg))
-        s.set_tokens(before.without("PITCH"))
-        assert warned and "being analysed" in warned[0]
+    s.analysis_started.disconnect(while_analysing)
+    assert seen["analysing"] and not seen["chip"] and not seen["bar"]
+    assert seen["state"] == "analysing…" and "analysing" in seen["top"]
+    assert warned and "being analysed" in warned[0]
     assert not panel.analysing and panel.chips["ENERGY"].isEnabled()
+    assert panel.bars["PITCH"].isEnabled() and panel.state_label.text() == ""
     assert s.tokens == s.aligned  # the new clip's own tokens, nothing dropped silently
 
 
