@@ -27,9 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--model",
-        default="reference",
+        default=None,
         metavar="SPEC",
-        help="model loaded at start, family:location (default: the shipped reference; 'none' for none)",
+        help="model loaded at start, family:location (default: the last session's model, else "
+        "the shipped reference; 'none' for none)",
     )
     p.set_defaults(func=run)
 
@@ -38,5 +39,7 @@ def run(args: argparse.Namespace) -> int:
     """Start the window (Qt is imported only here)."""
     from cuelab.ui.app import run_gui
 
+    if args.model is None:  # the last session's manifest, model and norms
+        return run_gui(args.audio, args.screenshot, args.timeout, "reference", restore=True)
     model = None if args.model.strip().lower() == "none" else args.model
     return run_gui(args.audio, args.screenshot, args.timeout, model)

@@ -20,6 +20,7 @@ def run_gui(
     screenshot: str | Path | None = None,
     timeout_s: float = 180.0,
     model_spec: str | None = "reference",
+    restore: bool = False,
 ) -> int:
     """Open the window and run the event loop.
 
@@ -30,6 +31,8 @@ def run_gui(
         timeout_s: in screenshot mode, give up after this long (exit 3)
             rather than hang.
         model_spec: the model loaded at start (None: none).
+        restore: reopen the last session's manifest, model and norms (from
+            QSettings) instead; never in screenshot mode.
 
     Returns:
         The exit status.
@@ -49,15 +52,23 @@ def run_gui(
     pg.setConfigOptions(background="w", foreground="k", antialias=True)
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "cuelab"])
     app.setApplicationName("CueLab")
+    app.setOrganizationName("CueLab")
     app.setDesktopFileName("cuelab")
+
+    from PySide6.QtCore import QSettings
 
     from cuelab.ui.main_window import MainWindow
     from cuelab.ui.notify import install_excepthook
 
-    window = MainWindow(playback=screenshot is None)
+    # A screenshot shows the bundled demo at the default size, whatever the user last had.
+    settings = QSettings() if screenshot is None else None
+    window = MainWindow(playback=screenshot is None, settings=settings)
     install_excepthook(window.notifier, window)
     window.show()
-    QTimer.singleShot(0, lambda: window.open_demo(audio, model_spec))
+    if settings is not None and restore:
+        QTimer.singleShot(0, lambda: window.restore_session(audio))
+    else:
+        QTimer.singleShot(0, lambda: window.open_demo(audio, model_spec))
     status = {"code": 0}
     if screenshot is not None:
         _arm_screenshot(app, window, Path(screenshot), timeout_s, status)

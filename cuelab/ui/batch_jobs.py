@@ -44,6 +44,9 @@ class BatchResult:
             (else ``audio-only``), for the dataset panel; "unparsed" when unparsed.
         condition: which condition ``predictions`` come from.
         report_files: every file of the report (CSVs, PNGs, annotations).
+        cells: per condition of the first model (first seed where seeded), the
+            clips in each confusion cell: (label, prediction) -> utt_ids.
+        labels: the labels, in order (rows and columns of the confusion).
     """
 
     folder: Path
@@ -54,6 +57,8 @@ class BatchResult:
     predictions: dict[str, str] = field(default_factory=dict)
     condition: str = ""
     report_files: list[Path] = field(default_factory=list)
+    cells: dict[str, dict[tuple[str, str], list[str]]] = field(default_factory=dict)
+    labels: list[str] = field(default_factory=list)
 
 
 class RunControl(JobControl):
@@ -165,11 +170,19 @@ def load_result(folder: Path, config: RunConfig, files: Any) -> BatchResult:
             )
     model = config.models[0]
     condition = next((c for c in ("correct", "audio-only") if c in config.conditions), "")
+    rows_all = load_predictions(folder)
     predictions = {
         utt: pred or "unparsed"
-        for utt, _s, _l, m, c, _seed, pred in load_predictions(folder)
+        for utt, _s, _l, m, c, _seed, pred in rows_all
         if m == model and c == condition
     }
+    cells: dict[str, dict[tuple[str, str], list[str]]] = {}
+    first_seed: dict[str, str] = {}
+    for utt, _s, label, m, c, seed, pred in rows_all:
+        if m != model or first_seed.setdefault(c, seed) != seed:
+            continue
+        cells.setdefault(c, {}).setdefault((label, pred or "unparsed"), []).append(utt)
+    labels = sorted({lab for by_cell in cells.values() for lab, _p in by_cell})
     return BatchResult(
         folder=folder,
         manifest=Path(config.manifest),
@@ -179,6 +192,8 @@ def load_result(folder: Path, config: RunConfig, files: Any) -> BatchResult:
         predictions=predictions,
         condition=condition,
         report_files=report_files(folder, files),
+        cells=cells,
+        labels=labels,
     )
 
 

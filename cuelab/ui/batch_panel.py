@@ -8,19 +8,32 @@ is on disk and Resume continues the same run folder. When a run ends its
 report is built in the same worker, and the panel shows ``summary.csv`` and
 the PNG plots. Export rebuilds the report (so annotations made since are
 included) and copies its files to a chosen folder.
+
+Starting a run clears the previous run's results from the panel (a cancelled
+or failed run shows and exports nothing of an older one). A run folder can be
+reopened later (File ▸ Open run…): its report is shown, and a run that did not
+complete can be resumed, across restarts of the window. Errors from the core
+speak the command line's language ("--resume"); the panel rewords them for
+its own buttons.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtCore import QObject, QUrl, Signal
+from PySide6.QtGui import (
+    QDesktopServices,
+    QStandardItemModel,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDialog,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -29,9 +42,8 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSpinBox,
-    QTableView,
+    QTableWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -54,7 +66,9 @@ from cuelab.ui.batch_jobs import (
     load_result,
     parse_numbers,
 )
+from cuelab.ui.batch_results import ResultsView
 from cuelab.ui.session import Session
+from cuelab.ui.widgets import ElidedLabel
 from cuelab.ui.workers import Job, JobSlot
 
 # The run/report helpers moved to batch_jobs; they stay importable from here.
@@ -72,6 +86,32 @@ __all__ = [
 
 SIMPLE_CONDITIONS = ("audio-only", "correct", "conflict", "shuffle")
 ALL_SPLITS = "(all rows)"
+HELD_OUT_SPLITS = ("test", "eval", "dev", "val", "validation", "heldout", "held-out")
+
+# Command-line words in core errors, and what the panel calls the same thing.
+_CLI_WORDS = (
+    (
+        r"add --resume to continue it, or choose another --out",
+        "press Resume to continue it (File ▸ Open run… reopens it), or choose another run folder",
+    ),
+    (r"finish it with --resume", "finish it with Resume"),
+    (r"\(--resume tries them again\)", "(Resume tries them again)"),
+    (r"--resume", "Resume"),
+    (r"--conditions LIST", "tick a condition"),
+    (r"--conditions", "the conditions"),
+    (r"--model SPEC", "load a model or type its spec"),
+    (r"--out", "the run folder"),
+    (r"--split", "the split"),
+    (r"--limit", "the limit"),
+    (r"--seeds", "the seeds"),
+)
+
+
+def panel_wording(message: str) -> str:
+    """A core error reworded for the panel: its buttons and fields, not command-line flags."""
+    for pattern, replacement in _CLI_WORDS:
+        message = re.sub(pattern, replacement, message)
+    return message
 
 
 class _Relay(QObject):
@@ -92,17 +132,21 @@ class BatchPanel(QWidget):
         progressed(object): a :class:`~cuelab.core.jobs.ProgressInfo` (GUI thread).
         run_finished(object): a :class:`BatchResult`.
         exported(object): the list of files written by Export.
+        drill_down(object, str): a confusion cell was clicked: its clips' ids
+            and a description (``angry → happy · correct``).
     """
 
     state_changed = Signal(str)
     progressed = Signal(object)
     run_finished = Signal(object)
     exported = Signal(object)
+    drill_down = Signal(object, str)  # utt_ids of a confusion cell, and what they are
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.state = "idle"
+        self.error_text = ""
         self.result: BatchResult | None = None
         self.last_config: RunConfig | None = None
         self._run_id = 0
@@ -121,15 +165,20 @@ class BatchPanel(QWidget):
 
     def _slot(self, name: str) -> JobSlot:
         slot = JobSlot(name, self.session.pool, self.session)
-        slot.failed.connect(self.session.error)
+        slot.failed.connect(self._on_failed)
         self.session.slots[name] = slot  # the window's shutdown cancels and awaits it
         return slot
+
+    def _on_failed(self, message: str) -> None:
+        """A run or export failed: one line, in the panel's words, kept in the panel."""
+        message = panel_wording(message)
+        self.error_text = message
+        self.session.error.emit(message)
 
     # --- widgets ------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.manifest_label = QLabel("Open a dataset first")
-        self.manifest_label.setWordWrap(True)
+        self.manifest_label = ElidedLabel("Open a dataset first")
         self.model_edit = QLineEdit()
         self.model_edit.setPlaceholderText("model spec, e.g. reference")
         self.model_edit.textEdited.connect(lambda _t: setattr(self, "_model_edited", True))
@@ -185,33 +234,57 @@ class BatchPanel(QWidget):
         self.resume_button.clicked.connect(self.resume)
         self.export_button = QPushButton("Export report…")
         self.export_button.clicked.connect(self.export)
+        self.folder_button = QPushButton("Open folder")
+        self.folder_button.setToolTip("Show the run folder in the file manager")
+        self.folder_button.clicked.connect(self.open_folder)
         buttons = QHBoxLayout()
-        for b in (self.start_button, self.cancel_button, self.resume_button, self.export_button):
+        for b in (
+            self.start_button,
+            self.cancel_button,
+            self.resume_button,
+            self.export_button,
+            self.folder_button,
+        ):
             buttons.addWidget(b)
         self.progress_bar = QProgressBar()
         self.eta_label = QLabel("")
+        self.eta_label.setWordWrap(True)
         self.eta_label.setStyleSheet("color: #555;")
 
-        self.summary_model = QStandardItemModel(self)
-        self.summary_view = QTableView()
-        self.summary_view.setModel(self.summary_model)
-        self.summary_view.verticalHeader().setVisible(False)
-        self.summary_view.setMinimumHeight(120)
-        self.plot_labels: list[QLabel] = []
-        self._gallery = QWidget()
-        self._gallery_layout = QVBoxLayout(self._gallery)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self._gallery)
-        scroll.setMinimumHeight(160)
+        self.results = ResultsView()
+        self.results.drill_down.connect(self.drill_down)
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.eta_label)
-        layout.addWidget(self.summary_view, 1)
-        layout.addWidget(scroll, 1)
+        layout.addWidget(self.results, 3)
+
+    # The results view's parts, as the panel's own (tests, the window).
+    @property
+    def summary_model(self) -> QStandardItemModel:
+        return self.results.summary_model
+
+    @property
+    def confusion_table(self) -> QTableWidget:
+        return self.results.confusion_table
+
+    @property
+    def confusion_combo(self) -> QComboBox:
+        return self.results.confusion_combo
+
+    @property
+    def plot_labels(self) -> list[QLabel]:
+        return self.results.plot_labels
+
+    @property
+    def plot_dialogs(self) -> list[QDialog]:
+        return self.results.plot_dialogs
+
+    def open_plot(self, path: Path) -> QDialog:
+        """Show one plot at full size."""
+        return self.results.open_plot(path)
 
     def _browse_out(self) -> None:
         start = self.out_edit.text().strip() or str(RUNS_HOME)
@@ -232,6 +305,9 @@ class BatchPanel(QWidget):
         splits = sorted({r.get("split") for r in manifest.rows if r.get("split")})
         self.split_combo.clear()
         self.split_combo.addItems([ALL_SPLITS, *splits])
+        held_out = [sp for sp in splits if sp.lower() in HELD_OUT_SPLITS]
+        if held_out:  # report on held-out clips by default, as a paper would
+            self.split_combo.setCurrentText(held_out[0])
 
     # --- configuration ------------------------------------------------------------
 
@@ -245,6 +321,8 @@ class BatchPanel(QWidget):
             out += [f"corrupt:{p:g}" for p in grid]
         if self.condition_boxes["ablate"].isChecked():
             out.append(f"ablate:{self.ablate_combo.currentText()}")
+        if not out:
+            raise RunConfigError("batch run: tick at least one condition")
         return out
 
     def config(self) -> RunConfig:
@@ -284,7 +362,13 @@ class BatchPanel(QWidget):
         try:
             config = self.config()
         except CueLabError as exc:
-            self.session.error.emit(str(exc))
+            self._on_failed(str(exc))
+            return
+        if (Path(config.out) / "run.json").exists():
+            self._on_failed(
+                f"batch run: {config.out} already holds a run; open it with File ▸ Open run… "
+                "to resume it, or choose another run folder"
+            )
             return
         self._launch(config, resume=False)
 
@@ -322,8 +406,50 @@ class BatchPanel(QWidget):
             return load_result(outcome.folder, config, build_report_isolated(outcome.folder))
 
         self.progress_bar.setValue(0)
+        self.error_text = ""
+        self._clear_result()  # nothing of an older run is shown or exported from now on
         self._set_state("running")
         self.slot.start(work, self._on_result)
+
+    def _clear_result(self) -> None:
+        self.result = None
+        self.results.clear()
+
+    def open_run(self, folder: Path) -> None:
+        """Show a run folder's report (built in a worker); an unfinished run can be resumed."""
+        from cuelab.core.runs import read_record
+
+        try:
+            record = read_record(folder)
+            config = RunConfig.from_json(record["config"])
+        except (CueLabError, KeyError, TypeError, ValueError) as exc:
+            self._on_failed(f"{folder}: cannot open the run ({exc})")
+            return
+        config = dataclasses.replace(config, out=str(folder))  # the folder may have moved
+        self.last_config = config
+        self.out_edit.setText(str(folder))
+        complete = record.get("status") == "complete"
+        self._clear_result()
+        if not complete:
+            self._set_state("cancelled")
+            self.eta_label.setText(
+                f"{folder}: the run is {record.get('status', 'unfinished')}; Resume continues it"
+            )
+            return
+
+        def work(job: Job) -> BatchResult:
+            job.report("Building the report…")
+            return load_result(folder, config, build_report_isolated(folder))
+
+        def done(result: BatchResult, _s: float) -> None:
+            self.result = result
+            self.results.show_result(result)
+            self._set_state("finished")
+            self.eta_label.setText(f"Opened {result.folder}")
+            self.run_finished.emit(result)
+
+        self.eta_label.setText(f"Opening {folder}…")
+        self.export_slot.start(work, done)
 
     def _loader(self) -> Any:
         """Lend the window's model to the run when the spec matches (no second copy)."""
@@ -354,7 +480,7 @@ class BatchPanel(QWidget):
 
     def _on_result(self, result: BatchResult, seconds: float) -> None:
         self.result = result
-        self._show_result(result)
+        self.results.show_result(result)
         self._set_state("finished")
         self.eta_label.setText(f"Finished in {format_duration(seconds)} · {result.folder}")
         self.session.message.emit(f"Batch run finished: {result.folder}")
@@ -368,7 +494,8 @@ class BatchPanel(QWidget):
             self.eta_label.setText("Cancelled; the partial run is on disk (Resume continues it)")
         else:
             self._set_state("failed")
-            self.eta_label.setText("The run stopped with an error (see the status bar)")
+            why = self.error_text or "see Messages"
+            self.eta_label.setText(f"The run stopped: {why}. Resume continues it.")
 
     def _set_state(self, state: str) -> None:
         self.state = state
@@ -382,30 +509,20 @@ class BatchPanel(QWidget):
         self.cancel_button.setEnabled(running)
         self.resume_button.setEnabled(resumable)
         self.export_button.setEnabled(not running and self.result is not None)
+        self.folder_button.setEnabled(
+            self.last_config is not None and Path(self.last_config.out).exists()
+        )
         self.state_changed.emit(state)
 
     # --- results ------------------------------------------------------------------
 
-    def _show_result(self, result: BatchResult) -> None:
-        self.summary_model.clear()
-        self.summary_model.setHorizontalHeaderLabels(result.header)
-        for row in result.rows:
-            items = [QStandardItem(cell) for cell in row]
-            for item in items:
-                item.setEditable(False)
-            self.summary_model.appendRow(items)
-        self.summary_view.resizeColumnsToContents()
-        for label in self.plot_labels:
-            self._gallery_layout.removeWidget(label)
-            label.deleteLater()
-        self.plot_labels = []
-        for path, image in result.plots:
-            label = QLabel()
-            label.setPixmap(QPixmap.fromImage(image))
-            label.setToolTip(str(path))
-            label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-            self._gallery_layout.addWidget(label)
-            self.plot_labels.append(label)
+    def open_folder(self) -> None:
+        """Open the run folder in the system's file manager."""
+        folder = self.result.folder if self.result is not None else None
+        if folder is None and self.last_config is not None:
+            folder = Path(self.last_config.out)
+        if folder is not None and folder.exists():
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     def export(self) -> None:
         """Rebuild the report and copy its CSVs and plots into a chosen folder."""

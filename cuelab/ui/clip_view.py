@@ -23,10 +23,13 @@ from PySide6.QtWidgets import (
 
 from cuelab.ui.dsp import Spectrogram, spectrogram
 from cuelab.ui.playback import Player
-from cuelab.ui.session import Session
+from cuelab.ui.session import MIN_SEGMENT_S, Session
+from cuelab.ui.widgets import ElidedLabel
 from cuelab.ui.workers import Debouncer, Job, JobSlot
 
 MAX_FRAMES = 1500
+RAW_SAMPLES = 1_000_000  # above this many visible samples the waveform is an envelope
+ENVELOPE_BUCKETS = 8000
 
 # Praat's grey scale: white silence, black energy.
 _PRAAT_GREYS = pg.ColorMap([0.0, 1.0], [(255, 255, 255), (0, 0, 0)])
@@ -36,6 +39,17 @@ def _semitones_to_hz(st: np.ndarray) -> np.ndarray:
     """eGeMAPS F0 (semitones re 27.5 Hz) to Hz; unvoiced (0) becomes NaN."""
     hz = 27.5 * np.power(2.0, st / 12.0)
     return np.where(st > 0, hz, np.nan)
+
+
+def _envelope(x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max of :data:`ENVELOPE_BUCKETS` equal buckets, interleaved (time, value)."""
+    k = max(1, x.size // ENVELOPE_BUCKETS)
+    n = x.size // k
+    blocks = x[: n * k].reshape(n, k)
+    y = np.empty(2 * n, dtype=np.float32)
+    y[0::2], y[1::2] = blocks.min(axis=1), blocks.max(axis=1)
+    t = (np.repeat(np.arange(n), 2) * k + k / 2) / sr
+    return t, y
 
 
 class ClipView(QWidget):
@@ -58,6 +72,7 @@ class ClipView(QWidget):
         self._spec_debounce = Debouncer(120, self._start_spectrogram, self)
         self._build()
         session.clip_changed.connect(self._on_clip)
+        session.clip_failed.connect(self.show_error)
         session.analysis_changed.connect(self._draw_f0)
         player.position.connect(self._on_position)
         player.playing_changed.connect(self._on_playing)
@@ -65,14 +80,36 @@ class ClipView(QWidget):
     # --- construction ------------------------------------------------------------
 
     def _build(self) -> None:
-        self.title = QLabel("No clip")
+        self.title = ElidedLabel("No clip")
         self.title.setStyleSheet("font-weight: bold;")
+        self.error_label = QLabel("")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(
+            "QLabel { color: #b00020; background: #fdecee; border: 1px solid #e0a0a8; "
+            "padding: 3px; }"
+        )
+        self.error_label.setVisible(False)
+        self.error_dismiss = QPushButton("Dismiss")
+        self.error_dismiss.setVisible(False)
+        self.error_dismiss.clicked.connect(self.clear_error)
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.setToolTip("Zoom to fit the whole clip (Ctrl+0)")
+        self.fit_button.clicked.connect(self.zoom_to_fit)
+        self.readout = QLabel("")
+        self.readout.setStyleSheet("color: #333;")
+        self.readout.setToolTip("Cursor time and frequency; selection start, end and length")
+        self.selection_note = QLabel("")
+        self.selection_note.setStyleSheet("color: #a05000;")
+        self.info_label = QLabel("")
+        self.info_label.setStyleSheet("color: #555;")
         self.play_button = QPushButton("Play")
         self.play_button.setToolTip("Play / pause (Space); plays the selection when one is active")
         self.play_button.clicked.connect(self.toggle_play)
         if not self.player.available:
             self._playback_off(self.player.reason)
         self.player.unavailable.connect(self._playback_off)
+        self.loop_box = QCheckBox("Loop")
+        self.loop_box.setToolTip("Repeat the selection (or the clip) until paused")
         self.selection_box = QCheckBox("Analyse selection")
         self.selection_box.setToolTip(
             "Drag the shaded region on the waveform to analyse just that part"
@@ -96,21 +133,17 @@ class ClipView(QWidget):
 
         bar = QHBoxLayout()
         bar.addWidget(self.title, 1)
+        bar.addWidget(self.fit_button)
         bar.addWidget(self.play_button)
+        bar.addWidget(self.loop_box)
         bar.addWidget(self.selection_box)
         bar.addWidget(self.f0_box)
-        for text, spin in (
-            ("Window", self.window_spin),
-            ("Range", self.range_spin),
-            ("Max", self.fmax_spin),
-        ):
-            bar.addWidget(QLabel(text))
-            bar.addWidget(spin)
 
         self.wave_plot = pg.PlotWidget()
         self.wave_plot.setLabel("left", "amplitude")
+        self.wave_plot.getAxis("left").enableAutoSIPrefix(False)  # plain values, no "x0.001"
         self.wave_plot.setMouseEnabled(x=True, y=False)
-        self.wave_plot.setMinimumHeight(110)
+        self.wave_plot.setMinimumHeight(60)
         self.wave_curve = self.wave_plot.plot(pen=pg.mkPen("#1f4e79", width=1))
         self.wave_curve.setDownsampling(auto=True, method="peak")
         self.wave_curve.setClipToView(True)
@@ -118,20 +151,48 @@ class ClipView(QWidget):
         self.region.setZValue(10)
         self.region.setVisible(False)
         self.region.sigRegionChangeFinished.connect(self._on_region)
+        self.region.sigRegionChanged.connect(self._on_region_moving)
         self.wave_plot.addItem(self.region)
 
         self.spec_plot = pg.PlotWidget()
         self.spec_plot.setLabel("left", "Hz")
         self.spec_plot.setLabel("bottom", "time", units="s")
         self.spec_plot.setMouseEnabled(x=True, y=False)
-        self.spec_plot.setMinimumHeight(150)
+        self.spec_plot.setMinimumHeight(80)
         self.spec_plot.setXLink(self.wave_plot)
         self.spec_image = pg.ImageItem()
         self.spec_image.setColorMap(_PRAAT_GREYS)
         self.spec_plot.addItem(self.spec_image)
-        self.f0_curve = self.spec_plot.plot(
-            pen=None, symbol="o", symbolSize=3, symbolBrush="#0060ff", symbolPen=None
-        )
+        # The selection drawn on the spectrogram too (follows the waveform's region).
+        self.spec_region = pg.LinearRegionItem(brush=pg.mkBrush(255, 200, 0, 40), movable=False)
+        self.spec_region.setZValue(10)
+        self.spec_region.setVisible(False)
+        self.spec_plot.addItem(self.spec_region)
+        # F0 on its own axis (Hz, right), so a 100-300 Hz contour is not a flat line
+        # at the bottom of a 0-5000 Hz spectrogram.
+        spec_item = self.spec_plot.getPlotItem()
+        self.f0_view = pg.ViewBox()
+        self.f0_view.setZValue(20)  # above the spectrogram image
+        spec_item.showAxis("right")
+        spec_item.scene().addItem(self.f0_view)
+        spec_item.getAxis("right").linkToView(self.f0_view)
+        spec_item.getAxis("right").setLabel("F0 (Hz)", color="#0060ff")
+        # Equal axis widths on both plots, so the linked time axes span the same range.
+        for item in (spec_item, self.wave_plot.getPlotItem()):
+            item.showAxis("right")
+            item.getAxis("right").setWidth(55)
+            item.getAxis("left").setWidth(55)
+        self.wave_plot.getPlotItem().getAxis("right").setStyle(showValues=False)
+        self.f0_view.setXLink(spec_item.getViewBox())
+        self.f0_view.setMouseEnabled(x=False, y=False)
+        self.f0_view.setYRange(50, 500, padding=0)
+        # A line broken at unvoiced frames, not one symbol per frame: a 10-minute clip
+        # has 60,000 frames and scatter symbols stalled the window for 180 ms.
+        self.f0_curve = pg.PlotDataItem(pen=pg.mkPen("#0060ff", width=2), connect="finite")
+        self.f0_curve.setDownsampling(auto=True, method="peak")
+        self.f0_curve.setClipToView(True)
+        self.f0_view.addItem(self.f0_curve)
+        spec_item.getViewBox().sigResized.connect(self._place_f0_view)
         self.cursors = []
         for plot in (self.wave_plot, self.spec_plot):
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#d00000", width=1))
@@ -141,12 +202,36 @@ class ClipView(QWidget):
         self.wave_plot.getViewBox().sigXRangeChanged.connect(
             lambda *_: self._spec_debounce.trigger()
         )
+        self.wave_plot.getViewBox().sigXRangeChanged.connect(lambda *_: self._draw_wave())
+        self._envelope: tuple[np.ndarray, np.ndarray] | None = None
+        self._wave_span = (-1, -1)
+        self._wave_frozen = False
+
+        for plot in (self.wave_plot, self.spec_plot):
+            plot.scene().sigMouseMoved.connect(lambda pos, plot=plot: self._on_mouse(plot, pos))
+        readouts = QHBoxLayout()
+        readouts.addWidget(self.readout)
+        readouts.addWidget(self.selection_note)
+        readouts.addStretch(1)
+        readouts.addWidget(self.info_label)
+        for text, spin in (
+            ("Window", self.window_spin),
+            ("Range", self.range_spin),
+            ("Max", self.fmax_spin),
+        ):
+            readouts.addWidget(QLabel(text))
+            readouts.addWidget(spin)
+        errors = QHBoxLayout()
+        errors.addWidget(self.error_label, 1)
+        errors.addWidget(self.error_dismiss)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
+        layout.addLayout(errors)
         layout.addWidget(self.wave_plot, 2)
         layout.addWidget(self.spec_plot, 3)
+        layout.addLayout(readouts)
 
     # --- clip --------------------------------------------------------------------
 
@@ -156,16 +241,72 @@ class ClipView(QWidget):
         s = self.session
         return 0.0 if s.audio is None else s.audio.size / s.sr
 
+    def show_error(self, message: str) -> None:
+        """An error about the clip (it did not open): shown above the plots until dismissed
+        or another clip opens."""
+        shown = self.session.clip_name
+        still = f" (still showing {shown})" if shown else ""
+        self.error_label.setText(f"{message}{still}")
+        self.error_label.setVisible(True)
+        self.error_dismiss.setVisible(True)
+
+    def clear_error(self) -> None:
+        """Hide the clip error (Dismiss, or a clip opened)."""
+        self.error_label.setVisible(False)
+        self.error_dismiss.setVisible(False)
+        self.error_label.setText("")
+
+    def _place_f0_view(self, *_args: object) -> None:
+        """Keep the F0 view box on top of the spectrogram's."""
+        box = self.spec_plot.getPlotItem().getViewBox()
+        self.f0_view.setGeometry(box.sceneBoundingRect())
+        self.f0_view.linkedViewChanged(box, self.f0_view.XAxis)
+
+    def zoom_to_fit(self) -> None:
+        """Show the whole clip."""
+        self.wave_plot.setXRange(0.0, max(self.duration, 0.01), padding=0)
+
+    def _on_mouse(self, plot: pg.PlotWidget, pos) -> None:
+        """Cursor readout: time (both plots) and frequency (spectrogram)."""
+        vb = plot.getViewBox()
+        if not vb.sceneBoundingRect().contains(pos):
+            return
+        p = vb.mapSceneToView(pos)
+        text = f"cursor {p.x():.3f} s"
+        if plot is self.spec_plot:
+            text += f" · {max(0.0, p.y()):.0f} Hz"
+        else:
+            text += f" · amplitude {p.y():+.3f}"
+        self.cursor_text = text
+        self._show_readout()
+
+    def _show_readout(self) -> None:
+        parts = [getattr(self, "cursor_text", "")]
+        if self.selection_box.isChecked():
+            t0, t1 = sorted(self.region.getRegion())
+            parts.append(f"selection {t0:.3f}–{t1:.3f} s ({t1 - t0:.3f} s)")
+        self.readout.setText("   ".join(p for p in parts if p))
+
+    def _on_region_moving(self) -> None:
+        self.spec_region.setRegion(self.region.getRegion())
+        self._show_readout()
+
     def _on_clip(self) -> None:
         s = self.session
+        self.clear_error()
         self.player.stop()
         x = s.audio if s.audio is not None else np.zeros(1, dtype=np.float32)
-        t = np.arange(x.size, dtype=np.float64) / s.sr
-        self.wave_curve.setData(t, x)
+        self._envelope = _envelope(x, s.sr) if x.size > RAW_SAMPLES else None
+        self._wave_span = (-1, -1)
         peak = float(np.max(np.abs(x))) if x.size else 1.0
-        self.wave_plot.setYRange(-max(peak, 1e-3), max(peak, 1e-3), padding=0.05)
-        self.wave_plot.setLimits(xMin=0.0, xMax=max(self.duration, 0.01))
-        self.wave_plot.setXRange(0.0, max(self.duration, 0.01), padding=0)
+        self._wave_frozen = True  # one redraw below, not one per range change
+        try:
+            self.wave_plot.setYRange(-max(peak, 1e-3), max(peak, 1e-3), padding=0.05)
+            self.wave_plot.setLimits(xMin=0.0, xMax=max(self.duration, 0.01))
+            self.wave_plot.setXRange(0.0, max(self.duration, 0.01), padding=0)
+        finally:
+            self._wave_frozen = False
+        self._draw_wave()
         self.region.blockSignals(True)
         self.region.setRegion((0.25 * self.duration, 0.75 * self.duration))
         self.region.blockSignals(False)
@@ -173,20 +314,79 @@ class ClipView(QWidget):
         self.selection_box.setChecked(False)
         self.selection_box.blockSignals(False)
         self.region.setVisible(False)
+        self.spec_region.setVisible(False)
+        self.spec_region.setRegion(self.region.getRegion())
+        self.selection_note.setText("")
         self.f0_curve.setData([], [])
         label = f" — {s.row.get('label')}" if s.row is not None and s.row.get("label") else ""
         self.title.setText(f"{s.clip_name}{label}  ({self.duration:.2f} s)")
+        self.info_label.setText(self._format_info())
+        self._show_readout()
         self.spec = None
         self._spec_debounce.trigger()
         self._spec_debounce.flush()
 
+    def _format_info(self) -> str:
+        """Sample rate and channels: what was decoded and what is analysed."""
+        s = self.session
+        if s.audio is None:
+            return ""
+        src = s.source_info
+        if src is None:
+            return f"{s.sr / 1000:g} kHz mono (analysed)"
+        sr, channels = src
+        mono = "mono" if channels == 1 else f"{channels} ch → mono (mean)"
+        rate = f"{sr / 1000:g} kHz" if sr == s.sr else f"{sr / 1000:g} → {s.sr / 1000:g} kHz"
+        return f"file {rate}, {mono}"
+
+    def _draw_wave(self) -> None:
+        """The waveform of the visible range: every sample (pyqtgraph's peak
+        downsampling) when at most :data:`RAW_SAMPLES` are visible, else a
+        precomputed min/max envelope. Handing pyqtgraph all 9.6 million samples
+        of a 10-minute clip stalled the window for 130 ms at every open."""
+        if self._wave_frozen:
+            return
+        s = self.session
+        x = s.audio if s.audio is not None else np.zeros(1, dtype=np.float32)
+        if self._envelope is None:
+            if self._wave_span != (0, x.size):
+                t = np.arange(x.size, dtype=np.float64) / s.sr
+                self.wave_curve.setData(t, x, skipFiniteCheck=True)  # core checked: finite
+                self._wave_span = (0, x.size)
+            return
+        x0, x1 = self.wave_plot.getViewBox().viewRange()[0]
+        a, b = max(0, int(x0 * s.sr)), min(x.size, int(np.ceil(x1 * s.sr)))
+        if b - a > RAW_SAMPLES:
+            if self._wave_span != (-2, -2):
+                self.wave_curve.setData(*self._envelope, skipFiniteCheck=True)
+                self._wave_span = (-2, -2)
+            return
+        lo, hi = self._wave_span
+        if lo <= a and b <= hi:
+            return  # the samples on screen are already there
+        margin = b - a
+        a, b = max(0, a - margin), min(x.size, b + margin)
+        t = np.arange(a, b, dtype=np.float64) / s.sr
+        self.wave_curve.setData(t, x[a:b], skipFiniteCheck=True)
+        self._wave_span = (a, b)
+
     def _on_selection_toggled(self, on: bool) -> None:
         self.region.setVisible(on)
-        self.session.set_region(self.region.getRegion() if on else None)
+        self.spec_region.setVisible(on)
+        self._apply_region(self.region.getRegion() if on else None)
 
     def _on_region(self) -> None:
         if self.selection_box.isChecked():
-            self.session.set_region(tuple(self.region.getRegion()))
+            self._apply_region(tuple(self.region.getRegion()))
+
+    def _apply_region(self, region) -> None:
+        honoured = self.session.set_region(region)
+        self.selection_note.setText(
+            ""
+            if honoured
+            else f"selection shorter than {MIN_SEGMENT_S:g} s: analysing the whole clip"
+        )
+        self._show_readout()
 
     def set_selection(self, t0: float, t1: float) -> None:
         """Select ``[t0, t1]`` seconds and analyse just that part."""
@@ -240,7 +440,10 @@ class ClipView(QWidget):
         t0 = self.session.region[0] if self.session.region else 0.0
         t = t0 + np.arange(st.size) * feats.frame_hop_s
         keep = np.isfinite(hz)
-        self.f0_curve.setData(t[keep], hz[keep])
+        self.f0_curve.setData(t, hz)  # NaN (unvoiced) frames break the line
+        if keep.any():  # the F0 axis spans the clip's own range, with a margin
+            lo, hi = float(np.min(hz[keep])), float(np.max(hz[keep]))
+            self.f0_view.setYRange(max(0.0, lo * 0.8), hi * 1.2 + 10, padding=0)
 
     # --- playback ----------------------------------------------------------------
 
@@ -253,7 +456,7 @@ class ClipView(QWidget):
         if s.audio is None or not self.player.available:
             return
         t0, t1 = s.region if s.region is not None else (0.0, None)
-        self.player.play(s.audio, s.sr, t0, t1)
+        self.player.play(s.audio, s.sr, t0, t1, loop=self.loop_box.isChecked())
 
     def _playback_off(self, reason: str) -> None:
         """No device (or it failed): Play is disabled and its tooltip says why."""

@@ -3,8 +3,13 @@
 Each binned concept shows its continuous score as a marker on a scale cut by
 the profile's four quantile edges (the five bins are the five tokens); the
 chip beside it holds the token and a menu of its vocabulary. Chips that
-differ from the clip's own tokens are marked. Below: reset, shuffle,
-conflict, corrupt(p) and ablate, and the token text exactly as sent.
+differ from the clip's own tokens are marked, and a score that is undefined
+(PITCH of a clip with no voiced frame) is marked at its chip with the token
+actually sent. Below: reset, shuffle, conflict, corrupt(p) and ablate, which
+act on the clip's own tokens exactly as the batch conditions of the same name
+do, and the token text exactly as sent. While a new clip or region is
+analysed, bars and chips are greyed ("analysing…") and edits are refused, so
+an edit can never be made to the previous clip's tokens and then dropped.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPolygonF
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -32,9 +37,10 @@ from PySide6.QtWidgets import (
 from cuelab.core.cues.concepts import BINNED_CONCEPTS
 from cuelab.core.cues.interventions import ablate, conflict, corrupt
 from cuelab.core.cues.norms import NormsProfile
-from cuelab.core.cues.tokens import CONCEPTS, VOCAB
+from cuelab.core.cues.tokens import CONCEPTS, VOCAB, TokenSet
 from cuelab.core.errors import CueLabError
 from cuelab.ui.session import Session
+from cuelab.ui.widgets import ElidedLabel
 
 DROPPED = "(dropped)"
 _BIN_COLOURS = ("#dbe8f5", "#b7d1ea", "#f2f2f2", "#f6d5b0", "#eeb27a")
@@ -48,7 +54,7 @@ class ScoreBar(QWidget):
         self.score = math.nan
         self.edges: list[float] = []
         self.active_bin = -1
-        self.setMinimumSize(160, 22)
+        self.setMinimumSize(100, 22)
 
     def set_data(self, score: float, edges: list[float], active_bin: int) -> None:
         """Show ``score`` against ``edges``; ``active_bin`` is the bin of the token."""
@@ -69,6 +75,8 @@ class ScoreBar(QWidget):
         """Bins as coloured bands, edges as ticks, the score as a triangle."""
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if not self.isEnabled():  # stale: the previous clip's score while a new one is analysed
+            p.setOpacity(0.3)
         w, h = self.width(), self.height()
         lo, hi = self._span()
 
@@ -107,35 +115,59 @@ class TokenChip(QToolButton):
         self.panel = panel
         self.token: str | None = None
         self.edited = False
+        self.undefined = False  # the clip's score is undefined: the token is a fallback
         self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        self.setMinimumWidth(150)
+        self.setMinimumWidth(120)
         from PySide6.QtWidgets import QMenu
 
         menu = QMenu(self)
+        self.token_actions = {}
         for token in VOCAB[concept]:
             action = menu.addAction(token)
             action.triggered.connect(lambda _=False, t=token: panel.choose(concept, t))
+            self.token_actions[token] = action
         menu.addSeparator()
         drop = menu.addAction("drop this concept")
         drop.triggered.connect(lambda: panel.choose(concept, None))
         self.setMenu(menu)
 
-    def show_token(self, token: str | None, aligned: str | None) -> None:
-        """Display ``token``; mark the chip when it differs from the clip's own."""
+    def show_token(self, token: str | None, aligned: str | None, undefined: bool = False) -> None:
+        """Display ``token``; mark the chip when it differs from the clip's own.
+
+        ``undefined``: the clip's score for this concept could not be computed,
+        so its own token is a fallback (MID); the chip says so with a "?".
+        """
         self.token = token
         self.edited = aligned is not None and token != aligned
+        self.undefined = undefined
         text = token if token is not None else DROPPED
-        self.setText(f"{text} ✎" if self.edited else text)
+        if self.edited:
+            text += " ✎"
+        elif undefined:
+            text += " ?"
+        self.setText(text)
         font = self.font()
         font.setBold(self.edited)
         self.setFont(font)
-        self.setStyleSheet(
-            "QToolButton { background: #ffe08a; border: 1px solid #c08000; border-radius: 4px; }"
-            if self.edited
-            else "QToolButton { border: 1px solid #9aa; border-radius: 4px; }"
-        )
-        self.setToolTip(f"{self.concept}: the clip's own token is {aligned}" if self.edited else "")
+        if self.edited:
+            style = "background: #ffe08a; border: 1px solid #c08000;"
+        elif undefined:
+            style = "background: #eeeeee; border: 1px dashed #888; color: #555;"
+        else:
+            style = "border: 1px solid #9aa;"
+        self.setStyleSheet(f"QToolButton {{ {style} border-radius: 4px; }}")
+        tips = []
+        if undefined:
+            tips.append(
+                f"{self.concept} is undefined for this clip (no voiced frames or too short): "
+                f"{aligned} is sent as a fallback"
+            )
+        if self.edited:
+            tips.append(f"{self.concept}: the clip's own token is {aligned}")
+        self.setToolTip("\n".join(tips))
+        for name, action in self.token_actions.items():  # the menu marks the clip's own token
+            action.setText(f"{name}   (clip's own)" if name == aligned else name)
 
 
 class ConceptsPanel(QGroupBox):
@@ -147,8 +179,15 @@ class ConceptsPanel(QGroupBox):
         self.bars: dict[str, ScoreBar] = {}
         self.chips: dict[str, TokenChip] = {}
         self.rng = np.random.default_rng()
+        self._undo: list[TokenSet] = []
+        self._redo: list[TokenSet] = []
+        self._shown: TokenSet | None = None
+        self._new_analysis = False
+        self._undoing = False
         self._build()
         session.analysis_changed.connect(self._show_scores)
+        session.analysis_started.connect(self._on_analysing)
+        session.analysis_failed.connect(self._on_analysis_failed)
         session.tokens_changed.connect(self._show_tokens)
         session.norms_changed.connect(self._show_norms)
         self._show_norms()
@@ -158,13 +197,16 @@ class ConceptsPanel(QGroupBox):
         norms_button = QPushButton("Norms…")
         norms_button.setToolTip("Choose a norms profile (JSON from `cuelab norms`)")
         norms_button.clicked.connect(self._choose_norms)
+        self.state_label = QLabel("")
+        self.state_label.setStyleSheet("color: #a05000; font-style: italic;")
         top = QHBoxLayout()
         top.addWidget(self.norms_label, 1)
+        top.addWidget(self.state_label)
         top.addWidget(norms_button)
 
         grid = QGridLayout()
         grid.setColumnStretch(1, 1)
-        self.notes: dict[str, QLabel] = {}
+        self.notes: dict[str, ElidedLabel] = {}
         for i, concept in enumerate(CONCEPTS):
             grid.addWidget(QLabel(concept), i, 0)
             if concept in BINNED_CONCEPTS:
@@ -172,7 +214,7 @@ class ConceptsPanel(QGroupBox):
                 self.bars[concept] = bar
                 grid.addWidget(bar, i, 1)
             else:
-                note = QLabel("")
+                note = ElidedLabel("")
                 note.setStyleSheet("color: #555;")
                 self.notes[concept] = note
                 grid.addWidget(note, i, 1)
@@ -188,7 +230,8 @@ class ConceptsPanel(QGroupBox):
         self.shuffle_button.clicked.connect(lambda: self.session.shuffle_tokens())
         self.conflict_button = QPushButton("Conflict")
         self.conflict_button.setToolTip(
-            "Invert every concept (VERY_LOW↔VERY_HIGH, BREATHY↔PRESSED …)"
+            "As conflict in a batch run: the clip's own tokens, every concept inverted "
+            "(VERY_LOW↔VERY_HIGH, BREATHY↔PRESSED …); earlier edits are replaced"
         )
         self.conflict_button.clicked.connect(self.apply_conflict)
         self.p_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=30)
@@ -198,14 +241,17 @@ class ConceptsPanel(QGroupBox):
         self.p_label.setText("p=0.30")
         self.corrupt_button = QPushButton("Corrupt")
         self.corrupt_button.setToolTip(
-            "As corrupt:p in a batch run: redraw each token with probability p from its whole "
-            "vocabulary (it may come back the same)"
+            "As corrupt:p in a batch run: the clip's own tokens, each redrawn with probability "
+            "p from its whole vocabulary (it may come back the same); earlier edits are replaced"
         )
         self.corrupt_button.clicked.connect(self.apply_corrupt)
         self.ablate_combo = QComboBox()
         self.ablate_combo.addItems(list(CONCEPTS))
         self.ablate_button = QPushButton("Ablate")
-        self.ablate_button.setToolTip("Drop the chosen concept from the token text")
+        self.ablate_button.setToolTip(
+            "As ablate:CONCEPT in a batch run: the clip's own tokens without the chosen "
+            "concept; earlier edits are replaced"
+        )
         self.ablate_button.clicked.connect(self.apply_ablate)
         row1 = QHBoxLayout()
         for w in (self.reset_button, self.shuffle_button, self.conflict_button):
@@ -231,9 +277,22 @@ class ConceptsPanel(QGroupBox):
             "QLabel { background: white; border: 1px solid #bbb; padding: 4px; }"
         )
         self.text_edit.setToolTip("The token text exactly as appended to the prompt")
+        self.error_label = QLabel("")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #b00020;")
+        self.error_label.setVisible(False)
 
+        self.edit_widgets = [
+            *self.chips.values(),
+            self.reset_button,
+            self.shuffle_button,
+            self.conflict_button,
+            self.corrupt_button,
+            self.ablate_button,
+        ]
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.error_label)
         layout.addLayout(grid)
         layout.addLayout(row1)
         layout.addLayout(row2)
@@ -248,10 +307,36 @@ class ConceptsPanel(QGroupBox):
         name = s.norms_path.name if s.norms_path else "demo-norms.json (default)"
         self.norms_label.setText(f"Norms: {name} · {s.norms.n_clips} clips")
 
+    def _set_analysing(self, on: bool) -> None:
+        """Grey bars and chips (and refuse edits) while they belong to the previous clip."""
+        self.state_label.setText("analysing…" if on else "")
+        for w in self.edit_widgets:
+            w.setEnabled(not on)
+        for bar in self.bars.values():
+            bar.setEnabled(not on)
+            bar.update()
+
+    def _on_analysing(self) -> None:
+        self.error_label.setVisible(False)
+        self._set_analysing(True)
+
+    def _on_analysis_failed(self, message: str) -> None:
+        """Say at the panel that this clip has no tokens (until another analysis starts)."""
+        self.state_label.setText("")
+        self.error_label.setText(f"No tokens for this clip: {message}")
+        self.error_label.setVisible(True)
+
+    @property
+    def analysing(self) -> bool:
+        """True while the panel shows "analysing…"."""
+        return self.state_label.text() == "analysing…"
+
     def _show_scores(self) -> None:
         result = self.session.concepts
         if result is None:
             return
+        self._set_analysing(False)
+        self._new_analysis = True
         norms = self.session.norms
         for concept, bar in self.bars.items():
             edges = norms.edges[concept][result.edges_used.get(concept, "global")]
@@ -266,10 +351,20 @@ class ConceptsPanel(QGroupBox):
     def _show_tokens(self) -> None:
         s = self.session
         tokens, aligned = s.tokens, s.aligned
+        if self._new_analysis:  # a new clip or region: its own history
+            self._undo, self._redo = [], []
+            self._new_analysis = False
+        elif not self._undoing and self._shown is not None and tokens != self._shown:
+            self._undo.append(self._shown)
+            self._redo = []
+        self._shown = tokens
+        scores = s.concepts.scores if s.concepts is not None else {}
         for concept, chip in self.chips.items():
+            score = scores.get(concept)
             chip.show_token(
                 tokens.get(concept) if tokens is not None else None,
                 aligned.get(concept) if aligned is not None else None,
+                undefined=score is not None and not math.isfinite(score),
             )
         self.text_edit.setText(tokens.text() if tokens is not None else "")
         if tokens is not None:
@@ -288,9 +383,9 @@ class ConceptsPanel(QGroupBox):
             self.session.set_tokens(tokens.replace(**{concept: token}))
 
     def apply_conflict(self) -> None:
-        """Invert every concept of the current tokens."""
-        if self.session.tokens is not None:
-            self.session.set_tokens(conflict(self.session.tokens))
+        """The clip's own tokens with every concept inverted (the batch ``conflict``)."""
+        if self.session.aligned is not None:
+            self.session.set_tokens(conflict(self.session.aligned))
 
     def apply_corrupt(self) -> None:
         """Corrupt the clip's own tokens with the slider's p."""
@@ -299,9 +394,43 @@ class ConceptsPanel(QGroupBox):
             self.session.set_tokens(corrupt(base, self.p_slider.value() / 100, self.rng).tokens)
 
     def apply_ablate(self) -> None:
-        """Drop the chosen concept."""
-        if self.session.tokens is not None:
-            self.session.set_tokens(ablate(self.session.tokens, self.ablate_combo.currentText()))
+        """The clip's own tokens without the chosen concept (the batch ``ablate:C``)."""
+        if self.session.aligned is not None:
+            self.session.set_tokens(ablate(self.session.aligned, self.ablate_combo.currentText()))
+
+    # --- undo, copy ----------------------------------------------------------------
+
+    def undo(self) -> None:
+        """Back to the token set before the last edit."""
+        self._step(self._undo, self._redo)
+
+    def redo(self) -> None:
+        """Re-apply the edit undone last."""
+        self._step(self._redo, self._undo)
+
+    def _step(self, source: list[TokenSet], target: list[TokenSet]) -> None:
+        if not source or self.session.analysing or self.session.tokens is None:
+            return
+        tokens = source.pop()
+        target.append(self.session.tokens)
+        self._undoing = True
+        try:
+            self.session.set_tokens(tokens)
+        finally:
+            self._undoing = False
+
+    def copy_tokens(self) -> None:
+        """Copy the token text exactly as sent."""
+        QGuiApplication.clipboard().setText(self.text_edit.text())
+        self.session.message.emit("Token text copied")
+
+    def copy_prompt(self) -> None:
+        """Copy the full instruction with the tokens, as rendered for the model."""
+        s = self.session
+        if s.tokens is None:
+            return
+        QGuiApplication.clipboard().setText(s.task.render(s.labels, s.tokens.text() or None))
+        self.session.message.emit("Prompt copied")
 
     def _choose_norms(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

@@ -1,15 +1,24 @@
 """Browse a manifest's clips, open one, and annotate it.
 
+The highlighted row is the open clip: moving the highlight with the mouse or
+the keyboard (Up/Down, Page keys, Enter) opens that row, and the annotation
+box always edits the highlighted row, even in the moment before its audio has
+loaded. Keys: 1-9 in the table (Alt+1-9 anywhere) pick a label of the label
+set, Ctrl+Up/Down step through the clips, Ctrl+U goes to the next clip with no
+annotation; "annotated N / M" counts the manifest's annotated clips.
+
 The annotator's label and note are written to the manifest's sidecar CSV
-(:mod:`cuelab.core.datasets.annotations`) as soon as they change; the file is small and
-written atomically, so this stays on the GUI thread.
+(:mod:`cuelab.core.datasets.annotations`, atomically, honouring the umask) a
+moment after the typing stops, and at once when the highlight moves or the
+window closes: the file is not rewritten on every keystroke.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -30,36 +39,76 @@ from PySide6.QtWidgets import (
 from cuelab.core.datasets import ManifestRow
 from cuelab.core.datasets.annotations import Annotation, load_annotations, save_annotation
 from cuelab.ui.session import PredictionUpdate, Session
+from cuelab.ui.widgets import ElidedLabel
 from cuelab.ui.workers import Debouncer
 
-COLUMNS = ("clip", "label", "speaker", "prediction", "annotator")
-_PRED, _ANN = 3, 4
+SAVE_DEBOUNCE_MS = 400
+
+COLUMNS = ("clip", "label", "speaker", "pred.", "yours", "✓")
+_COLUMN_TIPS = (
+    "the clip (utterance id)",
+    "the manifest's label",
+    "the speaker",
+    "the last prediction (the window's, or a batch run's)",
+    "your label (the annotation sidecar)",
+    "✓ when the prediction equals the manifest's label, ✗ when not",
+)
+_LABEL, _PRED, _ANN, _AGREE = 1, 3, 4, 5
+_INDEX = Qt.ItemDataRole.UserRole  # the manifest index, on column 0 (rows may be sorted)
 
 
 class DatasetPanel(QGroupBox):
-    """The open manifest as a table; a click opens the clip."""
+    """The open manifest as a table; the highlighted row is the open clip.
+
+    Signals:
+        labels_changed(): the label set (for the 1-9 keys) changed.
+    """
+
+    labels_changed = Signal()
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__("Dataset", parent)
         self.session = session
         self.annotations: dict[str, Annotation] = {}
-        self._row_of: dict[str, int] = {}
-        self._note_debounce = Debouncer(400, self.save_current, self)
+        self._row_of: dict[str, int] = {}  # path -> manifest index
+        self._items: list[QTableWidgetItem] = []  # column-0 item of each manifest row
+        self._target: ManifestRow | None = None  # the highlighted row: what the box edits
+        self._configured_labels: list[str] | None = None
+        self._loading_box = False
+        self._note_debounce = Debouncer(SAVE_DEBOUNCE_MS, self.save_current, self)
         self._build()
         session.manifest_changed.connect(self._on_manifest)
         session.clip_changed.connect(self._on_clip)
         session.prediction_changed.connect(self._on_prediction)
 
     def _build(self) -> None:
-        self.path_label = QLabel("No dataset")
-        self.path_label.setWordWrap(True)
+        self.path_label = ElidedLabel("No dataset")
         open_button = QPushButton("Open manifest…")
-        open_button.clicked.connect(self._choose)
+        open_button.clicked.connect(self.choose)
         top = QHBoxLayout()
         top.addWidget(self.path_label, 1)
         top.addWidget(open_button)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        for j, tip in enumerate(_COLUMN_TIPS):
+            self.table.horizontalHeaderItem(j).setToolTip(tip)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.horizontalHeader().setMinimumSectionSize(22)
+        # Manifest order until a header is clicked (section -1: no sort yet).
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.table.setSortingEnabled(True)
+        self.table.horizontalHeader().setSortIndicatorShown(True)
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("filter: clip, label, speaker, prediction…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self.apply_filter)
+        self._subset: set[str] | None = None  # utt_ids of a confusion cell, when drilled into
+        self.subset_label = QLabel("")
+        self.subset_label.setStyleSheet("color: #a05000;")
+        self.subset_clear = QPushButton("Show all")
+        self.subset_clear.clicked.connect(lambda: self.show_subset(None))
+        self.subset_label.setVisible(False)
+        self.subset_clear.setVisible(False)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -67,34 +116,46 @@ class DatasetPanel(QGroupBox):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.table.cellClicked.connect(self._on_click)
+        self.table.setTabKeyNavigation(False)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
+        self.table.activated.connect(lambda index: self._open_index(self._index_of(index.row())))
+        self.table.installEventFilter(self)
 
-        box = QGroupBox("Annotation of the open clip")
+        box = QGroupBox("Annotation of the highlighted clip")
         self.label_combo = QComboBox()
         self.label_combo.setEditable(True)
-        self.label_combo.lineEdit().setPlaceholderText("your label")
-        self.label_combo.currentTextChanged.connect(lambda _t: self.save_current())
+        self.label_combo.lineEdit().setPlaceholderText("your label (1-9 in the table)")
+        self.label_combo.currentTextChanged.connect(self._on_edit)
+        self.label_combo.activated.connect(lambda _i: self._note_debounce.flush())
         self.note_edit = QLineEdit()
-        self.note_edit.setPlaceholderText("a note (saved as you type)")
-        self.note_edit.textEdited.connect(lambda _t: self._note_debounce.trigger())
+        self.note_edit.setPlaceholderText("a note (saved when you pause)")
+        self.note_edit.textEdited.connect(self._on_edit)
         self.note_edit.editingFinished.connect(self._note_debounce.flush)
         self.saved_label = QLabel("")
         self.saved_label.setStyleSheet("color: #555;")
+        self.counter_label = QLabel("")
+        self.counter_label.setToolTip("Clips of the manifest with an annotator label or note")
         form = QFormLayout(box)
         form.addRow("Label", self.label_combo)
         form.addRow("Note", self.note_edit)
-        form.addRow("", self.saved_label)
+        form.addRow(self.counter_label, self.saved_label)
         box.setEnabled(False)
         self.annotation_box = box
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.filter_edit)
+        subset_row = QHBoxLayout()
+        subset_row.addWidget(self.subset_label, 1)
+        subset_row.addWidget(self.subset_clear)
+        layout.addLayout(subset_row)
         layout.addWidget(self.table, 1)
         layout.addWidget(box)
 
     # --- manifest ----------------------------------------------------------------
 
-    def _choose(self) -> None:
+    def choose(self) -> None:
+        """Ask for a manifest and open it."""
         start = str(self.session.manifest.path.parent) if self.session.manifest else str(Path.cwd())
         path, _ = QFileDialog.getOpenFileName(self, "Manifest", start, "Manifest (*.csv)")
         if path:
@@ -104,6 +165,8 @@ class DatasetPanel(QGroupBox):
         manifest = self.session.manifest
         if manifest is None:
             return
+        self._note_debounce.flush()
+        self._target = None
         self.path_label.setText(f"{manifest.path.name} · {len(manifest)} clips")
         self.path_label.setToolTip(str(manifest.path))
         try:
@@ -111,14 +174,14 @@ class DatasetPanel(QGroupBox):
         except (OSError, UnicodeDecodeError) as exc:
             self.annotations = {}
             self.session.error.emit(f"{manifest.path}: cannot read annotations ({exc})")
-        labels = sorted({r.get("label") for r in manifest.rows if r.get("label")})
-        self.label_combo.blockSignals(True)
-        self.label_combo.clear()
-        self.label_combo.addItems(["", *labels])
-        self.label_combo.blockSignals(False)
+        self._fill_labels()
         self._fit_columns(False)
+        self.table.blockSignals(True)
+        self.table.selectionModel().blockSignals(True)
+        self.table.setSortingEnabled(False)  # fill in manifest order, then sort once
         self.table.setRowCount(len(manifest))
         self._row_of = {}
+        self._items = []
         for i, row in enumerate(manifest.rows):
             self._row_of[str(row.path)] = i
             pred = self.session.predictions_by_clip.get(str(row.path))
@@ -129,46 +192,249 @@ class DatasetPanel(QGroupBox):
                 row.get("speaker"),
                 _pred_text(pred),
                 ann.annotator_label if ann else "",
+                "",
             )
             for j, v in enumerate(values):
-                self.table.setItem(i, j, QTableWidgetItem(v))
+                item = QTableWidgetItem(v)
+                if j == 0:
+                    item.setData(_INDEX, i)
+                    self._items.append(item)
+                self.table.setItem(i, j, item)
+            self._set_agreement(i)
+        self.table.setSortingEnabled(True)
+        self._subset = None
+        self.subset_label.setVisible(False)
+        self.subset_clear.setVisible(False)
+        self.apply_filter()
+        self.table.clearSelection()
+        self.table.setCurrentIndex(QModelIndex())
+        self.table.selectionModel().blockSignals(False)
+        self.table.blockSignals(False)
         self._fit_columns(True)
+        self._show_target()
 
-    def _on_click(self, i: int, _col: int) -> None:
+    # --- highlight = open clip -----------------------------------------------------
+
+    def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            self._open_index(self._index_of(current.row()))
+
+    def _index_of(self, visual: int) -> int:
+        """The manifest index of table row ``visual`` (the table may be sorted)."""
+        item = self.table.item(visual, 0)
+        return int(item.data(_INDEX)) if item is not None else -1
+
+    def _visual(self, index: int) -> int:
+        """The table row that shows manifest row ``index``."""
+        return self.table.row(self._items[index])
+
+    def _cell(self, index: int, column: int) -> QTableWidgetItem:
+        """The item of manifest row ``index`` in ``column`` (created when missing)."""
+        visual = self._visual(index)
+        item = self.table.item(visual, column)
+        if item is None:
+            item = QTableWidgetItem("")
+            self.table.setItem(visual, column, item)
+        return item
+
+    def _set_agreement(self, index: int) -> None:
+        label = self._cell(index, _LABEL).text()
+        pred = self._cell(index, _PRED).text()
+        self._cell(index, _AGREE).setText(
+            "" if not (label and pred) else "✓" if label == pred else "✗"
+        )
+
+    def apply_filter(self, text: str | None = None) -> None:
+        """Show only the rows with ``text`` in one of their cells (case-insensitive),
+        and only a drilled-into subset when there is one."""
+        needle = (self.filter_edit.text() if text is None else text).strip().lower()
+        for visual in range(self.table.rowCount()):
+            cells = [self.table.item(visual, j) for j in range(len(COLUMNS))]
+            hay = " ".join(c.text().lower() for c in cells if c is not None)
+            hidden = bool(needle) and needle not in hay
+            if self._subset is not None and cells[0] is not None:
+                hidden = hidden or cells[0].text() not in self._subset
+            self.table.setRowHidden(visual, hidden)
+
+    def show_subset(self, utt_ids: list[str] | None, description: str = "") -> None:
+        """Show only these clips (a confusion cell of a batch run); None shows all again."""
+        self._subset = set(utt_ids) if utt_ids is not None else None
+        self.subset_label.setText(
+            f"{len(self._subset)} clips: {description}" if self._subset is not None else ""
+        )
+        self.subset_label.setVisible(self._subset is not None)
+        self.subset_clear.setVisible(self._subset is not None)
+        self.apply_filter()
+
+    def _on_click(self, i: int, _col: int = 0) -> None:
+        """Highlight table row ``i`` (and so open it)."""
+        self.table.setCurrentCell(i, 0)
+        self._open_index(self._index_of(i))
+
+    def _open_index(self, i: int) -> None:
+        """Make row ``i`` the annotation target and the open clip."""
         manifest = self.session.manifest
-        if manifest is not None and 0 <= i < len(manifest):
-            self.session.open_row(manifest.rows[i])
+        if manifest is None or not 0 <= i < len(manifest):
+            return
+        row = manifest.rows[i]
+        if self._target is not None and self._target.path == row.path:
+            s = self.session
+            if s.row is not None and s.row.path == row.path and s.clip_path is not None:
+                return  # already open (Enter on the open row)
+        self._note_debounce.flush()  # the previous row's typing goes to the previous row
+        self._target = row
+        self._show_target()
+        self.session.open_row(row)
+
+    def flush(self) -> None:
+        """Write a pending label or note now (the window closes)."""
+        self._note_debounce.flush()
+
+    def step(self, delta: int) -> None:
+        """Highlight (and open) the next (+1) or previous (-1) shown clip, in table order."""
+        i = self.table.currentRow()
+        j = i + delta if i >= 0 else (0 if delta > 0 else self.table.rowCount() - 1)
+        while 0 <= j < self.table.rowCount():
+            if not self.table.isRowHidden(j):
+                self.table.setCurrentCell(j, 0)
+                return
+            j += delta
+
+    def next_unannotated(self) -> None:
+        """Highlight the next clip (after the highlighted one, wrapping) without annotation."""
+        manifest = self.session.manifest
+        if manifest is None or not manifest.rows:
+            return
+        n, start = self.table.rowCount(), self.table.currentRow()
+        for k in range(1, n + 1):
+            visual = (start + k) % n
+            index = self._index_of(visual)
+            if self.table.isRowHidden(visual) or index < 0:
+                continue
+            if manifest.rows[index].rel_path not in self.annotations:
+                self.table.setCurrentCell(visual, 0)
+                return
+        self.session.message.emit("Every clip of the manifest is annotated")
+
+    def set_label_set(self, labels: list[str] | None) -> None:
+        """Use ``labels`` for annotation (keys 1-9), or None for the manifest's own labels."""
+        cleaned = [lab.strip() for lab in labels or [] if lab.strip()]
+        self._configured_labels = list(dict.fromkeys(cleaned)) or None
+        self._fill_labels()
+
+    def _fill_labels(self) -> None:
+        manifest = self.session.manifest
+        labels = self._configured_labels or sorted(
+            {r.get("label") for r in manifest.rows if r.get("label")} if manifest else set()
+        )
+        current = self.label_combo.currentText()
+        self._loading_box = True
+        self.label_combo.blockSignals(True)
+        try:
+            self.label_combo.clear()
+            self.label_combo.addItems(["", *labels])
+            self.label_combo.setCurrentText(current)
+        finally:
+            self.label_combo.blockSignals(False)
+            self._loading_box = False
+        self.labels_changed.emit()
+
+    def label_set(self) -> list[str]:
+        """The labels the 1-9 keys choose: the configured set, else the manifest's, sorted."""
+        return [self.label_combo.itemText(i) for i in range(1, self.label_combo.count())]
+
+    def label_by_number(self, k: int) -> None:
+        """Give the highlighted clip label ``k`` (1-based) of the label set, saved at once."""
+        labels = self.label_set()
+        if self._target is None or not 1 <= k <= len(labels):
+            return
+        self.label_combo.setCurrentText(labels[k - 1])
+        self._note_debounce.flush()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        """Digits 1-9 in the table label the highlighted clip."""
+        if obj is self.table and isinstance(event, QKeyEvent):
+            key = event.key()
+            plain = not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier)
+            if (
+                event.type() == QEvent.Type.KeyPress
+                and plain
+                and Qt.Key.Key_1 <= key <= Qt.Key.Key_9
+            ):
+                self.label_by_number(int(key) - int(Qt.Key.Key_0))
+                return True
+        return super().eventFilter(obj, event)
 
     # --- clip and predictions ----------------------------------------------------
 
     def current_row(self) -> ManifestRow | None:
-        """The manifest row of the shown clip, if the clip came from the manifest."""
-        s = self.session
-        if s.manifest is None or s.row is None or s.clip_path is None:
-            return None
-        return s.row if str(s.row.path) in self._row_of else None
+        """The highlighted manifest row: the clip the annotation box edits."""
+        return self._target
 
     def _on_clip(self) -> None:
-        self._note_debounce.flush()
-        row = self.current_row()
+        s = self.session
+        row = s.row if s.clip_path is not None and s.row is not None else None
+        if row is not None and str(row.path) not in self._row_of:
+            row = None
+        if row is None:  # a mix or a file outside the manifest: no row is highlighted
+            self._note_debounce.flush()
+            self._target = None
+            self.table.selectionModel().blockSignals(True)
+            self.table.clearSelection()
+            self.table.setCurrentIndex(QModelIndex())
+            self.table.selectionModel().blockSignals(False)
+            self._show_target()
+            return
+        if self._target is None or self._target.path != row.path:
+            self._note_debounce.flush()
+            self._target = row
+            self._show_target()
+        i = self._visual(self._row_of[str(row.path)])
+        if self.table.currentRow() != i:
+            self.table.selectionModel().blockSignals(True)
+            self.table.setCurrentCell(i, 0)
+            self.table.selectionModel().blockSignals(False)
+        self.table.selectRow(i)
+        self.table.scrollToItem(self.table.item(i, 0), QAbstractItemView.ScrollHint.EnsureVisible)
+
+    def _show_target(self) -> None:
+        """Fill the annotation box from the highlighted row's annotation."""
+        row = self._target
         self.annotation_box.setEnabled(row is not None)
         ann = self.annotations.get(row.rel_path) if row is not None else None
-        self.label_combo.blockSignals(True)
-        self.label_combo.setCurrentText(ann.annotator_label if ann else "")
-        self.label_combo.blockSignals(False)
-        self.note_edit.setText(ann.note if ann else "")
+        self._loading_box = True
+        try:
+            self.label_combo.setCurrentText(ann.annotator_label if ann else "")
+            self.note_edit.setText(ann.note if ann else "")
+        finally:
+            self._loading_box = False
         self.saved_label.setText(f"saved {ann.updated}" if ann else "")
-        if row is not None:
-            i = self._row_of[str(row.path)]
-            self.table.selectRow(i)
-            self.table.scrollToItem(
-                self.table.item(i, 0), QAbstractItemView.ScrollHint.EnsureVisible
-            )
+        self.annotation_box.setTitle(
+            f"Annotation of {row.utt_id}"
+            if row is not None
+            else "Annotation of the highlighted clip"
+        )
+        self._count()
+
+    def _count(self) -> None:
+        manifest = self.session.manifest
+        if manifest is None:
+            self.counter_label.setText("")
+            return
+        done = sum(1 for r in manifest.rows if r.rel_path in self.annotations)
+        self.counter_label.setText(f"annotated {done} / {len(manifest)}")
+
+    def _on_edit(self, _text: str = "") -> None:
+        if not self._loading_box:
+            self.saved_label.setText("editing…")
+            self._note_debounce.trigger()
 
     def _on_prediction(self, update: PredictionUpdate) -> None:
         i = self._row_of.get(update.clip_key)
         if i is not None:
-            self.table.setItem(i, _PRED, QTableWidgetItem(_pred_text(update)))
+            self._cell(i, _PRED).setText(_pred_text(update))
+            self._cell(i, _PRED).setToolTip("")
+            self._set_agreement(i)
 
     def show_run_predictions(self, manifest: Path, predictions: dict[str, str], source: str) -> int:
         """Fill the prediction column from a batch run of the open manifest.
@@ -186,14 +452,17 @@ class DatasetPanel(QGroupBox):
             return 0
         filled = 0
         self._fit_columns(False)
+        self.table.setSortingEnabled(False)  # one sort at the end, not one per cell
         for i, row in enumerate(current.rows):
             answer = predictions.get(row.utt_id)
             if answer is None:
                 continue
-            item = QTableWidgetItem(answer)
-            item.setData(Qt.ItemDataRole.ToolTipRole, source)
-            self.table.setItem(i, _PRED, item)
+            item = self._cell(i, _PRED)
+            item.setText(answer)
+            item.setToolTip(source)
+            self._set_agreement(i)
             filled += 1
+        self.table.setSortingEnabled(True)
         self._fit_columns(True)
         return filled
 
@@ -221,17 +490,23 @@ class DatasetPanel(QGroupBox):
         if old is not None and (old.annotator_label, old.note) == (label, note):
             return
         if old is None and not label and not note.strip():
+            self.saved_label.setText("")
             return
         try:
             ann = save_annotation(manifest.path, row.rel_path, label, note)
         except OSError as exc:
             self.session.error.emit(f"{manifest.path}: cannot save annotations ({exc.strerror})")
             return
-        self.annotations[row.rel_path] = ann
-        self.saved_label.setText(f"saved {ann.updated}")
-        item = QTableWidgetItem(ann.annotator_label)
-        item.setData(Qt.ItemDataRole.ToolTipRole, ann.note)
-        self.table.setItem(self._row_of[str(row.path)], _ANN, item)
+        if ann.empty:  # an empty label and note remove the row
+            self.annotations.pop(row.rel_path, None)
+        else:
+            self.annotations[row.rel_path] = ann
+        if row is self._target:
+            self.saved_label.setText(f"saved {ann.updated}")
+        self._count()
+        item = self._cell(self._row_of[str(row.path)], _ANN)
+        item.setText(ann.annotator_label)
+        item.setToolTip(ann.note)
 
 
 def _pred_text(update: PredictionUpdate | None) -> str:

@@ -1,4 +1,12 @@
-"""The CueLab window: the panels around one :class:`Session`."""
+"""The CueLab window: the panels around one :class:`Session`.
+
+It is built to fit a laptop: every panel sits in a splitter or a scroll
+area, so the window's minimum size is far below 1280x720, and titles are
+elided instead of widening it. A menu bar holds the file commands, the
+annotation keys and the Messages dock (this session's errors and warnings);
+geometry, the last manifest, model and norms are remembered in ``QSettings``
+when the window is given one.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +14,29 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QIcon, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QKeyEvent,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
     QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
     QMainWindow,
+    QMenu,
+    QMessageBox,
     QSplitter,
     QTabWidget,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -25,10 +46,11 @@ from cuelab.ui.clip_view import ClipView
 from cuelab.ui.concepts_panel import ConceptsPanel
 from cuelab.ui.dataset_panel import DatasetPanel
 from cuelab.ui.model_panel import ModelPanel
-from cuelab.ui.notify import Notifier
+from cuelab.ui.notify import MessagesView, Notifier
 from cuelab.ui.playback import Player
 from cuelab.ui.predictions_panel import PredictionsPanel
 from cuelab.ui.session import Session
+from cuelab.ui.widgets import scrolled
 
 if TYPE_CHECKING:
     from cuelab.ui.mixer_panel import MixerPanel
@@ -38,10 +60,20 @@ log = logging.getLogger(__name__)
 DEMO_MANIFEST = ASSETS / "demo" / "manifest.csv"
 ICON = ASSETS / "icons" / "cuelab.svg"
 CLOSE_WAIT_MS = 5000
+DEFAULT_SIZE = (1440, 900)
+MAX_RECENT = 8
+AUDIO_FILTER = "Audio (*.wav *.flac *.mp3 *.ogg *.m4a *.aiff *.aif);;All files (*)"
+AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aiff", ".aif", ".opus"}
 
 
 class MainWindow(QMainWindow):
-    """Clip view on top, concepts and predictions below, dataset/model/mixer on the left.
+    """Clip view on top, concepts and predictions below, model and dataset/mixer/batch left.
+
+    Args:
+        playback: open the sound device.
+        settings: where geometry, recent files, the last manifest, model and
+            norms are kept between sessions; None keeps nothing (tests,
+            screenshots).
 
     Signals:
         ready(): every panel has drawn once (features, tokens, a prediction and
@@ -49,16 +81,24 @@ class MainWindow(QMainWindow):
     """
 
     ready = Signal()
+    confirm_quit_during_run = True
 
-    def __init__(self, playback: bool = True, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        playback: bool = True,
+        parent: QWidget | None = None,
+        settings: QSettings | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("CueLab")
         if ICON.exists():
             self.setWindowIcon(QIcon(str(ICON)))
+        self.settings = settings
         self.session = Session(self)
         self.notifier = Notifier(self.statusBar(), self)
         self.player = Player(self, enabled=playback)
         self.session.error.connect(self.notifier.error)
+        self.session.warning.connect(self.notifier.warning)
         self.session.message.connect(self.notifier.info)
         self.player.unavailable.connect(self.notifier.error)
 
@@ -70,38 +110,56 @@ class MainWindow(QMainWindow):
         self.mixer_panel = self._make_mixer()
         self.batch_panel = BatchPanel(self.session)
         self.batch_panel.run_finished.connect(self._show_run_in_dataset)
+        self.batch_panel.drill_down.connect(self._drill_down)
         for slot in self.session.slots.values():  # panels may have added their own
             slot.progress.connect(self.notifier.info)
 
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.model_panel)
+        # Every panel is in a splitter, and the tall ones scroll: the window's
+        # minimum size stays far below a 1280x720 laptop screen.
         tabs = QTabWidget()
         self.dataset_panel.setTitle("")
-        if self.mixer_panel is not None:
-            self.mixer_panel.setTitle("")
         tabs.addTab(self.dataset_panel, "Dataset")
         if self.mixer_panel is not None:
-            tabs.addTab(self.mixer_panel, "Mixer")
-        tabs.addTab(self.batch_panel, "Batch")
-        left_layout.addWidget(tabs, 1)
+            self.mixer_panel.setTitle("")
+            tabs.addTab(scrolled(self.mixer_panel, horizontal=True), "Mixer")
+        tabs.addTab(scrolled(self.batch_panel, horizontal=True), "Batch")
         self.tabs = tabs
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(scrolled(self.model_panel, horizontal=True))
+        left.addWidget(tabs)
+        left.setStretchFactor(1, 1)
+        left.setSizes([250, 650])
 
         bottom = QSplitter(Qt.Orientation.Horizontal)
-        bottom.addWidget(self.concepts_panel)
+        bottom.addWidget(scrolled(self.concepts_panel))
         bottom.addWidget(self.predictions_panel)
         bottom.setSizes([560, 440])
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.clip_view)
         right.addWidget(bottom)
-        right.setSizes([420, 380])
+        right.setSizes([370, 430])
         main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(left)
         main.addWidget(right)
-        main.setSizes([430, 1010])
+        main.setStretchFactor(1, 1)
+        main.setSizes([460, 980])
+        self.splitters = {"main": main, "left": left, "right": right, "bottom": bottom}
+        for splitter in self.splitters.values():
+            splitter.setChildrenCollapsible(False)
         self.setCentralWidget(main)
-        self.resize(1440, 900)
+
+        self.messages = MessagesView(self.notifier)
+        dock = QDockWidget("Messages", self)
+        dock.setObjectName("messages")
+        dock.setWidget(self.messages)
+        dock.setVisible(False)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        self.messages_dock = dock
+        self.notifier.badge.clicked.connect(self.show_messages)
+
+        self._build_menus()
+        self.setAcceptDrops(True)
+        self._fit_screen()
 
         self._space = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
         self._space.activated.connect(self._on_space)
@@ -115,6 +173,251 @@ class MainWindow(QMainWindow):
             lambda u: self.notifier.info(f"Prediction updated ({u.latency_s * 1000:.0f} ms)")
         )
         self.session.manifest_changed.connect(lambda: self._mark("dataset"))
+        self.session.manifest_changed.connect(self._remember_manifest)
+        self.session.model_changed.connect(self._remember_model)
+        self.session.norms_changed.connect(self._remember_norms)
+        self._restore_geometry()
+        if settings is not None and settings.value("annotation/labels"):
+            labels = str(settings.value("annotation/labels")).split(",")
+            self.dataset_panel.set_label_set(labels)
+
+    # --- layout and settings -------------------------------------------------------
+
+    def _fit_screen(self) -> None:
+        """Start at the default size, or the screen's available area when that is smaller."""
+        w, h = DEFAULT_SIZE
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is not None:
+            area = screen.availableGeometry()
+            w, h = min(w, area.width()), min(h, area.height())
+            self.move(area.topLeft())
+        self.resize(w, h)
+
+    def _restore_geometry(self) -> None:
+        if self.settings is None:
+            return
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window/state")
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+        for name, splitter in self.splitters.items():
+            value = self.settings.value(f"window/splitter_{name}")
+            if isinstance(value, QByteArray) and not value.isEmpty():
+                splitter.restoreState(value)
+
+    def _save_settings(self) -> None:
+        if self.settings is None:
+            return
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        for name, splitter in self.splitters.items():
+            self.settings.setValue(f"window/splitter_{name}", splitter.saveState())
+        self.settings.sync()
+
+    def _remember_manifest(self) -> None:
+        manifest = self.session.manifest
+        if manifest is not None and manifest.path.resolve() != DEMO_MANIFEST.resolve():
+            if self.settings is not None:
+                self.settings.setValue("session/manifest", str(manifest.path))
+            self.add_recent(manifest.path)
+
+    def _remember_model(self) -> None:
+        if self.settings is not None and self.session.model is not None:
+            quant, device = self.session.model_options
+            self.settings.setValue("session/model", self.session.model_spec)
+            self.settings.setValue("session/quant", quant)
+            self.settings.setValue("session/device", device)
+            for key in ("scoring", "prompt_family"):  # an openai: model's choices
+                self.settings.setValue(f"session/{key}", self.session.model_remote.get(key, ""))
+
+    def _remember_norms(self) -> None:
+        if self.settings is not None:
+            path = self.session.norms_path
+            self.settings.setValue("session/norms", str(path) if path else "")
+
+    def recent_files(self) -> list[str]:
+        """Recently opened manifests and audio files, newest first."""
+        if self.settings is None:
+            return list(self._recent)
+        value = self.settings.value("recent/files", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def add_recent(self, path: str | Path) -> None:
+        """Put ``path`` at the top of File ▸ Recent."""
+        entry = str(Path(path).resolve())
+        files = [f for f in self.recent_files() if f != entry]
+        files = [entry, *files][:MAX_RECENT]
+        if self.settings is None:
+            self._recent = files
+        else:
+            self.settings.setValue("recent/files", files)
+        self._fill_recent()
+
+    def restore_session(self, audio: str | Path | None = None) -> None:
+        """Open what the last session had open (manifest, norms, model), else the demo."""
+        s = self.settings
+        manifest = str(s.value("session/manifest", "") or "") if s is not None else ""
+        norms = str(s.value("session/norms", "") or "") if s is not None else ""
+        spec = str(s.value("session/model", "") or "") if s is not None else ""
+        if norms and Path(norms).is_file():
+            self.concepts_panel.load_norms(Path(norms))
+        if audio is None and manifest and Path(manifest).is_file():
+            self.session.open_manifest(manifest)
+        else:
+            self.open_demo(audio, model_spec=None)
+        if spec and s is not None:
+            self.model_panel.show_spec(spec)
+            remote = {
+                key: str(s.value(f"session/{key}", "") or "")
+                for key in ("scoring", "prompt_family")
+            }
+            self.session.load_model(
+                spec,
+                str(s.value("session/quant", "auto")),
+                str(s.value("session/device", "auto")),
+                {k: v for k, v in remote.items() if v} or None,
+            )
+        else:
+            self.session.load_model("reference")
+
+    # --- menus ---------------------------------------------------------------------
+
+    def _action(self, menu: QMenu, text: str, slot, shortcut=None) -> QAction:
+        action = menu.addAction(text)
+        action.triggered.connect(lambda _checked=False: slot())
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        return action
+
+    def _build_menus(self) -> None:
+        self._recent: list[str] = []
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "Open &audio…", self.choose_audio, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Open &manifest…", self.choose_manifest, "Ctrl+Shift+O")
+        self._action(file_menu, "Open &run…", self.choose_run)
+        self.recent_menu = file_menu.addMenu("&Recent")
+        file_menu.addSeparator()
+        self.close_action = self._action(file_menu, "&Close window", self.close, "Ctrl+W")
+        self.quit_action = self._action(file_menu, "&Quit", self.close, "Ctrl+Q")
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+
+        ann = bar.addMenu("&Annotate")
+        d = self.dataset_panel
+        self._action(ann, "&Next clip", lambda: d.step(1), "Ctrl+Down")
+        self._action(ann, "&Previous clip", lambda: d.step(-1), "Ctrl+Up")
+        self._action(ann, "Next &unannotated clip", d.next_unannotated, "Ctrl+U")
+        self._action(ann, "Label &set…", self.choose_label_set)
+        ann.addSeparator()
+        self.label_actions: list[QAction] = []
+        for k in range(1, 10):
+            action = self._action(ann, f"Label {k}", lambda k=k: d.label_by_number(k), f"Alt+{k}")
+            action.setVisible(False)
+            self.label_actions.append(action)
+        d.labels_changed.connect(self._fill_label_actions)
+
+        edit = bar.addMenu("&Edit")
+        c = self.concepts_panel
+        self._action(edit, "&Undo token edit", c.undo, QKeySequence.StandardKey.Undo)
+        self._action(edit, "&Redo token edit", c.redo, QKeySequence.StandardKey.Redo)
+        edit.addSeparator()
+        self._action(edit, "Copy &token text", c.copy_tokens, "Ctrl+Shift+C")
+        self._action(edit, "Copy full &prompt", c.copy_prompt, "Ctrl+Alt+C")
+
+        view = bar.addMenu("&View")
+        view.addAction(self.messages_dock.toggleViewAction())
+        self._action(view, "&Zoom to fit", self.clip_view.zoom_to_fit, "Ctrl+0")
+        self._fill_recent()
+
+    def choose_label_set(self) -> None:
+        """Annotate ▸ Label set…: the labels for keys 1-9 (empty: the manifest's)."""
+        current = ", ".join(self.dataset_panel.label_set())
+        text, ok = QInputDialog.getText(
+            self, "Label set", "Labels, comma-separated (empty: the manifest's labels):",
+            text=current,
+        )  # fmt: skip
+        if ok:
+            self.set_label_set([t for t in text.split(",") if t.strip()] or None)
+
+    def set_label_set(self, labels: list[str] | None) -> None:
+        """Use (and remember) a configured annotation label set; None: the manifest's."""
+        self.dataset_panel.set_label_set(labels)
+        if self.settings is not None:
+            self.settings.setValue("annotation/labels", ",".join(labels or []))
+
+    def _fill_label_actions(self) -> None:
+        labels = self.dataset_panel.label_set()
+        for k, action in enumerate(self.label_actions):
+            if k < len(labels):
+                action.setText(f"Label {k + 1}: {labels[k]}")
+            action.setVisible(k < len(labels))
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        files = self.recent_files()
+        for f in files:
+            self._action(self.recent_menu, f, lambda f=f: self.open_path(f))
+        self.recent_menu.setEnabled(bool(files))
+
+    def show_messages(self) -> None:
+        """Show the Messages dock (this session's errors and warnings)."""
+        self.messages_dock.show()
+        self.messages_dock.raise_()
+
+    # --- opening files -------------------------------------------------------------
+
+    def _start_folder(self) -> str:
+        m = self.session.manifest
+        return str(m.path.parent) if m is not None else str(Path.cwd())
+
+    def choose_audio(self) -> None:
+        """File ▸ Open audio…"""
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open audio", self._start_folder(), AUDIO_FILTER
+        )
+        if path:
+            self.open_path(path)
+
+    def choose_manifest(self) -> None:
+        """File ▸ Open manifest…"""
+        self.dataset_panel.choose()
+
+    def choose_run(self) -> None:
+        """File ▸ Open run…: show a run folder's report in the Batch tab."""
+        folder = QFileDialog.getExistingDirectory(self, "Open a run folder", self._start_folder())
+        if folder:
+            self.open_path(folder)
+
+    def open_path(self, path: str | Path) -> None:
+        """Open a manifest (CSV), a run folder (run.json) or an audio file (drop, Recent)."""
+        p = Path(path)
+        if p.is_dir() and (p / "run.json").exists():
+            self.tabs.setCurrentIndex(self.tabs.count() - 1)
+            self.batch_panel.open_run(p)
+        elif p.is_dir():
+            self.notifier.error(f"{p}: not a run folder (no run.json); drop a manifest or a file")
+        elif p.suffix.lower() == ".csv":
+            self.session.open_manifest(p)
+        else:
+            self.session.open_file(p)
+            self.add_recent(p)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """Accept files and folders."""
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """Open the first dropped file or folder."""
+        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.open_path(urls[0].toLocalFile())
+            event.acceptProposedAction()
 
     def _on_space(self) -> None:
         """Play/pause, unless the focused control uses space itself.
@@ -149,6 +452,21 @@ class MainWindow(QMainWindow):
         source = f"batch run {result.folder} ({result.condition})"
         self.dataset_panel.show_run_predictions(result.manifest, result.predictions, source)
 
+    def _drill_down(self, utt_ids: list[str], description: str) -> None:
+        """A confusion cell's clips in the Dataset tab (the run's manifest must be open)."""
+        result, manifest = self.batch_panel.result, self.session.manifest
+        if (
+            result is None
+            or manifest is None
+            or (Path(result.manifest).resolve() != manifest.path.resolve())
+        ):
+            self.notifier.error(
+                "the run scored another manifest; open it (File ▸ Open manifest…) to see its clips"
+            )
+            return
+        self.dataset_panel.show_subset(utt_ids, description)
+        self.tabs.setCurrentIndex(0)
+
     def _mark(self, what: str) -> None:
         if what in self._drawn:
             return
@@ -176,7 +494,19 @@ class MainWindow(QMainWindow):
             self.session.load_model(model_spec)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Stop playback, cancel jobs and wait (bounded) for the workers."""
+        """Ask first during a batch run; then stop playback, cancel jobs, await the workers."""
+        if self.batch_panel.state == "running" and self.confirm_quit_during_run:
+            answer = QMessageBox.question(
+                self,
+                "CueLab",
+                "A batch run is in progress. Quit anyway? What was scored is kept on disk "
+                "and the run can be resumed from File ▸ Open run….",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.dataset_panel.flush()
+        self._save_settings()
         self.player.stop()
         if not self.session.shutdown(CLOSE_WAIT_MS):
             log.warning("workers still running after %d ms at close", CLOSE_WAIT_MS)

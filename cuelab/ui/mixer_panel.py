@@ -2,8 +2,11 @@
 
 The mix is made at 16 kHz (speech and background are both decoded at that
 rate), so applying it hands the model exactly the signal that was heard.
-Opening another clip drops the mix at once (Apply is disabled until the new
-clip's mix is ready), so Apply can never analyse a clip that is no longer open.
+Opening another clip or moving a control drops the mix at once (Apply is
+disabled until the new mix is ready), so Apply can never analyse a clip that
+is no longer open or a mix that is not the one the controls describe. A mix
+is made only while the Mixer is shown or used: clips opened with the Mixer
+hidden cost nothing and raise no mixing errors.
 """
 
 from __future__ import annotations
@@ -14,17 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QSlider,
+    QToolButton,
     QWidget,
 )
 
@@ -66,7 +73,20 @@ class MixerPanel(QGroupBox):
 
     def _build(self) -> None:
         self.background_combo = QComboBox()
+        self.background_combo.setMinimumContentsLength(12)
+        self.background_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.browse_button = QToolButton(text="…")
+        self.browse_button.setToolTip("Use your own background recording")
+        self.browse_button.clicked.connect(self._browse_background)
+        bg_row = QHBoxLayout()
+        bg_row.addWidget(self.background_combo, 1)
+        bg_row.addWidget(self.browse_button)
         self.snr_slider = QSlider(Qt.Orientation.Horizontal, minimum=-20, maximum=30, value=10)
+        self.snr_spin = QDoubleSpinBox(suffix=" dB", minimum=-40.0, maximum=60.0, decimals=1)
+        self.snr_spin.setValue(10.0)
+        self.snr_spin.setToolTip("SNR over the speech span, typed exactly (the slider: whole dB)")
         self.snr_label = QLabel()
         self.plus_inf = QCheckBox("+∞ (speech only)")
         self.minus_inf = QCheckBox("−∞ (background only)")
@@ -75,7 +95,8 @@ class MixerPanel(QGroupBox):
         )
         snr_row = QHBoxLayout()
         snr_row.addWidget(self.snr_slider, 1)
-        snr_row.addWidget(self.snr_label)
+        snr_row.addWidget(self.snr_spin)
+        snr_row.addWidget(self.snr_label)  # shown for ±∞ only
         inf_row = QHBoxLayout()
         inf_row.addWidget(self.plus_inf)
         inf_row.addWidget(self.minus_inf)
@@ -98,15 +119,28 @@ class MixerPanel(QGroupBox):
         self.info_label = QLabel("")
         self.info_label.setWordWrap(True)
         self.info_label.setStyleSheet("color: #555;")
+        self.preview = pg.PlotWidget()
+        self.preview.setMaximumHeight(90)
+        self.preview.setMinimumHeight(50)
+        self.preview.setMouseEnabled(x=False, y=False)
+        self.preview.hideAxis("left")
+        self.preview.setToolTip("The mix (blue) and its speech stem (orange)")
+        self.preview_mix = self.preview.plot(pen=pg.mkPen("#1f4e79", width=1))
+        self.preview_speech = self.preview.plot(pen=pg.mkPen("#e07b39", width=1))
+        for curve in (self.preview_mix, self.preview_speech):
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
         form = QFormLayout(self)
-        form.addRow("Background", self.background_combo)
+        form.addRow("Background", bg_row)
         form.addRow("SNR", snr_row)
         form.addRow("", inf_row)
         form.addRow("Onset", self.onset_spin)
         form.addRow(listen)
         form.addRow(self.apply_button)
         form.addRow(self.info_label)
-        self.snr_slider.valueChanged.connect(self._on_param)
+        form.addRow(self.preview)
+        self.snr_slider.valueChanged.connect(self._slider_moved)
+        self.snr_spin.valueChanged.connect(self._on_param)
         self.plus_inf.toggled.connect(lambda on: on and self.minus_inf.setChecked(False))
         self.minus_inf.toggled.connect(lambda on: on and self.plus_inf.setChecked(False))
         for w in (self.plus_inf, self.minus_inf):
@@ -130,17 +164,43 @@ class MixerPanel(QGroupBox):
             return math.inf
         if self.minus_inf.isChecked():
             return -math.inf
-        return float(self.snr_slider.value())
+        return float(self.snr_spin.value())
+
+    def _slider_moved(self, value: int) -> None:
+        self.snr_spin.setValue(float(value))  # emits valueChanged: one remix
 
     def _show_snr(self) -> None:
         snr = self.snr_db()
         self.snr_label.setText(
-            f"{snr:+.0f} dB" if math.isfinite(snr) else ("+∞" if snr > 0 else "−∞")
+            f"{snr:+g} dB" if math.isfinite(snr) else ("+∞" if snr > 0 else "−∞")
         )
         self.snr_slider.setEnabled(math.isfinite(snr))
+        self.snr_spin.setEnabled(math.isfinite(snr))
+        self.snr_label.setVisible(not math.isfinite(snr))
+        if math.isfinite(snr) and self.snr_slider.value() != round(snr):
+            self.snr_slider.blockSignals(True)
+            self.snr_slider.setValue(round(snr))
+            self.snr_slider.blockSignals(False)
+
+    def _browse_background(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Background recording", str(Path.home()), "Audio (*.wav *.flac *.mp3 *.ogg)"
+        )
+        if path:
+            self.add_background(Path(path))
+
+    def add_background(self, path: Path) -> None:
+        """Offer ``path`` as a background and choose it (decoded when mixed)."""
+        index = self.background_combo.findData(str(path))
+        if index < 0:
+            self.background_combo.addItem(f"{path.name} (yours)", str(path))
+            index = self.background_combo.count() - 1
+        self.background_combo.setCurrentIndex(index)
 
     def _on_param(self, *_args: object) -> None:
         self._show_snr()
+        if self._speech is not None:
+            self._drop_mix(f"Mixing {self._speech[1]}…")  # the old mix no longer matches
         self._debounce.trigger()
 
     def _on_clip(self) -> None:
@@ -148,13 +208,26 @@ class MixerPanel(QGroupBox):
         # A mix applied as the clip must not become the speech of the next mix.
         if s.audio is not None and s.clip_path is not None:
             self._speech = (s.audio, s.clip_name, s.clip_key)
-            self._drop_mix(f"Mixing {s.clip_name}…" if self.background_combo.count() else "")
+            self._debounce.stop()
+            if self.isVisible():
+                self._drop_mix(f"Mixing {s.clip_name}…" if self.background_combo.count() else "")
+                self._debounce.trigger()
+            else:
+                self._drop_mix("")
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """The Mixer is in use: mix the open clip if that is not done yet."""
+        super().showEvent(event)
+        if self._speech is not None and not self._is_current(self.mix):
+            self.info_label.setText(f"Mixing {self._speech[1]}…")
             self._debounce.trigger()
 
     def _drop_mix(self, note: str) -> None:
         """Forget the mix (and any being made): it was built from another clip."""
         self._slot.cancel()
         self.mix = None
+        self.preview_mix.setData([], [])
+        self.preview_speech.setData([], [])
         self.apply_button.setEnabled(False)
         self.info_label.setText(note)
 
@@ -196,6 +269,10 @@ class MixerPanel(QGroupBox):
             f"{r.mix.size / SR:.2f} s{', background looped' if r.looped else ''}"
         )
         self.apply_button.setEnabled(True)
+        t = np.arange(r.mix.size) / SR
+        self.preview_mix.setData(t, r.mix, skipFiniteCheck=True)
+        self.preview_speech.setData(t, r.speech_stem, skipFiniteCheck=True)
+        self.preview.setXRange(0, r.mix.size / SR, padding=0)
 
     def _playback_off(self, reason: str) -> None:
         for button in self.listen_buttons.values():

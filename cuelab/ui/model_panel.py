@@ -21,6 +21,7 @@ from cuelab.core.models.registry import DEMO_REFERENCE, families
 from cuelab.core.models.remote.spec import PROMPT_FAMILIES, SCORING_CHOICES, SERVER_FAMILY
 from cuelab.ui.dsp import format_bytes, process_rss_bytes
 from cuelab.ui.session import Session
+from cuelab.ui.widgets import ElidedLabel
 
 LOCAL_HINT = "folder, or a hub id already in the local cache"
 REMOTE_HINT = "http://gpu1:8000/v1[,http://gpu2:8000/v1][#MODEL]  (key: $CUELAB_API_KEY)"
@@ -36,9 +37,7 @@ class ModelPanel(QGroupBox):
         slot = session.slots["model"]
         slot.progress.connect(self.progress_label.setText)
         slot.busy_changed.connect(self._on_busy)
-        slot.failed.connect(
-            lambda msg: self.progress_label.setText("Loading failed (see status bar)")
-        )
+        session.model_failed.connect(self._on_failed)
         session.model_changed.connect(self._on_model)
         self._mem_timer = QTimer(self)
         self._mem_timer.setInterval(1000)
@@ -82,11 +81,11 @@ class ModelPanel(QGroupBox):
         buttons = QHBoxLayout()
         buttons.addWidget(self.load_button)
         buttons.addWidget(self.unload_button)
-        self.state_label = QLabel("No model")
-        self.state_label.setWordWrap(True)
+        self.state_label = ElidedLabel("No model")
         self.progress_label = QLabel("")
         self.progress_label.setWordWrap(True)
         self.progress_label.setStyleSheet("color: #555;")
+        self.failed = False
         self.memory_label = QLabel("")
         form = self.form = QFormLayout(self)
         form.addRow("Family", self.family_combo)
@@ -105,8 +104,24 @@ class ModelPanel(QGroupBox):
         """The ``family:location`` spec of the current choice."""
         return f"{self.family_combo.currentText()}:{self.location_edit.text().strip()}"
 
+    def show_spec(self, spec: str) -> None:
+        """Put ``family:location`` into the form (a remembered model)."""
+        family, _, location = spec.partition(":")
+        if family in families():
+            self.family_combo.setCurrentText(family)
+            if location:
+                self.location_edit.setText(location)
+
+    def _on_failed(self, message: str) -> None:
+        """The load failed: say so here, in red, until the next Load."""
+        self.failed = True
+        self.progress_label.setStyleSheet("color: #b00020;")
+        self.progress_label.setText(message)
+
     def load(self) -> None:
         """Start loading the chosen model (the current one stays until it is ready)."""
+        self.failed = False
+        self.progress_label.setStyleSheet("color: #555;")
         remote = None
         if self.family_combo.currentText() == "openai":
             remote = {
@@ -138,7 +153,10 @@ class ModelPanel(QGroupBox):
 
     def _on_busy(self, busy: bool) -> None:
         self.load_button.setEnabled(not busy)
-        if not busy and self.progress_label.text().startswith("Loading"):
+        if busy and self.failed:  # a load started elsewhere (remembered model, tests)
+            self.failed = False
+            self.progress_label.setStyleSheet("color: #555;")
+        if not busy and not self.failed:
             self.progress_label.setText("")
 
     def _on_model(self) -> None:
@@ -153,7 +171,8 @@ class ModelPanel(QGroupBox):
         )
         extra = ", ".join(f"{k}={info[k]}" for k in keys if info.get(k) is not None)
         self.state_label.setText(f"{s.model_spec}" + (f" ({extra})" if extra else ""))
-        self.progress_label.setText("")
+        if not self.failed:
+            self.progress_label.setText("")
         self.update_memory()
 
     def update_memory(self) -> None:

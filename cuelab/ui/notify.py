@@ -1,7 +1,9 @@
-"""One place for errors: a notification line, the log file, and one dialog at most.
+"""One place for errors: a notification line, the session's list, the log file, one dialog.
 
 Expected failures (a bad file, a model that does not load) arrive as one-line
-messages from workers and are shown in the status bar, once. Unexpected
+messages from workers and are shown in the status bar, once; the panel where
+they happened keeps showing them until the user acts, and every error and
+warning of the session is kept in :class:`MessagesView` (the Messages dock). Unexpected
 exceptions on the GUI thread go through :func:`install_excepthook`: the full
 traceback goes to the log (``cuelab.logs``), the user sees one dialog, and
 while a dialog is open further errors only reach the status bar and the log,
@@ -12,11 +14,20 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 import traceback
 from types import TracebackType
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QMessageBox, QStatusBar, QWidget
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QStatusBar,
+    QToolButton,
+    QWidget,
+)
 
 from cuelab.logs import log_path
 
@@ -27,8 +38,8 @@ class Notifier(QObject):
     """Routes messages and errors to the window's status bar.
 
     Signals:
-        posted(str, str): level (``info``/``error``) and message, for tests
-            and for any panel that wants to mirror them.
+        posted(str, str): level (``info``/``warning``/``error``) and message,
+            for tests and for any panel that wants to mirror them.
     """
 
     posted = Signal(str, str)
@@ -39,6 +50,23 @@ class Notifier(QObject):
         self._dialog: QMessageBox | None = None
         self.dialogs_enabled = True
         self.last_error = ""
+        self.history: list[tuple[float, str, str]] = []  # (time, level, message): not info
+        self.badge = QToolButton()
+        self.badge.setAutoRaise(True)
+        self.badge.setVisible(False)
+        if status_bar is not None:
+            status_bar.addPermanentWidget(self.badge)
+
+    def _record(self, level: str, message: str) -> None:
+        self.history.append((time.time(), level, message))
+        n_err = sum(1 for _t, lev, _m in self.history if lev == "error")
+        n_warn = len(self.history) - n_err
+        parts = [f"{n_err} error{'s' if n_err != 1 else ''}"] if n_err else []
+        parts += [f"{n_warn} warning{'s' if n_warn != 1 else ''}"] if n_warn else []
+        self.badge.setText("⚠ " + ", ".join(parts))
+        self.badge.setToolTip(f"Last: {message}\nClick for this session's messages")
+        self.badge.setStyleSheet("QToolButton { color: #b00020; }" if n_err else "")
+        self.badge.setVisible(True)
 
     def info(self, message: str, timeout_ms: int = 4000) -> None:
         """A passing message (progress, "saved")."""
@@ -47,12 +75,22 @@ class Notifier(QObject):
             self._bar.showMessage(message, timeout_ms)
         self.posted.emit("info", message)
 
+    def warning(self, message: str) -> None:
+        """Something the user should know (kept in the session's list), not a failure."""
+        log.warning("%s", message)
+        self._record("warning", message)
+        if self._bar is not None:
+            self._bar.setStyleSheet("")
+            self._bar.showMessage(f"Warning: {message}", 8000)
+        self.posted.emit("warning", message)
+
     def error(self, message: str) -> None:
-        """An expected failure: logged and shown in the status bar until the next message."""
+        """An expected failure: logged, listed, and shown in the status bar until the next message."""
         if message == self.last_error and self._bar is not None and self._bar.currentMessage():
             return  # the same error again (a retry loop) is not news
         self.last_error = message
         log.warning("%s", message)
+        self._record("error", message)
         if self._bar is not None:
             self._bar.setStyleSheet("QStatusBar { color: #b00020; }")
             self._bar.showMessage(f"Error: {message}")
@@ -75,6 +113,35 @@ class Notifier(QObject):
 
     def _dialog_closed(self, _result: int) -> None:
         self._dialog = None
+
+
+class MessagesView(QListWidget):
+    """This session's errors and warnings, newest last, with their time (the Messages dock)."""
+
+    def __init__(self, notifier: Notifier, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setAlternatingRowColors(True)
+        for when, level, message in notifier.history:
+            self._add(when, level, message)
+        notifier.posted.connect(self._on_posted)
+
+    def _on_posted(self, level: str, message: str) -> None:
+        if level != "info":
+            self._add(time.time(), level, message)
+
+    def _add(self, when: float, level: str, message: str) -> None:
+        stamp = time.strftime("%H:%M:%S", time.localtime(when))
+        item = QListWidgetItem(f"{stamp}  {level}: {message}")
+        item.setToolTip(message)
+        if level == "error":
+            item.setForeground(QBrush(QColor("#b00020")))
+        self.addItem(item)
+        self.scrollToBottom()
+
+    def messages(self) -> list[str]:
+        """The listed lines (for tests and copying)."""
+        return [self.item(i).text() for i in range(self.count())]
 
 
 def install_excepthook(notifier: Notifier, parent: QWidget | None = None) -> None:

@@ -64,6 +64,7 @@ class Player(QObject):
         self._start_s = 0.0
         self._end_s = 0.0
         self.playing = False
+        self.looping = False
 
     @property
     def available(self) -> bool:
@@ -71,9 +72,14 @@ class Player(QObject):
         return self._sd is not None
 
     def play(
-        self, x: np.ndarray, sr: int, start_s: float = 0.0, end_s: float | None = None
+        self,
+        x: np.ndarray,
+        sr: int,
+        start_s: float = 0.0,
+        end_s: float | None = None,
+        loop: bool = False,
     ) -> None:
-        """Play ``x[start_s:end_s]`` (non-blocking); stops whatever was playing."""
+        """Play ``x[start_s:end_s]`` (non-blocking, repeated with ``loop``); stops the last."""
         if self._sd is None:
             return
         self.stop()
@@ -82,12 +88,17 @@ class Player(QObject):
         if b <= a:
             return
         try:
-            self._sd.play(np.ascontiguousarray(x[a:b], dtype=np.float32), sr)
+            data = np.ascontiguousarray(x[a:b], dtype=np.float32)
+            if loop:
+                self._sd.play(data, sr, loop=True)
+            else:
+                self._sd.play(data, sr)
         except Exception as exc:  # a device that vanished: disable, do not crash
             self._fail(exc)
             return
         self._t0 = time.perf_counter()
         self._start_s, self._end_s = a / sr, b / sr
+        self.looping = loop
         self.playing = True
         self._timer.start()
         self.playing_changed.emit(True)
@@ -113,7 +124,12 @@ class Player(QObject):
         self.unavailable.emit(self.reason)
 
     def _tick(self) -> None:
-        pos = self._start_s + time.perf_counter() - self._t0
+        elapsed = time.perf_counter() - self._t0
+        if self.looping:
+            span = max(self._end_s - self._start_s, 1e-3)
+            self.position.emit(self._start_s + elapsed % span)
+            return
+        pos = self._start_s + elapsed
         if pos >= self._end_s:
             self.position.emit(self._end_s)
             self.stop()

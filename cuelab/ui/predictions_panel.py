@@ -1,4 +1,10 @@
-"""Audio-only versus with-tokens probabilities, side by side, and what changed."""
+"""Audio-only versus with-tokens probabilities, side by side, and what changed.
+
+The headline says what the numbers belong to: "analysing…" while a new clip
+or region is analysed (the bars are cleared), and a failed prediction or
+analysis stays in red until the next prediction arrives, so it never reads
+"waiting for the clip…" forever.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QGroupBox,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -30,28 +38,47 @@ class PredictionsPanel(QGroupBox):
         self.session = session
         self.update_count = 0
         self.last: PredictionUpdate | None = None
+        self.has_error = False
         self._build()
         session.prediction_changed.connect(self.show_update)
         session.model_changed.connect(self._on_model)
         session.clip_changed.connect(self._clear)
+        session.analysis_started.connect(self._on_analysing)
+        session.analysis_failed.connect(
+            lambda msg: self.show_error(f"No prediction: the clip could not be analysed ({msg})")
+        )
+        session.predict_failed.connect(lambda msg: self.show_error(f"Prediction failed: {msg}"))
+        session.model_failed.connect(self._on_model_failed)
         session.slots["predict"].busy_changed.connect(self._on_busy)
 
     def _build(self) -> None:
         self.top_label = QLabel("No model loaded")
         self.top_label.setWordWrap(True)
         self.top_label.setStyleSheet("font-weight: bold;")
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["label", "audio only", "with tokens", "Δ"])
+        self.table = QTableWidget(0, 6)
+        self.table.setHorizontalHeaderLabels(
+            ["label", "audio only", "with tokens", "Δ", "A (pinned)", "Δ vs A"]
+        )
+        for j in (4, 5):
+            self.table.setColumnHidden(j, True)
+        self.pin_button = QPushButton("Pin as A")
+        self.pin_button.setToolTip(
+            "Keep this token set's answer as A, to compare the next edits against it"
+        )
+        self.pin_button.setEnabled(False)
+        self.pin_button.clicked.connect(self.toggle_pin)
+        self.pinned: PredictionUpdate | None = None
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setMaximumHeight(150)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setMaximumHeight(140)
+        self.table.setMinimumHeight(60)
         self.plot = pg.PlotWidget()
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.setYRange(0, 1, padding=0.02)
         self.plot.setLabel("left", "p")
-        self.plot.addLegend(offset=(-5, 5))
-        self.plot.setMinimumHeight(140)
+        self.plot.setMinimumHeight(80)
         self.audio_bars = pg.BarGraphItem(
             x=[], height=[], width=0.38, brush=AUDIO_COLOUR, name="audio only"
         )
@@ -62,18 +89,60 @@ class PredictionsPanel(QGroupBox):
         self.plot.addItem(self.token_bars)
         self.latency_label = QLabel("")
         self.latency_label.setStyleSheet("color: #555;")
+        # The legend sits above the plot, never over the bars (a tall bar reaches p = 1).
+        self.legend_label = QLabel(
+            f'<span style="color:{AUDIO_COLOUR}">■</span> audio only &nbsp; '
+            f'<span style="color:{TOKENS_COLOUR}">■</span> with tokens'
+        )
+        self.legend_label.setTextFormat(Qt.TextFormat.RichText)
         layout = QVBoxLayout(self)
         layout.addWidget(self.top_label)
+        layout.addWidget(self.legend_label)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.table)
-        layout.addWidget(self.latency_label)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.latency_label, 1)
+        bottom.addWidget(self.pin_button)
+        layout.addLayout(bottom)
+        self.pin_label = QLabel("")
+        self.pin_label.setWordWrap(True)
+        self.pin_label.setStyleSheet("color: #555;")
+        self.pin_label.setVisible(False)
+        layout.addWidget(self.pin_label)
+
+    def _headline(self, text: str, error: bool = False) -> None:
+        self.top_label.setText(text)
+        self.top_label.setStyleSheet(
+            "font-weight: bold; color: #b00020;" if error else "font-weight: bold;"
+        )
+        self.has_error = error
+
+    def show_error(self, message: str) -> None:
+        """A failure about this clip's prediction, shown until the next prediction."""
+        self._headline(message, error=True)
+
+    def _on_model_failed(self, message: str) -> None:
+        if self.session.model is None:
+            self._headline(f"No model loaded ({message})", error=True)
+
+    def _on_analysing(self) -> None:
+        if self.session.model is not None:
+            self._headline(f"Model {self.session.model_spec}: analysing the clip…")
+        self._grey(True)
+
+    def _grey(self, on: bool) -> None:
+        self.plot.setEnabled(not on)
+        self.table.setEnabled(not on)
 
     def _on_model(self) -> None:
-        if self.session.model is None:
-            self.top_label.setText("No model loaded")
+        s = self.session
+        if s.model is None:
+            self._headline("No model loaded")
             self._clear()
-        else:
-            self.top_label.setText(f"Model {self.session.model_spec}: waiting for the clip…")
+        elif s.audio is None:
+            self._headline(f"Model {s.model_spec}: open a clip to see its prediction")
+        elif not self.has_error:
+            self._headline(f"Model {s.model_spec}: scoring the clip…")
 
     def _on_busy(self, busy: bool) -> None:
         if busy:
@@ -81,7 +150,31 @@ class PredictionsPanel(QGroupBox):
                 self.latency_label.text().split(" · updating")[0] + " · updating…"
             )
 
+    def toggle_pin(self) -> None:
+        """Pin the shown answer as A (or unpin): the table adds A and Δ vs A columns."""
+        if self.pinned is not None:
+            self._unpin()
+        elif self.last is not None:
+            self.pinned = self.last
+            text = self.last.token_text or "(no tokens: audio only)"
+            self.pin_label.setText(f"A: {text}")
+            self.pin_label.setVisible(True)
+            self.pin_button.setText("Unpin A")
+            for j in (4, 5):
+                self.table.setColumnHidden(j, False)
+            self.show_update(self.last)
+
+    def _unpin(self) -> None:
+        self.pinned = None
+        self.pin_label.setVisible(False)
+        self.pin_button.setText("Pin as A")
+        for j in (4, 5):
+            self.table.setColumnHidden(j, True)
+
     def _clear(self) -> None:
+        if self.pinned is not None and self.pinned.clip_key != self.session.clip_key:
+            self._unpin()  # A belongs to another clip
+        self.pin_button.setEnabled(False)
         self.table.setRowCount(0)
         self.audio_bars.setOpts(x=[], height=[])
         self.token_bars.setOpts(x=[], height=[])
@@ -90,6 +183,7 @@ class PredictionsPanel(QGroupBox):
         """Draw one :class:`PredictionUpdate`."""
         self.last = update
         self.update_count += 1
+        self._grey(False)
         labels = list(update.labels)
         pa = np.array([update.audio_only[lab] for lab in labels])
         pt = np.array([update.with_tokens[lab] for lab in labels]) if update.with_tokens else None
@@ -99,24 +193,34 @@ class PredictionsPanel(QGroupBox):
         self.plot.getAxis("bottom").setTicks([list(zip(x, labels))])
         self.plot.setXRange(-0.6, len(labels) - 0.4, padding=0)
 
+        self.pin_button.setEnabled(True)
+        pinned = (
+            self.pinned if self.pinned is not None and self.pinned.labels == update.labels else None
+        )
         self.table.setRowCount(len(labels))
+        rows_h = 22 * len(labels)  # the rows' fixed height
+        frame = 2 * self.table.frameWidth()
+        self.table.setMaximumHeight(self.table.horizontalHeader().height() + rows_h + frame + 2)
         for i, lab in enumerate(labels):
-            delta = pt[i] - pa[i] if pt is not None else 0.0
-            delta = 0.0 if abs(delta) < 5e-4 else delta  # no '-0.000'
-            cells = [
-                lab,
-                f"{pa[i]:.3f}",
-                f"{pt[i]:.3f}" if pt is not None else "—",
-                f"{delta:+.3f}",
+            current = pt[i] if pt is not None else pa[i]
+            delta = _tidy(pt[i] - pa[i]) if pt is not None else 0.0
+            cells: list[tuple[str, float | None]] = [
+                (lab, None),
+                (f"{pa[i]:.3f}", None),
+                (f"{pt[i]:.3f}" if pt is not None else "—", None),
+                (f"{delta:+.3f}", delta),
             ]
-            for j, text in enumerate(cells):
+            if pinned is not None:
+                a = _shown_probs(pinned)[lab]
+                cells += [(f"{a:.3f}", None), (f"{_tidy(current - a):+.3f}", _tidy(current - a))]
+            for j, (text, signed) in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if j:
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
-                if j == 3 and abs(delta) >= 0.005:
-                    item.setForeground(QBrush(QColor("#00802b" if delta > 0 else "#c00000")))
+                if signed is not None and abs(signed) >= 0.005:
+                    item.setForeground(QBrush(QColor("#00802b" if signed > 0 else "#c00000")))
                 self.table.setItem(i, j, item)
 
         top_a = update.top_audio
@@ -127,8 +231,18 @@ class PredictionsPanel(QGroupBox):
             text += f"   ·   with tokens: {top_t} ({update.with_tokens[top_t]:.2f}){flip}"
         else:
             text += "   ·   no tokens sent"
-        self.top_label.setText(text)
+        self._headline(text)
         self.latency_label.setText(
             f"Last update {update.latency_s * 1000:.0f} ms after the edit "
             f"(model {update.model_s * 1000:.0f} ms)"
         )
+
+
+def _tidy(x: float) -> float:
+    """No '-0.000': differences below display precision are 0."""
+    return 0.0 if abs(x) < 5e-4 else float(x)
+
+
+def _shown_probs(update: PredictionUpdate) -> dict[str, float]:
+    """The answer a pinned update stands for: with its tokens, or audio only without."""
+    return update.with_tokens if update.with_tokens is not None else update.audio_only

@@ -83,7 +83,12 @@ class Session(QObject):
         prediction_changed(object): a :class:`PredictionUpdate`.
         manifest_changed(): a dataset was opened.
         norms_changed(): another norms profile was chosen.
-        message(str) / error(str): for the notifier.
+        analysis_started(): features of a new clip or region are being computed;
+            the concepts and tokens on screen are stale until analysis_changed.
+        clip_failed(str) / analysis_failed(str) / predict_failed(str) /
+            model_failed(str): one job failed (one line), for the panel that
+            shows it where it happened until the user acts.
+        message(str) / warning(str) / error(str): for the notifier.
     """
 
     clip_changed = Signal()
@@ -93,7 +98,13 @@ class Session(QObject):
     prediction_changed = Signal(object)
     manifest_changed = Signal()
     norms_changed = Signal()
+    analysis_started = Signal()
+    clip_failed = Signal(str)
+    analysis_failed = Signal(str)
+    predict_failed = Signal(str)
+    model_failed = Signal(str)
     message = Signal(str)
+    warning = Signal(str)
     error = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -107,6 +118,10 @@ class Session(QObject):
             slot = JobSlot(name, self.pool, self)
             slot.failed.connect(self.error)
             self.slots[name] = slot
+        self.slots["clip"].failed.connect(self.clip_failed)
+        self.slots["analysis"].failed.connect(self._on_analysis_failed)
+        self.slots["predict"].failed.connect(self.predict_failed)
+        self.slots["model"].failed.connect(self.model_failed)
         self.task = load_task("ser")
         self.labels: tuple[str, ...] = self.task.labels
         self.norms: NormsProfile = default_norms()
@@ -117,7 +132,9 @@ class Session(QObject):
         self.clip_path: Path | None = None
         self.audio: np.ndarray | None = None
         self.sr = 16000
+        self.source_info: tuple[int, int] | None = None  # the file's rate and channels
         self.region: tuple[float, float] | None = None
+        self.analysis_error = ""  # why the shown clip has no concepts, if its analysis failed
         self.features: Any = None
         self.concepts: ConceptResult | None = None
         self.aligned: TokenSet | None = None
@@ -149,16 +166,22 @@ class Session(QObject):
         """Decode ``path`` at 16 kHz in a worker, then show and analyse it."""
         p = Path(path)
 
-        def work(job: Job) -> tuple[np.ndarray, int]:
-            from cuelab.core.audio.io import load_audio
+        def work(job: Job) -> tuple[np.ndarray, int, tuple[int, int] | None]:
+            from cuelab.core.audio.io import audio_format, load_audio
+            from cuelab.core.errors import AudioError, CueLabError
 
             job.report(f"Loading {p.name}…")
-            return load_audio(p, sr=16000)
+            try:
+                x, sr = load_audio(p, sr=16000)
+            except CueLabError as exc:
+                msg = str(exc)
+                raise AudioError(msg if p.name in msg else f"{p.name}: {msg}") from exc
+            return x, sr, audio_format(p)
 
-        def done(value: tuple[np.ndarray, int], _s: float) -> None:
+        def done(value: tuple[np.ndarray, int, tuple[int, int] | None], _s: float) -> None:
             self.row = row
             self.clip_path = p
-            self.set_audio(value[0], value[1], p.name, keep_path=True)
+            self.set_audio(value[0], value[1], p.name, keep_path=True, source=value[2])
 
         self.slots["clip"].start(work, done)
 
@@ -166,10 +189,22 @@ class Session(QObject):
         """Open one clip of the current manifest."""
         self.open_file(row.path, row)
 
-    def set_audio(self, x: np.ndarray, sr: int, name: str, *, keep_path: bool = False) -> None:
-        """Show an in-memory signal (a mix) as the analysed clip."""
+    def set_audio(
+        self,
+        x: np.ndarray,
+        sr: int,
+        name: str,
+        *,
+        keep_path: bool = False,
+        source: tuple[int, int] | None = None,
+    ) -> None:
+        """Show an in-memory signal (a mix) as the analysed clip.
+
+        ``source`` is the file's own (rate, channels) when the signal was decoded from one.
+        """
         if not keep_path:
             self.clip_path = None
+        self.source_info = source
         # Answers still being computed belong to the previous clip: drop them.
         self.slots["predict"].cancel()
         self.slots["shuffle"].cancel()
@@ -185,18 +220,38 @@ class Session(QObject):
         self._analysis_debounce.trigger()
         self._analysis_debounce.flush()
 
-    def set_region(self, region: tuple[float, float] | None) -> None:
-        """Analyse only ``(t0, t1)`` seconds of the clip (None: all of it)."""
+    @property
+    def analysing(self) -> bool:
+        """True while the shown concepts and tokens are not yet those of the clip/region."""
+        if self.audio is None or self.analysis_error:
+            return False
+        return (
+            self.concepts is None or self._analysis_debounce.pending or self.slots["analysis"].busy
+        )
+
+    def _on_analysis_failed(self, message: str) -> None:
+        self.analysis_error = message
+        self.analysis_failed.emit(message)
+
+    def set_region(self, region: tuple[float, float] | None) -> bool:
+        """Analyse only ``(t0, t1)`` seconds of the clip (None: all of it).
+
+        Returns:
+            False when ``region`` is shorter than :data:`MIN_SEGMENT_S`: the
+            whole clip is analysed instead (the caller says so).
+        """
+        honoured = True
         if region is not None:
             t0, t1 = sorted(region)
             if t1 - t0 < MIN_SEGMENT_S:
-                region = None
+                region, honoured = None, False
             else:
                 region = (max(0.0, t0), t1)
-        if region == self.region:
-            return
-        self.region = region
-        self._analysis_debounce.trigger()
+        if region != self.region:
+            self.region = region
+            self._analysis_debounce.trigger()
+            self.analysis_started.emit()
+        return honoured
 
     def segment(self) -> np.ndarray:
         """The analysed samples (the region, or the whole clip)."""
@@ -210,6 +265,8 @@ class Session(QObject):
     def _start_analysis(self) -> None:
         if self.audio is None:
             return
+        self.analysis_error = ""
+        self.analysis_started.emit()
         x, sr, name = self.segment(), self.sr, self.clip_name
         norms, gender = self.norms, self.gender
 
@@ -246,7 +303,18 @@ class Session(QObject):
             self._set_concepts(concepts_for_features(self.features, norms, self.gender))
 
     def set_tokens(self, tokens: TokenSet) -> None:
-        """Replace the current token set (an edit) and schedule a new prediction."""
+        """Replace the current token set (an edit) and schedule a new prediction.
+
+        Refused (with a warning) while a new clip or region is analysed: the
+        edit would apply to the previous clip's tokens and be replaced a
+        moment later.
+        """
+        if self.analysing:
+            self.warning.emit("the clip is being analysed; edit the tokens once they appear")
+            return
+        if self.concepts is None:
+            self.warning.emit("this clip has no tokens to edit (its analysis failed)")
+            return
         if tokens == self.tokens:
             return
         self.tokens = tokens
@@ -297,13 +365,20 @@ class Session(QObject):
         task_labels = self.task.labels
 
         def work(job: Job) -> Any:
+            from cuelab.core.errors import CueLabError, ModelError
             from cuelab.core.models.base import LoadOptions
             from cuelab.core.models.registry import load_model
 
             job.report(f"Loading {spec}…")
             options = LoadOptions(quant=quant, device=device, on_progress=job.report,
                                   **(remote or {}))  # fmt: skip
-            adapter = load_model(spec, options)
+            try:
+                adapter = load_model(spec, options)
+            except CueLabError as exc:
+                raise ModelError(model_error("load", spec, exc)) from exc
+            except Exception as exc:  # a library's own error: detail to the log, one line here
+                log.exception("loading %s failed", spec)
+                raise ModelError(model_error("load", spec, _one_line(exc))) from exc
             # A classifier with fixed classes says so in describe(); ALMs take the task's.
             labels = adapter.describe().get("labels") or task_labels
             return adapter, tuple(str(lab) for lab in labels)
@@ -367,11 +442,21 @@ class Session(QObject):
         model, task, labels, key = self.model, self.task, self.labels, self.clip_key
         lock = self._model_lock
 
+        spec = self.model_spec
+
         def work(job: Job) -> tuple[Any, Any]:
+            from cuelab.core.errors import CueLabError, ModelError
+
             with lock:
                 job.check()  # a newer edit arrived while an older call held the model
                 job.report("Scoring…")
-                preds = model.score_labels(clip, task, labels, [None, text or None])
+                try:
+                    preds = model.score_labels(clip, task, labels, [None, text or None])
+                except CueLabError as exc:
+                    raise ModelError(model_error("score", spec, exc)) from exc
+                except Exception as exc:  # detail to the log, one line on screen
+                    log.exception("scoring with %s failed", spec)
+                    raise ModelError(model_error("score", spec, _one_line(exc))) from exc
             return preds[0], preds[1]
 
         def done(preds: tuple[Any, Any], seconds: float) -> None:
@@ -413,6 +498,15 @@ class Session(QObject):
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Cancel all jobs and wait for the workers (window close)."""
         return shutdown_pool(self.pool, list(self.slots.values()), timeout_ms)
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def model_error(action: str, spec: str, exc: BaseException | str) -> str:
+    """One wording for every model failure the window shows: ``model SPEC: cannot ACTION: why``."""
+    return f"model {spec}: cannot {action}: {exc}"
 
 
 def _clean(probs: dict[str, float], labels: tuple[str, ...] | list[str]) -> dict[str, float]:

@@ -223,6 +223,11 @@ class Debouncer(QObject):
             self._timer.stop()
             self._timer.timeout.emit()
 
+    def stop(self) -> None:
+        """Forget a pending call."""
+        self._timer.stop()
+        self.first_trigger = None
+
     @property
     def pending(self) -> bool:
         """True while a call is scheduled."""

@@ -101,3 +101,26 @@ def test_qt_binding_keeps_reference_counts():
     assert pool.waitForDone(5000)
     assert sys.getrefcount(True) - true_before > -100
     assert sys.getrefcount(None) - none_before > -100
+
+
+@pytest.mark.slow
+def test_screenshot_at_1366x768_lies_inside_the_screen(tmp_path):
+    """Under a real X server (Xvfb) of a laptop's size, the window and its grab fit it."""
+    import shutil
+
+    from PySide6.QtGui import QImage
+
+    xvfb = shutil.which("xvfb-run")
+    if xvfb is None:
+        pytest.skip("xvfb-run is not installed")
+    out = tmp_path / "laptop.png"
+    env = {**os.environ, "CUELAB_LOG_DIR": str(tmp_path / "logs")}
+    env.pop("QT_QPA_PLATFORM", None)
+    proc = subprocess.run(
+        [xvfb, "-a", "-s", "-screen 0 1366x768x24", sys.executable, "-m", "cuelab", "gui",
+         "--screenshot", str(out), "--timeout", "120"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    img = QImage(str(out))
+    assert 0 < img.width() <= 1366 and 0 < img.height() <= 768

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QScrollArea
 
 from cuelab.core.datasets.annotations import save_annotation
 from cuelab.core.runs import run_eval
@@ -53,6 +53,9 @@ def window_on(make_window, qtbot, manifest: Path):
 
 
 def configure(panel, out: Path, conditions: tuple[str, ...], limit: int = 0) -> None:
+    from cuelab.ui.batch_panel import ALL_SPLITS
+
+    panel.split_combo.setCurrentText(ALL_SPLITS)  # the default is the held-out split
     for name, box in panel.condition_boxes.items():
         box.setChecked(name in conditions)
     panel.limit_spin.setValue(limit)
@@ -186,14 +189,25 @@ def test_a_bad_configuration_is_reported_once(make_window, qtbot, tmp_path):
     panel = win.batch_panel
     errors = []
     win.notifier.posted.connect(lambda level, msg: errors.append(msg) if level == "error" else None)
+    assert panel.split_combo.currentText() == "test"  # held out by default (train/test manifest)
     configure(panel, tmp_path / "run", ())
     panel.start_button.click()
-    assert errors == ["run configuration: no condition given (--conditions LIST)"]
+    assert errors == ["batch run: tick at least one condition"]
     panel.condition_boxes["corrupt"].setChecked(True)
     panel.corrupt_edit.setText("0.2, lots")
     panel.start_button.click()
     assert len(errors) == 2 and "corruption grid" in errors[1]
     assert panel.state == "idle" and not (tmp_path / "run").exists()
+    assert not any("--" in e for e in errors)  # the panel's words, not the command line's
+
+
+def test_core_errors_are_reworded_for_the_panel():
+    from cuelab.ui.batch_panel import panel_wording
+
+    core = "/x/run already holds a run; add --resume to continue it, or choose another --out"
+    worded = panel_wording(core)
+    assert "--" not in worded and "Resume" in worded and "run folder" in worded
+    assert "--" not in panel_wording("run configuration: no condition given (--conditions LIST)")
 
 
 def test_cancel_pressed_as_the_run_completes_still_shows_the_result(
@@ -228,3 +242,122 @@ def test_cancel_pressed_as_the_run_completes_still_shows_the_result(
     assert panel.summary_model.rowCount() == 2
     assert panel.export_button.isEnabled() and not panel.resume_button.isEnabled()
     assert panel.eta_label.text().startswith("Finished")
+
+
+def test_a_cancelled_run_shows_and_exports_nothing_of_the_previous_run(
+    make_window, qtbot, tmp_path, small_manifest
+):
+    win = window_on(make_window, qtbot, small_manifest)
+    panel = win.batch_panel
+    configure(panel, tmp_path / "first", ("audio-only", "correct"))
+    progress = []
+    panel.progressed.connect(progress.append)
+    with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS):
+        panel.start_button.click()
+    assert panel.summary_model.rowCount() == 2 and panel.export_button.isEnabled()
+    # Feature extraction reports each clip, not one jump at the end of the stage.
+    features = [p.done for p in progress if p.message == "features"]
+    assert features == [0, 1, 2, 3, 4]
+
+    configure(panel, tmp_path / "second", ("audio-only", "correct", "conflict"))
+    reached, proceed = threading.Event(), threading.Event()
+
+    def hold_after_first_clip(_run_id, info):
+        if info.message != "features" and info.done == 1 and not reached.is_set():
+            reached.set()
+            proceed.wait(30)
+
+    panel.relay.progress.connect(hold_after_first_clip, Qt.ConnectionType.DirectConnection)
+    panel.start_button.click()
+    # From the start of the new run, the old results are gone from the panel.
+    assert panel.result is None and panel.summary_model.rowCount() == 0
+    assert not panel.plot_labels and not panel.export_button.isEnabled()
+    qtbot.waitUntil(reached.is_set, timeout=RUN_TIMEOUT_MS)
+    panel.cancel_button.click()
+    proceed.set()
+    qtbot.waitUntil(lambda: panel.state == "cancelled", timeout=RUN_TIMEOUT_MS)
+    panel.relay.progress.disconnect(hold_after_first_clip)
+    assert panel.result is None and panel.summary_model.rowCount() == 0
+    assert not panel.export_button.isEnabled() and panel.resume_button.isEnabled()
+
+
+def test_reopening_a_run_folder_shows_it_or_offers_resume(
+    make_window, qtbot, tmp_path, small_manifest
+):
+    from cuelab.core.runs import RunConfig
+
+    folder = tmp_path / "past"
+    run_eval(
+        RunConfig(
+            manifest=str(small_manifest),
+            models=("reference",),
+            conditions=("audio-only", "correct"),
+            out=str(folder),
+            bootstrap=50,
+        )
+    )
+    win = window_on(make_window, qtbot, small_manifest)
+    panel = win.batch_panel
+    with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS):
+        win.open_path(folder)  # File ▸ Open run… or a dropped folder
+    assert panel.state == "finished" and panel.summary_model.rowCount() == 2
+    assert panel.export_button.isEnabled() and panel.folder_button.isEnabled()
+    assert win.tabs.currentIndex() == win.tabs.count() - 1
+    # A plot opens large from its thumbnail.
+    from cuelab.ui.batch_panel import PLOT_WIDTH
+
+    thumb = panel.plot_labels[0]
+    qtbot.mouseClick(thumb, Qt.MouseButton.LeftButton)
+    dialog = panel.plot_dialogs[-1]
+    assert dialog.isVisible() and dialog.windowTitle() == thumb.path.name
+    big = dialog.findChild(QScrollArea).widget().pixmap()
+    assert big.width() > PLOT_WIDTH >= thumb.pixmap().width()
+    dialog.close()
+    # A run that did not complete can be resumed, even from a new window.
+    record = json.loads((folder / "run.json").read_text())
+    record["status"] = "cancelled"
+    (folder / "run.json").write_text(json.dumps(record))
+    win.open_path(folder)
+    assert panel.state == "cancelled" and panel.resume_button.isEnabled()
+    assert panel.result is None and not panel.export_button.isEnabled()
+
+
+def test_a_confusion_cell_drills_down_to_its_clips(make_window, qtbot, tmp_path, small_manifest):
+    win = window_on(make_window, qtbot, small_manifest)
+    panel = win.batch_panel
+    configure(panel, tmp_path / "run", ("audio-only", "conflict"))
+    with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS) as blocker:
+        panel.start_button.click()
+    result = blocker.args[0]
+    rows = [
+        r for r in read_rows(tmp_path / "run" / "predictions.csv") if r["condition"] == "conflict"
+    ]
+    table = panel.confusion_table
+    assert panel.confusion_combo.currentText() in ("audio-only", "conflict")
+    panel.confusion_combo.setCurrentText("conflict")
+    labels = [table.verticalHeaderItem(i).text() for i in range(table.rowCount())]
+    preds = [table.horizontalHeaderItem(j).text() for j in range(table.columnCount())]
+    assert labels == sorted({r["label"] for r in rows})
+    total = sum(int(table.item(i, j).text()) for i in range(len(labels)) for j in range(len(preds)))
+    assert total == len(rows) == 4
+    # Click the cell of the first clip's (label, prediction).
+    first = rows[0]
+    i, j = labels.index(first["label"]), preds.index(first["prediction"] or "unparsed")
+    with qtbot.waitSignal(panel.drill_down, timeout=5000):
+        rect = table.visualItemRect(table.item(i, j))
+        qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    expected = {
+        r["utt_id"]
+        for r in rows
+        if (r["label"], r["prediction"]) == (first["label"], first["prediction"])
+    }
+    shown = {
+        win.dataset_panel.table.item(v, 0).text()
+        for v in range(win.dataset_panel.table.rowCount())
+        if not win.dataset_panel.table.isRowHidden(v)
+    }
+    assert shown == expected and win.tabs.currentIndex() == 0
+    assert f"{len(expected)} clips: {first['label']} → " in win.dataset_panel.subset_label.text()
+    win.dataset_panel.subset_clear.click()
+    assert not any(win.dataset_panel.table.isRowHidden(v) for v in range(4))
+    assert result.cells["conflict"]

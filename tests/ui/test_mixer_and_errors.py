@@ -37,6 +37,7 @@ def test_apply_never_uses_the_mix_of_the_previous_clip(ready_window, qtbot):
     win = ready_window
     mixer, s = win.mixer_panel, win.session
     first = s.clip_name
+    win.tabs.setCurrentIndex(1)  # the Mixer is used: it mixes the open clip
     qtbot.waitUntil(lambda: mixer.apply_button.isEnabled(), timeout=20_000)
     assert mixer.mix.speech_name == first
     second = s.manifest.rows[2]
@@ -103,3 +104,24 @@ def test_spectrogram_peak_and_dynamic_range():
     assert abs(peak_hz - 1000) <= spec.df
     assert spec.db.max() - spec.db.min() <= 50.0 + 1e-4
     assert spec.db.shape[1] * spec.df <= 5000 + spec.df
+
+
+def test_own_background_typed_snr_and_a_preview(ready_window, qtbot, tmp_path):
+    from cuelab.core.audio.io import write_audio
+
+    win = ready_window
+    mixer = win.mixer_panel
+    hum = tmp_path / "my-hum.wav"
+    t = np.arange(3 * 16000) / 16000
+    write_audio(hum, 0.2 * np.sin(2 * np.pi * 50 * t).astype(np.float32), 16000)
+    win.tabs.setCurrentIndex(1)
+    mixer.add_background(hum)
+    mixer.snr_spin.setValue(7.3)
+    assert mixer.snr_slider.value() == 7  # the slider follows the typed value
+    qtbot.waitUntil(
+        lambda: mixer.mix is not None and mixer.mix.result.requested_snr_db == 7.3, timeout=20_000
+    )
+    assert mixer.mix.background_name == "my-hum.wav"
+    assert abs(mixer.mix.result.achieved_snr_db - 7.3) < 0.5
+    _t, shown = mixer.preview_mix.getOriginalDataset()
+    assert shown.size == mixer.mix.result.mix.size

@@ -130,7 +130,7 @@ class _RecordingPlayer:
     def __init__(self) -> None:
         self.played = 0
 
-    def play(self, *_args) -> None:
+    def play(self, *_args, **_kwargs) -> None:
         self.played += 1
 
     def stop(self) -> None:
@@ -182,3 +182,49 @@ def test_window_constructs_without_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_pin_a_token_set_as_a_and_compare(ready_window, qtbot):
+    win = ready_window
+    s, panel = win.session, win.predictions_panel
+    a = s.prediction
+    panel.pin_button.click()
+    assert panel.pinned is a and not panel.table.isColumnHidden(4)
+    assert panel.pin_label.text() == f"A: {a.token_text}"
+    old = s.tokens["ENERGY"]
+    new = VOCAB["ENERGY"][0] if old != VOCAB["ENERGY"][0] else VOCAB["ENERGY"][-1]
+    with qtbot.waitSignal(s.prediction_changed, timeout=10_000) as blocker:
+        win.concepts_panel.choose("ENERGY", new)
+    b = blocker.args[0]
+    for i, lab in enumerate(b.labels):
+        assert panel.table.item(i, 4).text() == f"{a.with_tokens[lab]:.3f}"
+        diff = b.with_tokens[lab] - a.with_tokens[lab]
+        assert abs(float(panel.table.item(i, 5).text()) - diff) < 1.5e-3
+    # Another clip: A belonged to the first one, so it is unpinned.
+    with qtbot.waitSignal(s.clip_changed, timeout=30_000):
+        s.open_row(s.manifest.rows[1])
+    assert panel.pinned is None and panel.table.isColumnHidden(4)
+
+
+def test_copy_undo_keys_and_the_chip_menu_marks_the_clips_own_token(ready_window, qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    win = ready_window
+    s, panel = win.session, win.concepts_panel
+    chip = panel.chips["PITCH"]
+    own = s.aligned["PITCH"]
+    assert chip.token_actions[own].text() == f"{own}   (clip's own)"
+    assert all(a.text() == t for t, a in chip.token_actions.items() if t != own)
+    panel.copy_tokens()
+    assert QGuiApplication.clipboard().text() == s.tokens.text()
+    panel.copy_prompt()
+    prompt = QGuiApplication.clipboard().text()
+    assert s.tokens.text() in prompt and len(prompt) > len(s.tokens.text())
+    win.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=5000)
+    panel.apply_conflict()
+    assert s.tokens != s.aligned
+    qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # Edit ▸ Undo
+    assert s.tokens == s.aligned

@@ -215,6 +215,20 @@ def _check_complete(path: Path, header_log: str, seconds: float) -> None:
     )
 
 
+def audio_format(path: PathLike) -> tuple[int, int] | None:
+    """The file's own sample rate and channel count from its header, before any
+    down-mix or resampling; None where the header cannot say (MP3 without libsndfile
+    support, decoded by the fallback)."""
+    p = Path(path)
+    if _needs_fallback(p):
+        return None
+    try:
+        info = sf.info(str(p))
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        return None
+    return int(info.samplerate), int(info.channels)
+
+
 def load_audio(
     path: PathLike,
     sr: int | None = 16000,

@@ -58,15 +58,24 @@ class Variant:
 
 
 class _LinkedControl(JobControl):
-    """A child control for a sub-step: cancelled whenever its parent is."""
+    """A child control for a sub-step: cancelled whenever its parent is.
 
-    def __init__(self, parent: JobControl) -> None:
+    Each item the child finishes also advances the parent (with ``message``), so a
+    stage made of chunks reports per clip, not per chunk.
+    """
+
+    def __init__(self, parent: JobControl, message: str = "") -> None:
         super().__init__()
         self._parent = parent
+        self._message = message
 
     def check(self) -> None:
         self._parent.check()
         super().check()
+
+    def advance(self, n: int = 1, message: str = "") -> None:
+        super().advance(n, message)
+        self._parent.advance(n, self._message)
 
 
 def select_rows(manifest: Manifest, config: RunConfig) -> list[ManifestRow]:
@@ -125,7 +134,7 @@ def compute_token_sets(
     for start in range(0, len(rows), FEATURE_CHUNK):
         chunk = rows[start : start + FEATURE_CHUNK]
         paths = [r.path for r in chunk]
-        linked = _LinkedControl(control)
+        linked = _LinkedControl(control, "features")  # one advance per clip
         if failures is None:
             feats: list[ClipFeatures | None] = list(
                 extract_many(paths, config, cache, workers=workers, control=linked)
@@ -139,7 +148,6 @@ def compute_token_sets(
             None if f is None else concepts_for_features(f, norms, r.gender).tokens
             for f, r in zip(feats, chunk)
         )
-        control.advance(len(chunk), "features")
     return out
 
 

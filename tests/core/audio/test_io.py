@@ -214,3 +214,16 @@ def test_duration_and_hash(tmp_path: Path) -> None:
         file_sha256(tmp_path / "gone.wav")
     with pytest.raises(AudioError, match=r"gone\.wav: file not found"):
         audio_duration(tmp_path / "gone.wav")
+
+
+def test_audio_format_reads_the_files_own_rate_and_channels(tmp_path):
+    import soundfile as sf
+
+    from cuelab.core.audio.io import audio_format
+
+    path = tmp_path / "stereo.flac"
+    sf.write(str(path), np.zeros((4410, 2), dtype=np.float32), 44100)
+    assert audio_format(path) == (44100, 2)
+    text = tmp_path / "not-audio.wav"
+    text.write_text("hello", encoding="utf-8")
+    assert audio_format(text) is None

@@ -59,3 +59,22 @@ def test_a_shuffle_without_a_split_stays_within_each_split() -> None:
         assert all(splits[j] == splits[i] for i, j in enumerate(source)), condition
     assert len(plan.notes) == 1 and "within each of the manifest's 2 splits" in plan.notes[0]
     assert _plan(["train"] * 40).notes == []  # one split: nothing to say
+
+
+def test_feature_progress_is_reported_per_clip(tmp_path) -> None:
+    """The features stage advances once per clip, not once per chunk of 256."""
+    from cuelab.core.cues.features import FeatureCache
+    from cuelab.core.cues.norms import default_norms
+    from cuelab.core.datasets import read_manifest
+    from cuelab.core.jobs import JobControl, ProgressInfo
+    from cuelab.core.runs.plan import compute_token_sets
+    from tests.core.runs.test_emotion_runs import make_manifest
+
+    rows = read_manifest(make_manifest(tmp_path / "data")).rows[:5]
+    seen: list[ProgressInfo] = []
+    control = JobControl(on_progress=seen.append)
+    sets = compute_token_sets(rows, default_norms(), FeatureCache(tmp_path / "cache"), control, 1)
+    assert all(s is not None for s in sets)
+    done = [p.done for p in seen if p.message == "features"]
+    assert done == [0, 1, 2, 3, 4, 5]
+    assert all(p.total == 5 for p in seen)

@@ -1,0 +1,153 @@
+"""How long the window's GUI thread stalls: opening a 10-minute clip, and a token edit.
+
+A 10 ms QTimer on the GUI thread records the longest gap between its ticks
+(a gap is time the window could not repaint or take input). Two figures:
+
+1. open a 10-minute clip (voice-like tones and noise, FLAC at 16 kHz) with the
+   reference model loaded, until its prediction is on screen: the longest gap,
+   and the time to that prediction;
+2. edit one token chip until the new prediction is drawn (median of 7 edits),
+   and the longest gap meanwhile.
+
+Figures vary with the machine and its load; compare runs on one machine.
+
+Usage::
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/gui_stalls.py [--minutes 10] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+
+class GapMeter:
+    """Longest gap between the ticks of a 10 ms timer on the GUI thread."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.max_gap_ms = 0.0
+        self._last = time.perf_counter()
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        self.max_gap_ms = 0.0
+        self._last = time.perf_counter()
+        self.timer.start()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.max_gap_ms = max(self.max_gap_ms, (now - self._last) * 1000)
+        self._last = now
+
+    def stop(self) -> float:
+        self.timer.stop()
+        return self.max_gap_ms
+
+
+def make_clip(path: Path, minutes: float, sr: int = 16000) -> Path:
+    """Voice-like harmonic tones (with pauses) and a little noise."""
+    rng = np.random.default_rng(0)
+    n = int(minutes * 60 * sr)
+    t = np.arange(n) / sr
+    f0 = 140 + 30 * np.sin(2 * np.pi * 0.3 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    x = sum(np.sin(k * phase) / k for k in range(1, 6))
+    x *= (np.sin(2 * np.pi * 0.5 * t) > -0.3).astype(np.float64)  # pauses
+    x = 0.2 * x / np.max(np.abs(x)) + 0.005 * rng.standard_normal(n)
+    sf.write(str(path), x.astype(np.float32), sr, subtype="PCM_16")
+    return path
+
+
+def wait_until(app, predicate, timeout_s: float) -> None:
+    end = time.perf_counter() + timeout_s
+    while not predicate():
+        if time.perf_counter() > end:
+            raise TimeoutError("timed out")
+        app.processEvents()
+        time.sleep(0.002)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    pg.setConfigOptions(background="w", foreground="k")
+    app = QApplication.instance() or QApplication([])
+    from cuelab.core.cues.tokens import VOCAB
+    from cuelab.ui.main_window import MainWindow
+
+    win = MainWindow(playback=False)
+    win.notifier.dialogs_enabled = False
+    win.resize(1366, 768)
+    win.show()
+    s = win.session
+    s.load_model("reference")
+    # A short clip first: openSMILE's and the model's one-time imports are not measured.
+    s.open_file(Path(__file__).resolve().parents[1] / "assets/demo/spk01_f_angry_01.flac")
+    wait_until(app, lambda: s.prediction is not None, 120)
+    meter = GapMeter()
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = make_clip(Path(tmp) / "long.flac", args.minutes)
+        for _ in range(20):
+            app.processEvents()
+        meter.start()
+        t0 = time.perf_counter()
+        s.open_file(clip)
+        wait_until(
+            app, lambda: s.prediction is not None and s.prediction.clip_key == str(clip), 600
+        )
+        out["open_long_clip_max_gap_ms"] = meter.stop()
+        out["open_long_clip_to_prediction_s"] = time.perf_counter() - t0
+        for _ in range(50):
+            app.processEvents()
+        latencies = []
+        meter.start()
+        for token in VOCAB["PITCH"][:7] * 2:
+            if len(latencies) >= 7:
+                break
+            if token == s.tokens["PITCH"]:
+                continue
+            before = win.predictions_panel.update_count
+            t1 = time.perf_counter()
+            win.concepts_panel.choose("PITCH", token)
+            wait_until(app, lambda b=before: win.predictions_panel.update_count > b, 60)
+            app.processEvents()
+            latencies.append((time.perf_counter() - t1) * 1000)
+        out["edit_to_repaint_median_ms"] = statistics.median(latencies)
+        out["edit_max_gap_ms"] = meter.stop()
+    win.close()
+    if args.json:
+        print(json.dumps({k: round(v, 3) for k, v in out.items()}))
+    else:
+        print(
+            f"{args.minutes:g}-minute clip: longest GUI gap {out['open_long_clip_max_gap_ms']:.0f} ms, "
+            f"prediction after {out['open_long_clip_to_prediction_s']:.1f} s"
+        )
+        print(
+            f"token edit to repaint: median {out['edit_to_repaint_median_ms']:.0f} ms, "
+            f"longest GUI gap {out['edit_max_gap_ms']:.0f} ms"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
