@@ -168,7 +168,7 @@ def test_profile_round_trip_and_validation(tmp_path) -> None:
     with pytest.raises(NormsError, match="ENERGY/global edges"):
         NormsProfile.load(bad)
     (tmp_path / "junk.json").write_text("{not json")
-    with pytest.raises(NormsError, match="junk.json: the norms profile is not valid JSON"):
+    with pytest.raises(NormsError, match=r"junk\.json: the norms profile is not valid JSON"):
         NormsProfile.load(tmp_path / "junk.json")
     with pytest.raises(NormsError, match="not found"):
         NormsProfile.load(tmp_path / "missing.json")
