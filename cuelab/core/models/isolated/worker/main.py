@@ -22,6 +22,9 @@ from typing import Any, BinaryIO, Dict, Optional
 
 import protocol
 
+#: The protocol stream (the original stdout), once :func:`main` has set it up.
+PROTOCOL_OUT = None  # type: Optional[BinaryIO]
+
 #: Family name -> ``module:Class`` of its handler, in this folder.
 HANDLERS = {
     "ms-clap": "wk_msclap:MsClapHandler",
@@ -162,7 +165,8 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--handler", help="module:Class, instead of the family's own")
     parser.add_argument("--path", action="append", default=[], help="prepend to sys.path")
     args = parser.parse_args(argv)
-    out = protocol_stream()
+    global PROTOCOL_OUT
+    out = PROTOCOL_OUT = protocol_stream()
     for folder in reversed(args.path):
         sys.path.insert(0, folder)
     entry = args.handler or HANDLERS.get(args.family)
