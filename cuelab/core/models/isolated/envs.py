@@ -356,7 +356,6 @@ def _import_problem(python: Path, modules: Sequence[str]) -> str:
         "        print('%s does not import: %s: %s' % (name, type(exc).__name__, exc))\n"
         "        sys.exit(1)\n"
     )
-    # msclap's package __init__ imports torchaudio (see its recipe); its models import alone
     code = _STUB_PARENTS + code
     try:
         proc = subprocess.run(
@@ -375,13 +374,25 @@ def _import_problem(python: Path, modules: Sequence[str]) -> str:
     return ""
 
 
-#: Lets ``msclap.models`` import without running ``msclap/__init__`` (which needs
-#: torchaudio); the worker's MS-CLAP handler does the same (``wk_msclap``).
+#: Runs before the import check. ``msclap/__init__`` imports torchaudio (no build for torch
+#: 2.13) and ``laion_clap/__init__`` loads tokenizers from the hub cache: their model
+#: subpackages are imported without running the package ``__init__`` (the workers do the
+#: same). torchvision's CUDA wheels on a CPU torch: its fake-kernel registrations are
+#: skipped, as the LAION-CLAP worker does (``wk_laionclap.prepare_torchvision``).
 _STUB_PARENTS = (
     "import importlib.util, sys, types\n"
-    "spec = importlib.util.find_spec('msclap')\n"
-    "if spec is not None and spec.submodule_search_locations:\n"
-    "    pkg = types.ModuleType('msclap')\n"
-    "    pkg.__path__ = list(spec.submodule_search_locations)\n"
-    "    sys.modules['msclap'] = pkg\n"
+    "for name in ('msclap', 'laion_clap'):\n"
+    "    spec = importlib.util.find_spec(name)\n"
+    "    if spec is not None and spec.submodule_search_locations:\n"
+    "        pkg = types.ModuleType(name)\n"
+    "        pkg.__path__ = list(spec.submodule_search_locations)\n"
+    "        sys.modules[name] = pkg\n"
+    "try:\n"
+    "    import torchvision\n"
+    "except RuntimeError:\n"
+    "    for n in [n for n in sys.modules if n.split('.')[0] == 'torchvision']:\n"
+    "        del sys.modules[n]\n"
+    "    sys.modules['torchvision._meta_registrations'] = types.ModuleType('m')\n"
+    "except ImportError:\n"
+    "    pass\n"
 )

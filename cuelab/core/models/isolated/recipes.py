@@ -102,12 +102,17 @@ RECIPES: dict[str, Recipe] = {
             torch=_TORCH,
             packages=("numpy==1.26.4", "transformers==4.57.6", "torchvision==0.28.0"),
             code="pypi:laion_clap==1.1.7",
-            imports=("laion_clap", "transformers"),
+            imports=("laion_clap.clap_module", "transformers", "torchlibrosa"),
             location="630k-best.pt, 630k-audioset-best.pt or a fusion checkpoint (or its folder)",
             notes=(
                 "laion_clap's own package from PyPI with all its declared dependencies; "
                 "torchvision (imported by laion_clap.clap_module) is pinned to 0.28.0, the "
-                "release built against torch 2.13.",
+                "release built against torch 2.13. Its PyPI wheel is a CUDA build: with a CPU "
+                "torch its compiled operators do not load, so the worker skips only "
+                "torchvision's fake-kernel registrations; laion_clap uses torchvision for "
+                "image transforms and a batch-norm helper that the audio path never calls.",
+                "Fusion checkpoints need torchaudio (feature fusion), which has no build for "
+                "torch 2.13: the worker refuses them on a CPU torch.",
             ),
         ),
         Recipe(

@@ -57,7 +57,7 @@ def import_laion_clap() -> Any:
 
 
 class LaionClapHandler(ContrastiveHandler):
-    """One original LAION-CLAP checkpoint (non-fusion)."""
+    """One original LAION-CLAP checkpoint."""
 
     def __init__(self, location: str, options: Dict[str, Any]) -> None:
         super().__init__()
@@ -65,15 +65,19 @@ class LaionClapHandler(ContrastiveHandler):
 
         path = find_checkpoint(location, WEIGHTS, (".pt", ".ckpt"))
         name = os.path.basename(path)
-        if "fusion" in name:
-            raise ValueError(
-                "%s is a fusion checkpoint: its feature fusion needs torchaudio, which has no "
-                "build for this torch; use a non-fusion checkpoint" % name
-            )
+        fusion = "fusion" in name
+        if fusion:
+            try:
+                import torchaudio  # noqa: F401
+            except ImportError:
+                raise ValueError(
+                    "%s is a fusion checkpoint: laion_clap's feature fusion needs torchaudio, "
+                    "which is not installed (no build for this torch)" % name
+                ) from None
         amodel = str(options.get("variant") or ("HTSAT-base" if "music" in name else "HTSAT-tiny"))
         laion_clap = import_laion_clap()
         self.device = pick_device(options)
-        self.module = laion_clap.CLAP_Module(enable_fusion=False, device=self.device, amodel=amodel)
+        self.module = laion_clap.CLAP_Module(enable_fusion=fusion, device=self.device, amodel=amodel)
         checkpoint, weights_only = load_checkpoint(path, bool(options.get("allow_pickle")))
         state = checkpoint
         if isinstance(checkpoint, dict) and "state_dict" in checkpoint:
@@ -90,6 +94,7 @@ class LaionClapHandler(ContrastiveHandler):
             "checkpoint": name,
             "checkpoint_bytes": os.path.getsize(path),
             "audio_model": amodel,
+            "fusion": fusion,
             "text_model": "roberta-base",
             "weights_only": weights_only,
             "device": self.device,
