@@ -64,8 +64,7 @@ def check_safety(recipe: Recipe, location: str, options: LoadOptions) -> None:
     """
     if recipe.remote_code and not options.trust_remote_code:
         raise ModelError(
-            f"{recipe.family} runs the release's own code; pass --trust-remote-code if you "
-            "trust it"
+            f"{recipe.family} runs the release's own code; pass --trust-remote-code if you trust it"
         )
     path = Path(location).expanduser()
     if path.is_dir():

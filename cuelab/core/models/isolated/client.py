@@ -122,7 +122,7 @@ class WorkerProcess:
         argv = self.command.argv()
         log.info("starting %s: %s", self.name, " ".join(argv))
         try:
-            self._proc = subprocess.Popen(  # noqa: S603 - our own script, no shell
+            self._proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,

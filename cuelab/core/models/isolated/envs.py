@@ -193,7 +193,15 @@ def create_env(
     torch_version = _installed(python, ["torch"])["torch"]
     constraints = target / CONSTRAINTS
     constraints.write_text(f"torch=={torch_version}\n", encoding="utf-8")
-    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-c", str(constraints)]
+    pip = [
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "-c",
+        str(constraints),
+    ]
     packages = list(recipe.packages)
     if recipe.code.startswith("pypi:") and recipe.code[5:] not in recipe.no_deps:
         packages.append(recipe.code[5:])
@@ -213,8 +221,10 @@ def create_env(
     marker = {
         "family": family,
         "recipe": recipe.digest(),
-        "python": _run([str(python), "-c", "import platform; print(platform.python_version())"],
-                       "read the Python version").strip(),  # fmt: skip
+        "python": _run(
+            [str(python), "-c", "import platform; print(platform.python_version())"],
+            "read the Python version",
+        ).strip(),
         "torch": torch_version,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "build_seconds": round(time.monotonic() - started, 1),
@@ -346,7 +356,7 @@ def _installed(python: Path, names: Sequence[str] = ()) -> dict[str, str]:
 
 
 def _import_problem(python: Path, modules: Sequence[str]) -> str:
-    """"" when every module imports inside the environment, else one line saying which not."""
+    """ "" when every module imports inside the environment, else one line saying which not."""
     code = (
         "import importlib, sys\n"
         "for name in sys.argv[1:]:\n"

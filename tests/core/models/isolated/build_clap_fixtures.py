@@ -99,14 +99,29 @@ def build_gpt2(hf_home, vocab, merges):
     vocab["<|endoftext|>"] = len(vocab)
     folder = snapshot(hf_home, "gpt2")
     write_bpe(folder, vocab, merges)
-    GPT2Tokenizer(os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt")).save_pretrained(folder)
-    config = GPT2Config(vocab_size=len(vocab), n_positions=128, n_embd=768, n_layer=1, n_head=12,
-                        bos_token_id=len(vocab) - 1, eos_token_id=len(vocab) - 1)
+    GPT2Tokenizer(
+        os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt")
+    ).save_pretrained(folder)
+    config = GPT2Config(
+        vocab_size=len(vocab),
+        n_positions=128,
+        n_embd=768,
+        n_layer=1,
+        n_head=12,
+        bos_token_id=len(vocab) - 1,
+        eos_token_id=len(vocab) - 1,
+    )
     GPT2Model(config).save_pretrained(folder)
 
 
 def build_roberta_family(hf_home, vocab, merges):
-    from transformers import BartTokenizer, BertTokenizer, RobertaConfig, RobertaModel, RobertaTokenizer
+    from transformers import (
+        BartTokenizer,
+        BertTokenizer,
+        RobertaConfig,
+        RobertaModel,
+        RobertaTokenizer,
+    )
 
     specials = ["<s>", "<pad>", "</s>", "<unk>"]
     rvocab = {s: i for i, s in enumerate(specials)}
@@ -116,16 +131,28 @@ def build_roberta_family(hf_home, vocab, merges):
     for repo, cls in (("roberta-base", RobertaTokenizer), ("facebook/bart-base", BartTokenizer)):
         folder = snapshot(hf_home, repo)
         write_bpe(folder, rvocab, merges)
-        cls(os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt")).save_pretrained(folder)
-    config = RobertaConfig(vocab_size=len(rvocab), hidden_size=768, num_hidden_layers=1,
-                           num_attention_heads=12, intermediate_size=256,
-                           max_position_embeddings=514, pad_token_id=1, bos_token_id=0,
-                           eos_token_id=2, type_vocab_size=1)
+        cls(os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt")).save_pretrained(
+            folder
+        )
+    config = RobertaConfig(
+        vocab_size=len(rvocab),
+        hidden_size=768,
+        num_hidden_layers=1,
+        num_attention_heads=12,
+        intermediate_size=256,
+        max_position_embeddings=514,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        type_vocab_size=1,
+    )
     RobertaModel(config).save_pretrained(snapshot(hf_home, "roberta-base"))
     folder = snapshot(hf_home, "bert-base-uncased")
     words = sorted({w for line in CORPUS for w in line.split()})
     chars = sorted({c for line in CORPUS for c in line if c != " "})
-    wordpiece = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words + chars + ["##" + c for c in chars]
+    wordpiece = (
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words + chars + ["##" + c for c in chars]
+    )
     with open(os.path.join(folder, "vocab.txt"), "w", encoding="utf-8") as fh:
         fh.write("\n".join(dict.fromkeys(wordpiece)) + "\n")
     BertTokenizer(os.path.join(folder, "vocab.txt")).save_pretrained(folder)
@@ -148,17 +175,25 @@ def build_msclap(out):
     with open(os.path.join(pkg.__path__[0], "configs", "config_2023.yml")) as fh:
         c = yaml.safe_load(fh)
     torch.manual_seed(0)
-    model = CLAP(audioenc_name=c["audioenc_name"], sample_rate=c["sampling_rate"],
-                 window_size=c["window_size"], hop_size=c["hop_size"], mel_bins=c["mel_bins"],
-                 fmin=c["fmin"], fmax=c["fmax"], classes_num=c["num_classes"],
-                 out_emb=c["out_emb"], text_model=c["text_model"],
-                 transformer_embed_dim=c["transformer_embed_dim"], d_proj=c["d_proj"])
+    model = CLAP(
+        audioenc_name=c["audioenc_name"],
+        sample_rate=c["sampling_rate"],
+        window_size=c["window_size"],
+        hop_size=c["hop_size"],
+        mel_bins=c["mel_bins"],
+        fmin=c["fmin"],
+        fmax=c["fmax"],
+        classes_num=c["num_classes"],
+        out_emb=c["out_emb"],
+        text_model=c["text_model"],
+        transformer_embed_dim=c["transformer_embed_dim"],
+        d_proj=c["d_proj"],
+    )
     torch.save({"model": model.state_dict()}, os.path.join(out, "CLAP_weights_2023.pth"))
 
 
 def build_laionclap(out):
     import torch
-
     from wk_laionclap import import_laion_clap
 
     laion_clap = import_laion_clap()

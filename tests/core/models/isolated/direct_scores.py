@@ -31,12 +31,20 @@ def msclap_cosines(weights, texts, audio):
 
     with open(os.path.join(pkg.__path__[0], "configs", "config_2023.yml")) as fh:
         args = yaml.load(fh, Loader=yaml.FullLoader)
-    clap = CLAP(audioenc_name=args["audioenc_name"], sample_rate=args["sampling_rate"],
-                window_size=args["window_size"], hop_size=args["hop_size"],
-                mel_bins=args["mel_bins"], fmin=args["fmin"], fmax=args["fmax"],
-                classes_num=args["num_classes"], out_emb=args["out_emb"],
-                text_model=args["text_model"], transformer_embed_dim=args["transformer_embed_dim"],
-                d_proj=args["d_proj"])
+    clap = CLAP(
+        audioenc_name=args["audioenc_name"],
+        sample_rate=args["sampling_rate"],
+        window_size=args["window_size"],
+        hop_size=args["hop_size"],
+        mel_bins=args["mel_bins"],
+        fmin=args["fmin"],
+        fmax=args["fmax"],
+        classes_num=args["num_classes"],
+        out_emb=args["out_emb"],
+        text_model=args["text_model"],
+        transformer_embed_dim=args["transformer_embed_dim"],
+        d_proj=args["d_proj"],
+    )
     state = torch.load(os.path.join(weights, "CLAP_weights_2023.pth"), map_location="cpu")["model"]
     clap.load_state_dict(state, strict=False)
     clap.eval()
@@ -47,10 +55,20 @@ def msclap_cosines(weights, texts, audio):
     x = x.repeat(int(np.ceil(n / x.shape[0])))[:n] if n >= x.shape[0] else x[:n]
     with torch.no_grad():
         a = clap.audio_encoder(x.reshape(1, -1))[0]
-        toks = [tokenizer.encode_plus(text=t + " <|endoftext|>", add_special_tokens=True,
-                                      max_length=args["text_len"], padding="max_length",
-                                      return_tensors="pt") for t in texts]
-        batch = {k: torch.stack([t[k].reshape(-1) for t in toks]) for k in ("input_ids", "attention_mask")}
+        toks = [
+            tokenizer.encode_plus(
+                text=t + " <|endoftext|>",
+                add_special_tokens=True,
+                max_length=args["text_len"],
+                padding="max_length",
+                return_tensors="pt",
+            )
+            for t in texts
+        ]
+        batch = {
+            k: torch.stack([t[k].reshape(-1) for t in toks])
+            for k in ("input_ids", "attention_mask")
+        }
         t = clap.caption_encoder(batch)
     a = a / a.norm(dim=-1, keepdim=True)
     t = t / t.norm(dim=-1, keepdim=True)

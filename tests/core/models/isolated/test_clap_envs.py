@@ -25,11 +25,11 @@ from pathlib import Path
 import pytest
 
 from cuelab.cli import main
+from cuelab.core.models.base import Clip, LoadOptions
 from cuelab.core.models.isolated import envs
 from cuelab.core.models.isolated.client import WORKER_DIR
 from cuelab.core.models.isolated.recipes import get_recipe
 from cuelab.core.models.registry import load_model
-from cuelab.core.models.base import Clip, LoadOptions
 from cuelab.core.runs import config_from_mapping, run_eval
 from cuelab.core.tasks.sseu.build import build_sseu
 from tests.conftest import REPO
@@ -75,7 +75,14 @@ def built(family: str, env_root: Path) -> tuple[Path, Path]:
         python = envs.env_python(folder)
         if not (fixtures / "done").exists():
             subprocess.run(
-                [str(python), "-s", str(BUILDER), family, str(fixtures / "hf"), str(fixtures / "weights")],
+                [
+                    str(python),
+                    "-s",
+                    str(BUILDER),
+                    family,
+                    str(fixtures / "hf"),
+                    str(fixtures / "weights"),
+                ],
                 check=True,
                 env={**os.environ, "CUELAB_WORKER_DIR": str(WORKER_DIR)},
                 timeout=1800,
@@ -174,9 +181,7 @@ def test_worker_scores_equal_the_package_called_directly(family: tuple[str, Path
     assert described["checkpoint"]["weights_only"] is True  # a state dict: no unpickling needed
 
 
-def test_emotion_and_sseu_runs_through_the_worker(
-    family: tuple[str, Path], tmp_path: Path
-) -> None:
+def test_emotion_and_sseu_runs_through_the_worker(family: tuple[str, Path], tmp_path: Path) -> None:
     name, weights = family
     spec = f"{name}:{weights}"
     speech = tmp_path / "speech"

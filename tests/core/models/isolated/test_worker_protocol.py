@@ -73,7 +73,7 @@ def test_hello_reports_protocol_python_and_packages() -> None:
     try:
         hello = worker.start()
         assert hello["protocol"] == protocol.PROTOCOL_VERSION
-        assert hello["python"] == "%d.%d.%d" % sys.version_info[:3]
+        assert hello["python"] == ".".join(map(str, sys.version_info[:3]))
         assert hello["packages"]["numpy"] == np.__version__
         assert hello["pid"] == worker.pid
     finally:
@@ -281,3 +281,30 @@ def test_a_second_death_fails_the_run_and_resume_finishes_it(tmp_path: Path) -> 
     key = [(r["utt_id"], r["condition"]) for r in rows]
     assert len(key) == len(set(key)) == 16
     assert rows[:4] == done
+
+
+def oldest_python() -> str | None:
+    """A Python 3.8 interpreter, when this machine has one (pyenv or PATH)."""
+    import glob
+    import shutil
+
+    found = sorted(glob.glob(str(Path.home() / ".pyenv" / "versions" / "3.8*" / "bin" / "python")))
+    return found[0] if found else shutil.which("python3.8")
+
+
+@pytest.mark.skipif(oldest_python() is None, reason="no Python 3.8 on this machine")
+def test_the_worker_side_runs_under_python_3_8(tmp_path: Path) -> None:
+    """protocol.py and main.py keep to 3.8: the oldest Python a family's recipe may use."""
+    python = oldest_python()
+    assert python is not None
+    command = WorkerCommand(python, "probe", "probe_handler:ProbeHandler", [str(HANDLERS)])
+    model = ProbeAdapter(command, plan(tmp_path), LoadOptions())
+    try:
+        assert model.python.startswith("3.8.")
+        clip = Clip(tone(), 16000)
+        texts = [model.label_template.format(label=lab) for lab in LABELS]
+        logits, _ = model.similarities(clip, texts)
+        local = probe_handler.scores([float(x) for x in tone()], texts)
+        assert logits == pytest.approx(local["logits"], rel=1e-9)
+    finally:
+        model.unload()

@@ -84,7 +84,7 @@ class Worker:
         if op not in protocol.OPS or not isinstance(args, dict):
             return protocol.error(ident, "unknown operation %r" % (op,), "request")
         try:
-            return protocol.ok(ident, self._dispatch(op, args))
+            return protocol.ok(ident, self._dispatch(str(op), args))
         except protocol.ProtocolError as exc:
             return protocol.error(ident, str(exc), "request")
         except Exception as exc:  # the model's failure, reported as one line

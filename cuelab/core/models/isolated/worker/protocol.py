@@ -92,7 +92,9 @@ def check_response(message: Dict[str, Any], ident: int) -> Tuple[bool, Any]:
         ProtocolError: the response answers another request or lacks its fields.
     """
     if message.get("id") != ident:
-        raise ProtocolError("response to request %r while waiting for %r" % (message.get("id"), ident))
+        raise ProtocolError(
+            "response to request %r while waiting for %r" % (message.get("id"), ident)
+        )
     if message.get("ok") is True and isinstance(message.get("result"), dict):
         return True, message["result"]
     if message.get("ok") is False and isinstance(message.get("error"), str):

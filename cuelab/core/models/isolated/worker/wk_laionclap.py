@@ -37,7 +37,7 @@ def prepare_torchvision() -> None:
     if torch.cuda.is_available() or "torchvision" in sys.modules:
         return
     try:
-        import torchvision  # noqa: F401
+        import torchvision
     except RuntimeError as exc:  # "operator torchvision::nms does not exist"
         sys.stderr.write("torchvision's compiled operators are unavailable (%s)\n" % exc)
         for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
@@ -45,7 +45,7 @@ def prepare_torchvision() -> None:
         sys.modules["torchvision._meta_registrations"] = types.ModuleType(
             "torchvision._meta_registrations"
         )
-        import torchvision  # noqa: F401,F811
+        import torchvision  # noqa: F401
 
 
 def import_laion_clap() -> Any:
@@ -77,7 +77,9 @@ class LaionClapHandler(ContrastiveHandler):
         amodel = str(options.get("variant") or ("HTSAT-base" if "music" in name else "HTSAT-tiny"))
         laion_clap = import_laion_clap()
         self.device = pick_device(options)
-        self.module = laion_clap.CLAP_Module(enable_fusion=fusion, device=self.device, amodel=amodel)
+        self.module = laion_clap.CLAP_Module(
+            enable_fusion=fusion, device=self.device, amodel=amodel
+        )
         checkpoint, weights_only = load_checkpoint(path, bool(options.get("allow_pickle")))
         state = checkpoint
         if isinstance(checkpoint, dict) and "state_dict" in checkpoint:

@@ -49,7 +49,7 @@ class MsClapHandler(ContrastiveHandler):
         path = find_checkpoint(location, WEIGHTS, (".pth", ".pt"))
         version = "2022" if "2022" in os.path.basename(path) else "2023"
         clap_module = import_models()
-        package_dir = list(sys.modules["msclap"].__path__)[0]
+        package_dir = next(iter(sys.modules["msclap"].__path__))
         with open(os.path.join(package_dir, "configs", "config_%s.yml" % version)) as fh:
             self.config = yaml.safe_load(fh)
         c = self.config

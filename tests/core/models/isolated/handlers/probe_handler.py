@@ -57,7 +57,10 @@ class ProbeHandler:
 
     def _count(self):
         path = self.plan["counter"]
-        n = int(open(path).read() or 0) + 1 if os.path.exists(path) else 1
+        n = 1
+        if os.path.exists(path):
+            with open(path) as fh:
+                n = int(fh.read() or 0) + 1
         with open(path, "w") as fh:
             fh.write(str(n))
         return n
