@@ -111,6 +111,11 @@ class WorkerAdapter(ModelAdapter):
     def load(cls, location: str, options: LoadOptions) -> WorkerAdapter:
         """Start a worker in the family's environment and load ``location`` there."""
         recipe = get_recipe(cls.family)
+        if not recipe.worker:
+            raise ModelError(
+                f"{cls.family}: CueLab ships the recipe of its environment, but its worker "
+                "handler is not written yet"
+            )
         check_safety(recipe, location, options)
         python, _ = envs.require_ready(cls.family)
         options.progress(f"starting the {cls.family} worker")

@@ -43,6 +43,7 @@ class Recipe:
         location: what a SPEC's LOCATION names.
         pickle: the released weights are pickles (the SPEC needs ``--allow-pickle``).
         remote_code: the release runs its own code (the SPEC needs ``--trust-remote-code``).
+        worker: CueLab has a worker handler for the family (False: recipe only).
         notes: departures from the upstream requirements and why.
     """
 
@@ -57,11 +58,14 @@ class Recipe:
     code_install: str = "pip"
     pickle: bool = True
     remote_code: bool = False
+    worker: bool = True
     notes: tuple[str, ...] = ()
 
     def digest(self) -> str:
-        """A short hash of everything that affects the environment."""
-        text = json.dumps(asdict(self), sort_keys=True)
+        """A short hash of everything that affects the environment (not the notes)."""
+        fields = asdict(self)
+        keep = ("family", "torch", "packages", "no_deps", "code", "code_install", "imports")
+        text = json.dumps({k: fields[k] for k in keep}, sort_keys=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -127,11 +131,22 @@ RECIPES: dict[str, Recipe] = {
                 "pyyaml==6.0.2",
                 "einops==0.8.1",
                 "timm==1.0.15",
+                "scipy==1.14.1",
+                # imported by the repository's tools/utils.py, which models/ase_model.py imports
+                "wandb==0.19.1",
+                "loguru==0.7.3",
+                "sentence-transformers==3.3.1",
+                "sed_scores_eval==0.0.4",
             ),
-            code="git:https://github.com/Ming-er/MGA-CLAP@main",
+            code="git:https://github.com/Ming-er/MGA-CLAP@887b6244094f5e13880e00fd29b37ea7625853e4",
             code_install="path",
-            imports=("transformers", "torchlibrosa"),
-            location="the released MGA-CLAP checkpoint (.pt) with its config (.yaml) beside it",
+            imports=("models.ase_model",),
+            location="the released model.pt (with a .yaml config beside it, else the "
+            "repository's settings/inference_example.yaml)",
+            notes=(
+                "Packages read from the repository's imports (it ships no requirements file; "
+                "not built here).",
+            ),
         ),
         Recipe(
             family="paraclap",
@@ -141,30 +156,36 @@ RECIPES: dict[str, Recipe] = {
                 "numpy==1.26.4",
                 "transformers==4.57.6",
                 "librosa==0.10.2.post1",
-                "audtorch==0.6.4",
             ),
-            code="git:https://github.com/KeiKinn/ParaCLAP@main",
+            code="git:https://github.com/KeiKinn/ParaCLAP@5a52617b09886a25056c47d338251181e39ea008",
             code_install="path",
-            imports=("transformers",),
+            imports=("models_xin",),
             location="the ParaCLAP checkpoint (best.pth.tar); its text model bert-base-uncased "
             "and audio model wav2vec2 resolve through the local Hugging Face cache",
         ),
         Recipe(
             family="pengi",
             kind=GENERATIVE,
-            torch=_TORCH,
+            torch="2.0.1",
             packages=(
-                "numpy==1.26.4",
-                "transformers==4.28.1",
+                "torchaudio==2.0.2",
+                "numpy==1.23.5",
+                "transformers==4.30.0",
                 "torchlibrosa==0.1.0",
-                "librosa==0.10.2.post1",
-                "pyyaml==6.0.2",
+                "librosa==0.10.0.post2",
+                "pyyaml==6.0.1",
+                "importlib_resources==5.12.0",
+                "soundfile==0.12.1",
             ),
-            code="git:https://github.com/microsoft/Pengi@main",
+            code="git:https://github.com/microsoft/Pengi@636394c36be6e2bb5053601c910409a30057029c",
             code_install="path",
-            imports=("transformers", "torchlibrosa"),
+            imports=("wrapper", "models.pengi"),
             location="base.pth or base_no_text_enc.pth (with its .yml config beside it)",
-            notes=("Pengi pins torch 2.0; the recipe uses torch 2.13 (not run here).",),
+            notes=(
+                "Pengi's own pins (torch 2.0, torchaudio 2.0, transformers 4.30): its wrapper "
+                "reads audio with torchaudio. No CPU torch 2.0.1 wheel lies on these machines, "
+                "so the build needs PyTorch's CPU index or a GPU machine (not built here).",
+            ),
         ),
         Recipe(
             family="ltu-as",
@@ -180,51 +201,70 @@ RECIPES: dict[str, Recipe] = {
             code_install="path",
             imports=("sentencepiece", "whisper"),
             location="the LTU-AS folder: the LLaMA-7B base in HF layout and ltuas_long_noqa_a6.bin",
+            worker=False,
             notes=(
-                "LTU-AS vendors a transformers 4.28 fork (src/ltu_as/hf-dev/transformers-main); "
-                "the checkout's copy is put on sys.path (not run here).",
+                "LTU-AS vendors a transformers 4.28 fork (src/ltu_as/hf-dev/transformers-main) "
+                "and a peft fork; its worker handler is not written yet, so the SPEC is refused "
+                "(not built here).",
             ),
         ),
         Recipe(
             family="kimi-audio",
             kind=GENERATIVE,
-            torch=_TORCH,
+            torch="2.11.0",
             packages=(
+                "torchaudio==2.11.0",
                 "numpy==1.26.4",
                 "transformers==4.49.0",
                 "librosa==0.10.2.post1",
-                "tiktoken==0.9.0",
-                "sentencepiece==0.2.0",
-                "einops==0.8.1",
                 "soundfile==0.13.1",
+                "tqdm",
+                "loguru==0.7.3",
+                "huggingface_hub<1",
+                "conformer==0.3.2",
+                "diffusers==0.32.2",
+                "tiktoken==0.9.0",
+                "timm==1.0.15",
+                "torchdyn==1.0.6",
             ),
-            code="git:https://github.com/MoonshotAI/Kimi-Audio@master",
+            code="git:https://github.com/MoonshotAI/Kimi-Audio@faedaac1a45aa5eacd0f466e02fb4ea1e4f56060",
             code_install="path",
-            imports=("transformers", "tiktoken"),
+            imports=("kimia_infer.api.kimia",),
             location="the Kimi-Audio-7B-Instruct folder",
             pickle=False,
             remote_code=True,
-            notes=("flash-attn is left out: the CPU path uses eager attention (not run here).",),
+            notes=(
+                "torch 2.11 with its torchaudio (the repository needs torchaudio, which has no "
+                "build for torch 2.13). flash-attn is left out of the recipe (it compiles "
+                "against the local CUDA); its inference code needs a CUDA GPU (not built here).",
+            ),
         ),
         Recipe(
             family="step-audio-2-mini",
             kind=GENERATIVE,
-            torch=_TORCH,
+            torch="2.11.0",
             packages=(
+                "torchaudio==2.11.0",
                 "numpy==1.26.4",
                 "transformers==4.49.0",
                 "librosa==0.10.2.post1",
                 "onnxruntime==1.20.1",
                 "s3tokenizer==0.2.0",
+                "diffusers==0.32.2",
+                "hyperpyyaml==1.2.2",
                 "soundfile==0.13.1",
             ),
-            code="git:https://github.com/stepfun-ai/Step-Audio2@main",
+            code="git:https://github.com/stepfun-ai/Step-Audio2@c22bfade1579c55aa6cffbce40094fd5770b5331",
             code_install="path",
-            imports=("transformers",),
+            imports=("stepaudio2",),
             location="the Step-Audio-2-mini folder (safetensors and its remote code)",
             pickle=False,
             remote_code=True,
-            notes=("Needs --trust-remote-code: the release's modeling code runs (not run here).",),
+            notes=(
+                "The README's install line (transformers 4.49, torchaudio, librosa, onnxruntime, "
+                "s3tokenizer, diffusers, hyperpyyaml) with torch 2.11 and its torchaudio. Needs "
+                "--trust-remote-code: the release's modeling code runs (not built here).",
+            ),
         ),
     )
 }

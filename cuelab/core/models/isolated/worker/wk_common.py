@@ -132,3 +132,45 @@ class ContrastiveHandler:
             "logits": [scale * float(c) for c in cosine],
             "logit_scale": scale,
         }
+
+
+class GenerativeHandler:
+    """Audio language models that answer in free text; ``generate`` per request."""
+
+    kind = "generative"
+    sample_rate = 16000
+
+    def __init__(self) -> None:
+        self.details = {}  # type: Dict[str, Any]
+
+    def info(self) -> Dict[str, Any]:
+        return {"kind": self.kind, "sample_rate": int(self.sample_rate), "details": self.details}
+
+    def audio_file(self, audio: Any) -> str:
+        """A WAV file of the request's audio at the model's rate (the releases read files)."""
+        import tempfile
+
+        import numpy as np
+        import soundfile
+
+        samples = np.asarray(audio.samples(self.sample_rate), dtype=np.float32)
+        handle, path = tempfile.mkstemp(suffix=".wav", prefix="cuelab-")
+        os.close(handle)
+        soundfile.write(path, samples, self.sample_rate, subtype="FLOAT")
+        return path
+
+    @staticmethod
+    def decoding(sampling: Any, max_new_tokens: int) -> Dict[str, Any]:
+        """transformers ``generate`` arguments: greedy unless a seeded draw is asked."""
+        if not sampling:
+            return {"do_sample": False, "max_new_tokens": int(max_new_tokens)}
+        import torch
+
+        torch.manual_seed(int(sampling.get("seed", 0)))
+        return {
+            "do_sample": True,
+            "temperature": float(sampling["temperature"]),
+            "top_p": float(sampling["top_p"]),
+            "top_k": 0,
+            "max_new_tokens": int(max_new_tokens),
+        }
