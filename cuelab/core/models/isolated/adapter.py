@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -47,8 +48,23 @@ LABEL_TEMPLATE = "a person speaking in a {label} voice"
 SCENE_TEMPLATE = "the sound of the {label}"
 EVENT_TEMPLATE = "the sound of {label}"
 
-#: Seconds a worker may take to start and load its model.
+#: Seconds a worker may take to start and load its model (``CUELAB_WORKER_STARTUP_TIMEOUT``).
 STARTUP_TIMEOUT = 900.0
+
+
+def _seconds(variable: str, default: float) -> float:
+    """A timeout from the environment, else ``default``."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ModelError(f"${variable} must be a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise ModelError(f"${variable} must be above 0, got {text!r}")
+    return value
+
 
 #: Shown with a contrastive family's predictions: it has no prompt to carry tokens.
 TOKENS_NOT_APPLICABLE = "concept tokens not applicable: {family} reads no instruction"
@@ -125,10 +141,11 @@ class WorkerAdapter(ModelAdapter):
     # ------------------------------------------------------------------ the worker
 
     def _start(self) -> None:
+        startup = _seconds("CUELAB_WORKER_STARTUP_TIMEOUT", STARTUP_TIMEOUT)
         worker = WorkerProcess(
             self.command,
-            call_timeout=self.options.request_timeout,
-            startup_timeout=STARTUP_TIMEOUT,
+            call_timeout=_seconds("CUELAB_WORKER_TIMEOUT", self.options.request_timeout),
+            startup_timeout=startup,
             offline=self.options.local_files_only,
         )
         hello = worker.start()
@@ -144,7 +161,7 @@ class WorkerAdapter(ModelAdapter):
                         "trust_remote_code": self.options.trust_remote_code,
                     },
                 },
-                timeout=STARTUP_TIMEOUT,
+                timeout=startup,
             )
         except ModelError:
             worker.kill()

@@ -308,3 +308,47 @@ def test_the_worker_side_runs_under_python_3_8(tmp_path: Path) -> None:
         assert logits == pytest.approx(local["logits"], rel=1e-9)
     finally:
         model.unload()
+
+
+def test_the_per_call_timeout_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUELAB_WORKER_TIMEOUT", "1")
+    model = adapter(tmp_path, timeout=600.0, hang_on=[1])
+    with pytest.raises(WorkerCrashed, match=r"within 1 s"):
+        model.score_labels(Clip(tone(), 16000), TASK, LABELS, [None])
+    model.unload()
+    monkeypatch.setenv("CUELAB_WORKER_TIMEOUT", "soon")
+    with pytest.raises(ModelError, match=r"CUELAB_WORKER_TIMEOUT must be a number of seconds"):
+        adapter(tmp_path)
+
+
+def test_families_are_refused_before_a_worker_starts(tmp_path: Path) -> None:
+    """LTU-AS has no handler; pickles need allow_pickle; remote code needs trust_remote_code."""
+    from cuelab.core.models.registry import load_model
+
+    with pytest.raises(ModelError, match="ltu-as: CueLab ships the recipe"):
+        load_model(f"ltu-as:{tmp_path}")
+    weights = tmp_path / "CLAP_weights_2023.pth"
+    weights.write_bytes(b"not read")
+    with pytest.raises(ModelError, match=r"pickle checkpoint.*--allow-pickle"):
+        load_model(f"ms-clap:{weights}")
+    with pytest.raises(ModelError, match="--trust-remote-code"):
+        load_model(f"step-audio-2-mini:{tmp_path}")
+    with pytest.raises(ModelError, match="--trust-remote-code"):
+        load_model(f"kimi-audio:{tmp_path}")
+
+
+def test_a_missing_environment_says_how_to_build_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cuelab.core.models.registry import load_model
+
+    monkeypatch.setenv("CUELAB_ENVS", str(tmp_path / "envs"))
+    with pytest.raises(ModelError, match="run: cuelab env create ms-clap"):
+        load_model(f"ms-clap:{tmp_path}", LoadOptions(allow_pickle=True))
+    broken = tmp_path / "envs" / "laion-clap"
+    broken.mkdir(parents=True)
+    (broken / "something").write_text("x")
+    with pytest.raises(ModelError, match=r"broken: no cuelab-env\.json"):
+        load_model(f"laion-clap:{tmp_path}", LoadOptions(allow_pickle=True))
