@@ -228,10 +228,12 @@ class ContrastiveWorkerAdapter(WorkerAdapter):
     """Audio-text similarity models: zero-shot emotion labels and SSEU scenes / events."""
 
     reads_tokens: ClassVar[bool] = False
+    #: How an emotion label becomes a prompt (ParaCLAP: the template it was trained with).
+    default_label_template: ClassVar[str] = LABEL_TEMPLATE
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.label_template = LABEL_TEMPLATE
+        self.label_template = self.default_label_template
         self.scene_template = SCENE_TEMPLATE
         self.event_template = EVENT_TEMPLATE
 
@@ -383,9 +385,11 @@ class MgaClapAdapter(ContrastiveWorkerAdapter):
 
 
 class ParaClapAdapter(ContrastiveWorkerAdapter):
-    """ParaCLAP (its own repository)."""
+    """ParaCLAP (its own repository); labels as its training captions word them."""
 
     family: ClassVar[str] = "paraclap"
+    # preprocessing/template_creation.py: f'emotion is {row["emotion"]}'
+    default_label_template: ClassVar[str] = "emotion is {label}"
 
 
 class PengiAdapter(GenerativeWorkerAdapter):

@@ -136,7 +136,11 @@ RECIPES: dict[str, Recipe] = {
                 "wandb==0.19.1",
                 "loguru==0.7.3",
                 "sentence-transformers==3.3.1",
-                "sed_scores_eval==0.0.4",
+                # tools/utils.py imports sed_scores_eval.utils.scores, which the PyPI release
+                # (0.0.4) lacks; dcase_util under it needs pkg_resources (setuptools < 81)
+                "sed_scores_eval @ git+https://github.com/fgnt/sed_scores_eval@main",
+                "setuptools==80.9.0",
+                "ruamel.yaml==0.18.6",
             ),
             code="git:https://github.com/Ming-er/MGA-CLAP@887b6244094f5e13880e00fd29b37ea7625853e4",
             code_install="path",
@@ -144,8 +148,9 @@ RECIPES: dict[str, Recipe] = {
             location="the released model.pt (with a .yaml config beside it, else the "
             "repository's settings/inference_example.yaml)",
             notes=(
-                "Packages read from the repository's imports (it ships no requirements file; "
-                "not built here).",
+                "Packages read from the repository's imports (it ships no requirements file). "
+                "timm pulls torchvision: on a CPU torch the worker skips torchvision's "
+                "fake-kernel registrations, as for LAION-CLAP (not built here: needs GitHub).",
             ),
         ),
         Recipe(

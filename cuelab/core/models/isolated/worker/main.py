@@ -105,6 +105,12 @@ class Worker:
                 handler.close()
             return {}
         if op == "load":
+            try:  # before any model code: transformers and timm import torchvision
+                from wk_common import prepare_torchvision
+
+                prepare_torchvision()
+            except ImportError:  # no torch in this environment: the handler will say so
+                pass
             cls = load_class(self.entry)
             self.handler = cls(str(args.get("location", "")), dict(args.get("options") or {}))
             return dict(self.handler.info())

@@ -12,7 +12,36 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 from typing import Any, Dict, List, Sequence, Tuple
+
+
+def prepare_torchvision() -> None:
+    """Make torchvision importable on a CPU torch: skip only its fake-kernel registrations.
+
+    PyPI's torchvision wheels are CUDA builds. With a CPU torch their compiled
+    operators do not load, and ``torchvision/_meta_registrations`` (fake kernels for
+    those operators) fails at import; so does every import of transformers or timm
+    that touches torchvision. Nothing else of torchvision is skipped.
+    """
+    import importlib.util
+
+    if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is None:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    try:
+        import torchvision
+    except RuntimeError as exc:  # "operator torchvision::nms does not exist"
+        sys.stderr.write("torchvision's compiled operators are unavailable (%s)\n" % exc)
+        for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
+            del sys.modules[name]
+        sys.modules["torchvision._meta_registrations"] = types.ModuleType(
+            "torchvision._meta_registrations"
+        )
+        import torchvision  # noqa: F401
 
 
 def pick_device(options: Dict[str, Any]) -> str:

@@ -14,38 +14,25 @@ torchvision's PyPI wheels are CUDA builds; with a CPU torch their compiled
 operators do not load and ``torchvision/_meta_registrations`` fails at import.
 laion_clap imports torchvision only for image transforms and a batch-norm
 helper that the audio path never calls, so the worker skips just that module
-(see :func:`import_laion_clap`).
+(:func:`wk_common.prepare_torchvision`).
 """
 
 from __future__ import annotations
 
 import os
-import sys
-import types
 from typing import Any, Dict, List
 
-from wk_common import ContrastiveHandler, find_checkpoint, fit_length, load_checkpoint, pick_device
+from wk_common import (
+    ContrastiveHandler,
+    find_checkpoint,
+    fit_length,
+    load_checkpoint,
+    pick_device,
+    prepare_torchvision,
+)
 
 WEIGHTS = ("630k-audioset-best.pt", "630k-best.pt", "music_speech_audioset_epoch_15_esc_89.98.pt")
 MAX_SAMPLES = 480000
-
-
-def prepare_torchvision() -> None:
-    """Make torchvision importable on a CPU torch: skip only its fake-kernel registrations."""
-    import torch
-
-    if torch.cuda.is_available() or "torchvision" in sys.modules:
-        return
-    try:
-        import torchvision
-    except RuntimeError as exc:  # "operator torchvision::nms does not exist"
-        sys.stderr.write("torchvision's compiled operators are unavailable (%s)\n" % exc)
-        for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
-            del sys.modules[name]
-        sys.modules["torchvision._meta_registrations"] = types.ModuleType(
-            "torchvision._meta_registrations"
-        )
-        import torchvision  # noqa: F401
 
 
 def import_laion_clap() -> Any:
