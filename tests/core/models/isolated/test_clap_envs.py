@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,6 +72,9 @@ def built(family: str, env_root: Path) -> tuple[Path, Path]:
     with open(root / f"{family}.lock", "a+") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # one builder per cache, across sessions
         if envs.adopt(family, folder).state != envs.READY:
+            for stale in root.glob(f"{family}-*"):  # earlier recipes' builds: GBs each
+                if stale.is_dir() and not stale.name.startswith(folder.name):
+                    shutil.rmtree(stale)
             envs.create_env(family, folder)
         python = envs.env_python(folder)
         if not (fixtures / "done").exists():
