@@ -245,6 +245,16 @@ class ContrastiveWorkerAdapter(WorkerAdapter):
         """Why the concept tokens change nothing for this family."""
         return TOKENS_NOT_APPLICABLE.format(family=self.family)
 
+    def embed_audio(self, clip: Clip) -> np.ndarray:
+        """The clip's audio embedding (the model's own, not normalised)."""
+        out = self.call("embed_audio", {"audio": self.audio_payload(clip)})
+        return np.asarray(out["embedding"], dtype=np.float64)
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        """One text embedding per row (the model's own, not normalised)."""
+        out = self.call("embed_text", {"texts": list(texts)})
+        return np.asarray(out["embeddings"], dtype=np.float64).reshape(len(texts), -1)
+
     def similarities(self, clip: Clip, texts: Sequence[str]) -> tuple[list[float], list[float]]:
         """``(scaled logits, cosines)`` of the clip against ``texts``."""
         out = self.call("score_labels", {"audio": self.audio_payload(clip), "texts": list(texts)})

@@ -23,6 +23,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cuelab.cli import main
@@ -164,7 +165,10 @@ def test_worker_scores_equal_the_package_called_directly(family: tuple[str, Path
 
         audio, sr = load_audio(DEMO / "spk04_m_sad_01.flac", sr=model.sample_rate)
         texts = ["a person speaking in a sad voice", "the sound of rain"]
-        via_worker = model.similarities(Clip(audio, sr), texts)[1]  # type: ignore[attr-defined]
+        clip = Clip(audio, sr)
+        via_worker = model.similarities(clip, texts)[1]  # type: ignore[attr-defined]
+        a = model.embed_audio(clip)  # type: ignore[attr-defined]
+        t = model.embed_text(texts)  # type: ignore[attr-defined]
         described = model.describe()
     finally:
         model.unload()
@@ -181,6 +185,8 @@ def test_worker_scores_equal_the_package_called_directly(family: tuple[str, Path
     )
     direct = json.loads(out.stdout.decode().strip().splitlines()[-1])
     assert via_worker == pytest.approx(direct, abs=1e-5)
+    cosines = t @ a / (np.linalg.norm(t, axis=1) * np.linalg.norm(a))
+    assert list(cosines) == pytest.approx(direct, abs=1e-5)  # embed_audio / embed_text agree
     assert described["packages"][PACKAGE[name]] in ("1.3.4", "1.1.7")
     assert described["checkpoint"]["weights_only"] is True  # a state dict: no unpickling needed
 
