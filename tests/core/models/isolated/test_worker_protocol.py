@@ -352,3 +352,33 @@ def test_a_missing_environment_says_how_to_build_it(
     (broken / "something").write_text("x")
     with pytest.raises(ModelError, match=r"broken: no cuelab-env\.json"):
         load_model(f"laion-clap:{tmp_path}", LoadOptions(allow_pickle=True))
+
+
+def test_worker_shards_merge_to_the_unsharded_run(tmp_path: Path) -> None:
+    from cuelab.core.runs import merge_runs, read_record
+
+    (tmp_path / "data").mkdir()
+    data = manifest(tmp_path / "data")
+    counter = tmp_path / "p"
+    counter.mkdir()
+    load = probe_loader(plan(counter))
+
+    from cuelab.core.runs import RunConfigError, parse_shard
+
+    run_eval(run_config(data, tmp_path / "all"), loader=load)
+    for i in (1, 2):
+        config = run_config(data, tmp_path / f"s{i}")
+        object.__setattr__(config, "shard", parse_shard(f"{i}/2"))
+        run_eval(config, loader=load)
+    # shards built on another machine: the environment lies elsewhere, the packages match
+    record = read_record(tmp_path / "s2")
+    record["models"]["ms-clap:/probe"]["env_path"] = "/other/machine/envs/ms-clap"
+    (tmp_path / "s2" / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    merge_runs([tmp_path / "s1", tmp_path / "s2"], tmp_path / "merged")
+    key = lambda r: (r["utt_id"], r["condition"])  # noqa: E731
+    merged = sorted(predictions(tmp_path / "merged"), key=key)
+    assert merged == sorted(predictions(tmp_path / "all"), key=key)
+    record["models"]["ms-clap:/probe"]["packages"]["numpy"] = "0.0.1"
+    (tmp_path / "s2" / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    with pytest.raises(RunConfigError, match="differs in 'packages'"):
+        merge_runs([tmp_path / "s1", tmp_path / "s2"], tmp_path / "merged2")
