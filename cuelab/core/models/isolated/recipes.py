@@ -136,9 +136,11 @@ RECIPES: dict[str, Recipe] = {
                 "wandb==0.19.1",
                 "loguru==0.7.3",
                 "sentence-transformers==3.3.1",
-                # tools/utils.py imports sed_scores_eval.utils.scores, which the PyPI release
-                # (0.0.4) lacks; dcase_util under it needs pkg_resources (setuptools < 81)
-                "sed_scores_eval @ git+https://github.com/fgnt/sed_scores_eval@main",
+                # tools/utils.py imports sed_scores_eval.utils.scores: gone from the PyPI
+                # release (0.0.4) and from the repository since 2023-06-21, so the last
+                # commit that has it; dcase_util under it needs pkg_resources (setuptools < 81)
+                "sed_scores_eval @ git+https://github.com/fgnt/sed_scores_eval"
+                "@970e6277b5016aae5e00d15716e2e070b432076f",
                 "setuptools==80.9.0",
                 "ruamel.yaml==0.18.6",
             ),
