@@ -185,6 +185,10 @@ def create_env(
     else:
         (envs_root() / f"{family}.link").unlink(missing_ok=True)
     started = time.monotonic()
+    src = None
+    if recipe.code.startswith("git:"):  # before the long installs: an unreachable host fails now
+        say(f"fetching the model code from {recipe.code[4:]}")
+        src = _fetch_git_code(recipe, target)
     say(f"creating the virtual environment in {target}")
     _run([sys.executable, "-m", "venv", str(target)], "create the virtual environment")
     python = env_python(target)
@@ -211,9 +215,9 @@ def create_env(
     if recipe.no_deps:
         say(f"installing {', '.join(recipe.no_deps)} without dependencies")
         _run([*pip, "--no-deps", *recipe.no_deps], "install the packages without dependencies")
-    if recipe.code.startswith("git:"):
-        say(f"fetching the model code from {recipe.code[4:]}")
-        _install_git_code(recipe, python, target, pip)
+    if src is not None:
+        say(f"installing the model code from {src}")
+        _install_git_code(recipe, src, python, pip)
     say("checking the imports")
     problem = _import_problem(python, recipe.imports)
     if problem:
@@ -269,14 +273,20 @@ def _install_torch(python: Path, version: str, target: Path) -> None:
     _run([*pip, "install", want, "--index-url", index], "install torch (CPU build)")
 
 
-def _install_git_code(recipe: Recipe, python: Path, target: Path, pip: list[str]) -> None:
+def _fetch_git_code(recipe: Recipe, target: Path) -> Path:
+    """Clone the recipe's repository at its commit into ``target/src`` (first: fails fast)."""
     url, _, rev = recipe.code[4:].rpartition("@")
     src = target / "src" / url.rstrip("/").rsplit("/", 1)[-1]
     git = shutil.which("git")
     if git is None:
         raise ModelError(f"{recipe.family}: git is needed to fetch {url}")
-    _run([git, "clone", "--quiet", url, str(src)], f"clone {url}")
+    _run([git, "clone", "--quiet", url, str(src)], f"clone {url}", timeout=1800)
     _run([git, "-C", str(src), "checkout", "--quiet", rev], f"check out {rev}")
+    return src
+
+
+def _install_git_code(recipe: Recipe, src: Path, python: Path, pip: list[str]) -> None:
+    """Install the checkout (``pip``) or put it on ``sys.path`` with a ``.pth`` file."""
     if recipe.code_install == "pip":
         _run([*pip, str(src)], f"install {src.name}")
         return

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cuelab.cli import main
+from cuelab.core.errors import ModelError
 from cuelab.core.models.isolated import envs
 from cuelab.core.models.isolated.recipes import RECIPES, families, get_recipe
 from cuelab.core.models.registry import REGISTRY
@@ -78,3 +79,28 @@ def test_create_refuses_a_folder_that_holds_something_else(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "holds no CueLab environment" in err
     assert (target / "thesis.tex").read_text() == "keep me"
+
+
+def test_model_code_is_fetched_at_the_pinned_commit_before_any_install(tmp_path: Path) -> None:
+    """A ``git:URL@COMMIT`` recipe checks out exactly that commit (a local repository here)."""
+    import subprocess
+    from dataclasses import replace
+
+    repo = tmp_path / "Upstream"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "model.py").write_text("VERSION = 1\n")
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    first = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    (repo / "model.py").write_text("VERSION = 2\n")
+    subprocess.run([*git, "commit", "-qam", "two"], check=True)
+    recipe = replace(get_recipe("paraclap"), code=f"git:file://{repo}@{first.strip()}")
+    src = envs._fetch_git_code(recipe, tmp_path / "env")
+    assert src == tmp_path / "env" / "src" / "Upstream"
+    assert (src / "model.py").read_text() == "VERSION = 1\n"
+    bad = replace(recipe, code=f"git:file://{tmp_path}/nowhere@{first.strip()}")
+    with pytest.raises(ModelError, match="could not clone") as info:
+        envs._fetch_git_code(bad, tmp_path / "env2")
+    assert "\n" not in str(info.value)
