@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "cuelab.cli.eval",
     "cuelab.cli.gui",
     "cuelab.cli.importers",
+    "cuelab.cli.env",
 ]
 
 log = logging.getLogger("cuelab")

@@ -63,6 +63,12 @@ def register(sub: Any) -> None:
         help="stop at the first clip whose audio or features fail (default: record it in "
         "errors.csv, go on, and exit with status 3)",
     )
+    p.add_argument(
+        "--allow-pickle", action="store_true", default=None, help="accept .bin/.pt/.pth weights"
+    )
+    p.add_argument(
+        "--trust-remote-code", action="store_true", default=None, help="run a model's own code"
+    )
     g = p.add_argument_group("speech / scene / event (SSEU) runs")
     g.add_argument(
         "--tasks", metavar="LIST", help="SSEU tasks answered one by one: asr,asc,at (independent)"
@@ -137,7 +143,8 @@ _KEYS = {
     "cot_max_new_tokens": "cot_max_new_tokens", "sample": "sample",
     "temperature": "temperature", "top_p": "top_p", "scoring": "scoring",
     "prompt_family": "prompt_family", "concurrency": "concurrency", "label_score": "label_score",
-    "fail_fast": "fail_fast",
+    "fail_fast": "fail_fast", "allow_pickle": "allow_pickle",
+    "trust_remote_code": "trust_remote_code",
 }  # fmt: skip
 _PATHS = ("manifest", "norms", "out")
 

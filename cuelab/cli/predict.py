@@ -217,12 +217,21 @@ def run(args: argparse.Namespace) -> int:
             unparsed=prediction.unparsed,
             prompt=model.prompt_text(task, labels, tokens),
         )
+    prompts = getattr(model, "label_prompts", None)
+    if callable(prompts) and not args.generate:
+        record["prompts"] = prompts(labels)  # label -> the text it was scored with
+    note = getattr(model, "token_note", None)
+    if callable(note):
+        record["tokens_note"] = note()
+    model.unload()
     if args.json:
         print(json_line(record))
         return 0
     print(f"{args.audio}: {record['label'] or '(unparsed)'}")
     if tokens:
         print(f"  tokens: {tokens}")
+    if record.get("tokens_note") and tokens:
+        print(f"  note: {record['tokens_note']}")
     if concepts is not None and concepts.notes:
         for note in concepts.notes:
             print(f"  note: {note}")

@@ -17,11 +17,13 @@ from PySide6.QtWidgets import (
 )
 
 from cuelab.core.models.base import DEVICE_CHOICES, QUANT_CHOICES
+from cuelab.core.models.isolated.recipes import RECIPES
 from cuelab.core.models.registry import DEMO_REFERENCE, families
 from cuelab.core.models.remote.spec import PROMPT_FAMILIES, SCORING_CHOICES, SERVER_FAMILY
 from cuelab.ui.dsp import format_bytes, process_rss_bytes
 from cuelab.ui.session import Session
 from cuelab.ui.widgets import ElidedLabel
+from cuelab.ui.workers import Job, JobSlot
 
 LOCAL_HINT = "folder, or a hub id already in the local cache"
 REMOTE_HINT = "http://gpu1:8000/v1[,http://gpu2:8000/v1][#MODEL]  (key: $CUELAB_API_KEY)"
@@ -87,11 +89,28 @@ class ModelPanel(QGroupBox):
         self.progress_label.setStyleSheet("color: #555;")
         self.failed = False
         self.memory_label = QLabel("")
+        # isolated families: the state of their environment, built in the background
+        self.env_label = QLabel("")
+        self.env_label.setWordWrap(True)
+        self.env_button = QPushButton("Create")
+        self.env_button.setToolTip("build this family's environment from its pinned recipe")
+        self.env_button.clicked.connect(self.create_env)
+        self.env_slot = JobSlot("env", self.session.pool, self)
+        self.env_slot.progress.connect(self.progress_label.setText)
+        self.env_slot.busy_changed.connect(lambda busy: self.env_button.setEnabled(not busy))
+        self.env_slot.failed.connect(self.session.error)
+        self.env_slot.failed.connect(lambda _msg: self.refresh_env())
+        self.env_row = QWidget()
+        env = QHBoxLayout(self.env_row)
+        env.setContentsMargins(0, 0, 0, 0)
+        env.addWidget(self.env_label, 1)
+        env.addWidget(self.env_button)
         form = self.form = QFormLayout(self)
         form.addRow("Family", self.family_combo)
         form.addRow("Location", loc)
         form.addRow("Quantisation", self.quant_combo)
         form.addRow("Device", self.device_combo)
+        form.addRow("Environment", self.env_row)
         form.addRow("Scoring", self.scoring_combo)
         form.addRow("Prompt", self.prompt_combo)
         self._on_family(self.family_combo.currentText())
@@ -145,6 +164,41 @@ class ModelPanel(QGroupBox):
         for combo in (self.scoring_combo, self.prompt_combo):
             combo.setEnabled(remote)
             self.form.setRowVisible(combo, remote)  # shown only where they apply: less height
+        self.form.setRowVisible(self.env_row, family in RECIPES)
+        self.refresh_env()
+
+    def refresh_env(self) -> None:
+        """Show the chosen isolated family's environment state (a marker-file read)."""
+        from cuelab.core.models.isolated.envs import READY, env_status
+
+        family = self.family_combo.currentText()
+        if family not in RECIPES:
+            return
+        status = env_status(family)
+        text = status.state + (f": {status.reason}" if status.reason else "")
+        self.env_label.setText(text)
+        self.env_label.setToolTip(status.path)
+        self.env_button.setText("Rebuild" if status.state == READY else "Create")
+        self.env_button.setEnabled(not self.env_slot.busy)
+
+    def create_env(self) -> None:
+        """Build the chosen family's environment in the background, with progress."""
+        from cuelab.core.models.isolated.envs import create_env
+
+        family = self.family_combo.currentText()
+        if family not in RECIPES:
+            return
+
+        def work(job: Job) -> object:
+            return create_env(family, None, job.report)
+
+        def done(_status: object, seconds: float) -> None:
+            self.session.message.emit(f"Environment {family} ready in {seconds:.0f} s")
+            self.progress_label.setText("")
+            self.refresh_env()
+
+        self.env_label.setText("building…")
+        self.env_slot.start(work, done)
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Model folder", self.location_edit.text())

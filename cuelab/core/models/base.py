@@ -87,6 +87,8 @@ class LoadOptions:
         request_timeout: seconds one remote request may take.
         label_score: how a label's continuation is ranked: ``sum`` of its token
             log-probabilities (the default), or ``mean`` per token (length-normalised).
+        worker_restarts: how often a model worker (isolated families) that died, hung or
+            broke the protocol is replaced and the request sent again (batch runs: 1).
     """
 
     quant: str = "auto"
@@ -101,6 +103,7 @@ class LoadOptions:
     concurrency: int = 16
     request_timeout: float = 600.0
     label_score: str = "sum"
+    worker_restarts: int = 0
 
     def progress(self, message: str) -> None:
         """Report a loading stage to the caller, if it asked."""

@@ -22,6 +22,15 @@ REGISTRY: dict[str, str] = {
     "reference": "cuelab.core.models.reference:ReferenceAdapter",
     "oracle": "cuelab.core.models.oracle:OracleAdapter",
     "openai": "cuelab.core.models.remote.adapter:OpenAIAdapter",
+    # isolated families: a worker in the family's own environment (cuelab env create FAMILY)
+    "ms-clap": "cuelab.core.models.isolated.adapter:MsClapAdapter",
+    "laion-clap": "cuelab.core.models.isolated.adapter:LaionClapAdapter",
+    "mga-clap": "cuelab.core.models.isolated.adapter:MgaClapAdapter",
+    "paraclap": "cuelab.core.models.isolated.adapter:ParaClapAdapter",
+    "pengi": "cuelab.core.models.isolated.adapter:PengiAdapter",
+    "ltu-as": "cuelab.core.models.isolated.adapter:LtuAsAdapter",
+    "kimi-audio": "cuelab.core.models.isolated.adapter:KimiAudioAdapter",
+    "step-audio-2-mini": "cuelab.core.models.isolated.adapter:StepAudio2MiniAdapter",
 }
 
 # The shipped reference model, used when a SPEC is the bare word ``reference``.

@@ -260,6 +260,12 @@ class ModelRun:
         self.spec = spec
         self.adapter = loader(spec, config.load_options())
         described = self.adapter.describe()
+        prompts = getattr(self.adapter, "label_prompts", None)
+        if callable(prompts) and record.get("labels"):  # the text each label is scored with
+            described = {**described, "prompts": prompts(record["labels"])}
+        note = getattr(self.adapter, "token_note", None)
+        if callable(note):  # a model that reads no instruction: tokens cannot reach it
+            described = {**described, "tokens_note": note()}
         previous = record["models"].get(spec)
         free = set(self.adapter.recorded_only)
         changed = sorted(

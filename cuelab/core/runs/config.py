@@ -140,6 +140,8 @@ class RunConfig:
         prompt_family: the system prompt remote models get (None: the server's template).
         concurrency: requests a remote model keeps in flight (None: 16); no effect on results.
         label_score: ``sum`` of a label's token log-probabilities, or ``mean`` per token.
+        allow_pickle: accept pickled checkpoints (``--allow-pickle``); no effect on results.
+        trust_remote_code: run a checkpoint's own code (``--trust-remote-code``).
         fail_fast: stop at the first clip whose audio or features fail, instead of
             recording it in errors.csv and going on.
     """
@@ -174,6 +176,8 @@ class RunConfig:
     concurrency: int | None = field(default=None, compare=False)
     label_score: str = "sum"
     fail_fast: bool = field(default=False, compare=False)
+    allow_pickle: bool = field(default=False, compare=False)
+    trust_remote_code: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -233,6 +237,9 @@ class RunConfig:
                               label_score=self.label_score)  # fmt: skip
         if self.concurrency is not None:
             options.concurrency = self.concurrency
+        options.allow_pickle = self.allow_pickle
+        options.trust_remote_code = self.trust_remote_code
+        options.worker_restarts = 1  # a worker that dies mid-run is replaced once
         return options
 
     @property
@@ -417,7 +424,7 @@ def _sseu_keys(data: dict[str, Any], base_dir: Path | None) -> None:
             if mode in tasks:
                 data[mode] = True
         data["sseu_tasks"] = tuple(t for t in tasks if t not in ("joint", "cot"))
-    for key in ("joint", "cot", "sample", "fail_fast"):
+    for key in ("joint", "cot", "sample", "fail_fast", "allow_pickle", "trust_remote_code"):
         if key in data and not isinstance(data[key], bool):
             raise RunConfigError(f"run configuration: '{key}' must be true or false")
     for key in ("temperature", "top_p"):

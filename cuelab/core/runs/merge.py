@@ -17,8 +17,9 @@ from cuelab.core.runs.base import run_lock
 from cuelab.core.runs.config import RunConfigError
 from cuelab.core.runs.csvio import read_complete_rows, write_csv
 
-#: describe() keys that say where a model lies on disk, not what it is.
-_WHERE = ("location", "folder")
+#: describe() keys that say where a model lies on disk, not what it is (``env_path``: the
+#: environment of an isolated family's worker; its package versions are compared).
+_WHERE = ("location", "folder", "env_path")
 
 
 def _check_shards(records: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> None:

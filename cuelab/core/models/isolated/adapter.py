@@ -1,0 +1,426 @@
+"""Model families that run in their own environment, behind a worker process.
+
+``ms-clap:/models/CLAP_weights_2023.pth`` starts ``worker/main.py`` with the
+``ms-clap`` environment's Python (``cuelab env create ms-clap``), greets it
+(``hello``: protocol and package versions), loads the checkpoint there and
+then sends one request per clip. Audio goes over at the model's own rate
+(44.1 kHz for MS-CLAP 2023, 48 kHz for LAION-CLAP), resampled here once.
+
+Contrastive families score label prompts (``a person speaking in a {label}
+voice``) and SSEU scenes (softmax over the scaled similarities) and events
+(sigmoid of the cosine), exactly as the in-process ``clap`` family does. They
+read no instruction, so concept tokens do not reach them.
+
+A worker that dies, hangs or breaks the protocol is stopped; with
+``LoadOptions.worker_restarts`` (1 in batch runs) a new one is started and the
+same request is sent again, so a run loses and doubles nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from cuelab.core.errors import ModelError
+from cuelab.core.models.base import (
+    Clip,
+    Generation,
+    LoadOptions,
+    ModelAdapter,
+    Prediction,
+    Sampling,
+    TaskPrompt,
+)
+from cuelab.core.models.isolated import envs
+from cuelab.core.models.isolated.client import WorkerCommand, WorkerCrashed, WorkerProcess
+from cuelab.core.models.isolated.recipes import Recipe, get_recipe
+from cuelab.core.models.isolated.worker import protocol
+
+log = logging.getLogger(__name__)
+
+LABEL_TEMPLATE = "a person speaking in a {label} voice"
+SCENE_TEMPLATE = "the sound of the {label}"
+EVENT_TEMPLATE = "the sound of {label}"
+
+#: Seconds a worker may take to start and load its model (``CUELAB_WORKER_STARTUP_TIMEOUT``).
+STARTUP_TIMEOUT = 900.0
+
+
+def _seconds(variable: str, default: float) -> float:
+    """A timeout from the environment, else ``default``."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ModelError(f"${variable} must be a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise ModelError(f"${variable} must be above 0, got {text!r}")
+    return value
+
+
+#: Shown with a contrastive family's predictions: it has no prompt to carry tokens.
+TOKENS_NOT_APPLICABLE = "concept tokens not applicable: {family} reads no instruction"
+
+PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
+
+
+def check_safety(recipe: Recipe, location: str, options: LoadOptions) -> None:
+    """Refuse pickled weights without ``allow_pickle`` and remote code without ``trust_remote_code``.
+
+    Checked here, before a worker starts, from what is on disk: a pickle file at
+    LOCATION (or in it, when no safetensors file is there).
+    """
+    if recipe.remote_code and not options.trust_remote_code:
+        raise ModelError(
+            f"{recipe.family} runs the release's own code; pass --trust-remote-code if you trust it"
+        )
+    path = Path(location).expanduser()
+    if path.is_dir():
+        files = [p for p in path.iterdir() if p.is_file()]
+        if any(p.suffix == ".safetensors" for p in files):
+            return
+        pickles = [p for p in files if p.suffix in PICKLE_SUFFIXES]
+    else:
+        pickles = [path] if path.suffix in PICKLE_SUFFIXES else []
+    if pickles and not options.allow_pickle:
+        raise ModelError(
+            f"{pickles[0].name} is a pickle checkpoint: loading it can run code from the file; "
+            "pass --allow-pickle if you trust it"
+        )
+
+
+class WorkerAdapter(ModelAdapter):
+    """A model served by a worker in its family's environment."""
+
+    scoring_method: ClassVar[str] = "similarity"
+    recorded_only: ClassVar[tuple[str, ...]] = ("env_path", "worker_pid")
+
+    def __init__(
+        self,
+        command: WorkerCommand,
+        location: str,
+        options: LoadOptions,
+        recipe_digest: str = "",
+    ) -> None:
+        self.command = command
+        self.location = location
+        self.options = options
+        self.recipe_digest = recipe_digest
+        self.restarts_left = max(0, int(options.worker_restarts))
+        self.restarts = 0
+        self.worker: WorkerProcess | None = None
+        self.info: dict[str, Any] = {}
+        self.packages: dict[str, str] = {}
+        self.python = ""
+        self._start()
+        self.sample_rate = int(self.info.get("sample_rate") or 16000)
+
+    @classmethod
+    def load(cls, location: str, options: LoadOptions) -> WorkerAdapter:
+        """Start a worker in the family's environment and load ``location`` there."""
+        recipe = get_recipe(cls.family)
+        if not recipe.worker:
+            raise ModelError(
+                f"{cls.family}: CueLab ships the recipe of its environment, but its worker "
+                "handler is not written yet"
+            )
+        check_safety(recipe, location, options)
+        python, _ = envs.require_ready(cls.family)
+        options.progress(f"starting the {cls.family} worker")
+        command = WorkerCommand(str(python), cls.family)
+        return cls(command, str(Path(location).expanduser()), options, recipe.digest())
+
+    # ------------------------------------------------------------------ the worker
+
+    def _start(self) -> None:
+        startup = _seconds("CUELAB_WORKER_STARTUP_TIMEOUT", STARTUP_TIMEOUT)
+        worker = WorkerProcess(
+            self.command,
+            call_timeout=_seconds("CUELAB_WORKER_TIMEOUT", self.options.request_timeout),
+            startup_timeout=startup,
+            offline=self.options.local_files_only,
+        )
+        hello = worker.start()
+        try:
+            info = worker.call(
+                "load",
+                {
+                    "location": self.location,
+                    "options": {
+                        "device": self.options.device,
+                        "quant": self.options.quant,
+                        "allow_pickle": self.options.allow_pickle,
+                        "trust_remote_code": self.options.trust_remote_code,
+                    },
+                },
+                timeout=startup,
+            )
+        except ModelError:
+            worker.kill()
+            raise
+        self.worker = worker
+        self.info = info
+        self.python = str(hello.get("python", ""))
+        self.packages = dict(hello.get("packages") or {})
+
+    def call(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Send a request; a crashed worker is restarted (when allowed) and asked again."""
+        if self.worker is None:
+            raise ModelError(f"model {self.location} was unloaded")
+        try:
+            return self.worker.call(op, args)
+        except WorkerCrashed as exc:
+            if self.restarts_left <= 0:
+                raise
+            self.restarts_left -= 1
+            self.restarts += 1
+            log.warning("%s; starting a new worker and sending %s again", exc, op)
+            self.worker = None
+            self._start()
+            assert self.worker is not None
+            return self.worker.call(op, args)
+
+    def audio_payload(self, clip: Clip) -> dict[str, Any]:
+        """The clip at the model's rate, as float32 bytes."""
+        audio = np.asarray(clip.audio, dtype=np.float32)
+        if clip.sr != self.sample_rate:
+            import soxr
+
+            audio = soxr.resample(audio, clip.sr, self.sample_rate).astype(np.float32)
+        return protocol.audio_payload(audio.astype("<f4").tobytes(), self.sample_rate)
+
+    def describe(self) -> dict[str, object]:
+        """Provenance: the checkpoint, the worker's details and its environment's packages."""
+        return {
+            "family": self.family,
+            "location": self.location,
+            "checkpoint": self.info.get("details", {}),
+            "sample_rate": self.sample_rate,
+            "device": self.options.device,
+            "recipe": self.recipe_digest,
+            "protocol": protocol.PROTOCOL_VERSION,
+            "python": self.python,
+            "packages": self.packages,
+            "env_path": str(Path(self.command.python).parent.parent),
+        }
+
+    def unload(self) -> None:
+        """Close the worker."""
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.close()
+
+    def __del__(self) -> None:  # a forgotten adapter must not leave a process behind
+        worker = getattr(self, "worker", None)
+        if worker is not None:
+            worker.kill()
+
+
+class ContrastiveWorkerAdapter(WorkerAdapter):
+    """Audio-text similarity models: zero-shot emotion labels and SSEU scenes / events."""
+
+    reads_tokens: ClassVar[bool] = False
+    #: How an emotion label becomes a prompt (ParaCLAP: the template it was trained with).
+    default_label_template: ClassVar[str] = LABEL_TEMPLATE
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.label_template = self.default_label_template
+        self.scene_template = SCENE_TEMPLATE
+        self.event_template = EVENT_TEMPLATE
+
+    def label_prompts(self, labels: Sequence[str]) -> dict[str, str]:
+        """The text each label is scored with."""
+        return {label: self.label_template.format(label=label) for label in labels}
+
+    def token_note(self) -> str:
+        """Why the concept tokens change nothing for this family."""
+        return TOKENS_NOT_APPLICABLE.format(family=self.family)
+
+    def embed_audio(self, clip: Clip) -> np.ndarray:
+        """The clip's audio embedding (the model's own, not normalised)."""
+        out = self.call("embed_audio", {"audio": self.audio_payload(clip)})
+        return np.asarray(out["embedding"], dtype=np.float64)
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        """One text embedding per row (the model's own, not normalised)."""
+        out = self.call("embed_text", {"texts": list(texts)})
+        return np.asarray(out["embeddings"], dtype=np.float64).reshape(len(texts), -1)
+
+    def similarities(self, clip: Clip, texts: Sequence[str]) -> tuple[list[float], list[float]]:
+        """``(scaled logits, cosines)`` of the clip against ``texts``."""
+        out = self.call("score_labels", {"audio": self.audio_payload(clip), "texts": list(texts)})
+        logits = [float(x) for x in out.get("logits", [])]
+        cosine = [float(x) for x in out.get("cosine", [])]
+        if len(logits) != len(texts) or len(cosine) != len(texts):
+            raise ModelError(f"{self.family} worker scored {len(logits)} of {len(texts)} texts")
+        if not all(math.isfinite(x) for x in logits + cosine):
+            raise ModelError(f"{self.family} worker returned a non-finite score")
+        return logits, cosine
+
+    def score_labels(
+        self,
+        clip: Clip,
+        task: TaskPrompt,
+        labels: Sequence[str],
+        token_texts: Sequence[str | None],
+    ) -> list[Prediction]:
+        """Softmax over the label prompts; the same for every token variant."""
+        prompts = self.label_prompts(labels)
+        logits, _ = self.similarities(clip, [prompts[label] for label in labels])
+        probs = _softmax(logits)
+        best = labels[int(np.argmax(probs))]
+        return [Prediction(best, dict(zip(labels, probs))) for _ in token_texts]
+
+    def score_sseu(
+        self, clip: Clip, scenes: Sequence[str], events: Sequence[str]
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Scene softmax over scaled similarities, event sigmoid of the cosine (SSEU-Bench)."""
+        if not scenes and not events:
+            return {}, {}
+        texts = [self.scene_template.format(label=_words(s)) for s in scenes]
+        texts += [self.event_template.format(label=_words(e)) for e in events]
+        logits, cosine = self.similarities(clip, texts)
+        n = len(scenes)
+        scene_probs = _softmax(logits[:n]) if n else []
+        event_probs = [1.0 / (1.0 + math.exp(-c)) for c in cosine[n:]]
+        return dict(zip(scenes, scene_probs)), dict(zip(events, event_probs))
+
+    def describe(self) -> dict[str, object]:
+        """Provenance, with the prompt templates."""
+        out = super().describe()
+        out.update(
+            label_template=self.label_template,
+            scene_template=self.scene_template,
+            event_template=self.event_template,
+        )
+        return out
+
+
+class GenerativeWorkerAdapter(WorkerAdapter):
+    """Audio language models that answer in free text (Pengi, LTU-AS, Kimi-Audio, Step-Audio 2)."""
+
+    scoring_method: ClassVar[str] = "generate"
+
+    def generate_full(
+        self,
+        clip: Clip,
+        task: TaskPrompt,
+        token_text: str | None,
+        max_new_tokens: int = 128,
+        sampling: Sampling | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> Generation:
+        """One free answer from the worker."""
+        prompt = task.render(None, token_text)
+        args: dict[str, Any] = {
+            "audio": self.audio_payload(clip),
+            "prompt": prompt,
+            "max_new_tokens": int(max_new_tokens),
+            "sampling": None if sampling is None else sampling.describe() | {"seed": sampling.seed},
+        }
+        out = self.call("generate", args)
+        return Generation(
+            text=str(out.get("text", "")).strip(),
+            finish_reason=str(out.get("finish_reason", "")),
+            tokens=int(out.get("tokens", 0)),
+            prompt=str(out.get("prompt", prompt)),
+            decoding=dict(out.get("decoding") or {}),
+        )
+
+    def score_labels(
+        self,
+        clip: Clip,
+        task: TaskPrompt,
+        labels: Sequence[str],
+        token_texts: Sequence[str | None],
+    ) -> list[Prediction]:
+        """A generated answer per variant, mapped to a label (unparsed when it names none)."""
+        from cuelab.core.models.scoring import parse_answer
+
+        out = []
+        for tokens in token_texts:
+            gen = self.generate_full(clip, task, tokens, 32)
+            label = parse_answer(gen.text, labels)
+            out.append(
+                Prediction(label, {}, gen.text, label is None, "generate", gen.finish_reason)
+            )
+        return out
+
+    def prompt_text(
+        self, task: TaskPrompt, labels: Sequence[str], token_text: str | None
+    ) -> str | None:
+        """The instruction sent to the worker (the family adds its own chat template)."""
+        return task.render(labels, token_text)
+
+
+def _softmax(values: Sequence[float]) -> list[float]:
+    if not values:
+        return []
+    top = max(values)
+    exps = [math.exp(v - top) for v in values]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def _words(label: str) -> str:
+    return " ".join(label.replace("_", " ").split())
+
+
+# One class per family: the registry maps names to classes.
+class MsClapAdapter(ContrastiveWorkerAdapter):
+    """MS-CLAP (``msclap``), the CLAP baseline of both papers."""
+
+    family: ClassVar[str] = "ms-clap"
+
+
+class LaionClapAdapter(ContrastiveWorkerAdapter):
+    """The original LAION-CLAP checkpoints (``laion_clap``)."""
+
+    family: ClassVar[str] = "laion-clap"
+
+
+class MgaClapAdapter(ContrastiveWorkerAdapter):
+    """MGA-CLAP (its own repository)."""
+
+    family: ClassVar[str] = "mga-clap"
+
+
+class ParaClapAdapter(ContrastiveWorkerAdapter):
+    """ParaCLAP (its own repository); labels as its training captions word them."""
+
+    family: ClassVar[str] = "paraclap"
+    # preprocessing/template_creation.py: f'emotion is {row["emotion"]}'
+    default_label_template: ClassVar[str] = "emotion is {label}"
+
+
+class PengiAdapter(GenerativeWorkerAdapter):
+    """Pengi (microsoft/Pengi)."""
+
+    family: ClassVar[str] = "pengi"
+
+
+class LtuAsAdapter(GenerativeWorkerAdapter):
+    """LTU-AS (YuanGongND/ltu)."""
+
+    family: ClassVar[str] = "ltu-as"
+
+
+class KimiAudioAdapter(GenerativeWorkerAdapter):
+    """Kimi-Audio (kimia_infer)."""
+
+    family: ClassVar[str] = "kimi-audio"
+
+
+class StepAudio2MiniAdapter(GenerativeWorkerAdapter):
+    """Step-Audio 2 mini (its remote code)."""
+
+    family: ClassVar[str] = "step-audio-2-mini"

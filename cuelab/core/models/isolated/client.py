@@ -1,0 +1,273 @@
+"""CueLab's side of a model worker: the process, its timeouts, its log.
+
+One :class:`WorkerProcess` per loaded model. Requests go one at a time (a
+lock): a worker holds one model and serves one request. Three threads watch
+the process: the caller (writes a request, waits on a queue with a timeout),
+a reader of stdout (one protocol line per response) and a reader of stderr
+(every line to CueLab's log, the last ones kept for the error message).
+
+A worker that exits, stops answering within the timeout, or writes anything
+on stdout that is not a protocol line is stopped and reported as one
+:class:`WorkerCrashed` line; the adapter decides whether to start a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from cuelab.core.errors import ModelError
+from cuelab.core.models.isolated.worker import protocol
+
+log = logging.getLogger(__name__)
+
+#: The worker script; its folder holds the protocol and the family handlers.
+WORKER_DIR = Path(__file__).resolve().parent / "worker"
+WORKER_SCRIPT = WORKER_DIR / "main.py"
+
+#: Environment variables CueLab's own process may carry that must not reach a worker
+#: (its imports would find CueLab's packages instead of the environment's).
+SCRUBBED_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV")
+
+
+class WorkerCrashed(ModelError):
+    """The worker exited, hung or broke the protocol; it has been stopped."""
+
+
+@dataclass
+class WorkerCommand:
+    """How to start a worker.
+
+    Attributes:
+        python: the environment's interpreter.
+        family: the family name (picks the handler inside the worker).
+        handler: ``module:Class`` instead of the family's own handler.
+        extra_path: folders put first on the worker's ``sys.path`` (for ``handler``).
+        env: extra environment variables.
+    """
+
+    python: str
+    family: str
+    handler: str | None = None
+    extra_path: Sequence[str] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+    def argv(self) -> list[str]:
+        """The command line; ``-E -s`` keep CueLab's PYTHONPATH and user site out."""
+        args = [self.python, "-E", "-s", str(WORKER_SCRIPT), "--family", self.family]
+        if self.handler:
+            args += ["--handler", self.handler]
+        for folder in self.extra_path:
+            args += ["--path", str(folder)]
+        return args
+
+    def environment(self, offline: bool) -> dict[str, str]:
+        """The worker's environment: CueLab's, scrubbed, offline unless asked otherwise."""
+        env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_VARIABLES}
+        if offline:
+            env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        env.update(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+        env.update(self.env)
+        return env
+
+
+class WorkerProcess:
+    """A running worker.
+
+    Args:
+        command: how to start it.
+        call_timeout: seconds one request may take (``load`` gets ``startup_timeout``).
+        startup_timeout: seconds for ``hello`` and ``load``.
+        offline: set the Hugging Face offline switches in the worker.
+    """
+
+    def __init__(
+        self,
+        command: WorkerCommand,
+        call_timeout: float = 600.0,
+        startup_timeout: float = 900.0,
+        offline: bool = True,
+    ) -> None:
+        self.command = command
+        self.name = f"{command.family} worker"
+        self.call_timeout = call_timeout
+        self.startup_timeout = startup_timeout
+        self.offline = offline
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lines: queue.Queue[bytes | None] = queue.Queue()
+        self._stderr_tail: deque[str] = deque(maxlen=20)
+        self._lock = threading.Lock()
+        self._ident = 0
+        self._log = logging.getLogger(f"cuelab.worker.{command.family}")
+        self.hello: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> dict[str, Any]:
+        """Start the process and greet it; returns the worker's ``hello``.
+
+        Raises:
+            ModelError: the interpreter cannot be started or speaks another protocol.
+            WorkerCrashed: it died or hung before answering.
+        """
+        argv = self.command.argv()
+        log.info("starting %s: %s", self.name, " ".join(argv))
+        try:
+            self._proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self.command.environment(self.offline),
+                start_new_session=True,  # Ctrl-C reaches CueLab, which closes the worker
+            )
+        except OSError as exc:
+            raise ModelError(f"{self.name} cannot start {self.command.python}: {exc}") from exc
+        self._lines = queue.Queue()
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        threading.Thread(
+            target=self._read_stdout, args=(self._proc.stdout, self._lines), daemon=True
+        ).start()
+        threading.Thread(target=self._read_stderr, args=(self._proc.stderr,), daemon=True).start()
+        hello = self.call("hello", {}, timeout=self.startup_timeout)
+        if hello.get("protocol") != protocol.PROTOCOL_VERSION:
+            self.kill()
+            raise ModelError(
+                f"{self.name} speaks protocol {hello.get('protocol')!r}, CueLab speaks "
+                f"{protocol.PROTOCOL_VERSION}; recreate the environment (cuelab env create "
+                f"{self.command.family})"
+            )
+        self.hello = hello
+        return hello
+
+    @property
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The process id (None before start)."""
+        return self._proc.pid if self._proc is not None else None
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Ask the worker to close, then make sure the process is gone."""
+        if self._proc is None:
+            return
+        if self.alive:
+            try:
+                self.call("close", {}, timeout=timeout)
+            except ModelError as exc:
+                log.info("%s did not close cleanly: %s", self.name, exc)
+        self.kill()
+
+    def kill(self) -> None:
+        """Stop the process now (no request)."""
+        proc = self._proc
+        if proc is None:
+            return
+        for stream in (proc.stdin,):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        if proc.poll() is None:
+            try:
+                proc.wait(timeout=2.0)  # it exits by itself on end of input
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10.0)
+
+    # ------------------------------------------------------------------ requests
+
+    def call(self, op: str, args: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        """Send one request and wait for its response.
+
+        Raises:
+            ModelError: the worker answered with an error (it keeps running).
+            WorkerCrashed: it exited, did not answer in time, or broke the protocol
+                (it has been stopped).
+        """
+        limit = self.call_timeout if timeout is None else timeout
+        with self._lock:
+            proc = self._proc
+            if proc is None or proc.stdin is None:
+                raise WorkerCrashed(f"{self.name} is not running")
+            self._ident += 1
+            ident = self._ident
+            started = time.monotonic()
+            try:
+                proc.stdin.write(protocol.encode(protocol.request(ident, op, args)))
+                proc.stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                raise self._crashed(op, "exited") from None
+            try:
+                line = self._lines.get(timeout=limit)
+            except queue.Empty:
+                self._force_stop()
+                raise WorkerCrashed(
+                    f"{self.name} did not answer {op} within {limit:g} s and was stopped"
+                ) from None
+            if line is None:
+                raise self._crashed(op, "exited")
+            try:
+                ok, result = protocol.check_response(protocol.decode(line), ident)
+            except protocol.ProtocolError as exc:
+                self._force_stop()
+                raise WorkerCrashed(
+                    f"{self.name} broke the protocol during {op} and was stopped: {exc}"
+                ) from None
+            log.debug("%s %s took %.3f s", self.name, op, time.monotonic() - started)
+        if not ok:
+            raise ModelError(f"{self.command.family}: {result}")
+        return dict(result)
+
+    # ------------------------------------------------------------------ internals
+
+    def _crashed(self, op: str, what: str) -> WorkerCrashed:
+        proc = self._proc
+        code = None
+        if proc is not None:
+            try:
+                code = proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                self._force_stop()
+                code = proc.poll()
+        time.sleep(0.05)  # let the stderr reader catch the last lines
+        last = next((s for s in reversed(self._stderr_tail) if s.strip()), "")
+        detail = f"; last message: {last[:300]}" if last else ""
+        return WorkerCrashed(f"{self.name} {what} (code {code}) during {op}{detail}")
+
+    def _force_stop(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10.0)
+
+    @staticmethod
+    def _read_stdout(stream: IO[bytes], lines: queue.Queue[bytes | None]) -> None:
+        try:
+            for line in iter(lambda: stream.readline(protocol.MAX_LINE + 1), b""):
+                lines.put(line)
+        except (OSError, ValueError):
+            pass
+        lines.put(None)
+
+    def _read_stderr(self, stream: IO[bytes]) -> None:
+        try:
+            for raw in iter(stream.readline, b""):
+                text = raw.decode("utf-8", errors="replace").rstrip()
+                self._stderr_tail.append(text)
+                self._log.info("%s", text)
+        except (OSError, ValueError):
+            pass

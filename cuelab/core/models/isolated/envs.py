@@ -1,0 +1,418 @@
+"""Building and inspecting the isolated families' virtual environments.
+
+An environment lives in ``<root>/<family>`` (root: ``$CUELAB_ENVS``, else
+``$XDG_DATA_HOME/cuelab/envs``), or anywhere ``--dir`` says, remembered by a
+``<root>/<family>.link`` file. A finished build writes ``cuelab-env.json``
+(recipe hash, Python, every installed package's version); a build that did not
+finish leaves ``cuelab-env.building`` instead. States: ``missing`` (nothing
+there), ``ready`` (finished, built from the current recipe, its Python runs)
+and ``broken`` (anything else, with the reason).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cuelab.core.errors import ModelError
+from cuelab.core.models.isolated.recipes import Recipe, get_recipe
+
+log = logging.getLogger(__name__)
+
+MARKER = "cuelab-env.json"
+BUILDING = "cuelab-env.building"
+CONSTRAINTS = "cuelab-constraints.txt"
+
+MISSING, READY, BROKEN = "missing", "ready", "broken"
+
+#: PyTorch's CPU wheels, used when no CPU wheel lies in pip's find-links.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+Progress = Callable[[str], None]
+
+
+def envs_root() -> Path:
+    """Where environments are built by default."""
+    env = os.environ.get("CUELAB_ENVS")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "cuelab" / "envs"
+
+
+def env_path(family: str) -> Path:
+    """The environment folder of ``family`` (``--dir`` of its last build, else the default)."""
+    link = envs_root() / f"{family}.link"
+    if link.is_file():
+        text = link.read_text(encoding="utf-8").strip()
+        if text:
+            return Path(text)
+    return envs_root() / family
+
+
+def env_python(folder: Path) -> Path:
+    """The interpreter of a virtual environment."""
+    if os.name == "nt":  # pragma: no cover - CueLab's environments are built on Linux/macOS
+        return folder / "Scripts" / "python.exe"
+    return folder / "bin" / "python"
+
+
+@dataclass
+class EnvStatus:
+    """What ``cuelab env list`` prints for one family."""
+
+    family: str
+    state: str
+    path: str
+    python: str | None
+    reason: str = ""
+    packages: dict[str, str] = field(default_factory=dict)
+    recipe: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``env list --json`` object."""
+        out: dict[str, Any] = {
+            "family": self.family,
+            "state": self.state,
+            "path": self.path,
+            "python": self.python,
+        }
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+def env_status(family: str, deep: bool = False) -> EnvStatus:
+    """The state of ``family``'s environment.
+
+    Args:
+        family: an isolated family.
+        deep: also import the recipe's modules inside the environment (``env check``).
+    """
+    recipe = get_recipe(family)
+    folder = env_path(family)
+    python = env_python(folder)
+    status = EnvStatus(family, MISSING, str(folder), None, recipe=recipe.digest())
+    if not folder.exists():
+        return status
+    status.state = BROKEN
+    if (folder / BUILDING).exists():
+        status.reason = "its build did not finish; run cuelab env create " + family
+        return status
+    marker = _read_marker(folder)
+    if marker is None:
+        if any(folder.iterdir()):
+            status.reason = f"no {MARKER}: not built by cuelab env create"
+        else:
+            status.state = MISSING
+        return status
+    status.packages = dict(marker.get("packages") or {})
+    if marker.get("recipe") != recipe.digest():
+        status.reason = "built from another recipe; run cuelab env create " + family
+        return status
+    if not python.exists():
+        status.reason = f"{python} is missing"
+        return status
+    status.python = str(marker.get("python") or "")
+    if deep:
+        problem = _import_problem(python, recipe.imports)
+        if problem:
+            status.reason = problem
+            return status
+    status.state = READY
+    return status
+
+
+def require_ready(family: str) -> tuple[Path, dict[str, Any]]:
+    """The interpreter and marker of a ready environment.
+
+    Raises:
+        ModelError: missing or broken (the message says how to build it).
+    """
+    status = env_status(family)
+    if status.state == MISSING:
+        raise ModelError(
+            f"model family {family!r} runs in its own environment, which is not built; "
+            f"run: cuelab env create {family}"
+        )
+    if status.state != READY:
+        raise ModelError(f"the {family} environment at {status.path} is broken: {status.reason}")
+    folder = Path(status.path)
+    return env_python(folder), _read_marker(folder) or {}
+
+
+def adopt(family: str, folder: Path) -> EnvStatus:
+    """Point ``family`` at an environment built earlier with ``--dir`` (link file)."""
+    _write_link(family, folder)
+    return env_status(family)
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def create_env(
+    family: str, folder: Path | None = None, on_progress: Progress | None = None
+) -> EnvStatus:
+    """Build ``family``'s environment from its recipe.
+
+    Args:
+        family: an isolated family.
+        folder: where to build (default ``<root>/<family>``); remembered for later use.
+        on_progress: called with a short message per step.
+
+    Raises:
+        ModelError: the folder holds something else, or a step failed (the message has
+            the step and pip's last error line; the full output is in the log).
+    """
+    recipe = get_recipe(family)
+    say = on_progress or (lambda message: None)
+    target = (folder or envs_root() / family).expanduser().absolute()
+    _clear(target)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / BUILDING).write_text(time.strftime("%Y-%m-%dT%H:%M:%S"), encoding="utf-8")
+    if folder is not None:
+        _write_link(family, target)
+    else:
+        (envs_root() / f"{family}.link").unlink(missing_ok=True)
+    started = time.monotonic()
+    src = None
+    if recipe.code.startswith("git:"):  # before the long installs: an unreachable host fails now
+        say(f"fetching the model code from {recipe.code[4:]}")
+        src = _fetch_git_code(recipe, target)
+    say(f"creating the virtual environment in {target}")
+    _run([sys.executable, "-m", "venv", str(target)], "create the virtual environment")
+    python = env_python(target)
+    say(f"installing torch {recipe.torch}")
+    _install_torch(python, recipe.torch, target)
+    torch_version = _installed(python, ["torch"])["torch"]
+    constraints = target / CONSTRAINTS
+    constraints.write_text(f"torch=={torch_version}\n", encoding="utf-8")
+    pip = [
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "-c",
+        str(constraints),
+    ]
+    packages = list(recipe.packages)
+    if recipe.code.startswith("pypi:") and recipe.code[5:] not in recipe.no_deps:
+        packages.append(recipe.code[5:])
+    if packages:
+        say(f"installing {len(packages)} packages")
+        _run([*pip, *packages], "install the packages")
+    if recipe.no_deps:
+        say(f"installing {', '.join(recipe.no_deps)} without dependencies")
+        _run([*pip, "--no-deps", *recipe.no_deps], "install the packages without dependencies")
+    if src is not None:
+        say(f"installing the model code from {src}")
+        _install_git_code(recipe, src, python, pip)
+    say("checking the imports")
+    problem = _import_problem(python, recipe.imports)
+    if problem:
+        raise ModelError(f"the {family} environment was built but {problem}")
+    marker = {
+        "family": family,
+        "recipe": recipe.digest(),
+        "python": _run(
+            [str(python), "-c", "import platform; print(platform.python_version())"],
+            "read the Python version",
+        ).strip(),
+        "torch": torch_version,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "build_seconds": round(time.monotonic() - started, 1),
+        "packages": _installed(python),
+    }
+    (target / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True), encoding="utf-8")
+    (target / BUILDING).unlink()
+    say(f"ready in {marker['build_seconds']:.0f} s")
+    return env_status(family)
+
+
+def has_nvidia_gpu() -> bool:
+    """True when ``nvidia-smi -L`` lists a GPU (``CUELAB_TORCH=cpu|cuda`` decides instead)."""
+    choice = os.environ.get("CUELAB_TORCH", "").strip().lower()
+    if choice in ("cpu", "cuda"):
+        return choice == "cuda"
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return False
+    try:
+        return subprocess.run([smi, "-L"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _install_torch(python: Path, version: str, target: Path) -> None:
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check"]
+    want = f"torch=={version}"
+    if has_nvidia_gpu():
+        _run([*pip, "install", want], "install torch (CUDA build)")
+        return
+    with tempfile.TemporaryDirectory(prefix="torch-", dir=target) as tmp:
+        try:  # a CPU wheel already on this machine (pip's find-links), never a download
+            _run([*pip, "download", "--no-deps", "--no-index", "-d", tmp, want], "find torch")
+        except ModelError:
+            log.info("no local torch wheel for %s; using %s", want, TORCH_CPU_INDEX)
+        wheels = sorted(Path(tmp).glob("torch-*+cpu-*.whl"))
+        if wheels:
+            _run([*pip, "install", str(wheels[0])], "install torch (local CPU wheel)")
+            return
+    index = os.environ.get("CUELAB_TORCH_INDEX", TORCH_CPU_INDEX)
+    _run([*pip, "install", want, "--index-url", index], "install torch (CPU build)")
+
+
+def _fetch_git_code(recipe: Recipe, target: Path) -> Path:
+    """Clone the recipe's repository at its commit into ``target/src`` (first: fails fast)."""
+    url, _, rev = recipe.code[4:].rpartition("@")
+    src = target / "src" / url.rstrip("/").rsplit("/", 1)[-1]
+    git = shutil.which("git")
+    if git is None:
+        raise ModelError(f"{recipe.family}: git is needed to fetch {url}")
+    _run([git, "clone", "--quiet", url, str(src)], f"clone {url}", timeout=1800)
+    _run([git, "-C", str(src), "checkout", "--quiet", rev], f"check out {rev}")
+    return src
+
+
+def _install_git_code(recipe: Recipe, src: Path, python: Path, pip: list[str]) -> None:
+    """Install the checkout (``pip``) or put it on ``sys.path`` with a ``.pth`` file."""
+    if recipe.code_install == "pip":
+        _run([*pip, str(src)], f"install {src.name}")
+        return
+    purelib = _run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        "find site-packages",
+    ).strip()
+    (Path(purelib) / "cuelab-model-code.pth").write_text(f"{src}\n", encoding="utf-8")
+
+
+def _clear(target: Path) -> None:
+    """Remove an earlier CueLab environment at ``target``; refuse anything else."""
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise ModelError(f"{target} is a file, not a folder for an environment")
+    if not any(target.iterdir()):
+        return
+    if (target / MARKER).exists() or (target / BUILDING).exists():
+        shutil.rmtree(target)
+        return
+    raise ModelError(f"{target} is not empty and holds no CueLab environment; choose another --dir")
+
+
+def _write_link(family: str, folder: Path) -> None:
+    root = envs_root()
+    root.mkdir(parents=True, exist_ok=True)
+    (root / f"{family}.link").write_text(f"{folder.absolute()}\n", encoding="utf-8")
+
+
+def _read_marker(folder: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _run(argv: Sequence[str], what: str, timeout: float = 3600.0) -> str:
+    """Run a build step; its whole output goes to the log, a failure is one line."""
+    log.info("env step %s: %s", what, " ".join(argv))
+    try:
+        proc = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ModelError(f"could not {what}: {exc}") from exc
+    if proc.stdout.strip():
+        log.debug("%s stdout:\n%s", what, proc.stdout)
+    if proc.stderr.strip():
+        log.info("%s stderr:\n%s", what, proc.stderr)
+    if proc.returncode != 0:
+        lines = [s for s in proc.stderr.splitlines() if s.strip() and not s.startswith("WARNING")]
+        last = next((s for s in lines if s.startswith("ERROR")), lines[-1] if lines else "")
+        raise ModelError(f"could not {what}: {last.strip() or f'exit code {proc.returncode}'}")
+    return proc.stdout
+
+
+_LIST_PACKAGES = (
+    "import json, sys\n"
+    "from importlib import metadata\n"
+    "want = set(sys.argv[1:])\n"
+    "out = {}\n"
+    "for d in metadata.distributions():\n"
+    "    n = (d.metadata['Name'] or '').lower().replace('_', '-')\n"
+    "    if n and (not want or n in want): out[n] = d.version\n"
+    "print(json.dumps(out, sort_keys=True))\n"
+)
+
+
+def _installed(python: Path, names: Sequence[str] = ()) -> dict[str, str]:
+    out = json.loads(_run([str(python), "-c", _LIST_PACKAGES, *names], "list the packages"))
+    missing = [n for n in names if n not in out]
+    if missing:
+        raise ModelError(f"{missing[0]} is not installed in {python.parent.parent}")
+    return {str(k): str(v) for k, v in out.items()}
+
+
+def _import_problem(python: Path, modules: Sequence[str]) -> str:
+    """ "" when every module imports inside the environment, else one line saying which not."""
+    code = (
+        "import importlib, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception as exc:\n"
+        "        print('%s does not import: %s: %s' % (name, type(exc).__name__, exc))\n"
+        "        sys.exit(1)\n"
+    )
+    code = _STUB_PARENTS + code
+    try:
+        proc = subprocess.run(
+            [str(python), "-E", "-s", "-c", code, *modules],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"its Python cannot run: {exc}"
+    if proc.returncode != 0:
+        log.info("import check in %s:\n%s", python, proc.stderr)
+        line = (proc.stdout.strip().splitlines() or ["its Python failed"])[-1]
+        return " ".join(line.split())[:300]
+    return ""
+
+
+#: Runs before the import check. ``msclap/__init__`` imports torchaudio (no build for torch
+#: 2.13) and ``laion_clap/__init__`` loads tokenizers from the hub cache: their model
+#: subpackages are imported without running the package ``__init__`` (the workers do the
+#: same). torchvision's CUDA wheels on a CPU torch: its fake-kernel registrations are
+#: skipped, as the LAION-CLAP worker does (``wk_laionclap.prepare_torchvision``).
+_STUB_PARENTS = (
+    "import importlib.util, sys, types\n"
+    "for name in ('msclap', 'laion_clap'):\n"
+    "    spec = importlib.util.find_spec(name)\n"
+    "    if spec is not None and spec.submodule_search_locations:\n"
+    "        pkg = types.ModuleType(name)\n"
+    "        pkg.__path__ = list(spec.submodule_search_locations)\n"
+    "        sys.modules[name] = pkg\n"
+    "try:\n"
+    "    import torchvision\n"
+    "except RuntimeError:\n"
+    "    for n in [n for n in sys.modules if n.split('.')[0] == 'torchvision']:\n"
+    "        del sys.modules[n]\n"
+    "    sys.modules['torchvision._meta_registrations'] = types.ModuleType('m')\n"
+    "except ImportError:\n"
+    "    pass\n"
+)
