@@ -335,9 +335,11 @@ class BatchPanel(QWidget):
             raise RunConfigError("batch run: no model (load one or type its spec)")
         quant, device = "auto", "auto"
         remote: dict[str, str] = {}
+        trust: dict[str, bool] = {}
         if spec == self.session.model_spec:
             quant, device = self.session.model_options
             remote = self.session.model_remote
+            trust = self.session.model_trust
         split = self.split_combo.currentText()
         return RunConfig(
             manifest=str(manifest.path),
@@ -353,6 +355,8 @@ class BatchPanel(QWidget):
             workers=max(1, (os.cpu_count() or 2) - 1),  # leave a core to the window
             scoring=remote.get("scoring", "auto"),
             prompt_family=remote.get("prompt_family"),
+            allow_pickle=trust.get("allow_pickle", False),
+            trust_remote_code=trust.get("trust_remote_code", False),
         )
 
     # --- run ----------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -75,6 +76,21 @@ class ModelPanel(QGroupBox):
         self.prompt_combo.addItems(sorted(PROMPT_FAMILIES))
         self.prompt_combo.setCurrentText(SERVER_FAMILY)
         self.prompt_combo.setToolTip("system prompt sent to the server (server: none)")
+        # what a checkpoint may do when it loads: never implied, the user ticks it
+        self.pickle_check = QCheckBox("Allow pickle")
+        self.pickle_check.setToolTip(
+            "load .pt/.pth/.bin checkpoints (pickle can run code: only for sources you trust)"
+        )
+        self.remote_code_check = QCheckBox("Trust remote code")
+        self.remote_code_check.setToolTip(
+            "run the checkpoint's own Python code (e.g. Step-Audio 2)"
+        )
+        self.trust_row = QWidget()
+        trust = QHBoxLayout(self.trust_row)
+        trust.setContentsMargins(0, 0, 0, 0)
+        trust.addWidget(self.pickle_check)
+        trust.addWidget(self.remote_code_check)
+        trust.addStretch(1)
         self.load_button = QPushButton("Load")
         self.load_button.clicked.connect(self.load)
         self.unload_button = QPushButton("Unload")
@@ -111,6 +127,7 @@ class ModelPanel(QGroupBox):
         form.addRow("Quantisation", self.quant_combo)
         form.addRow("Device", self.device_combo)
         form.addRow("Environment", self.env_row)
+        form.addRow("Safety", self.trust_row)
         form.addRow("Scoring", self.scoring_combo)
         form.addRow("Prompt", self.prompt_combo)
         self._on_family(self.family_combo.currentText())
@@ -147,8 +164,16 @@ class ModelPanel(QGroupBox):
                 "scoring": self.scoring_combo.currentText(),
                 "prompt_family": self.prompt_combo.currentText(),
             }
+        trust = {
+            "allow_pickle": self.pickle_check.isChecked(),
+            "trust_remote_code": self.remote_code_check.isChecked(),
+        }
         self.session.load_model(
-            self.spec(), self.quant_combo.currentText(), self.device_combo.currentText(), remote
+            self.spec(),
+            self.quant_combo.currentText(),
+            self.device_combo.currentText(),
+            remote,
+            trust,
         )
 
     def _on_family(self, family: str) -> None:
@@ -165,6 +190,10 @@ class ModelPanel(QGroupBox):
             combo.setEnabled(remote)
             self.form.setRowVisible(combo, remote)  # shown only where they apply: less height
         self.form.setRowVisible(self.env_row, family in RECIPES)
+        # the reference and the oracle load nothing that could run code; a server loads its own
+        self.form.setRowVisible(self.trust_row, family not in ("reference", "oracle", "openai"))
+        for box in (self.pickle_check, self.remote_code_check):
+            box.setChecked(False)  # a new family is trusted anew
         self.refresh_env()
 
     def refresh_env(self) -> None:

@@ -143,6 +143,7 @@ class Session(QObject):
         self.model_spec = ""
         self.model_options: tuple[str, str] = ("auto", "auto")  # quant, device it was loaded with
         self.model_remote: dict[str, str] = {}  # scoring, prompt family of an openai: model
+        self.model_trust: dict[str, bool] = {}  # allow_pickle, trust_remote_code as ticked
         self.prediction: PredictionUpdate | None = None
         self.predictions_by_clip: dict[str, PredictionUpdate] = {}
         # One model call at a time: adapters keep per-clip caches and are not re-entrant.
@@ -357,11 +358,16 @@ class Session(QObject):
         quant: str = "auto",
         device: str = "auto",
         remote: dict[str, str] | None = None,
+        trust: dict[str, bool] | None = None,
     ) -> None:
         """Load ``spec`` in a worker; the previous model stays until the new one is ready.
 
-        ``remote`` holds the ``scoring`` and ``prompt_family`` of an ``openai:`` model.
+        ``remote`` holds the ``scoring`` and ``prompt_family`` of an ``openai:`` model;
+        ``trust`` the user's ``allow_pickle`` and ``trust_remote_code`` (both off unless
+        ticked: never implied).
         """
+        trusted = {k: bool(v) for k, v in (trust or {}).items()
+                   if k in ("allow_pickle", "trust_remote_code")}  # fmt: skip
         task_labels = self.task.labels
 
         def work(job: Job) -> Any:
@@ -371,7 +377,7 @@ class Session(QObject):
 
             job.report(f"Loading {spec}…")
             options = LoadOptions(quant=quant, device=device, on_progress=job.report,
-                                  **(remote or {}))  # fmt: skip
+                                  **(remote or {}), **trusted)  # fmt: skip
             try:
                 adapter = load_model(spec, options)
             except CueLabError as exc:
@@ -390,6 +396,7 @@ class Session(QObject):
             self.model_spec = spec
             self.model_options = (quant, device)
             self.model_remote = dict(remote or {})
+            self.model_trust = dict(trusted)
             self.labels = labels
             if old is not None and old is not adapter:
                 self._unload_later(old)
@@ -505,8 +512,20 @@ def _one_line(exc: BaseException) -> str:
 
 
 def model_error(action: str, spec: str, exc: BaseException | str) -> str:
-    """One wording for every model failure the window shows: ``model SPEC: cannot ACTION: why``."""
-    return f"model {spec}: cannot {action}: {exc}"
+    """One wording for every model failure the window shows: ``model SPEC: cannot ACTION: why``.
+
+    The core's advice names command-line flags; the window names its own switches.
+    """
+    why = str(exc)
+    for flag, switch in _SWITCHES.items():
+        why = why.replace(f"pass {flag}", f"tick {switch}").replace(flag, switch)
+    return f"model {spec}: cannot {action}: {why}"
+
+
+_SWITCHES = {
+    "--allow-pickle": "'Allow pickle' (Safety)",
+    "--trust-remote-code": "'Trust remote code' (Safety)",
+}
 
 
 def _clean(probs: dict[str, float], labels: tuple[str, ...] | list[str]) -> dict[str, float]:

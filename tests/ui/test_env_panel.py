@@ -45,3 +45,36 @@ def test_a_failed_build_is_reported_and_the_row_says_why(
     qtbot.waitUntil(lambda: panel.env_button.isEnabled(), timeout=10_000)
     assert (target / "notes.txt").exists()
     assert envs.env_status("laion-clap").state == envs.BROKEN
+
+
+def test_pickled_weights_load_only_once_allow_pickle_is_ticked(
+    panel: ModelPanel, qtbot, tmp_path: Path
+) -> None:
+    """A checkpoint saved as pickles (.bin) is refused with the window's own wording; ticking
+    'Allow pickle' loads it, and a batch run from the window carries the choice."""
+    import torch
+    from safetensors.torch import load_file
+
+    from cuelab.core.models import tiny
+
+    folder = tiny.build_qwen2_audio(tmp_path / "tiny")
+    weights = folder / "model.safetensors"
+    torch.save(load_file(str(weights)), folder / "pytorch_model.bin")  # the older release layout
+    weights.unlink()
+    panel.family_combo.setCurrentText("qwen2-audio")
+    assert panel.form.isRowVisible(panel.trust_row)
+    assert not panel.pickle_check.isChecked() and not panel.remote_code_check.isChecked()
+    panel.location_edit.setText(str(folder))
+    panel.device_combo.setCurrentText("cpu")
+    with qtbot.waitSignal(panel.session.model_failed, timeout=120_000):
+        panel.load()
+    message = panel.progress_label.text()
+    assert "tick 'Allow pickle' (Safety)" in message and "--allow-pickle" not in message
+    assert panel.session.model is None
+    panel.pickle_check.setChecked(True)
+    with qtbot.waitSignal(panel.session.model_changed, timeout=120_000):
+        panel.load()
+    assert panel.session.model is not None
+    assert panel.session.model_trust == {"allow_pickle": True, "trust_remote_code": False}
+    panel.family_combo.setCurrentText("reference")
+    assert not panel.form.isRowVisible(panel.trust_row) and not panel.pickle_check.isChecked()
