@@ -111,8 +111,9 @@ def test_screenshot_at_1366x768_lies_inside_the_screen(tmp_path):
     from PySide6.QtGui import QImage
 
     xvfb = shutil.which("xvfb-run")
-    if xvfb is None:
-        pytest.skip("xvfb-run is not installed")
+    assert xvfb is not None, (
+        "xvfb-run is missing: 'bash scripts/run.sh test' installs it (Debian xvfb)"
+    )
     out = tmp_path / "laptop.png"
     env = {**os.environ, "CUELAB_LOG_DIR": str(tmp_path / "logs")}
     env.pop("QT_QPA_PLATFORM", None)
