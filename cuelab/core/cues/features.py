@@ -447,25 +447,23 @@ def _mp_context() -> multiprocessing.context.BaseContext:
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
+def _signals_held() -> Iterator[list[int]]:
     """Hold SIGINT and SIGTERM back for the block (main thread); they are raised after it.
 
-    A worker process started while the parent is being interrupted could be
-    missed by the parent's clean-up, and print a traceback once the parent has
-    removed the pool's semaphores. Masking the signals is not enough: native
-    threads (BLAS, OpenMP) take them for the process, so the Python handlers
-    are swapped for ones that only note the signal.
+    Yields the list of signals noted meanwhile, for the block to poll. Masking
+    the signals is not enough: native threads (BLAS, OpenMP) take them for the
+    process, so the Python handlers are swapped for ones that only note them.
     """
     import signal
 
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     noted: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
     kinds = (signal.SIGINT, signal.SIGTERM)
     previous = {k: signal.signal(k, lambda num, frame: noted.append(num)) for k in kinds}
     try:
-        yield
+        yield noted
     finally:
         for kind, handler in previous.items():
             signal.signal(kind, handler)
@@ -638,45 +636,45 @@ def _run_pool(
 
     Cancellation is polled every 0.1 s; on it (or on any error) queued jobs
     are cancelled and the pool is shut down without waiting for them.
+
+    Ctrl-C and SIGTERM (in the main thread) are taken only between waits: an
+    interrupt raised inside :func:`concurrent.futures.wait` can leave a future's
+    lock held, and the pool's shutdown then waits for it for ever. On one, the
+    workers are stopped and joined (none left starting up, none outliving the
+    run), and the signal is raised again once the pool is gone.
     """
-    pool = cf.ProcessPoolExecutor(
-        max_workers=n_workers,
-        mp_context=_mp_context(),
-        initializer=pool_worker_init,
-        initargs=(os.getpid(),),
-    )
-    clean = interrupted = False
-    try:
-        with _signals_held():  # the workers start here: a Ctrl-C waits until they exist
+    with _signals_held() as noted:
+        pool = cf.ProcessPoolExecutor(
+            max_workers=n_workers,
+            mp_context=_mp_context(),
+            initializer=pool_worker_init,
+            initargs=(os.getpid(),),
+        )
+        clean = False
+        try:
             pending = {
                 pool.submit(_extract_path, str(job[1]), config, max_seconds): job for job in jobs
             }
-        while pending:
-            done, _ = cf.wait(pending, timeout=0.1, return_when=cf.FIRST_COMPLETED)
-            for fut in done:
-                job = pending.pop(fut)
-                try:
-                    feats = fut.result()
-                except cf.process.BrokenProcessPool as exc:
-                    raise FeatureError(
-                        f"{job[1]}: a feature worker process died ({type(exc).__name__})"
-                    ) from exc
-                except (AudioError, FeatureError) as exc:
-                    fail(job[0], exc)
-                    continue
-                finish(job, feats)
-            ctl.check()
-        clean = True
-    except KeyboardInterrupt:
-        interrupted = True
-        raise
-    finally:
-        if interrupted:
-            # Ctrl-C or SIGTERM: stop the workers now and wait for them, so that none
-            # is still starting up when this process removes the pool's semaphores
-            # (it would print a traceback), and none outlives the run.
-            for proc in list((getattr(pool, "_processes", None) or {}).values()):
-                proc.terminate()
-            pool.shutdown(wait=True, cancel_futures=True)
-        else:
-            pool.shutdown(wait=clean, cancel_futures=not clean)
+            while pending and not noted:
+                done, _ = cf.wait(pending, timeout=0.1, return_when=cf.FIRST_COMPLETED)
+                for fut in done:
+                    job = pending.pop(fut)
+                    try:
+                        feats = fut.result()
+                    except cf.process.BrokenProcessPool as exc:
+                        raise FeatureError(
+                            f"{job[1]}: a feature worker process died ({type(exc).__name__})"
+                        ) from exc
+                    except (AudioError, FeatureError) as exc:
+                        fail(job[0], exc)
+                        continue
+                    finish(job, feats)
+                ctl.check()
+            clean = not noted
+        finally:
+            if noted:
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                    proc.terminate()
+                pool.shutdown(wait=True, cancel_futures=True)
+            else:
+                pool.shutdown(wait=clean, cancel_futures=not clean)
