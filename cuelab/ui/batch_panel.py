@@ -67,7 +67,7 @@ from cuelab.ui.batch_jobs import (
     parse_numbers,
 )
 from cuelab.ui.batch_results import ResultsView
-from cuelab.ui.session import Session
+from cuelab.ui.session import Session, switch_wording
 from cuelab.ui.widgets import ElidedLabel
 from cuelab.ui.workers import Job, JobSlot
 
@@ -109,8 +109,9 @@ _CLI_WORDS = (
 
 def panel_wording(message: str) -> str:
     """A core error reworded for the panel: its buttons and fields, not command-line flags."""
+    message = switch_wording(message)
     for pattern, replacement in _CLI_WORDS:
-        message = re.sub(pattern, replacement, message)
+        message = re.sub(pattern + r"(?![\w-])", replacement, message)
     return message
 
 
@@ -422,6 +423,12 @@ class BatchPanel(QWidget):
     def open_run(self, folder: Path) -> None:
         """Show a run folder's report (built in a worker); an unfinished run can be resumed."""
         from cuelab.core.runs import read_record
+
+        if self.state == "running":  # the panel shows, cancels and resumes the live run
+            self._on_failed(
+                f"{folder}: a batch run is in progress; cancel it before opening another"
+            )
+            return
 
         try:
             record = read_record(folder)

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from cuelab.core.datasets import ManifestRow
 from cuelab.core.datasets.annotations import Annotation, load_annotations, save_annotation
+from cuelab.core.errors import CueLabError
 from cuelab.ui.session import PredictionUpdate, Session
 from cuelab.ui.widgets import ElidedLabel
 from cuelab.ui.workers import Debouncer
@@ -73,6 +74,7 @@ class DatasetPanel(QGroupBox):
         self._row_of: dict[str, int] = {}  # path -> manifest index
         self._items: list[QTableWidgetItem] = []  # column-0 item of each manifest row
         self._target: ManifestRow | None = None  # the highlighted row: what the box edits
+        self._shown: Path | None = None  # the manifest the table (and the box) belong to
         self._configured_labels: list[str] | None = None
         self._loading_box = False
         self._note_debounce = Debouncer(SAVE_DEBOUNCE_MS, self.save_current, self)
@@ -165,15 +167,16 @@ class DatasetPanel(QGroupBox):
         manifest = self.session.manifest
         if manifest is None:
             return
-        self._note_debounce.flush()
+        self._note_debounce.flush()  # into the manifest it was typed for (self._shown)
         self._target = None
+        self._shown = manifest.path
         self.path_label.setText(f"{manifest.path.name} · {len(manifest)} clips")
         self.path_label.setToolTip(str(manifest.path))
         try:
             self.annotations = load_annotations(manifest.path)
-        except (OSError, UnicodeDecodeError) as exc:
+        except CueLabError as exc:  # names the sidecar and the problem (e.g. not UTF-8)
             self.annotations = {}
-            self.session.error.emit(f"{manifest.path}: cannot read annotations ({exc})")
+            self.session.error.emit(str(exc))
         self._fill_labels()
         self._fit_columns(False)
         self.table.blockSignals(True)
@@ -482,8 +485,8 @@ class DatasetPanel(QGroupBox):
     def save_current(self) -> None:
         """Write the open clip's label and note to the sidecar now."""
         row = self.current_row()
-        manifest = self.session.manifest
-        if row is None or manifest is None:
+        shown = self._shown  # not session.manifest: it may already be the next one
+        if row is None or shown is None:
             return
         label, note = self.label_combo.currentText().strip(), self.note_edit.text()
         old = self.annotations.get(row.rel_path)
@@ -493,9 +496,9 @@ class DatasetPanel(QGroupBox):
             self.saved_label.setText("")
             return
         try:
-            ann = save_annotation(manifest.path, row.rel_path, label, note)
+            ann = save_annotation(shown, row.rel_path, label, note)
         except OSError as exc:
-            self.session.error.emit(f"{manifest.path}: cannot save annotations ({exc.strerror})")
+            self.session.error.emit(f"{shown}: cannot save annotations ({exc.strerror})")
             return
         if ann.empty:  # an empty label and note remove the row
             self.annotations.pop(row.rel_path, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -118,7 +119,8 @@ class Session(QObject):
             slot = JobSlot(name, self.pool, self)
             slot.failed.connect(self.error)
             self.slots[name] = slot
-        self.slots["clip"].failed.connect(self.clip_failed)
+        self.slots["clip"].failed.connect(self._on_clip_failed)
+        self._opening: tuple[Path, ManifestRow | None] | None = None
         self.slots["analysis"].failed.connect(self._on_analysis_failed)
         self.slots["predict"].failed.connect(self.predict_failed)
         self.slots["model"].failed.connect(self.model_failed)
@@ -166,6 +168,7 @@ class Session(QObject):
     def open_file(self, path: str | Path, row: ManifestRow | None = None) -> None:
         """Decode ``path`` at 16 kHz in a worker, then show and analyse it."""
         p = Path(path)
+        self._opening = (p, row)
 
         def work(job: Job) -> tuple[np.ndarray, int, tuple[int, int] | None]:
             from cuelab.core.audio.io import audio_format, load_audio
@@ -180,11 +183,30 @@ class Session(QObject):
             return x, sr, audio_format(p)
 
         def done(value: tuple[np.ndarray, int, tuple[int, int] | None], _s: float) -> None:
+            self._opening = None
             self.row = row
             self.clip_path = p
             self.set_audio(value[0], value[1], p.name, keep_path=True, source=value[2])
 
         self.slots["clip"].start(work, done)
+
+    def _on_clip_failed(self, message: str) -> None:
+        """A clip did not open. A manifest row that fails becomes the open (empty) clip, so
+        the highlighted row, the annotation box and the clip view agree and nothing of the
+        previous clip can be played or scored as if it were this one."""
+        opening, self._opening = self._opening, None
+        if opening is not None and opening[1] is not None:
+            path, row = opening
+            self.slots["predict"].cancel()
+            self.slots["analysis"].cancel()
+            self._predict_debounce.stop()
+            self._analysis_debounce.stop()
+            self.row, self.clip_path = row, path
+            self.audio, self.source_info, self.clip_name = None, None, ""
+            self.region = self.features = self.concepts = self.prediction = None
+            self.analysis_error = message
+            self.clip_changed.emit()
+        self.clip_failed.emit(message)
 
     def open_row(self, row: ManifestRow) -> None:
         """Open one clip of the current manifest."""
@@ -250,6 +272,12 @@ class Session(QObject):
                 region = (max(0.0, t0), t1)
         if region != self.region:
             self.region = region
+            # Features, concepts and answers of the old region must not meet the new
+            # region's audio: drop them and any prediction under way or waiting.
+            self.slots["predict"].cancel()
+            self._predict_debounce.stop()
+            self.features = None
+            self.concepts = None
             self._analysis_debounce.trigger()
             self.analysis_started.emit()
         return honoured
@@ -516,16 +544,21 @@ def model_error(action: str, spec: str, exc: BaseException | str) -> str:
 
     The core's advice names command-line flags; the window names its own switches.
     """
-    why = str(exc)
-    for flag, switch in _SWITCHES.items():
-        why = why.replace(f"pass {flag}", f"tick {switch}").replace(flag, switch)
-    return f"model {spec}: cannot {action}: {why}"
+    return f"model {spec}: cannot {action}: {switch_wording(str(exc))}"
 
 
 _SWITCHES = {
     "--allow-pickle": "'Allow pickle' (Safety)",
     "--trust-remote-code": "'Trust remote code' (Safety)",
 }
+
+
+def switch_wording(text: str) -> str:
+    """``text`` with the model-loading flags the core names replaced by the window's switches."""
+    for flag, switch in _SWITCHES.items():
+        text = re.sub(rf"pass {flag}(?![\w-])", f"tick {switch}", text)
+        text = re.sub(rf"{flag}(?![\w-])", switch, text)
+    return text
 
 
 def _clean(probs: dict[str, float], labels: tuple[str, ...] | list[str]) -> dict[str, float]:

@@ -163,3 +163,74 @@ def test_sorted_and_filtered_table_still_opens_and_annotates_the_right_clip(read
     with qtbot.waitSignal(s.clip_changed, timeout=30_000):
         panel.step(1)  # the next shown row, in table order
     assert s.clip_name.startswith("spk04_m_")
+
+
+def test_a_note_typed_before_another_manifest_opens_stays_with_its_own(
+    ready_window, qtbot, small_manifest, tmp_path
+):
+    """The pending note is written into the sidecar of the manifest it was typed for."""
+    import shutil
+
+    win = ready_window
+    s, panel = win.session, win.dataset_panel
+    other = tmp_path / "other"
+    shutil.copytree(small_manifest.parent, other)
+    first = s.manifest.path
+    qtbot.keyClicks(panel.note_edit, "heard a door")  # debounced: not written yet
+    assert load_annotations(s.manifest.path) == {}
+    with qtbot.waitSignal(s.manifest_changed, timeout=30_000):
+        s.open_manifest(other / small_manifest.name)
+    mine = load_annotations(first)
+    assert [a.note for a in mine.values()] == ["heard a door"]
+    assert load_annotations(other / small_manifest.name) == {}
+
+
+def test_a_region_change_drops_the_prediction_under_way(ready_window, qtbot):
+    """An answer computed for the old region never shows once the region changed."""
+    win = ready_window
+    s = win.session
+    shown = []
+    s.prediction_changed.connect(lambda: shown.append((s.region, s.features is not None)))
+    s.set_tokens(conflict(s.concepts.tokens))  # a prediction is now debounced or running
+    with qtbot.waitSignal(s.prediction_changed, timeout=30_000):
+        assert s.set_region((0.2, 0.9))
+        assert s.features is None and s.analysing  # nothing of the old region is kept
+    qtbot.wait(300)  # a stale answer would arrive now, after the debounce
+    assert shown and all(region == (0.2, 0.9) and has for region, has in shown)
+
+
+def test_opening_a_run_during_a_batch_run_is_refused(ready_window, qtbot, tmp_path):
+    win = ready_window
+    panel = win.batch_panel
+    panel.state = "running"  # as set by start(): the live run keeps the panel
+    errors = []
+    win.session.error.connect(errors.append)
+    try:
+        panel.open_run(tmp_path)
+        assert panel.state == "running"
+        assert errors and "a batch run is in progress" in errors[-1]
+    finally:
+        panel.state = "idle"  # no run to ask about when the window closes
+
+
+def test_a_clip_that_fails_to_open_is_the_open_clip_not_the_previous_one(
+    ready_window, qtbot, small_manifest
+):
+    """The highlight, the annotation box and the clip view agree on the broken row; the
+    previous clip's audio is gone, so it cannot be heard as if it were this one."""
+    win = ready_window
+    s, panel, view = win.session, win.dataset_panel, win.clip_view
+    rows = s.manifest.rows
+    rows[1].path.write_bytes(b"not audio at all" * 100)
+    with qtbot.waitSignal(s.clip_failed, timeout=30_000):
+        panel.table.setFocus()
+        qtbot.keyClick(panel.table, Qt.Key.Key_Down)
+    assert panel.table.currentRow() == 1 and panel.current_row().path == rows[1].path
+    assert s.row.path == rows[1].path and s.audio is None and s.concepts is None
+    assert "still showing" not in view.error_label.text()
+    assert rows[1].path.name in view.error_label.text()
+    # Down again goes on to the next clip, which opens.
+    with qtbot.waitSignal(s.clip_changed, timeout=30_000):
+        qtbot.keyClick(panel.table, Qt.Key.Key_Down)
+    qtbot.waitUntil(lambda: s.audio is not None, timeout=30_000)
+    assert s.row.path == rows[2].path and panel.table.currentRow() == 2
