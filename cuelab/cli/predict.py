@@ -175,55 +175,57 @@ def run(args: argparse.Namespace) -> int:
     if args.concurrency is not None:
         options.concurrency = args.concurrency
     model = load_model(args.model, options)
-    if model.sample_rate != sr:  # CLAP hears the file at its own rate
-        audio, sr = load_audio(args.audio, sr=model.sample_rate)
-    clip = Clip(
-        audio=audio,
-        sr=sr,
-        utt_id=str(args.audio),
-        features=feats,
-        meta={"gender": args.gender or ""},
-    )
-    record: dict[str, Any] = {"path": str(args.audio), "model": args.model, "tokens": tokens}
-    if concepts is not None:
-        record.update(gender=args.gender, norms=args.norms, edges=concepts.edges_used)
-    if args.think:
-        record["think"] = True
-    if args.generate:
-        task = load_task("ser_rationale", labels=labels)
-        sampling = _sampling(args)
-        out = model.generate_full(clip, task, tokens, args.max_new_tokens, sampling)
-        label = parse_answer(out.text, labels)
-        record.update(
-            label=label,
-            probs={},
-            raw_output=out.text,
-            unparsed=label is None,
-            decoding=out.decoding or {"do_sample": sampling is not None},
-            finish_reason=out.finish_reason,
-            generated_tokens=out.tokens,
-            prompt=out.prompt or model.prompt_text(task, labels, tokens),
+    try:
+        if model.sample_rate != sr:  # CLAP hears the file at its own rate
+            audio, sr = load_audio(args.audio, sr=model.sample_rate)
+        clip = Clip(
+            audio=audio,
+            sr=sr,
+            utt_id=str(args.audio),
+            features=feats,
+            meta={"gender": args.gender or ""},
         )
-        if sampling is not None:
-            record.update(temperature=sampling.temperature, top_p=sampling.top_p,
-                          seed=sampling.seed)  # fmt: skip
-    else:
-        task = load_task("ser", labels=labels)
-        prediction = model.score_labels(clip, task, labels, [tokens])[0]
-        record.update(
-            label=prediction.label,
-            probs=prediction.probs,
-            scoring=prediction.scoring or model.scoring_method,
-            unparsed=prediction.unparsed,
-            prompt=model.prompt_text(task, labels, tokens),
-        )
-    prompts = getattr(model, "label_prompts", None)
-    if callable(prompts) and not args.generate:
-        record["prompts"] = prompts(labels)  # label -> the text it was scored with
-    note = getattr(model, "token_note", None)
-    if callable(note):
-        record["tokens_note"] = note()
-    model.unload()
+        record: dict[str, Any] = {"path": str(args.audio), "model": args.model, "tokens": tokens}
+        if concepts is not None:
+            record.update(gender=args.gender, norms=args.norms, edges=concepts.edges_used)
+        if args.think:
+            record["think"] = True
+        if args.generate:
+            task = load_task("ser_rationale", labels=labels)
+            sampling = _sampling(args)
+            out = model.generate_full(clip, task, tokens, args.max_new_tokens, sampling)
+            label = parse_answer(out.text, labels)
+            record.update(
+                label=label,
+                probs={},
+                raw_output=out.text,
+                unparsed=label is None,
+                decoding=out.decoding or {"do_sample": sampling is not None},
+                finish_reason=out.finish_reason,
+                generated_tokens=out.tokens,
+                prompt=out.prompt or model.prompt_text(task, labels, tokens),
+            )
+            if sampling is not None:
+                record.update(temperature=sampling.temperature, top_p=sampling.top_p,
+                              seed=sampling.seed)  # fmt: skip
+        else:
+            task = load_task("ser", labels=labels)
+            prediction = model.score_labels(clip, task, labels, [tokens])[0]
+            record.update(
+                label=prediction.label,
+                probs=prediction.probs,
+                scoring=prediction.scoring or model.scoring_method,
+                unparsed=prediction.unparsed,
+                prompt=model.prompt_text(task, labels, tokens),
+            )
+        prompts = getattr(model, "label_prompts", None)
+        if callable(prompts) and not args.generate:
+            record["prompts"] = prompts(labels)  # label -> the text it was scored with
+        note = getattr(model, "token_note", None)
+        if callable(note):
+            record["tokens_note"] = note()
+    finally:
+        model.unload()  # a worker process or GPU memory is freed whatever happens
     if args.json:
         print(json_line(record))
         return 0

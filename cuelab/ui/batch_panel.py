@@ -436,7 +436,15 @@ class BatchPanel(QWidget):
         except (CueLabError, KeyError, TypeError, ValueError) as exc:
             self._on_failed(f"{folder}: cannot open the run ({exc})")
             return
-        config = dataclasses.replace(config, out=str(folder))  # the folder may have moved
+        # The folder may have moved. What a checkpoint may run is the user's choice now, not
+        # the record's: only what is ticked for this very model in the model panel.
+        trust = self.session.model_trust if config.models == (self.session.model_spec,) else {}
+        config = dataclasses.replace(
+            config,
+            out=str(folder),
+            allow_pickle=config.allow_pickle and trust.get("allow_pickle", False),
+            trust_remote_code=config.trust_remote_code and trust.get("trust_remote_code", False),
+        )
         self.last_config = config
         self.out_edit.setText(str(folder))
         complete = record.get("status") == "complete"

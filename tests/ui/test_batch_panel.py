@@ -361,3 +361,26 @@ def test_a_confusion_cell_drills_down_to_its_clips(make_window, qtbot, tmp_path,
     win.dataset_panel.subset_clear.click()
     assert not any(win.dataset_panel.table.isRowHidden(v) for v in range(4))
     assert result.cells["conflict"]
+
+
+def test_a_reopened_run_does_not_bring_back_pickle_or_remote_code(make_window, qtbot, tmp_path):
+    """run.json records that a run allowed pickles; resuming it from the window allows them
+    only if the model panel has them ticked for that model now."""
+    from cuelab.core.runs import config_from_mapping
+
+    out = tmp_path / "run"
+    run_eval(config_from_mapping({
+        "manifest": str(DEMO / "manifest.csv"), "models": ["reference"], "limit": 12,
+        "conditions": ["audio-only"], "out": str(out), "bootstrap": 10, "workers": 1,
+        "allow_pickle": True, "trust_remote_code": True,
+    }, base_dir=None))  # fmt: skip
+    win = make_window()
+    panel = win.batch_panel
+    panel.open_run(out)
+    qtbot.waitUntil(lambda: panel.state == "finished", timeout=60_000)
+    assert panel.last_config is not None
+    assert not panel.last_config.allow_pickle and not panel.last_config.trust_remote_code
+    win.session.model_spec, win.session.model_trust = "reference", {"allow_pickle": True}
+    panel.open_run(out)
+    qtbot.waitUntil(lambda: panel.state == "finished", timeout=60_000)
+    assert panel.last_config.allow_pickle and not panel.last_config.trust_remote_code

@@ -36,7 +36,11 @@ WORKER_SCRIPT = WORKER_DIR / "main.py"
 
 #: Environment variables CueLab's own process may carry that must not reach a worker
 #: (its imports would find CueLab's packages instead of the environment's).
-SCRUBBED_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV")
+SCRUBBED_VARIABLES = (
+    "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV",
+    # CueLab's credentials stay in CueLab: a worker may run a checkpoint's own code
+    "CUELAB_API_KEY", "OPENAI_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN",
+)  # fmt: skip
 
 
 class WorkerCrashed(ModelError):
@@ -138,7 +142,11 @@ class WorkerProcess:
             target=self._read_stdout, args=(self._proc.stdout, self._lines), daemon=True
         ).start()
         threading.Thread(target=self._read_stderr, args=(self._proc.stderr,), daemon=True).start()
-        hello = self.call("hello", {}, timeout=self.startup_timeout)
+        try:
+            hello = self.call("hello", {}, timeout=self.startup_timeout)
+        except ModelError:
+            self.kill()  # a worker that cannot greet is not left running
+            raise
         if hello.get("protocol") != protocol.PROTOCOL_VERSION:
             self.kill()
             raise ModelError(
@@ -206,8 +214,15 @@ class WorkerProcess:
             self._ident += 1
             ident = self._ident
             started = time.monotonic()
+            data = protocol.encode(protocol.request(ident, op, args))
+            if len(data) > protocol.MAX_LINE:  # refused here: the worker is not disturbed
+                raise ModelError(
+                    f"{self.command.family}: the {op} request is {len(data) / 2**20:.0f} MiB, "
+                    f"over the protocol's {protocol.MAX_LINE // 2**20} MiB (a shorter clip "
+                    "or a selection)"
+                )
             try:
-                proc.stdin.write(protocol.encode(protocol.request(ident, op, args)))
+                proc.stdin.write(data)
                 proc.stdin.flush()
             except (BrokenPipeError, OSError, ValueError):
                 raise self._crashed(op, "exited") from None
@@ -218,7 +233,7 @@ class WorkerProcess:
                 raise WorkerCrashed(
                     f"{self.name} did not answer {op} within {limit:g} s and was stopped"
                 ) from None
-            if line is None:
+            if line is None or not line.endswith(b"\n"):  # gone, perhaps mid-answer
                 raise self._crashed(op, "exited")
             try:
                 ok, result = protocol.check_response(protocol.decode(line), ident)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -325,23 +326,38 @@ def _read_marker(folder: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def _shown(text: str) -> str:
+    """``text`` with the credentials of any URL in it (``https://user:token@host``) hidden."""
+    return _USERINFO.sub("***@", text)
+
+
 def _run(argv: Sequence[str], what: str, timeout: float = 3600.0) -> str:
-    """Run a build step; its whole output goes to the log, a failure is one line."""
-    log.info("env step %s: %s", what, " ".join(argv))
+    """Run a build step; its whole output goes to the log, a failure is one line.
+
+    Git never prompts (a repository that moved fails at once instead of waiting
+    for a password), and no URL credential reaches the log or the message.
+    """
+    log.info("env step %s: %s", what, _shown(" ".join(argv)))
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "echo"}
     try:
-        proc = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ModelError(f"could not {what}: {exc}") from exc
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL, env=env)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise ModelError(f"could not {_shown(what)}: no result within {timeout:g} s") from None
+    except OSError as exc:
+        raise ModelError(f"could not {_shown(what)}: {exc.strerror or exc}") from exc
     if proc.stdout.strip():
-        log.debug("%s stdout:\n%s", what, proc.stdout)
+        log.debug("%s stdout:\n%s", what, _shown(proc.stdout))
     if proc.stderr.strip():
-        log.info("%s stderr:\n%s", what, proc.stderr)
+        log.info("%s stderr:\n%s", what, _shown(proc.stderr))
     if proc.returncode != 0:
         lines = [s for s in proc.stderr.splitlines() if s.strip() and not s.startswith("WARNING")]
         last = next((s for s in lines if s.startswith("ERROR")), lines[-1] if lines else "")
-        raise ModelError(f"could not {what}: {last.strip() or f'exit code {proc.returncode}'}")
+        why = _shown(last.strip()) or f"exit code {proc.returncode}"
+        raise ModelError(f"could not {_shown(what)}: {why}")
     return proc.stdout
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,6 +33,7 @@ from cuelab.core.models.isolated.client import (
 )
 from cuelab.core.models.isolated.worker import protocol
 from cuelab.core.runs import config_from_mapping, run_eval
+from tests.conftest import REPO
 
 HANDLERS = Path(__file__).parent / "handlers"
 sys.path.insert(0, str(WORKER_DIR))  # the probe imports the worker's ``protocol`` as a top module
@@ -396,3 +399,113 @@ def test_worker_shards_merge_to_the_unsharded_run(tmp_path: Path) -> None:
     (tmp_path / "s2" / "run.json").write_text(json.dumps(record), encoding="utf-8")
     with pytest.raises(RunConfigError, match="differs in 'packages'"):
         merge_runs([tmp_path / "s1", tmp_path / "s2"], tmp_path / "merged2")
+
+
+def test_a_non_finite_score_is_one_model_error_and_the_worker_goes_on(tmp_path: Path) -> None:
+    model = adapter(tmp_path, nan_on=[1])
+    clip = Clip(tone(), 16000)
+    try:
+        with pytest.raises(ModelError) as info:
+            model.score_labels(clip, TASK, LABELS, [None])
+        assert not isinstance(info.value, WorkerCrashed)
+        assert "JSON cannot carry" in str(info.value) and "\n" not in str(info.value)
+        assert model.score_labels(clip, TASK, LABELS, [None])[0].label in LABELS  # same worker
+    finally:
+        model.unload()
+
+
+def test_a_worker_killed_while_answering_is_reported_as_exited(tmp_path: Path) -> None:
+    model = adapter(tmp_path, torn_on=[1])
+    try:
+        with pytest.raises(WorkerCrashed, match=r"exited \(code 137\) during score_labels"):
+            model.score_labels(Clip(tone(), 16000), TASK, LABELS, [None])
+    finally:
+        model.unload()
+
+
+def test_a_request_over_the_line_limit_is_refused_before_it_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CueLab refuses it in one line; the worker never sees it and keeps serving."""
+    model = adapter(tmp_path)
+    try:
+        monkeypatch.setattr(protocol, "MAX_LINE", 100_000)  # CueLab's side only
+        with pytest.raises(ModelError, match=r"over the protocol's") as info:
+            model.score_labels(Clip(tone(5.0), 16000), TASK, LABELS, [None])
+        assert not isinstance(info.value, WorkerCrashed)
+        monkeypatch.undo()
+        assert model.score_labels(Clip(tone(), 16000), TASK, LABELS, [None])[0].label in LABELS
+    finally:
+        model.unload()
+
+
+def test_the_worker_skips_an_over_long_line_with_one_error(tmp_path: Path) -> None:
+    """Fed straight to the worker: one error for the long line, then the next answer."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(WORKER_DIR), str(HANDLERS)])}
+    script = (
+        "import sys, protocol, main\n"
+        "protocol.MAX_LINE = 1000\n"
+        "sys.exit(main.main(['--family', 'probe', '--handler', 'probe_handler:ProbeHandler']))\n"
+    )
+    long = b'{"id": 1, "op": "hello", "args": {"pad": "' + b"x" * 5000 + b'"}}\n'
+    hello = protocol.encode(protocol.request(2, "hello", {}))
+    proc = subprocess.run([sys.executable, "-c", script], input=long + hello, env=env,
+                          capture_output=True, timeout=60)  # fmt: skip
+    answers = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert [a["ok"] for a in answers] == [False, True], proc.stdout
+    assert "longer than 1000 bytes" in answers[0]["error"]
+    assert answers[1]["id"] == 2
+
+
+def test_credentials_stay_in_cuelab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("CUELAB_API_KEY", "OPENAI_API_KEY", "HF_TOKEN"):
+        monkeypatch.setenv(key, "sk-secret-123")
+    seen = tmp_path / "env.json"
+    model = adapter(tmp_path, env_to=str(seen))
+    try:
+        model.score_labels(Clip(tone(), 16000), TASK, LABELS, [None])
+    finally:
+        model.unload()
+    given = json.loads(seen.read_text())
+    assert "sk-secret-123" not in json.dumps(given)
+    assert given["HF_HUB_OFFLINE"] == "1"  # the environment is otherwise passed on
+
+
+def test_a_worker_busy_with_a_request_ends_when_cuelab_is_killed(tmp_path: Path) -> None:
+    """kill -9 of CueLab while its worker computes: the worker does not run on (an idle
+    worker ends at the end of its input; a busy one by watching its parent)."""
+    script = (
+        "import sys, threading, time\n"
+        "from pathlib import Path\n"
+        "from tests.core.models.isolated.test_worker_protocol import Clip, TASK, LABELS, "
+        "adapter, tone\n"
+        f"model = adapter(Path({str(tmp_path)!r}), hang_on=[1])\n"
+        "clip = Clip(tone(), 16000)\n"
+        "threading.Thread(target=model.score_labels, args=(clip, TASK, LABELS, [None]),"
+        " daemon=True).start()\n"
+        f"while not Path({str(tmp_path / 'calls.txt')!r}).exists():\n"
+        "    time.sleep(0.01)\n"
+        "print(model.worker.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              cwd=str(REPO))  # fmt: skip
+    assert parent.stdout is not None
+    worker = int(parent.stdout.readline())
+
+    def running() -> bool:
+        try:
+            return Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    assert running()
+    parent.kill()
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = running()
+    if left:
+        os.kill(worker, 9)
+    assert not left

@@ -146,11 +146,17 @@ class Audio:
 
 
 def serve(worker: Worker, inp: BinaryIO, out: BinaryIO) -> None:
-    """Answer requests until ``close`` or the end of input."""
+    """Answer requests until ``close`` or the end of input (one response per line)."""
     while True:
         line = inp.readline(protocol.MAX_LINE + 1)
         if not line:
             return
+        if len(line) > protocol.MAX_LINE and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):  # the rest of the same request
+                line = inp.readline(protocol.MAX_LINE + 1)
+            message = "request longer than %d bytes" % protocol.MAX_LINE
+            out.write(protocol.encode(protocol.error(None, message, "request")))
+            continue
         if not line.strip():
             continue
         try:
@@ -158,9 +164,43 @@ def serve(worker: Worker, inp: BinaryIO, out: BinaryIO) -> None:
         except protocol.ProtocolError as exc:
             out.write(protocol.encode(protocol.error(None, str(exc), "request")))
             continue
-        out.write(protocol.encode(worker.handle(message)))
+        response = worker.handle(message)
+        try:
+            data = protocol.encode(response)
+        except (TypeError, ValueError) as exc:  # NaN or infinity, or not JSON at all
+            why = "the model returned a value JSON cannot carry (%s)" % exc
+            data = protocol.encode(protocol.error(message.get("id"), why, "model"))
+        out.write(data)
         if message.get("op") == "close":
             return
+
+
+def watch_parent() -> None:
+    """End this worker when the process that started it is gone (even after kill -9).
+
+    The parent holds our stdin; we notice its end only at the next read, so a long
+    request would run on for nothing. Linux: a pidfd of the parent; else a poll.
+    """
+    import os
+    import select
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        try:
+            fd = os.pidfd_open(parent)
+        except ProcessLookupError:
+            os._exit(1)
+        except (AttributeError, OSError):
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+        select.select([fd], [], [])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def main(argv: Optional[list] = None) -> int:
@@ -178,6 +218,7 @@ def main(argv: Optional[list] = None) -> int:
     if entry is None:
         sys.stderr.write("unknown family %r\n" % args.family)
         return 2
+    watch_parent()
     serve(Worker(args.family, entry), sys.stdin.buffer, out)
     return 0
 

@@ -79,9 +79,20 @@ class ProbeHandler:
         if n in self.plan.get("garbage_on", []):
             out = sys.modules["__main__"].PROTOCOL_OUT
             out.write(b"this is not a protocol line\n")
+        if n in self.plan.get("torn_on", []):  # dies half-way through writing its answer
+            out = sys.modules["__main__"].PROTOCOL_OUT
+            out.write(b'{"id": %d, "ok": true, "result": {"logi' % n)
+            out.flush()
+            os._exit(137)
         if audio.data is None:
             raise ValueError("the probe takes samples, not files")
-        return scores(protocol.floats_from_bytes(audio.data), list(texts))
+        result = scores(protocol.floats_from_bytes(audio.data), list(texts))
+        if n in self.plan.get("nan_on", []):
+            result["logits"][0] = float("nan")
+        if "env_to" in self.plan:  # what the worker was given, for the credentials test
+            with open(self.plan["env_to"], "w") as fh:
+                json.dump(dict(os.environ), fh)
+        return result
 
     def embed_text(self, texts):
         return {"embeddings": [text_embedding(t) for t in texts]}
