@@ -96,8 +96,8 @@ class ClapAdapter(ModelAdapter):
 
         if not scenes and not events:
             return {}, {}
-        texts = [self.scene_template.format(label=_words(s)) for s in scenes]
-        texts += [self.event_template.format(label=_words(e)) for e in events]
+        texts = [self.scene_template.format(label=label_words(s)) for s in scenes]
+        texts += [self.event_template.format(label=label_words(e)) for e in events]
         out = self._forward(clip, texts)
         logits = out.logits_per_audio[0].double()
         audio_emb = torch.nn.functional.normalize(out.audio_embeds.double(), dim=-1)
@@ -147,7 +147,8 @@ class ClapAdapter(ModelAdapter):
         self.model = None
 
 
-def _words(label: str) -> str:
+def label_words(label: str) -> str:
+    """A label as words for a text prompt (``street_traffic`` -> ``street traffic``)."""
     return " ".join(label.replace("_", " ").split())
 
 

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from cuelab.core.audio.io import resample
 from cuelab.core.errors import ModelError
 from cuelab.core.models.base import (
     Clip,
@@ -37,6 +38,7 @@ from cuelab.core.models.base import (
     Sampling,
     TaskPrompt,
 )
+from cuelab.core.models.clap import EVENT_TEMPLATE, LABEL_TEMPLATE, SCENE_TEMPLATE, label_words
 from cuelab.core.models.isolated import envs
 from cuelab.core.models.isolated.client import WorkerCommand, WorkerCrashed, WorkerProcess
 from cuelab.core.models.isolated.recipes import Recipe, get_recipe
@@ -44,9 +46,6 @@ from cuelab.core.models.isolated.worker import protocol
 
 log = logging.getLogger(__name__)
 
-LABEL_TEMPLATE = "a person speaking in a {label} voice"
-SCENE_TEMPLATE = "the sound of the {label}"
-EVENT_TEMPLATE = "the sound of {label}"
 
 #: Seconds a worker may take to start and load its model (``CUELAB_WORKER_STARTUP_TIMEOUT``).
 STARTUP_TIMEOUT = 900.0
@@ -190,11 +189,7 @@ class WorkerAdapter(ModelAdapter):
 
     def audio_payload(self, clip: Clip) -> dict[str, Any]:
         """The clip at the model's rate, as float32 bytes."""
-        audio = np.asarray(clip.audio, dtype=np.float32)
-        if clip.sr != self.sample_rate:
-            import soxr
-
-            audio = soxr.resample(audio, clip.sr, self.sample_rate).astype(np.float32)
+        audio = resample(np.asarray(clip.audio, dtype=np.float32), clip.sr, self.sample_rate)
         return protocol.audio_payload(audio.astype("<f4").tobytes(), self.sample_rate)
 
     def describe(self) -> dict[str, object]:
@@ -286,8 +281,8 @@ class ContrastiveWorkerAdapter(WorkerAdapter):
         """Scene softmax over scaled similarities, event sigmoid of the cosine (SSEU-Bench)."""
         if not scenes and not events:
             return {}, {}
-        texts = [self.scene_template.format(label=_words(s)) for s in scenes]
-        texts += [self.event_template.format(label=_words(e)) for e in events]
+        texts = [self.scene_template.format(label=label_words(s)) for s in scenes]
+        texts += [self.event_template.format(label=label_words(e)) for e in events]
         logits, cosine = self.similarities(clip, texts)
         n = len(scenes)
         scene_probs = _softmax(logits[:n]) if n else []
@@ -369,10 +364,6 @@ def _softmax(values: Sequence[float]) -> list[float]:
     exps = [math.exp(v - top) for v in values]
     total = sum(exps)
     return [e / total for e in exps]
-
-
-def _words(label: str) -> str:
-    return " ".join(label.replace("_", " ").split())
 
 
 # One class per family: the registry maps names to classes.

@@ -42,6 +42,7 @@ DEMO = REPO / "assets" / "demo"
 LABELS = ("angry", "happy", "neutral", "sad")
 WEIGHTS = {"ms-clap": "CLAP_weights_2023.pth", "laion-clap": "630k-audioset-best.pt"}
 PACKAGE = {"ms-clap": "msclap", "laion-clap": "laion-clap"}
+VERSION = {"ms-clap": "1.3.4", "laion-clap": "1.1.7"}  # the recipes' pins
 RATE = {"ms-clap": 44100, "laion-clap": 48000}
 
 
@@ -124,7 +125,7 @@ def test_env_list_and_check_report_the_built_environment(
     assert main(["env", "check", name, "--json"]) == 0
     checked = json.loads(capsys.readouterr().out)
     assert checked["packages"]["torch"].startswith("2.13.0")  # the CPU build, never replaced
-    assert checked["packages"][PACKAGE[name]] in ("1.3.4", "1.1.7")
+    assert checked["packages"][PACKAGE[name]] == VERSION[name]
 
 
 def test_a_pickle_checkpoint_needs_allow_pickle(
@@ -187,7 +188,7 @@ def test_worker_scores_equal_the_package_called_directly(family: tuple[str, Path
     assert via_worker == pytest.approx(direct, abs=1e-5)
     cosines = t @ a / (np.linalg.norm(t, axis=1) * np.linalg.norm(a))
     assert list(cosines) == pytest.approx(direct, abs=1e-5)  # embed_audio / embed_text agree
-    assert described["packages"][PACKAGE[name]] in ("1.3.4", "1.1.7")
+    assert described["packages"][PACKAGE[name]] == VERSION[name]
     assert described["checkpoint"]["weights_only"] is True  # a state dict: no unpickling needed
 
 
