@@ -158,6 +158,7 @@ def copy_report(folder: Path, files: Any, target: Path) -> list[Path]:
 def load_result(folder: Path, config: RunConfig, files: Any) -> BatchResult:
     """Read what the panel shows (worker thread: QImage, unlike QPixmap, is thread-safe)."""
     from cuelab.core.reports.emotion import load_predictions
+    from cuelab.core.runs import read_record
     from cuelab.core.runs.csvio import read_complete_rows
 
     header, rows, _ = read_complete_rows(files.summary)
@@ -170,19 +171,25 @@ def load_result(folder: Path, config: RunConfig, files: Any) -> BatchResult:
             )
     model = config.models[0]
     condition = next((c for c in ("correct", "audio-only") if c in config.conditions), "")
-    rows_all = load_predictions(folder)
+    record = read_record(folder)
+    rows_all = load_predictions(folder, record)
+    # The matrix the report exports (confusion.csv): the run's labels as rows and columns,
+    # and every answer outside them in one "unparsed" column.
+    labels = [str(lab) for lab in record["labels"]]
+
+    def column(pred: str) -> str:
+        return pred if pred in labels else "unparsed"
+
     predictions = {
-        utt: pred or "unparsed"
-        for utt, _s, _l, m, c, _seed, pred in rows_all
+        utt: column(pred) for utt, _s, _l, m, c, _seed, pred in rows_all
         if m == model and c == condition
-    }
+    }  # fmt: skip
     cells: dict[str, dict[tuple[str, str], list[str]]] = {}
     first_seed: dict[str, str] = {}
     for utt, _s, label, m, c, seed, pred in rows_all:
-        if m != model or first_seed.setdefault(c, seed) != seed:
+        if m != model or first_seed.setdefault(c, seed) != seed or label not in labels:
             continue
-        cells.setdefault(c, {}).setdefault((label, pred or "unparsed"), []).append(utt)
-    labels = sorted({lab for by_cell in cells.values() for lab, _p in by_cell})
+        cells.setdefault(c, {}).setdefault((label, column(pred)), []).append(utt)
     return BatchResult(
         folder=folder,
         manifest=Path(config.manifest),

@@ -138,9 +138,7 @@ class ResultsView(QWidget):
         result = self.result
         if result is None or condition not in result.cells:
             return [], []
-        preds = {p for _l, p in result.cells[condition]}
-        columns = [lab for lab in result.labels] + sorted(preds - set(result.labels))
-        return list(result.labels), columns
+        return list(result.labels), [*result.labels, "unparsed"]  # as confusion.csv
 
     def _show_confusion(self, condition: str) -> None:
         """Counts of (label, prediction) under ``condition``; a click lists the cell's clips."""

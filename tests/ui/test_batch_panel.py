@@ -384,3 +384,31 @@ def test_a_reopened_run_does_not_bring_back_pickle_or_remote_code(make_window, q
     panel.open_run(out)
     qtbot.waitUntil(lambda: panel.state == "finished", timeout=60_000)
     assert panel.last_config.allow_pickle and not panel.last_config.trust_remote_code
+
+
+def test_the_confusion_on_screen_is_the_exported_one(make_window, qtbot, tmp_path):
+    """Every cell of the panel's matrix equals confusion.csv (first seed, first model)."""
+    from cuelab.core.runs import config_from_mapping
+
+    out = tmp_path / "run"
+    run_eval(config_from_mapping({
+        "manifest": str(DEMO / "manifest.csv"), "models": ["reference"], "limit": 16,
+        "conditions": ["audio-only", "conflict"], "out": str(out), "bootstrap": 10,
+        "workers": 1,
+    }, base_dir=None))  # fmt: skip
+    win = make_window()
+    panel = win.batch_panel
+    panel.open_run(out)
+    qtbot.waitUntil(lambda: panel.state == "finished", timeout=60_000)
+    view = panel.results
+    exported = {(r["condition"], r["label"], r["prediction"]): int(r["count"])
+                for r in read_rows(out / "confusion.csv")}  # fmt: skip
+    for condition in ("audio-only", "conflict"):
+        view.confusion_combo.setCurrentText(condition)
+        table = view.confusion_table
+        columns = [table.horizontalHeaderItem(j).text() for j in range(table.columnCount())]
+        assert columns[-1] == "unparsed"
+        for i in range(table.rowCount()):
+            label = table.verticalHeaderItem(i).text()
+            for j, pred in enumerate(columns):
+                assert int(table.item(i, j).text()) == exported[(condition, label, pred)]
