@@ -112,6 +112,7 @@ class ModelPanel(QGroupBox):
         self.env_button.setToolTip("build this family's environment from its pinned recipe")
         self.env_button.clicked.connect(self.create_env)
         self.env_slot = JobSlot("env", self.session.pool, self)
+        self.session.slots["env"] = self.env_slot  # cancelled and awaited when the window closes
         self.env_slot.progress.connect(self.progress_label.setText)
         self.env_slot.busy_changed.connect(lambda busy: self.env_button.setEnabled(not busy))
         self.env_slot.failed.connect(self.session.error)
@@ -219,7 +220,7 @@ class ModelPanel(QGroupBox):
             return
 
         def work(job: Job) -> object:
-            return create_env(family, None, job.report)
+            return create_env(family, None, job.report, job.control)
 
         def done(_status: object, seconds: float) -> None:
             self.session.message.emit(f"Environment {family} ready in {seconds:.0f} s")

@@ -11,6 +11,7 @@ and ``broken`` (anything else, with the reason).
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
@@ -25,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cuelab.core.errors import ModelError
+from cuelab.core.errors import Cancelled, ModelError
+from cuelab.core.jobs import JobControl
 from cuelab.core.models.isolated.recipes import Recipe, get_recipe
 
 log = logging.getLogger(__name__)
@@ -162,7 +164,10 @@ def adopt(family: str, folder: Path) -> EnvStatus:
 
 
 def create_env(
-    family: str, folder: Path | None = None, on_progress: Progress | None = None
+    family: str,
+    folder: Path | None = None,
+    on_progress: Progress | None = None,
+    control: JobControl | None = None,
 ) -> EnvStatus:
     """Build ``family``'s environment from its recipe.
 
@@ -170,11 +175,28 @@ def create_env(
         family: an isolated family.
         folder: where to build (default ``<root>/<family>``); remembered for later use.
         on_progress: called with a short message per step.
+        control: cancellation; a cancelled build stops its running step (pip, git) at
+            once and leaves the folder marked as an unfinished build.
 
     Raises:
         ModelError: the folder holds something else, or a step failed (the message has
             the step and pip's last error line; the full output is in the log).
+        Cancelled: ``control`` was cancelled.
     """
+    token = _CONTROL.set(control)
+    try:
+        return _create_env(family, folder, on_progress)
+    finally:
+        _CONTROL.reset(token)
+
+
+#: The build's cancellation, seen by every step (:func:`_run`) without passing it down.
+_CONTROL: contextvars.ContextVar[JobControl | None] = contextvars.ContextVar(
+    "cuelab_env_control", default=None
+)
+
+
+def _create_env(family: str, folder: Path | None, on_progress: Progress | None) -> EnvStatus:
     recipe = get_recipe(family)
     say = on_progress or (lambda message: None)
     target = (folder or envs_root() / family).expanduser().absolute()
@@ -334,31 +356,59 @@ def _shown(text: str) -> str:
     return _USERINFO.sub("***@", text)
 
 
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """Stop a step and everything it started (pip runs builds in child processes)."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.communicate()
+
+
 def _run(argv: Sequence[str], what: str, timeout: float = 3600.0) -> str:
     """Run a build step; its whole output goes to the log, a failure is one line.
 
     Git never prompts (a repository that moved fails at once instead of waiting
     for a password), and no URL credential reaches the log or the message.
     """
+    control = _CONTROL.get()
+    if control is not None:
+        control.check()
     log.info("env step %s: %s", what, _shown(" ".join(argv)))
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "echo"}
     try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, env=env)  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise ModelError(f"could not {_shown(what)}: no result within {timeout:g} s") from None
+        proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True, env=env,
+                                start_new_session=True)  # fmt: skip
     except OSError as exc:
         raise ModelError(f"could not {_shown(what)}: {exc.strerror or exc}") from exc
-    if proc.stdout.strip():
-        log.debug("%s stdout:\n%s", what, _shown(proc.stdout))
-    if proc.stderr.strip():
-        log.info("%s stderr:\n%s", what, _shown(proc.stderr))
-    if proc.returncode != 0:
-        lines = [s for s in proc.stderr.splitlines() if s.strip() and not s.startswith("WARNING")]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            out, err = proc.communicate(timeout=0.5)
+            break
+        except subprocess.TimeoutExpired:
+            stop = "cancelled" if control is not None and control.cancelled else ""
+            if not stop and time.monotonic() > deadline:
+                stop = f"no result within {timeout:g} s"
+            if stop:
+                _kill_group(proc)
+                if stop == "cancelled":
+                    raise Cancelled(f"environment build cancelled during: {what}") from None
+                raise ModelError(f"could not {_shown(what)}: {stop}") from None
+    code = proc.returncode
+    if out.strip():
+        log.debug("%s stdout:\n%s", what, _shown(out))
+    if err.strip():
+        log.info("%s stderr:\n%s", what, _shown(err))
+    if code != 0:
+        lines = [s for s in err.splitlines() if s.strip() and not s.startswith("WARNING")]
         last = next((s for s in lines if s.startswith("ERROR")), lines[-1] if lines else "")
-        why = _shown(last.strip()) or f"exit code {proc.returncode}"
+        why = _shown(last.strip()) or f"exit code {code}"
         raise ModelError(f"could not {_shown(what)}: {why}")
-    return proc.stdout
+    return out
 
 
 _LIST_PACKAGES = (

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,33 @@ def test_model_code_is_fetched_at_the_pinned_commit_before_any_install(tmp_path:
     with pytest.raises(ModelError, match="could not clone") as info:
         envs._fetch_git_code(bad, tmp_path / "env2")
     assert "\n" not in str(info.value)
+
+
+def test_a_cancelled_build_stops_its_running_step_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancel while a step runs: the step and its children are stopped within a second, and
+    the folder is left as an unfinished build. GitHub cannot be reached here (a real clone
+    fails at once), so the clone step is a ``git`` on PATH that waits on a child process,
+    as a clone over a slow network does."""
+    import threading
+    import time
+
+    from cuelab.core.errors import Cancelled
+    from cuelab.core.jobs import JobControl
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "git").write_text("#!/bin/sh\nsleep 600 &\nwait\n")  # a clone that hangs, with a child
+    (fake / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("CUELAB_ENVS", str(tmp_path / "envs"))
+    control = JobControl()
+    threading.Timer(1.0, control.cancel).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled, match="cancelled during: clone"):
+        envs.create_env("paraclap", None, None, control)
+    assert time.monotonic() - started < 5
+    assert envs.env_status("paraclap").state != envs.READY
+    leftover = subprocess.run(["pgrep", "-f", "sleep 600"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""
