@@ -198,6 +198,14 @@ _CONTROL: contextvars.ContextVar[JobControl | None] = contextvars.ContextVar(
 
 def _create_env(family: str, folder: Path | None, on_progress: Progress | None) -> EnvStatus:
     recipe = get_recipe(family)
+    if recipe.python_max is not None and sys.version_info[:2] > recipe.python_max:
+        newest = ".".join(map(str, recipe.python_max))
+        here = ".".join(map(str, sys.version_info[:2]))
+        raise ModelError(
+            f"{family}: its pins (torch {recipe.torch}) have no wheels for Python {here}; "
+            f"run 'cuelab env create {family}' from a CueLab installed on Python {newest} "
+            "or older (the environment uses CueLab's own interpreter)"
+        )
     say = on_progress or (lambda message: None)
     target = (folder or envs_root() / family).expanduser().absolute()
     _clear(target)

@@ -44,6 +44,8 @@ class Recipe:
         pickle: the released weights are pickles (the SPEC needs ``--allow-pickle``).
         remote_code: the release runs its own code (the SPEC needs ``--trust-remote-code``).
         worker: CueLab has a worker handler for the family (False: recipe only).
+        python_max: the newest Python its pins have wheels for (the environment is made
+            with CueLab's own interpreter), or None.
         notes: departures from the upstream requirements and why.
     """
 
@@ -59,6 +61,7 @@ class Recipe:
     pickle: bool = True
     remote_code: bool = False
     worker: bool = True
+    python_max: tuple[int, int] | None = None
     notes: tuple[str, ...] = ()
 
     def digest(self) -> str:
@@ -174,6 +177,7 @@ RECIPES: dict[str, Recipe] = {
             family="pengi",
             kind=GENERATIVE,
             torch="2.0.1",
+            python_max=(3, 11),  # torch 2.0.1 and numpy 1.23.5 stop at 3.11
             packages=(
                 "torchaudio==2.0.2",
                 "numpy==1.23.5",

@@ -136,3 +136,20 @@ def test_a_cancelled_build_stops_its_running_step_at_once(
     assert envs.env_status("paraclap").state != envs.READY
     leftover = subprocess.run(["pgrep", "-f", "sleep 600"], capture_output=True, text=True)
     assert leftover.stdout.strip() == ""
+
+
+def test_a_recipe_newer_than_its_pins_allow_is_refused_before_anything_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pengi's torch 2.0.1 stops at Python 3.11; on a newer interpreter the build is refused
+    in one line before a folder is made (here: the same recipe, capped below this Python)."""
+    import sys
+    from dataclasses import replace
+
+    assert get_recipe("pengi").python_max == (3, 11)
+    capped = replace(get_recipe("pengi"), python_max=(3, sys.version_info[1] - 1))
+    monkeypatch.setattr(envs, "get_recipe", lambda family: capped)
+    monkeypatch.setenv("CUELAB_ENVS", str(tmp_path / "envs"))
+    with pytest.raises(ModelError, match=r"pengi: its pins \(torch 2\.0\.1\) have no wheels"):
+        envs.create_env("pengi")
+    assert not (tmp_path / "envs" / "pengi").exists()
