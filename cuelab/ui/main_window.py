@@ -394,13 +394,13 @@ class MainWindow(QMainWindow):
             self.open_path(folder)
 
     def open_path(self, path: str | Path) -> None:
-        """Open a manifest (CSV), a run folder (run.json) or an audio file (drop, Recent)."""
+        """Open a manifest (CSV), a run folder (run.json), a folder of audio or an audio file."""
         p = Path(path)
         if p.is_dir() and (p / "run.json").exists():
             self.tabs.setCurrentIndex(self.tabs.count() - 1)
             self.batch_panel.open_run(p)
-        elif p.is_dir():
-            self.notifier.error(f"{p}: not a run folder (no run.json); drop a manifest or a file")
+        elif p.is_dir():  # a folder of clips: its manifest, or one written beside them
+            self.session.open_folder(p)
         elif p.suffix.lower() == ".csv":
             self.session.open_manifest(p)
         else:

@@ -513,6 +513,17 @@ class Session(QObject):
 
     # --- dataset ------------------------------------------------------------------
 
+    def open_folder(self, path: str | Path) -> None:
+        """Open a folder of audio (in a worker): its manifest, or one written beside the clips."""
+
+        def work(job: Job) -> Path:
+            from cuelab.core.datasets.folders import manifest_for_folder
+
+            job.report(f"Reading {Path(path).name}…")
+            return manifest_for_folder(path)
+
+        self.slots["manifest"].start(work, lambda manifest, _s: self.open_manifest(manifest))
+
     def open_manifest(self, path: str | Path, open_first: bool = True) -> None:
         """Read a manifest (in a worker: it checks every file) and show its first clip."""
 

@@ -73,6 +73,28 @@ def test_dropping_a_manifest_opens_it(make_window, qtbot, small_manifest):
     assert win.session.manifest.path == small_manifest
 
 
+def test_dropping_a_folder_of_clips_opens_it_as_a_dataset(make_window, qtbot, tmp_path):
+    """Class folders become labels; the manifest (and later the sidecar) lies beside the clips."""
+    import shutil
+
+    from tests.ui.conftest import DEMO
+
+    for label, name in (("angry", "spk01_f_angry_01.flac"), ("sad", "spk01_f_sad_01.flac")):
+        (tmp_path / "clips" / label).mkdir(parents=True)
+        shutil.copy(DEMO / name, tmp_path / "clips" / label / name)
+    win = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "clips"))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    with qtbot.waitSignal(win.session.manifest_changed, timeout=30_000):
+        win.dropEvent(event)
+    manifest = win.session.manifest
+    assert manifest.path == (tmp_path / "clips" / "cuelab-manifest.csv").resolve()
+    assert sorted(row.get("label") for row in manifest.rows) == ["angry", "sad"]
+    qtbot.waitUntil(lambda: win.session.clip_path is not None, timeout=30_000)  # first clip open
+
+
 def test_quitting_during_a_run_asks_first(make_window, qtbot, tmp_path, small_manifest):
     from tests.ui.test_batch_panel import RUN_TIMEOUT_MS, configure, window_on
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from cuelab.core.datasets.writer import ImportReport, finish_import
+from cuelab.core.datasets.writer import ImportReport, finish_import, write_manifest
 from cuelab.core.errors import ManifestError
 
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3"})
@@ -89,3 +89,55 @@ def import_folders(
             f"{root}: no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) in class folders"
         )
     return finish_import(report, rows, (), root)
+
+
+#: The manifest CueLab writes for a dropped folder of audio (beside the clips).
+FOLDER_MANIFEST = "cuelab-manifest.csv"
+
+
+def manifest_for_folder(root: str | Path) -> Path:
+    """A manifest for a folder the user opened (dropped on the window): found or written.
+
+    A folder that holds one manifest (a CSV with a ``path`` column) opens it.
+    Otherwise every audio file below ``root`` becomes a row, labelled by its
+    class folder when it sits in one (files directly in ``root`` get no label),
+    and :data:`FOLDER_MANIFEST` is written in ``root``, so the annotation
+    sidecar lies beside the clips. Running it again rewrites that manifest
+    from the files there now; annotations are kept (they are keyed by path).
+
+    Raises:
+        ManifestError: no audio in the folder, or the folder cannot be written.
+    """
+    import csv
+
+    root = Path(root)
+    if not root.is_dir():
+        raise ManifestError(f"{root}: folder not found")
+    manifests = []
+    for candidate in sorted(root.glob("*.csv")):
+        if candidate.name == FOLDER_MANIFEST or candidate.name.endswith(".annotations.csv"):
+            continue
+        try:
+            with open(candidate, encoding="utf-8-sig", newline="") as fh:
+                header = next(csv.reader(fh), [])
+        except (OSError, UnicodeDecodeError, csv.Error):
+            continue
+        if "path" in [h.strip() for h in header]:
+            manifests.append(candidate)
+    if len(manifests) == 1:
+        return manifests[0]
+    files = _audio_files(root)
+    if not files:
+        raise ManifestError(
+            f"{root}: no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) and no manifest"
+        )
+    rows = []
+    for path in files:
+        rel = path.relative_to(root)
+        label = rel.parts[0] if len(rel.parts) > 1 else ""
+        rows.append({"path": str(path), "label": label, "speaker": "", "gender": "", "split": ""})
+    out = root / FOLDER_MANIFEST
+    try:
+        return write_manifest(out, rows)
+    except OSError as exc:
+        raise ManifestError(f"{out}: cannot write the folder's manifest ({exc.strerror})") from exc
