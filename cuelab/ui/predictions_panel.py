@@ -126,6 +126,7 @@ class PredictionsPanel(QGroupBox):
             self._headline(f"No model loaded ({message})", error=True)
 
     def _on_analysing(self) -> None:
+        self._drop_stale_pin()
         if self.session.model is not None:
             self._headline(f"Model {self.session.model_spec}: analysing the clip…")
         self._grey(True)
@@ -136,6 +137,7 @@ class PredictionsPanel(QGroupBox):
 
     def _on_model(self) -> None:
         s = self.session
+        self._drop_stale_pin()
         if s.model is None:
             self._headline("No model loaded")
             self._clear()
@@ -171,9 +173,19 @@ class PredictionsPanel(QGroupBox):
         for j in (4, 5):
             self.table.setColumnHidden(j, True)
 
+    def _drop_stale_pin(self) -> None:
+        """Unpin A once it was answered for another clip, part of the clip or model:
+        Δ vs A compares token sets, never audio or models."""
+        s, a = self.session, self.pinned
+        if a is not None and (a.clip_key, a.region, a.model_spec) != (
+            s.clip_key,
+            s.region,
+            s.model_spec,
+        ):
+            self._unpin()
+
     def _clear(self) -> None:
-        if self.pinned is not None and self.pinned.clip_key != self.session.clip_key:
-            self._unpin()  # A belongs to another clip
+        self._drop_stale_pin()
         self.pin_button.setEnabled(False)
         self.table.setRowCount(0)
         self.audio_bars.setOpts(x=[], height=[])

@@ -44,6 +44,8 @@ class PredictionUpdate:
         model_s: time spent in the model.
         latency_s: from the edit that asked for it to its arrival on screen.
         clip_key: which clip (path or name) it belongs to.
+        model_spec: the model that answered.
+        region: the analysed part of the clip (None: all of it).
     """
 
     labels: tuple[str, ...]
@@ -53,6 +55,8 @@ class PredictionUpdate:
     model_s: float
     latency_s: float
     clip_key: str
+    model_spec: str = ""
+    region: tuple[float, float] | None = None
 
     @property
     def top_audio(self) -> str:
@@ -475,6 +479,7 @@ class Session(QObject):
         clip = Clip(self.segment(), self.sr, self.clip_name, self.features, meta)
         text = self.tokens.text() if self.tokens is not None and len(self.tokens) else ""
         model, task, labels, key = self.model, self.task, self.labels, self.clip_key
+        region = self.region
         lock = self._model_lock
 
         spec = self.model_spec
@@ -504,6 +509,8 @@ class Session(QObject):
                 model_s=seconds,
                 latency_s=time.perf_counter() - requested,
                 clip_key=key,
+                model_spec=spec,
+                region=region,
             )
             self.prediction = update
             self.predictions_by_clip[key] = update

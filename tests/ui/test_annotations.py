@@ -40,14 +40,14 @@ def test_panel_saves_after_a_pause_and_reloads(make_window, qtbot, small_manifes
 
 
 def test_sidecar_written_from_the_window_respects_the_umask(make_window, qtbot, small_manifest):
-    old = os.umask(0o022)
+    old = os.umask(0o027)  # not the usual 022: a hard-coded 0644 would not pass
     try:
         win = make_window()
         with qtbot.waitSignal(win.session.clip_changed, timeout=30_000):
             win.session.open_manifest(small_manifest)
         win.dataset_panel.label_by_number(1)  # a key press: saved at once
         side = sidecar_path(small_manifest)
-        assert stat.S_IMODE(side.stat().st_mode) == 0o644
+        assert stat.S_IMODE(side.stat().st_mode) == 0o640
     finally:
         os.umask(old)
 

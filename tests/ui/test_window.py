@@ -200,7 +200,18 @@ def test_pin_a_token_set_as_a_and_compare(ready_window, qtbot):
         assert panel.table.item(i, 4).text() == f"{a.with_tokens[lab]:.3f}"
         diff = b.with_tokens[lab] - a.with_tokens[lab]
         assert abs(float(panel.table.item(i, 5).text()) - diff) < 1.5e-3
+    # Another part of the clip: A was answered for the whole clip, so it is unpinned.
+    with qtbot.waitSignal(s.prediction_changed, timeout=30_000):
+        s.set_region((0.2, 0.9))
+    assert panel.pinned is None and panel.table.isColumnHidden(4)
+    # Another model: Δ vs A would compare models, so A is unpinned.
+    panel.pin_button.click()
+    assert panel.pinned is s.prediction and panel.pinned.region == (0.2, 0.9)
+    with qtbot.waitSignal(s.model_changed, timeout=30_000):
+        s.load_model("oracle")
+    assert panel.pinned is None
     # Another clip: A belonged to the first one, so it is unpinned.
+    panel.pin_button.click()
     with qtbot.waitSignal(s.clip_changed, timeout=30_000):
         s.open_row(s.manifest.rows[1])
     assert panel.pinned is None and panel.table.isColumnHidden(4)

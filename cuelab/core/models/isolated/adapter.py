@@ -100,7 +100,7 @@ class WorkerAdapter(ModelAdapter):
     """A model served by a worker in its family's environment."""
 
     scoring_method: ClassVar[str] = "similarity"
-    recorded_only: ClassVar[tuple[str, ...]] = ("env_path", "worker_pid")
+    recorded_only: ClassVar[tuple[str, ...]] = ("env_path",)
 
     def __init__(
         self,
