@@ -141,3 +141,90 @@ def test_a_worker_sees_only_the_allowed_variables(
     assert set(given) - set(WorkerCommand("python", "x").environment(True)) <= {
         "LC_CTYPE"  # Python may set it at start-up (PEP 538 locale coercion)
     }
+
+
+# ----------------------------------------------------------------------------- the pickle gate
+
+
+def _pickle_checkpoint(path: Path) -> Path:
+    import torch
+
+    torch.save({"weight": torch.zeros(2)}, path)  # a zip holding data.pkl, as releases are
+    return path
+
+
+def _safetensors(path: Path) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"weight": torch.zeros(2)}, str(path))
+    return path
+
+
+@pytest.fixture
+def no_envs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No environment is built: a location the gate lets through fails at "not built"."""
+    monkeypatch.setenv("CUELAB_ENVS", str(tmp_path / "envs"))
+
+
+def _refused(location: Path, needle: str) -> str:
+    from cuelab.core.errors import ModelError
+    from cuelab.core.models.base import LoadOptions
+    from cuelab.core.models.registry import load_model
+
+    with pytest.raises(ModelError) as info:
+        load_model(f"ms-clap:{location}")
+    message = str(info.value)
+    assert "--allow-pickle" in message and needle in message and "\n" not in message
+    with pytest.raises(ModelError, match="run: cuelab env create ms-clap"):  # passes the gate
+        load_model(f"ms-clap:{location}", LoadOptions(allow_pickle=True))
+    return message
+
+
+def test_a_decoy_safetensors_beside_a_pickle_does_not_open_the_gate(
+    tmp_path: Path, no_envs: None
+) -> None:
+    folder = tmp_path / "release"
+    folder.mkdir()
+    _pickle_checkpoint(folder / "CLAP_weights_2023.pth")
+    (folder / "decoy.safetensors").write_bytes(b"")
+    _refused(folder, "CLAP_weights_2023.pth is a pickle checkpoint")
+
+
+def test_a_pickle_named_safetensors_is_refused_by_its_content(
+    tmp_path: Path, no_envs: None
+) -> None:
+    folder = tmp_path / "release"
+    folder.mkdir()
+    _pickle_checkpoint(folder / "model.safetensors")
+    _refused(folder, "model.safetensors is a pickle checkpoint named like safetensors")
+    _refused(folder / "model.safetensors", "named like safetensors")
+
+
+def test_a_link_is_judged_by_the_file_it_points_to(tmp_path: Path, no_envs: None) -> None:
+    real = _pickle_checkpoint(tmp_path / "hidden-away.bin")
+    folder = tmp_path / "release"
+    folder.mkdir()
+    (folder / "weights.safetensors").symlink_to(real)
+    _refused(folder, f"(a link to {real})")
+    linked = tmp_path / "linked-folder"
+    linked.symlink_to(folder)
+    _refused(linked, "a link to")
+
+
+def test_real_safetensors_pass_the_gate(tmp_path: Path, no_envs: None) -> None:
+    from cuelab.core.errors import ModelError
+    from cuelab.core.models.isolated.adapter import sniff_weights
+    from cuelab.core.models.registry import load_model
+
+    folder = tmp_path / "release"
+    folder.mkdir()
+    _safetensors(folder / "model.safetensors")
+    (folder / "config.json").write_text("{}")
+    assert sniff_weights(folder / "model.safetensors") == "safetensors"
+    assert sniff_weights(_pickle_checkpoint(tmp_path / "x.pt")) == "pickle"
+    fifo = tmp_path / "fifo.pt"
+    os.mkfifo(fifo)
+    assert sniff_weights(fifo) == "other"  # never opened for a blocking read
+    with pytest.raises(ModelError, match="run: cuelab env create ms-clap"):
+        load_model(f"ms-clap:{folder}")
