@@ -281,6 +281,8 @@ def locked_file(
         if exc.errno == errno.ELOOP:
             raise error(f"{lock} is a symbolic link; CueLab does not write through it "
                         "(remove it)") from None  # fmt: skip
+        if exc.errno == errno.EISDIR:
+            raise error(f"{lock} is a folder, not a lock file; remove it") from None
         raise error(f"{lock.parent}: cannot write in this folder ({exc.strerror})") from None
     try:
         info = os.fstat(fd)

@@ -107,3 +107,26 @@ def test_a_refused_write_names_the_folder_not_a_temporary_file(
     assert ".tmp" not in line and "Operation not permitted" in line
     assert (immutable / "predictions.csv").read_bytes() == before
     assert not [p for p in immutable.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_predictions_that_are_a_link_are_never_appended_to(
+    manifest: Path, finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = tmp_path / "elsewhere.csv"
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    shutil.move(run / "predictions.csv", victim)
+    lines = victim.read_text().splitlines()
+    victim.write_text("\n".join(lines[: len(lines) // 2]) + "\n")  # a run cut half-way
+    before = victim.read_bytes()
+    (run / "predictions.csv").symlink_to(victim)
+    one_line(capsys, eval_args(manifest, run, "--resume"), "predictions.csv is a symbolic link")
+    assert victim.read_bytes() == before
+
+
+def test_a_lock_file_that_is_a_folder_is_named(
+    manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    (run / ".cuelab.lock").mkdir(parents=True)
+    one_line(capsys, eval_args(manifest, run), ".cuelab.lock is a folder")

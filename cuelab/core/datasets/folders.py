@@ -131,8 +131,9 @@ def open_folder(root: str | Path) -> FolderManifest:
 
     A CSV is read through the same safe reader as ``--manifest``, and only its
     first 64 KiB: a FIFO or a link to a device (``notes.csv`` -> ``/dev/zero``)
-    never blocks nor fills memory. Such a file, and a name with a line break
-    (no manifest can hold it), is skipped and reported; the rest opens.
+    never blocks nor fills memory. Such a file, and a name with a line break or
+    bytes that are not UTF-8 (no manifest can hold it), is skipped and reported;
+    the rest opens.
 
     Raises:
         ManifestError: no audio in the folder, or the folder cannot be written.
@@ -148,8 +149,9 @@ def open_folder(root: str | Path) -> FolderManifest:
     for candidate in sorted(root.glob("*.csv")):
         if candidate.name == FOLDER_MANIFEST or candidate.name.endswith(".annotations.csv"):
             continue
-        if _line_break(candidate.name):
-            skipped.append(f"{candidate.name!r}: a file name with a line break is left out")
+        odd = _odd_name(candidate.name)
+        if odd:
+            skipped.append(f"{candidate.name!r}: {odd} is left out")
             continue
         try:
             data = read_input(candidate, "CSV file", ManifestError, head=_HEADER_BYTES)
@@ -168,8 +170,9 @@ def open_folder(root: str | Path) -> FolderManifest:
     files = []
     for path in _audio_files(root):
         rel = path.relative_to(root)
-        if _line_break(str(rel)):
-            skipped.append(f"{str(rel)!r}: a file name with a line break is left out")
+        odd = _odd_name(str(rel))
+        if odd:
+            skipped.append(f"{str(rel)!r}: {odd} is left out")
         else:
             files.append(path)
     if not files:
@@ -192,5 +195,12 @@ def open_folder(root: str | Path) -> FolderManifest:
 _HEADER_BYTES = 1 << 16
 
 
-def _line_break(name: str) -> bool:
-    return "\n" in name or "\r" in name
+def _odd_name(name: str) -> str:
+    """Why ``name`` cannot go in a manifest ("" when it can)."""
+    if "\n" in name or "\r" in name:
+        return "a file name with a line break"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a file name that is not UTF-8"
+    return ""

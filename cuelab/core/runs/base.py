@@ -109,6 +109,8 @@ class PredictionWriter:
         self.path = path
         self.done: set[Key] = set()
         self.kept = 0
+        if path.is_symlink():  # appending would write into whatever file it points to
+            raise RunConfigError(f"{path} is a symbolic link; CueLab does not write through it")
         if resume and path.exists():
             old_header, rows, good = read_complete_rows(path, check)
             if old_header and old_header != header:

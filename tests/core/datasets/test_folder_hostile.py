@@ -67,3 +67,12 @@ def test_one_name_with_a_line_break_is_skipped_and_the_rest_opens(tmp_path: Path
     caplog.set_level("WARNING")
     assert manifest_for_folder(tmp_path) == opened.path  # the window's entry point logs it
     assert "line break" in caplog.text
+
+
+def test_a_name_that_is_not_utf8_is_skipped_and_the_rest_opens(tmp_path: Path) -> None:
+    clips(tmp_path, {"angry/a1.flac": "spk01_f_angry_01.flac"})
+    odd = os.fsdecode(b"angry/b\xff.flac")
+    (tmp_path / odd).write_bytes((tmp_path / "angry" / "a1.flac").read_bytes())
+    opened = _open_within(tmp_path)
+    assert len(opened.skipped) == 1 and "not UTF-8 is left out" in opened.skipped[0]
+    assert [r.rel_path for r in read_manifest(opened.path).rows] == ["angry/a1.flac"]

@@ -113,10 +113,9 @@ def _weight_files(location: Path) -> list[Path]:
     if not location.is_dir():
         return [location] if location.exists() else []
     found: list[Path] = []
-    for folder, _, names in os.walk(location, followlinks=True):
-        depth = len(Path(folder).relative_to(location).parts)
-        if depth > 4:
-            continue
+    for folder, dirs, names in os.walk(location, followlinks=True):
+        if len(Path(folder).relative_to(location).parts) >= 4:
+            dirs[:] = []  # deeper folders (or a link loop) are not walked
         found.extend(Path(folder) / name for name in sorted(names))
         if len(found) > MAX_CHECKED_FILES:
             raise ModelError(
@@ -143,7 +142,10 @@ def check_safety(recipe: Recipe, location: str, options: LoadOptions) -> None:
         return
     given = Path(location).expanduser()
     for path in _weight_files(given):
-        real = path.resolve()
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError) as exc:  # a link loop
+            raise ModelError(f"{path}: its links cannot be followed ({exc})") from None
         kind = sniff_weights(real)
         suffix_says = (
             real.suffix.lower() in PICKLE_SUFFIXES or path.suffix.lower() in PICKLE_SUFFIXES

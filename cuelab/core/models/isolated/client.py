@@ -53,6 +53,9 @@ WORKER_ENV_ALLOWED = (
 #: Names a user adds to the allow-list (comma-separated), e.g. a site's own cache variable.
 WORKER_ENV_EXTRA = "CUELAB_WORKER_ENV"
 
+#: The longest stderr line kept whole (a longer one is logged in pieces).
+_STDERR_LINE = 1 << 16
+
 #: Seconds a worker's answer may still arrive after its process has exited.
 EXIT_GRACE = 0.5
 
@@ -348,7 +351,7 @@ class WorkerProcess:
 
     def _read_stderr(self, stream: IO[bytes]) -> None:
         try:
-            for raw in iter(stream.readline, b""):
+            for raw in iter(lambda: stream.readline(_STDERR_LINE), b""):  # bounded memory
                 text = raw.decode("utf-8", errors="replace").rstrip()
                 self._stderr_tail.append(text)
                 self._log.info("%s", text)

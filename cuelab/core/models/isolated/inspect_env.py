@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cuelab.core.errors import ModelError
-from cuelab.core.safeio import read_input_text
+from cuelab.core.safeio import decode_input, read_input
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def read_marker(folder: Path) -> tuple[dict[str, Any] | None, str]:
     if not path.exists() and not path.is_symlink():
         return None, ""
     try:
-        text = read_input_text(path, MARKER, ModelError)
+        text = decode_input(read_input(path, MARKER, ModelError, 1 << 24), path, MARKER, ModelError)
     except ModelError as exc:
         return None, " ".join(str(exc).split())
     try:

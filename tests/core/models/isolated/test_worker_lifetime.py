@@ -228,3 +228,17 @@ def test_real_safetensors_pass_the_gate(tmp_path: Path, no_envs: None) -> None:
     assert sniff_weights(fifo) == "other"  # never opened for a blocking read
     with pytest.raises(ModelError, match="run: cuelab env create ms-clap"):
         load_model(f"ms-clap:{folder}")
+
+
+def test_a_link_loop_in_the_folder_is_walked_once(tmp_path: Path, no_envs: None) -> None:
+    folder = tmp_path / "release"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "again").symlink_to(folder)  # release/sub/again/sub/again/...
+    _safetensors(folder / "model.safetensors")
+    from cuelab.core.errors import ModelError
+    from cuelab.core.models.registry import load_model
+
+    with pytest.raises(ModelError, match="run: cuelab env create ms-clap"):  # no hang
+        load_model(f"ms-clap:{folder}")
+    _pickle_checkpoint(folder / "sub" / "extra.bin")
+    _refused(folder, "extra.bin is a pickle checkpoint")
