@@ -253,7 +253,11 @@ class WorkerProcess:
                 proc.stdin.flush()
             except (BrokenPipeError, OSError, ValueError):
                 raise self._crashed(op, "exited") from None
-            line = self._next_line(limit)
+            try:
+                line = self._next_line(limit)
+            except BaseException:  # Ctrl-C or SIGTERM mid-request: its answer is lost
+                self._force_stop()
+                raise
             if line is _TIMED_OUT:
                 self._force_stop()
                 raise WorkerCrashed(

@@ -242,3 +242,43 @@ def test_a_link_loop_in_the_folder_is_walked_once(tmp_path: Path, no_envs: None)
         load_model(f"ms-clap:{folder}")
     _pickle_checkpoint(folder / "sub" / "extra.bin")
     _refused(folder, "extra.bin is a pickle checkpoint")
+
+
+def test_sigterm_during_a_request_ends_the_worker_group_at_once(tmp_path: Path) -> None:
+    """SIGTERM (raised as an exception, as the command line does) while the worker is busy:
+    the worker and its child end at once, not after a polite close times out."""
+    pids = tmp_path / "children.txt"
+    script = (
+        "import signal, sys, time\n"
+        "from pathlib import Path\n"
+        "from tests.core.models.isolated.test_worker_protocol import Clip, TASK, LABELS, "
+        "adapter, tone\n"
+        "class Terminated(KeyboardInterrupt): pass\n"
+        "def on_term(*_): raise Terminated()\n"
+        "signal.signal(signal.SIGTERM, on_term)\n"
+        f"model = adapter(Path({str(tmp_path)!r}), hang_on=[1], child_on=[1], "
+        f"child_pids={str(pids)!r})\n"
+        "print(model.worker.pid, flush=True)\n"
+        "try:\n"
+        "    model.score_labels(Clip(tone(), 16000), TASK, LABELS, [None])\n"
+        "except Terminated:\n"
+        "    started = time.monotonic()\n"
+        "    model.unload()\n"
+        "    print('unloaded in %.1f s' % (time.monotonic() - started), flush=True)\n"
+        "    sys.exit(143)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            cwd=str(REPO))  # fmt: skip
+    assert proc.stdout is not None
+    worker = int(proc.stdout.readline())
+    deadline = time.monotonic() + 60
+    while not child_pids(pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    children = child_pids(pids)
+    assert len(children) == 1
+    proc.send_signal(15)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    seconds = float(out.split()[-2])
+    assert seconds < 5, out  # the close did not wait on a worker that cannot answer
+    assert wait_gone([worker, *children]) == []
