@@ -59,6 +59,11 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
 
+def _after_interrupt(args: argparse.Namespace) -> str:
+    """What the user can do after an interrupt: a command may say (``interrupt_note``)."""
+    return str(getattr(args, "interrupt_note", None) or "a run continues with --resume")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cuelab`` script; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -79,10 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = func(args)
     except Terminated:
-        print("cuelab: terminated (SIGTERM); a run continues with --resume", file=sys.stderr)
+        print(f"cuelab: terminated (SIGTERM); {_after_interrupt(args)}", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
-        print("cuelab: interrupted; a run continues with --resume", file=sys.stderr)
+        print(f"cuelab: interrupted; {_after_interrupt(args)}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

@@ -39,9 +39,15 @@ def register(subparsers: Any) -> None:
 
 def run_create(args: argparse.Namespace) -> int:
     """Build the environment, printing each step."""
+    from cuelab.core.errors import ModelError
     from cuelab.core.models.isolated.envs import create_env
 
     folder = Path(args.dir) if args.dir else None
+    if args.dir is not None and not args.dir.strip():
+        raise ModelError("--dir is empty (an unset shell variable?); name a folder")
+    args.interrupt_note = (
+        f"the unfinished environment is rebuilt from scratch by: cuelab env create {args.family}"
+    )
     status = create_env(args.family, folder, lambda msg: print(f"[env] {msg}", file=sys.stderr))
     print(f"{status.family}: {status.state} at {status.path} (Python {status.python})")
     return 0

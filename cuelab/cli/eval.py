@@ -159,6 +159,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
     for key in _PATHS:
         if isinstance(given.get(key), str) and "\0" in given[key]:
             raise RunConfigError(f"--{key.replace('_', '-')}: the path contains a NUL byte")
+        if isinstance(given.get(key), str) and not given[key].strip():
+            raise RunConfigError(
+                f"--{key.replace('_', '-')} is empty (an unset shell variable?); name a path"
+            )
         if key in given:
             given[key] = str(Path(given[key]).resolve())
     if args.config:

@@ -22,7 +22,7 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -103,10 +103,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     target = Path(path)
     with naming(target):
         target.parent.mkdir(parents=True, exist_ok=True)
+    try:  # a folder that refuses new files is named, never the temporary file's name
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(target.parent)) from exc
+    os.close(fd)
     try:
-        with naming(target):
+        with naming(target), _instead_of(tmp, target):
             yield Path(tmp)
             # mkstemp makes 0600 files; give the result the mode open() would (0666 & ~umask)
             os.chmod(tmp, 0o666 & ~_umask())
@@ -114,6 +117,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+@contextmanager
+def _instead_of(tmp: str, target: Path) -> Iterator[None]:
+    """An ``OSError`` about the temporary file ``tmp`` names ``target`` instead."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename != tmp or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
 
 
 @contextmanager
@@ -141,7 +155,14 @@ def atomic_write_text(path: str | Path, text: str, *, fsync: bool = False) -> Pa
     return Path(path)
 
 
-def read_input(path: str | Path, what: str, error: type[Exception], limit: int = 1 << 30) -> bytes:
+def read_input(
+    path: str | Path,
+    what: str,
+    error: type[Exception],
+    limit: int = 1 << 30,
+    *,
+    head: int | None = None,
+) -> bytes:
     """The bytes of a file the user gave (a manifest, a norms profile, a config).
 
     The file is opened without blocking and checked before it is read, so a
@@ -153,6 +174,8 @@ def read_input(path: str | Path, what: str, error: type[Exception], limit: int =
         what: its role, for the message (``"manifest"``).
         error: the exception type raised (one line, naming the file).
         limit: largest accepted size in bytes.
+        head: read only the first ``head`` bytes (any size accepted), e.g. to look at a
+            CSV's header.
 
     Raises:
         error: missing, not a regular file, unreadable, or larger than ``limit``.
@@ -174,6 +197,9 @@ def read_input(path: str | Path, what: str, error: type[Exception], limit: int =
             raise error(f"{src}: the {what} is a folder, not a file")
         if not stat.S_ISREG(info.st_mode):
             raise error(f"{src}: the {what} is not a regular file")
+        if head is not None:
+            with os.fdopen(fd, "rb", closefd=False) as fh:
+                return fh.read(head)
         if info.st_size > limit:
             raise error(f"{src}: the {what} is too large ({info.st_size} bytes)")
         with os.fdopen(fd, "rb", closefd=False) as fh:
@@ -213,3 +239,66 @@ def read_json(path: str | Path, what: str, error: type[Exception]) -> object:
         ) from None
     except RecursionError:
         raise error(f"{path}: the {what} is nested too deeply to be read") from None
+
+
+@contextmanager
+def locked_file(
+    path: str | Path,
+    error: type[Exception],
+    in_use: Callable[[str], str],
+    *,
+    inheritable: bool = False,
+) -> Iterator[int]:
+    """Hold an exclusive ``flock`` on ``path`` for the block, with this process's PID in it.
+
+    The lock file is never written through a symbolic link or into another file's
+    hard link (it would overwrite that file with a PID), and a FIFO or device in its
+    place is refused. The OS releases the lock when the last holder of the file
+    descriptor ends, even after ``kill -9``; with ``inheritable`` the processes this
+    one starts hold it too, so a step that survives its parent keeps the lock.
+
+    Args:
+        path: the lock file (created if missing).
+        error: the one-line exception type raised.
+        in_use: builds the message for a lock held elsewhere from the PID written in it.
+        inheritable: pass the descriptor on to child processes.
+
+    Yields:
+        the file descriptor.
+
+    Raises:
+        error: held by another process, or the place cannot hold a lock file.
+    """
+    import errno
+    import fcntl
+    import stat
+
+    lock = Path(path)
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(lock, flags, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise error(f"{lock} is a symbolic link; CueLab does not write through it "
+                        "(remove it)") from None  # fmt: skip
+        if exc.errno == errno.EISDIR:
+            raise error(f"{lock} is a folder, not a lock file; remove it") from None
+        raise error(f"{lock.parent}: cannot write in this folder ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"{lock} is not a regular file; remove it")
+        if info.st_nlink > 1:
+            raise error(f"{lock} is a hard link to another file; remove it")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+            raise error(in_use(holder)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        if inheritable:
+            os.set_inheritable(fd, True)
+        yield fd
+    finally:
+        os.close(fd)

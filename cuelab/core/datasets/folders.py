@@ -12,11 +12,16 @@ fills the gender column the same way.
 
 from __future__ import annotations
 
+import logging
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cuelab.core.datasets.writer import ImportReport, finish_import, write_manifest
 from cuelab.core.errors import ManifestError
+from cuelab.core.safeio import read_input
+
+log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3"})
 _GENDERS = {"m": "m", "male": "m", "f": "f", "female": "f"}
@@ -95,7 +100,26 @@ def import_folders(
 FOLDER_MANIFEST = "cuelab-manifest.csv"
 
 
+@dataclass
+class FolderManifest:
+    """The manifest a dropped folder opens with, and the files left out (one line each)."""
+
+    path: Path
+    skipped: list[str] = field(default_factory=list)
+
+
 def manifest_for_folder(root: str | Path) -> Path:
+    """A manifest for a folder the user opened (dropped on the window): found or written.
+
+    See :func:`open_folder`; the files it leaves out are logged as warnings.
+    """
+    opened = open_folder(root)
+    for note in opened.skipped:
+        log.warning("%s: %s", root, note)
+    return opened.path
+
+
+def open_folder(root: str | Path) -> FolderManifest:
     """A manifest for a folder the user opened (dropped on the window): found or written.
 
     A folder that holds one manifest (a CSV with a ``path`` column) opens it.
@@ -105,28 +129,52 @@ def manifest_for_folder(root: str | Path) -> Path:
     sidecar lies beside the clips. Running it again rewrites that manifest
     from the files there now; annotations are kept (they are keyed by path).
 
+    A CSV is read through the same safe reader as ``--manifest``, and only its
+    first 64 KiB: a FIFO or a link to a device (``notes.csv`` -> ``/dev/zero``)
+    never blocks nor fills memory. Such a file, and a name with a line break or
+    bytes that are not UTF-8 (no manifest can hold it), is skipped and reported;
+    the rest opens.
+
     Raises:
         ManifestError: no audio in the folder, or the folder cannot be written.
     """
     import csv
+    import io
 
     root = Path(root)
     if not root.is_dir():
         raise ManifestError(f"{root}: folder not found")
+    skipped: list[str] = []
     manifests = []
     for candidate in sorted(root.glob("*.csv")):
         if candidate.name == FOLDER_MANIFEST or candidate.name.endswith(".annotations.csv"):
             continue
+        odd = _odd_name(candidate.name)
+        if odd:
+            skipped.append(f"{candidate.name!r}: {odd} is left out")
+            continue
         try:
-            with open(candidate, encoding="utf-8-sig", newline="") as fh:
-                header = next(csv.reader(fh), [])
-        except (OSError, UnicodeDecodeError, csv.Error):
+            data = read_input(candidate, "CSV file", ManifestError, head=_HEADER_BYTES)
+        except ManifestError as exc:
+            skipped.append(f"{candidate.name} is left out: {exc}")
+            continue
+        first = data.decode("utf-8-sig", errors="replace").splitlines()[:1]
+        try:
+            header = next(csv.reader(io.StringIO(first[0] if first else "")), [])
+        except csv.Error:
             continue
         if "path" in [h.strip() for h in header]:
             manifests.append(candidate)
     if len(manifests) == 1:
-        return manifests[0]
-    files = _audio_files(root)
+        return FolderManifest(manifests[0], skipped)
+    files = []
+    for path in _audio_files(root):
+        rel = path.relative_to(root)
+        odd = _odd_name(str(rel))
+        if odd:
+            skipped.append(f"{str(rel)!r}: {odd} is left out")
+        else:
+            files.append(path)
     if not files:
         raise ManifestError(
             f"{root}: no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) and no manifest"
@@ -138,6 +186,21 @@ def manifest_for_folder(root: str | Path) -> Path:
         rows.append({"path": str(path), "label": label, "speaker": "", "gender": "", "split": ""})
     out = root / FOLDER_MANIFEST
     try:
-        return write_manifest(out, rows)
+        return FolderManifest(write_manifest(out, rows), skipped)
     except OSError as exc:
         raise ManifestError(f"{out}: cannot write the folder's manifest ({exc.strerror})") from exc
+
+
+#: How much of a CSV beside the clips is read to see whether it is a manifest.
+_HEADER_BYTES = 1 << 16
+
+
+def _odd_name(name: str) -> str:
+    """Why ``name`` cannot go in a manifest ("" when it can)."""
+    if "\n" in name or "\r" in name:
+        return "a file name with a line break"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a file name that is not UTF-8"
+    return ""

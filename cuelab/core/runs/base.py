@@ -29,7 +29,7 @@ from cuelab.core.models.base import LoadOptions, ModelAdapter
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfig, RunConfigError
 from cuelab.core.runs.csvio import RowCheck, format_row, read_complete_rows, write_csv
-from cuelab.core.safeio import naming
+from cuelab.core.safeio import locked_file, naming
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,8 @@ class PredictionWriter:
         self.path = path
         self.done: set[Key] = set()
         self.kept = 0
+        if path.is_symlink():  # appending would write into whatever file it points to
+            raise RunConfigError(f"{path} is a symbolic link; CueLab does not write through it")
         if resume and path.exists():
             old_header, rows, good = read_complete_rows(path, check)
             if old_header and old_header != header:
@@ -171,36 +173,41 @@ def run_lock(folder: Path) -> Iterator[None]:
 
     ``fcntl.flock`` on :data:`LOCK_FILE`, released by the OS even after ``kill -9``.
     A second writer gets one line naming the holder's PID; of two runs started at
-    the same instant, only one gets the lock.
+    the same instant, only one gets the lock. A folder that holds someone else's
+    files is refused before the lock file is made, and the lock file is never
+    written through a symbolic link (:func:`~cuelab.core.safeio.locked_file`).
 
     Raises:
-        RunConfigError: another process holds the folder.
+        RunConfigError: another process holds the folder, it holds no CueLab run but
+            other files, or its lock file is a link or not a regular file.
     """
-    import fcntl
-
     make_run_folder(folder)
-    path = folder / LOCK_FILE
-    try:
-        fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
-    except OSError as exc:
-        raise RunConfigError(f"{folder}: cannot write in this folder ({exc.strerror})") from None
-    try:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
-            raise RunConfigError(
-                f"{folder} is in use by another CueLab process (PID {holder}); "
-                "wait for it to finish or choose another --out"
-            ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{os.getpid()}\n")
-        fh.flush()
+    _refuse_foreign(folder)  # before the lock file: a refused folder is left as it was
+
+    def in_use(holder: str) -> str:
+        return (
+            f"{folder} is in use by another CueLab process (PID {holder}); "
+            "wait for it to finish or choose another --out"
+        )
+
+    with locked_file(folder / LOCK_FILE, RunConfigError, in_use):
         yield
-    finally:
-        fh.close()
+
+
+def _refuse_foreign(out: Path) -> None:
+    """Refuse a folder that holds files and no CueLab run (the user's other work)."""
+    if (out / rec.RUN_JSON).exists() or (out / rec.PREDICTIONS_CSV).exists():
+        return
+    try:
+        foreign = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
+    except OSError as exc:
+        raise RunConfigError(f"{out}: cannot read the run folder ({exc.strerror})") from None
+    if foreign:
+        raise RunConfigError(
+            f"{out} is not empty and holds no CueLab run ({foreign[0]}"
+            + (f" and {len(foreign) - 1} more" if len(foreign) > 1 else "")
+            + "); choose a new or empty --out"
+        )
 
 
 def default_loader(spec: str, options: LoadOptions) -> ModelAdapter:
@@ -219,14 +226,7 @@ def open_record(
     resume: bool,
 ) -> dict[str, Any]:
     """run.json of a fresh run, or of the run being resumed (identity checked)."""
-    if not (out / rec.RUN_JSON).exists():
-        foreign = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
-        if foreign and not (out / rec.PREDICTIONS_CSV).exists():
-            raise RunConfigError(
-                f"{out} is not empty and holds no CueLab run ({foreign[0]}"
-                + (f" and {len(foreign) - 1} more" if len(foreign) > 1 else "")
-                + "); choose a new or empty --out"
-            )
+    _refuse_foreign(out)
     if (out / rec.RUN_JSON).exists():
         if not resume:
             raise RunConfigError(

@@ -68,32 +68,95 @@ def _seconds(variable: str, default: float) -> float:
 #: Shown with a contrastive family's predictions: it has no prompt to carry tokens.
 TOKENS_NOT_APPLICABLE = "concept tokens not applicable: {family} reads no instruction"
 
-PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
+PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar", ".pkl", ".pickle")
+
+#: How many files of a LOCATION folder the pickle gate reads before it gives up.
+MAX_CHECKED_FILES = 5000
+
+
+def sniff_weights(path: Path) -> str:
+    """What a weights file holds, from its first bytes: ``safetensors``, ``pickle`` or ``other``.
+
+    safetensors starts with an 8-byte little-endian header length and a JSON
+    object; ``torch.save`` writes a zip (its data.pkl is a pickle), older torch a
+    tar or a bare pickle (protocol 2 to 5 starts ``0x80 0x02``..``0x80 0x05``).
+    The suffix is not trusted: an empty ``decoy.safetensors`` is ``other``.
+    """
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return "other"
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device is never read
+            return "other"
+        head = os.pread(fd, 512, 0)
+    except OSError:
+        return "other"
+    finally:
+        os.close(fd)
+    if len(head) >= 9:
+        size = int.from_bytes(head[:8], "little")
+        if 2 <= size <= info.st_size - 8 and head[8:9] == b"{":
+            return "safetensors"
+    if head[:4] == b"PK\x03\x04" or head[257:262] == b"ustar":
+        return "pickle"
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "pickle"
+    return "other"
+
+
+def _weight_files(location: Path) -> list[Path]:
+    """The files a worker could load from ``location`` (itself, or every file below it)."""
+    if not location.is_dir():
+        return [location] if location.exists() else []
+    found: list[Path] = []
+    for folder, dirs, names in os.walk(location, followlinks=True):
+        if len(Path(folder).relative_to(location).parts) >= 4:
+            dirs[:] = []  # deeper folders (or a link loop) are not walked
+        found.extend(Path(folder) / name for name in sorted(names))
+        if len(found) > MAX_CHECKED_FILES:
+            raise ModelError(
+                f"{location} holds more than {MAX_CHECKED_FILES} files; point LOCATION at "
+                "the checkpoint itself"
+            )
+    return found
 
 
 def check_safety(recipe: Recipe, location: str, options: LoadOptions) -> None:
     """Refuse pickled weights without ``allow_pickle`` and remote code without ``trust_remote_code``.
 
-    Checked here, before a worker starts, from what is on disk: a pickle file at
-    LOCATION (or in it, when no safetensors file is there).
+    Checked here, before a worker starts, on what the worker would load: LOCATION
+    with its symbolic links resolved, and every file in it when it is a folder. A
+    file counts as a pickle by its content (zip, tar or pickle bytes), or by a
+    pickle suffix when its content is not safetensors; a safetensors file beside a
+    pickle does not make the pickle safe.
     """
     if recipe.remote_code and not options.trust_remote_code:
         raise ModelError(
             f"{recipe.family} runs the release's own code; pass --trust-remote-code if you trust it"
         )
-    path = Path(location).expanduser()
-    if path.is_dir():
-        files = [p for p in path.iterdir() if p.is_file()]
-        if any(p.suffix == ".safetensors" for p in files):
-            return
-        pickles = [p for p in files if p.suffix in PICKLE_SUFFIXES]
-    else:
-        pickles = [path] if path.suffix in PICKLE_SUFFIXES else []
-    if pickles and not options.allow_pickle:
-        raise ModelError(
-            f"{pickles[0].name} is a pickle checkpoint: loading it can run code from the file; "
-            "pass --allow-pickle if you trust it"
+    if options.allow_pickle:
+        return
+    given = Path(location).expanduser()
+    for path in _weight_files(given):
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError) as exc:  # a link loop
+            raise ModelError(f"{path}: its links cannot be followed ({exc})") from None
+        kind = sniff_weights(real)
+        suffix_says = (
+            real.suffix.lower() in PICKLE_SUFFIXES or path.suffix.lower() in PICKLE_SUFFIXES
         )
+        if kind == "pickle" or (suffix_says and kind != "safetensors"):
+            shown = path if real == path else f"{path} (a link to {real})"
+            named = " named like safetensors" if path.suffix == ".safetensors" else ""
+            raise ModelError(
+                f"{shown} is a pickle checkpoint{named}: loading it can run code from the "
+                "file; pass --allow-pickle if you trust it"
+            )
 
 
 class WorkerAdapter(ModelAdapter):

@@ -13,14 +13,16 @@ on stdout that is not a protocol line is stopped and reported as one
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
+import signal
 import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -34,13 +36,39 @@ log = logging.getLogger(__name__)
 WORKER_DIR = Path(__file__).resolve().parent / "worker"
 WORKER_SCRIPT = WORKER_DIR / "main.py"
 
-#: Environment variables CueLab's own process may carry that must not reach a worker
-#: (its imports would find CueLab's packages instead of the environment's).
-SCRUBBED_VARIABLES = (
-    "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV",
-    # CueLab's credentials stay in CueLab: a worker may run a checkpoint's own code
-    "CUELAB_API_KEY", "OPENAI_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN",
+#: The only variables of CueLab's environment a worker gets (plus every ``LC_*``, and the
+#: names listed in ``CUELAB_WORKER_ENV``). A worker may run a checkpoint's own code, so
+#: nothing else reaches it: no credentials (``HF_TOKEN``, API keys, a proxy URL with a
+#: password), and none of CueLab's ``PYTHONPATH``/``VIRTUAL_ENV``, which would make the
+#: environment import CueLab's packages instead of its own.
+WORKER_ENV_ALLOWED = (
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
+    "HF_HOME", "HF_HUB_CACHE", "TRANSFORMERS_CACHE", "TORCH_HOME", "NUMBA_CACHE_DIR",
+    "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME",
+    "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "NVIDIA_VISIBLE_DEVICES",
+    "PYTORCH_CUDA_ALLOC_CONF", "LD_LIBRARY_PATH",
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
 )  # fmt: skip
+
+#: Names a user adds to the allow-list (comma-separated), e.g. a site's own cache variable.
+WORKER_ENV_EXTRA = "CUELAB_WORKER_ENV"
+
+#: The longest stderr line kept whole (a longer one is logged in pieces).
+_STDERR_LINE = 1 << 16
+
+#: Seconds a worker's answer may still arrive after its process has exited.
+EXIT_GRACE = 0.5
+
+
+def worker_env_names(environ: Mapping[str, str]) -> set[str]:
+    """The names of ``environ`` a worker may see (the allow-list, ``LC_*``, the user's extras)."""
+    extra = {n.strip() for n in environ.get(WORKER_ENV_EXTRA, "").split(",") if n.strip()}
+    allowed = set(WORKER_ENV_ALLOWED) | extra
+    return {n for n in environ if n in allowed or n.startswith("LC_")}
+
+
+#: What :meth:`WorkerProcess._next_line` returns when the time is up.
+_TIMED_OUT: Any = object()
 
 
 class WorkerCrashed(ModelError):
@@ -75,8 +103,9 @@ class WorkerCommand:
         return args
 
     def environment(self, offline: bool) -> dict[str, str]:
-        """The worker's environment: CueLab's, scrubbed, offline unless asked otherwise."""
-        env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_VARIABLES}
+        """The worker's environment: the allowed part of CueLab's, offline unless asked otherwise."""
+        names = worker_env_names(os.environ)
+        env = {k: v for k, v in os.environ.items() if k in names}
         if offline:
             env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
         env.update(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
@@ -132,7 +161,7 @@ class WorkerProcess:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=self.command.environment(self.offline),
-                start_new_session=True,  # Ctrl-C reaches CueLab, which closes the worker
+                start_new_session=True,  # its own group: Ctrl-C reaches CueLab, which ends the group
             )
         except OSError as exc:
             raise ModelError(f"{self.name} cannot start {self.command.python}: {exc}") from exc
@@ -160,7 +189,7 @@ class WorkerProcess:
     @property
     def alive(self) -> bool:
         """True while the process runs."""
-        return self._proc is not None and self._proc.poll() is None
+        return self._proc is not None and not self._exited()
 
     @property
     def pid(self) -> int | None:
@@ -179,7 +208,7 @@ class WorkerProcess:
         self.kill()
 
     def kill(self) -> None:
-        """Stop the process now (no request)."""
+        """Stop the process and everything it started (its process group), now."""
         proc = self._proc
         if proc is None:
             return
@@ -189,12 +218,10 @@ class WorkerProcess:
                     stream.close()
             except OSError:
                 pass
-        if proc.poll() is None:
-            try:
-                proc.wait(timeout=2.0)  # it exits by itself on end of input
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10.0)
+        deadline = time.monotonic() + 2.0  # it exits by itself on end of input
+        while not self._exited() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self._force_stop()
 
     # ------------------------------------------------------------------ requests
 
@@ -227,8 +254,11 @@ class WorkerProcess:
             except (BrokenPipeError, OSError, ValueError):
                 raise self._crashed(op, "exited") from None
             try:
-                line = self._lines.get(timeout=limit)
-            except queue.Empty:
+                line = self._next_line(limit)
+            except BaseException:  # Ctrl-C or SIGTERM mid-request: its answer is lost
+                self._force_stop()
+                raise
+            if line is _TIMED_OUT:
                 self._force_stop()
                 raise WorkerCrashed(
                     f"{self.name} did not answer {op} within {limit:g} s and was stopped"
@@ -249,25 +279,70 @@ class WorkerProcess:
 
     # ------------------------------------------------------------------ internals
 
+    def _next_line(self, limit: float) -> bytes | None:
+        """The next protocol line; None when the worker is gone; :data:`_TIMED_OUT` after ``limit``.
+
+        The process is watched, not only the pipe: a worker that exits while a child
+        it started still holds stdout open gives no end of file, yet it is gone.
+        """
+        deadline = time.monotonic() + limit
+        exited_at: float | None = None
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return self._lines.get(timeout=max(0.0, min(0.1, left)))
+            except queue.Empty:
+                pass
+            if self._exited():
+                exited_at = exited_at or time.monotonic()
+                if time.monotonic() - exited_at > EXIT_GRACE:  # its last line would be here
+                    return None
+            if time.monotonic() >= deadline:
+                return _TIMED_OUT
+
+    def _exited(self) -> bool:
+        """True once the worker's own process has ended (it is not reaped here, so its
+        PID, which is also its process group's ID, cannot be reused before the group is
+        stopped)."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return True
+        try:
+            return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return True
+        except (AttributeError, OSError):  # pragma: no cover - no waitid (not Linux/macOS)
+            return proc.poll() is not None
+
     def _crashed(self, op: str, what: str) -> WorkerCrashed:
         proc = self._proc
         code = None
         if proc is not None:
-            try:
-                code = proc.wait(timeout=5.0)
-            except subprocess.TimeoutExpired:
-                self._force_stop()
-                code = proc.poll()
+            deadline = time.monotonic() + 5.0
+            while not self._exited() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self._force_stop()
+            code = proc.returncode
         time.sleep(0.05)  # let the stderr reader catch the last lines
         last = next((s for s in reversed(self._stderr_tail) if s.strip()), "")
         detail = f"; last message: {last[:300]}" if last else ""
         return WorkerCrashed(f"{self.name} {what} (code {code}) during {op}{detail}")
 
     def _force_stop(self) -> None:
+        """Kill the worker's process group (the worker and whatever it started), then reap."""
         proc = self._proc
-        if proc is not None and proc.poll() is None:
+        if proc is None:
+            return
+        if proc.returncode is None and hasattr(os, "killpg"):
+            # start_new_session: the group's ID is the worker's PID
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
             proc.kill()
+        try:
             proc.wait(timeout=10.0)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not refused
+            log.warning("%s (PID %s) did not end after SIGKILL", self.name, proc.pid)
 
     @staticmethod
     def _read_stdout(stream: IO[bytes], lines: queue.Queue[bytes | None]) -> None:
@@ -280,7 +355,7 @@ class WorkerProcess:
 
     def _read_stderr(self, stream: IO[bytes]) -> None:
         try:
-            for raw in iter(stream.readline, b""):
+            for raw in iter(lambda: stream.readline(_STDERR_LINE), b""):  # bounded memory
                 text = raw.decode("utf-8", errors="replace").rstrip()
                 self._stderr_tail.append(text)
                 self._log.info("%s", text)

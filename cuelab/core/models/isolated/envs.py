@@ -28,11 +28,12 @@ from typing import Any
 
 from cuelab.core.errors import Cancelled, ModelError
 from cuelab.core.jobs import JobControl
+from cuelab.core.models.isolated import steps
+from cuelab.core.models.isolated.inspect_env import MARKER, import_problem, read_marker
 from cuelab.core.models.isolated.recipes import Recipe, get_recipe
 
 log = logging.getLogger(__name__)
 
-MARKER = "cuelab-env.json"
 BUILDING = "cuelab-env.building"
 CONSTRAINTS = "cuelab-constraints.txt"
 
@@ -98,28 +99,55 @@ class EnvStatus:
 def env_status(family: str, deep: bool = False) -> EnvStatus:
     """The state of ``family``'s environment.
 
+    Never fails for what is on disk: a damaged link file, marker or folder makes
+    the family ``broken`` with the true reason, so ``env list`` shows every family.
+
     Args:
         family: an isolated family.
         deep: also import the recipe's modules inside the environment (``env check``).
     """
     recipe = get_recipe(family)
-    folder = env_path(family)
-    python = env_python(folder)
+    link = envs_root() / f"{family}.link"
+    try:
+        folder = env_path(family)
+        if "\0" in str(folder):
+            raise ValueError("it names a path with a NUL byte")
+    except (OSError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        return EnvStatus(family, BROKEN, str(link), None, f"{link} cannot be read ({why})",
+                         recipe=recipe.digest())  # fmt: skip
     status = EnvStatus(family, MISSING, str(folder), None, recipe=recipe.digest())
+    try:
+        return _fill_status(status, folder, recipe, deep)
+    except (OSError, ValueError) as exc:
+        status.state = BROKEN
+        status.reason = f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
+        return status
+
+
+def _fill_status(status: EnvStatus, folder: Path, recipe: Recipe, deep: bool) -> EnvStatus:
+    family = recipe.family
+    python = env_python(folder)
     if not folder.exists():
         return status
     status.state = BROKEN
+    if folder.is_symlink():
+        status.reason = "the folder is a symbolic link; run cuelab env create " + family
+        return status
     if (folder / BUILDING).exists():
         status.reason = "its build did not finish; run cuelab env create " + family
         return status
-    marker = _read_marker(folder)
+    marker, problem = read_marker(folder)
+    if problem:
+        status.reason = problem
+        return status
     if marker is None:
         if any(folder.iterdir()):
             status.reason = f"no {MARKER}: not built by cuelab env create"
         else:
             status.state = MISSING
         return status
-    status.packages = dict(marker.get("packages") or {})
+    status.packages = {str(k): str(v) for k, v in marker["packages"].items()}
     if marker.get("recipe") != recipe.digest():
         status.reason = "built from another recipe; run cuelab env create " + family
         return status
@@ -128,7 +156,7 @@ def env_status(family: str, deep: bool = False) -> EnvStatus:
         return status
     status.python = str(marker.get("python") or "")
     if deep:
-        problem = _import_problem(python, recipe.imports)
+        problem = import_problem(python, recipe.imports)
         if problem:
             status.reason = problem
             return status
@@ -179,14 +207,32 @@ def create_env(
             once and leaves the folder marked as an unfinished build.
 
     Raises:
-        ModelError: the folder holds something else, or a step failed (the message has
-            the step and pip's last error line; the full output is in the log).
+        ModelError: the folder holds something else or is a symbolic link, another build
+            of the family holds its lock, the disk is full (the message names the folder),
+            or a step failed (the message has the step and pip's last error line; the
+            full output is in the log).
         Cancelled: ``control`` was cancelled.
     """
+    get_recipe(family)  # an unknown family is refused before anything is made
+    target = (folder or envs_root() / family).expanduser().absolute()
+    if target.is_symlink():
+        raise ModelError(
+            f"{target} is a symbolic link; an environment is built only in a real folder "
+            "(remove the link, or pass --dir with the folder it points to)"
+        )
     token = _CONTROL.set(control)
+    target_token = steps.TARGET.set(target)
+    family_token = _BUILDING_FAMILY.set(family)
     try:
-        return _create_env(family, folder, on_progress)
+        with steps.build_lock(family, envs_root()):
+            return _create_env(family, folder, on_progress)
+    except OSError as exc:  # CueLab's own writes in the folder (markers, constraints)
+        if steps.is_no_space(exc):
+            raise steps.no_space(target, "write the build's files", family) from exc
+        raise
     finally:
+        _BUILDING_FAMILY.reset(family_token)
+        steps.TARGET.reset(target_token)
         _CONTROL.reset(token)
 
 
@@ -250,7 +296,7 @@ def _create_env(family: str, folder: Path | None, on_progress: Progress | None) 
         say(f"installing the model code from {src}")
         _install_git_code(recipe, src, python, pip)
     say("checking the imports")
-    problem = _import_problem(python, recipe.imports)
+    problem = import_problem(python, recipe.imports)
     if problem:
         raise ModelError(f"the {family} environment was built but {problem}")
     marker = {
@@ -294,9 +340,14 @@ def _install_torch(python: Path, version: str, target: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="torch-", dir=target) as tmp:
         try:  # a CPU wheel already on this machine (pip's find-links), never a download
             _run([*pip, "download", "--no-deps", "--no-index", "-d", tmp, want], "find torch")
+            found = True
+        except steps.NoSpace:
+            raise
         except ModelError:
             log.info("no local torch wheel for %s; using %s", want, TORCH_CPU_INDEX)
-        wheels = sorted(Path(tmp).glob("torch-*+cpu-*.whl"))
+            found = False
+        # only a download that finished: a failed one may have left a truncated wheel
+        wheels = sorted(Path(tmp).glob("torch-*+cpu-*.whl")) if found else []
         if wheels:
             _run([*pip, "install", str(wheels[0])], "install torch (local CPU wheel)")
             return
@@ -349,11 +400,7 @@ def _write_link(family: str, folder: Path) -> None:
 
 
 def _read_marker(folder: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_marker(folder)[0]
 
 
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
@@ -372,7 +419,10 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         proc.kill()
-    proc.communicate()
+    try:
+        proc.communicate(timeout=2)
+    except subprocess.TimeoutExpired:  # a process outside the group holds the pipes
+        log.warning("a step of the build left a process holding its output")
 
 
 def _run(argv: Sequence[str], what: str, timeout: float = 3600.0) -> str:
@@ -386,37 +436,53 @@ def _run(argv: Sequence[str], what: str, timeout: float = 3600.0) -> str:
         control.check()
     log.info("env step %s: %s", what, _shown(" ".join(argv)))
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "echo"}
-    try:
-        proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL, text=True, env=env,
-                                start_new_session=True)  # fmt: skip
+    lock = steps.LOCK_FD.get()
+    try:  # its own group, under a supervisor that ends the group if CueLab is killed
+        proc = subprocess.Popen(steps.supervised(argv), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                                env=env, start_new_session=True,
+                                pass_fds=() if lock is None else (lock,))  # fmt: skip
     except OSError as exc:
         raise ModelError(f"could not {_shown(what)}: {exc.strerror or exc}") from exc
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            out, err = proc.communicate(timeout=0.5)
-            break
-        except subprocess.TimeoutExpired:
-            stop = "cancelled" if control is not None and control.cancelled else ""
-            if not stop and time.monotonic() > deadline:
-                stop = f"no result within {timeout:g} s"
-            if stop:
-                _kill_group(proc)
-                if stop == "cancelled":
-                    raise Cancelled(f"environment build cancelled during: {what}") from None
-                raise ModelError(f"could not {_shown(what)}: {stop}") from None
+    try:
+        while True:
+            try:
+                out, err = proc.communicate(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                stop = "cancelled" if control is not None and control.cancelled else ""
+                if not stop and time.monotonic() > deadline:
+                    stop = f"no result within {timeout:g} s"
+                if stop:
+                    _kill_group(proc)
+                    if stop == "cancelled":
+                        raise Cancelled(f"environment build cancelled during: {what}") from None
+                    raise ModelError(f"could not {_shown(what)}: {stop}") from None
+    except BaseException:  # Ctrl-C, SIGTERM (raised here), any error: the step ends too
+        if proc.returncode is None:
+            _kill_group(proc)
+        raise
     code = proc.returncode
     if out.strip():
         log.debug("%s stdout:\n%s", what, _shown(out))
     if err.strip():
         log.info("%s stderr:\n%s", what, _shown(err))
     if code != 0:
+        target = steps.TARGET.get()
+        if steps.out_of_space(err + out, target):
+            raise steps.no_space(target, what, _BUILDING_FAMILY.get() or "FAMILY")
         lines = [s for s in err.splitlines() if s.strip() and not s.startswith("WARNING")]
         last = next((s for s in lines if s.startswith("ERROR")), lines[-1] if lines else "")
         why = _shown(last.strip()) or f"exit code {code}"
         raise ModelError(f"could not {_shown(what)}: {why}")
     return out
+
+
+#: The family being built (named in the "run cuelab env create FAMILY again" advice).
+_BUILDING_FAMILY: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "cuelab_env_family", default=None
+)
 
 
 _LIST_PACKAGES = (
@@ -437,56 +503,3 @@ def _installed(python: Path, names: Sequence[str] = ()) -> dict[str, str]:
     if missing:
         raise ModelError(f"{missing[0]} is not installed in {python.parent.parent}")
     return {str(k): str(v) for k, v in out.items()}
-
-
-def _import_problem(python: Path, modules: Sequence[str]) -> str:
-    """ "" when every module imports inside the environment, else one line saying which not."""
-    code = (
-        "import importlib, sys\n"
-        "for name in sys.argv[1:]:\n"
-        "    try:\n"
-        "        importlib.import_module(name)\n"
-        "    except Exception as exc:\n"
-        "        print('%s does not import: %s: %s' % (name, type(exc).__name__, exc))\n"
-        "        sys.exit(1)\n"
-    )
-    code = _STUB_PARENTS + code
-    try:
-        proc = subprocess.run(
-            [str(python), "-E", "-s", "-c", code, *modules],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"its Python cannot run: {exc}"
-    if proc.returncode != 0:
-        log.info("import check in %s:\n%s", python, proc.stderr)
-        line = (proc.stdout.strip().splitlines() or ["its Python failed"])[-1]
-        return " ".join(line.split())[:300]
-    return ""
-
-
-#: Runs before the import check. ``msclap/__init__`` imports torchaudio (no build for torch
-#: 2.13) and ``laion_clap/__init__`` loads tokenizers from the hub cache: their model
-#: subpackages are imported without running the package ``__init__`` (the workers do the
-#: same). torchvision's CUDA wheels on a CPU torch: its fake-kernel registrations are
-#: skipped, as the LAION-CLAP worker does (``wk_laionclap.prepare_torchvision``).
-_STUB_PARENTS = (
-    "import importlib.util, sys, types\n"
-    "for name in ('msclap', 'laion_clap'):\n"
-    "    spec = importlib.util.find_spec(name)\n"
-    "    if spec is not None and spec.submodule_search_locations:\n"
-    "        pkg = types.ModuleType(name)\n"
-    "        pkg.__path__ = list(spec.submodule_search_locations)\n"
-    "        sys.modules[name] = pkg\n"
-    "try:\n"
-    "    import torchvision\n"
-    "except RuntimeError:\n"
-    "    for n in [n for n in sys.modules if n.split('.')[0] == 'torchvision']:\n"
-    "        del sys.modules[n]\n"
-    "    sys.modules['torchvision._meta_registrations'] = types.ModuleType('m')\n"
-    "except ImportError:\n"
-    "    pass\n"
-)

@@ -176,7 +176,7 @@ def serve(worker: Worker, inp: BinaryIO, out: BinaryIO) -> None:
 
 
 def watch_parent() -> None:
-    """End this worker when the process that started it is gone (even after kill -9).
+    """End this worker and what it started when CueLab is gone (even after kill -9).
 
     The parent holds our stdin; we notice its end only at the next read, so a long
     request would run on for nothing. Linux: a pidfd of the parent; else a poll.
@@ -192,15 +192,25 @@ def watch_parent() -> None:
         try:
             fd = os.pidfd_open(parent)
         except ProcessLookupError:
-            os._exit(1)
+            end_group()
         except (AttributeError, OSError):
             while os.getppid() == parent:
                 time.sleep(0.5)
-            os._exit(1)
+            end_group()
         select.select([fd], [], [])
-        os._exit(1)
+        end_group()
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def end_group() -> None:
+    """Exit, taking the processes this worker started along (CueLab starts each worker as
+    the leader of its own process group); a worker started otherwise only exits."""
+    import signal
+
+    if hasattr(os, "killpg") and os.getpgrp() == os.getpid():
+        os.killpg(0, signal.SIGKILL)
+    os._exit(1)
 
 
 def main(argv: Optional[list] = None) -> int:

@@ -6,13 +6,16 @@ text's SHA-256. Cosine similarity and a logit scale of 10, as CLAP does. It
 misbehaves on request, to test what CueLab does with a worker that crashes,
 hangs or writes on stdout: LOCATION is a JSON file naming the ``score_labels``
 calls (counted across worker processes in a counter file) on which to exit,
-hang, print to stdout or write a non-protocol line on the protocol stream.
+hang, print to stdout or write a non-protocol line on the protocol stream, and
+on which to start a child process that holds the protocol pipe (``child_on``,
+its PID written to ``child_pids``), then exit at once (``exit_after_child``).
 """
 
 import hashlib
 import json
 import math
 import os
+import subprocess
 import sys
 import time
 
@@ -71,6 +74,17 @@ class ProbeHandler:
             sys.stderr.write("probe: exiting on call %d\n" % n)
             sys.stderr.flush()
             os._exit(3)
+        if n in self.plan.get("child_on", []):  # a child that keeps the protocol pipe open
+            out = sys.modules["__main__"].PROTOCOL_OUT
+            child = subprocess.Popen(
+                ["sleep", "600"], stdout=out.fileno(), stdin=subprocess.DEVNULL, close_fds=True
+            )
+            with open(self.plan["child_pids"], "a") as fh:
+                fh.write("%d\n" % child.pid)
+            if self.plan.get("exit_after_child"):
+                sys.stderr.write("probe: exiting, its child runs on\n")
+                sys.stderr.flush()
+                os._exit(4)
         if n in self.plan.get("hang_on", []):
             time.sleep(3600)
         if n in self.plan.get("print_on", []):
