@@ -70,6 +70,13 @@ def register(subparsers: Any) -> None:
     )
     q.add_argument("task", choices=("asr", "asc", "at", "joint", "cot"))
     q.add_argument("--set", metavar="DIR", help="a built set (its classes.json); default: demo")
+    q.add_argument(
+        "--answers",
+        choices=("open", "closed"),
+        default="closed",
+        help="closed lists the classes (default); open asks in the model's own words "
+        "(sseu-bench's reading). Both wordings are CueLab's own.",
+    )
     q.set_defaults(func=run_prompt)
 
 
@@ -122,5 +129,5 @@ def run_prompt(args: argparse.Namespace) -> int:
         bgs = read_backgrounds(DEMO_BACKGROUNDS)
         scenes = sorted({b.scene for b in bgs})
         events = sorted({e for b in bgs for e in b.events})
-    print(load_sseu_task(args.task, scenes, events).render())
+    print(load_sseu_task(args.task, scenes, events, answers=args.answers).render())
     return 0
