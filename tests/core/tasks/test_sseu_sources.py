@@ -149,7 +149,7 @@ def test_maestro_real_segments_scenes_and_merged_events(maestro: Path, tmp_path:
     assert set(rows) == {"cafe_restaurant_00_000", "cafe_restaurant_00_001",
                          "metro_station_01_000", "metro_station_01_001"}  # fmt: skip
     assert report.dropped == {"last part shorter than a segment": 1}
-    for name, r in rows.items():
+    for r in rows.values():
         assert sf.info(str(out.parent / r["path"])).duration == pytest.approx(10.0)
     first, second = rows["cafe_restaurant_00_000"], rows["cafe_restaurant_00_001"]
     assert first["scene"] == "cafe_restaurant" and first["events"] == "speech"
