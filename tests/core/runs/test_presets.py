@@ -111,3 +111,25 @@ def test_explain_prints_each_setting_with_its_source(capsys: pytest.CaptureFixtu
     assert explain("concept-tokens").startswith("preset concept-tokens")
     assert main(["eval", "--preset", "nope", "--explain"]) != 0
     assert "unknown preset 'nope' (known: concept-tokens, sseu-bench)" in capsys.readouterr().err
+
+
+def test_every_command_in_docs_reproducing_parses() -> None:
+    """The commands the reproduction page gives exist with the flags it uses."""
+    import shlex
+
+    from tests.conftest import REPO as ROOT
+
+    text = (ROOT / "docs" / "reproducing.md").read_text(encoding="utf-8")
+    commands = []
+    for block in text.split("```bash")[1:]:
+        lines = block.split("```", 1)[0].replace("\\\n", " ").splitlines()
+        commands += [
+            shlex.split(line, comments=True) for line in lines if line.startswith("cuelab ")
+        ]
+    assert len(commands) >= 10
+    parser = build_parser()
+    for argv in commands:
+        args = parser.parse_args(argv[1:])
+        assert callable(args.func), argv
+    presets = {argv[argv.index("--preset") + 1] for argv in commands if "--preset" in argv}
+    assert presets == set(preset_names())
