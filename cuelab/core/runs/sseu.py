@@ -111,6 +111,10 @@ REFERENCE_COLUMNS = ("transcript", "scene", "events")
 _NOT_CARRIED = {"path", "utt_id", "speaker", "snr_db", *REFERENCE_COLUMNS}
 SCENE_PREFIX = "p_scene_"
 EVENT_PREFIX = "p_event_"
+OPEN_LEXICAL_NOTE = (
+    "open answers were mapped lexically: an answer that names no class scores zero; map them "
+    "with --matcher openai-embeddings:URL#MODEL or embeddings:FOLDER, as SSEU-Bench does"
+)
 GREEDY_NOTE = "answers are greedy, so every seed repeats the same answer (std 0)"
 SAMPLED_NOTE = (
     "every seed draws its own answer; each generation is seeded with "
@@ -500,4 +504,5 @@ def run_sseu_eval(
             finally:
                 ctx.close()
     log.info("SSEU run %s complete: %d rows written, %d kept", out, written, writer.kept)
-    return RunOutcome(out, written, writer.kept, len(mine), failed=len(failures.rows))
+    notes = (OPEN_LEXICAL_NOTE,) if config.answers == "open" and config.matcher == "lexical" else ()
+    return RunOutcome(out, written, writer.kept, len(mine), notes, failed=len(failures.rows))

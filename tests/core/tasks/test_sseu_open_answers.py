@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cuelab.cli import main
@@ -62,3 +64,22 @@ def test_answers_is_an_sseu_setting() -> None:
     with pytest.raises(RunConfigError, match="answers 'free' is not open or closed"):
         config_from_mapping({**base, "joint": True, "answers": "free"}, None)
     assert config_from_mapping({**base, "joint": True}, None).answers == "closed"
+
+
+def test_open_answers_mapped_lexically_say_so(tmp_path: Path) -> None:
+    from cuelab.core.runs import run_eval
+    from cuelab.core.runs.sseu import OPEN_LEXICAL_NOTE
+    from cuelab.core.tasks.sseu.build import build_sseu
+
+    demo = REPO / "assets" / "demo"
+    lines = (demo / "manifest.csv").read_text(encoding="utf-8").splitlines()
+    speech = tmp_path / "speech.csv"
+    speech.write_text(f"{lines[0]}\n{demo}/{lines[1]}\n", encoding="utf-8")
+    build_sseu(tmp_path / "set", speech, None, (0.0,), sr=16000)
+    base = {"manifest": str(tmp_path / "set" / "manifest.csv"), "models": ["oracle:-"],
+            "joint": True}  # fmt: skip
+    opened = run_eval(config_from_mapping({**base, "answers": "open", "out": str(tmp_path / "o")},
+                                          None))  # fmt: skip
+    closed = run_eval(config_from_mapping({**base, "out": str(tmp_path / "c")}, None))
+    assert OPEN_LEXICAL_NOTE in opened.notes and OPEN_LEXICAL_NOTE not in closed.notes
+    assert "embeddings" in OPEN_LEXICAL_NOTE
