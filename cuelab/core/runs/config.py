@@ -39,6 +39,11 @@ Models behind OpenAI-compatible servers take ``scoring`` (``auto``,
     scoring = "first-token"
     concurrency = 32
 
+A run may start from a paper's preset (``preset = "sseu-bench"``, see
+:mod:`cuelab.core.runs.presets`): the preset's settings apply under the file's
+keys and the command line's flags, and run.json records the keys overridden.
+``answers = "open"`` asks SSEU questions without listing the classes.
+
 Answers are greedy unless ``sample = true`` (with ``temperature`` and ``top_p``,
 default 0.7 and 0.9): then every seed in ``seeds`` draws its own answer, and the
 std over seeds in ``summary.csv`` is the spread of those draws.

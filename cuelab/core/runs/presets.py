@@ -149,14 +149,17 @@ def apply_preset(
 
 
 def _differs(explicit: Any, preset_value: Any) -> bool:
-    def norm(v: Any) -> Any:
-        if isinstance(v, str) and "," in v:
+    """True when an explicit value is not the preset's (``"0,1"`` equals ``[0, 1]``)."""
+
+    def norm(v: Any, as_list: bool) -> Any:
+        if isinstance(v, str) and as_list:
             return [p.strip() for p in v.split(",") if p.strip()]
         if isinstance(v, (list, tuple)):
             return [str(x) for x in v]
-        return str(v) if not isinstance(v, bool) else v
+        return v if isinstance(v, bool) else str(v)
 
-    return bool(norm(explicit) != norm(preset_value))
+    as_list = isinstance(preset_value, (list, tuple))
+    return bool(norm(explicit, as_list) != norm(preset_value, as_list))
 
 
 def _check_needs(preset: Preset, merged: Mapping[str, Any]) -> None:

@@ -75,6 +75,7 @@ def test_toml_names_a_preset_and_its_keys_override(tmp_path: Path) -> None:
     assert config.sseu_modes == ("independent", "joint") and config.answers == "open"
     assert config.preset_overrides == ("cot",)
     assert load_config(toml, seeds="7").preset_overrides == ("cot", "seeds")
+    assert load_config(toml, seeds="0,1,2", temperature=0.7).preset_overrides == ("cot",)
     toml.write_text(f'preset = "sseu-bench"\nmanifest = "{DEMO}"\nmodels = ["oracle:-"]\n'
                     'out = "r"\n', encoding="utf-8")  # fmt: skip
     with pytest.raises(RunConfigError, match=r"run.toml: preset sseu-bench maps free answers"):
