@@ -143,3 +143,20 @@ def test_bad_specs_are_one_line_errors() -> None:
         OpenAIEmbeddings("#text-embedding-3-large", EmbeddingCache(None))
     with pytest.raises(ModelError, match="not an http"):
         OpenAIEmbeddings("ftp://x/v1#m", EmbeddingCache(None))
+
+
+def test_several_endpoints_carry_on_when_one_is_down(
+    server: tuple[EmbeddingServer, str], tmp_path: Path
+) -> None:
+    import socket
+
+    srv, url = server
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    enc = OpenAIEmbeddings(f"{dead},{url}#{srv.model_id}", EmbeddingCache(None))
+    assert enc.endpoints == (dead, url)
+    texts = [f"text number {i}" for i in range(5)]
+    out = enc(texts)
+    assert out.shape == (5, 384) and enc.provenance()["endpoints"] == [dead, url]
+    np.testing.assert_array_equal(out, srv.embed(texts))  # one request, as the server sent it
