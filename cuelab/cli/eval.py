@@ -32,6 +32,17 @@ def register(sub: Any) -> None:
         description="Batch evaluation: predictions, statistics and plots in a run folder.",
     )
     p.add_argument("config", nargs="?", metavar="CONFIG.toml", help="run configuration file")
+    p.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="a paper's settings: sseu-bench or concept-tokens (flags given override them; "
+        "run.json records both)",
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="with --preset: print each setting and where it comes from in the paper, then stop",
+    )
     p.add_argument("--manifest", metavar="CSV", help="manifest of the clips")
     p.add_argument("--split", help="manifest split to use (default: all rows)")
     p.add_argument("--model", action="append", metavar="SPEC", help="model spec (repeatable)")
@@ -78,7 +89,8 @@ def register(sub: Any) -> None:
     g.add_argument(
         "--matcher",
         metavar="SPEC",
-        help="scene/event text to classes: lexical (default) or embeddings:FOLDER",
+        help="scene/event text to classes: lexical (default), embeddings:FOLDER or "
+        "openai-embeddings:URL[,URL...][#MODEL] (an OpenAI-compatible /v1/embeddings server)",
     )
     g.add_argument(
         "--max-new-tokens", type=int, metavar="N", help="answer length limit (default 256)"
@@ -91,6 +103,19 @@ def register(sub: Any) -> None:
         action="store_true",
         default=None,
         help="draw one answer per seed (temperature/top-p sampling) instead of one greedy answer",
+    )
+    g.add_argument(
+        "--greedy",
+        action="store_const",
+        const=False,
+        dest="sample",
+        help="one greedy answer per clip (repeated for every seed; std 0); overrides a preset",
+    )
+    g.add_argument(
+        "--answers",
+        choices=("open", "closed"),
+        help="prompts list the classes (closed, the default) or ask in the model's own words "
+        "(open, sseu-bench's; needs an embedding --matcher)",
     )
     g.add_argument("--temperature", type=float, metavar="T", help="with --sample (default 0.7)")
     g.add_argument("--top-p", type=float, metavar="P", help="with --sample (default 0.9)")
@@ -145,6 +170,7 @@ _KEYS = {
     "prompt_family": "prompt_family", "concurrency": "concurrency", "label_score": "label_score",
     "fail_fast": "fail_fast", "allow_pickle": "allow_pickle",
     "trust_remote_code": "trust_remote_code",
+    "preset": "preset", "answers": "answers",
 }  # fmt: skip
 _PATHS = ("manifest", "norms", "out")
 
@@ -167,7 +193,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
             given[key] = str(Path(given[key]).resolve())
     if args.config:
         return load_config(args.config, **given)
-    return config_from_mapping(given, base_dir=Path.cwd())
+    from cuelab.core.runs.config import with_preset
+
+    return config_from_mapping(with_preset(given), base_dir=Path.cwd())
 
 
 def _print_summary(files: Any, as_json: bool) -> None:
@@ -226,6 +254,8 @@ def run_eval_command(args: argparse.Namespace) -> int:
     from cuelab.cli.common import progress_control
     from cuelab.core.runs import run_eval
 
+    if args.explain:
+        return _explain(args)
     config = config_from_args(args)
     outcome = run_eval(
         config, resume=args.resume, control=progress_control("eval"), command=sys.argv
@@ -248,6 +278,19 @@ def run_eval_command(args: argparse.Namespace) -> int:
     if config.shard is not None:
         return code  # statistics of a part mean little; merge the shards for the report
     return _report(outcome.folder, args) or code
+
+
+def _explain(args: argparse.Namespace) -> int:
+    """Print the preset's settings and their sources (explicit flags shown as overrides)."""
+    from cuelab.core.runs import RunConfigError
+    from cuelab.core.runs.presets import explain
+
+    if not args.preset:
+        raise RunConfigError("--explain needs --preset NAME")
+    given = {key: getattr(args, attr) for attr, key in _KEYS.items()
+             if getattr(args, attr) is not None and key != "preset"}  # fmt: skip
+    print(explain(args.preset, given))
+    return 0
 
 
 def run_merge_command(args: argparse.Namespace) -> int:

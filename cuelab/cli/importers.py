@@ -1,4 +1,9 @@
-"""``cuelab import {iemocap,aibo,folders} ROOT -o MANIFEST``: a manifest from a release layout."""
+"""``cuelab import DATASET ROOT -o MANIFEST``: a manifest from a release layout.
+
+Emotion corpora: ``iemocap``, ``aibo``, ``folders``. The SSEU paper's sources:
+``vctk`` (speech with transcripts), ``desed`` and ``maestro-real`` (backgrounds with
+scenes and events mapped to the paper's 6 scenes and 18 events).
+"""
 
 from __future__ import annotations
 
@@ -57,6 +62,41 @@ def register(subparsers: Any) -> None:
         metavar="RE",
         help="regex with a named group (?P<speaker>...) searched in the path below ROOT",
     )
+    vctk = sub.add_parser(
+        "vctk",
+        help="VCTK speech + transcripts (SSEU speech manifest)",
+        description="VCTK 0.92 (wav48_silence_trimmed/) or 0.80 (wav48/), with txt/ and "
+        "speaker-info.txt; writes path, speaker, gender, transcript.",
+    )
+    common(vctk, "the VCTK corpus folder (holding txt/)")
+    vctk.add_argument("--mic", choices=("mic1", "mic2"), default="mic1", help="0.92's microphone")
+    common(
+        sub.add_parser(
+            "desed",
+            help="DESED strong-label clips as 'home' backgrounds (SSEU backgrounds manifest)",
+            description="Every strong-label TSV under ROOT (filename, onset, offset, "
+            "event_label) with its audio; events mapped by assets/sseu/sseu-bench-classes.csv.",
+        ),
+        "the DESED folder (metadata/ and audio/)",
+    )
+    maestro = sub.add_parser(
+        "maestro-real",
+        help="MAESTRO-Real recordings cut into backgrounds (SSEU backgrounds manifest)",
+        description="Annotation files under *annotation*/ (onset, offset, label, soft label) "
+        "and their audio; recordings cut into --segment second FLAC backgrounds beside the "
+        "manifest; scenes and events mapped by assets/sseu/sseu-bench-classes.csv.",
+    )
+    common(maestro, "the MAESTRO-Real folder")
+    maestro.add_argument(
+        "--segment", type=float, default=10.0, metavar="S", help="background length (default 10)"
+    )
+    maestro.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        metavar="P",
+        help="soft label at which an event counts (default 0.5)",
+    )
     p.set_defaults(func=run)
 
 
@@ -72,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         from cuelab.core.datasets.aibo import import_aibo
 
         report = import_aibo(args.root, args.out, speaker_info=args.speaker_info)
+    elif args.dataset in ("vctk", "desed", "maestro-real"):
+        report = _sseu_source(args)
     else:
         from cuelab.core.datasets.folders import import_folders
 
@@ -83,3 +125,15 @@ def run(args: argparse.Namespace) -> int:
     for warning in report.warnings:
         print(f"cuelab: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _sseu_source(args: argparse.Namespace) -> Any:
+    from cuelab.core.tasks.sseu import sources
+
+    if args.dataset == "vctk":
+        return sources.import_vctk(args.root, args.out, mic=args.mic)
+    if args.dataset == "desed":
+        return sources.import_desed(args.root, args.out)
+    return sources.import_maestro_real(
+        args.root, args.out, segment_s=args.segment, threshold=args.threshold
+    )

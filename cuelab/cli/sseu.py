@@ -29,14 +29,38 @@ def register(subparsers: Any) -> None:
         "build",
         help="mix speech over backgrounds at several SNRs",
         description=(
-            "Give every speech clip a seeded background and placement and mix it at each "
-            "SNR; write the mixtures, manifest.csv, classes.json and build.json to --out. "
-            "Without manifests the bundled demo speech and backgrounds are used. Output "
-            "is 16 kHz (the models' rate) unless --sr says otherwise. An --out folder "
-            "built with another configuration is refused; the same one is completed."
+            "Mix speech over backgrounds at each SNR and write the mixtures, manifest.csv, "
+            "classes.json and build.json to --out. --layout per-speech (the default) gives "
+            "every speech clip a seeded background and placement; per-background (the "
+            "SSEU paper's, --preset sseu-bench) makes one mixture per background at its "
+            "length with the speech at a seeded onset inside it. Without manifests the "
+            "bundled demo speech and backgrounds are used. Output is 44.1 kHz, as "
+            "SSEU-Bench mixes (--sr to change it); every model hears the set at its own "
+            "rate. An --out folder built with another configuration is refused; the same "
+            "one is completed."
         ),
     )
     accept_negative_numbers(b)
+    b.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="a paper's set settings (sseu-bench: per-background, 7 SNRs, 44.1 kHz); "
+        "flags given override them",
+    )
+    b.add_argument(
+        "--layout",
+        choices=("per-speech", "per-background"),
+        default=None,
+        help="one mixture per speech clip (per-speech, the default) or per background clip "
+        "at its length (per-background, the SSEU paper's)",
+    )
+    b.add_argument(
+        "--snr-over",
+        choices=("speech", "clip"),
+        default=None,
+        help="the span the SNR holds over: the speech (default) or the whole clip; the "
+        "manifest records the span and both measured SNRs",
+    )
     b.add_argument("--speech", metavar="MANIFEST", help="speech manifest with transcripts")
     b.add_argument("--backgrounds", metavar="MANIFEST", help="backgrounds manifest")
     b.add_argument(
@@ -48,7 +72,7 @@ def register(subparsers: Any) -> None:
     )
     b.add_argument("--seed", type=int, default=0, help="choice of background and placement")
     b.add_argument(
-        "--sr", type=int, default=44100, help="output rate in Hz (default 44100, as SSEU-Bench)"
+        "--sr", type=int, default=None, help="output rate in Hz (default 44100, as SSEU-Bench)"
     )
     b.add_argument("--format", choices=("flac", "wav"), default="flac", dest="audio_format")
     b.add_argument(
@@ -70,26 +94,49 @@ def register(subparsers: Any) -> None:
     )
     q.add_argument("task", choices=("asr", "asc", "at", "joint", "cot"))
     q.add_argument("--set", metavar="DIR", help="a built set (its classes.json); default: demo")
+    q.add_argument(
+        "--answers",
+        choices=("open", "closed"),
+        default="closed",
+        help="closed lists the classes (default); open asks in the model's own words "
+        "(sseu-bench's reading). Both wordings are CueLab's own.",
+    )
     q.set_defaults(func=run_prompt)
 
 
 def run_build(args: argparse.Namespace) -> int:
     """Build the set with a progress bar; print a summary."""
     from cuelab.cli.common import json_line, progress_control
-    from cuelab.core.tasks.sseu.build import DEFAULT_SNRS, build_sseu
+    from cuelab.core.tasks.sseu.build import DEFAULT_SNRS, DEFAULT_SR, build_sseu
 
-    result = build_sseu(
-        args.out,
-        args.speech,
-        args.backgrounds,
-        args.snrs if args.snrs is not None else DEFAULT_SNRS,
-        args.seed,
-        sr=args.sr,
-        audio_format=args.audio_format,
-        onset_range=args.onset_range,
-        stems=args.stems,
-        control=progress_control("sseu build"),
-    )
+    preset = _build_preset(args.preset)
+    layout = args.layout or str(preset.get("layout", "per-speech"))
+    snr_over = args.snr_over or str(preset.get("snr_over", "speech"))
+    snrs = args.snrs if args.snrs is not None else preset.get("snrs", DEFAULT_SNRS)
+    sr = args.sr if args.sr is not None else int(preset.get("sr", DEFAULT_SR))
+    common: dict[str, Any] = {
+        "sr": sr,
+        "audio_format": args.audio_format,
+        "stems": args.stems,
+        "snr_over": snr_over,
+        "control": progress_control("sseu build"),
+    }
+    if layout == "per-background":
+        from cuelab.core.tasks.sseu.per_background import build_per_background
+
+        result = build_per_background(
+            args.out, args.speech, args.backgrounds, snrs, args.seed, **common
+        )
+    else:
+        result = build_sseu(
+            args.out,
+            args.speech,
+            args.backgrounds,
+            snrs,
+            args.seed,
+            onset_range=args.onset_range,
+            **common,
+        )
     summary = {
         "out": str(result.out_dir),
         "manifest": str(result.manifest),
@@ -111,6 +158,18 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_preset(name: str | None) -> dict[str, Any]:
+    """The ``[build]`` table of a preset (empty without one), SNRs parsed."""
+    if not name:
+        return {}
+    from cuelab.core.runs.presets import load_preset
+
+    build = dict(load_preset(name).build)
+    if "snrs" in build:
+        build["snrs"] = snr_list(str(build["snrs"]))
+    return build
+
+
 def run_prompt(args: argparse.Namespace) -> int:
     """Print the instruction for the set's (or the demo's) class lists."""
     from cuelab.core.tasks.sseu.build import DEMO_BACKGROUNDS, read_backgrounds, read_classes
@@ -122,5 +181,5 @@ def run_prompt(args: argparse.Namespace) -> int:
         bgs = read_backgrounds(DEMO_BACKGROUNDS)
         scenes = sorted({b.scene for b in bgs})
         events = sorted({e for b in bgs for e in b.events})
-    print(load_sseu_task(args.task, scenes, events).render())
+    print(load_sseu_task(args.task, scenes, events, answers=args.answers).render())
     return 0

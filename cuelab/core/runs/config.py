@@ -39,6 +39,11 @@ Models behind OpenAI-compatible servers take ``scoring`` (``auto``,
     scoring = "first-token"
     concurrency = 32
 
+A run may start from a paper's preset (``preset = "sseu-bench"``, see
+:mod:`cuelab.core.runs.presets`): the preset's settings apply under the file's
+keys and the command line's flags, and run.json records the keys overridden.
+``answers = "open"`` asks SSEU questions without listing the classes.
+
 Answers are greedy unless ``sample = true`` (with ``temperature`` and ``top_p``,
 default 0.7 and 0.9): then every seed in ``seeds`` draws its own answer, and the
 std over seeds in ``summary.csv`` is the spread of those draws.
@@ -128,8 +133,13 @@ class RunConfig:
             ``cot`` they make this an SSEU run (see :mod:`cuelab.core.runs.sseu`).
         joint: SSEU joint mode (one prompt asks all three).
         cot: SSEU chain-of-thought mode.
-        matcher: how scene/event text becomes classes: ``lexical`` or
-            ``embeddings:FOLDER`` (a local sentence-transformers folder).
+        matcher: how scene/event text becomes classes: ``lexical``,
+            ``embeddings:FOLDER`` (a local sentence-transformers folder) or
+            ``openai-embeddings:URL[,URL...][#MODEL]`` (an OpenAI-compatible embeddings server).
+        answers: SSEU prompts list the classes (``closed``) or ask in the model's own
+            words (``open``, SSEU-Bench's reading; needs an embedding matcher to map).
+        preset: the named preset (``assets/presets/NAME.toml``) the run started from.
+        preset_overrides: the preset's settings that explicit flags or keys replaced.
         max_new_tokens: generation limit of independent and joint prompts.
         cot_max_new_tokens: generation limit of the CoT prompt.
         sample: SSEU answers are seeded draws, one per seed, instead of one greedy answer.
@@ -166,6 +176,9 @@ class RunConfig:
     joint: bool = False
     cot: bool = False
     matcher: str = "lexical"
+    answers: str = "closed"
+    preset: str | None = field(default=None, compare=False)
+    preset_overrides: tuple[str, ...] = field(default=(), compare=False)
     max_new_tokens: int = 256
     cot_max_new_tokens: int = 1024
     sample: bool = False
@@ -210,6 +223,10 @@ class RunConfig:
             )
         if any(s < 0 for s in self.seeds):
             raise RunConfigError("run configuration: seeds must be 0 or more")
+        if not self.is_sseu and self.answers != "closed":
+            raise RunConfigError(
+                "run configuration: 'answers' is for speech/scene/event runs (--tasks)"
+            )
         if not self.is_sseu and self.matcher != "lexical":
             raise RunConfigError(
                 "run configuration: 'matcher' is for speech/scene/event runs (--tasks); "
@@ -266,11 +283,17 @@ class RunConfig:
                 "run configuration: SSEU runs are audio only; drop 'conditions' "
                 f"({', '.join(self.conditions)})"
             )
-        if self.matcher != "lexical" and not (
-            self.matcher.startswith("embeddings:") and self.matcher[len("embeddings:") :].strip()
+        if self.matcher != "lexical" and not any(
+            self.matcher.startswith(p) and self.matcher[len(p) :].strip()
+            for p in ("embeddings:", "openai-embeddings:")
         ):
             raise RunConfigError(
-                f"run configuration: matcher '{self.matcher}' is not lexical or embeddings:FOLDER"
+                f"run configuration: matcher '{self.matcher}' is not lexical, embeddings:FOLDER "
+                "or openai-embeddings:URL[#MODEL]"
+            )
+        if self.answers not in ("open", "closed"):
+            raise RunConfigError(
+                f"run configuration: answers '{self.answers}' is not open or closed"
             )
         if min(self.max_new_tokens, self.cot_max_new_tokens) < 1:
             raise RunConfigError("run configuration: max_new_tokens must be at least 1")
@@ -314,7 +337,7 @@ class RunConfig:
         """Plain JSON-ready dict (the ``config`` of run.json)."""
         d = asdict(self)
         d["shard"] = str(self.shard) if self.shard else None
-        for key in ("models", "conditions", "seeds", "sseu_tasks"):
+        for key in ("models", "conditions", "seeds", "sseu_tasks", "preset_overrides"):
             d[key] = list(d[key])
         d["labels"] = list(self.labels) if self.labels is not None else None
         return d
@@ -390,6 +413,8 @@ def config_from_mapping(data: dict[str, Any], base_dir: Path | None) -> RunConfi
     data["models"] = _as_tuple("models", data["models"], str)
     if "seeds" in data:
         data["seeds"] = _as_tuple("seeds", data["seeds"], int)
+    if "preset_overrides" in data:
+        data["preset_overrides"] = _as_tuple("preset_overrides", data["preset_overrides"], str)
     if data.get("labels") is not None:
         from cuelab.core.tasks.emotion import parse_labels
 
@@ -408,7 +433,8 @@ def config_from_mapping(data: dict[str, Any], base_dir: Path | None) -> RunConfi
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise RunConfigError(f"run configuration: '{key}' must be an integer")
     for key in ("quant", "device", "task", "split", "norms", "matcher", "scoring",
-                "prompt_family", "label_score", "out", "manifest"):  # fmt: skip
+                "prompt_family", "label_score", "out", "manifest", "answers",
+                "preset"):  # fmt: skip
         if data.get(key) is not None and not isinstance(data[key], str):
             raise RunConfigError(f"run configuration: '{key}' must be a string")
     if data.get("shard") is not None and not isinstance(data["shard"], Shard):
@@ -454,9 +480,19 @@ def load_config(path: str | Path, **overrides: Any) -> RunConfig:
         raise RunConfigError(f"{src}: not valid TOML (nested too deeply)") from None
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return config_from_mapping(data, base_dir=src.resolve().parent)
+        return config_from_mapping(with_preset(data), base_dir=src.resolve().parent)
     except RunConfigError as exc:
         raise RunConfigError(f"{src}: {exc}") from None
+
+
+def with_preset(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` under its ``preset``'s settings (see :mod:`cuelab.core.runs.presets`)."""
+    from cuelab.core.runs.presets import PresetError, apply_preset
+
+    try:
+        return apply_preset(data, keys=_KEYS | {"corrupt_grid"})
+    except PresetError as exc:
+        raise RunConfigError(str(exc)) from None
 
 
 def with_shard(config: RunConfig, shard: Shard | None) -> RunConfig:

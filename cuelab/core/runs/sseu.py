@@ -70,6 +70,7 @@ from cuelab.core.runs.sseu_answer import (
     run_tasks,
 )
 from cuelab.core.tasks.sseu.matching import Matcher
+from cuelab.core.tasks.sseu.prompts import PROMPT_PROVENANCE
 
 __all__ = [
     "BASE_COLUMNS",
@@ -110,6 +111,10 @@ REFERENCE_COLUMNS = ("transcript", "scene", "events")
 _NOT_CARRIED = {"path", "utt_id", "speaker", "snr_db", *REFERENCE_COLUMNS}
 SCENE_PREFIX = "p_scene_"
 EVENT_PREFIX = "p_event_"
+OPEN_LEXICAL_NOTE = (
+    "open answers were mapped lexically: an answer that names no class scores zero; map them "
+    "with --matcher openai-embeddings:URL#MODEL or embeddings:FOLDER, as SSEU-Bench does"
+)
 GREEDY_NOTE = "answers are greedy, so every seed repeats the same answer (std 0)"
 SAMPLED_NOTE = (
     "every seed draws its own answer; each generation is seeded with "
@@ -195,7 +200,7 @@ def prepare(config: RunConfig, manifest: Manifest, rows: Sequence[ManifestRow]) 
     tasks = run_tasks(config)
     asked = fields_of(tasks)
     _check_references(manifest, rows, asked, scenes, events)
-    prompts = load_sseu_tasks(tasks, scenes, events)
+    prompts = load_sseu_tasks(tasks, scenes, events, answers=config.answers)
     taken = set(sseu_header(scenes, events, []))
     digest = None
     if config.matcher.startswith("embeddings:"):
@@ -240,8 +245,18 @@ def sseu_identity(config: RunConfig, manifest: Manifest, setup: SseuSetup) -> di
     }
 
 
-def build_matchers(config: RunConfig, setup: SseuSetup) -> tuple[Matcher | None, Matcher | None]:
-    """The scene and event matchers (None for a field the run does not ask)."""
+def build_matchers(
+    config: RunConfig,
+    setup: SseuSetup,
+    folder: Path | None = None,
+    record: dict[str, Any] | None = None,
+) -> tuple[Matcher | None, Matcher | None]:
+    """The scene and event matchers (None for a field the run does not ask).
+
+    An ``openai-embeddings:`` matcher keeps its embeddings in ``folder``'s
+    ``embeddings.jsonl`` and writes its model id and embedding size into
+    ``record["sseu"]["matcher_provenance"]``.
+    """
     from cuelab.core.tasks.sseu.matching import EmbeddingMatcher, LexicalMatcher, load_text_encoder
 
     need_scene = "scene" in setup.asked and bool(setup.scenes)
@@ -251,6 +266,22 @@ def build_matchers(config: RunConfig, setup: SseuSetup) -> tuple[Matcher | None,
             LexicalMatcher(setup.scenes) if need_scene else None,
             LexicalMatcher(setup.events) if need_events else None,
         )
+    if config.matcher.startswith("openai-embeddings:"):
+        from cuelab.core.tasks.sseu.remote_embeddings import (
+            CACHE_FILE,
+            EmbeddingCache,
+            OpenAIEmbeddings,
+        )
+
+        cache = EmbeddingCache(folder / CACHE_FILE if folder is not None else None)
+        remote = OpenAIEmbeddings(config.matcher.split(":", 1)[1], cache)
+        matchers = (
+            EmbeddingMatcher(setup.scenes, remote) if need_scene else None,
+            EmbeddingMatcher(setup.events, remote) if need_events else None,
+        )
+        if record is not None:
+            record.setdefault("sseu", {})["matcher_provenance"] = remote.provenance()
+        return matchers
     device = "cuda" if config.device == "cuda" else "cpu"
     encoder = load_text_encoder(config.matcher.split(":", 1)[1], device=device)
     return (
@@ -416,6 +447,8 @@ def run_sseu_eval(
         "seeds_note": SAMPLED_NOTE if config.sample else GREEDY_NOTE,
         "wer_normaliser": WER_NORMALISER,
         "wer_raw": "texts as written, split on white space",
+        "answers": config.answers,
+        "prompt_texts": PROMPT_PROVENANCE,
     }
     session = rec.start_session(record, command)
     rec.write_record(out, record)
@@ -428,7 +461,11 @@ def run_sseu_eval(
         mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
         todo = _todo(config, modes_of, mine, writer.done)
         ctl.start(_work(config, todo), "answering")
-        matchers = build_matchers(config, setup) if any(todo.values()) else (None, None)
+        matchers = (
+            build_matchers(config, setup, out, record) if any(todo.values()) else (None, None)
+        )
+        if "matcher_provenance" in record.get("sseu", {}):
+            rec.write_record(out, record)
         for spec in config.models:
             if not todo[spec]:
                 continue
@@ -467,4 +504,5 @@ def run_sseu_eval(
             finally:
                 ctx.close()
     log.info("SSEU run %s complete: %d rows written, %d kept", out, written, writer.kept)
-    return RunOutcome(out, written, writer.kept, len(mine), failed=len(failures.rows))
+    notes = (OPEN_LEXICAL_NOTE,) if config.answers == "open" and config.matcher == "lexical" else ()
+    return RunOutcome(out, written, writer.kept, len(mine), notes, failed=len(failures.rows))

@@ -206,17 +206,23 @@ RECIPES: dict[str, Recipe] = {
                 "numpy==1.26.4",
                 "sentencepiece==0.2.0",
                 "peft==0.3.0",
-                "openai-whisper==20231117",
+                "tokenizers==0.13.3",
+                "whisper-at==0.5",
+                "soundfile==0.13.1",
             ),
-            code="git:https://github.com/YuanGongND/ltu@main",
+            code="git:https://github.com/YuanGongND/ltu@bd646a4ff924417dcc9fd16c53a806db4760c885",
             code_install="path",
-            imports=("sentencepiece", "whisper"),
-            location="the LTU-AS folder: the LLaMA-7B base in HF layout and ltuas_long_noqa_a6.bin",
-            worker=False,
+            imports=("sentencepiece", "whisper_at"),
+            location="the LTU-AS folder: the Vicuna/LLaMA-7B base in HF layout (vicuna_ltuas/), "
+            "ltuas_long_noqa_a6.bin, and Whisper's large-v1.pt and large-v2.pt",
+            python_max=(3, 11),
             notes=(
-                "LTU-AS vendors a transformers 4.28 fork (src/ltu_as/hf-dev/transformers-main) "
-                "and a peft fork; its worker handler is not written yet, so the SPEC is refused "
-                "(not built here).",
+                "LTU-AS vendors a transformers 4.28 fork (src/ltu_as/hf-dev/transformers-main), a "
+                "peft fork and an encoder-only Whisper; the handler puts them first on sys.path, "
+                "so the pip peft and transformers only bring their dependencies (tokenizers pinned "
+                "to 0.13.3, which 4.28 needs). The spoken text comes from whisper-at, as the "
+                "release's inference_gradio.py does. Tested through a stub of these APIs, not on "
+                "the real weights.",
             ),
         ),
         Recipe(

@@ -266,6 +266,21 @@ class EndpointPool:
 
         return self.call(send, endpoint=endpoint, what="chat completion")
 
+    def embeddings(self, body: dict[str, Any], *, endpoint: int | None = None) -> dict[str, Any]:
+        """One ``POST /v1/embeddings`` (OpenAI's protocol), answered as the server's JSON.
+
+        The raw JSON is returned (not the ``openai`` package's parsed object) so that a
+        ``base64`` answer is decoded by the caller exactly as the server sent it.
+        """
+
+        def send(i: int) -> dict[str, Any]:
+            data = self._chat[i].post("/embeddings", body=body, cast_to=object)
+            if not isinstance(data, dict):
+                raise ModelError(f"{self.endpoints[i]}: /embeddings answered no JSON object")
+            return data
+
+        return self.call(send, endpoint=endpoint, what="POST /v1/embeddings")
+
     def models(self, endpoint: int) -> list[str]:
         """The model ids one endpoint serves (``GET /v1/models``)."""
 

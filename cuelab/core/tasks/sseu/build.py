@@ -41,7 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from cuelab.core.audio.io import load_audio, write_audio
-from cuelab.core.audio.mixing import DEFAULT_CROSSFADE_S, MAX_FINITE_SNR_DB, mix_at_snr, stem_paths
+from cuelab.core.audio.mixing import DEFAULT_CROSSFADE_S, MAX_FINITE_SNR_DB, stem_paths
+from cuelab.core.audio.snr_span import SNR_SPANS, SpanMix, mix_over
 from cuelab.core.datasets.manifest import ManifestRow, read_manifest
 from cuelab.core.datasets.writer import write_manifest, write_text_atomic
 from cuelab.core.errors import CueLabError, ManifestError
@@ -73,7 +74,14 @@ EXTRA_COLUMNS = (
     "background_scene",
     "background_offset_s",
     "source_transcript",
+    "layout",
+    "snr_over",
+    "snr_speech_db",
+    "snr_clip_db",
+    "speech_span_s",
+    "speech_cut_s",
 )
+LAYOUTS = ("per-speech", "per-background")
 
 
 class SseuBuildError(CueLabError):
@@ -251,8 +259,21 @@ def events_in_mix(
     return sorted(found, key=lambda s: (s.start, s.label))
 
 
-def _config_dict(config: BuildConfig) -> dict[str, object]:
-    return asdict(config)
+def _config_dict(
+    config: BuildConfig, layout: str = "per-speech", snr_over: str = "speech"
+) -> dict[str, object]:
+    """build.json's content; the layout and SNR span only when not the first defaults.
+
+    Sets built before ``--layout`` and ``--snr-over`` existed were per-speech sets
+    measured over the speech; leaving the keys out for those keeps such a set
+    completable by the same command.
+    """
+    out = asdict(config)
+    if layout != "per-speech":
+        out["layout"] = layout
+    if snr_over != "speech":
+        out["snr_over"] = snr_over
+    return out
 
 
 def _check_out_dir(out: Path, config: dict[str, object]) -> None:
@@ -309,9 +330,14 @@ def build_sseu(
     audio_format: str = "flac",
     onset_range: tuple[float, float] = DEFAULT_ONSET_RANGE,
     stems: bool = False,
+    snr_over: str = "speech",
     control: JobControl | None = None,
 ) -> BuildResult:
     """Mix every speech clip over its seeded background at every SNR; write the set.
+
+    This is the ``per-speech`` layout (one mixture per speech clip, speech-length
+    plus onset and tail, the background looped when short); the paper's
+    ``per-background`` layout is :func:`cuelab.core.tasks.sseu.per_background.build_per_background`.
 
     Args:
         out_dir: output folder (new, empty, or a partial build of the same config).
@@ -324,6 +350,8 @@ def build_sseu(
         audio_format: ``flac`` (24-bit) or ``wav`` (float32, SNR exact to the bit).
         onset_range: speech onset and background tail are drawn from this range (s).
         stems: also write the scaled speech and background of each mix under ``stems/``.
+        snr_over: the span the SNR holds over: ``speech`` (the samples the speech
+            occupies) or ``clip`` (the whole mixture); both are measured in the manifest.
         control: progress (one item per mixture) and cancellation.
 
     Returns:
@@ -337,6 +365,8 @@ def build_sseu(
     control = control or JobControl()
     out = Path(out_dir)
     snr_list = _check_params(snrs, sr, audio_format, onset_range)
+    if snr_over not in SNR_SPANS:
+        raise SseuBuildError(f"SNR span {snr_over!r} is not speech or clip")
     speech = read_manifest(speech_manifest or DEMO_SPEECH)
     bg_path = backgrounds_manifest or DEMO_BACKGROUNDS
     backgrounds = read_backgrounds(bg_path)
@@ -353,7 +383,8 @@ def build_sseu(
             audio_format=audio_format,
             onset_range_s=[float(onset_range[0]), float(onset_range[1])],
             stems=bool(stems),
-        )
+        ),
+        snr_over=snr_over,
     )
     _check_out_dir(out, config)
     out.mkdir(parents=True, exist_ok=True)
@@ -422,16 +453,18 @@ def _mix_one(
     bg_seconds = bg_audio.size / sr
     offset = round(max(0.0, bg_seconds - mix_seconds) * place.offset_fraction, 3)
     start = round(offset * sr)
-    mixed = mix_at_snr(
+    span_mix = mix_over(
         audio,
         bg_audio[start:],
         sr,
         snr,
         place.onset_s,
+        snr_over=str(config.get("snr_over", "speech")),
         tail_s=place.tail_s,
         speech_name=str(row.path),
         background_name=str(bg.path),
     )
+    mixed = span_mix.result
     speech_id = row.utt_id
     safe_id = speech_id.replace("/", "__").replace("\\", "__")
     tag = snr_tag(snr)
@@ -465,13 +498,28 @@ def _mix_one(
         "events": ";".join(e for e in bg.events if any(s.label == e for s in spans)),
         "event_times": ";".join(f"{s.label}@{s.start:.3f}-{s.end:.3f}" for s in spans),
         "snr_db": f"{snr:g}",
-        "achieved_snr_db": _fmt_db(mixed.achieved_snr_db),
+        **snr_cells(span_mix, "per-speech"),
         "onset_s": f"{place.onset_s:.3f}",
         "duration_s": f"{duration:.3f}",
         "background": os.path.relpath(bg.path, out.resolve()),
         "background_scene": bg.scene,
         "background_offset_s": f"{offset:.3f}",
         "source_transcript": transcript,
+    }
+
+
+def snr_cells(span_mix: SpanMix, layout: str, cut_s: float = 0.0) -> dict[str, str]:
+    """The manifest's SNR and placement cells: the span used, both measured SNRs, the cut."""
+    m = span_mix.result
+    start = m.onset_samples / m.sr
+    return {
+        "achieved_snr_db": _fmt_db(span_mix.achieved_snr_db),
+        "layout": layout,
+        "snr_over": span_mix.snr_over,
+        "snr_speech_db": _fmt_db(span_mix.snr_speech_db),
+        "snr_clip_db": _fmt_db(span_mix.snr_clip_db),
+        "speech_span_s": f"{start:.3f}-{start + m.speech_samples / m.sr:.3f}",
+        "speech_cut_s": f"{cut_s:.3f}",
     }
 
 

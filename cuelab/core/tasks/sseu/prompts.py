@@ -13,6 +13,13 @@ prompt's ``{labels}`` (so closed-set label scoring works for ASC and AT), the
 other list is written in, and literal braces (the JSON example) are escaped
 for ``str.format``. Class names are shown with spaces for underscores
 (``car_passing`` → ``car passing``); the matchers map answers back.
+
+Two answer styles (``answers``): ``closed`` lists the classes in the prompt
+(``sseu_<task>.txt``); ``open`` asks for the scene and the events in the
+model's own words without listing any class (``sseu_<task>_open.txt``), as
+SSEU-Bench does ("we do not require them to generate pre-defined labels"),
+so the answers must be mapped by an embedding matcher. The wording of both
+is CueLab's own: the paper's prompts are published only on its website.
 """
 
 from __future__ import annotations
@@ -43,6 +50,11 @@ _PLACEHOLDERS: dict[str, tuple[str | None, str | None]] = {
     "cot": ("{scenes}", "{events}"),
 }
 TOKEN_LINE = "\nAcoustic concept tokens: {tokens}"
+ANSWER_STYLES = ("closed", "open")
+PROMPT_PROVENANCE = (
+    "CueLab's own prompt wording (assets/prompts/sseu_*.txt); the SSEU-Bench paper's "
+    "prompts are published only on its website and are not reproduced"
+)
 
 
 def display_label(label: str) -> str:
@@ -54,9 +66,12 @@ def _escape(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def template_path(task: str, prompts_dir: str | Path | None = None) -> Path:
-    """The template file of ``task``."""
-    return Path(prompts_dir or PROMPTS_DIR) / f"sseu_{task}.txt"
+def template_path(
+    task: str, prompts_dir: str | Path | None = None, answers: str = "closed"
+) -> Path:
+    """The template file of ``task`` (``asr`` has one file for both answer styles)."""
+    suffix = "_open" if answers == "open" and task != "asr" else ""
+    return Path(prompts_dir or PROMPTS_DIR) / f"sseu_{task}{suffix}.txt"
 
 
 def load_sseu_task(
@@ -64,6 +79,7 @@ def load_sseu_task(
     scenes: Sequence[str] = (),
     events: Sequence[str] = (),
     prompts_dir: str | Path | None = None,
+    answers: str = "closed",
 ) -> TaskPrompt:
     """Build the :class:`TaskPrompt` of an SSEU task for the given class lists.
 
@@ -72,6 +88,7 @@ def load_sseu_task(
         scenes: the scene classes offered (needed by ``asc``, ``joint``, ``cot``).
         events: the event classes offered (needed by ``at``, ``joint``, ``cot``).
         prompts_dir: folder of the ``sseu_*.txt`` templates (default ``assets/prompts``).
+        answers: ``closed`` (the classes are listed) or ``open`` (free answers; no list).
 
     Returns:
         A prompt whose ``render()`` gives the instruction; its ``labels`` are
@@ -83,7 +100,9 @@ def load_sseu_task(
     """
     if task not in SSEU_TASKS:
         raise ModelError(f"unknown SSEU task {task!r} (known: {', '.join(SSEU_TASKS)})")
-    path = template_path(task, prompts_dir)
+    if answers not in ANSWER_STYLES:
+        raise ModelError(f"unknown answer style {answers!r} (open or closed)")
+    path = template_path(task, prompts_dir, answers)
     try:
         text = path.read_text(encoding="utf-8").rstrip("\n")
     except OSError as exc:
@@ -92,7 +111,7 @@ def load_sseu_task(
         "{scenes}": [display_label(s) for s in scenes],
         "{events}": [display_label(e) for e in events],
     }
-    main, other = _PLACEHOLDERS[task]
+    main, other = _PLACEHOLDERS[task] if answers == "closed" else (None, None)
     for placeholder in (main, other):
         if placeholder is None:
             continue
@@ -105,8 +124,17 @@ def load_sseu_task(
     if other is not None:
         body = body.replace(_escape(other), _escape(", ".join(lists[other])))
     labels = tuple(lists[main]) if main else ()
+    if answers == "open":
+        for placeholder in ("{scenes}", "{events}", "{labels}"):
+            if placeholder in text:
+                raise ModelError(
+                    f"open-answer template {path} must not list classes ({placeholder})"
+                )
     return TaskPrompt(
-        name=f"sseu_{task}", audio_only=body, with_tokens=body + TOKEN_LINE, labels=labels
+        name=f"sseu_{task}" + ("_open" if answers == "open" and task != "asr" else ""),
+        audio_only=body,
+        with_tokens=body + TOKEN_LINE,
+        labels=labels,
     )
 
 
@@ -115,9 +143,10 @@ def load_sseu_tasks(
     scenes: Sequence[str],
     events: Sequence[str],
     prompts_dir: str | Path | None = None,
+    answers: str = "closed",
 ) -> dict[str, TaskPrompt]:
     """:func:`load_sseu_task` for several tasks, keyed by task name."""
-    return {t: load_sseu_task(t, scenes, events, prompts_dir) for t in tasks}
+    return {t: load_sseu_task(t, scenes, events, prompts_dir, answers) for t in tasks}
 
 
 def tasks_for_mode(joint: bool = False, cot: bool = False) -> tuple[str, ...]:

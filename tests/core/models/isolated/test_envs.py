@@ -38,7 +38,8 @@ def test_every_isolated_family_has_a_recipe_and_a_registry_entry() -> None:
         assert recipe.code.startswith(("pypi:", "git:"))
     assert get_recipe("ms-clap").no_deps == ("msclap==1.3.4",)
     assert get_recipe("step-audio-2-mini").remote_code and get_recipe("kimi-audio").remote_code
-    assert not RECIPES["ltu-as"].worker
+    assert RECIPES["ltu-as"].worker and RECIPES["ltu-as"].code.count("@") == 1
+    assert len(RECIPES["ltu-as"].code.rsplit("@", 1)[1]) == 40  # pinned to a commit
 
 
 def test_the_recipe_hash_ignores_notes_but_not_packages() -> None:

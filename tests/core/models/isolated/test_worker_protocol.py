@@ -341,11 +341,13 @@ def test_the_per_call_timeout_comes_from_the_environment(
 
 
 def test_families_are_refused_before_a_worker_starts(tmp_path: Path) -> None:
-    """LTU-AS has no handler; pickles need allow_pickle; remote code needs trust_remote_code."""
+    """Pickles need allow_pickle; remote code needs trust_remote_code."""
     from cuelab.core.models.registry import load_model
 
-    with pytest.raises(ModelError, match="ltu-as: CueLab ships the recipe"):
+    (tmp_path / "ltuas_long_noqa_a6.bin").write_bytes(b"not read")
+    with pytest.raises(ModelError, match=r"ltuas_long_noqa_a6\.bin is a pickle.*--allow-pickle"):
         load_model(f"ltu-as:{tmp_path}")
+    (tmp_path / "ltuas_long_noqa_a6.bin").unlink()
     weights = tmp_path / "CLAP_weights_2023.pth"
     weights.write_bytes(b"not read")
     with pytest.raises(ModelError, match=r"pickle checkpoint.*--allow-pickle"):

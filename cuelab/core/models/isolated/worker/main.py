@@ -32,6 +32,7 @@ HANDLERS = {
     "mga-clap": "wk_mgaclap:MgaClapHandler",
     "paraclap": "wk_paraclap:ParaClapHandler",
     "pengi": "wk_pengi:PengiHandler",
+    "ltu-as": "wk_ltuas:LtuAsHandler",
     "kimi-audio": "wk_kimi:KimiAudioHandler",
     "step-audio-2-mini": "wk_stepaudio:StepAudio2Handler",
 }

