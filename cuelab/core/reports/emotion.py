@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from cuelab.core.errors import ReportError
+from cuelab.core.reports import analysis, stats
 from cuelab.core.reports import plots as pl
-from cuelab.core.reports import stats
 from cuelab.core.reports.agreement import write_annotation_report
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.csvio import read_complete_rows, write_csv
@@ -86,9 +86,20 @@ def load_predictions(
 
 
 def build_emotion_report(
-    folder: Path, record: dict[str, Any], *, plots: bool = True
+    folder: Path,
+    record: dict[str, Any],
+    *,
+    plots: bool = True,
+    holm: str | None = None,
+    calibrate: Sequence[str] | None = None,
+    tables: bool = False,
 ) -> ReportFiles:
     """Compute the statistics of an emotion run folder and write its tables (and plots).
+
+    ``holm`` (``family`` or ``all``) and ``calibrate`` (``contextual``, ``batch``)
+    default to the choices run.json recorded last time, else ``family`` and none;
+    the choices used are written back under run.json's ``analysis``. ``tables``
+    also writes ``tables/`` in the papers' shape (:mod:`cuelab.core.reports.tables`).
 
     Raises:
         ReportError: no predictions, or no row with a reference label.
@@ -104,10 +115,20 @@ def build_emotion_report(
     summary = stats.summarise(
         groups, keys, labels, int(config["bootstrap"]), int(config["bootstrap_seed"])
     )
-    tests = stats.paired_tests(groups, keys)
+    before = record.get("analysis") or {}
+    holm = holm or str(before.get("holm") or "family")
+    if holm not in analysis.HOLM_CHOICES:
+        raise ReportError(f"--holm must be one of {', '.join(analysis.HOLM_CHOICES)}, not {holm!r}")
+    calibrate = list(before.get("calibrate") or []) if calibrate is None else list(calibrate)
+    tests = analysis.family_tests(groups, keys, holm)
+    deltas = analysis.delta_cells(
+        groups, keys, int(config["bootstrap"]), int(config["bootstrap_seed"])
+    )
     present = [m for m in models if any(k[0] == m for k in keys)]
     files = ReportFiles(
-        summary=_write_summary(folder, summary, labels, record.get("interventions") or {}),
+        summary=_write_summary(
+            folder, summary, labels, record.get("interventions") or {}, deltas
+        ),
         tests=write_csv(
             folder / TESTS_CSV,
             [
@@ -120,6 +141,7 @@ def build_emotion_report(
                 "n10",
                 "p_mcnemar",
                 "p_holm",
+                "family",
             ],
             [
                 [
@@ -132,6 +154,7 @@ def build_emotion_report(
                     t.n10,
                     _num(t.p_mcnemar),
                     _num(t.p_holm),
+                    t.family,
                 ]
                 for t in tests
             ],
@@ -143,10 +166,10 @@ def build_emotion_report(
         ),
         spearman=write_csv(
             folder / SPEARMAN_CSV,
-            ["model", "n_points", "levels", "rho", "p"],
+            ["model", "n_points", "levels", "rho", "p", "variant"],
             [
-                [s.model, s.n_points, s.levels, _num(s.rho), _num(s.p)]
-                for s in stats.spearman_rows(summary, present)
+                [s.model, s.n_points, s.levels, _num(s.rho), _num(s.p), variant]
+                for variant, s in analysis.spearman_variants(summary, present)
             ],
         ),
         rows=summary,
@@ -154,6 +177,8 @@ def build_emotion_report(
     if plots:
         files.plots = _plots(folder, groups, keys, summary, present, labels)
     files.annotations = write_annotation_report(folder, record)
+    record["analysis"] = analysis.analysis_choices(holm, calibrate)
+    rec.write_record(folder, record)
     return files
 
 
@@ -162,18 +187,21 @@ def _write_summary(
     summary: Sequence[stats.SummaryRow],
     labels: Sequence[str],
     interventions: dict[str, dict[str, dict[str, float]]],
+    deltas: dict[tuple[str, str, str], Any],
 ) -> Path:
     header = [
         "model", "condition", "seed", "n", "uar", "uar_ci_low", "uar_ci_high", "wa", "unparsed",
         *(f"recall_{lab}" for lab in labels), "ci_method", "n_speakers", "ci_note",
-        "change_rate", "same_tokens",
+        "change_rate", "same_tokens", "delta_uar", "delta_ci_low", "delta_ci_high",
     ]  # fmt: skip
+    none = (math.nan, math.nan, math.nan)
     rows = [
         [
             r.model, r.condition, r.seed, r.n, _num(r.uar), _num(r.uar_ci_low),
             _num(r.uar_ci_high), _num(r.wa), _num(r.unparsed),
             *(_num(r.recalls.get(lab, math.nan)) for lab in labels), r.ci_method,
             r.n_speakers, r.ci_note, *_effect(interventions, r.condition, r.seed),
+            *(_num(x) for x in deltas.get((r.model, r.condition, r.seed), none)),
         ]
         for r in summary
     ]  # fmt: skip
