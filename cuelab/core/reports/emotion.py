@@ -33,6 +33,7 @@ from cuelab.core.errors import ReportError
 from cuelab.core.reports import analysis, stats
 from cuelab.core.reports import plots as pl
 from cuelab.core.reports.agreement import write_annotation_report
+from cuelab.core.reports.reliance import write_reliance_and_calibration
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.csvio import read_complete_rows, write_csv
 
@@ -55,6 +56,7 @@ class ReportFiles:
     plots: list[Path] = field(default_factory=list)
     rows: list[stats.SummaryRow] = field(default_factory=list)
     annotations: list[Path] = field(default_factory=list)
+    analysis: list[Path] = field(default_factory=list)
 
 
 def _num(x: float, digits: int = 6) -> str:
@@ -126,9 +128,7 @@ def build_emotion_report(
     )
     present = [m for m in models if any(k[0] == m for k in keys)]
     files = ReportFiles(
-        summary=_write_summary(
-            folder, summary, labels, record.get("interventions") or {}, deltas
-        ),
+        summary=_write_summary(folder, summary, labels, record.get("interventions") or {}, deltas),
         tests=write_csv(
             folder / TESTS_CSV,
             [
@@ -177,6 +177,13 @@ def build_emotion_report(
     if plots:
         files.plots = _plots(folder, groups, keys, summary, present, labels)
     files.annotations = write_annotation_report(folder, record)
+    files.analysis = write_reliance_and_calibration(
+        folder, record, groups, keys, labels, present, calibrate, plots
+    )
+    if tables:
+        from cuelab.core.reports.tables import write_emotion_tables
+
+        files.analysis.extend(write_emotion_tables(folder, record, plots=plots))
     record["analysis"] = analysis.analysis_choices(holm, calibrate)
     rec.write_record(folder, record)
     return files

@@ -189,7 +189,8 @@ def test_unparsed_answers_are_wrong_and_counted(run: Path, tmp_path: Path) -> No
 def test_report_rebuilds_the_same_tables_and_plots(run: Path, tmp_path: Path) -> None:
     copy = tmp_path / "again"
     shutil.copytree(run, copy)
-    names = ["summary.csv", "tests.csv", "confusion.csv", "spearman.csv"]
+    names = ["summary.csv", "tests.csv", "confusion.csv", "spearman.csv", "reliance.csv",
+             "reliance_index.csv", "calibration.csv"]  # fmt: skip
     for name in names:
         (copy / name).unlink()
     for png in copy.glob("*.png"):
@@ -200,7 +201,8 @@ def test_report_rebuilds_the_same_tables_and_plots(run: Path, tmp_path: Path) ->
     pngs = sorted(p.name for p in copy.glob("*.png"))
     assert pngs == [
         "confusion_oracle_-.png", "confusion_reference.png",
-        "confusion_reference_demo-reference.png", "token_gain.png", "uar_vs_corruption.png",
+        "confusion_reference_demo-reference.png", "reliability.png", "token_gain.png",
+        "uar_vs_corruption.png",
     ]  # fmt: skip
     assert all((copy / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
