@@ -171,6 +171,20 @@ def _calibrate_choices(args: argparse.Namespace) -> list[str] | None:
     return [c for c in out if c != "none"]
 
 
+def _content_free(folder: Path) -> None:
+    """Score the run's content-free inputs once (content_free.csv) for --calibrate contextual."""
+    from cuelab.core.runs import record as rec
+    from cuelab.core.runs.config import RunConfig
+    from cuelab.core.runs.content_free import CONTENT_FREE_CSV, score_content_free
+
+    if (folder / CONTENT_FREE_CSV).is_file():
+        return
+    if RunConfig.from_json(rec.read_record(folder)["config"]).is_sseu:
+        return
+    print(f"scoring the content-free inputs of {folder}", file=sys.stderr)
+    score_content_free(folder)
+
+
 _KEYS = {
     "manifest": "manifest", "split": "split", "model": "models", "conditions": "conditions",
     "corrupt_grid": "corrupt_grid", "seeds": "seeds", "labels": "labels", "task": "task",
@@ -249,11 +263,14 @@ def _print_sseu(files: Any, as_json: bool) -> None:
 def _report(folder: Path, args: argparse.Namespace) -> int:
     from cuelab.core.reports.build import build_report
 
+    calibrate = _calibrate_choices(args)
+    if calibrate and "contextual" in calibrate:
+        _content_free(folder)
     files = build_report(
         folder,
         plots=not args.no_plots,
         holm=getattr(args, "holm", None),
-        calibrate=_calibrate_choices(args),
+        calibrate=calibrate,
         tables=bool(getattr(args, "tables", False)),
     )
     _print_summary(files, args.json)

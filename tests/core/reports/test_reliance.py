@@ -176,3 +176,55 @@ def test_rows_without_probabilities_say_na(run: Path, tmp_path: Path) -> None:
     assert all(r[k] == "n/a" for r in mine for k in ("ece", "brier", "nll", "content_free"))
     assert mine[0]["uar"] != "n/a" and mine[1]["uar"] == "n/a"
     assert all(r["ece"] != "n/a" for r in rows if r["condition"] != "conflict")
+
+
+def test_contextual_calibration_divides_by_the_content_free_score(
+    run: Path, tmp_path: Path
+) -> None:
+    from cuelab.core.models.base import Clip, LoadOptions
+    from cuelab.core.models.registry import load_model
+    from cuelab.core.runs.content_free import content_free_text
+    from cuelab.core.tasks.prompts import load_task
+
+    copy = tmp_path / "ctx"
+    shutil.copytree(run, copy)
+    assert main(["report", str(copy), "--no-plots", "--calibrate", "batch,contextual"]) == 0
+    cf = {(r["model"], r["condition"]): r for r in read(copy / "content_free.csv")}
+    assert cf[("reference", "audio-only")]["tokens"] == ""
+    # the reference model parses its tokens and refuses N/A values: silence without tokens
+    assert cf[("reference", "correct")]["tokens"] == ""
+    assert "N/A token text refused" in cf[("reference", "correct")]["note"]
+    assert content_free_text("ENERGY=HIGH PITCH=LOW") == "ENERGY=N/A PITCH=N/A"
+    text = None
+    assert cf[("oracle:-", "correct")]["p_angry"] == "" and cf[("oracle:-", "correct")]["note"]
+    # the recorded distribution is the model's score of silence with the N/A text
+    seconds = float(cf[("reference", "correct")]["seconds"])
+    model = load_model("reference", LoadOptions())
+    silence = Clip(np.zeros(round(seconds * model.sample_rate), np.float32), model.sample_rate)
+    (pred,) = model.score_labels(silence, load_task("ser", LABELS), LABELS, [text])
+    for lab in LABELS:
+        assert num(cf[("reference", "correct")][f"p_{lab}"]) == pytest.approx(
+            pred.probs[lab], abs=1e-6
+        )
+    g = table(copy)
+    cal = [r for r in read(copy / "calibration.csv") if r["calibration"] == "contextual"]
+    assert {r["model"] for r in cal} == {"reference", "oracle:-"}
+    for r in cal:
+        if r["model"] == "oracle:-":
+            assert r["uar"] == r["ece"] == "n/a"
+            continue
+        rows = g[(r["model"], r["condition"], r["seed"])]
+        ids = sorted(rows)
+        y = np.array([rows[u]["label"] for u in ids])
+        dist = np.array([float(cf[(r["model"], r["condition"])][f"p_{lab}"]) for lab in LABELS])
+        p = probs(rows, ids)
+        p = p / p.sum(axis=1, keepdims=True) / (dist / dist.sum())
+        p = p / p.sum(axis=1, keepdims=True)
+        assert num(r["uar"]) == pytest.approx(np_uar(y, np.array(LABELS)[p.argmax(1)]), abs=1e-6)
+        assert num(r["ece"]) == pytest.approx(np_ece(p, y), abs=1e-6)
+    import json
+
+    assert json.loads((copy / "run.json").read_text())["analysis"]["calibrate"] == [
+        "batch",
+        "contextual",
+    ]
