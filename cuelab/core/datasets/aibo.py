@@ -165,13 +165,13 @@ def _genders(
         return {}
     if not path.is_file():
         raise ManifestError(f"{path}: speaker info file not found")
-    genders = read_speaker_info(path)
-    if not genders:
+    found = read_speaker_info(path)
+    if not found:
         message = f"{path}: no 'speaker gender' pairs found"
         if speaker_info is not None:
             raise ManifestError(message)
         report.warnings.append(message + "; gender left empty")
-    return genders
+    return found
 
 
 def read_dev_list(path: Path) -> set[str]:
