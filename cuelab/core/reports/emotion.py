@@ -117,11 +117,14 @@ def build_emotion_report(
     summary = stats.summarise(
         groups, keys, labels, int(config["bootstrap"]), int(config["bootstrap_seed"])
     )
-    before = record.get("analysis") or {}
+    before = record.get("analysis")
+    before = before if isinstance(before, dict) else {}
     holm = holm or str(before.get("holm") or "family")
     if holm not in analysis.HOLM_CHOICES:
         raise ReportError(f"--holm must be one of {', '.join(analysis.HOLM_CHOICES)}, not {holm!r}")
-    calibrate = list(before.get("calibrate") or []) if calibrate is None else list(calibrate)
+    if calibrate is None:
+        earlier = before.get("calibrate")
+        calibrate = [str(c) for c in earlier] if isinstance(earlier, list) else []
     tests = analysis.family_tests(groups, keys, holm)
     deltas = analysis.delta_cells(
         groups, keys, int(config["bootstrap"]), int(config["bootstrap_seed"])
