@@ -144,3 +144,25 @@ def test_sseu_table_columns_average_and_mean_over_finite_snrs(tmp_path: Path) ->
         r0 = next(r for r in mine if r["snr_db"] == "0")
         assert show[k] == f"{float(r0['wer']):.1f} ± {float(r0['wer_std']):.1f}"
     assert "WER Mean5" in shown and "mAP Average" in shown
+
+
+def test_an_sseu_run_gets_its_table_from_its_summary(tmp_path: Path) -> None:
+    from tests.core.runs.test_sseu_runs import CLIPS, build_set
+    from tests.core.runs.test_sseu_runs import config as sseu_config
+
+    manifest = build_set(tmp_path / "set", list(CLIPS[:2]))
+    out = tmp_path / "sseu"
+    run_eval(sseu_config(manifest, out, seeds=[0], cot=False))
+    assert main(["report", str(out), "--no-plots", "--tables"]) == 0
+    table = read(out / "tables" / "sseu.csv")
+    summary = read(out / "summary.csv")
+    assert [(r["model"], r["mode"]) for r in table] == [("oracle:-", "independent"),
+                                                        ("oracle:-", "joint")]  # fmt: skip
+    for row in table:
+        for s in summary:
+            if (s["model"], s["mode"]) == (row["model"], row["mode"]):
+                for metric in ("wer", "macc", "map"):
+                    assert row[f"{metric}@{s['snr_db']}"] == s[metric]
+        assert row["wer_average"] == "0" and row["macc_mean5"] == "100"  # the oracle's bounds
+    tex = (out / "tables" / "sseu.tex").read_text()
+    assert "\\toprule" in tex and "WER Average" in tex
