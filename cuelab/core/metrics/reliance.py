@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from cuelab.core.metrics.base import MetricsError, is_unparsed
-from cuelab.core.metrics.classification import ConfidenceInterval, bootstrap_ci, uar
+from cuelab.core.metrics.classification import ConfidenceInterval
 
 __all__ = [
     "ECE_BINS",
@@ -45,9 +45,48 @@ ECE_BINS = 15
 NLL_FLOOR = 1e-12
 
 
-def _uar(t: Any, p: Any) -> float:
-    """:func:`uar` on integer-code arrays (its fast numpy path)."""
-    return uar(t, p)
+def _uar(t: np.ndarray, p: np.ndarray) -> float:
+    """UAR on integer codes (reference in [0, K), predictions -1 when unparsed or unknown).
+
+    The same number as :func:`uar`, without re-encoding the labels: the
+    bootstraps here call it thousands of times.
+    """
+    k = int(t.max()) + 1
+    support = np.bincount(t, minlength=k)
+    hits = np.bincount(t[t == p], minlength=k)
+    present = support > 0
+    return float(np.mean(hits[present] / support[present]))
+
+
+def _bootstrap(
+    metric: Any,
+    arrays: tuple[np.ndarray, ...],
+    groups: Sequence[Any] | None,
+    n_resamples: int,
+    seed: int,
+) -> tuple[ConfidenceInterval, int]:
+    """Percentile interval of ``metric`` over cluster resamples, and how many were defined.
+
+    The draws are :func:`~cuelab.core.metrics.classification.bootstrap_ci`'s (same
+    sampler, same generator), so the interval is the one it would give; NaN
+    replicates are left out and counted.
+    """
+    from cuelab.core.metrics.classification import _cluster_sampler
+
+    if n_resamples < 1:
+        raise MetricsError(f"n_resamples must be at least 1, got {n_resamples}")
+    draw = _cluster_sampler(groups, len(arrays[0]))
+    rng = np.random.default_rng(seed)
+    point = float(metric(*arrays))
+    reps = np.empty(n_resamples)
+    for r in range(n_resamples):
+        idx = draw(rng)
+        reps[r] = metric(*(a[idx] for a in arrays))
+    reps = reps[~np.isnan(reps)]
+    if reps.size == 0:
+        return ConfidenceInterval(point, math.nan, math.nan), 0
+    low, high = np.percentile(reps, [2.5, 97.5])
+    return ConfidenceInterval(point, float(low), float(high)), int(reps.size)
 
 
 def _codes(y_true: Sequence[Any], *preds: Sequence[Any]) -> tuple[np.ndarray, ...]:
@@ -89,7 +128,7 @@ def paired_delta(
     def metric(t: np.ndarray, b: np.ndarray, *os: np.ndarray) -> float:
         return float(np.mean([_uar(t, o) for o in os]) - _uar(t, b))
 
-    return bootstrap_ci(metric, *codes, groups=groups, n_resamples=n_resamples, seed=seed)
+    return _bootstrap(metric, codes, groups, n_resamples, seed)[0]
 
 
 def majority_vote(per_seed: Sequence[Sequence[Any]]) -> list[Any]:
@@ -196,27 +235,8 @@ def reliance_index(
         return (u_c - _uar(tt, ff)) / gain if gain > 0 else math.nan
 
     u_c, u_a, u_f = _uar(t, c), _uar(t, a), _uar(t, f)
-    ci = bootstrap_ci(index, t, a, c, f, groups=groups, n_resamples=n_resamples, seed=seed)
-    # count the defined replicates the same way bootstrap_ci draws them
-    kept = 0
-    if math.isfinite(ci.low):
-        kept = _defined_replicates(index, (t, a, c, f), groups, n_resamples, seed)
+    ci, kept = _bootstrap(index, (t, a, c, f), groups, n_resamples, seed)
     return ci, u_c - u_a, u_c - u_f, kept
-
-
-def _defined_replicates(
-    metric: Any, arrays: tuple[np.ndarray, ...], groups: Sequence[Any] | None, n: int, seed: int
-) -> int:
-    from cuelab.core.metrics.classification import _cluster_sampler
-
-    draw = _cluster_sampler(groups, len(arrays[0]))
-    rng = np.random.default_rng(seed)
-    kept = 0
-    for _ in range(n):
-        idx = draw(rng)
-        if math.isfinite(metric(*(x[idx] for x in arrays))):
-            kept += 1
-    return kept
 
 
 # --------------------------------------------------------------------------- calibration
