@@ -58,35 +58,61 @@ def _uar(t: np.ndarray, p: np.ndarray) -> float:
     return float(np.mean(hits[present] / support[present]))
 
 
-def _bootstrap(
-    metric: Any,
-    arrays: tuple[np.ndarray, ...],
+def _replicate_uars(
+    t: np.ndarray,
+    preds: Sequence[np.ndarray],
     groups: Sequence[Any] | None,
     n_resamples: int,
     seed: int,
-) -> tuple[ConfidenceInterval, int]:
-    """Percentile interval of ``metric`` over cluster resamples, and how many were defined.
+) -> np.ndarray:
+    """UAR of each prediction list on every cluster-bootstrap replicate, shape (B, len(preds)).
 
-    The draws are :func:`~cuelab.core.metrics.classification.bootstrap_ci`'s (same
-    sampler, same generator), so the interval is the one it would give; NaN
-    replicates are left out and counted.
+    The replicates are :func:`~cuelab.core.metrics.classification.bootstrap_ci`'s
+    (same sampler order, same generator calls), but each is a vector of cluster
+    counts: a replicate's per-class support and hits are those counts times the
+    per-cluster tables, so all replicates cost two matrix products per list.
     """
-    from cuelab.core.metrics.classification import _cluster_sampler
-
     if n_resamples < 1:
         raise MetricsError(f"n_resamples must be at least 1, got {n_resamples}")
-    draw = _cluster_sampler(groups, len(arrays[0]))
+    n = t.size
+    if groups is None:
+        g_idx = np.arange(n)
+    else:
+        g = list(groups)
+        if len(g) != n:
+            raise MetricsError(f"speaker column has {len(g)} entries but the data have {n}")
+        if any(is_unparsed(x) for x in g):
+            raise MetricsError("speaker column has missing values")
+        first = {c: i for i, c in enumerate(dict.fromkeys(g))}
+        g_idx = np.array([first[x] for x in g], dtype=np.int64)
+    n_groups = int(g_idx.max()) + 1
     rng = np.random.default_rng(seed)
-    point = float(metric(*arrays))
-    reps = np.empty(n_resamples)
+    counts = np.empty((n_resamples, n_groups))
     for r in range(n_resamples):
-        idx = draw(rng)
-        reps[r] = metric(*(a[idx] for a in arrays))
-    reps = reps[~np.isnan(reps)]
-    if reps.size == 0:
+        counts[r] = np.bincount(rng.integers(0, n_groups, size=n_groups), minlength=n_groups)
+    k = int(t.max()) + 1
+    support = np.zeros((n_groups, k))
+    np.add.at(support, (g_idx, t), 1.0)
+    sup = counts @ support
+    out = np.empty((n_resamples, len(preds)))
+    for j, p in enumerate(preds):
+        hit_table = np.zeros((n_groups, k))
+        right = t == p
+        np.add.at(hit_table, (g_idx[right], t[right]), 1.0)
+        hits = counts @ hit_table
+        with np.errstate(invalid="ignore", divide="ignore"):
+            recall = np.where(sup > 0, hits / sup, np.nan)
+        out[:, j] = np.nanmean(recall, axis=1)
+    return out
+
+
+def _interval(point: float, reps: np.ndarray) -> tuple[ConfidenceInterval, int]:
+    """Percentile 95 % interval of the defined (non-NaN) replicates, and their number."""
+    kept = reps[~np.isnan(reps)]
+    if kept.size == 0:
         return ConfidenceInterval(point, math.nan, math.nan), 0
-    low, high = np.percentile(reps, [2.5, 97.5])
-    return ConfidenceInterval(point, float(low), float(high)), int(reps.size)
+    low, high = np.percentile(kept, [2.5, 97.5])
+    return ConfidenceInterval(point, float(low), float(high)), int(kept.size)
 
 
 def _codes(y_true: Sequence[Any], *preds: Sequence[Any]) -> tuple[np.ndarray, ...]:
@@ -123,12 +149,10 @@ def paired_delta(
     """
     if not others:
         raise MetricsError("paired delta needs at least one comparison condition")
-    codes = _codes(y_true, base, *others)
-
-    def metric(t: np.ndarray, b: np.ndarray, *os: np.ndarray) -> float:
-        return float(np.mean([_uar(t, o) for o in os]) - _uar(t, b))
-
-    return _bootstrap(metric, codes, groups, n_resamples, seed)[0]
+    t, b, *os = _codes(y_true, base, *others)
+    point = float(np.mean([_uar(t, o) for o in os]) - _uar(t, b))
+    reps = _replicate_uars(t, [b, *os], groups, n_resamples, seed)
+    return _interval(point, reps[:, 1:].mean(axis=1) - reps[:, 0])[0]
 
 
 def majority_vote(per_seed: Sequence[Sequence[Any]]) -> list[Any]:
@@ -228,14 +252,13 @@ def reliance_index(
     where the index was defined (a gain ≤ 0 leaves it undefined: NaN).
     """
     t, a, c, f = _codes(y_true, audio_only, correct, conflict)
-
-    def index(tt: np.ndarray, aa: np.ndarray, cc: np.ndarray, ff: np.ndarray) -> float:
-        u_c = _uar(tt, cc)
-        gain = u_c - _uar(tt, aa)
-        return (u_c - _uar(tt, ff)) / gain if gain > 0 else math.nan
-
     u_c, u_a, u_f = _uar(t, c), _uar(t, a), _uar(t, f)
-    ci, kept = _bootstrap(index, (t, a, c, f), groups, n_resamples, seed)
+    point = (u_c - u_f) / (u_c - u_a) if u_c - u_a > 0 else math.nan
+    reps = _replicate_uars(t, [a, c, f], groups, n_resamples, seed)
+    gain = reps[:, 1] - reps[:, 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        index = np.where(gain > 0, (reps[:, 1] - reps[:, 2]) / gain, np.nan)
+    ci, kept = _interval(point, index)
     return ci, u_c - u_a, u_c - u_f, kept
 
 

@@ -119,7 +119,8 @@ def reliance_index_rows(
             [f.items[u][1] for u in ids], groups=spk, n_resamples=n_resamples, seed=seed,
         )  # fmt: skip
         note = ""
-        if gain <= 0:
+        if gain <= 0:  # no index, so no interval around it either
+            ci = ci._replace(low=math.nan, high=math.nan)
             note = "undefined: correct tokens do not raise UAR over audio-only"
         elif kept < n_resamples:
             note = f"interval from the {kept} of {n_resamples} replicates with a positive gain"
