@@ -8,9 +8,15 @@ which writes
   uar_ci_low, uar_ci_high, wa, unparsed``, per-class recall), plus a
   ``seed=mean`` row (t-interval over seeds) for multi-seed conditions;
 * ``tests.csv``: exact McNemar of each condition against audio-only and
-  against correct, per model and seed, with Holm's correction over the run;
+  against correct, per model and seed and pooled over seeds, with its
+  ``family`` and Holm's correction within each (model, family)
+  (:mod:`cuelab.core.reports.analysis`); summary.csv's ``delta_*`` columns too;
 * ``confusion.csv``: long-form confusion counts;
-* ``spearman.csv``: Spearman's rho of UAR over the corruption grid;
+* ``spearman.csv``: Spearman's rho of UAR over the corruption grid (``variant``
+  ``level-means`` and ``per-seed``);
+* ``reliance.csv``, ``reliance_index.csv``, ``calibration.csv`` and
+  ``reliability.png`` (:mod:`cuelab.core.reports.reliance`); ``tables/`` when
+  asked (:mod:`cuelab.core.reports.tables`);
 * PNG plots (confusion matrices, UAR over corruption, token gain);
 * ``annotations.csv`` and ``annotations_summary.csv`` when the run's manifest
   has an annotator sidecar (:mod:`cuelab.core.reports.agreement`).
