@@ -313,11 +313,12 @@ def nll(probs: np.ndarray, y_true: Sequence[Any], labels: Sequence[Any]) -> floa
 def batch_calibrate(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Batch calibration (Zhou et al., ICLR 2024): divide by the mean distribution, renormalise.
 
-    Returns the calibrated rows and the mean distribution used.
+    Returns the calibrated rows and the mean distribution used. A label whose
+    mean probability is 0 keeps probability 0 (there is nothing to divide).
     """
     p = _normalised(probs)
     prior = p.mean(axis=0)
-    return _normalised(p / prior), prior
+    return _normalised(_divide(p, prior[None, :])), prior
 
 
 def contextual_calibrate(probs: np.ndarray, content_free: np.ndarray) -> np.ndarray:
@@ -328,4 +329,9 @@ def contextual_calibrate(probs: np.ndarray, content_free: np.ndarray) -> np.ndar
     p = _normalised(probs)
     cf = np.asarray(content_free, dtype=float)
     cf = _normalised(cf[None, :] if cf.ndim == 1 else cf)
-    return _normalised(p / cf)
+    return _normalised(_divide(p, np.broadcast_to(cf, p.shape)))
+
+
+def _divide(p: np.ndarray, by: np.ndarray) -> np.ndarray:
+    """p / by, with 0 where ``by`` is 0 (a label with no mass stays at none)."""
+    return np.divide(p, by, out=np.zeros_like(p), where=by > 0)

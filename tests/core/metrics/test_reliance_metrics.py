@@ -95,6 +95,10 @@ def test_contextual_and_batch_calibration() -> None:
     assert batch == pytest.approx(q / q.sum(axis=1, keepdims=True))
     # after batch calibration the mean distribution is closer to uniform
     assert np.ptp(batch.mean(axis=0)) < np.ptp(p.mean(axis=0))
+    # a label that never gets any mass stays at none instead of turning the rows into NaN
+    sure = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    assert rl.batch_calibrate(sure)[0] == pytest.approx(sure)
+    assert rl.contextual_calibrate(sure, np.array([0.5, 0.5, 0.0])) == pytest.approx(sure)
 
 
 def test_ece_of_a_perfectly_calibrated_and_an_overconfident_model() -> None:
