@@ -101,8 +101,9 @@ def add_remote_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--scoring",
         choices=SCORING_CHOICES,
-        help="closed-set scoring: first-token log-probabilities, whole-label continuation "
-        "(prompt_logprobs), or generate and parse (default auto: the most exact the server allows)",
+        help="closed-set scoring, served or in-process audio LMs alike: first-token "
+        "log-probabilities, whole-label continuation, or generate and parse "
+        "(default auto: continuation, or the next the server allows)",
     )
     g.add_argument(
         "--family",

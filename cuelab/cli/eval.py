@@ -121,6 +121,7 @@ def register(sub: Any) -> None:
     g.add_argument("--top-p", type=float, metavar="P", help="with --sample (default 0.9)")
     add_label_score_argument(p)
     add_remote_arguments(p)
+    add_analysis_arguments(p, tables_default=True)
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
     p.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
     p.set_defaults(func=run_eval_command)
@@ -132,6 +133,7 @@ def register(sub: Any) -> None:
     )
     m.add_argument("dirs", nargs="+", metavar="DIR", help="shard run folders")
     m.add_argument("-o", "--output", required=True, metavar="OUT", help="merged run folder")
+    add_analysis_arguments(m, tables_default=True)
     m.add_argument("--no-plots", action="store_true", help="write the tables only")
     m.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
     m.set_defaults(func=run_merge_command)
@@ -142,6 +144,7 @@ def register(sub: Any) -> None:
         description="Recompute summary, tests, confusion and Spearman tables and the plots.",
     )
     r.add_argument("dir", metavar="DIR", help="run folder")
+    add_analysis_arguments(r, tables_default=False)
     r.add_argument("--no-plots", action="store_true", help="write the tables only")
     r.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
     r.set_defaults(func=run_report_command)
@@ -156,6 +159,55 @@ def register(sub: Any) -> None:
     )
     f.add_argument("dir", metavar="DIR", help="run folder")
     f.set_defaults(func=run_repair_command)
+
+
+def add_analysis_arguments(p: argparse.ArgumentParser, *, tables_default: bool) -> None:
+    """``--holm``, ``--calibrate`` and ``--tables`` / ``--no-tables`` (README "Analysis")."""
+    a = p.add_argument_group("analysis (README: Analysis)")
+    a.add_argument(
+        "--holm",
+        choices=("family", "all"),
+        help="Holm within the paper's test families (default) or over all of a model's tests",
+    )
+    a.add_argument(
+        "--calibrate",
+        metavar="LIST",
+        help="calibrated rows beside the raw ones: batch and/or contextual (comma-separated)",
+    )
+    a.add_argument(
+        "--tables",
+        action=argparse.BooleanOptionalAction,
+        default=tables_default,
+        help="write tables/ in the papers' shape (CSV, Markdown, LaTeX)"
+        + (" (default: on)" if tables_default else ""),
+    )
+
+
+def _calibrate_choices(args: argparse.Namespace) -> list[str] | None:
+    text = getattr(args, "calibrate", None)
+    if text is None:
+        return None
+    from cuelab.core.errors import ReportError
+
+    out = [c.strip() for c in text.split(",") if c.strip()]
+    bad = [c for c in out if c not in ("batch", "contextual", "none")]
+    if bad:
+        raise ReportError(f"--calibrate: '{bad[0]}' is not batch, contextual or none")
+    return [c for c in out if c != "none"]
+
+
+def _content_free(folder: Path) -> None:
+    """Score the run's content-free inputs once (content_free.csv) for --calibrate contextual."""
+    from cuelab.core.runs import record as rec
+    from cuelab.core.runs.config import RunConfig
+    from cuelab.core.runs.content_free import CONTENT_FREE_CSV, score_content_free
+
+    if (folder / CONTENT_FREE_CSV).is_file():
+        return
+    if RunConfig.from_json(rec.read_record(folder)["config"]).is_sseu:
+        return
+    print(f"scoring the content-free inputs of {folder}", file=sys.stderr)
+    score_content_free(folder)
 
 
 _KEYS = {
@@ -243,7 +295,16 @@ def _print_sseu(files: Any, as_json: bool) -> None:
 def _report(folder: Path, args: argparse.Namespace) -> int:
     from cuelab.core.reports.build import build_report
 
-    files = build_report(folder, plots=not args.no_plots)
+    calibrate = _calibrate_choices(args)
+    if calibrate and "contextual" in calibrate:
+        _content_free(folder)
+    files = build_report(
+        folder,
+        plots=not args.no_plots,
+        holm=getattr(args, "holm", None),
+        calibrate=calibrate,
+        tables=bool(getattr(args, "tables", False)),
+    )
     _print_summary(files, args.json)
     print(f"report in {folder} ({len(files.plots)} plots)", file=sys.stderr)
     return 0

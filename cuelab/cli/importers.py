@@ -49,7 +49,17 @@ def register(subparsers: Any) -> None:
     aibo.add_argument(
         "--speaker-info",
         metavar="FILE",
-        help="file with 'SPEAKER GENDER' lines, e.g. 'Ohm_01 m' (default: misc/speaker_info.txt)",
+        help="file with 'SPEAKER GENDER' lines, e.g. 'Ohm_01 m' (gender-specific edges follow)",
+    )
+    aibo.add_argument(
+        "--genders",
+        action="store_true",
+        help="read misc/speaker_info.txt for the gender column (default: off, one set of edges)",
+    )
+    aibo.add_argument(
+        "--dev-list",
+        metavar="FILE",
+        help="chunk or speaker ids (one a line) whose rows form the dev split (--split dev)",
     )
     folders = sub.add_parser(
         "folders",
@@ -111,7 +121,13 @@ def run(args: argparse.Namespace) -> int:
     elif args.dataset == "aibo":
         from cuelab.core.datasets.aibo import import_aibo
 
-        report = import_aibo(args.root, args.out, speaker_info=args.speaker_info)
+        report = import_aibo(
+            args.root,
+            args.out,
+            speaker_info=args.speaker_info,
+            genders=args.genders,
+            dev_list=args.dev_list,
+        )
     elif args.dataset in ("vctk", "desed", "maestro-real"):
         report = _sseu_source(args)
     else:

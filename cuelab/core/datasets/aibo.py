@@ -23,7 +23,13 @@ are those of the challenge paper (Schuller, Steidl, Batliner, Interspeech 2009).
 
 Speaker = school + child number (``Ohm_01``). Gender: the release's speaker
 metadata file could not be verified, so gender is read only from a file the
-caller names (``speaker_info``) or, when present, ``ROOT/misc/speaker_info.txt``.
+caller names (``speaker_info``) or, when asked (``genders=True``, ``--genders``),
+``ROOT/misc/speaker_info.txt``. Gender-specific norm edges are thus off on Aibo
+unless asked for, as the emotion paper ran it.
+
+Development split: the challenge defines train (Ohm) and test (Mont) only; a
+dev split is a list of chunk or speaker ids (``dev_list``, ``--dev-list``)
+whose rows get ``split = dev``.
 Either is read leniently: any line holding a speaker id (``Ohm_01``) and a
 gender word (``m``/``f``/``male``/``female``/``boy``/``girl``, or the German
 ``w``/``weiblich``/``maennlich``) gives that speaker's gender; other lines are
@@ -145,25 +151,50 @@ def _wav_index(root: Path, report: ImportReport) -> dict[str, Path]:
     return index
 
 
-def _genders(root: Path, speaker_info: str | Path | None, report: ImportReport) -> dict[str, str]:
+def _genders(
+    root: Path, speaker_info: str | Path | None, report: ImportReport, genders: bool = True
+) -> dict[str, str]:
     path = Path(speaker_info) if speaker_info is not None else root / DEFAULT_SPEAKER_INFO
     if speaker_info is None and not path.is_file():
         return {}
+    if speaker_info is None and not genders:
+        report.warnings.append(
+            f"{path} found but not used: gender left empty, so the norms keep one set of "
+            "PITCH/FORMANTS edges for every child (pass --genders to use it)"
+        )
+        return {}
     if not path.is_file():
         raise ManifestError(f"{path}: speaker info file not found")
-    genders = read_speaker_info(path)
-    if not genders:
+    found = read_speaker_info(path)
+    if not found:
         message = f"{path}: no 'speaker gender' pairs found"
         if speaker_info is not None:
             raise ManifestError(message)
         report.warnings.append(message + "; gender left empty")
-    return genders
+    return found
+
+
+def read_dev_list(path: Path) -> set[str]:
+    """Chunk ids (``Ohm_01_001_00``) or speaker ids (``Ohm_01``) of the dev split, one a line."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read the dev list ({exc.strerror})") from exc
+    ids = {line.split()[0] for line in text.splitlines() if line.split() and line[:1] != "#"}
+    if not ids:
+        raise ManifestError(f"{path}: the dev list names no chunk or speaker")
+    return ids
 
 
 def import_aibo(
-    root: str | Path, out_manifest: str | Path, *, speaker_info: str | Path | None = None
+    root: str | Path,
+    out_manifest: str | Path,
+    *,
+    speaker_info: str | Path | None = None,
+    genders: bool = False,
+    dev_list: str | Path | None = None,
 ) -> ImportReport:
-    """Write a 5-class FAU Aibo manifest (Ohm = train, Mont = test).
+    """Write a 5-class FAU Aibo manifest (Ohm = train, Mont = test, and dev when listed).
 
     Columns: ``path, label, speaker, gender, split`` plus ``school``,
     ``confidence`` (share of annotators, as written) and ``raw_label``.
@@ -171,8 +202,14 @@ def import_aibo(
     Args:
         root: the corpus folder (holding ``wav/`` and ``labels/``).
         out_manifest: the manifest to write.
-        speaker_info: a file giving each child's gender (see module docs);
-            default ``ROOT/misc/speaker_info.txt`` when it exists.
+        speaker_info: a file giving each child's gender (see module docs).
+        genders: read ``ROOT/misc/speaker_info.txt`` when it exists. Off by
+            default: the emotion paper ran Aibo with one set of edges for all
+            children, and a gender column would switch gender-specific PITCH /
+            FORMANTS edges on in the norms. A named ``speaker_info`` is always read.
+        dev_list: the development split: a file of chunk or speaker ids (one a
+            line) whose train (Ohm) rows get ``split = dev``; ``--split dev``
+            then selects them. A listed id that is not in the corpus is a warning.
 
     Raises:
         ManifestError: missing label file or ``wav/`` (named), a malformed
@@ -182,7 +219,8 @@ def import_aibo(
     report = ImportReport(dataset="aibo", manifest=Path(out_manifest))
     labels = _label_file(root)
     wavs = _wav_index(root, report)
-    genders = _genders(root, speaker_info, report)
+    gender_of = _genders(root, speaker_info, report, genders)
+    dev = read_dev_list(Path(dev_list)) if dev_list is not None else set()
     rows: dict[str, dict[str, str]] = {}
     missing: list[str] = []
     entries = parse_labels(labels)
@@ -206,8 +244,8 @@ def import_aibo(
             "path": str(wav),
             "label": LABEL_MAP[letter],
             "speaker": speaker,
-            "gender": genders.get(speaker, ""),
-            "split": SCHOOL_SPLIT[school],
+            "gender": gender_of.get(speaker, ""),
+            "split": "dev" if dev & {chunk, speaker} else SCHOOL_SPLIT[school],
             "school": school,
             "confidence": confidence,
             "raw_label": letter,
@@ -220,7 +258,20 @@ def import_aibo(
     unlabelled = len(set(wavs) - {c for c, _, _ in entries})
     if unlabelled:
         report.warnings.append(f"{unlabelled} wav file(s) have no label in {labels.name}")
-    if genders:
+    if dev:
+        known = set(rows) | {r["speaker"] for r in rows.values()}
+        unknown = sorted(dev - known)
+        if unknown:
+            report.warnings.append(
+                f"{len(unknown)} id(s) of the dev list are not in the corpus (first: {unknown[0]})"
+            )
+        test_dev = sorted({r["speaker"] for r in rows.values() if r["split"] == "dev"
+                           and r["school"] != "Ohm"})  # fmt: skip
+        if test_dev:
+            report.warnings.append(
+                f"the dev list takes test (Mont) speakers: {', '.join(test_dev[:3])}"
+            )
+    if gender_of:
         no_gender = sorted({r["speaker"] for r in rows.values() if not r["gender"]})
         if no_gender:
             report.warnings.append(

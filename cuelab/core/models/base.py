@@ -79,9 +79,9 @@ class LoadOptions:
         local_files_only: resolve hub ids from the local cache only (offline).
         think: load a family's reasoning adapter (Audio Flamingo 3's ``think/``).
         on_progress: called with a short stage message while loading.
-        scoring: how a remote model scores labels (``auto``, ``first-token``,
-            ``continuation``, ``generate``); in-process families always sum the label's
-            token log-probabilities.
+        scoring: how an audio LM, served or in-process, scores labels (``auto``,
+            ``first-token``, ``continuation``, ``generate``; ``auto`` is ``continuation``
+            wherever it is possible, see :mod:`cuelab.core.models.scoring_modes`).
         prompt_family: the system prompt a remote model gets (``server``: none).
         concurrency: requests a remote model keeps in flight, over all its endpoints.
         request_timeout: seconds one remote request may take.

@@ -29,6 +29,7 @@ from cuelab.core.errors import ModelError
 from cuelab.core.models.base import LoadOptions, check_label_score
 from cuelab.core.models.hf_alm import AudioLMAdapter
 from cuelab.core.models.loading import load_pretrained, resolve_location
+from cuelab.core.models.scoring_modes import check_scoring
 
 THINK_FOLDER = "think"
 #: What the release appends to the question in think mode.
@@ -99,6 +100,7 @@ class AudioFlamingo3Adapter(AudioLMAdapter):
             model, info = _apply_think(model, think_files, options)
         adapter = cls(model, processor, checkpoint, device, quant)
         adapter.label_score = check_label_score(options.label_score)
+        adapter.scoring = check_scoring(options.scoring)
         adapter.think = options.think
         adapter.think_info = info
         if options.think:

@@ -39,6 +39,11 @@ from cuelab.core.models.scoring import (
     probabilities,
     shared_prefix_len,
 )
+from cuelab.core.models.scoring_modes import (
+    check_scoring,
+    first_token_predictions,
+    generated_predictions,
+)
 from cuelab.core.models.suffix import (
     PrefixState,
     VariantGroup,
@@ -76,6 +81,7 @@ class AudioLMAdapter(ModelAdapter):
         self.prefix_reuse = True
         self.user_suffix = ""
         self.label_score = "sum"  # or "mean" (per label token); set by load()
+        self.scoring = "continuation"  # or "first-token", "generate"; set by load()
         self.max_batch: int | None = None  # rows per suffix pass; None = from memory
         self.prefixes: PrefixLRU[PrefixState] = PrefixLRU(maxsize=4)
 
@@ -95,6 +101,7 @@ class AudioLMAdapter(ModelAdapter):
         )
         adapter = cls(model, processor, checkpoint, device, quant)
         adapter.label_score = check_label_score(options.label_score)
+        adapter.scoring = check_scoring(options.scoring)
         return adapter
 
     @classmethod
@@ -129,6 +136,7 @@ class AudioLMAdapter(ModelAdapter):
             "device": self.device,
             "dtype": str(dtype).replace("torch.", "") if dtype is not None else None,
             "label_score": self.label_score,
+            **({"scoring": self.scoring} if self.scoring != "continuation" else {}),
         }
 
     def unload(self) -> None:
@@ -188,7 +196,13 @@ class AudioLMAdapter(ModelAdapter):
         ``label_score`` ``sum`` (the default) ranks labels by the summed log-probability
         of their tokens and the end of turn; ``mean`` by the mean per token, so a label
         of two tokens ("angry" in Qwen2's vocabulary) is not penalised for its length.
+        ``--scoring first-token`` / ``generate`` take the served models' other methods
+        (:mod:`cuelab.core.models.scoring_modes`).
         """
+        if self.scoring == "first-token":
+            return first_token_predictions(self, clip, task, labels, token_texts)
+        if self.scoring == "generate":
+            return generated_predictions(self, clip, task, labels, token_texts)
         sums = self.label_logprobs(clip, task, labels, token_texts)
         if self.label_score == "mean":
             lengths = self.label_lengths(task, labels, token_texts)

@@ -9,6 +9,7 @@ mACC and mAP per model × mode × SNR (:mod:`cuelab.core.reports.sseu`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from cuelab.core.reports.emotion import ReportFiles, build_emotion_report
@@ -17,8 +18,18 @@ from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfig
 
 
-def build_report(folder: str | Path, *, plots: bool = True) -> ReportFiles | SseuReportFiles:
+def build_report(
+    folder: str | Path,
+    *,
+    plots: bool = True,
+    holm: str | None = None,
+    calibrate: Sequence[str] | None = None,
+    tables: bool = False,
+) -> ReportFiles | SseuReportFiles:
     """Compute the statistics of a run folder and write its tables (and plots).
+
+    ``holm`` and ``calibrate`` are the analysis choices of an emotion run
+    (README "Analysis"); ``tables`` also writes ``tables/`` in the papers' shape.
 
     Raises:
         ReportError: no predictions, or no row with a reference label.
@@ -26,5 +37,12 @@ def build_report(folder: str | Path, *, plots: bool = True) -> ReportFiles | Sse
     folder = Path(folder)
     record = rec.read_record(folder)
     if RunConfig.from_json(record["config"]).is_sseu:
-        return build_sseu_report(folder, record, plots=plots)
-    return build_emotion_report(folder, record, plots=plots)
+        files = build_sseu_report(folder, record, plots=plots)
+        if tables:
+            from cuelab.core.reports.tables import write_sseu_tables
+
+            write_sseu_tables(folder)
+        return files
+    return build_emotion_report(
+        folder, record, plots=plots, holm=holm, calibrate=calibrate, tables=tables
+    )

@@ -8,9 +8,15 @@ which writes
   uar_ci_low, uar_ci_high, wa, unparsed``, per-class recall), plus a
   ``seed=mean`` row (t-interval over seeds) for multi-seed conditions;
 * ``tests.csv``: exact McNemar of each condition against audio-only and
-  against correct, per model and seed, with Holm's correction over the run;
+  against correct, per model and seed and pooled over seeds, with its
+  ``family`` and Holm's correction within each (model, family)
+  (:mod:`cuelab.core.reports.analysis`); summary.csv's ``delta_*`` columns too;
 * ``confusion.csv``: long-form confusion counts;
-* ``spearman.csv``: Spearman's rho of UAR over the corruption grid;
+* ``spearman.csv``: Spearman's rho of UAR over the corruption grid (``variant``
+  ``level-means`` and ``per-seed``);
+* ``reliance.csv``, ``reliance_index.csv``, ``calibration.csv`` and
+  ``reliability.png`` (:mod:`cuelab.core.reports.reliance`); ``tables/`` when
+  asked (:mod:`cuelab.core.reports.tables`);
 * PNG plots (confusion matrices, UAR over corruption, token gain);
 * ``annotations.csv`` and ``annotations_summary.csv`` when the run's manifest
   has an annotator sidecar (:mod:`cuelab.core.reports.agreement`).
@@ -30,9 +36,10 @@ from typing import Any
 import numpy as np
 
 from cuelab.core.errors import ReportError
+from cuelab.core.reports import analysis, stats
 from cuelab.core.reports import plots as pl
-from cuelab.core.reports import stats
 from cuelab.core.reports.agreement import write_annotation_report
+from cuelab.core.reports.reliance import write_reliance_and_calibration
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.csvio import read_complete_rows, write_csv
 
@@ -55,6 +62,7 @@ class ReportFiles:
     plots: list[Path] = field(default_factory=list)
     rows: list[stats.SummaryRow] = field(default_factory=list)
     annotations: list[Path] = field(default_factory=list)
+    analysis: list[Path] = field(default_factory=list)
 
 
 def _num(x: float, digits: int = 6) -> str:
@@ -86,9 +94,20 @@ def load_predictions(
 
 
 def build_emotion_report(
-    folder: Path, record: dict[str, Any], *, plots: bool = True
+    folder: Path,
+    record: dict[str, Any],
+    *,
+    plots: bool = True,
+    holm: str | None = None,
+    calibrate: Sequence[str] | None = None,
+    tables: bool = False,
 ) -> ReportFiles:
     """Compute the statistics of an emotion run folder and write its tables (and plots).
+
+    ``holm`` (``family`` or ``all``) and ``calibrate`` (``contextual``, ``batch``)
+    default to the choices run.json recorded last time, else ``family`` and none;
+    the choices used are written back under run.json's ``analysis``. ``tables``
+    also writes ``tables/`` in the papers' shape (:mod:`cuelab.core.reports.tables`).
 
     Raises:
         ReportError: no predictions, or no row with a reference label.
@@ -104,10 +123,21 @@ def build_emotion_report(
     summary = stats.summarise(
         groups, keys, labels, int(config["bootstrap"]), int(config["bootstrap_seed"])
     )
-    tests = stats.paired_tests(groups, keys)
+    before = record.get("analysis")
+    before = before if isinstance(before, dict) else {}
+    holm = holm or str(before.get("holm") or "family")
+    if holm not in analysis.HOLM_CHOICES:
+        raise ReportError(f"--holm must be one of {', '.join(analysis.HOLM_CHOICES)}, not {holm!r}")
+    if calibrate is None:
+        earlier = before.get("calibrate")
+        calibrate = [str(c) for c in earlier] if isinstance(earlier, list) else []
+    tests = analysis.family_tests(groups, keys, holm)
+    deltas = analysis.delta_cells(
+        groups, keys, int(config["bootstrap"]), int(config["bootstrap_seed"])
+    )
     present = [m for m in models if any(k[0] == m for k in keys)]
     files = ReportFiles(
-        summary=_write_summary(folder, summary, labels, record.get("interventions") or {}),
+        summary=_write_summary(folder, summary, labels, record.get("interventions") or {}, deltas),
         tests=write_csv(
             folder / TESTS_CSV,
             [
@@ -120,6 +150,7 @@ def build_emotion_report(
                 "n10",
                 "p_mcnemar",
                 "p_holm",
+                "family",
             ],
             [
                 [
@@ -132,6 +163,7 @@ def build_emotion_report(
                     t.n10,
                     _num(t.p_mcnemar),
                     _num(t.p_holm),
+                    t.family,
                 ]
                 for t in tests
             ],
@@ -143,10 +175,10 @@ def build_emotion_report(
         ),
         spearman=write_csv(
             folder / SPEARMAN_CSV,
-            ["model", "n_points", "levels", "rho", "p"],
+            ["model", "n_points", "levels", "rho", "p", "variant"],
             [
-                [s.model, s.n_points, s.levels, _num(s.rho), _num(s.p)]
-                for s in stats.spearman_rows(summary, present)
+                [s.model, s.n_points, s.levels, _num(s.rho), _num(s.p), variant]
+                for variant, s in analysis.spearman_variants(summary, present)
             ],
         ),
         rows=summary,
@@ -154,6 +186,15 @@ def build_emotion_report(
     if plots:
         files.plots = _plots(folder, groups, keys, summary, present, labels)
     files.annotations = write_annotation_report(folder, record)
+    files.analysis = write_reliance_and_calibration(
+        folder, record, groups, keys, labels, present, calibrate, plots
+    )
+    if tables:
+        from cuelab.core.reports.tables import write_emotion_tables
+
+        files.analysis.extend(write_emotion_tables(folder, record, plots=plots))
+    record["analysis"] = analysis.analysis_choices(holm, calibrate)
+    rec.write_record(folder, record)
     return files
 
 
@@ -162,18 +203,21 @@ def _write_summary(
     summary: Sequence[stats.SummaryRow],
     labels: Sequence[str],
     interventions: dict[str, dict[str, dict[str, float]]],
+    deltas: dict[tuple[str, str, str], Any],
 ) -> Path:
     header = [
         "model", "condition", "seed", "n", "uar", "uar_ci_low", "uar_ci_high", "wa", "unparsed",
         *(f"recall_{lab}" for lab in labels), "ci_method", "n_speakers", "ci_note",
-        "change_rate", "same_tokens",
+        "change_rate", "same_tokens", "delta_uar", "delta_ci_low", "delta_ci_high",
     ]  # fmt: skip
+    none = (math.nan, math.nan, math.nan)
     rows = [
         [
             r.model, r.condition, r.seed, r.n, _num(r.uar), _num(r.uar_ci_low),
             _num(r.uar_ci_high), _num(r.wa), _num(r.unparsed),
             *(_num(r.recalls.get(lab, math.nan)) for lab in labels), r.ci_method,
             r.n_speakers, r.ci_note, *_effect(interventions, r.condition, r.seed),
+            *(_num(x) for x in deltas.get((r.model, r.condition, r.seed), none)),
         ]
         for r in summary
     ]  # fmt: skip

@@ -89,6 +89,7 @@ class TestRow:
     n10: int
     p_mcnemar: float
     p_holm: float = math.nan
+    family: str = ""
 
 
 @dataclass(frozen=True)

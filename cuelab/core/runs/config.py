@@ -145,8 +145,8 @@ class RunConfig:
         sample: SSEU answers are seeded draws, one per seed, instead of one greedy answer.
         temperature: sampling temperature (only with ``sample``; default 0.7).
         top_p: sampling nucleus mass (only with ``sample``; default 0.9).
-        scoring: how remote (``openai:``) models score labels: ``auto``, ``first-token``,
-            ``continuation`` or ``generate`` (see :mod:`cuelab.core.models.remote.protocol`).
+        scoring: how audio LMs, served or in-process, score labels: ``auto`` (continuation),
+            ``first-token``, ``continuation`` or ``generate`` (:mod:`cuelab.core.models.scoring_modes`).
         prompt_family: the system prompt remote models get (None: the server's template).
         concurrency: requests a remote model keeps in flight (None: 16); no effect on results.
         label_score: ``sum`` of a label's token log-probabilities, or ``mean`` per token.

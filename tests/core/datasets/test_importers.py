@@ -215,7 +215,7 @@ def make_aibo(root: Path, speaker_info: bool = True) -> Path:
 def test_aibo_import(tmp_path: Path) -> None:
     root = make_aibo(tmp_path / "IS2009EmotionChallenge")
     out = tmp_path / "aibo.csv"
-    report = import_aibo(root, out)
+    report = import_aibo(root, out, genders=True)
     manifest = read_manifest(out)
     rows = {Path(r.rel_path).stem: r for r in manifest}
     assert sorted(rows) == sorted(c for c, _, _, has in AIBO_LABELS if has)
@@ -247,6 +247,30 @@ def test_aibo_without_speaker_info_leaves_gender_empty(tmp_path: Path) -> None:
     root = make_aibo(tmp_path / "aibo", speaker_info=False)
     import_aibo(root, tmp_path / "aibo.csv")
     assert all(r.gender is None for r in read_manifest(tmp_path / "aibo.csv"))
+
+
+def test_aibo_gender_is_off_unless_asked_and_the_dev_split_is_selectable(tmp_path: Path) -> None:
+    from cuelab.cli import main
+
+    root = make_aibo(tmp_path / "aibo")  # misc/speaker_info.txt is there
+    dev = tmp_path / "dev.txt"
+    dev.write_text("# dev speakers and chunks\nOhm_02\nOhm_01_001_00\nOhm_77\n")
+    out = tmp_path / "aibo.csv"
+    assert main(["import", "aibo", str(root), "-o", str(out), "--dev-list", str(dev)]) == 0
+    manifest = read_manifest(out)
+    assert all(r.gender is None for r in manifest)
+    splits = {Path(r.rel_path).stem: r.get("split") for r in manifest}
+    assert splits == {
+        "Ohm_01_001_00": "dev", "Ohm_01_002_01": "train", "Ohm_02_010_00": "dev",
+        "Mont_01_001_00": "test", "Mont_03_004_02": "test",
+    }  # fmt: skip
+    assert sorted(Path(r.rel_path).stem for r in manifest.split("dev")) == [
+        "Ohm_01_001_00", "Ohm_02_010_00"]  # fmt: skip
+    report = import_aibo(root, out, dev_list=dev)
+    assert any("speaker_info.txt found but not used" in w for w in report.warnings)
+    assert any("Ohm_77" in w for w in report.warnings)
+    assert main(["import", "aibo", str(root), "-o", str(out), "--genders"]) == 0
+    assert {r.gender for r in read_manifest(out)} == {"m", "f", None}
 
 
 def test_aibo_errors(tmp_path: Path) -> None:

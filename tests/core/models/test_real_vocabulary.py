@@ -93,6 +93,8 @@ def test_remote_first_token_scoring_reads_the_real_first_tokens(
         assert tokens.ids == {"angry": (524, 884), "happy": (56521,), "neutral": (59568,),
                               "sad": (82114,)}  # fmt: skip
         assert tokens.end_of_turn == (151645, "<|im_end|>")
+        assert remote.method(task.labels) == "continuation"  # type: ignore[attr-defined]
+        remote.scoring = "first-token"  # type: ignore[attr-defined]
         assert remote.method(task.labels) == "first-token"  # type: ignore[attr-defined]
         local = load_model(f"qwen2-audio:{real_dir}", LoadOptions(device="cpu"))
         remote.scoring = "continuation"  # type: ignore[attr-defined]

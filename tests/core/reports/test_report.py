@@ -75,10 +75,14 @@ def test_summary_equals_the_metrics_recomputed_by_hand(run: Path) -> None:
     assert all(r["uar_ci_low"] == r["uar_ci_high"] == "1" for r in oracle)
 
 
-def test_mcnemar_per_condition_and_seed_with_holm_per_model(run: Path) -> None:
+def test_mcnemar_per_condition_and_seed_with_holm_per_model(run: Path, tmp_path: Path) -> None:
     from statsmodels.stats.multitest import multipletests
 
-    tests = read(run / "tests.csv")
+    # --holm all: one family per model, the per-seed tests CueLab always wrote
+    copy = tmp_path / "all"
+    shutil.copytree(run, copy)
+    assert main(["report", str(copy), "--no-plots", "--holm", "all"]) == 0
+    tests = [t for t in read(copy / "tests.csv") if t["seed"] != "pooled"]
     by_group = groups(run)
     for t in tests:
         a = by_group[(t["model"], t["condition_a"], "")]
@@ -109,6 +113,8 @@ def test_adding_a_model_leaves_another_model_s_p_holm_alone(run: Path, tmp_path:
 
     alone = tmp_path / "alone"
     shutil.copytree(run, alone)
+    assert main(["report", str(alone), "--no-plots", "--holm", "all"]) == 0
+    full = read(alone / "tests.csv")
     rows = read(alone / "predictions.csv")
     with open(alone / "predictions.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -119,15 +125,15 @@ def test_adding_a_model_leaves_another_model_s_p_holm_alone(run: Path, tmp_path:
     (alone / "run.json").write_text(json.dumps(record))
     build_report(alone, plots=False)
     before = {(t["condition_a"], t["condition_b"], t["seed"]): t["p_holm"]
-              for t in read(run / "tests.csv") if t["model"] == "reference"}  # fmt: skip
+              for t in full if t["model"] == "reference" and t["seed"] != "pooled"}  # fmt: skip
     after = {(t["condition_a"], t["condition_b"], t["seed"]): t["p_holm"]
-             for t in read(alone / "tests.csv")}  # fmt: skip
+             for t in read(alone / "tests.csv") if t["seed"] != "pooled"}  # fmt: skip
     assert after == before and len(after) == 27
 
 
 def test_spearman_and_confusion(run: Path) -> None:
     summary = {(r["model"], r["condition"], r["seed"]): r for r in read(run / "summary.csv")}
-    spear = {r["model"]: r for r in read(run / "spearman.csv")}
+    spear = {r["model"]: r for r in read(run / "spearman.csv") if r["variant"] == "per-seed"}
     levels = [0.0] + [p for p in (0.2, 0.6, 1.0) for _ in range(3)]
     values = [num(summary[("reference", "correct", "")]["uar"])] + [
         num(summary[("reference", f"corrupt:{p:g}", s)]["uar"])
@@ -183,7 +189,8 @@ def test_unparsed_answers_are_wrong_and_counted(run: Path, tmp_path: Path) -> No
 def test_report_rebuilds_the_same_tables_and_plots(run: Path, tmp_path: Path) -> None:
     copy = tmp_path / "again"
     shutil.copytree(run, copy)
-    names = ["summary.csv", "tests.csv", "confusion.csv", "spearman.csv"]
+    names = ["summary.csv", "tests.csv", "confusion.csv", "spearman.csv", "reliance.csv",
+             "reliance_index.csv", "calibration.csv"]  # fmt: skip
     for name in names:
         (copy / name).unlink()
     for png in copy.glob("*.png"):
@@ -194,7 +201,8 @@ def test_report_rebuilds_the_same_tables_and_plots(run: Path, tmp_path: Path) ->
     pngs = sorted(p.name for p in copy.glob("*.png"))
     assert pngs == [
         "confusion_oracle_-.png", "confusion_reference.png",
-        "confusion_reference_demo-reference.png", "token_gain.png", "uar_vs_corruption.png",
+        "confusion_reference_demo-reference.png", "reliability.png", "token_gain.png",
+        "uar_vs_corruption.png",
     ]  # fmt: skip
     assert all((copy / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 

@@ -170,8 +170,8 @@ class OpenAIAdapter(ModelAdapter):
         can_first = bool(tokens and tokens.first_tokens_distinct() and caps.get("logprobs"))
         can_first = can_first and bool(caps.get("token_ids") or caps.get("detokenize"))
         can_cont = bool(tokens and caps.get("prompt_logprobs"))
-        if self.scoring == "auto":
-            return "first-token" if can_first else "continuation" if can_cont else "generate"
+        if self.scoring == "auto":  # the in-process default first, so both agree
+            return "continuation" if can_cont else "first-token" if can_first else "generate"
         if self.scoring == "first-token" and not can_first:
             why = (
                 "labels share a first token"

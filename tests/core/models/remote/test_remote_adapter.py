@@ -91,7 +91,8 @@ def test_first_token_scores_equal_the_in_process_first_token_distribution(
     serve: Serve, qwen2_audio_dir: Path, clip: Clip, task: TaskPrompt
 ) -> None:
     _, url = serve()
-    remote = load_model(f"openai:{url}")
+    assert load_model(f"openai:{url}").method(task.labels) == "continuation"  # type: ignore[attr-defined]
+    remote = load_model(f"openai:{url}", LoadOptions(scoring="first-token"))
     assert remote.method(task.labels) == "first-token"  # type: ignore[attr-defined]
     assert remote.describe()["capabilities"]["logprob_token_ids"] is True
     local = _in_process(qwen2_audio_dir)
@@ -121,8 +122,8 @@ def test_top_logprobs_without_named_tokens_bound_missing_labels_honestly(
 ) -> None:
     _, exact_url = serve()
     _, old_url = serve(logprob_token_ids=False, tokens_as_ids=tokens_as_ids)
-    exact = load_model(f"openai:{exact_url}")
-    old_server = load_model(f"openai:{old_url}")
+    exact = load_model(f"openai:{exact_url}", LoadOptions(scoring="first-token"))
+    old_server = load_model(f"openai:{old_url}", LoadOptions(scoring="first-token"))
     caps = old_server.describe()["capabilities"]
     assert caps["logprob_token_ids"] is False and caps["token_ids"] is tokens_as_ids
     # labels the model ranks in its top 20, and one ("sad") that it does not
@@ -187,7 +188,9 @@ def test_generation_reports_finish_reason_and_tokens(
 def test_requests_overlap_and_spread_over_endpoints(serve: Serve, task: TaskPrompt) -> None:
     a, url_a = serve(latency_s=0.3)
     b, url_b = serve(latency_s=0.3)
-    remote = load_model(f"openai:{url_a},{url_b}", LoadOptions(concurrency=8))
+    remote = load_model(
+        f"openai:{url_a},{url_b}", LoadOptions(concurrency=8, scoring="first-token")
+    )
     base_a, base_b = a.stats.chat_requests, b.stats.chat_requests
     clip = Clip(audio=voiced_tone(0.5), sr=16000, utt_id="x")
     texts = [None, *(f"ENERGY={e}" for e in ("LOW", "MID", "HIGH", "VERY_HIGH", "VERY_LOW"))]
@@ -297,7 +300,7 @@ def test_a_capped_logprob_token_ids_falls_back_to_the_top_20(
     serve: Serve, clip: Clip, task: TaskPrompt
 ) -> None:
     _, url = serve(max_logprob_token_ids=2)
-    remote = load_model(f"openai:{url}")
+    remote = load_model(f"openai:{url}", LoadOptions(scoring="first-token"))
     assert remote.describe()["capabilities"]["logprob_token_ids"] is True  # one id passed the probe
     preds = remote.score_labels(clip, task, task.labels, [None])  # four ids are refused
     assert preds[0].scoring in ("first-token-top20", "first-token-bounded")

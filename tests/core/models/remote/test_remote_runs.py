@@ -69,7 +69,7 @@ def test_injected_failures_lose_nothing(serve: Serve, tmp_path: Path) -> None:
     assert server.stats.failed >= 5
     clean = (tmp_path / "clean" / "predictions.csv").read_bytes()
     assert (tmp_path / "faulty" / "predictions.csv").read_bytes() == clean
-    assert {r["scoring"] for r in _rows(tmp_path / "clean")} == {"first-token"}
+    assert {r["scoring"] for r in _rows(tmp_path / "clean")} == {"continuation"}  # auto
 
 
 def test_shards_of_a_remote_run_merge_to_the_whole(serve: Serve, tmp_path: Path) -> None:
