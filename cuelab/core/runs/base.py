@@ -29,7 +29,7 @@ from cuelab.core.models.base import LoadOptions, ModelAdapter
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfig, RunConfigError
 from cuelab.core.runs.csvio import RowCheck, format_row, read_complete_rows, write_csv
-from cuelab.core.safeio import naming
+from cuelab.core.safeio import CellTooLongError, naming
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +129,17 @@ class PredictionWriter:
         self.append([header])
 
     def append(self, rows: Sequence[Sequence[object]]) -> None:
-        """Write ``rows`` as one block and make it durable (an OSError names the file)."""
+        """Write ``rows`` as one block and make it durable (an OSError names the file).
+
+        Raises:
+            CellTooLongError: a cell the reader would refuse; nothing of the block is written.
+        """
+        try:
+            block = "".join(format_row(r) for r in rows)
+        except CellTooLongError as exc:
+            raise CellTooLongError(f"{self.path}: {exc}") from None
         with naming(self.path):
-            self._fh.write("".join(format_row(r) for r in rows))
+            self._fh.write(block)
             self._fh.flush()
             os.fsync(self._fh.fileno())
 

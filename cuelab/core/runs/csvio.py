@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 from cuelab.core.errors import CueLabError
-from cuelab.core.safeio import atomic_path, atomic_write_text, format_row, neutralise, restore
+from cuelab.core.safeio import (
+    FIELD_LIMIT,
+    atomic_path,
+    atomic_write_text,
+    format_row,
+    neutralise,
+    restore,
+)
 
 __all__ = [
     "CorruptTableError",
@@ -70,7 +77,9 @@ def _parse(data: bytes) -> tuple[list[str] | None, bool, bool]:
         parsed = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error:
         return None, decodable, text.count('"') % 2 == 1
-    return (parsed[0] if len(parsed) == 1 else None), decodable and "\0" not in text, False
+    if len(parsed) != 1 or any(len(cell) > FIELD_LIMIT for cell in parsed[0]):
+        return None, decodable and "\0" not in text, False  # the writer never writes such a cell
+    return parsed[0], decodable and "\0" not in text, False
 
 
 def _records(lines: Iterable[bytes], width: int | None = None) -> Iterator[_Record]:

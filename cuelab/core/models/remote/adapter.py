@@ -13,6 +13,8 @@ clips in flight (:func:`cuelab.core.runs.base.in_order`).
 from __future__ import annotations
 
 import logging
+import math
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +32,7 @@ from cuelab.core.models.base import (
     check_label_score,
 )
 from cuelab.core.models.remote import protocol as proto
-from cuelab.core.models.remote.client import EndpointPool, RemoteRequestError
+from cuelab.core.models.remote.client import EndpointPool, RemoteRequestError, ServerAnswerError
 from cuelab.core.models.remote.spec import (
     SCORING_CHOICES,
     SERVER_FAMILY,
@@ -39,11 +41,40 @@ from cuelab.core.models.remote.spec import (
     system_prompt,
 )
 from cuelab.core.models.scoring import parse_answer
+from cuelab.core.safeio import FIELD_LIMIT
 
 log = logging.getLogger(__name__)
 
 #: Generated answers mapped to a label (``generate`` scoring) are at most this long.
 GENERATE_SCORING_TOKENS = 32
+#: An answer is kept to at most this many characters per token asked for (``max_tokens``)
+#: and :data:`ANSWER_CHAR_LIMIT` in all; a server that ignores ``max_tokens`` is cut there
+#: (the row says ``finish_reason = length``), so no answer outgrows a table cell.
+CHARS_PER_TOKEN = 64
+ANSWER_CHAR_LIMIT = FIELD_LIMIT // 2
+#: Seconds one try of a request may take in all, when set (else ``request_timeout``).
+TIMEOUT_VARIABLE = "CUELAB_REQUEST_TIMEOUT"
+
+
+def answer_limit(max_tokens: int) -> int:
+    """The most characters kept of an answer generated with ``max_tokens``."""
+    return max(1, min(ANSWER_CHAR_LIMIT, max_tokens * CHARS_PER_TOKEN))
+
+
+def _timeout(default: float) -> float:
+    """The per-try deadline: ``$CUELAB_REQUEST_TIMEOUT`` or ``default`` (seconds, above 0)."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    value = default
+    if text:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ModelError(
+                f"${TIMEOUT_VARIABLE} must be a number of seconds, got {text!r}"
+            ) from None
+    if not (value > 0 and math.isfinite(value)):
+        raise ModelError(f"the request timeout must be a number of seconds above 0, got {value!r}")
+    return value
 
 
 class OpenAIAdapter(ModelAdapter):
@@ -98,7 +129,8 @@ class OpenAIAdapter(ModelAdapter):
         system_prompt(family)  # an unknown family fails before any request
         if options.concurrency < 1:
             raise ModelError(f"concurrency must be at least 1, got {options.concurrency}")
-        pool = EndpointPool(spec.endpoints, api_key(), timeout=options.request_timeout)
+        timeout = _timeout(options.request_timeout)
+        pool = EndpointPool(spec.endpoints, api_key(), timeout=timeout)
         try:
             model = _served_model(pool, spec.model, options)
             version, caps = _same_server(pool, model, system_prompt(family), options)
@@ -142,7 +174,13 @@ class OpenAIAdapter(ModelAdapter):
         return self.pool.stats.note()
 
     def unload(self) -> None:
-        """Stop the request threads and close the connections."""
+        """Cut the requests in flight, stop the request threads and close the connections.
+
+        Called when a run ends, and when Ctrl-C or SIGTERM stops it: aborting the pool
+        wakes every thread blocked on the server at once, so the run is marked and the
+        process exits within seconds, not after the requests' deadlines.
+        """
+        self.pool.abort()
         self._executor.shutdown(wait=True, cancel_futures=True)
         self.pool.close()
 
@@ -234,7 +272,9 @@ class OpenAIAdapter(ModelAdapter):
         if extra:
             payload["extra_body"] = extra
         try:
-            response = self.pool.chat(payload)
+            logprobs, bounded = self.pool.chat(
+                payload, read=lambda answer: proto.first_token_logprobs(answer, labels, tokens)
+            )
         except RemoteRequestError as exc:
             if "logprob_token_ids" not in extra or exc.status != 400:
                 raise
@@ -242,12 +282,13 @@ class OpenAIAdapter(ModelAdapter):
             log.warning("%s: logprob_token_ids refused (%s); using top_logprobs", self.model, exc)
             self.use_named_tokens = False  # the probe's finding stays as recorded
             return self._first_token(messages, labels)
-        logprobs, bounded = proto.first_token_logprobs(response, labels, tokens)
         if bounded:
             tag = "first-token-bounded"
             if len(bounded) == len(labels):
                 # no label among the shown tokens: nothing can be said, never guessed
                 return Prediction(None, {}, unparsed=True, scoring=tag)
+        if _impossible(logprobs):
+            return Prediction(None, {}, unparsed=True, scoring=tag)
         probs = proto.softmax(logprobs)
         return Prediction(proto.best_label(labels, logprobs, bounded), probs, scoring=tag)
 
@@ -272,7 +313,9 @@ class OpenAIAdapter(ModelAdapter):
                 "prompt_logprobs": 0,
             },
         }
-        return proto.continuation_logprob(self.pool.chat(payload), expected)
+        return self.pool.chat(
+            payload, read=lambda answer: proto.continuation_logprob(answer, expected)
+        )
 
     def _from_sums(self, labels: Sequence[str], sums: Sequence[float]) -> Prediction:
         logprobs = dict(zip(labels, sums))
@@ -283,6 +326,8 @@ class OpenAIAdapter(ModelAdapter):
             extra = 1 if tokens.end_of_turn is not None else 0
             logprobs = {lab: lp / (len(tokens.ids[lab]) + extra) for lab, lp in logprobs.items()}
             tag = "continuation-mean"
+        if _impossible(logprobs):
+            return Prediction(None, {}, unparsed=True, scoring=tag)
         probs = proto.softmax(logprobs)
         return Prediction(proto.best_label(labels, logprobs), probs, scoring=tag)
 
@@ -325,15 +370,35 @@ class OpenAIAdapter(ModelAdapter):
                            seed=sampling.seed)  # fmt: skip
         if stop:
             payload["stop"] = list(stop)
-        response = self.pool.chat(payload)
-        choice = (response.get("choices") or [{}])[0]
-        text = str((choice.get("message") or {}).get("content") or "").strip()
-        usage = response.get("usage") or {}
-        return Generation(
-            text=text,
-            finish_reason=str(choice.get("finish_reason") or ""),
-            tokens=int(usage.get("completion_tokens") or 0),
-        )
+        return self.pool.chat(payload, read=lambda answer: _generation(answer, max_tokens))
+
+
+def _generation(answer: dict[str, Any], max_tokens: int) -> Generation:
+    """The text, finish reason and token count of a chat answer, cut to its bound.
+
+    Raises:
+        ServerAnswerError: the message's content is not a text.
+    """
+    choice = answer["choices"][0]
+    content = (choice.get("message") or {}).get("content")
+    if content is not None and not isinstance(content, str):
+        raise ServerAnswerError(f"the answer's content is a {type(content).__name__}, not a text")
+    text = (content or "").strip()
+    finish = choice.get("finish_reason")
+    usage = answer.get("usage")
+    count = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    tokens = count if isinstance(count, int) and not isinstance(count, bool) else 0
+    limit = answer_limit(max_tokens)
+    if len(text) > limit or tokens > max_tokens:
+        log.warning("the server sent %d characters (%d tokens) for max_tokens=%d; kept %d "
+                    "characters", len(text), tokens, max_tokens, limit)  # fmt: skip
+        text, finish, tokens = text[:limit], "length", min(tokens, max_tokens)
+    return Generation(text=text, finish_reason=str(finish or "")[:40], tokens=max(tokens, 0))
+
+
+def _impossible(logprobs: dict[str, float]) -> bool:
+    """True when no label has a finite log-probability: the row is unparsed, never guessed."""
+    return not any(math.isfinite(v) for v in logprobs.values())
 
 
 def _served_model(pool: EndpointPool, wanted: str | None, options: LoadOptions) -> str:
@@ -391,15 +456,19 @@ def _capabilities(
                             "temperature": 0.0}  # fmt: skip
     probe = _refused_is_none(lambda: pool.root_post(
         "/tokenize", {"model": model, "messages": messages, "add_generation_prompt": True,
-                      "add_special_tokens": False}, endpoint))  # fmt: skip
+                      "add_special_tokens": False}, endpoint, read=proto.token_list))  # fmt: skip
     some_id = int(probe["tokens"][-1]) if probe and probe.get("tokens") else None
     caps = {"tokenize": some_id is not None}
     caps["detokenize"] = some_id is not None and bool(_refused_is_none(
-        lambda: pool.root_post("/detokenize", {"model": model, "tokens": [some_id]}, endpoint)))  # fmt: skip
+        lambda: pool.root_post("/detokenize", {"model": model, "tokens": [some_id]}, endpoint,
+                               read=proto.detokenized)))  # fmt: skip
     named = _refused_is_none(lambda: pool.chat({**base, "logprobs": True, "top_logprobs": 1,
-                             "extra_body": {"return_tokens_as_token_ids": True}}, endpoint=endpoint))  # fmt: skip
+                             "extra_body": {"return_tokens_as_token_ids": True}},
+                             endpoint=endpoint, read=_checked))  # fmt: skip
     plain = named or _refused_is_none(
-        lambda: pool.chat({**base, "logprobs": True, "top_logprobs": 1}, endpoint=endpoint)
+        lambda: pool.chat(
+            {**base, "logprobs": True, "top_logprobs": 1}, endpoint=endpoint, read=_checked
+        )
     )
     caps["logprobs"] = bool(_content(plain))
     first = _content(named)[:1]
@@ -407,7 +476,8 @@ def _capabilities(
     caps["logprob_token_ids"] = False
     if caps["token_ids"] and some_id is not None:
         answer = _refused_is_none(lambda: pool.chat({**base, "logprobs": True, "extra_body": {
-            "logprob_token_ids": [some_id], "return_tokens_as_token_ids": True}}, endpoint=endpoint))  # fmt: skip
+            "logprob_token_ids": [some_id], "return_tokens_as_token_ids": True}}, endpoint=endpoint,
+            read=_checked))  # fmt: skip
         tops = [t for e in _content(answer)[:1] for t in e.get("top_logprobs") or []]
         caps["logprob_token_ids"] = f"token_id:{some_id}" in [e.get("token") for e in tops]
     prompt = _refused_is_none(
@@ -426,9 +496,20 @@ def _refused_is_none(request: Callable[[], dict[str, Any] | None]) -> dict[str, 
         return None
 
 
+def _checked(answer: dict[str, Any]) -> dict[str, Any]:
+    """A probe's chat answer whose log-probability entries, if any, are well formed."""
+    for entry in proto.logprob_entries(answer)[:1]:
+        proto.logprob_value(entry.get("logprob"), "the probe's token")
+        tops = entry.get("top_logprobs") or []
+        if not isinstance(tops, list) or not all(isinstance(e, dict) for e in tops):
+            raise ServerAnswerError("the answer's top_logprobs is not a list of entries")
+        for top in tops:
+            proto.logprob_value(top.get("logprob"), "the probe's top token")
+    return answer
+
+
 def _content(response: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The per-token log-probability entries of a chat response (empty when none)."""
     if not response:
         return []
-    choice = (response.get("choices") or [{}])[0]
-    return list(((choice.get("logprobs") or {}).get("content")) or [])
+    return proto.logprob_entries(response)
