@@ -144,7 +144,7 @@ def test_a_chat_answer_that_is_not_an_answer_is_one_error(
         "detok-html",
         "models-html",
         "models-shape",
-    ],  # fmt: skip
+    ],
 )
 def test_a_garbage_probe_answer_fails_the_load_naming_the_route(
     serve: Serve, route: str, answer: Any
