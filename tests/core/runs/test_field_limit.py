@@ -1,0 +1,72 @@
+"""One cell limit for every CueLab table: the writer never writes a record its reader refuses."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from cuelab.core.runs.base import PredictionWriter
+from cuelab.core.runs.csvio import read_complete_rows, repair_table
+from cuelab.core.safeio import FIELD_LIMIT, CellTooLongError, format_row
+
+HEADER = ["utt_id", "model", "condition", "seed", "raw_output"]
+
+
+def test_the_limit_is_the_one_csv_readers_have() -> None:
+    assert csv.field_size_limit() == FIELD_LIMIT
+
+
+@pytest.mark.parametrize(
+    "text", ["a" * FIELD_LIMIT, "=" + "b" * (FIELD_LIMIT - 2), '"' * FIELD_LIMIT]
+)
+def test_a_cell_at_the_limit_is_written_and_read_back(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "predictions.csv"
+    writer = PredictionWriter(path, HEADER, resume=False)
+    writer.append([["u1", "m", "c", "0", text]])
+    writer.close()
+    header, rows, _ = read_complete_rows(path)
+    assert header == HEADER and rows == [["u1", "m", "c", "0", text]]
+
+
+@pytest.mark.parametrize(
+    "text", ["a" * (FIELD_LIMIT + 1), "=" + "b" * (FIELD_LIMIT - 1), "é" * 200_000]
+)  # the second is one character too long once neutralised ('=...)
+def test_a_longer_cell_is_refused_and_nothing_of_its_block_is_written(
+    tmp_path: Path, text: str
+) -> None:
+    path = tmp_path / "predictions.csv"
+    writer = PredictionWriter(path, HEADER, resume=False)
+    writer.append([["u1", "m", "c", "0", "kept"]])
+    with pytest.raises(
+        CellTooLongError, match=rf"predictions.csv: cell 5 .* at most {FIELD_LIMIT:,}"
+    ):
+        writer.append([["u2", "m", "c", "0", "fine"], ["u3", "m", "c", "0", text]])
+    writer.close()
+    _, rows, _ = read_complete_rows(path)
+    assert rows == [["u1", "m", "c", "0", "kept"]]  # the table stays whole and readable
+    assert repair_table(path)[1] == 0
+
+
+def test_the_reader_refuses_a_longer_cell_even_with_a_raised_csv_limit(tmp_path: Path) -> None:
+    path = tmp_path / "predictions.csv"
+    long = "a" * (FIELD_LIMIT + 1)
+    path.write_text(
+        format_row(HEADER) + f"u1,m,c,0,{long}\n" + format_row(["u2", "m", "c", "0", "x"])
+    )
+    old = csv.field_size_limit(10 * FIELD_LIMIT)  # another library raised it
+    try:
+        with pytest.raises(Exception, match="line 2"):
+            read_complete_rows(path)
+        kept, moved, _ = repair_table(path)  # only that record is moved aside
+    finally:
+        csv.field_size_limit(old)
+    assert (kept, moved) == (1, 1)
+    assert read_complete_rows(path)[1] == [["u2", "m", "c", "0", "x"]]
+
+
+def test_format_row_refuses_what_the_reader_would() -> None:
+    with pytest.raises(CellTooLongError):
+        format_row(["x", "y" * (FIELD_LIMIT + 1)])
+    assert format_row(["x", "y" * FIELD_LIMIT]).endswith("\n")
