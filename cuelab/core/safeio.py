@@ -26,8 +26,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cuelab.core.errors import CueLabError
-
 #: The longest cell (in characters, as written) a CueLab table may hold. It is the
 #: ``csv`` module's field limit, which every reader of these tables has
 #: (:func:`cuelab.core.runs.csvio.read_complete_rows` checks it explicitly too), so
@@ -67,8 +65,12 @@ def restore(cell: str) -> str:
     return cell[1:] if _quoted(cell) else cell
 
 
-class CellTooLongError(CueLabError):
-    """A cell longer than :data:`FIELD_LIMIT`: written, it would make the table unreadable."""
+class CellTooLongError(ValueError):
+    """A cell longer than :data:`FIELD_LIMIT`: written, it would make the table unreadable.
+
+    The run layer turns it into a typed error naming the file
+    (:class:`cuelab.core.runs.csvio.TableCellError`).
+    """
 
 
 def format_row(cells: Iterable[object]) -> str:

@@ -28,8 +28,13 @@ from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import LoadOptions, ModelAdapter
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfig, RunConfigError
-from cuelab.core.runs.csvio import RowCheck, format_row, read_complete_rows, write_csv
-from cuelab.core.safeio import CellTooLongError, naming
+from cuelab.core.runs.csvio import (
+    RowCheck,
+    read_complete_rows,
+    table_rows,
+    write_csv,
+)
+from cuelab.core.safeio import naming
 
 log = logging.getLogger(__name__)
 
@@ -132,12 +137,9 @@ class PredictionWriter:
         """Write ``rows`` as one block and make it durable (an OSError names the file).
 
         Raises:
-            CellTooLongError: a cell the reader would refuse; nothing of the block is written.
+            TableCellError: a cell the reader would refuse; nothing of the block is written.
         """
-        try:
-            block = "".join(format_row(r) for r in rows)
-        except CellTooLongError as exc:
-            raise CellTooLongError(f"{self.path}: {exc}") from None
+        block = table_rows(self.path, rows)
         with naming(self.path):
             self._fh.write(block)
             self._fh.flush()

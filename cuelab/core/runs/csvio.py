@@ -22,6 +22,7 @@ from typing import NamedTuple
 from cuelab.core.errors import CueLabError
 from cuelab.core.safeio import (
     FIELD_LIMIT,
+    CellTooLongError,
     atomic_path,
     atomic_write_text,
     format_row,
@@ -31,6 +32,7 @@ from cuelab.core.safeio import (
 
 __all__ = [
     "CorruptTableError",
+    "TableCellError",
     "atomic_write_text",
     "format_row",
     "neutralise",
@@ -41,16 +43,35 @@ __all__ = [
 ]
 
 
+class TableCellError(CueLabError):
+    """A row with a cell longer than :data:`~cuelab.core.safeio.FIELD_LIMIT` was not written."""
+
+
+def table_rows(path: str | Path, rows: Iterable[Sequence[object]]) -> str:
+    """The text of ``rows`` as records (see :func:`format_row`), all or nothing.
+
+    Raises:
+        TableCellError: a cell the reader would refuse (the message names ``path``).
+    """
+    try:
+        return "".join(format_row(r) for r in rows)
+    except CellTooLongError as exc:
+        raise TableCellError(f"{path}: {exc}") from None
+
+
 def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
     """Write a whole table atomically (temporary file in the same folder + ``os.replace``).
 
     A reader never sees a half-written table, and a crash leaves the previous
     version in place.
+
+    Raises:
+        TableCellError: a cell longer than the reader's limit; the old table stays.
     """
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(format_row(header))
+        fh.write(table_rows(path, [header]))
         for row in rows:
-            fh.write(format_row(row))
+            fh.write(table_rows(path, [row]))
     return Path(path)
 
 

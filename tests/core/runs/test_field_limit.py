@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cuelab.core.runs.base import PredictionWriter
-from cuelab.core.runs.csvio import read_complete_rows, repair_table
+from cuelab.core.runs.csvio import TableCellError, read_complete_rows, repair_table, write_csv
 from cuelab.core.safeio import FIELD_LIMIT, CellTooLongError, format_row
 
 HEADER = ["utt_id", "model", "condition", "seed", "raw_output"]
@@ -40,7 +40,7 @@ def test_a_longer_cell_is_refused_and_nothing_of_its_block_is_written(
     writer = PredictionWriter(path, HEADER, resume=False)
     writer.append([["u1", "m", "c", "0", "kept"]])
     with pytest.raises(
-        CellTooLongError, match=rf"predictions.csv: cell 5 .* at most {FIELD_LIMIT:,}"
+        TableCellError, match=rf"predictions.csv: cell 5 .* at most {FIELD_LIMIT:,}"
     ):
         writer.append([["u2", "m", "c", "0", "fine"], ["u3", "m", "c", "0", text]])
     writer.close()
@@ -66,7 +66,11 @@ def test_the_reader_refuses_a_longer_cell_even_with_a_raised_csv_limit(tmp_path:
     assert read_complete_rows(path)[1] == [["u2", "m", "c", "0", "x"]]
 
 
-def test_format_row_refuses_what_the_reader_would() -> None:
+def test_format_row_refuses_what_the_reader_would(tmp_path: Path) -> None:
     with pytest.raises(CellTooLongError):
         format_row(["x", "y" * (FIELD_LIMIT + 1)])
     assert format_row(["x", "y" * FIELD_LIMIT]).endswith("\n")
+    table = write_csv(tmp_path / "summary.csv", ["a", "b"], [["1", "2"]])
+    with pytest.raises(TableCellError, match=r"summary\.csv: cell 2"):
+        write_csv(table, ["a", "b"], [["1", "y" * (FIELD_LIMIT + 1)]])
+    assert read_complete_rows(table)[1] == [["1", "2"]]  # the old table stays
