@@ -31,6 +31,7 @@ from cuelab.core.runs.config import RunConfig, RunConfigError
 from cuelab.core.runs.csvio import (
     RowCheck,
     read_complete_rows,
+    readable_rows,
     table_rows,
     write_csv,
 )
@@ -112,6 +113,8 @@ class PredictionWriter:
         check: RowCheck | None = None,
     ) -> None:
         self.path = path
+        self.header = list(header)
+        self._check = check
         self.done: set[Key] = set()
         self.kept = 0
         if resume and path.exists():
@@ -131,15 +134,21 @@ class PredictionWriter:
                 return
         with naming(path):
             self._fh = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 (for the run)
-        self.append([header])
+        self._write(table_rows(path, [header]))
 
     def append(self, rows: Sequence[Sequence[object]]) -> None:
         """Write ``rows`` as one block and make it durable (an OSError names the file).
 
+        Each row is first read back as the reader will read it (cell limit, one
+        record, the header's width, the run's row check), so no row is written
+        that a resume, a report or ``repair`` would refuse.
+
         Raises:
-            TableCellError: a cell the reader would refuse; nothing of the block is written.
+            TableCellError: a row the reader would refuse; nothing of the block is written.
         """
-        block = table_rows(self.path, rows)
+        self._write(readable_rows(self.path, self.header, rows, self._check))
+
+    def _write(self, block: str) -> None:
         with naming(self.path):
             self._fh.write(block)
             self._fh.flush()

@@ -59,6 +59,39 @@ def table_rows(path: str | Path, rows: Iterable[Sequence[object]]) -> str:
         raise TableCellError(f"{path}: {exc}") from None
 
 
+def readable_rows(
+    path: str | Path,
+    header: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    check: RowCheck | None = None,
+) -> str:
+    """The text of ``rows``, each checked the way :func:`read_complete_rows` reads it.
+
+    Raises:
+        TableCellError: a row that would not read back as one record of the header's
+            width, or that ``check`` refuses (the message names ``path`` and the row).
+    """
+    texts: list[str] = []
+    for row in rows:
+        text = table_rows(path, [row])
+        try:
+            cells, clean, _ = _parse(text.encode("utf-8"))
+        except UnicodeEncodeError:  # a lone surrogate: no file can hold it as UTF-8
+            cells, clean = None, False
+        restored = [restore(c) for c in cells] if cells is not None and clean else None
+        if restored is None:
+            problem: str | None = "would not read back as one record"
+        elif len(restored) != len(header):
+            problem = f"has {len(restored)} cells for {len(header)} columns"
+        else:
+            problem = check(list(header), restored) if check is not None else None
+        if problem is not None:
+            first = str(row[0])[:40] if len(row) else ""
+            raise TableCellError(f"{path}: the row of {first!r} {problem}; it was not written")
+        texts.append(text)
+    return "".join(texts)
+
+
 def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
     """Write a whole table atomically (temporary file in the same folder + ``os.replace``).
 

@@ -74,3 +74,26 @@ def test_format_row_refuses_what_the_reader_would(tmp_path: Path) -> None:
     with pytest.raises(TableCellError, match=r"summary\.csv: cell 2"):
         write_csv(table, ["a", "b"], [["1", "y" * (FIELD_LIMIT + 1)]])
     assert read_complete_rows(table)[1] == [["1", "2"]]  # the old table stays
+
+
+def test_a_row_the_run_check_would_refuse_is_never_written(tmp_path: Path) -> None:
+    from cuelab.core.runs.record import row_check
+
+    record = {"config": {"models": ["m"], "conditions": ["c"]}}
+    path = tmp_path / "predictions.csv"
+    header = [*HEADER, "p_angry"]
+    writer = PredictionWriter(path, header, resume=False, check=row_check(record))
+    writer.append([["u1", "m", "c", "0", "ok", 0.5]])
+    for bad, why in [
+        (["u1", "m", "c", "0", "again", 0.5], "repeats an earlier row"),
+        (["u2", "other", "c", "0", "x", 0.5], "names a model"),
+        (["u3", "m", "c", "0", "x", "high"], "not a number"),
+        (["u4", "m", "c", "0", "x"], "has 5 cells for 6 columns"),
+        (["u5", "m", "c", "0", "\ud800", 0.5], "would not read back"),
+    ]:
+        with pytest.raises(TableCellError, match=why):
+            writer.append([bad])
+    writer.close()
+    resumed = PredictionWriter(path, header, resume=True, check=row_check(record))
+    resumed.close()
+    assert resumed.kept == 1 and resumed.done == {("u1", "m", "c", "0")}

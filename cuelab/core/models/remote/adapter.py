@@ -140,7 +140,7 @@ class OpenAIAdapter(ModelAdapter):
         return cls(
             pool,
             model,
-            server_version=str(version.get("version")) if version else None,
+            server_version=_version(version),
             capabilities=caps,
             scoring=scoring,
             prompt_family=family,
@@ -394,6 +394,16 @@ def _generation(answer: dict[str, Any], max_tokens: int) -> Generation:
                     "characters", len(text), tokens, max_tokens, limit)  # fmt: skip
         text, finish, tokens = text[:limit], "length", min(tokens, max_tokens)
     return Generation(text=text, finish_reason=str(finish or "")[:40], tokens=max(tokens, 0))
+
+
+def _version(answer: dict[str, Any] | None) -> str | None:
+    """The server's release from ``/version`` (None without one; a short text is recorded)."""
+    version = (answer or {}).get("version")
+    if version is None:
+        return None
+    if not isinstance(version, (str, int, float)) or len(str(version)) > 200:
+        raise ModelError(f"the server's /version is not a release name: {str(version)[:40]!r}...")
+    return str(version)
 
 
 def _impossible(logprobs: dict[str, float]) -> bool:

@@ -300,7 +300,7 @@ class EndpointPool:
         limits = httpx.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT_S, self.timeout))
         self._http = []
         for url in self.endpoints:
-            transport = httpx.HTTPTransport(retries=0)
+            transport = httpx.HTTPTransport(retries=0, proxy=_proxy_for(url))
             # httpx builds its pool on httpcore; ours gives each try a deadline and can abort
             transport._pool._network_backend = self._backend
             self._http.append(httpx.Client(
@@ -390,7 +390,7 @@ class EndpointPool:
         )
 
         tried: dict[int, str] = {}
-        timeouts = 0
+        timeouts = made = 0
 
         def count_retry(state: RetryCallState) -> None:
             with self._lock:
@@ -402,10 +402,11 @@ class EndpointPool:
             return retryable(exc) and not (_timed_out(exc) and timeouts >= TIMEOUT_TRIES)
 
         def attempt() -> T:
-            nonlocal timeouts
+            nonlocal timeouts, made
             if self.aborted:
                 raise RequestCancelled("cancelled")
             i = self._pick() if endpoint is None else endpoint
+            made += 1
             with self._lock:
                 self.stats.requests += 1
             try:
@@ -447,10 +448,9 @@ class EndpointPool:
                 raise ModelError(f"{where}{label}: {why}") from None  # a reader's finding
             if not retryable(exc):
                 raise RemoteRequestError(f"{where}{label}: {why}", _status(exc)) from None
-            tries = f"{self.attempts} tries" if not _timed_out(exc) else "its tries"
             deadline = f" (each try is given {self.timeout:g} s)" if _timed_out(exc) else ""
             raise ModelError(
-                f"{where}{label}: no answer after {tries}; last: {why}{deadline}"
+                f"{where}{label}: no answer after {made} tries; last: {why}{deadline}"
             ) from None
 
     def _send(
@@ -504,9 +504,12 @@ class EndpointPool:
             data = self._send(i, "GET", f"{self.endpoints[i]}/models")
             listed = data.get("data") if isinstance(data, dict) else None
             if not isinstance(listed, list) or not all(
-                isinstance(m, dict) and isinstance(m.get("id"), str) for m in listed
+                isinstance(m, dict) and isinstance(m.get("id"), str) and 0 < len(m["id"]) <= 500
+                for m in listed
             ):
-                raise ServerAnswerError("the answer is not a list of models")
+                raise ServerAnswerError(
+                    "the answer is not a list of models (ids of 1-500 characters)"
+                )
             return [str(m["id"]) for m in listed]
 
         return self.call(send, endpoint=endpoint, what="GET /v1/models")
@@ -553,6 +556,21 @@ class EndpointPool:
         """Close every connection."""
         for http in self._http:
             http.close()
+
+
+def _proxy_for(url: str) -> str | None:
+    """The HTTP proxy the environment names for ``url`` (``HTTPS_PROXY``, ``NO_PROXY``...).
+
+    The clients are given their transport (for the deadline backend), so httpx does
+    not read the proxy variables itself; only http(s) proxies are used.
+    """
+    from urllib.request import getproxies, proxy_bypass
+
+    parts = urlsplit(url)
+    if not parts.hostname or proxy_bypass(parts.hostname):
+        return None
+    proxy = getproxies().get(parts.scheme)
+    return proxy if proxy and proxy.startswith(("http://", "https://")) else None
 
 
 def _read_bounded(response: Any) -> bytes:
