@@ -32,7 +32,7 @@ from cuelab.core.models.base import (
     check_label_score,
 )
 from cuelab.core.models.remote import protocol as proto
-from cuelab.core.models.remote.client import EndpointPool, RemoteRequestError, ServerAnswerError
+from cuelab.core.models.remote.client import EndpointPool, RemoteRequestError
 from cuelab.core.models.remote.spec import (
     SCORING_CHOICES,
     SERVER_FAMILY,
@@ -41,24 +41,13 @@ from cuelab.core.models.remote.spec import (
     system_prompt,
 )
 from cuelab.core.models.scoring import parse_answer
-from cuelab.core.safeio import FIELD_LIMIT
 
 log = logging.getLogger(__name__)
 
 #: Generated answers mapped to a label (``generate`` scoring) are at most this long.
 GENERATE_SCORING_TOKENS = 32
-#: An answer is kept to at most this many characters per token asked for (``max_tokens``)
-#: and :data:`ANSWER_CHAR_LIMIT` in all; a server that ignores ``max_tokens`` is cut there
-#: (the row says ``finish_reason = length``), so no answer outgrows a table cell.
-CHARS_PER_TOKEN = 64
-ANSWER_CHAR_LIMIT = FIELD_LIMIT // 2
 #: Seconds one try of a request may take in all, when set (else ``request_timeout``).
 TIMEOUT_VARIABLE = "CUELAB_REQUEST_TIMEOUT"
-
-
-def answer_limit(max_tokens: int) -> int:
-    """The most characters kept of an answer generated with ``max_tokens``."""
-    return max(1, min(ANSWER_CHAR_LIMIT, max_tokens * CHARS_PER_TOKEN))
 
 
 def _timeout(default: float) -> float:
@@ -287,7 +276,7 @@ class OpenAIAdapter(ModelAdapter):
             if len(bounded) == len(labels):
                 # no label among the shown tokens: nothing can be said, never guessed
                 return Prediction(None, {}, unparsed=True, scoring=tag)
-        if _impossible(logprobs):
+        if proto.impossible(logprobs):
             return Prediction(None, {}, unparsed=True, scoring=tag)
         probs = proto.softmax(logprobs)
         return Prediction(proto.best_label(labels, logprobs, bounded), probs, scoring=tag)
@@ -326,7 +315,7 @@ class OpenAIAdapter(ModelAdapter):
             extra = 1 if tokens.end_of_turn is not None else 0
             logprobs = {lab: lp / (len(tokens.ids[lab]) + extra) for lab, lp in logprobs.items()}
             tag = "continuation-mean"
-        if _impossible(logprobs):
+        if proto.impossible(logprobs):
             return Prediction(None, {}, unparsed=True, scoring=tag)
         probs = proto.softmax(logprobs)
         return Prediction(proto.best_label(labels, logprobs), probs, scoring=tag)
@@ -370,30 +359,7 @@ class OpenAIAdapter(ModelAdapter):
                            seed=sampling.seed)  # fmt: skip
         if stop:
             payload["stop"] = list(stop)
-        return self.pool.chat(payload, read=lambda answer: _generation(answer, max_tokens))
-
-
-def _generation(answer: dict[str, Any], max_tokens: int) -> Generation:
-    """The text, finish reason and token count of a chat answer, cut to its bound.
-
-    Raises:
-        ServerAnswerError: the message's content is not a text.
-    """
-    choice = answer["choices"][0]
-    content = (choice.get("message") or {}).get("content")
-    if content is not None and not isinstance(content, str):
-        raise ServerAnswerError(f"the answer's content is a {type(content).__name__}, not a text")
-    text = (content or "").strip()
-    finish = choice.get("finish_reason")
-    usage = answer.get("usage")
-    count = usage.get("completion_tokens") if isinstance(usage, dict) else None
-    tokens = count if isinstance(count, int) and not isinstance(count, bool) else 0
-    limit = answer_limit(max_tokens)
-    if len(text) > limit or tokens > max_tokens:
-        log.warning("the server sent %d characters (%d tokens) for max_tokens=%d; kept %d "
-                    "characters", len(text), tokens, max_tokens, limit)  # fmt: skip
-        text, finish, tokens = text[:limit], "length", min(tokens, max_tokens)
-    return Generation(text=text, finish_reason=str(finish or "")[:40], tokens=max(tokens, 0))
+        return self.pool.chat(payload, read=lambda answer: proto.generation(answer, max_tokens))
 
 
 def _version(answer: dict[str, Any] | None) -> str | None:
@@ -404,11 +370,6 @@ def _version(answer: dict[str, Any] | None) -> str | None:
     if not isinstance(version, (str, int, float)) or len(str(version)) > 200:
         raise ModelError(f"the server's /version is not a release name: {str(version)[:40]!r}...")
     return str(version)
-
-
-def _impossible(logprobs: dict[str, float]) -> bool:
-    """True when no label has a finite log-probability: the row is unparsed, never guessed."""
-    return not any(math.isfinite(v) for v in logprobs.values())
 
 
 def _served_model(pool: EndpointPool, wanted: str | None, options: LoadOptions) -> str:
@@ -474,10 +435,12 @@ def _capabilities(
                                read=proto.detokenized)))  # fmt: skip
     named = _refused_is_none(lambda: pool.chat({**base, "logprobs": True, "top_logprobs": 1,
                              "extra_body": {"return_tokens_as_token_ids": True}},
-                             endpoint=endpoint, read=_checked))  # fmt: skip
+                             endpoint=endpoint, read=proto.checked_probe))  # fmt: skip
     plain = named or _refused_is_none(
         lambda: pool.chat(
-            {**base, "logprobs": True, "top_logprobs": 1}, endpoint=endpoint, read=_checked
+            {**base, "logprobs": True, "top_logprobs": 1},
+            endpoint=endpoint,
+            read=proto.checked_probe,
         )
     )
     caps["logprobs"] = bool(_content(plain))
@@ -487,7 +450,7 @@ def _capabilities(
     if caps["token_ids"] and some_id is not None:
         answer = _refused_is_none(lambda: pool.chat({**base, "logprobs": True, "extra_body": {
             "logprob_token_ids": [some_id], "return_tokens_as_token_ids": True}}, endpoint=endpoint,
-            read=_checked))  # fmt: skip
+            read=proto.checked_probe))  # fmt: skip
         tops = [t for e in _content(answer)[:1] for t in e.get("top_logprobs") or []]
         caps["logprob_token_ids"] = f"token_id:{some_id}" in [e.get("token") for e in tops]
     prompt = _refused_is_none(
@@ -504,18 +467,6 @@ def _refused_is_none(request: Callable[[], dict[str, Any] | None]) -> dict[str, 
     except RemoteRequestError as exc:
         log.info("feature probe refused: %s", exc)
         return None
-
-
-def _checked(answer: dict[str, Any]) -> dict[str, Any]:
-    """A probe's chat answer whose log-probability entries, if any, are well formed."""
-    for entry in proto.logprob_entries(answer)[:1]:
-        proto.logprob_value(entry.get("logprob"), "the probe's token")
-        tops = entry.get("top_logprobs") or []
-        if not isinstance(tops, list) or not all(isinstance(e, dict) for e in tops):
-            raise ServerAnswerError("the answer's top_logprobs is not a list of entries")
-        for top in tops:
-            proto.logprob_value(top.get("logprob"), "the probe's top token")
-    return answer
 
 
 def _content(response: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,12 +41,21 @@ from typing import Any
 import numpy as np
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.remote.client import ServerAnswerError, logprob_value
+from cuelab.core.models.base import Generation
+from cuelab.core.models.remote.answers import ServerAnswerError, logprob_value
+from cuelab.core.safeio import FIELD_LIMIT
+
+log = logging.getLogger(__name__)
 
 #: At most this many alternatives per position (OpenAI's limit, vLLM's default --max-logprobs).
 TOP_LOGPROBS = 20
 #: A harmless text-only turn used to learn how the server's template tokenises a label.
 PROBE_TEXT = "x"
+#: An answer is kept to at most this many characters per token asked for (``max_tokens``)
+#: and :data:`ANSWER_CHAR_LIMIT` in all; a server that ignores ``max_tokens`` is cut there
+#: (the row says ``finish_reason = length``), so no answer outgrows a table cell.
+CHARS_PER_TOKEN = 64
+ANSWER_CHAR_LIMIT = FIELD_LIMIT // 2
 
 
 def wav_base64(audio: np.ndarray, sr: int, rate: int = 16000) -> str:
@@ -324,3 +334,51 @@ def softmax(logprobs: Mapping[str, float]) -> dict[str, float]:
     exps[~np.isfinite(values)] = 0.0
     total = exps.sum()
     return {k: float(e / total) for k, e in zip(keys, exps)}
+
+
+# ----- bounded answers ----------------------------------------------------------------------
+
+
+def answer_limit(max_tokens: int) -> int:
+    """The most characters kept of an answer generated with ``max_tokens``."""
+    return max(1, min(ANSWER_CHAR_LIMIT, max_tokens * CHARS_PER_TOKEN))
+
+
+def generation(answer: dict[str, Any], max_tokens: int) -> Generation:
+    """The text, finish reason and token count of a chat answer, cut to its bound.
+
+    Raises:
+        ServerAnswerError: the message's content is not a text.
+    """
+    choice = answer["choices"][0]
+    content = (choice.get("message") or {}).get("content")
+    if content is not None and not isinstance(content, str):
+        raise ServerAnswerError(f"the answer's content is a {type(content).__name__}, not a text")
+    text = (content or "").strip()
+    finish = choice.get("finish_reason")
+    usage = answer.get("usage")
+    count = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    tokens = count if isinstance(count, int) and not isinstance(count, bool) else 0
+    limit = answer_limit(max_tokens)
+    if len(text) > limit or tokens > max_tokens:
+        log.warning("the server sent %d characters (%d tokens) for max_tokens=%d; kept %d "
+                    "characters", len(text), tokens, max_tokens, limit)  # fmt: skip
+        text, finish, tokens = text[:limit], "length", min(tokens, max_tokens)
+    return Generation(text=text, finish_reason=str(finish or "")[:40], tokens=max(tokens, 0))
+
+
+def impossible(logprobs: dict[str, float]) -> bool:
+    """True when no label has a finite log-probability: the row is unparsed, never guessed."""
+    return not any(math.isfinite(v) for v in logprobs.values())
+
+
+def checked_probe(answer: dict[str, Any]) -> dict[str, Any]:
+    """A probe's chat answer whose log-probability entries, if any, are well formed."""
+    for entry in logprob_entries(answer)[:1]:
+        logprob_value(entry.get("logprob"), "the probe's token")
+        tops = entry.get("top_logprobs") or []
+        if not isinstance(tops, list) or not all(isinstance(e, dict) for e in tops):
+            raise ServerAnswerError("the answer's top_logprobs is not a list of entries")
+        for top in tops:
+            logprob_value(top.get("logprob"), "the probe's top token")
+    return answer

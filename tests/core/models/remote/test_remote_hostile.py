@@ -18,9 +18,9 @@ import pytest
 from cuelab.core.errors import ModelError
 from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt
 from cuelab.core.models.registry import load_model
-from cuelab.core.models.remote import client
-from cuelab.core.models.remote.adapter import answer_limit
+from cuelab.core.models.remote import answers, client
 from cuelab.core.models.remote.client import RemoteRequestError, ServerAnswerError
+from cuelab.core.models.remote.protocol import answer_limit
 from tests.core.models.remote.conftest import Serve
 from tests.servers.openai_audio import Reply
 
@@ -297,7 +297,7 @@ def test_a_key_echoed_by_the_server_is_blanked(
 def test_redact_catches_case_and_fragments() -> None:
     key = "sk-proj-Ab12Cd34Ef56Gh78"
     said = f"key {key.upper()} / {key[:10]}... / ...{key[-8:]} at http://h:1/v1 (chat)"
-    cleaned = client.redact(said, key)
+    cleaned = answers.redact(said, key)
     assert "AB12CD34" not in cleaned.upper() and key[-8:] not in cleaned
     assert "http://h:1/v1 (chat)" in cleaned  # the rest of the message stays
 
