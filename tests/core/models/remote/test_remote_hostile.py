@@ -55,6 +55,30 @@ def test_a_trickling_server_is_cut_at_the_deadline(
     assert elapsed < 6, elapsed
 
 
+def test_a_listener_that_never_accepts_is_given_up_on_after_two_deadlines() -> None:
+    """Its accept queue is full: the connection never opens or is never read."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = [socket.socket() for _ in range(8)]
+        for sock in fillers:
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+        pool = client.EndpointPool([f"http://127.0.0.1:{port}/v1"], None, timeout=1.0)
+        started = time.monotonic()
+        with pytest.raises(ModelError) as err:
+            pool.models(0)
+        elapsed = time.monotonic() - started
+        pool.close()
+        for sock in fillers:
+            sock.close()
+    _one_line(err, f"127.0.0.1:{port}", "no answer after 2 tries", "timed out")
+    assert elapsed < 6, elapsed  # 2 tries of 1 s, not 6 tries of the 10 s connect timeout
+
+
 def test_abort_cuts_requests_in_flight_at_once(serve: Serve, clip: Clip, task: TaskPrompt) -> None:
     import threading
 
