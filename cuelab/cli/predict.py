@@ -10,6 +10,16 @@ from cuelab.cli.common import add_label_score_argument, add_remote_arguments, js
 from cuelab.core.models.base import DEVICE_CHOICES, QUANT_CHOICES, Sampling
 
 THINK_FAMILY = "audio-flamingo-3"
+#: The most characters of a generated answer printed on the terminal (``--json`` prints
+#: the whole answer, which the model adapters bound).
+PRINT_LIMIT = 4000
+
+
+def shown_answer(text: str, limit: int = PRINT_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters for the terminal, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} [... {len(text) - limit:,} more characters; --json prints them all]"
 
 
 def register(subparsers: Any) -> None:
@@ -240,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
     for name, p in sorted(record["probs"].items(), key=lambda item: -item[1]):
         print(f"  {name:<12} {p:.3f}")
     if args.generate:
-        print(f"  answer: {record['raw_output']}")
+        print(f"  answer: {shown_answer(record['raw_output'])}")
     if args.generate:
         print(
             f"  ended: {record['finish_reason'] or '?'} after {record['generated_tokens']} tokens"

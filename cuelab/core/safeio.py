@@ -26,6 +26,12 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+#: The longest cell (in characters, as written) a CueLab table may hold. It is the
+#: ``csv`` module's field limit, which every reader of these tables has
+#: (:func:`cuelab.core.runs.csvio.read_complete_rows` checks it explicitly too), so
+#: :func:`format_row` refuses to write a cell the reader would refuse.
+FIELD_LIMIT = 131_072
+
 FORMULA_START = ("=", "+", "-", "@")
 CONTROL_START = ("\t", "\r")
 # A plain number (``-3.5``, ``+1e3``, ``-inf``) is data, not a formula.
@@ -59,13 +65,31 @@ def restore(cell: str) -> str:
     return cell[1:] if _quoted(cell) else cell
 
 
+class CellTooLongError(ValueError):
+    """A cell longer than :data:`FIELD_LIMIT`: written, it would make the table unreadable.
+
+    The run layer turns it into a typed error naming the file
+    (:class:`cuelab.core.runs.csvio.TableCellError`).
+    """
+
+
 def format_row(cells: Iterable[object]) -> str:
     """One CSV record (``\\n``-terminated) with every cell neutralised.
 
     NUL characters are dropped (a model may decode one): in a table, a NUL only
     ever means damage, such as the zero-filled tail of a write cut short.
+
+    Raises:
+        CellTooLongError: a cell is longer than :data:`FIELD_LIMIT` characters; no
+            record is written that CueLab's own reader would refuse.
     """
     texts = [neutralise(c).replace("\0", "") for c in cells]
+    for i, text in enumerate(texts):
+        if len(text) > FIELD_LIMIT:
+            raise CellTooLongError(
+                f"cell {i + 1} of a table row is {len(text):,} characters "
+                f"({text[:30]!r}...); a table cell holds at most {FIELD_LIMIT:,}"
+            )
     # The writer quotes "\n" (its terminator) but not a bare "\r", which the
     # reader then rejects: quote the whole record when a cell holds one.
     buf = io.StringIO()

@@ -20,6 +20,12 @@ For fault tests it can answer with a status (``fail_next``, ``fail_every``),
 drop the connection, add latency, require an API key, and act as an older
 server (no ``logprob_token_ids``, tokens named by text only) or a hosted API
 (no log-probabilities, no ``/tokenize``). It counts requests and the most that were in flight at once.
+
+Hostile servers (:attr:`AudioChatServer.rewrite`) answer a route with anything
+instead of the real answer (an error body with 200, a page, garbage, a
+corrupted log-probability, a redirect, a 200 KB generation); ``trickle_s``
+sends each answer one byte at a time; ``unauthorised_message`` echoes the key
+it refused in a 401, as some hosted APIs do.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -54,6 +61,24 @@ class ServerOptions:
     version: str = "0.0.0-cuelab-test"
     max_logprobs: int = 20
     max_logprob_token_ids: int | None = None  # newer vLLM caps the list; None: no cap
+    trickle_s: float = 0.0  # > 0: every answer goes out one byte at a time, this far apart
+    unauthorised_message: str | None = None  # a 401's message; "{key}" is the key sent
+
+
+@dataclass
+class Reply:
+    """A raw answer a hostile server sends instead of the real one."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+#: ``rewrite(path, request body, real answer or None) -> Reply | dict | None``: what to send
+#: instead (a dict is sent as JSON with 200; None keeps the real answer). ``real`` is None
+#: when the hook is asked before the model runs, which it is first.
+Rewrite = Callable[[str, dict[str, Any], "dict[str, Any] | None"], "Reply | dict[str, Any] | None"]
 
 
 @dataclass
@@ -65,6 +90,7 @@ class ServerStats:
     in_flight: int = 0
     max_in_flight: int = 0
     bearer_tokens: set[str] = field(default_factory=set)
+    max_tokens: list[int | None] = field(default_factory=list)  # each chat request's
 
 
 class AudioChatServer:
@@ -88,6 +114,8 @@ class AudioChatServer:
         self._every: tuple[int, list[int | str], int] | None = None
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.rewrite: Rewrite | None = None
+        self.stopping = threading.Event()
 
     # ----- life cycle ------------------------------------------------------------------
 
@@ -105,7 +133,8 @@ class AudioChatServer:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
+        """Stop serving and close the socket (requests held by latency end now)."""
+        self.stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -309,12 +338,31 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the tests read the server's counters, not its log."""
 
     def _send(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self._reply(Reply(status, json.dumps(payload).encode("utf-8")))
+
+    def _reply(self, reply: Reply) -> None:
+        head = [f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}",
+                f"Content-Type: {reply.content_type}", f"Content-Length: {len(reply.body)}",
+                *(f"{k}: {v}" for k, v in reply.headers.items())]  # fmt: skip
+        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + reply.body
+        pause = self.owner.options.trickle_s
+        if not pause:
+            self.wfile.write(data)
+            return
+        for i in range(len(data)):  # a slow-loris answer: one byte at a time
+            if self.owner.stopping.wait(pause):
+                return
+            self.wfile.write(data[i : i + 1])
+            self.wfile.flush()
+
+    def _rewritten(self, body: dict[str, Any], real: dict[str, Any] | None) -> bool:
+        """Send the hostile answer for this route, if the hook gives one."""
+        hook = self.owner.rewrite
+        reply = hook(self.path.rstrip("/"), body, real) if hook is not None else None
+        if reply is None:
+            return False
+        self._reply(reply if isinstance(reply, Reply) else Reply(200, json.dumps(reply).encode()))
+        return True
 
     def _error(self, status: int, message: str) -> None:
         self._send(status, {"object": "error", "message": message, "type": "BadRequestError",
@@ -327,7 +375,8 @@ class _Handler(BaseHTTPRequestHandler):
             with server._stats_lock:
                 server.stats.bearer_tokens.add(token[len("Bearer ") :])
         if server.options.api_key and token != f"Bearer {server.options.api_key}":
-            self._error(401, "Unauthorized")
+            message = server.options.unauthorised_message or "Unauthorized"
+            self._error(401, message.replace("{key}", token[len("Bearer ") :]))
             return False
         return True
 
@@ -336,7 +385,7 @@ class _Handler(BaseHTTPRequestHandler):
         return json.loads(self.rfile.read(length) or b"{}")
 
     def do_GET(self) -> None:
-        if not self._authorised():
+        if not self._authorised() or self._rewritten({}, None):
             return
         opts = self.owner.options
         if self.path.rstrip("/") == "/v1/models":
@@ -351,14 +400,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         server = self.owner
         body = self._body()
-        if not self._authorised():
+        if not self._authorised() or self._rewritten(body, None):
             return
         path = self.path.rstrip("/")
         try:
             if path == "/tokenize" and server.options.tokenize:
-                self._send(200, server.tokenize(body))
+                self._answer(body, server.tokenize(body))
             elif path == "/detokenize" and server.options.tokenize:
-                self._send(200, server.detokenize(body))
+                self._answer(body, server.detokenize(body))
             elif path == "/v1/chat/completions":
                 self._chat(body)
             else:
@@ -367,6 +416,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, str(exc))
         except Exception as exc:
             self._error(500, f"{type(exc).__name__}: {exc}")
+
+    def _answer(self, body: dict[str, Any], real: dict[str, Any]) -> None:
+        if not self._rewritten(body, real):
+            self._send(200, real)
 
     def _chat(self, body: dict[str, Any]) -> None:
         server = self.owner
@@ -377,10 +430,11 @@ class _Handler(BaseHTTPRequestHandler):
             server.stats.chat_requests += 1
             server.stats.in_flight += 1
             server.stats.max_in_flight = max(server.stats.max_in_flight, server.stats.in_flight)
+            server.stats.max_tokens.append(body.get("max_tokens"))
         try:
             fault = server._next_fault()
-            if server.options.latency_s:
-                time.sleep(server.options.latency_s)
+            if server.options.latency_s and server.stopping.wait(server.options.latency_s):
+                return
             if fault == "drop":
                 with server._stats_lock:
                     server.stats.failed += 1
@@ -392,7 +446,7 @@ class _Handler(BaseHTTPRequestHandler):
                     server.stats.failed += 1
                 self._error(int(fault), "injected failure")
                 return
-            self._send(200, server.chat(body))
+            self._answer(body, server.chat(body))
         finally:
             with server._stats_lock:
                 server.stats.in_flight -= 1

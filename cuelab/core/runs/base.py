@@ -28,7 +28,13 @@ from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import LoadOptions, ModelAdapter
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfig, RunConfigError
-from cuelab.core.runs.csvio import RowCheck, format_row, read_complete_rows, write_csv
+from cuelab.core.runs.csvio import (
+    RowCheck,
+    read_complete_rows,
+    readable_rows,
+    table_rows,
+    write_csv,
+)
 from cuelab.core.safeio import locked_file, naming
 
 log = logging.getLogger(__name__)
@@ -107,6 +113,8 @@ class PredictionWriter:
         check: RowCheck | None = None,
     ) -> None:
         self.path = path
+        self.header = list(header)
+        self._check = check
         self.done: set[Key] = set()
         self.kept = 0
         if path.is_symlink():  # appending would write into whatever file it points to
@@ -128,12 +136,23 @@ class PredictionWriter:
                 return
         with naming(path):
             self._fh = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 (for the run)
-        self.append([header])
+        self._write(table_rows(path, [header]))
 
     def append(self, rows: Sequence[Sequence[object]]) -> None:
-        """Write ``rows`` as one block and make it durable (an OSError names the file)."""
+        """Write ``rows`` as one block and make it durable (an OSError names the file).
+
+        Each row is first read back as the reader will read it (cell limit, one
+        record, the header's width, the run's row check), so no row is written
+        that a resume, a report or ``repair`` would refuse.
+
+        Raises:
+            TableCellError: a row the reader would refuse; nothing of the block is written.
+        """
+        self._write(readable_rows(self.path, self.header, rows, self._check))
+
+    def _write(self, block: str) -> None:
         with naming(self.path):
-            self._fh.write("".join(format_row(r) for r in rows))
+            self._fh.write(block)
             self._fh.flush()
             os.fsync(self._fh.fileno())
 

@@ -208,6 +208,7 @@ class RunConfig:
             raise RunConfigError("run configuration: a seed is listed twice")
         if len(set(self.models)) != len(self.models):
             raise RunConfigError("run configuration: a model is listed twice")
+        _check_remote_specs(self.models)
         if self.bootstrap < 1:
             raise RunConfigError("run configuration: bootstrap must be at least 1 resample")
         if self.limit is not None and self.limit < 1:
@@ -498,3 +499,21 @@ def with_preset(data: dict[str, Any]) -> dict[str, Any]:
 def with_shard(config: RunConfig, shard: Shard | None) -> RunConfig:
     """A copy of ``config`` for another shard (or for the merged run)."""
     return replace(config, shard=shard)
+
+
+def _check_remote_specs(models: Sequence[str]) -> None:
+    """Refuse a served model's spec that cannot work, before anything is recorded.
+
+    A URL with ``user:password@`` in it must never reach run.json, a log line or an
+    error message, so it is refused here, when the configuration is built.
+    """
+    from cuelab.core.errors import ModelError
+    from cuelab.core.models.remote.spec import parse_remote_location
+
+    for spec in models:
+        family, sep, location = spec.strip().partition(":")
+        if sep and family.strip().lower() == "openai":
+            try:
+                parse_remote_location(location)
+            except ModelError as exc:
+                raise RunConfigError(f"run configuration: {exc}") from None

@@ -20,10 +20,19 @@ from pathlib import Path
 from typing import NamedTuple
 
 from cuelab.core.errors import CueLabError
-from cuelab.core.safeio import atomic_path, atomic_write_text, format_row, neutralise, restore
+from cuelab.core.safeio import (
+    FIELD_LIMIT,
+    CellTooLongError,
+    atomic_path,
+    atomic_write_text,
+    format_row,
+    neutralise,
+    restore,
+)
 
 __all__ = [
     "CorruptTableError",
+    "TableCellError",
     "atomic_write_text",
     "format_row",
     "neutralise",
@@ -34,16 +43,68 @@ __all__ = [
 ]
 
 
+class TableCellError(CueLabError):
+    """A row with a cell longer than :data:`~cuelab.core.safeio.FIELD_LIMIT` was not written."""
+
+
+def table_rows(path: str | Path, rows: Iterable[Sequence[object]]) -> str:
+    """The text of ``rows`` as records (see :func:`format_row`), all or nothing.
+
+    Raises:
+        TableCellError: a cell the reader would refuse (the message names ``path``).
+    """
+    try:
+        return "".join(format_row(r) for r in rows)
+    except CellTooLongError as exc:
+        raise TableCellError(f"{path}: {exc}") from None
+
+
+def readable_rows(
+    path: str | Path,
+    header: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    check: RowCheck | None = None,
+) -> str:
+    """The text of ``rows``, each checked the way :func:`read_complete_rows` reads it.
+
+    Raises:
+        TableCellError: a row that would not read back as one record of the header's
+            width, or that ``check`` refuses (the message names ``path`` and the row).
+    """
+    texts: list[str] = []
+    for row in rows:
+        text = table_rows(path, [row])
+        try:
+            cells, clean, _ = _parse(text.encode("utf-8"))
+        except UnicodeEncodeError:  # a lone surrogate: no file can hold it as UTF-8
+            cells, clean = None, False
+        restored = [restore(c) for c in cells] if cells is not None and clean else None
+        if restored is None:
+            problem: str | None = "would not read back as one record"
+        elif len(restored) != len(header):
+            problem = f"has {len(restored)} cells for {len(header)} columns"
+        else:
+            problem = check(list(header), restored) if check is not None else None
+        if problem is not None:
+            first = str(row[0])[:40] if len(row) else ""
+            raise TableCellError(f"{path}: the row of {first!r} {problem}; it was not written")
+        texts.append(text)
+    return "".join(texts)
+
+
 def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
     """Write a whole table atomically (temporary file in the same folder + ``os.replace``).
 
     A reader never sees a half-written table, and a crash leaves the previous
     version in place.
+
+    Raises:
+        TableCellError: a cell longer than the reader's limit; the old table stays.
     """
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(format_row(header))
+        fh.write(table_rows(path, [header]))
         for row in rows:
-            fh.write(format_row(row))
+            fh.write(table_rows(path, [row]))
     return Path(path)
 
 
@@ -70,7 +131,9 @@ def _parse(data: bytes) -> tuple[list[str] | None, bool, bool]:
         parsed = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error:
         return None, decodable, text.count('"') % 2 == 1
-    return (parsed[0] if len(parsed) == 1 else None), decodable and "\0" not in text, False
+    if len(parsed) != 1 or any(len(cell) > FIELD_LIMIT for cell in parsed[0]):
+        return None, decodable and "\0" not in text, False  # the writer never writes such a cell
+    return parsed[0], decodable and "\0" not in text, False
 
 
 def _records(lines: Iterable[bytes], width: int | None = None) -> Iterator[_Record]:

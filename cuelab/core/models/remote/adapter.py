@@ -13,6 +13,8 @@ clips in flight (:func:`cuelab.core.runs.base.in_order`).
 from __future__ import annotations
 
 import logging
+import math
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +46,24 @@ log = logging.getLogger(__name__)
 
 #: Generated answers mapped to a label (``generate`` scoring) are at most this long.
 GENERATE_SCORING_TOKENS = 32
+#: Seconds one try of a request may take in all, when set (else ``request_timeout``).
+TIMEOUT_VARIABLE = "CUELAB_REQUEST_TIMEOUT"
+
+
+def _timeout(default: float) -> float:
+    """The per-try deadline: ``$CUELAB_REQUEST_TIMEOUT`` or ``default`` (seconds, above 0)."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    value = default
+    if text:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ModelError(
+                f"${TIMEOUT_VARIABLE} must be a number of seconds, got {text!r}"
+            ) from None
+    if not (value > 0 and math.isfinite(value)):
+        raise ModelError(f"the request timeout must be a number of seconds above 0, got {value!r}")
+    return value
 
 
 class OpenAIAdapter(ModelAdapter):
@@ -98,7 +118,8 @@ class OpenAIAdapter(ModelAdapter):
         system_prompt(family)  # an unknown family fails before any request
         if options.concurrency < 1:
             raise ModelError(f"concurrency must be at least 1, got {options.concurrency}")
-        pool = EndpointPool(spec.endpoints, api_key(), timeout=options.request_timeout)
+        timeout = _timeout(options.request_timeout)
+        pool = EndpointPool(spec.endpoints, api_key(), timeout=timeout)
         try:
             model = _served_model(pool, spec.model, options)
             version, caps = _same_server(pool, model, system_prompt(family), options)
@@ -108,7 +129,7 @@ class OpenAIAdapter(ModelAdapter):
         return cls(
             pool,
             model,
-            server_version=str(version.get("version")) if version else None,
+            server_version=_version(version),
             capabilities=caps,
             scoring=scoring,
             prompt_family=family,
@@ -142,7 +163,13 @@ class OpenAIAdapter(ModelAdapter):
         return self.pool.stats.note()
 
     def unload(self) -> None:
-        """Stop the request threads and close the connections."""
+        """Cut the requests in flight, stop the request threads and close the connections.
+
+        Called when a run ends, and when Ctrl-C or SIGTERM stops it: aborting the pool
+        wakes every thread blocked on the server at once, so the run is marked and the
+        process exits within seconds, not after the requests' deadlines.
+        """
+        self.pool.abort()
         self._executor.shutdown(wait=True, cancel_futures=True)
         self.pool.close()
 
@@ -234,7 +261,9 @@ class OpenAIAdapter(ModelAdapter):
         if extra:
             payload["extra_body"] = extra
         try:
-            response = self.pool.chat(payload)
+            logprobs, bounded = self.pool.chat(
+                payload, read=lambda answer: proto.first_token_logprobs(answer, labels, tokens)
+            )
         except RemoteRequestError as exc:
             if "logprob_token_ids" not in extra or exc.status != 400:
                 raise
@@ -242,12 +271,13 @@ class OpenAIAdapter(ModelAdapter):
             log.warning("%s: logprob_token_ids refused (%s); using top_logprobs", self.model, exc)
             self.use_named_tokens = False  # the probe's finding stays as recorded
             return self._first_token(messages, labels)
-        logprobs, bounded = proto.first_token_logprobs(response, labels, tokens)
         if bounded:
             tag = "first-token-bounded"
             if len(bounded) == len(labels):
                 # no label among the shown tokens: nothing can be said, never guessed
                 return Prediction(None, {}, unparsed=True, scoring=tag)
+        if proto.impossible(logprobs):
+            return Prediction(None, {}, unparsed=True, scoring=tag)
         probs = proto.softmax(logprobs)
         return Prediction(proto.best_label(labels, logprobs, bounded), probs, scoring=tag)
 
@@ -272,7 +302,9 @@ class OpenAIAdapter(ModelAdapter):
                 "prompt_logprobs": 0,
             },
         }
-        return proto.continuation_logprob(self.pool.chat(payload), expected)
+        return self.pool.chat(
+            payload, read=lambda answer: proto.continuation_logprob(answer, expected)
+        )
 
     def _from_sums(self, labels: Sequence[str], sums: Sequence[float]) -> Prediction:
         logprobs = dict(zip(labels, sums))
@@ -283,6 +315,8 @@ class OpenAIAdapter(ModelAdapter):
             extra = 1 if tokens.end_of_turn is not None else 0
             logprobs = {lab: lp / (len(tokens.ids[lab]) + extra) for lab, lp in logprobs.items()}
             tag = "continuation-mean"
+        if proto.impossible(logprobs):
+            return Prediction(None, {}, unparsed=True, scoring=tag)
         probs = proto.softmax(logprobs)
         return Prediction(proto.best_label(labels, logprobs), probs, scoring=tag)
 
@@ -325,15 +359,17 @@ class OpenAIAdapter(ModelAdapter):
                            seed=sampling.seed)  # fmt: skip
         if stop:
             payload["stop"] = list(stop)
-        response = self.pool.chat(payload)
-        choice = (response.get("choices") or [{}])[0]
-        text = str((choice.get("message") or {}).get("content") or "").strip()
-        usage = response.get("usage") or {}
-        return Generation(
-            text=text,
-            finish_reason=str(choice.get("finish_reason") or ""),
-            tokens=int(usage.get("completion_tokens") or 0),
-        )
+        return self.pool.chat(payload, read=lambda answer: proto.generation(answer, max_tokens))
+
+
+def _version(answer: dict[str, Any] | None) -> str | None:
+    """The server's release from ``/version`` (None without one; a short text is recorded)."""
+    version = (answer or {}).get("version")
+    if version is None:
+        return None
+    if not isinstance(version, (str, int, float)) or len(str(version)) > 200:
+        raise ModelError(f"the server's /version is not a release name: {str(version)[:40]!r}...")
+    return str(version)
 
 
 def _served_model(pool: EndpointPool, wanted: str | None, options: LoadOptions) -> str:
@@ -391,15 +427,21 @@ def _capabilities(
                             "temperature": 0.0}  # fmt: skip
     probe = _refused_is_none(lambda: pool.root_post(
         "/tokenize", {"model": model, "messages": messages, "add_generation_prompt": True,
-                      "add_special_tokens": False}, endpoint))  # fmt: skip
+                      "add_special_tokens": False}, endpoint, read=proto.token_list))  # fmt: skip
     some_id = int(probe["tokens"][-1]) if probe and probe.get("tokens") else None
     caps = {"tokenize": some_id is not None}
     caps["detokenize"] = some_id is not None and bool(_refused_is_none(
-        lambda: pool.root_post("/detokenize", {"model": model, "tokens": [some_id]}, endpoint)))  # fmt: skip
+        lambda: pool.root_post("/detokenize", {"model": model, "tokens": [some_id]}, endpoint,
+                               read=proto.detokenized)))  # fmt: skip
     named = _refused_is_none(lambda: pool.chat({**base, "logprobs": True, "top_logprobs": 1,
-                             "extra_body": {"return_tokens_as_token_ids": True}}, endpoint=endpoint))  # fmt: skip
+                             "extra_body": {"return_tokens_as_token_ids": True}},
+                             endpoint=endpoint, read=proto.checked_probe))  # fmt: skip
     plain = named or _refused_is_none(
-        lambda: pool.chat({**base, "logprobs": True, "top_logprobs": 1}, endpoint=endpoint)
+        lambda: pool.chat(
+            {**base, "logprobs": True, "top_logprobs": 1},
+            endpoint=endpoint,
+            read=proto.checked_probe,
+        )
     )
     caps["logprobs"] = bool(_content(plain))
     first = _content(named)[:1]
@@ -407,7 +449,8 @@ def _capabilities(
     caps["logprob_token_ids"] = False
     if caps["token_ids"] and some_id is not None:
         answer = _refused_is_none(lambda: pool.chat({**base, "logprobs": True, "extra_body": {
-            "logprob_token_ids": [some_id], "return_tokens_as_token_ids": True}}, endpoint=endpoint))  # fmt: skip
+            "logprob_token_ids": [some_id], "return_tokens_as_token_ids": True}}, endpoint=endpoint,
+            read=proto.checked_probe))  # fmt: skip
         tops = [t for e in _content(answer)[:1] for t in e.get("top_logprobs") or []]
         caps["logprob_token_ids"] = f"token_id:{some_id}" in [e.get("token") for e in tops]
     prompt = _refused_is_none(
@@ -430,5 +473,4 @@ def _content(response: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The per-token log-probability entries of a chat response (empty when none)."""
     if not response:
         return []
-    choice = (response.get("choices") or [{}])[0]
-    return list(((choice.get("logprobs") or {}).get("content")) or [])
+    return proto.logprob_entries(response)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,11 +41,21 @@ from typing import Any
 import numpy as np
 
 from cuelab.core.errors import ModelError
+from cuelab.core.models.base import Generation
+from cuelab.core.models.remote.answers import ServerAnswerError, logprob_value
+from cuelab.core.safeio import FIELD_LIMIT
+
+log = logging.getLogger(__name__)
 
 #: At most this many alternatives per position (OpenAI's limit, vLLM's default --max-logprobs).
 TOP_LOGPROBS = 20
 #: A harmless text-only turn used to learn how the server's template tokenises a label.
 PROBE_TEXT = "x"
+#: An answer is kept to at most this many characters per token asked for (``max_tokens``)
+#: and :data:`ANSWER_CHAR_LIMIT` in all; a server that ignores ``max_tokens`` is cut there
+#: (the row says ``finish_reason = length``), so no answer outgrows a table cell.
+CHARS_PER_TOKEN = 64
+ANSWER_CHAR_LIMIT = FIELD_LIMIT // 2
 
 
 def wav_base64(audio: np.ndarray, sr: int, rate: int = 16000) -> str:
@@ -108,6 +119,23 @@ class LabelTokens:
         return len(firsts) == len(self.ids) and len(set(firsts)) == len(firsts)
 
 
+def token_list(answer: dict[str, Any]) -> dict[str, Any]:
+    """A ``/tokenize`` answer whose ``tokens`` are a list of ints (else the server is broken)."""
+    tokens = answer.get("tokens")
+    if not isinstance(tokens, list) or not all(
+        isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in tokens
+    ):
+        raise ServerAnswerError("the answer has no list of token ids ('tokens')")
+    return answer
+
+
+def detokenized(answer: dict[str, Any]) -> dict[str, Any]:
+    """A ``/detokenize`` answer whose ``prompt`` is a text."""
+    if not isinstance(answer.get("prompt"), str):
+        raise ServerAnswerError("the answer has no decoded text ('prompt')")
+    return answer
+
+
 def _tokenize(pool: Any, model: str, messages: list[dict[str, Any]], **flags: bool) -> Any:
     body = {
         "model": model,
@@ -115,7 +143,7 @@ def _tokenize(pool: Any, model: str, messages: list[dict[str, Any]], **flags: bo
         "add_special_tokens": False,
         **flags,
     }
-    return pool.root_post("/tokenize", body)
+    return pool.root_post("/tokenize", body, read=token_list)
 
 
 def label_tokens(
@@ -131,7 +159,7 @@ def label_tokens(
     """
     base_messages = text_messages(system)
     base = _tokenize(pool, model, base_messages, add_generation_prompt=True)
-    if base is None or "tokens" not in base:
+    if base is None:
         return None
     prefix = list(base["tokens"])
     ids: dict[str, tuple[int, ...]] = {}
@@ -156,8 +184,8 @@ def _detokenize(pool: Any, model: str, ids: Sequence[int]) -> str:
     """The text of ``ids`` as the server decodes it ("" when it cannot)."""
     if not ids:
         return ""
-    out = pool.root_post("/detokenize", {"model": model, "tokens": list(ids)})
-    return str(out.get("prompt", "")) if out else ""
+    out = pool.root_post("/detokenize", {"model": model, "tokens": list(ids)}, read=detokenized)
+    return str(out["prompt"]) if out else ""
 
 
 def _end_of_turn(pool: Any, model: str, messages: list[dict[str, Any]]) -> tuple[int, str] | None:
@@ -203,23 +231,26 @@ def first_token_logprobs(
     Raises:
         ModelError: the response has no log-probabilities.
     """
-    choice = (response.get("choices") or [{}])[0]
-    content = ((choice.get("logprobs") or {}).get("content")) or []
+    content = logprob_entries(response)
     if not content:
         raise ModelError("the server returned no log-probabilities; use --scoring generate")
     first = content[0]
-    entries = [first, *(first.get("top_logprobs") or [])]
+    tops = first.get("top_logprobs") or []
+    if not isinstance(tops, list) or not all(isinstance(e, dict) for e in tops):
+        raise ServerAnswerError("the answer's top_logprobs is not a list of entries")
+    entries = [first, *tops]
     by_id: dict[int, float] = {}
     by_str: dict[str, float] = {}
+    shown: list[float] = []
     for entry in entries:
-        lp = float(entry.get("logprob", -math.inf))
+        lp = logprob_value(entry.get("logprob"), f"token {str(entry.get('token', '?'))[:40]!r}")
+        shown.append(lp)
         tid = _token_id(entry)
         if tid is not None:
             by_id[tid] = max(lp, by_id.get(tid, -math.inf))
         else:
             text = str(entry.get("token", ""))
             by_str[text] = max(lp, by_str.get(text, -math.inf))
-    shown = [float(e.get("logprob", -math.inf)) for e in entries]
     floor = min(shown) if shown else -math.inf
     out: dict[str, float] = {}
     bounded: set[str] = set()
@@ -233,6 +264,24 @@ def first_token_logprobs(
             out[label] = floor
             bounded.add(label)
     return out, bounded
+
+
+def logprob_entries(response: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The per-token log-probability entries of a chat answer (empty when it has none).
+
+    Raises:
+        ServerAnswerError: ``logprobs`` is there but is not a list of entries.
+    """
+    choice = (response.get("choices") or [{}])[0]
+    block = choice.get("logprobs") if isinstance(choice, dict) else None
+    if block is None:
+        return []
+    content = block.get("content") if isinstance(block, dict) else block
+    if content is None:
+        return []
+    if not isinstance(content, list) or not all(isinstance(e, dict) for e in content):
+        raise ServerAnswerError("the answer's logprobs are not a list of token entries")
+    return content
 
 
 def best_label(
@@ -261,12 +310,16 @@ def continuation_logprob(response: Mapping[str, Any], expected: Sequence[int]) -
         raise ModelError("the server returned no prompt log-probabilities; use --scoring generate")
     total = 0.0
     for row, token in zip(rows[-len(expected) :], expected):
+        if row is not None and not isinstance(row, dict):
+            raise ServerAnswerError("the answer's prompt_logprobs are not a list of entries")
         entry = (row or {}).get(str(token))
         if entry is None:
             raise ModelError(
                 f"the server's prompt does not end with the expected answer tokens (missing {token})"
             )
-        total += float(entry["logprob"])
+        if not isinstance(entry, dict):
+            raise ServerAnswerError(f"the prompt log-probability of token {token} is not an entry")
+        total += logprob_value(entry.get("logprob"), f"prompt token {token}")
     return total
 
 
@@ -281,3 +334,51 @@ def softmax(logprobs: Mapping[str, float]) -> dict[str, float]:
     exps[~np.isfinite(values)] = 0.0
     total = exps.sum()
     return {k: float(e / total) for k, e in zip(keys, exps)}
+
+
+# ----- bounded answers ----------------------------------------------------------------------
+
+
+def answer_limit(max_tokens: int) -> int:
+    """The most characters kept of an answer generated with ``max_tokens``."""
+    return max(1, min(ANSWER_CHAR_LIMIT, max_tokens * CHARS_PER_TOKEN))
+
+
+def generation(answer: dict[str, Any], max_tokens: int) -> Generation:
+    """The text, finish reason and token count of a chat answer, cut to its bound.
+
+    Raises:
+        ServerAnswerError: the message's content is not a text.
+    """
+    choice = answer["choices"][0]
+    content = (choice.get("message") or {}).get("content")
+    if content is not None and not isinstance(content, str):
+        raise ServerAnswerError(f"the answer's content is a {type(content).__name__}, not a text")
+    text = (content or "").strip()
+    finish = choice.get("finish_reason")
+    usage = answer.get("usage")
+    count = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    tokens = count if isinstance(count, int) and not isinstance(count, bool) else 0
+    limit = answer_limit(max_tokens)
+    if len(text) > limit or tokens > max_tokens:
+        log.warning("the server sent %d characters (%d tokens) for max_tokens=%d; kept %d "
+                    "characters", len(text), tokens, max_tokens, limit)  # fmt: skip
+        text, finish, tokens = text[:limit], "length", min(tokens, max_tokens)
+    return Generation(text=text, finish_reason=str(finish or "")[:40], tokens=max(tokens, 0))
+
+
+def impossible(logprobs: dict[str, float]) -> bool:
+    """True when no label has a finite log-probability: the row is unparsed, never guessed."""
+    return not any(math.isfinite(v) for v in logprobs.values())
+
+
+def checked_probe(answer: dict[str, Any]) -> dict[str, Any]:
+    """A probe's chat answer whose log-probability entries, if any, are well formed."""
+    for entry in logprob_entries(answer)[:1]:
+        logprob_value(entry.get("logprob"), "the probe's token")
+        tops = entry.get("top_logprobs") or []
+        if not isinstance(tops, list) or not all(isinstance(e, dict) for e in tops):
+            raise ServerAnswerError("the answer's top_logprobs is not a list of entries")
+        for top in tops:
+            logprob_value(top.get("logprob"), "the probe's top token")
+    return answer

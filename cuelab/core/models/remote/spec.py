@@ -11,6 +11,7 @@ record, a log line or an error.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -55,6 +56,19 @@ class RemoteSpec:
     model: str | None
 
 
+#: Everything up to the last ``@`` of a URL (after its scheme): where credentials sit.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:/*)?.*@", re.DOTALL)
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be shown or logged: anything before an ``@`` is blanked.
+
+    A URL that carries ``user:password@`` (or is so malformed that its parts cannot
+    be told apart) must not reach a message, a log line or a record.
+    """
+    return _USERINFO.sub(lambda m: (m.group(1) or "") + "***@", url)
+
+
 def parse_remote_location(location: str) -> RemoteSpec:
     """Parse ``URL[,URL...][#MODEL]`` (the part of a spec after ``openai:``).
 
@@ -67,13 +81,20 @@ def parse_remote_location(location: str) -> RemoteSpec:
         url = raw.strip().rstrip("/")
         if not url:
             continue
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if "@" in url:  # user:password@host, whatever the scheme: refused before it is shown
             raise ModelError(
-                f"endpoint {url!r} is not an http(s) URL; write e.g. http://gpu1:8000/v1"
+                f"endpoint {shown_url(url)!r}: URLs must not carry credentials (user:password@); "
+                "set CUELAB_API_KEY instead"
             )
-        if parts.username or parts.password:
-            raise ModelError("endpoint URLs must not carry credentials; set CUELAB_API_KEY instead")
+        try:
+            parts = urlsplit(url)
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError:
+            parts, port_ok = urlsplit(""), False
+        if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+            raise ModelError(
+                f"endpoint {shown_url(url)!r} is not an http(s) URL; write e.g. http://gpu1:8000/v1"
+            )
         if url not in endpoints:
             endpoints.append(url)
     if not endpoints:
