@@ -96,6 +96,14 @@ def register(sub: Any) -> None:
     g.add_argument("--top-p", type=float, metavar="P", help="with --sample (default 0.9)")
     add_label_score_argument(p)
     add_remote_arguments(p)
+    e = p.add_argument_group("audio edits (the audio channel against the token channel)")
+    e.add_argument(
+        "--edits",
+        metavar="LIST",
+        help="audio edits separated by ';', e.g. 'pitch=+2st;pitch=-2st;tempo=1.2' (resynth is "
+        "added as the control); writes channels.csv",
+    )
+    e.add_argument("--edit-engine", choices=("world", "praat"), help="resynthesis engine")
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
     p.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
     p.set_defaults(func=run_eval_command)
@@ -146,6 +154,7 @@ _KEYS = {
     "fail_fast": "fail_fast", "allow_pickle": "allow_pickle",
     "trust_remote_code": "trust_remote_code",
 }  # fmt: skip
+_KEYS.update({"edits": "edits", "edit_engine": "edit_engine"})
 _PATHS = ("manifest", "norms", "out")
 
 

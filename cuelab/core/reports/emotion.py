@@ -55,6 +55,7 @@ class ReportFiles:
     plots: list[Path] = field(default_factory=list)
     rows: list[stats.SummaryRow] = field(default_factory=list)
     annotations: list[Path] = field(default_factory=list)
+    channels: Path | None = None
 
 
 def _num(x: float, digits: int = 6) -> str:
@@ -78,6 +79,9 @@ def load_predictions(
     if missing:
         raise ReportError(f"{path}: missing columns {', '.join(missing)}")
     idx = [header.index(c) for c in rec.BASE_COLUMNS]
+    if "edit" in header:  # an edit run: these tables are of the original audio and tokens
+        e = header.index("edit")
+        rows = [r for r in rows if r[e] == "none"]
     out = []
     for r in rows:
         u, s, lab, m, c, sd, p = (r[i] for i in idx)
@@ -154,6 +158,10 @@ def build_emotion_report(
     if plots:
         files.plots = _plots(folder, groups, keys, summary, present, labels)
     files.annotations = write_annotation_report(folder, record)
+    if config.get("edits"):
+        from cuelab.core.reports.channels import write_channels
+
+        files.channels = write_channels(folder, record, plots=plots)
     return files
 
 

@@ -30,6 +30,10 @@ PREDICTIONS_CSV = "predictions.csv"
 ERRORS_CSV = "errors.csv"
 ERROR_COLUMNS = ("utt_id", "path", "model", "stage", "error")
 
+#: Columns an edit run adds after TAIL_COLUMNS: the edit of the row's cell (``none`` for the
+#: original audio), the audio the model heard (``original``, ``resynth`` or ``edited``) and
+#: where its tokens came from (``original`` or ``edited`` audio).
+EDIT_COLUMNS = ("edit", "audio_source", "token_source")
 #: Leading columns of predictions.csv; then ``p_<label>`` per class, then TAIL_COLUMNS,
 #: then the manifest's other columns.
 BASE_COLUMNS = ("utt_id", "speaker", "label", "model", "condition", "seed", "prediction")
@@ -67,13 +71,17 @@ def host_info() -> dict[str, str]:
     }
 
 
-def extra_columns(manifest_columns: Sequence[str], labels: Sequence[str]) -> list[tuple[str, str]]:
+def extra_columns(
+    manifest_columns: Sequence[str], labels: Sequence[str], edits: bool = False
+) -> list[tuple[str, str]]:
     """(manifest column, predictions column) for the manifest columns of an emotion run.
 
     Every column but ``path``, ``utt_id``, ``label`` and ``speaker`` (already
     there) is carried (see :func:`carry_columns`).
     """
     run_columns = {*BASE_COLUMNS, *TAIL_COLUMNS, *(f"p_{lab}" for lab in labels)}
+    if edits:
+        run_columns |= set(EDIT_COLUMNS)
     return carry_columns(manifest_columns, run_columns, _NOT_CARRIED)
 
 
@@ -99,12 +107,15 @@ def carry_columns(
     return out
 
 
-def prediction_header(labels: Sequence[str], extras: Sequence[tuple[str, str]]) -> list[str]:
-    """The header of predictions.csv."""
+def prediction_header(
+    labels: Sequence[str], extras: Sequence[tuple[str, str]], edits: bool = False
+) -> list[str]:
+    """The header of predictions.csv (with :data:`EDIT_COLUMNS` for an edit run)."""
     return [
         *BASE_COLUMNS,
         *(f"p_{lab}" for lab in labels),
         *TAIL_COLUMNS,
+        *(EDIT_COLUMNS if edits else ()),
         *(name for _, name in extras),
     ]
 
@@ -119,7 +130,11 @@ def identity(
     feature_key: str,
 ) -> dict[str, Any]:
     """Everything that decides the predictions and the report, as a flat dict."""
+    edits = (
+        {"edits": list(config.edits), "edit_engine": config.edit_engine} if config.edits else {}
+    )  # a run without edits keeps the identity it always had (its resume still matches)
     return {
+        **edits,
         "manifest_sha256": manifest_sha256,
         "split": config.split,
         "limit": config.limit,
@@ -249,13 +264,17 @@ def row_check(record: dict[str, Any]) -> Callable[[list[str], list[str]], str | 
     def check(header: list[str], cells: list[str]) -> str | None:
         if not layout:
             kind = "condition" if "condition" in header else "mode"
+            edit_keys = [c for c in EDIT_COLUMNS if c in header]
             layout["keys"] = [header.index(c) for c in ("utt_id", "model", kind, "seed")]
+            layout["edit"] = [header.index(c) for c in edit_keys]
             layout["kind"] = kind
             layout["probs"] = [i for i, c in enumerate(header) if c.startswith("p_")]
         u, m, c, s = (cells[i] for i in layout["keys"])
-        key = (u, m, c, s)
+        cell = tuple(cells[i] for i in layout["edit"])  # an edit run's (edit, audio, tokens)
+        key = (u, m, c, s, *cell)
         if key in seen:
-            return f"repeats an earlier row ({u}, {m}, {c}, seed {s or '-'})"
+            where = f", {'/'.join(cell)}" if cell else ""
+            return f"repeats an earlier row ({u}, {m}, {c}, seed {s or '-'}{where})"
         if models and m not in models:
             return f"names a model this run does not have ({m!r})"
         if layout["kind"] == "condition" and conditions and c not in conditions:
