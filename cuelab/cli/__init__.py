@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "cuelab.cli.importers",
     "cuelab.cli.env",
     "cuelab.cli.edit",
+    "cuelab.cli.sweep",
 ]
 
 log = logging.getLogger("cuelab")
