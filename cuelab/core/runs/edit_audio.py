@@ -22,7 +22,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from cuelab.core.audio.edit_engines import apply_edit
+from cuelab.core.audio.edit_engines import analyse_world, apply_edit
 from cuelab.core.audio.edit_measure import check_edit, measure_edit
 from cuelab.core.audio.edits import EditChain, parse_edit
 from cuelab.core.audio.io import file_sha256, load_audio, write_audio
@@ -86,8 +86,13 @@ class EditedAudioStore:
         )  # fmt: skip
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def get(self, source: str | Path, chain: EditChain) -> EditedClip:
-        """The edited clip, made and measured on a miss (raises CueLabError on failure)."""
+    def get(
+        self, source: str | Path, chain: EditChain, analyses: dict[str, Any] | None = None
+    ) -> EditedClip:
+        """The edited clip, made and measured on a miss (raises CueLabError on failure).
+
+        ``analyses`` (one dict per clip) keeps the clip's WORLD analysis between its edits.
+        """
         sha = self._sha.get(str(source)) or file_sha256(source)
         self._sha[str(source)] = sha
         key = self.key(sha, chain)
@@ -100,8 +105,14 @@ class EditedAudioStore:
             except (OSError, ValueError, KeyError, TypeError):
                 log.warning("%s: damaged edit sidecar, made again", meta)
         x, sr = load_audio(source, EDIT_RATE)
+        analysis = None
+        if self.engine == "world" and chain.needs_engine:
+            if analyses is None:
+                analyses = {}
+            analysis = analyses.get("world") or analyse_world(x, sr)
+            analyses["world"] = analysis
         # jitter / shimmer draws are seeded by the content, so the same clip edits alike
-        y = apply_edit(x, sr, chain, self.engine, seed=int(sha[:8], 16))
+        y = apply_edit(x, sr, chain, self.engine, seed=int(sha[:8], 16), analysis=analysis)
         measured = measure_edit(x, y, sr)
         flags = check_edit(chain, measured)
         wav.parent.mkdir(parents=True, exist_ok=True)
@@ -145,10 +156,11 @@ def prepare_edits(
     clips: dict[str, dict[str, EditedClip]] = {c.text(): {} for c in chains}
     broken: dict[str, str] = {}
     for row in rows:
+        analyses: dict[str, Any] = {}  # one WORLD analysis per clip, shared by its edits
         for chain in chains:
             control.check()
             try:
-                clips[chain.text()][row.utt_id] = store.get(row.path, chain)
+                clips[chain.text()][row.utt_id] = store.get(row.path, chain, analyses)
             except CueLabError as exc:
                 if failures is None:
                     raise

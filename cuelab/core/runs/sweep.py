@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cuelab.core.audio.edit_engines import apply_edit
+from cuelab.core.audio.edit_engines import analyse_world, apply_edit
 from cuelab.core.audio.edits import KINDS, RESYNTH, Edit, EditChain, EditError, check_engine
 from cuelab.core.audio.edits import parse_edit as _parse
 from cuelab.core.cues.concepts import BINNED_CONCEPTS, concepts_for_features
@@ -94,11 +94,14 @@ def sweep_clip(
     original: ClipFeatures | None = None
     if tokens == "original":
         original = extract_signal(audio, sr, name=utt_id)
+    analysis = None
     for chain in grid.chains():
         if control is not None:
             control.check()
         check_engine(engine, chain)
-        y = apply_edit(audio, sr, chain, engine)
+        if analysis is None and engine == "world" and chain.needs_engine:
+            analysis = analyse_world(audio, sr)  # once per clip, shared by the grid
+        y = apply_edit(audio, sr, chain, engine, analysis=analysis)
         feats = extract_signal(y, sr, name=f"{utt_id} ({chain.text()})")
         concepts = concepts_for_features(feats, norms, gender)
         text: str | None = None

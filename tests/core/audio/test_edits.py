@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cuelab.core.audio.edit_engines import apply_edit
+from cuelab.core.audio.edit_engines import analyse_world, apply_edit
 from cuelab.core.audio.edit_measure import check_edit, measure_edit
 from cuelab.core.audio.edits import (
     Edit,
@@ -158,6 +158,18 @@ def test_voice_quality_edits_leave_pitch_and_length(speech: tuple[np.ndarray, in
         assert not np.allclose(y, apply_edit(x, sr, "resynth"), atol=1e-3), text
     # jitter and shimmer are random but seeded: the same clip gives the same edit
     assert np.array_equal(apply_edit(x, sr, "jitter=3%"), apply_edit(x, sr, "jitter=3%"))
+
+
+def test_a_reused_world_analysis_gives_the_same_edit(speech: tuple[np.ndarray, int]) -> None:
+    x, sr = speech
+    analysis = analyse_world(x, sr)
+    for text in ("pitch=+3st", "tempo=1.2,formant=1.05", "jitter=2%"):
+        assert np.array_equal(apply_edit(x, sr, text, analysis=analysis), apply_edit(x, sr, text))
+    # an analysis of another signal is not used by mistake
+    other = analyse_world(x[: x.size // 2], sr)
+    assert np.array_equal(
+        apply_edit(x, sr, "resynth", analysis=other), apply_edit(x, sr, "resynth")
+    )
 
 
 def test_combined_edit_applies_both(speech: tuple[np.ndarray, int]) -> None:
