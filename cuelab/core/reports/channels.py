@@ -161,10 +161,10 @@ def write_channels(folder: Path, record: dict[str, Any], *, plots: bool = True) 
 
 
 def channels_figure(path: Path, rows: Sequence[Sequence[object]]) -> Path:
-    """UAR of the four cells per edit (first model and condition, first seed)."""
+    """UAR of the four cells per edit (first model, first condition with tokens, first seed)."""
     from cuelab.core.reports.plots import _figure
 
-    first = rows[0]
+    first = next((r for r in rows if r[2] != "audio-only"), rows[0])
     mine = [r for r in rows if r[0] == first[0] and r[2] == first[2] and r[3] == first[3]]
     edits = list(dict.fromkeys(str(r[1]) for r in mine))
     fig = _figure(1.6 + 1.2 * len(edits), 3.2)
@@ -180,7 +180,8 @@ def channels_figure(path: Path, rows: Sequence[Sequence[object]]) -> Path:
         ax.bar(xs, ys, width, label=name)
     ax.set_xticks(range(len(edits)), edits, rotation=20, fontsize=8)
     ax.set_ylabel("UAR")
+    ax.set_ylim(0, 1.18)
     ax.set_title(f"{first[0]} · {first[2]}: audio vs token channel", fontsize=9)
-    ax.legend(fontsize=7, ncols=4, loc="lower center")
+    ax.legend(fontsize=7, ncols=4, loc="upper center")
     fig.savefig(path)
     return path
