@@ -69,6 +69,7 @@ class EditPreview:
     probs: dict[str, float] | None
     tokens: str
     seconds: float
+    spectrogram: Any = None  # cuelab.ui.dsp.Spectrogram of the edited audio (made in the worker)
 
 
 class EditsPanel(QGroupBox):
@@ -262,6 +263,7 @@ class EditsPanel(QGroupBox):
         cached = self._analysis[1] if self._analysis and self._analysis[0] == key else None
         model, task, labels, norms, gender = s.model, s.task, s.labels, s.norms, s.gender
         original_tokens = s.tokens
+        known = s.concepts  # the open clip's (region's) own concepts, analysed already
         lock = s.model_lock
 
         def work(job: Job) -> tuple[EditPreview, Any]:
@@ -279,7 +281,7 @@ class EditsPanel(QGroupBox):
             job.check()
             y = apply_edit(x, sr, chain, engine, analysis=analysis)
             job.check()
-            before = concepts_for_features(extract_signal(x, sr), norms, gender)
+            before = known or concepts_for_features(extract_signal(x, sr), norms, gender)
             feats = extract_signal(y, sr, name=edit)
             after = concepts_for_features(feats, norms, gender)
             job.check()
@@ -292,8 +294,11 @@ class EditsPanel(QGroupBox):
                     pred = model.score_labels(Clip(y, sr, edit, feats), task, labels,
                                               [text or None])[0]  # fmt: skip
                 probs = {lab: float(pred.probs.get(lab, math.nan)) for lab in labels}
+            from cuelab.ui.dsp import spectrogram
+
+            spec = spectrogram(y, sr)  # drawn on the GUI thread, computed here
             preview = EditPreview(key, edit, source, y.astype(np.float32), sr, before, after,
-                                  probs, text, time.perf_counter() - t0)  # fmt: skip
+                                  probs, text, time.perf_counter() - t0, spec)  # fmt: skip
             return preview, analysis
 
         self.info_label.setText(f"Editing: {edit}…")
@@ -317,11 +322,10 @@ class EditsPanel(QGroupBox):
 
     def _draw(self, p: EditPreview) -> None:
         from cuelab.core.cues.concepts import BINNED_CONCEPTS
-        from cuelab.ui.dsp import spectrogram
 
         t = np.arange(p.audio.size) / p.sr
         self.wave_curve.setData(t, p.audio, skipFiniteCheck=True)
-        spec = spectrogram(p.audio, p.sr)
+        spec = p.spectrogram
         self.spec_image.setImage(spec.db, autoLevels=True)
         self.spec_image.setRect(0, 0, spec.dt * spec.db.shape[0], spec.df * spec.db.shape[1])
         xs = np.arange(len(BINNED_CONCEPTS))
