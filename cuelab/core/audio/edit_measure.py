@@ -15,6 +15,8 @@ compared with the input. The measured quantities:
 ``loudness_lufs``    the output's integrated loudness
 ``f1_change_pct``, ``f2_change_pct``  median F1 / F2 over voiced frames, change in %
 ``tilt_change_db_oct`` change of the long-term spectrum's slope (100 Hz–5 kHz), dB/octave
+``jitter_change_pct``, ``shimmer_change_pct``, ``hnr_change_db``  Praat's local jitter and
+                     shimmer (percentage points) and mean HNR; NaN without parselmouth
 
 :data:`TOLERANCES` documents, per edit kind, the target quantity with its
 allowed miss and the side effects that must stay small; :func:`check_edit`
@@ -64,10 +66,19 @@ TOLERANCES: dict[str, Tolerance] = {
     "loudness": Tolerance(("loudness_lufs", lambda a: a, 0.5), {"f0_shift_st": 0.2}),
     "tilt": Tolerance(("tilt_change_db_oct", lambda a: a, 0.5), {"f0_shift_st": 0.2}),
     "formant": Tolerance(("f1_change_pct", lambda a: (a - 1.0) * 100.0, 5.0), {"f0_shift_st": 0.3}),
+    # WORLD's 5 ms frames smooth a per-frame perturbation: on espeak speech Praat
+    # measured about 0.4x the requested jitter, and shimmer hardly at all. So these
+    # are checked for direction only (DIRECTIONS), not against a tolerance.
     "jitter": Tolerance(None, {"f0_shift_st": 0.3, "duration_ratio": 0.01}),
     "shimmer": Tolerance(None, {"f0_shift_st": 0.3, "duration_ratio": 0.01}),
     "breathiness": Tolerance(None, {"f0_shift_st": 0.3, "duration_ratio": 0.01}),
     RESYNTH: Tolerance(None, {"f0_shift_st": 0.2, "duration_ratio": 0.01, "f1_change_pct": 5.0}),
+}
+# Voice-quality edits: the measured key that must move with the sign of the request
+# (+1) or against it (-1, more breathiness lowers the HNR); skipped when unmeasured.
+DIRECTIONS: dict[str, tuple[str, int]] = {
+    "jitter": ("jitter_change_pct", 1),
+    "breathiness": ("hnr_change_db", -1),
 }
 # Which measured keys each kind is allowed to move (so no side flag for them).
 _MOVES = {
@@ -221,7 +232,28 @@ def measure_edit(x: np.ndarray, y: np.ndarray, sr: int, tracker: str = "auto") -
     out["f1_change_pct"] = (f1_y / f1_x - 1) * 100 if f1_x > 0 else math.nan
     out["f2_change_pct"] = (f2_y / f2_x - 1) * 100 if f2_x > 0 else math.nan
     out["tilt_change_db_oct"] = _spectral_slope(y, sr) - _spectral_slope(x, sr)
+    vx, vy = _voice_quality(x, sr), _voice_quality(y, sr)
+    for i, key in enumerate(("jitter_change_pct", "shimmer_change_pct", "hnr_change_db")):
+        out[key] = vy[i] - vx[i]
     return out
+
+
+def _voice_quality(x: np.ndarray, sr: int) -> tuple[float, float, float]:
+    """Praat's local jitter and shimmer (%) and mean HNR (dB); NaN without parselmouth."""
+    if not _praat_available():
+        return math.nan, math.nan, math.nan
+    import parselmouth
+    from parselmouth.praat import call
+
+    snd = parselmouth.Sound(np.asarray(x, dtype=np.float64), sampling_frequency=sr)
+    try:
+        points = call(snd, "To PointProcess (periodic, cc)", F0_FLOOR, F0_CEIL)
+        jitter = call(points, "Get jitter (local)", 0, 0, 0.0001, 0.02, 1.3)
+        shimmer = call([snd, points], "Get shimmer (local)", 0, 0, 0.0001, 0.02, 1.3, 1.6)
+        hnr = call(call(snd, "To Harmonicity (cc)", _HOP_S, F0_FLOOR, 0.1, 1.0), "Get mean", 0, 0)
+    except parselmouth.PraatError:  # no voiced periods
+        return math.nan, math.nan, math.nan
+    return float(jitter) * 100, float(shimmer) * 100, float(hnr)
 
 
 def check_edit(chain: EditChain, measured: Mapping[str, Any]) -> list[str]:
@@ -248,6 +280,13 @@ def check_edit(chain: EditChain, measured: Mapping[str, Any]) -> list[str]:
             flags.append(
                 f"{edit.text()}: {key} is {got:.3g}, requested {want:.3g} (tolerance {allowed:g})"
             )
+    for edit in chain.edits:
+        if edit.kind in DIRECTIONS and edit.amount != 0:
+            key, sign = DIRECTIONS[edit.kind]
+            got = measured.get(key, math.nan)
+            finite = isinstance(got, int | float) and math.isfinite(got)
+            if finite and got * sign * math.copysign(1.0, edit.amount) <= 0:
+                flags.append(f"{edit.text()}: {key} moved the wrong way ({got:+.3g})")
     limits: dict[str, float] = {}
     for kind in kinds:
         for key, limit in TOLERANCES[kind].side.items():

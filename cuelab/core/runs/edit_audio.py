@@ -41,8 +41,11 @@ EDIT_RATE = 16000
 EDITS_CSV = "edits.csv"
 MEASURED_KEYS = (
     "f0_shift_st", "f0_range_ratio", "duration_ratio", "rms_change_db", "loudness_change_db",
-    "f1_change_pct", "f2_change_pct", "tilt_change_db_oct",
+    "f1_change_pct", "f2_change_pct", "tilt_change_db_oct", "jitter_change_pct",
+    "shimmer_change_pct", "hnr_change_db",
 )  # fmt: skip
+#: Bumped when the measurement changes, so cached sidecars are measured again.
+MEASURE_VERSION = 2
 
 
 def _engine_version(engine: str) -> str:
@@ -81,7 +84,7 @@ class EditedAudioStore:
     def key(self, source_sha: str, chain: EditChain) -> str:
         blob = json.dumps(
             {"source": source_sha, "edit": chain.text(), "engine": self.engine,
-             "version": self.version, "rate": EDIT_RATE},
+             "version": self.version, "rate": EDIT_RATE, "measure": MEASURE_VERSION},
             sort_keys=True,
         )  # fmt: skip
         return hashlib.sha256(blob.encode()).hexdigest()

@@ -156,6 +156,16 @@ def test_voice_quality_edits_leave_pitch_and_length(speech: tuple[np.ndarray, in
         assert abs(m["f0_shift_st"]) < 0.3, text
         assert m["duration_ratio"] == 1.0
         assert not np.allclose(y, apply_edit(x, sr, "resynth"), atol=1e-3), text
+    # Praat measures the voice-quality edits in the requested direction
+    resynth = apply_edit(x, sr, "resynth")
+    jitter = measure_edit(resynth, apply_edit(x, sr, "jitter=4%"), sr)
+    assert jitter["jitter_change_pct"] > 0.5
+    breathy = measure_edit(resynth, apply_edit(x, sr, "breathiness=+6dB"), sr)
+    assert breathy["hnr_change_db"] < 0
+    assert check_edit(parse_edit("breathiness=+6dB"), breathy) == []
+    assert check_edit(parse_edit("breathiness=-6dB"), breathy) == [
+        f"breathiness=-6dB: hnr_change_db moved the wrong way ({breathy['hnr_change_db']:+.3g})"
+    ]
     # jitter and shimmer are random but seeded: the same clip gives the same edit
     assert np.array_equal(apply_edit(x, sr, "jitter=3%"), apply_edit(x, sr, "jitter=3%"))
 
