@@ -34,6 +34,8 @@ ERROR_COLUMNS = ("utt_id", "path", "model", "stage", "error")
 #: original audio), the audio the model heard (``original``, ``resynth`` or ``edited``) and
 #: where its tokens came from (``original`` or ``edited`` audio).
 EDIT_COLUMNS = ("edit", "audio_source", "token_source")
+_AUDIO_SOURCES = ("original", "resynth", "edited")
+_TOKEN_SOURCES = ("original", "edited")
 #: Leading columns of predictions.csv; then ``p_<label>`` per class, then TAIL_COLUMNS,
 #: then the manifest's other columns.
 BASE_COLUMNS = ("utt_id", "speaker", "label", "model", "condition", "seed", "prediction")
@@ -258,6 +260,7 @@ def row_check(record: dict[str, Any]) -> Callable[[list[str], list[str]], str | 
     config = record.get("config") or {}
     models = {str(m) for m in config.get("models") or ()}
     conditions = {str(c) for c in config.get("conditions") or ()}
+    edits = {"none", *(str(e) for e in config.get("edits") or ())}
     seen: set[tuple[str, ...]] = set()
     layout: dict[str, Any] = {}
 
@@ -279,6 +282,10 @@ def row_check(record: dict[str, Any]) -> Callable[[list[str], list[str]], str | 
             return f"names a model this run does not have ({m!r})"
         if layout["kind"] == "condition" and conditions and c not in conditions:
             return f"names a condition this run does not have ({c!r})"
+        if cell and cell[0] not in edits:
+            return f"names an edit this run does not have ({cell[0]!r})"
+        if cell[1:] and (cell[1] not in _AUDIO_SOURCES or cell[2] not in _TOKEN_SOURCES):
+            return f"has an unknown audio or token source ({cell[1]!r}, {cell[2]!r})"
         if s and not s.lstrip("-").isdigit():
             return f"has a seed that is not an integer ({s!r})"
         for i in layout["probs"]:

@@ -143,6 +143,22 @@ def test_resume_after_cancel_and_cached_edits(
     assert (tmp_path / "c" / "edits.csv").read_text() == (edit_run / "edits.csv").read_text()
 
 
+def test_a_row_with_an_edit_the_run_lacks_is_refused(edit_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(edit_run, copy)
+    lines = (copy / "predictions.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    bad = lines[-1].replace(",tempo=1.2,", ",tempo=1.3,")
+    assert bad != lines[-1]
+    (copy / "predictions.csv").write_text("".join([*lines[:-1], bad]), encoding="utf-8")
+    from cuelab.core.errors import CueLabError
+    from cuelab.core.reports.build import build_report
+
+    with pytest.raises(CueLabError, match=r"names an edit this run does not have \('tempo=1.3'\)"):
+        build_report(copy, plots=False)
+
+
 def test_shards_merge(manifest: Path, edit_run: Path, tmp_path: Path) -> None:
     parts = []
     for i in (1, 2):
