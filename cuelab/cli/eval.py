@@ -122,6 +122,14 @@ def register(sub: Any) -> None:
     add_label_score_argument(p)
     add_remote_arguments(p)
     add_analysis_arguments(p, tables_default=True)
+    e = p.add_argument_group("audio edits (the audio channel against the token channel)")
+    e.add_argument(
+        "--edits",
+        metavar="LIST",
+        help="audio edits separated by ';', e.g. 'pitch=+2st;pitch=-2st;tempo=1.2' (resynth is "
+        "added as the control); writes channels.csv",
+    )
+    e.add_argument("--edit-engine", choices=("world", "praat"), help="resynthesis engine")
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
     p.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
     p.set_defaults(func=run_eval_command)
@@ -224,6 +232,7 @@ _KEYS = {
     "trust_remote_code": "trust_remote_code",
     "preset": "preset", "answers": "answers",
 }  # fmt: skip
+_KEYS.update({"edits": "edits", "edit_engine": "edit_engine"})
 _PATHS = ("manifest", "norms", "out")
 
 

@@ -76,6 +76,19 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--allow-pickle", action="store_true", help="accept .bin/.pt weights")
     parser.add_argument("--trust-remote-code", action="store_true", help="run a model's own code")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--edit",
+        metavar="EDIT",
+        help="predict on the audio edited by EDIT (e.g. pitch=+2st,tempo=1.2; see cuelab edit)",
+    )
+    parser.add_argument("--engine", choices=("world", "praat"), default="world",
+                        help="with --edit: the resynthesis engine")  # fmt: skip
+    parser.add_argument(
+        "--token-source",
+        choices=("edited", "original"),
+        default="edited",
+        help="with --edit and --tokens auto: tokens from the edited or the original audio",
+    )
     add_label_score_argument(parser)
     add_remote_arguments(parser)
     parser.set_defaults(func=run)
@@ -96,6 +109,12 @@ def _check_options(args: argparse.Namespace) -> None:
             parse_tokens(choice)
         except TokenError as exc:
             raise TokenError(f"--tokens: {exc}") from None
+    if args.edit is not None:
+        from cuelab.core.audio.edits import check_engine, parse_edit
+
+        check_engine(args.engine, parse_edit(args.edit))  # a typo fails before loading
+    elif args.engine != "world" or args.token_source != "edited":
+        raise ModelError("--engine and --token-source need --edit")
     if args.max_new_tokens < 1:
         raise ModelError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
     _sampling(args)  # a bad draw setting fails before loading
@@ -132,7 +151,16 @@ def _sampling(args: argparse.Namespace) -> Sampling | None:
     )
 
 
-def _concepts(args: argparse.Namespace) -> tuple[Any, Any]:
+def _edited(args: argparse.Namespace, audio: Any, sr: int) -> Any:
+    """The 16 kHz audio after ``--edit`` (the input itself without it)."""
+    if args.edit is None:
+        return audio
+    from cuelab.core.audio.edit_engines import apply_edit
+
+    return apply_edit(audio, sr, args.edit, args.engine)
+
+
+def _concepts(args: argparse.Namespace, edited: Any = None, sr: int = 16000) -> tuple[Any, Any]:
     """Features and concept result for ``--tokens auto``, else ``(None, None)``.
 
     The norms profile is read and validated first, so a bad file fails in one line before
@@ -146,7 +174,12 @@ def _concepts(args: argparse.Namespace) -> tuple[Any, Any]:
     from cuelab.core.cues.norms import load_norms
 
     norms = load_norms(args.norms)
-    feats = extract_file(args.audio, cache=FeatureCache())
+    if edited is not None and args.token_source == "edited":
+        from cuelab.core.cues.features import extract_signal
+
+        feats = extract_signal(edited, sr, name=f"{args.audio} ({args.edit})")
+    else:
+        feats = extract_file(args.audio, cache=FeatureCache())
     return feats, concepts_for_features(feats, norms, args.gender)
 
 
@@ -169,7 +202,10 @@ def run(args: argparse.Namespace) -> int:
     _check_options(args)
     labels = parse_labels(args.labels)
     audio, sr = load_audio(args.audio, sr=16000)
-    feats, concepts = _concepts(args)
+    audio = _edited(args, audio, sr)
+    feats, concepts = _concepts(args, audio if args.edit is not None else None, sr)
+    if args.edit is not None and args.token_source == "original":
+        feats = None  # the reference model would read the original's features as its audio
     tokens = _token_text(args, concepts)
     options = LoadOptions(
         quant=args.quant,
@@ -186,8 +222,12 @@ def run(args: argparse.Namespace) -> int:
         options.concurrency = args.concurrency
     model = load_model(args.model, options)
     try:
-        if model.sample_rate != sr:  # CLAP hears the file at its own rate
+        if model.sample_rate != sr and args.edit is None:  # CLAP hears the file at its own rate
             audio, sr = load_audio(args.audio, sr=model.sample_rate)
+        elif model.sample_rate != sr:
+            from cuelab.core.audio.io import resample
+
+            audio, sr = resample(audio, sr, model.sample_rate), model.sample_rate
         clip = Clip(
             audio=audio,
             sr=sr,
@@ -200,6 +240,8 @@ def run(args: argparse.Namespace) -> int:
             record.update(gender=args.gender, norms=args.norms, edges=concepts.edges_used)
         if args.think:
             record["think"] = True
+        if args.edit is not None:
+            record.update(edit=args.edit, engine=args.engine, token_source=args.token_source)
         if args.generate:
             task = load_task("ser_rationale", labels=labels)
             sampling = _sampling(args)

@@ -108,6 +108,9 @@ class MainWindow(QMainWindow):
         self.model_panel = ModelPanel(self.session)
         self.dataset_panel = DatasetPanel(self.session)
         self.mixer_panel = self._make_mixer()
+        from cuelab.ui.edits_panel import EditsPanel
+
+        self.edits_panel = EditsPanel(self.session, self.player)
         self.batch_panel = BatchPanel(self.session)
         self.batch_panel.run_finished.connect(self._show_run_in_dataset)
         self.batch_panel.drill_down.connect(self._drill_down)
@@ -122,6 +125,8 @@ class MainWindow(QMainWindow):
         if self.mixer_panel is not None:
             self.mixer_panel.setTitle("")
             tabs.addTab(scrolled(self.mixer_panel, horizontal=True), "Mixer")
+        self.edits_panel.setTitle("")
+        tabs.addTab(scrolled(self.edits_panel, horizontal=True), "Edits")
         tabs.addTab(scrolled(self.batch_panel, horizontal=True), "Batch")
         self.tabs = tabs
         left = QSplitter(Qt.Orientation.Vertical)

@@ -63,6 +63,7 @@ class ReportFiles:
     rows: list[stats.SummaryRow] = field(default_factory=list)
     annotations: list[Path] = field(default_factory=list)
     analysis: list[Path] = field(default_factory=list)
+    channels: Path | None = None
 
 
 def _num(x: float, digits: int = 6) -> str:
@@ -86,6 +87,9 @@ def load_predictions(
     if missing:
         raise ReportError(f"{path}: missing columns {', '.join(missing)}")
     idx = [header.index(c) for c in rec.BASE_COLUMNS]
+    if "edit" in header:  # an edit run: these tables are of the original audio and tokens
+        e = header.index("edit")
+        rows = [r for r in rows if r[e] == "none"]
     out = []
     for r in rows:
         u, s, lab, m, c, sd, p = (r[i] for i in idx)
@@ -195,6 +199,11 @@ def build_emotion_report(
         files.analysis.extend(write_emotion_tables(folder, record, plots=plots))
     record["analysis"] = analysis.analysis_choices(holm, calibrate)
     rec.write_record(folder, record)
+
+    if config.get("edits"):
+        from cuelab.core.reports.channels import write_channels
+
+        files.channels = write_channels(folder, record, plots=plots)
     return files
 
 

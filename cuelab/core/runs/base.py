@@ -39,7 +39,7 @@ from cuelab.core.safeio import locked_file, naming
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str, str, str]  # utt_id, model, condition (or mode), seed
+Key = tuple[str, ...]  # utt_id, model, condition (or mode), seed (+ an edit run's cell)
 #: The columns that identify an emotion run's row; SSEU runs key on ``mode``.
 KEY_COLUMNS = ("utt_id", "model", "condition", "seed")
 ModelLoader = Callable[[str, LoadOptions], ModelAdapter]
@@ -127,7 +127,7 @@ class PredictionWriter:
                 )
             if old_header:
                 idx = [header.index(c) for c in key_columns]
-                self.done = {(r[idx[0]], r[idx[1]], r[idx[2]], r[idx[3]]) for r in rows}
+                self.done = {tuple(r[i] for i in idx) for r in rows}
                 self.kept = len(rows)
                 with naming(path), open(path, "r+b") as fh:
                     fh.truncate(good)  # drop a torn last record

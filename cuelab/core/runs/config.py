@@ -154,6 +154,9 @@ class RunConfig:
         trust_remote_code: run a checkpoint's own code (``--trust-remote-code``).
         fail_fast: stop at the first clip whose audio or features fail, instead of
             recording it in errors.csv and going on.
+        edits: audio edits crossed with the conditions (canonical texts, ``resynth``
+            first, added automatically); empty for a run on the original audio only.
+        edit_engine: the resynthesis engine of the edits (``world`` or ``praat``).
     """
 
     manifest: str
@@ -191,6 +194,8 @@ class RunConfig:
     fail_fast: bool = field(default=False, compare=False)
     allow_pickle: bool = field(default=False, compare=False)
     trust_remote_code: bool = field(default=False, compare=False)
+    edits: tuple[str, ...] = ()
+    edit_engine: str = "world"
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -247,6 +252,26 @@ class RunConfig:
         if self.is_sseu:
             self._check_sseu()
         self._check_sampling()
+        self._check_edits()
+
+    def _check_edits(self) -> None:
+        """Canonical edit texts with the ``resynth`` control first; refuse what cannot run."""
+        from cuelab.core.audio.edits import RESYNTH, EditError, check_engine, parse_edit_list
+
+        if not self.edits:
+            if self.edit_engine != "world":
+                raise RunConfigError("run configuration: edit_engine needs edits (--edits)")
+            return
+        if self.is_sseu:
+            raise RunConfigError("run configuration: edits apply to emotion runs only")
+        try:
+            chains = [c for c in parse_edit_list(self.edits) if not c.is_none]
+            for chain in chains:
+                check_engine(self.edit_engine, chain)
+        except EditError as exc:
+            raise RunConfigError(f"run configuration: {exc}") from None
+        texts = [c.text() for c in chains if c.text() != RESYNTH]
+        object.__setattr__(self, "edits", (RESYNTH, *texts))
 
     def load_options(self) -> LoadOptions:
         """How each model of the run is loaded (quantisation, device, remote settings)."""
@@ -338,7 +363,7 @@ class RunConfig:
         """Plain JSON-ready dict (the ``config`` of run.json)."""
         d = asdict(self)
         d["shard"] = str(self.shard) if self.shard else None
-        for key in ("models", "conditions", "seeds", "sseu_tasks", "preset_overrides"):
+        for key in ("models", "conditions", "seeds", "sseu_tasks", "preset_overrides", "edits"):
             d[key] = list(d[key])
         d["labels"] = list(self.labels) if self.labels is not None else None
         return d
@@ -426,6 +451,7 @@ def config_from_mapping(data: dict[str, Any], base_dir: Path | None) -> RunConfi
         data["labels"] = parse_labels(data["labels"])
     if isinstance(data.get("shard"), str):
         data["shard"] = parse_shard(data["shard"])
+    _edit_keys(data)
     for key in (
         "limit", "bootstrap", "bootstrap_seed", "workers", "max_new_tokens", "cot_max_new_tokens",
         "concurrency",
@@ -441,6 +467,21 @@ def config_from_mapping(data: dict[str, Any], base_dir: Path | None) -> RunConfi
     if data.get("shard") is not None and not isinstance(data["shard"], Shard):
         raise RunConfigError("run configuration: 'shard' must be a string such as \"1/4\"")
     return RunConfig(**data)
+
+
+def _edit_keys(data: dict[str, Any]) -> None:
+    """``edits``: a TOML list of edit texts, or one string with edits separated by ``;``."""
+    edits = data.get("edits")
+    if edits is None:
+        return
+    if isinstance(edits, str):
+        edits = [e for e in edits.split(";") if e.strip()]
+    if not isinstance(edits, (list, tuple)) or not all(isinstance(e, str) for e in edits):
+        raise RunConfigError("run configuration: 'edits' must be a list of edit texts")
+    data["edits"] = tuple(edits)
+    engine = data.get("edit_engine")
+    if engine is not None and not isinstance(engine, str):
+        raise RunConfigError("run configuration: 'edit_engine' must be a string")
 
 
 def _sseu_keys(data: dict[str, Any], base_dir: Path | None) -> None:

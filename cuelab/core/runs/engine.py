@@ -14,6 +14,7 @@ from cuelab.core.cues.features import FeatureCache
 from cuelab.core.jobs import JobControl
 from cuelab.core.runs.base import ModelLoader, RunOutcome, run_lock
 from cuelab.core.runs.config import RunConfig, RunConfigError
+from cuelab.core.runs.edit_run import run_edit_eval
 from cuelab.core.runs.emotion import run_emotion_eval
 from cuelab.core.runs.sseu import run_sseu_eval
 
@@ -51,6 +52,11 @@ def run_eval(
             return run_sseu_eval(
                 config, resume=resume, control=control, command=command, loader=loader
             )
+        if config.edits:  # the audio edits crossed with the conditions
+            return run_edit_eval(
+                config, resume=resume, control=control, command=command, cache=cache,
+                loader=loader,
+            )  # fmt: skip
         return run_emotion_eval(
             config, resume=resume, control=control, command=command, cache=cache, loader=loader
         )

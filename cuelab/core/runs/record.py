@@ -30,6 +30,12 @@ PREDICTIONS_CSV = "predictions.csv"
 ERRORS_CSV = "errors.csv"
 ERROR_COLUMNS = ("utt_id", "path", "model", "stage", "error")
 
+#: Columns an edit run adds after TAIL_COLUMNS: the edit of the row's cell (``none`` for the
+#: original audio), the audio the model heard (``original``, ``resynth`` or ``edited``) and
+#: where its tokens came from (``original`` or ``edited`` audio).
+EDIT_COLUMNS = ("edit", "audio_source", "token_source")
+_AUDIO_SOURCES = ("original", "resynth", "edited")
+_TOKEN_SOURCES = ("original", "edited")
 #: Leading columns of predictions.csv; then ``p_<label>`` per class, then TAIL_COLUMNS,
 #: then the manifest's other columns.
 BASE_COLUMNS = ("utt_id", "speaker", "label", "model", "condition", "seed", "prediction")
@@ -67,13 +73,17 @@ def host_info() -> dict[str, str]:
     }
 
 
-def extra_columns(manifest_columns: Sequence[str], labels: Sequence[str]) -> list[tuple[str, str]]:
+def extra_columns(
+    manifest_columns: Sequence[str], labels: Sequence[str], edits: bool = False
+) -> list[tuple[str, str]]:
     """(manifest column, predictions column) for the manifest columns of an emotion run.
 
     Every column but ``path``, ``utt_id``, ``label`` and ``speaker`` (already
     there) is carried (see :func:`carry_columns`).
     """
     run_columns = {*BASE_COLUMNS, *TAIL_COLUMNS, *(f"p_{lab}" for lab in labels)}
+    if edits:
+        run_columns |= set(EDIT_COLUMNS)
     return carry_columns(manifest_columns, run_columns, _NOT_CARRIED)
 
 
@@ -99,12 +109,15 @@ def carry_columns(
     return out
 
 
-def prediction_header(labels: Sequence[str], extras: Sequence[tuple[str, str]]) -> list[str]:
-    """The header of predictions.csv."""
+def prediction_header(
+    labels: Sequence[str], extras: Sequence[tuple[str, str]], edits: bool = False
+) -> list[str]:
+    """The header of predictions.csv (with :data:`EDIT_COLUMNS` for an edit run)."""
     return [
         *BASE_COLUMNS,
         *(f"p_{lab}" for lab in labels),
         *TAIL_COLUMNS,
+        *(EDIT_COLUMNS if edits else ()),
         *(name for _, name in extras),
     ]
 
@@ -119,7 +132,11 @@ def identity(
     feature_key: str,
 ) -> dict[str, Any]:
     """Everything that decides the predictions and the report, as a flat dict."""
+    edits = (
+        {"edits": list(config.edits), "edit_engine": config.edit_engine} if config.edits else {}
+    )  # a run without edits keeps the identity it always had (its resume still matches)
     return {
+        **edits,
         "manifest_sha256": manifest_sha256,
         "split": config.split,
         "limit": config.limit,
@@ -243,23 +260,32 @@ def row_check(record: dict[str, Any]) -> Callable[[list[str], list[str]], str | 
     config = record.get("config") or {}
     models = {str(m) for m in config.get("models") or ()}
     conditions = {str(c) for c in config.get("conditions") or ()}
+    edits = {"none", *(str(e) for e in config.get("edits") or ())}
     seen: set[tuple[str, ...]] = set()
     layout: dict[str, Any] = {}
 
     def check(header: list[str], cells: list[str]) -> str | None:
         if not layout:
             kind = "condition" if "condition" in header else "mode"
+            edit_keys = [c for c in EDIT_COLUMNS if c in header]
             layout["keys"] = [header.index(c) for c in ("utt_id", "model", kind, "seed")]
+            layout["edit"] = [header.index(c) for c in edit_keys]
             layout["kind"] = kind
             layout["probs"] = [i for i, c in enumerate(header) if c.startswith("p_")]
         u, m, c, s = (cells[i] for i in layout["keys"])
-        key = (u, m, c, s)
+        cell = tuple(cells[i] for i in layout["edit"])  # an edit run's (edit, audio, tokens)
+        key = (u, m, c, s, *cell)
         if key in seen:
-            return f"repeats an earlier row ({u}, {m}, {c}, seed {s or '-'})"
+            where = f", {'/'.join(cell)}" if cell else ""
+            return f"repeats an earlier row ({u}, {m}, {c}, seed {s or '-'}{where})"
         if models and m not in models:
             return f"names a model this run does not have ({m!r})"
         if layout["kind"] == "condition" and conditions and c not in conditions:
             return f"names a condition this run does not have ({c!r})"
+        if cell and cell[0] not in edits:
+            return f"names an edit this run does not have ({cell[0]!r})"
+        if cell[1:] and (cell[1] not in _AUDIO_SOURCES or cell[2] not in _TOKEN_SOURCES):
+            return f"has an unknown audio or token source ({cell[1]!r}, {cell[2]!r})"
         if s and not s.lstrip("-").isdigit():
             return f"has a seed that is not an integer ({s!r})"
         for i in layout["probs"]:

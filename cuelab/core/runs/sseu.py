@@ -360,7 +360,7 @@ def _todo(
     config: RunConfig,
     modes_of: dict[str, tuple[str, ...]],
     mine: Sequence[ManifestRow],
-    done: set[tuple[str, str, str, str]],
+    done: set[tuple[str, ...]],
 ) -> Todo:
     """Per model, each clip with its unfinished modes and the seeds each still misses."""
     seeds = [str(s) for s in config.seeds]

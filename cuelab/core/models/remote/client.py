@@ -408,9 +408,13 @@ class EndpointPool:
         """
 
         def send(i: int) -> dict[str, Any]:
-            data = self._chat[i].post("/embeddings", body=body, cast_to=object)
+            data = self._send(i, "POST", f"{self.endpoints[i]}/embeddings", body)
             if not isinstance(data, dict):
-                raise ModelError(f"{self.endpoints[i]}: /embeddings answered no JSON object")
+                raise ServerAnswerError("/embeddings answered no JSON object")
+            if "error" in data and "data" not in data:
+                raise ServerAnswerError(
+                    f"/embeddings answered HTTP 200 with an error: {data['error']}"
+                )
             return data
 
         return self.call(send, endpoint=endpoint, what="POST /v1/embeddings")

@@ -116,14 +116,14 @@ class LtuAsHandler(GenerativeHandler):
         half = self.device == "cuda"
         self.prompter = Prompter("alpaca_short")
         self.tokenizer = LlamaTokenizer.from_pretrained(base)
-        kwargs = {"torch_dtype": torch.float16} if half else {}
+        kwargs = {"torch_dtype": torch.float16} if half else {}  # type: Dict[str, Any]
         model = LlamaForCausalLM.from_pretrained(base, **kwargs)
         for name, param in model.named_parameters():  # the release keeps the audio LayerNorms fp32
             if "audio_encoder" in name and "ln" in name and param.dtype == torch.float16:
                 param.data = param.data.float()
         lora = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"],
                           lora_dropout=0.05, bias="none", task_type="CAUSAL_LM")  # fmt: skip
-        model = get_peft_model(model, lora)
+        model = get_peft_model(model, lora)  # type: ignore[assignment]
         state = torch.load(files[CHECKPOINT], map_location="cpu")
         _missing, unexpected = model.load_state_dict(state, strict=False)
         model.config.pad_token_id = self.tokenizer.pad_token_id = 0
