@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "cuelab.cli.gui",
     "cuelab.cli.importers",
     "cuelab.cli.env",
+    "cuelab.cli.annotations",
 ]
 
 log = logging.getLogger("cuelab")

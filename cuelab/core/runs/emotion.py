@@ -23,7 +23,7 @@ from typing import Any
 
 from cuelab.core.audio.io import load_audio
 from cuelab.core.cues.features import FeatureCache, FeatureConfig, extract_file
-from cuelab.core.datasets.annotations import load_annotations
+from cuelab.core.datasets.annotations import load_all
 from cuelab.core.datasets.manifest import ManifestRow, read_manifest
 from cuelab.core.errors import AudioError, FeatureError, ModelError
 from cuelab.core.jobs import JobControl
@@ -110,7 +110,7 @@ def run_emotion_eval(
     cache = cache if cache is not None else FeatureCache()
     out = Path(config.out)
     manifest = read_manifest(config.manifest)
-    load_annotations(config.manifest)  # the report reads the sidecar at the end: check it now
+    load_all(config.manifest)  # the report reads the sidecars at the end: check them now
     rows = select_rows(manifest, config)
     labels = resolve_labels(rows, config)
     task = load_task(config.task, labels)
