@@ -57,8 +57,7 @@ def _register_agreement(inner: Any) -> None:
         "--run", metavar="DIR", help="a run folder of this manifest: annotators against the model"
     )
     a.add_argument("--condition", default="audio-only", help="the run's condition (audio-only)")
-    a.add_argument("--level", choices=("nominal", "ordinal"), default="nominal")
-    a.add_argument("--order", help="comma-separated label order for --level ordinal")
+    a.add_argument("--order", help="comma-separated labels, lowest first: also gives ordinal alpha")
     a.add_argument("--bootstrap", type=int, default=1000, help="resamples for the CI (1000)")
     a.add_argument("--seed", type=int, default=0)
     a.set_defaults(func=run_agreement)
@@ -113,8 +112,68 @@ def run_merge(args: argparse.Namespace) -> int:
 
 
 def run_agreement(args: argparse.Namespace) -> int:
-    """Print the agreement table (or JSON)."""
-    raise NotImplementedError
+    """Print the agreement table (or one JSON object with ``--json``)."""
+    from cuelab.cli.common import json_line
+    from cuelab.core.datasets.annotations import annotators
+    from cuelab.core.errors import ManifestError
+    from cuelab.core.reports.team_agreement import run_predictions, team_agreement
+
+    if not annotators(args.manifest):
+        raise ManifestError(f"{args.manifest}: no annotation sidecars beside it")
+    predictions = run_predictions(args.run, args.manifest, args.condition) if args.run else None
+    order = [o.strip() for o in args.order.split(",") if o.strip()] if args.order else None
+    result = team_agreement(
+        args.manifest, predictions=predictions, order=order, n_boot=args.bootstrap, seed=args.seed
+    )
+    if args.json:
+        print(json_line(result.as_json()))
+        return 0
+    print(format_table(result))
+    return 0
+
+
+def _f(x: float | None) -> str:
+    import math
+
+    return "-" if x is None or not math.isfinite(x) else f"{x:.3f}"
+
+
+def format_table(result: Any) -> str:
+    """The figures of a :class:`~cuelab.core.reports.team_agreement.TeamAgreement` as text."""
+    lines = [
+        f"annotators: {', '.join(result.annotators)}",
+        f"units (clips labelled by 2+ annotators): {result.n_units}",
+        f"Krippendorff's alpha (nominal): {_f(result.alpha)}"
+        f"  95% CI [{_f(result.alpha_ci_low)}, {_f(result.alpha_ci_high)}]",
+    ]
+    if result.alpha_ordinal is not None:
+        lines.append(
+            f"Krippendorff's alpha (ordinal, {' < '.join(result.order)}): "
+            f"{_f(result.alpha_ordinal)}"
+        )
+    lines.append(f"Fleiss' kappa: {_f(result.fleiss_kappa)}")
+    if result.n_region_units:
+        lines.append(
+            f"regions labelled by 2+ annotators: {result.n_region_units}"
+            f"  alpha (nominal): {_f(result.alpha_regions)}"
+        )
+    lines += ["", f"{'annotator A':<16}{'annotator B':<16}{'n':>6}{'agree':>7}{'kappa':>8}"]
+    for p in result.pairwise:
+        lines.append(
+            f"{p['annotator_a']:<16}{p['annotator_b']:<16}{p['n']:>6}{p['agree']:>7}"
+            f"{_f(p['kappa']):>8}"
+        )
+    lines += ["", f"{'class':<20}{'agreement':>10}"]
+    for label, value in sorted(result.per_class.items()):
+        lines.append(f"{label:<20}{_f(value):>10}")
+    if result.versus_model:
+        lines += ["", f"{'annotator':<16}{'model':<28}{'n':>6}{'agree':>7}{'kappa':>8}"]
+        for r in result.versus_model:
+            lines.append(
+                f"{r['annotator']:<16}{r['model'][:27]:<28}{r['n']:>6}{r['agree']:>7}"
+                f"{_f(r['kappa']):>8}"
+            )
+    return "\n".join(lines)
 
 
 def run_export(args: argparse.Namespace) -> int:
