@@ -178,9 +178,29 @@ def format_table(result: Any) -> str:
 
 def run_export(args: argparse.Namespace) -> int:
     """Export to one of :data:`FORMATS`."""
-    raise NotImplementedError
+    from cuelab.core.reports.annotation_exchange import export_annotations
+    from cuelab.core.reports.team_agreement import run_predictions
+
+    predictions = run_predictions(args.run, args.manifest, args.condition) if args.run else None
+    written = export_annotations(args.manifest, args.format, args.output, predictions=predictions)
+    where = args.output if args.format != "labelstudio" else written[0]
+    print(f"wrote {len(written)} files ({args.format}) to {where}", file=sys.stderr)
+    return 0
 
 
 def run_import(args: argparse.Namespace) -> int:
-    """Import a file or folder into sidecars."""
-    raise NotImplementedError
+    """Import a file or folder into sidecars; what was skipped is listed on stderr."""
+    from cuelab.core.reports.annotation_exchange import import_annotations
+
+    result = import_annotations(args.input, args.manifest)
+    for note in result.skipped:
+        print(f"note: {note}", file=sys.stderr)
+    who = sorted({a.annotator for a in result.annotations})
+    print(
+        f"imported {len(result.annotations)} labels and notes of {len(who)} annotators"
+        f" ({', '.join(who)}); {result.replaced} replaced earlier ones",
+        file=sys.stderr,
+    )
+    for path in result.written:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
