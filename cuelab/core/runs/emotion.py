@@ -45,9 +45,11 @@ from cuelab.core.runs.config import RunConfig
 from cuelab.core.runs.plan import (
     Variant,
     VariantPlan,
+    clip_span,
     compute_token_sets,
     resolve_labels,
     select_rows,
+    span_features,
     unique_texts,
 )
 
@@ -56,7 +58,11 @@ log = logging.getLogger(__name__)
 
 def _clip(row: ManifestRow, cache: FeatureCache, rate: int = 16000) -> Clip:
     audio, sr = load_audio(row.path, rate)
-    feats = extract_file(row.path, cache=cache)
+    if row.start is not None:  # a region row: the model hears only its span
+        audio = clip_span(audio, sr, row)
+        feats = span_features(row, FeatureConfig())
+    else:
+        feats = extract_file(row.path, cache=cache)
     return Clip(audio=audio, sr=sr, utt_id=row.utt_id, features=feats, meta=dict(row.fields))
 
 
