@@ -85,6 +85,15 @@ class AgreementPanel(QWidget):
         table.cellClicked.connect(lambda i, j, t=table: self._clicked(t, i, j))
         return table
 
+    @staticmethod
+    def _fit_height(table: QTableWidget, rows: int = 6) -> None:
+        """No taller than its first ``rows`` rows: the confusion table gets the room."""
+        table.resizeRowsToContents()
+        shown = sum(table.rowHeight(i) for i in range(min(rows, table.rowCount())))
+        extra = table.horizontalHeader().height() + 2 * table.frameWidth() + 4
+        extra += table.horizontalScrollBar().sizeHint().height()  # room for one, if needed
+        table.setMaximumHeight(max(60, shown + extra))
+
     def _build(self) -> None:
         self.summary = QLabel("Open a dataset that annotators have labelled.")
         self.summary.setWordWrap(True)
@@ -104,18 +113,20 @@ class AgreementPanel(QWidget):
             combo.currentTextChanged.connect(lambda _t: self._fill_confusion())
         self.confusion = self._table("Rows: annotator A's label; columns: B's; click: the clips")
         self.class_table = self._table("o_cc / n_c per class; click: the clips with that label")
+        self.class_table.verticalHeader().setVisible(False)
         self.model_table = self._table(
             "Each annotator against the window's predictions; click: the clips where they differ"
         )
+        self.model_table.verticalHeader().setVisible(False)
 
         pairs = QGroupBox("Cohen's kappa, pairs of annotators")
         QVBoxLayout(pairs).addWidget(self.kappa_table)
         conf = QGroupBox("Two annotators' labels")
         conf_layout = QVBoxLayout(conf)
         chooser = QHBoxLayout()
-        chooser.addWidget(QLabel("A"))
+        chooser.addWidget(QLabel("rows"))
         chooser.addWidget(self.a_combo, 1)
-        chooser.addWidget(QLabel("B"))
+        chooser.addWidget(QLabel("columns"))
         chooser.addWidget(self.b_combo, 1)
         conf_layout.addLayout(chooser)
         conf_layout.addWidget(self.confusion)
@@ -127,8 +138,9 @@ class AgreementPanel(QWidget):
         left, right = QVBoxLayout(), QVBoxLayout()
         left.addWidget(pairs)
         left.addWidget(conf, 1)
-        right.addWidget(classes, 1)
+        right.addWidget(classes)
         right.addWidget(model)
+        right.addStretch(1)
         grid.addLayout(left, 3)
         grid.addLayout(right, 2)
         layout = QVBoxLayout(self)
@@ -243,6 +255,7 @@ class AgreementPanel(QWidget):
                 units = r.disagreements(a, b)
                 self._cell(t, i, j, f"{_f(p['kappa'])} (n={p['n']})", units,
                            f"{a} and {b} disagree", p["kappa"])  # fmt: skip
+        self._fit_height(t, 5)
 
     def _fill_confusion(self) -> None:
         r = self.result
@@ -258,7 +271,7 @@ class AgreementPanel(QWidget):
         t.setRowCount(len(labels))
         t.setColumnCount(len(labels))
         t.setVerticalHeaderLabels([f"{a}: {x}" for x in labels])
-        t.setHorizontalHeaderLabels([f"{b}: {x}" for x in labels])
+        t.setHorizontalHeaderLabels(labels)  # B's; the rows name A's (narrow columns)
         for i, la in enumerate(labels):
             for j, lb in enumerate(labels):
                 units = r.pair_cell(a, b, la, lb)
@@ -281,6 +294,7 @@ class AgreementPanel(QWidget):
             units = r.with_class(label)
             self._cell(t, i, 0, label, units, f"someone said {label}")
             self._cell(t, i, 1, _f(value), units, f"someone said {label}", value)
+        self._fit_height(t, 8)
 
     def _fill_model(self) -> None:
         r = self.result
@@ -305,6 +319,7 @@ class AgreementPanel(QWidget):
             self._cell(t, i, 1, str(row["n"]), units, what)
             self._cell(t, i, 2, _f(row["agreement"]), units, what, row["agreement"])
             self._cell(t, i, 3, _f(row["kappa"]), units, what, row["kappa"])
+        self._fit_height(t, 5)
 
     # --- drill-down -------------------------------------------------------------
 
