@@ -6,7 +6,8 @@ alpha with its bootstrap interval, Fleiss' kappa, Cohen's kappa for every pair
 of annotators, a confusion table of two annotators, per-class agreement, and
 each annotator against the window's model predictions. It is recomputed in a
 worker a moment after a label changes. Every cell drills down: a click shows
-its clips in the Dataset tab (:signal:`drill_down`).
+its clips in the Dataset tab (:signal:`drill_down`). The manifest's folder is
+watched, so a sidecar another annotator (or a merge) writes there shows up too.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QFileSystemWatcher, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -30,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cuelab.core.datasets.annotations import Unit
+from cuelab.core.datasets.annotations import Unit, glob_escape
 from cuelab.core.reports.team_agreement import TeamAgreement, team_agreement
 from cuelab.ui.dataset_panel import DatasetPanel
 from cuelab.ui.session import Session
@@ -71,9 +72,13 @@ class AgreementPanel(QWidget):
         session.slots["agreement"] = self.slot  # the window's shutdown awaits it
         self.slot.failed.connect(lambda msg: self.summary.setText(f"agreement failed: {msg}"))
         self._debounce = Debouncer(RECOMPUTE_MS, self.recompute, self)
+        self._watcher = QFileSystemWatcher(self)
+        self._watcher.directoryChanged.connect(lambda _p: self._disk_debounce.trigger())
+        self._disk_debounce = Debouncer(RECOMPUTE_MS, self._on_disk, self)
+        self._seen: tuple[tuple[str, int, int], ...] = ()
         self._build()
         dataset.annotations_changed.connect(self._debounce.trigger)
-        session.manifest_changed.connect(self._debounce.trigger)
+        session.manifest_changed.connect(self._watch)
         session.prediction_changed.connect(lambda _u: self._debounce.trigger())
 
     def _table(self, tip: str) -> QTableWidget:
@@ -148,6 +153,38 @@ class AgreementPanel(QWidget):
         layout.addLayout(grid, 1)
 
     # --- computing ---------------------------------------------------------------
+
+    def _sidecars(self) -> tuple[tuple[str, int, int], ...]:
+        """(name, mtime, size) of the open manifest's sidecars: what a change on disk moves."""
+        manifest = self.session.manifest
+        if manifest is None:
+            return ()
+        pattern = f"{glob_escape(manifest.path.stem)}.annotations*.csv"
+        out = []
+        for p in sorted(manifest.path.parent.glob(pattern)):
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            out.append((p.name, st.st_mtime_ns, st.st_size))
+        return tuple(out)
+
+    def _watch(self) -> None:
+        """A new manifest: watch its folder and compute."""
+        if self._watcher.directories():
+            self._watcher.removePaths(self._watcher.directories())
+        manifest = self.session.manifest
+        if manifest is not None:
+            self._watcher.addPath(str(manifest.path.parent))
+        self._seen = self._sidecars()
+        self._debounce.trigger()
+
+    def _on_disk(self) -> None:
+        """Something in the folder changed: re-read the sidecars when one of them did."""
+        now = self._sidecars()
+        if now != self._seen:
+            self._seen = now
+            self.reload()
 
     def reload(self) -> None:
         """Re-read the sidecars (another annotator's file changed) and recompute."""

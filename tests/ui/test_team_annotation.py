@@ -184,3 +184,21 @@ def test_agreement_tab_is_live_and_drills_down(qtbot, tmp_path, two_annotators):
     j = [agree.confusion.horizontalHeaderItem(k).text()
          for k in range(agree.confusion.columnCount())].index("angry")  # fmt: skip
     assert agree.confusion.item(i, j).text() == "1"
+
+
+def test_a_sidecar_written_by_someone_else_shows_up_live(qtbot, tmp_path, small_manifest):
+    settings = _settings(tmp_path)
+    settings.setValue("annotation/annotator", "alice")
+    win = _window(qtbot, settings)
+    agree = win.agreement_panel
+    _open(qtbot, win, small_manifest)
+    win.dataset_panel.label_by_number(1)
+    qtbot.waitUntil(lambda: agree.result is not None and agree.result.annotators == ["alice"])
+    # Another program (a merge, a colleague on a shared folder) writes Bob's sidecar.
+    save_annotation(small_manifest, CLIPS[0], "sad", "", annotator="bob")
+    qtbot.waitUntil(
+        lambda: agree.result is not None and agree.result.annotators == ["alice", "bob"],
+        timeout=10_000,
+    )
+    assert agree.result.n_units == 1
+    assert win.dataset_panel.team["bob"][0].label == "sad"
