@@ -95,8 +95,13 @@ def _register_formats(inner: Any) -> None:
 
 def run_merge(args: argparse.Namespace) -> int:
     """Merge and list conflicts (exit 0: conflicts are data, not errors)."""
-    from cuelab.core.datasets.annotation_merge import merge_annotations
+    from pathlib import Path
 
+    from cuelab.core.datasets.annotation_merge import merge_annotations
+    from cuelab.core.errors import ManifestError
+
+    if not Path(args.manifest).is_file():
+        raise ManifestError(f"{args.manifest}: manifest not found")
     result = merge_annotations(args.manifest, args.sidecars, out=args.output)
     for path in result.written:
         print(f"wrote {path}", file=sys.stderr)
@@ -113,11 +118,15 @@ def run_merge(args: argparse.Namespace) -> int:
 
 def run_agreement(args: argparse.Namespace) -> int:
     """Print the agreement table (or one JSON object with ``--json``)."""
+    from pathlib import Path
+
     from cuelab.cli.common import json_line
     from cuelab.core.datasets.annotations import annotators
     from cuelab.core.errors import ManifestError
     from cuelab.core.reports.team_agreement import run_predictions, team_agreement
 
+    if not Path(args.manifest).is_file():
+        raise ManifestError(f"{args.manifest}: manifest not found")
     if not annotators(args.manifest):
         raise ManifestError(f"{args.manifest}: no annotation sidecars beside it")
     predictions = run_predictions(args.run, args.manifest, args.condition) if args.run else None

@@ -84,6 +84,7 @@ class DatasetPanel(AnnotationBoxMixin, QGroupBox):
         session.clip_changed.connect(self._on_clip)
         session.prediction_changed.connect(self._on_prediction)
         session.analysis_started.connect(self._on_region)
+        session.clip_changed.connect(self._on_region)  # a new clip starts without a selection
         session.start_row = self._start_row
 
     def _build(self) -> None:

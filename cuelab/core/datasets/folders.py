@@ -115,7 +115,7 @@ def manifest_for_folder(root: str | Path) -> Path:
         raise ManifestError(f"{root}: folder not found")
     manifests = []
     for candidate in sorted(root.glob("*.csv")):
-        if candidate.name == FOLDER_MANIFEST or ".annotations." in candidate.name:
+        if candidate.name == FOLDER_MANIFEST or ".annotations" in candidate.name:
             continue
         try:
             with open(candidate, encoding="utf-8-sig", newline="") as fh:

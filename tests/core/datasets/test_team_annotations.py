@@ -143,3 +143,16 @@ def test_merge_command_lists_conflicts(tmp_path: Path) -> None:
     )  # fmt: skip
     assert missing.returncode == 1
     assert missing.stderr.strip() == f"cuelab: error: {tmp_path / 'no.csv'}: sidecar not found"
+
+
+def test_a_folder_with_sidecars_and_a_merged_table_still_opens_its_manifest(
+    tmp_path: Path,
+) -> None:
+    from cuelab.core.datasets.folders import manifest_for_folder
+
+    m = _manifest(tmp_path)
+    save_annotation(m, "a.wav", "sad", "", annotator="alice")
+    save_annotation(m, "a.wav", "happy", "", annotator="bob")
+    merge_annotations(m)  # writes set.annotations-merged.csv, which has a path column too
+    assert merged_table_path(m).is_file()
+    assert manifest_for_folder(tmp_path) == m
