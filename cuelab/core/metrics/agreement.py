@@ -13,8 +13,11 @@ where an annotator gave no value. Following the paper:
   difference ``d2`` is 0/1 for nominal data and, for ordinal data,
   ``(sum_{g=c..k} n_g - (n_c + n_k) / 2) ** 2``.
 
-The bootstrap interval resamples units (each unit's share of the coincidence
-matrix is kept, so a resample is a weighted sum). Only numpy is used here.
+The bootstrap interval resamples units with replacement. Each unit's share of
+the coincidence matrix depends only on how many of each value it holds, so
+units are grouped by that pattern and a resample is a multinomial draw of
+pattern counts (the same distribution as drawing units, at a cost that does
+not grow with the number of units). Only numpy is used here.
 """
 
 from __future__ import annotations
@@ -51,18 +54,30 @@ def unit_coincidences(units: Table, categories: Sequence[Hashable]) -> np.ndarra
 
     Units with fewer than two values contribute zeros (they are not pairable).
     """
-    index = {c: i for i, c in enumerate(categories)}
-    out = np.zeros((len(units), len(categories), len(categories)))
-    for u, unit in enumerate(units):
-        values = [index[v] for v in unit if v is not None]
-        m = len(values)
-        if m < 2:
-            continue
-        counts = np.bincount(values, minlength=len(categories)).astype(float)
-        # ordered pairs of different annotators: n_c n_k, minus the n_c self-pairs on the diagonal
-        pairs = np.outer(counts, counts) - np.diag(counts)
-        out[u] = pairs / (m - 1)
+    counts = value_counts(units, categories)
+    m = counts.sum(axis=1)
+    # ordered pairs of different annotators: n_c n_k, minus the n_c self-pairs on the diagonal
+    pairs = counts[:, :, None] * counts[:, None, :]
+    size = len(categories)
+    pairs[:, np.arange(size), np.arange(size)] -= counts
+    pairable = m >= 2
+    out = np.zeros_like(pairs)
+    out[pairable] = pairs[pairable] / (m[pairable] - 1)[:, None, None]
     return out
+
+
+def value_counts(units: Table, categories: Sequence[Hashable]) -> np.ndarray:
+    """How many times each category occurs in each unit, shape (units, C)."""
+    index = {c: i for i, c in enumerate(categories)}
+    rows, cols = [], []
+    for u, unit in enumerate(units):
+        for v in unit:
+            if v is not None:
+                rows.append(u)
+                cols.append(index[v])
+    counts = np.zeros((len(units), len(categories)))
+    np.add.at(counts, (np.asarray(rows, dtype=int), np.asarray(cols, dtype=int)), 1.0)
+    return counts
 
 
 def coincidence_matrix(
@@ -141,11 +156,11 @@ def alpha_bootstrap_ci(
     if n_units == 0 or n_boot <= 0:
         return math.nan, math.nan
     rng = np.random.default_rng(seed)
-    flat = per_unit.reshape(n_units, -1)
+    patterns, freq = np.unique(per_unit.reshape(n_units, -1), axis=0, return_counts=True)
+    draws = rng.multinomial(n_units, freq / n_units, size=n_boot)  # units per pattern
+    coincidences = (draws @ patterns).reshape(n_boot, len(cats), len(cats))
     values = []
-    for _ in range(n_boot):
-        weights = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
-        o = (weights @ flat).reshape(len(cats), len(cats))
+    for o in coincidences:
         a = alpha_from_coincidences(o, level)
         if math.isfinite(a):
             values.append(a)
@@ -210,11 +225,4 @@ def fleiss_kappa_counts(counts: np.ndarray) -> float:
 
 def fleiss_kappa(units: Table) -> float:
     """Fleiss' kappa of a reliability table (units x annotators, None = missing)."""
-    cats = categories_of(units)
-    index = {c: i for i, c in enumerate(cats)}
-    counts = np.zeros((len(units), len(cats)))
-    for u, unit in enumerate(units):
-        for v in unit:
-            if v is not None:
-                counts[u, index[v]] += 1
-    return fleiss_kappa_counts(counts)
+    return fleiss_kappa_counts(value_counts(units, categories_of(units)))
