@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "cuelab.cli.env",
     "cuelab.cli.edit",
     "cuelab.cli.sweep",
+    "cuelab.cli.annotations",
 ]
 
 log = logging.getLogger("cuelab")

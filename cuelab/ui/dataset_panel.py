@@ -4,13 +4,15 @@ The highlighted row is the open clip: moving the highlight with the mouse or
 the keyboard (Up/Down, Page keys, Enter) opens that row, and the annotation
 box always edits the highlighted row, even in the moment before its audio has
 loaded. Keys: 1-9 in the table (Alt+1-9 anywhere) pick a label of the label
-set, Ctrl+Up/Down step through the clips, Ctrl+U goes to the next clip with no
-annotation; "annotated N / M" counts the manifest's annotated clips.
+set, Ctrl+Up/Down step through the clips, Ctrl+U goes to the next clip without
+your label; "annotated N / M" and the progress bar count your own clips.
 
-The annotator's label and note are written to the manifest's sidecar CSV
+Your label and note are written to your own sidecar CSV
 (:mod:`cuelab.core.datasets.annotations`, atomically, honouring the umask) a
 moment after the typing stops, and at once when the highlight moves or the
-window closes: the file is not rewritten on every keystroke.
+window closes: the file is not rewritten on every keystroke. Who you are, the
+label set and regions: :mod:`cuelab.ui.annotation_box`. A reopened dataset
+returns to the clip you labelled last.
 """
 
 from __future__ import annotations
@@ -21,9 +23,7 @@ from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
     QFileDialog,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -37,51 +37,55 @@ from PySide6.QtWidgets import (
 )
 
 from cuelab.core.datasets import ManifestRow
-from cuelab.core.datasets.annotations import Annotation, load_annotations, save_annotation
-from cuelab.core.errors import CueLabError
+from cuelab.ui.annotation_box import AnnotationBoxMixin
 from cuelab.ui.session import PredictionUpdate, Session
 from cuelab.ui.widgets import ElidedLabel
 from cuelab.ui.workers import Debouncer
 
 SAVE_DEBOUNCE_MS = 400
 
-COLUMNS = ("clip", "label", "speaker", "pred.", "yours", "✓")
+COLUMNS = ("clip", "label", "speaker", "pred.", "yours", "note", "✓")
 _COLUMN_TIPS = (
     "the clip (utterance id)",
     "the manifest's label",
     "the speaker",
     "the last prediction (the window's, or a batch run's)",
-    "your label (the annotation sidecar)",
+    "your label (your annotation sidecar)",
+    "your note",
     "✓ when the prediction equals the manifest's label, ✗ when not",
 )
-_LABEL, _PRED, _ANN, _AGREE = 1, 3, 4, 5
+_LABEL, _PRED, _ANN, _NOTE, _AGREE = 1, 3, 4, 5, 6
 _INDEX = Qt.ItemDataRole.UserRole  # the manifest index, on column 0 (rows may be sorted)
 
 
-class DatasetPanel(QGroupBox):
+class DatasetPanel(AnnotationBoxMixin, QGroupBox):
     """The open manifest as a table; the highlighted row is the open clip.
 
     Signals:
         labels_changed(): the label set (for the 1-9 keys) changed.
+        annotations_changed(): your labels changed (or who you are): agreement is stale.
     """
 
     labels_changed = Signal()
+    annotations_changed = Signal()
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__("Dataset", parent)
         self.session = session
-        self.annotations: dict[str, Annotation] = {}
+        self._init_annotation_state()
         self._row_of: dict[str, int] = {}  # path -> manifest index
         self._items: list[QTableWidgetItem] = []  # column-0 item of each manifest row
         self._target: ManifestRow | None = None  # the highlighted row: what the box edits
         self._shown: Path | None = None  # the manifest the table (and the box) belong to
-        self._configured_labels: list[str] | None = None
         self._loading_box = False
         self._note_debounce = Debouncer(SAVE_DEBOUNCE_MS, self.save_current, self)
         self._build()
         session.manifest_changed.connect(self._on_manifest)
         session.clip_changed.connect(self._on_clip)
         session.prediction_changed.connect(self._on_prediction)
+        session.analysis_started.connect(self._on_region)
+        session.clip_changed.connect(self._on_region)  # a new clip starts without a selection
+        session.start_row = self._start_row
 
     def _build(self) -> None:
         self.path_label = ElidedLabel("No dataset")
@@ -123,26 +127,7 @@ class DatasetPanel(QGroupBox):
         self.table.activated.connect(lambda index: self._open_index(self._index_of(index.row())))
         self.table.installEventFilter(self)
 
-        box = QGroupBox("Annotation of the highlighted clip")
-        self.label_combo = QComboBox()
-        self.label_combo.setEditable(True)
-        self.label_combo.lineEdit().setPlaceholderText("your label (1-9 in the table)")
-        self.label_combo.currentTextChanged.connect(self._on_edit)
-        self.label_combo.activated.connect(lambda _i: self._note_debounce.flush())
-        self.note_edit = QLineEdit()
-        self.note_edit.setPlaceholderText("a note (saved when you pause)")
-        self.note_edit.textEdited.connect(self._on_edit)
-        self.note_edit.editingFinished.connect(self._note_debounce.flush)
-        self.saved_label = QLabel("")
-        self.saved_label.setStyleSheet("color: #555;")
-        self.counter_label = QLabel("")
-        self.counter_label.setToolTip("Clips of the manifest with an annotator label or note")
-        form = QFormLayout(box)
-        form.addRow("Label", self.label_combo)
-        form.addRow("Note", self.note_edit)
-        form.addRow(self.counter_label, self.saved_label)
-        box.setEnabled(False)
-        self.annotation_box = box
+        self.annotation_box = self._build_box()
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -152,7 +137,7 @@ class DatasetPanel(QGroupBox):
         subset_row.addWidget(self.subset_clear)
         layout.addLayout(subset_row)
         layout.addWidget(self.table, 1)
-        layout.addWidget(box)
+        layout.addWidget(self.annotation_box)
 
     # --- manifest ----------------------------------------------------------------
 
@@ -172,11 +157,8 @@ class DatasetPanel(QGroupBox):
         self._shown = manifest.path
         self.path_label.setText(f"{manifest.path.name} · {len(manifest)} clips")
         self.path_label.setToolTip(str(manifest.path))
-        try:
-            self.annotations = load_annotations(manifest.path)
-        except CueLabError as exc:  # names the sidecar and the problem (e.g. not UTF-8)
-            self.annotations = {}
-            self.session.error.emit(str(exc))
+        self._load_annotations(manifest)
+        self._restore_label_set(manifest)
         self._fill_labels()
         self._fit_columns(False)
         self.table.blockSignals(True)
@@ -188,13 +170,14 @@ class DatasetPanel(QGroupBox):
         for i, row in enumerate(manifest.rows):
             self._row_of[str(row.path)] = i
             pred = self.session.predictions_by_clip.get(str(row.path))
-            ann = self.annotations.get(row.rel_path)
+            ann = self.mine.get(row.unit)
             values = (
                 row.utt_id,
                 row.get("label"),
                 row.get("speaker"),
                 _pred_text(pred),
-                ann.annotator_label if ann else "",
+                ann.label if ann else "",
+                ann.note if ann else "",
                 "",
             )
             for j, v in enumerate(values):
@@ -304,7 +287,8 @@ class DatasetPanel(QGroupBox):
             j += delta
 
     def next_unannotated(self) -> None:
-        """Highlight the next clip (after the highlighted one, wrapping) without annotation."""
+        """Highlight the next clip (after the highlighted one, wrapping) without your
+        annotation: other annotators' labels do not count."""
         manifest = self.session.manifest
         if manifest is None or not manifest.rows:
             return
@@ -314,45 +298,10 @@ class DatasetPanel(QGroupBox):
             index = self._index_of(visual)
             if self.table.isRowHidden(visual) or index < 0:
                 continue
-            if manifest.rows[index].rel_path not in self.annotations:
+            if manifest.rows[index].unit not in self.mine:
                 self.table.setCurrentCell(visual, 0)
                 return
-        self.session.message.emit("Every clip of the manifest is annotated")
-
-    def set_label_set(self, labels: list[str] | None) -> None:
-        """Use ``labels`` for annotation (keys 1-9), or None for the manifest's own labels."""
-        cleaned = [lab.strip() for lab in labels or [] if lab.strip()]
-        self._configured_labels = list(dict.fromkeys(cleaned)) or None
-        self._fill_labels()
-
-    def _fill_labels(self) -> None:
-        manifest = self.session.manifest
-        labels = self._configured_labels or sorted(
-            {r.get("label") for r in manifest.rows if r.get("label")} if manifest else set()
-        )
-        current = self.label_combo.currentText()
-        self._loading_box = True
-        self.label_combo.blockSignals(True)
-        try:
-            self.label_combo.clear()
-            self.label_combo.addItems(["", *labels])
-            self.label_combo.setCurrentText(current)
-        finally:
-            self.label_combo.blockSignals(False)
-            self._loading_box = False
-        self.labels_changed.emit()
-
-    def label_set(self) -> list[str]:
-        """The labels the 1-9 keys choose: the configured set, else the manifest's, sorted."""
-        return [self.label_combo.itemText(i) for i in range(1, self.label_combo.count())]
-
-    def label_by_number(self, k: int) -> None:
-        """Give the highlighted clip label ``k`` (1-based) of the label set, saved at once."""
-        labels = self.label_set()
-        if self._target is None or not 1 <= k <= len(labels):
-            return
-        self.label_combo.setCurrentText(labels[k - 1])
-        self._note_debounce.flush()
+        self.session.message.emit("You have annotated every clip of the manifest")
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         """Digits 1-9 in the table label the highlighted clip."""
@@ -399,38 +348,6 @@ class DatasetPanel(QGroupBox):
             self.table.selectionModel().blockSignals(False)
         self.table.selectRow(i)
         self.table.scrollToItem(self.table.item(i, 0), QAbstractItemView.ScrollHint.EnsureVisible)
-
-    def _show_target(self) -> None:
-        """Fill the annotation box from the highlighted row's annotation."""
-        row = self._target
-        self.annotation_box.setEnabled(row is not None)
-        ann = self.annotations.get(row.rel_path) if row is not None else None
-        self._loading_box = True
-        try:
-            self.label_combo.setCurrentText(ann.annotator_label if ann else "")
-            self.note_edit.setText(ann.note if ann else "")
-        finally:
-            self._loading_box = False
-        self.saved_label.setText(f"saved {ann.updated}" if ann else "")
-        self.annotation_box.setTitle(
-            f"Annotation of {row.utt_id}"
-            if row is not None
-            else "Annotation of the highlighted clip"
-        )
-        self._count()
-
-    def _count(self) -> None:
-        manifest = self.session.manifest
-        if manifest is None:
-            self.counter_label.setText("")
-            return
-        done = sum(1 for r in manifest.rows if r.rel_path in self.annotations)
-        self.counter_label.setText(f"annotated {done} / {len(manifest)}")
-
-    def _on_edit(self, _text: str = "") -> None:
-        if not self._loading_box:
-            self.saved_label.setText("editing…")
-            self._note_debounce.trigger()
 
     def _on_prediction(self, update: PredictionUpdate) -> None:
         i = self._row_of.get(update.clip_key)
@@ -482,34 +399,22 @@ class DatasetPanel(QGroupBox):
 
     # --- annotation --------------------------------------------------------------
 
-    def save_current(self) -> None:
-        """Write the open clip's label and note to the sidecar now."""
-        row = self.current_row()
-        shown = self._shown  # not session.manifest: it may already be the next one
-        if row is None or shown is None:
+    def _refresh_annotation_cells(self) -> None:
+        """Your label and note in the table (after a save or a change of annotator)."""
+        manifest = self.session.manifest
+        if manifest is None or self._shown != manifest.path:
             return
-        label, note = self.label_combo.currentText().strip(), self.note_edit.text()
-        old = self.annotations.get(row.rel_path)
-        if old is not None and (old.annotator_label, old.note) == (label, note):
-            return
-        if old is None and not label and not note.strip():
-            self.saved_label.setText("")
-            return
-        try:
-            ann = save_annotation(shown, row.rel_path, label, note)
-        except OSError as exc:
-            self.session.error.emit(f"{shown}: cannot save annotations ({exc.strerror})")
-            return
-        if ann.empty:  # an empty label and note remove the row
-            self.annotations.pop(row.rel_path, None)
-        else:
-            self.annotations[row.rel_path] = ann
-        if row is self._target:
-            self.saved_label.setText(f"saved {ann.updated}")
-        self._count()
-        item = self._cell(self._row_of[str(row.path)], _ANN)
-        item.setText(ann.annotator_label)
-        item.setToolTip(ann.note)
+        for i, row in enumerate(manifest.rows):
+            ann = self.mine.get(row.unit)
+            label, note = (ann.label, ann.note) if ann else ("", "")
+            item = self._cell(i, _ANN)
+            if item.text() != label:
+                item.setText(label)
+            item.setToolTip(note)
+            cell = self._cell(i, _NOTE)
+            if cell.text() != note:
+                cell.setText(note)
+            cell.setToolTip(note)
 
 
 def _pred_text(update: PredictionUpdate | None) -> str:

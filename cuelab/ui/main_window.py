@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from cuelab.core.paths import ASSETS
+from cuelab.ui.agreement_panel import AgreementPanel
 from cuelab.ui.batch_panel import BatchPanel, BatchResult
 from cuelab.ui.clip_view import ClipView
 from cuelab.ui.concepts_panel import ConceptsPanel
@@ -107,6 +108,9 @@ class MainWindow(QMainWindow):
         self.predictions_panel = PredictionsPanel(self.session)
         self.model_panel = ModelPanel(self.session)
         self.dataset_panel = DatasetPanel(self.session)
+        self.dataset_panel.use_settings(settings)  # the annotator and per-manifest label sets
+        self.agreement_panel = AgreementPanel(self.session, self.dataset_panel)
+        self.agreement_panel.drill_down.connect(self._show_clips)
         self.mixer_panel = self._make_mixer()
         from cuelab.ui.edits_panel import EditsPanel
 
@@ -127,7 +131,8 @@ class MainWindow(QMainWindow):
             tabs.addTab(scrolled(self.mixer_panel, horizontal=True), "Mixer")
         self.edits_panel.setTitle("")
         tabs.addTab(scrolled(self.edits_panel, horizontal=True), "Edits")
-        tabs.addTab(scrolled(self.batch_panel, horizontal=True), "Batch")
+        tabs.addTab(scrolled(self.agreement_panel, horizontal=True), "Agreement")
+        tabs.addTab(scrolled(self.batch_panel, horizontal=True), "Batch")  # the last tab
         self.tabs = tabs
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(scrolled(self.model_panel, horizontal=True))
@@ -182,9 +187,6 @@ class MainWindow(QMainWindow):
         self.session.model_changed.connect(self._remember_model)
         self.session.norms_changed.connect(self._remember_norms)
         self._restore_geometry()
-        if settings is not None and settings.value("annotation/labels"):
-            labels = str(settings.value("annotation/labels")).split(",")
-            self.dataset_panel.set_label_set(labels)
 
     # --- layout and settings -------------------------------------------------------
 
@@ -350,10 +352,13 @@ class MainWindow(QMainWindow):
             self.set_label_set([t for t in text.split(",") if t.strip()] or None)
 
     def set_label_set(self, labels: list[str] | None) -> None:
-        """Use (and remember) a configured annotation label set; None: the manifest's."""
+        """Use (and remember, for the open manifest) a label set; None: the manifest's."""
         self.dataset_panel.set_label_set(labels)
-        if self.settings is not None:
-            self.settings.setValue("annotation/labels", ",".join(labels or []))
+
+    def _show_clips(self, utt_ids: list[str], description: str) -> None:
+        """An Agreement cell's clips in the Dataset tab."""
+        self.dataset_panel.show_subset(utt_ids, description)
+        self.tabs.setCurrentIndex(0)
 
     def _fill_label_actions(self) -> None:
         labels = self.dataset_panel.label_set()

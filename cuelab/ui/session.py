@@ -13,6 +13,7 @@ import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,8 @@ class Session(QObject):
         self.sr = 16000
         self.source_info: tuple[int, int] | None = None  # the file's rate and channels
         self.region: tuple[float, float] | None = None
+        #: Which row a newly opened manifest shows first (None, or returning None: its first).
+        self.start_row: Callable[[Manifest], ManifestRow | None] | None = None
         self.analysis_error = ""  # why the shown clip has no concepts, if its analysis failed
         self.features: Any = None
         self.concepts: ConceptResult | None = None
@@ -544,7 +547,9 @@ class Session(QObject):
             self.manifest = manifest
             self.manifest_changed.emit()
             if open_first and manifest.rows:
-                self.open_row(manifest.rows[0])
+                # the dataset panel returns to the last clip its annotator labelled
+                again = self.start_row(manifest) if self.start_row is not None else None
+                self.open_row(again or manifest.rows[0])
 
         self.slots["manifest"].start(work, done)
 

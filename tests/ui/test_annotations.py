@@ -16,7 +16,7 @@ def test_panel_saves_after_a_pause_and_reloads(make_window, qtbot, small_manifes
     with qtbot.waitSignal(s.clip_changed, timeout=30_000):
         s.open_manifest(small_manifest)
     assert panel.annotation_box.isEnabled()
-    side = sidecar_path(small_manifest)
+    side = sidecar_path(small_manifest, "default")
     panel.label_combo.setCurrentText("sad")
     qtbot.keyClicks(panel.note_edit, "sounds resigned")
     # Not rewritten on every keystroke: nothing is on disk until the typing pauses ...
@@ -46,7 +46,7 @@ def test_sidecar_written_from_the_window_respects_the_umask(make_window, qtbot, 
         with qtbot.waitSignal(win.session.clip_changed, timeout=30_000):
             win.session.open_manifest(small_manifest)
         win.dataset_panel.label_by_number(1)  # a key press: saved at once
-        side = sidecar_path(small_manifest)
+        side = sidecar_path(small_manifest, "default")
         assert stat.S_IMODE(side.stat().st_mode) == 0o640
     finally:
         os.umask(old)

@@ -129,10 +129,16 @@ def test_quitting_during_a_run_asks_first(make_window, qtbot, tmp_path, small_ma
     panel.relay.progress.disconnect(hold)
 
 
-def test_a_configured_label_set_is_used_and_remembered(qtbot, tmp_path, small_manifest):
+def test_a_configured_label_set_is_used_and_remembered_per_manifest(
+    qtbot, tmp_path, small_manifest
+):
+    import shutil
+
     from cuelab.core.datasets.annotations import load_annotations
 
-    win = _window(qtbot, _settings(tmp_path))
+    settings = _settings(tmp_path)
+    settings.setValue("annotation/annotator", "default")  # not asked in this test
+    win = _window(qtbot, settings)
     s, panel = win.session, win.dataset_panel
     with qtbot.waitSignal(s.clip_changed, timeout=30_000):
         s.open_manifest(small_manifest)
@@ -146,8 +152,17 @@ def test_a_configured_label_set_is_used_and_remembered(qtbot, tmp_path, small_ma
     panel.label_by_number(2)
     assert load_annotations(small_manifest)["spk01_f_angry_01.flac"].annotator_label == "tense"
     win.close()
+    # Another manifest keeps its own labels; the first one gets its set back.
+    other = tmp_path / "other"
+    shutil.copytree(small_manifest.parent, other)
     again = _window(qtbot, _settings(tmp_path))
-    assert again.dataset_panel.label_set() == ["calm", "tense"]
+    s2, p2 = again.session, again.dataset_panel
+    with qtbot.waitSignal(s2.manifest_changed, timeout=30_000):
+        s2.open_manifest(other / small_manifest.name)
+    assert p2.label_set() == ["angry", "happy", "neutral", "sad"]
+    with qtbot.waitSignal(s2.manifest_changed, timeout=30_000):
+        s2.open_manifest(small_manifest)
+    assert p2.label_set() == ["calm", "tense"]
     again.set_label_set(None)  # back to the manifest's labels
-    assert again.dataset_panel.label_set() == []  # no manifest open in this window yet
+    assert p2.label_set() == ["angry", "happy", "neutral", "sad"]
     again.close()

@@ -147,7 +147,7 @@ def open_folder(root: str | Path) -> FolderManifest:
     skipped: list[str] = []
     manifests = []
     for candidate in sorted(root.glob("*.csv")):
-        if candidate.name == FOLDER_MANIFEST or candidate.name.endswith(".annotations.csv"):
+        if candidate.name == FOLDER_MANIFEST or ".annotations" in candidate.name:
             continue
         odd = _odd_name(candidate.name)
         if odd:

@@ -2,7 +2,10 @@
 
 Columns (DESIGN.md): ``path`` (required), ``label``, ``speaker``, ``gender``
 (``m``/``f``/empty), ``split``, and for speech-over-background sets
-``transcript``, ``scene``, ``events`` (``;``-separated), ``snr_db``. Unknown
+``transcript``, ``scene``, ``events`` (``;``-separated), ``snr_db``. A row may
+carry ``start`` and ``end`` (seconds): it is then a region of the clip, a unit
+of its own (``eval`` scores only that span; its utterance id gets
+``@<start>-<end>``), and one file may appear once per region. Unknown
 columns are kept. Errors name the manifest, the row (1 = first data row) and
 the column.
 """
@@ -30,7 +33,14 @@ KNOWN_COLUMNS = (
     "scene",
     "events",
     "snr_db",
+    "start",
+    "end",
 )
+
+
+def _seconds(value: float) -> str:
+    """Seconds as an utterance id shows them (microseconds, no trailing zeros)."""
+    return repr(round(value, 6))
 
 
 @dataclass(frozen=True)
@@ -49,8 +59,32 @@ class ManifestRow:
 
     @property
     def utt_id(self) -> str:
-        """Utterance id: the ``utt_id`` column, else the path without suffix."""
-        return self.get("utt_id") or str(Path(self.rel_path).with_suffix(""))
+        """Utterance id: the ``utt_id`` column, else the path without suffix
+        (``@<start>-<end>`` added for a region)."""
+        own = self.get("utt_id")
+        if own:
+            return own
+        base = str(Path(self.rel_path).with_suffix(""))
+        if self.start is not None and self.end is not None:
+            return f"{base}@{_seconds(self.start)}-{_seconds(self.end)}"
+        return base
+
+    @property
+    def start(self) -> float | None:
+        """Region start in seconds (None: the whole clip)."""
+        value = self.get("start")
+        return float(value) if value else None
+
+    @property
+    def end(self) -> float | None:
+        """Region end in seconds (None: the whole clip)."""
+        value = self.get("end")
+        return float(value) if value else None
+
+    @property
+    def unit(self) -> tuple[str, float | None, float | None]:
+        """(path, start, end): what an annotation of this row is keyed by."""
+        return (self.rel_path, self.start, self.end)
 
     @property
     def gender(self) -> str | None:
@@ -108,10 +142,32 @@ def _check_row(
             ) from None
         if math.isnan(value):
             raise ManifestError(f"{where}, column 'snr_db': NaN is not an SNR")
+    _check_span(raw, where)
     path = (root / rel).resolve()
     if check_files and not path.is_file():
         raise ManifestError(f"{where}, column 'path': file not found: {rel}")
     return ManifestRow(index=i, path=path, rel_path=rel, fields=raw)
+
+
+def _check_span(raw: dict[str, str], where: str) -> None:
+    """``start``/``end``: both or neither, finite seconds, start before end."""
+    times: dict[str, float] = {}
+    for col in ("start", "end"):
+        text = raw.get(col, "").strip()
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0:
+            raise ManifestError(f"{where}, column '{col}': '{text}' is not a time in seconds")
+        times[col] = value
+    if len(times) == 1:
+        missing = "end" if "start" in times else "start"
+        raise ManifestError(f"{where}, column '{missing}': a region needs both start and end")
+    if times and not times["start"] < times["end"]:
+        raise ManifestError(f"{where}, column 'end': {times['end']} is not after start")
 
 
 def _csv_problem(exc: csv.Error, line: int) -> str:
@@ -149,7 +205,7 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
     if twice:
         raise ManifestError(f"{src}: column '{twice[0]}' appears twice in the header")
     rows: list[ManifestRow] = []
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str, float | None, float | None], int] = {}
     for i, raw in enumerate(records, start=1):
         if None in raw:
             raise ManifestError(f"{src.name} row {i}: more cells than columns")
@@ -157,11 +213,11 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
         # undo spreadsheet neutralisation (CueLab's writers quote formula-like cells)
         clean = {k: v if k == "path" else restore(v) for k, v in clean.items()}
         row = _check_row(src, i, clean, src.parent, check_files)
-        if row.rel_path in seen:
+        if row.unit in seen:
             raise ManifestError(
-                f"{src.name} row {i}, column 'path': duplicate of row {seen[row.rel_path]}"
+                f"{src.name} row {i}, column 'path': duplicate of row {seen[row.unit]}"
             )
-        seen[row.rel_path] = i
+        seen[row.unit] = i
         rows.append(row)
     if not rows:
         raise ManifestError(f"{src}: manifest has no rows")

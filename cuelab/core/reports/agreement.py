@@ -1,11 +1,12 @@
 """Annotator agreement in a run's report.
 
-When the run's manifest has an annotator sidecar
+When the run's manifest has annotator sidecars
 (:mod:`cuelab.core.datasets.annotations`), ``annotations.csv`` lists each
-annotated clip of the run with the models' ``correct`` and ``audio-only``
-answers beside the annotator's, and ``annotations_summary.csv`` gives how
-often the annotator agrees with the reference label and with each model
-(count, proportion, Cohen's kappa).
+annotated clip of the run, once per annotator, with the models' ``correct``
+and ``audio-only`` answers beside the annotator's, and
+``annotations_summary.csv`` gives how often each annotator agrees with the
+reference label and with each model (count, proportion, Cohen's kappa).
+Whole-clip labels only: regions are scored by ``cuelab annotations agreement``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cuelab.core.datasets.annotations import Annotation, load_annotations, sidecar_path
+from cuelab.core.datasets.annotations import Annotation, annotators, load_annotations
 from cuelab.core.datasets.manifest import read_manifest
 from cuelab.core.reports.plots import model_slugs
 from cuelab.core.runs import record as rec
@@ -25,7 +26,16 @@ ANNOTATIONS_CSV = "annotations.csv"
 ANNOTATIONS_SUMMARY_CSV = "annotations_summary.csv"
 #: Conditions whose answers are set beside the annotator's (seed-free ones only).
 COMPARED_CONDITIONS = ("correct", "audio-only")
-_SUMMARY_HEADER = ("compared_with", "model", "condition", "n", "agree", "agreement", "kappa")
+_SUMMARY_HEADER = (
+    "annotator",
+    "compared_with",
+    "model",
+    "condition",
+    "n",
+    "agree",
+    "agreement",
+    "kappa",
+)
 
 
 def agreement(pairs: Sequence[tuple[str, str]]) -> tuple[int, float, float]:
@@ -67,8 +77,8 @@ def write_annotation_report(folder: str | Path, record: Mapping[str, Any]) -> li
     folder = Path(folder)
     manifest_path = (record.get("manifest") or {}).get("path") or record["config"]["manifest"]
     stale = [folder / ANNOTATIONS_CSV, folder / ANNOTATIONS_SUMMARY_CSV]
-    notes = load_annotations(manifest_path) if sidecar_path(manifest_path).exists() else {}
-    clips = _annotated_clips(manifest_path, notes) if notes else []
+    notes = {who: load_annotations(manifest_path, who) for who in annotators(manifest_path)}
+    clips = _annotated_clips(manifest_path, notes) if any(notes.values()) else []
     answers = _seed_free_answers(folder) if clips else {}
     in_run = {u for u, _m, _c in answers}
     clips = [c for c in clips if c[0] in in_run]
@@ -80,14 +90,16 @@ def write_annotation_report(folder: str | Path, record: Mapping[str, Any]) -> li
 
 
 def _annotated_clips(
-    manifest_path: str | Path, notes: Mapping[str, Annotation]
+    manifest_path: str | Path, notes: Mapping[str, Mapping[str, Annotation]]
 ) -> list[tuple[str, str, str, Annotation]]:
-    """(utt_id, path, label, annotation) of each annotated manifest row, in manifest order."""
+    """(utt_id, path, label, annotation) of each annotated manifest row and annotator,
+    in manifest order (annotators sorted within a row)."""
     manifest = read_manifest(manifest_path, check_files=False)
     return [
-        (row.utt_id, row.rel_path, row.get("label"), notes[row.rel_path])
+        (row.utt_id, row.rel_path, row.get("label"), notes[who][row.rel_path])
         for row in manifest.rows
-        if row.rel_path in notes
+        for who in sorted(notes)
+        if row.rel_path in notes[who]
     ]
 
 
@@ -114,19 +126,21 @@ def _write_tables(
     present = {(m, c) for _u, m, c in answers}
     pairs = [(m, c) for m in models for c in COMPARED_CONDITIONS if (m, c) in present]
     header = [
-        "utt_id", "path", "label", "annotator_label", "note", "updated",
+        "utt_id", "path", "annotator", "label", "annotator_label", "note", "updated",
         *(f"pred_{slugs[m]}_{c}" for m, c in pairs),
     ]  # fmt: skip
     table = [
-        [u, path, label, a.annotator_label, a.note, a.updated,
+        [u, path, a.annotator, label, a.annotator_label, a.note, a.updated,
          *(answers.get((u, m, c), "") for m, c in pairs)]
         for u, path, label, a in clips
     ]  # fmt: skip
-    labelled = [(u, label, a.annotator_label) for u, _p, label, a in clips if a.annotator_label]
-    summary = [_summary_row("label", "", "", [(a, lab) for _u, lab, a in labelled if lab])]
-    for m, c in pairs:
-        got = [(a, answers[(u, m, c)]) for u, _lab, a in labelled if (u, m, c) in answers]
-        summary.append(_summary_row("model", m, c, got))
+    summary: list[list[object]] = []
+    for who in sorted({a.annotator for *_r, a in clips}):
+        labelled = [(u, lab, a.label) for u, _p, lab, a in clips if a.label and a.annotator == who]
+        summary.append(_summary_row(who, "label", "", "", [(a, x) for _u, x, a in labelled if x]))
+        for m, c in pairs:
+            got = [(a, answers[(u, m, c)]) for u, _lab, a in labelled if (u, m, c) in answers]
+            summary.append(_summary_row(who, "model", m, c, got))
     return [
         write_csv(folder / ANNOTATIONS_CSV, header, table),
         write_csv(folder / ANNOTATIONS_SUMMARY_CSV, _SUMMARY_HEADER, summary),
@@ -134,10 +148,14 @@ def _write_tables(
 
 
 def _summary_row(
-    compared_with: str, model: str, condition: str, pairs: Sequence[tuple[str, str]]
+    annotator: str,
+    compared_with: str,
+    model: str,
+    condition: str,
+    pairs: Sequence[tuple[str, str]],
 ) -> list[object]:
     agree, po, kappa = agreement(pairs)
-    return [compared_with, model, condition, len(pairs), agree, _num(po), _num(kappa)]
+    return [annotator, compared_with, model, condition, len(pairs), agree, _num(po), _num(kappa)]
 
 
 def _num(x: float) -> str:

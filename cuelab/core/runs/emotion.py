@@ -23,7 +23,7 @@ from typing import Any
 
 from cuelab.core.audio.io import load_audio
 from cuelab.core.cues.features import FeatureCache, FeatureConfig, extract_file
-from cuelab.core.datasets.annotations import load_annotations
+from cuelab.core.datasets.annotations import load_all
 from cuelab.core.datasets.manifest import ManifestRow, read_manifest
 from cuelab.core.errors import AudioError, FeatureError, ModelError
 from cuelab.core.jobs import JobControl
@@ -45,9 +45,11 @@ from cuelab.core.runs.config import RunConfig
 from cuelab.core.runs.plan import (
     Variant,
     VariantPlan,
+    clip_span,
     compute_token_sets,
     resolve_labels,
     select_rows,
+    span_features,
     unique_texts,
 )
 
@@ -56,7 +58,11 @@ log = logging.getLogger(__name__)
 
 def _clip(row: ManifestRow, cache: FeatureCache, rate: int = 16000) -> Clip:
     audio, sr = load_audio(row.path, rate)
-    feats = extract_file(row.path, cache=cache)
+    if row.start is not None:  # a region row: the model hears only its span
+        audio = clip_span(audio, sr, row)
+        feats = span_features(row, FeatureConfig())
+    else:
+        feats = extract_file(row.path, cache=cache)
     return Clip(audio=audio, sr=sr, utt_id=row.utt_id, features=feats, meta=dict(row.fields))
 
 
@@ -110,7 +116,7 @@ def run_emotion_eval(
     cache = cache if cache is not None else FeatureCache()
     out = Path(config.out)
     manifest = read_manifest(config.manifest)
-    load_annotations(config.manifest)  # the report reads the sidecar at the end: check it now
+    load_all(config.manifest)  # the report reads the sidecars at the end: check them now
     rows = select_rows(manifest, config)
     labels = resolve_labels(rows, config)
     task = load_task(config.task, labels)

@@ -18,12 +18,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from cuelab.core.cues.features import (
     ClipFeatures,
     FeatureCache,
     FeatureConfig,
     extract_many,
     extract_many_tolerant,
+    extract_signal,
 )
 from cuelab.core.cues.interventions import (
     SHUFFLE_KINDS,
@@ -36,7 +39,7 @@ from cuelab.core.cues.interventions import (
 from cuelab.core.cues.norms import NormsProfile
 from cuelab.core.cues.tokens import TokenSet
 from cuelab.core.datasets.manifest import Manifest, ManifestRow
-from cuelab.core.errors import ManifestError
+from cuelab.core.errors import AudioError, CueLabError, ManifestError, one_line
 from cuelab.core.jobs import JobControl
 from cuelab.core.runs.config import RunConfig
 
@@ -55,6 +58,32 @@ class Variant:
     def seed_text(self) -> str:
         """The ``seed`` cell of predictions.csv (empty for seed-free conditions)."""
         return "" if self.seed is None else str(self.seed)
+
+
+def clip_span(audio: np.ndarray, sr: int, row: ManifestRow) -> np.ndarray:
+    """The samples of a region row (``start``/``end``); the whole signal for a clip row.
+
+    Raises:
+        AudioError: the region ends after the clip (by more than a millisecond).
+    """
+    if row.start is None or row.end is None:
+        return audio
+    a, b = round(row.start * sr), round(row.end * sr)
+    if b > len(audio) + sr // 1000:
+        raise AudioError(
+            f"{row.path}: region {row.start}-{row.end} s ends after the clip "
+            f"({len(audio) / sr:.3f} s)"
+        )
+    return audio[a:b]
+
+
+def span_features(row: ManifestRow, config: FeatureConfig) -> ClipFeatures:
+    """eGeMAPS of a region row's span (not cached: the cache is keyed by file)."""
+    from cuelab.core.audio.io import load_audio
+
+    audio, sr = load_audio(row.path, config.sample_rate)
+    name = f"{row.path} [{row.start}-{row.end} s]"
+    return extract_signal(clip_span(audio, sr, row), sr, config, name=name)
 
 
 class _LinkedControl(JobControl):
@@ -133,17 +162,33 @@ def compute_token_sets(
     config = FeatureConfig()
     for start in range(0, len(rows), FEATURE_CHUNK):
         chunk = rows[start : start + FEATURE_CHUNK]
-        paths = [r.path for r in chunk]
+        whole = [r for r in chunk if r.start is None]  # regions: their own span, below
+        paths = [r.path for r in whole]
         linked = _LinkedControl(control, "features")  # one advance per clip
         if failures is None:
-            feats: list[ClipFeatures | None] = list(
+            got: list[ClipFeatures | None] = list(
                 extract_many(paths, config, cache, workers=workers, control=linked)
             )
         else:
-            feats, errors = extract_many_tolerant(
+            got, errors = extract_many_tolerant(
                 paths, config, cache, workers=workers, control=linked
             )
-            failures.update({chunk[i].utt_id: msg for i, msg in errors.items()})
+            failures.update({whole[i].utt_id: msg for i, msg in errors.items()})
+        by_row = dict(zip((id(r) for r in whole), got, strict=True))
+        feats: list[ClipFeatures | None] = []
+        for r in chunk:
+            if r.start is None:
+                feats.append(by_row[id(r)])
+                continue
+            linked.check()
+            try:
+                feats.append(span_features(r, config))
+            except CueLabError as exc:
+                if failures is None:
+                    raise
+                failures[r.utt_id] = one_line(str(exc))
+                feats.append(None)
+            linked.advance()
         out.extend(
             None if f is None else concepts_for_features(f, norms, r.gender).tokens
             for f, r in zip(feats, chunk)

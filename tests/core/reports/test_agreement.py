@@ -24,8 +24,8 @@ def test_sidecar_cells_are_neutralised_and_restored(tmp_path: Path) -> None:
     manifest.write_text("path,label\na.wav,sad\n", encoding="utf-8")
     note = '=HYPERLINK("http://evil","click")'
     save_annotation(manifest, "a.wav", "@SUM(A1)", note)
-    raw = read(sidecar_path(manifest))[0]
-    assert raw["note"] == "'" + note and raw["annotator_label"] == "'@SUM(A1)"
+    raw = read(sidecar_path(manifest, "default"))[0]
+    assert raw["note"] == "'" + note and raw["label"] == "'@SUM(A1)"
     got = load_annotations(manifest)["a.wav"]
     assert (got.annotator_label, got.note) == ("@SUM(A1)", note)
 
@@ -33,7 +33,7 @@ def test_sidecar_cells_are_neutralised_and_restored(tmp_path: Path) -> None:
 def test_sidecar_round_trip_and_atomic_rewrite(tmp_path: Path) -> None:
     manifest = tmp_path / "set.csv"
     manifest.write_text("path,label\na.wav,sad\nb.wav,angry\n", encoding="utf-8")
-    assert sidecar_path(manifest) == tmp_path / "set.annotations.csv"
+    assert sidecar_path(manifest, "default") == tmp_path / "set.annotations.default.csv"
     assert load_annotations(manifest) == {}
     save_annotation(manifest, "a.wav", "neutral", 'sounds "flat", maybe tired')
     save_annotation(manifest, "b.wav", "", "check, the start is clipped\nsecond line")
@@ -45,9 +45,9 @@ def test_sidecar_round_trip_and_atomic_rewrite(tmp_path: Path) -> None:
     # Clearing both fields removes the row; no temporary files are left behind.
     save_annotation(manifest, "a.wav", "", "")
     assert set(load_annotations(manifest)) == {"b.wav"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["set.annotations.csv", "set.csv"]
-    with sidecar_path(manifest).open(newline="", encoding="utf-8") as fh:
-        assert next(csv.reader(fh)) == ["path", "annotator_label", "note", "updated"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set.annotations.default.csv", "set.csv"]
+    with sidecar_path(manifest, "default").open(newline="", encoding="utf-8") as fh:
+        assert next(csv.reader(fh)) == ["path", "label", "note", "start", "end", "updated"]
 
 
 def test_agreement_counts_unparsed_as_disagreement_and_gives_kappa() -> None:
@@ -102,7 +102,7 @@ def test_report_carries_annotations_and_agreement(run_dir: tuple[Path, Path]) ->
     rows = read(out / ANNOTATIONS_CSV)
     assert [r["utt_id"] for r in rows] == list(CLIPS[:3])
     assert list(rows[0]) == [
-        "utt_id", "path", "label", "annotator_label", "note", "updated",
+        "utt_id", "path", "annotator", "label", "annotator_label", "note", "updated",
         "pred_reference_correct", "pred_reference_audio-only",
     ]  # fmt: skip
     assert rows[1]["path"] == "spk01_f_sad_01.flac" and rows[1]["label"] == "sad"
@@ -123,6 +123,6 @@ def test_report_carries_annotations_and_agreement(run_dir: tuple[Path, Path]) ->
     assert ("model", "shuffle") not in summary
 
     # Annotations removed: the report no longer shows them.
-    sidecar_path(manifest).unlink()
+    sidecar_path(manifest, "default").unlink()
     assert build_report(out, plots=False).annotations == []
     assert not (out / ANNOTATIONS_CSV).exists() and not (out / ANNOTATIONS_SUMMARY_CSV).exists()
