@@ -32,6 +32,8 @@ COMMAND_MODULES = [
     "cuelab.cli.gui",
     "cuelab.cli.importers",
     "cuelab.cli.env",
+    "cuelab.cli.listing",
+    "cuelab.cli.doctor",
 ]
 
 log = logging.getLogger("cuelab")

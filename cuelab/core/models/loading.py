@@ -67,7 +67,7 @@ def _from_hub_cache(repo_id: str, options: LoadOptions) -> Path:
         if offline:
             raise ModelError(
                 f"model {repo_id} is not in the local Hugging Face cache (offline mode); "
-                f"on a machine with internet run `huggingface-cli download {repo_id}` "
+                f"on a machine with internet run `hf download {repo_id}` "
                 "and copy the cache here, or pass a local folder"
             ) from exc
         raise ModelError(f"model {repo_id} cannot be downloaded: {exc}") from exc

@@ -1,0 +1,224 @@
+"""The first hour (issue 24): the traps a newcomer met, each one a test that failed before."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cuelab.cli import main
+from cuelab.core.runs import load_config, read_record
+from tests.cli.conftest import eval_args
+from tests.conftest import REPO
+
+
+def _headless_env(**more: str) -> dict[str, str]:
+    """The environment of a server login: no X, no Wayland, no Qt platform chosen."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}  # fmt: skip
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(more)
+    return env
+
+
+def _cuelab(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cuelab", *args], capture_output=True, text=True, env=env,
+        timeout=timeout, cwd=REPO,
+    )  # fmt: skip
+
+
+# --- trap 1: no display -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [[], ["gui", "--screenshot", "{tmp}/x.png"]])
+def test_no_display_is_one_line_and_exit_1(argv: list[str], tmp_path: Path) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    proc = _cuelab(*args, env=_headless_env())
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1, proc.stderr
+    assert len(err) == 1 and err[0].startswith("cuelab: error: no display")
+    assert "xvfb-run" in err[0] and "scripts/run.sh demo" in err[0]
+    assert not (tmp_path / "x.png").exists()
+
+
+# --- trap 4: a failed load does not poison its run folder ---------------------------------
+
+
+def test_a_run_without_rows_is_replaced_with_a_line(
+    manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    broken = eval_args(manifest, out)
+    broken[broken.index("reference")] = f"qwen2-audio:{tmp_path / 'no-such-model'}"
+    assert main(broken) == 1
+    assert read_record(out)["status"] == "failed"
+    capsys.readouterr()
+    assert main(eval_args(manifest, out)) == 0  # the corrected command, no --resume
+    err = capsys.readouterr().err
+    assert "note: replaced the run in" in err and "no row" in err
+    record = read_record(out)
+    assert record["status"] == "complete" and list(record["models"]) == ["reference"]
+    assert record["replaced"]["status"] == "failed"
+    # a run with rows keeps today's protection, with or without --resume
+    assert main(eval_args(manifest, out, "--seeds", "3")) == 1
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(eval_args(manifest, out, "--bootstrap", "30", "--resume")) == 1
+    assert "configuration differs in 'bootstrap'" in capsys.readouterr().err
+
+
+def test_resume_of_an_empty_run_with_another_configuration_replaces_it(
+    manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    broken = eval_args(manifest, out)
+    broken[broken.index("reference")] = f"qwen2.5-omni:{tmp_path / 'missing'}"
+    assert main(broken) == 1
+    capsys.readouterr()
+    assert main(eval_args(manifest, out, "--resume")) == 0
+    assert "replaced the run" in capsys.readouterr().err
+
+
+# --- trap 5: resume and print the configuration from the run folder ------------------------
+
+
+def test_resume_needs_only_the_run_folder(
+    finished: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["eval", "--out", str(finished), "--resume", "--no-plots"]) == 0
+    err = capsys.readouterr().err
+    assert "0 rows written" in err and "kept from before" in err
+    assert len(read_record(finished)["sessions"]) == 2
+
+
+def test_print_config_writes_the_runs_toml(
+    finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["eval", "--out", str(finished), "--print-config"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("# cuelab run configuration")
+    path = tmp_path / "again.toml"
+    path.write_text(text, encoding="utf-8")
+    again = load_config(path)
+    recorded = read_record(finished)["config"]
+    assert again.to_json() == recorded
+    # and the file runs: a fresh folder gets the same predictions
+    assert main(["eval", str(path), "--out", str(tmp_path / "again"), "--no-plots"]) == 0
+    same = (tmp_path / "again" / "predictions.csv").read_text()
+    assert same == (finished / "predictions.csv").read_text()
+
+
+# --- trap 10: help that disagrees with the code ----------------------------------------------
+
+
+def test_eval_help_lists_every_condition_kind(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cuelab.cli.listing import CONDITION_FORMS
+    from cuelab.core.cues import interventions as iv
+
+    monkeypatch.setenv("COLUMNS", "2000")  # argparse would wrap "corrupt-change:P" at its hyphen
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    kinds = {*iv._SIMPLE, *iv.CORRUPT_KINDS, "ablate", "invert"}
+    assert {form.split(":")[0] for form in CONDITION_FORMS} == kinds
+    for form in CONDITION_FORMS:
+        assert form in text, form
+        iv.parse_condition(form.replace(":P", ":0.3").replace(":CONCEPT", ":PITCH"))
+
+
+# --- trap 12: --limit keeps the manifest's label set ---------------------------------------
+
+
+def test_limit_keeps_the_whole_label_set(manifest: Path, tmp_path: Path) -> None:
+    out = tmp_path / "few"
+    assert main(eval_args(manifest, out, "--limit", "2")) == 0  # angry and happy only
+    record = read_record(out)
+    assert record["labels"] == ["angry", "happy", "neutral", "sad"]
+    header = (out / "predictions.csv").read_text().splitlines()[0].split(",")
+    assert [c for c in header if c.startswith("p_")] == ["p_angry", "p_happy", "p_neutral", "p_sad"]
+
+
+# --- discoverability: cuelab list and cuelab doctor -----------------------------------------
+
+
+@pytest.mark.parametrize("what", ["families", "conditions", "tasks", "matchers"])
+def test_list_prints_one_line_each(what: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", what]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert main(["list", what, "--json"]) == 0
+    items = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert len(items) == len(lines) >= 2
+    assert all(item["description"] and item["name"] in line for item, line in zip(items, lines))
+    names = [i["name"] for i in items]
+    if what == "families":
+        from cuelab.cli.listing import FAMILY_NOTES
+        from cuelab.core.models.registry import families
+
+        assert names == families() and set(FAMILY_NOTES) == set(families())
+    if what == "tasks":
+        from cuelab.core.tasks.prompts import TASKS
+
+        assert set(TASKS) | {"asr", "asc", "at", "joint", "cot"} == set(names)
+
+
+def test_list_presets_reads_the_presets_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assets = tmp_path / "assets"
+    shutil.copytree(REPO / "assets" / "prompts", assets / "prompts")
+    monkeypatch.setenv("CUELAB_ASSETS", str(assets))
+    assert main(["list", "presets", "--json"]) == 0
+    assert capsys.readouterr().out == ""
+    (assets / "presets").mkdir()
+    (assets / "presets" / "paper-ser.toml").write_text(
+        "# The SER paper's protocol\nconditions = ['audio-only']\n", encoding="utf-8"
+    )
+    (assets / "presets" / "quick.toml").write_text("seeds = [0]\n", encoding="utf-8")
+    assert main(["list", "presets"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:2] == ["paper-ser", "The"] and lines[1].startswith("quick")
+
+
+def _doctor(env: dict[str, str], wrapper: tuple[str, ...] = ()) -> dict[str, dict[str, str]]:
+    proc = subprocess.run(
+        [*wrapper, sys.executable, "-m", "cuelab", "doctor", "--json"],
+        capture_output=True, text=True, env=env, timeout=300, cwd=REPO,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    checks = [json.loads(x) for x in proc.stdout.strip().splitlines()]
+    return {c["check"]: c for c in checks}
+
+
+def test_doctor_without_a_display(tmp_path: Path) -> None:
+    checks = _doctor(_headless_env(CUELAB_ENVS=str(tmp_path / "envs")))
+    assert set(checks) == {"python", "torch", "bitsandbytes", "display", "xvfb", "espeak-ng",
+                           "hf-cache", "environments", "disk"}  # fmt: skip
+    assert checks["python"]["state"] == "ok"
+    assert checks["display"]["state"] == "warn" and "xvfb-run" in checks["display"]["todo"]
+    assert checks["torch"]["found"].startswith("torch ")
+    assert all(c["state"] in ("ok", "warn", "fail") for c in checks.values())
+    assert all(c["todo"] for c in checks.values() if c["state"] != "ok")
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs xvfb-run (Debian xvfb)")
+def test_doctor_under_xvfb_sees_the_display(tmp_path: Path) -> None:
+    checks = _doctor(_headless_env(CUELAB_ENVS=str(tmp_path / "envs")), ("xvfb-run", "-a"))
+    assert checks["display"]["state"] == "ok", checks["display"]
+    assert checks["xvfb"]["state"] == "ok"
+
+
+def test_doctor_plain_text(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("ok    python")
+    assert any(line.startswith(("ok    display", "warn  display")) for line in out)
