@@ -15,6 +15,7 @@ from cuelab.cli import main
 from cuelab.core.runs import load_config, read_record
 from tests.cli.conftest import eval_args
 from tests.conftest import REPO
+from tests.core.models.conftest import clap_dir, omni_dir, qwen2_audio_dir  # noqa: F401
 
 
 def _headless_env(**more: str) -> dict[str, str]:
@@ -222,3 +223,36 @@ def test_doctor_plain_text(capsys: pytest.CaptureFixture[str], monkeypatch) -> N
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("ok    python")
     assert any(line.startswith(("ok    display", "warn  display")) for line in out)
+
+
+# --- trap 2: the wrong family for a folder ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fixture", "asked", "found"),
+    [
+        ("qwen2_audio_dir", "qwen2.5-omni", "qwen2-audio"),
+        ("clap_dir", "qwen2-audio", "clap"),
+        ("omni_dir", "audio-flamingo-3", "qwen2.5-omni"),
+    ],
+)
+def test_wrong_family_names_the_right_spec(
+    fixture: str, asked: str, found: str, request: pytest.FixtureRequest, capsys, tmp_path: Path
+) -> None:
+    folder = request.getfixturevalue(fixture)
+    capsys.readouterr()  # building the tiny checkpoint prints progress
+    code = main(["predict", str(REPO / "assets" / "demo" / "spk01_f_angry_01.flac"),
+                 "--model", f"{asked}:{folder}", "--tokens", "none"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and len(err[0]) < 400, err
+    assert err[0].startswith("cuelab: error:") and f"is a {found} checkpoint" in err[0]
+    assert f"--model {found}:{folder}" in err[0]
+
+
+def test_a_folder_of_an_unknown_model_type_is_one_line(tmp_path: Path, capsys) -> None:
+    (tmp_path / "config.json").write_text('{"model_type": "whisper"}', encoding="utf-8")
+    code = main(["predict", str(REPO / "assets" / "demo" / "spk01_f_angry_01.flac"),
+                 "--model", f"qwen2-audio:{tmp_path}", "--tokens", "none"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "model_type 'whisper'" in err[0]
+    assert "no CueLab family loads" in err[0]

@@ -102,6 +102,62 @@ def read_config(folder: Path) -> dict[str, Any]:
         raise ModelError(f"model config {path} cannot be read: {exc}") from exc
 
 
+#: config.json ``model_type`` -> the CueLab family that loads it.
+MODEL_TYPE_FAMILIES = {
+    "qwen2_audio": "qwen2-audio",
+    "qwen2_5_omni": "qwen2.5-omni",
+    "qwen2_5_omni_thinker": "qwen2.5-omni",
+    "audioflamingo3": "audio-flamingo-3",
+    "clap": "clap",
+}
+#: Families whose folders say what they are in config.json.
+CONFIG_FAMILIES = (*sorted(set(MODEL_TYPE_FAMILIES.values())), "reference")
+
+
+def detect_family(folder: Path) -> tuple[str | None, str]:
+    """The family a checkpoint folder is, from its config.json, and what says so.
+
+    Returns ``(None, "")`` when there is no readable config.json, and ``(None, what)``
+    for a model type no CueLab family loads.
+    """
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, ""
+    if not isinstance(config, dict):
+        return None, ""
+    if config.get("format") == "cuelab-reference":
+        return "reference", "config.json format 'cuelab-reference'"
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        return None, ""
+    return MODEL_TYPE_FAMILIES.get(model_type), f"config.json model_type '{model_type[:40]}'"
+
+
+def check_family(folder: Path, family: str) -> None:
+    """Refuse, in one line that names the right SPEC, a folder of another family.
+
+    Without this a Qwen2-Audio folder loaded as Omni fails deep inside transformers
+    (``AttributeError: n_window``) and a CLAP folder loaded as Qwen2-Audio prints every
+    config class transformers knows.
+    """
+    if family not in CONFIG_FAMILIES:
+        return
+    found, what = detect_family(folder)
+    if found == family or not what:
+        return
+    if found is not None:
+        raise ModelError(
+            f"model folder {folder} is a {found} checkpoint ({what}), not {family}; "
+            f"use --model {found}:{folder}"
+        )
+    known = ", ".join(sorted(MODEL_TYPE_FAMILIES))
+    raise ModelError(
+        f"model folder {folder} holds a model no CueLab family loads ({what}); the in-process "
+        f"families load model types {known} (cuelab list families)"
+    )
+
+
 def check_safety(folder: Path, options: LoadOptions) -> None:
     """Refuse remote code and pickle weights unless the user allowed them explicitly.
 
