@@ -1,0 +1,48 @@
+"""Shards of a served model merge across endpoint lists (issue 24, trap 6).
+
+One vLLM server per node gives each shard its own ``openai:URL`` spec. The
+model is the same: the served model id and server version decide, and the
+URLs are kept as provenance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cuelab.cli import main
+from cuelab.core.runs import RunConfigError, merge_runs, read_record, run_eval
+from tests.core.models.remote.conftest import Serve
+from tests.core.models.remote.test_remote_runs import _config, _rows
+
+
+def test_shards_on_different_endpoints_merge_to_the_whole(serve: Serve, tmp_path: Path) -> None:
+    _, url1 = serve()
+    _, url2 = serve()
+    spec1, spec2 = f"openai:{url1}", f"openai:{url2},{url1}"
+    run_eval(_config(tmp_path / "whole", [spec1]))
+    run_eval(_config(tmp_path / "s1", [spec1], shard="1/2"))
+    run_eval(_config(tmp_path / "s2", [spec2], shard="2/2"))
+    code = main(["merge", str(tmp_path / "s1"), str(tmp_path / "s2"), "-o",
+                 str(tmp_path / "merged"), "--no-plots"])  # fmt: skip
+    assert code == 0
+    whole = sorted(tuple(r.values()) for r in _rows(tmp_path / "whole"))
+    assert sorted(tuple(r.values()) for r in _rows(tmp_path / "merged")) == whole
+    record = read_record(tmp_path / "merged")
+    assert record["served_endpoints"] == {"tiny/qwen2-audio": [url1, url2]}
+    assert [m["models"] for m in record["merged_from"]][1][spec2]["endpoints"] == [url2, url1]
+    assert record["config"]["models"] == [spec1]
+
+
+def test_another_served_model_or_server_version_is_refused(serve: Serve, tmp_path: Path) -> None:
+    _, url1 = serve()
+    _, url2 = serve(version="0.0.1-other")
+    _, url3 = serve(model_id="tiny/other-model")
+    run_eval(_config(tmp_path / "s1", [f"openai:{url1}"], shard="1/2"))
+    run_eval(_config(tmp_path / "s2", [f"openai:{url2}"], shard="2/2"))
+    run_eval(_config(tmp_path / "s3", [f"openai:{url3}"], shard="2/2"))
+    with pytest.raises(RunConfigError, match=r"served model differs .*0\.0\.1-other"):
+        merge_runs([tmp_path / "s1", tmp_path / "s2"], tmp_path / "m")
+    with pytest.raises(RunConfigError, match="tiny/other-model"):
+        merge_runs([tmp_path / "s1", tmp_path / "s3"], tmp_path / "m")
