@@ -256,3 +256,51 @@ def test_a_folder_of_an_unknown_model_type_is_one_line(tmp_path: Path, capsys) -
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "model_type 'whisper'" in err[0]
     assert "no CueLab family loads" in err[0]
+
+
+# --- trap 7: progress without a terminal -----------------------------------------------------
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(manifest: Path, tmp_path: Path) -> None:
+    env = _headless_env(CUELAB_PROGRESS_SECONDS="0")
+    proc = _cuelab(*eval_args(manifest, tmp_path / "run", "--limit", "4"), env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("eval: ")]
+    scoring = [x for x in lines if x.startswith("eval: scoring ")]
+    assert scoring[0].startswith("eval: scoring 0/4 (0%)")
+    assert scoring[-1].startswith("eval: scoring 4/4 (100%)") and len(scoring) == 5
+    assert "\r" not in proc.stderr
+    # at the default interval (30 s) a run this short prints no progress line
+    quiet = _cuelab(*eval_args(manifest, tmp_path / "r2", "--limit", "4"), env=_headless_env(),
+                    timeout=600)  # fmt: skip
+    assert quiet.returncode == 0 and "eval: " not in quiet.stderr
+
+
+def test_plain_progress_prints_every_interval(capsys: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    from cuelab.cli.common import plain_progress
+    from cuelab.core.jobs import JobControl
+
+    ctl = JobControl(on_progress=plain_progress("eval", 0.2))
+    ctl.start(3, "scoring")
+    ctl.advance(1)  # before the interval: silent
+    time.sleep(0.25)
+    ctl.advance(1)  # due
+    ctl.advance(1)  # the end of a stage that printed
+    lines = capsys.readouterr().err.splitlines()
+    assert [x.split()[:3] for x in lines] == [
+        ["eval:", "scoring", "2/3"],
+        ["eval:", "scoring", "3/3"],
+    ]
+    assert "eta" in lines[0] and "eta" not in lines[1]
+
+
+def test_setup_pip_steps_are_not_silent() -> None:
+    script = (REPO / "scripts" / "run.sh").read_text(encoding="utf-8")
+    installs = [line for line in script.splitlines() if "pip" in line and " install " in line]
+    assert installs, "run.sh installs with pip"
+    assert all('"${pip[@]}"' in line or "$pip" in line for line in installs)
+    pip_def = next(line for line in script.splitlines() if line.strip().startswith("local pip="))
+    assert " -q" not in pip_def  # pip's own progress (Collecting..., Downloading...) is shown
+    assert "--progress-bar" in script
