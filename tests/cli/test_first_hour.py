@@ -304,3 +304,44 @@ def test_setup_pip_steps_are_not_silent() -> None:
     pip_def = next(line for line in script.splitlines() if line.strip().startswith("local pip="))
     assert " -q" not in pip_def  # pip's own progress (Collecting..., Downloading...) is shown
     assert "--progress-bar" in script
+
+
+# --- trap 9: folder imports without speakers -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def folder_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Demo clips in class folders, imported without a speaker pattern."""
+    root = tmp_path_factory.mktemp("folders") / "clips"
+    for lab in ("angry", "happy", "sad"):
+        (root / lab).mkdir(parents=True)
+        for spk in ("spk01_f", "spk04_m"):
+            src = REPO / "assets" / "demo" / f"{spk}_{lab}_01.flac"
+            (root / lab / src.name).symlink_to(src)
+    out = root.parent / "manifest.csv"
+    assert main(["import", "folders", str(root), "-o", str(out)]) == 0
+    return out
+
+
+def test_a_manifest_without_speakers_says_so_in_the_summary(
+    folder_manifest: Path, tmp_path: Path
+) -> None:
+    import csv
+
+    out = tmp_path / "run"
+    assert main(eval_args(folder_manifest, out)) == 0
+    with open(out / "summary.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and all(r["ci_method"] == "clip-bootstrap" for r in rows)
+    assert all(r["n_speakers"] == "0" and "no speaker column" in r["ci_note"] for r in rows)
+
+
+def test_train_reference_on_a_folder_import_explains_split(
+    folder_manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["train-reference", str(folder_manifest), "-o", str(tmp_path / "m")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no 'split' column" in err[0] and "--split ''" in err[0]
+    assert main(["train-reference", str(folder_manifest), "-o", str(tmp_path / "m"),
+                 "--split", "", "--workers", "1"]) == 0  # fmt: skip
