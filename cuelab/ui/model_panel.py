@@ -249,6 +249,7 @@ class ModelPanel(QGroupBox):
         if s.model is None:
             self.state_label.setText("No model")
             return
+        self.show_spec(s.model_spec)  # the form shows what is loaded (gui --model, a session)
         info = s.model.describe()
         keys = (
             ("model", "server_version", "scoring") if "endpoints" in info else ("quant", "device")
