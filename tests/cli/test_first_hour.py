@@ -345,3 +345,52 @@ def test_train_reference_on_a_folder_import_explains_split(
     assert len(err) == 1 and "no 'split' column" in err[0] and "--split ''" in err[0]
     assert main(["train-reference", str(folder_manifest), "-o", str(tmp_path / "m"),
                  "--split", "", "--workers", "1"]) == 0  # fmt: skip
+
+
+# --- trap 10: help and docs that disagree with the code --------------------------------------
+
+DEMO_CLIP = REPO / "assets" / "demo" / "spk01_f_angry_01.flac"
+
+
+def test_predict_takes_the_gender_from_the_manifest_beside_the_clip(capsys) -> None:
+    def predict(*more: str) -> dict:
+        capsys.readouterr()
+        assert main(["predict", str(DEMO_CLIP), "--model", "reference", "--json", *more]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    found = predict()  # assets/demo/manifest.csv says spk01_f is f, as the window uses
+    assert found["gender"] == "f" and found["edges"]["PITCH"] == "f"
+    assert found["gender_from"] == str(REPO / "assets" / "demo" / "manifest.csv")
+    assert found["probs"] == predict("--gender", "f")["probs"]
+    assert predict("--gender", "m")["edges"]["PITCH"] == "m"  # a flag still wins
+
+
+def test_predict_with_a_manifest_that_does_not_list_the_clip(tmp_path: Path, capsys) -> None:
+    other = tmp_path / "m.csv"
+    other.write_text("path,label,gender\nnothing.wav,angry,f\n", encoding="utf-8")
+    assert main(["predict", str(DEMO_CLIP), "--model", "reference", "--manifest", str(other)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not list" in err[0]
+
+
+def test_sets_folder_is_git_ignored() -> None:
+    proc = subprocess.run(["git", "check-ignore", "-q", "sets/demo-sseu/manifest.csv"], cwd=REPO)
+    assert proc.returncode == 0  # where the README's `cuelab sseu build --out sets/...` writes
+
+
+def test_a_missing_text_model_in_a_worker_is_not_a_network_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cuelab.core.models.isolated.client import WORKER_DIR
+
+    monkeypatch.syspath_prepend(str(WORKER_DIR))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # as the client starts every worker
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty"))
+    import wk_common
+
+    with pytest.raises(RuntimeError) as info:
+        wk_common.load_tokenizer("gpt2", "ms-clap")
+    message = str(info.value)
+    assert "ms-clap needs the text model 'gpt2'" in message and "hf download gpt2" in message
+    assert "not a network fault" in message and "connect" not in message.lower()

@@ -7,6 +7,7 @@ URLs are kept as provenance.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,21 @@ def test_another_served_model_or_server_version_is_refused(serve: Serve, tmp_pat
         merge_runs([tmp_path / "s1", tmp_path / "s2"], tmp_path / "m")
     with pytest.raises(RunConfigError, match="tiny/other-model"):
         merge_runs([tmp_path / "s1", tmp_path / "s3"], tmp_path / "m")
+
+
+def test_predict_json_shows_the_request_messages_without_the_audio(
+    serve: Serve, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import REPO
+
+    _, url = serve()
+    clip = REPO / "assets" / "demo" / "spk01_f_angry_01.flac"
+    assert main(["predict", str(clip), "--json", "--model", f"openai:{url}",
+                 "--tokens", "ENERGY=LOW"]) == 0  # fmt: skip
+    record = json.loads(capsys.readouterr().out)
+    messages = record["prompt"]
+    assert isinstance(messages, list) and messages[-1]["role"] == "user"
+    audio, text = messages[-1]["content"]
+    assert audio["type"] == "input_audio" and "omitted" in audio["input_audio"]["data"]
+    assert "ENERGY=LOW" in text["text"] and "angry" in text["text"]
+    assert len(json.dumps(messages)) < 4000  # no base64 audio
