@@ -65,3 +65,19 @@ def test_predict_json_shows_the_request_messages_without_the_audio(
     assert audio["type"] == "input_audio" and "omitted" in audio["input_audio"]["data"]
     assert "ENERGY=LOW" in text["text"] and "angry" in text["text"]
     assert len(json.dumps(messages)) < 4000  # no base64 audio
+
+
+def test_the_served_example_runs_against_a_server(serve: Serve, tmp_path: Path) -> None:
+    """examples/served.toml with the test server in place of a vLLM one."""
+    from tests.conftest import REPO
+
+    _, url = serve()
+    out = tmp_path / "run"
+    code = main(["eval", str(REPO / "examples" / "served.toml"), "--model", f"openai:{url}",
+                 "--limit", "6", "--out", str(out), "--no-plots"])  # fmt: skip
+    assert code == 0
+    record = read_record(out)
+    assert record["status"] == "complete" and record["config"]["concurrency"] == 16
+    described = record["models"][f"openai:{url}"]
+    assert described["model"] == "tiny/qwen2-audio" and described["endpoints"] == [url]
+    assert len(_rows(out)) == 6 * 3
