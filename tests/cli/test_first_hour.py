@@ -394,3 +394,24 @@ def test_a_missing_text_model_in_a_worker_is_not_a_network_error(
     message = str(info.value)
     assert "ms-clap needs the text model 'gpt2'" in message and "hf download gpt2" in message
     assert "not a network fault" in message and "connect" not in message.lower()
+
+
+def test_wrong_family_for_a_cached_hub_id(
+    qwen2_audio_dir: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--acme--tiny-qwen2-audio" / "snapshots" / ("a" * 40)
+    shutil.copytree(qwen2_audio_dir, snapshot)
+    (cache / "models--acme--tiny-qwen2-audio" / "refs").mkdir()
+    (cache / "models--acme--tiny-qwen2-audio" / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    capsys.readouterr()
+    code = main(["predict", str(REPO / "assets" / "demo" / "spk01_f_angry_01.flac"),
+                 "--model", "qwen2.5-omni:acme/tiny-qwen2-audio", "--tokens", "none"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1
+    assert "model acme/tiny-qwen2-audio is a qwen2-audio checkpoint" in err[0]
+    assert "use --model qwen2-audio:acme/tiny-qwen2-audio" in err[0]

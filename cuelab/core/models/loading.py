@@ -134,7 +134,7 @@ def detect_family(folder: Path) -> tuple[str | None, str]:
     return MODEL_TYPE_FAMILIES.get(model_type), f"config.json model_type '{model_type[:40]}'"
 
 
-def check_family(folder: Path, family: str) -> None:
+def check_family(folder: Path, family: str, shown: str | None = None) -> None:
     """Refuse, in one line that names the right SPEC, a folder of another family.
 
     Without this a Qwen2-Audio folder loaded as Omni fails deep inside transformers
@@ -146,16 +146,30 @@ def check_family(folder: Path, family: str) -> None:
     found, what = detect_family(folder)
     if found == family or not what:
         return
+    name = shown or str(folder)  # a hub id is named as the user wrote it
+    kind = "model" if shown else "model folder"
     if found is not None:
         raise ModelError(
-            f"model folder {folder} is a {found} checkpoint ({what}), not {family}; "
-            f"use --model {found}:{folder}"
+            f"{kind} {name} is a {found} checkpoint ({what}), not {family}; "
+            f"use --model {found}:{name}"
         )
     known = ", ".join(sorted(MODEL_TYPE_FAMILIES))
     raise ModelError(
-        f"model folder {folder} holds a model no CueLab family loads ({what}); the in-process "
+        f"{kind} {name} holds a model no CueLab family loads ({what}); the in-process "
         f"families load model types {known} (cuelab list families)"
     )
+
+
+def cached_config_folder(repo_id: str) -> Path | None:
+    """The local snapshot folder holding ``repo_id``'s config.json, or None (never a download)."""
+    if not _HUB_ID.match(repo_id):
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(repo_id, "config.json")
+    return Path(found).parent if isinstance(found, str) else None
 
 
 def check_safety(folder: Path, options: LoadOptions) -> None:
