@@ -50,14 +50,18 @@ setup_venv() {
     say "creating virtual environment $VENV"
     "$PY" -m venv "$VENV"
   fi
-  local pip=("$VENV/bin/python" -m pip -q)
+  # pip shows what it collects, downloads and installs (minutes of silence look like a hang):
+  # a progress bar on a terminal, plain lines in a log (SLURM, nohup, CI).
+  local bar=off
+  [ -t 1 ] && bar=on
+  local pip=("$VENV/bin/python" -m pip --progress-bar "$bar" --disable-pip-version-check)
   if ! "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
     local flavour=${CUELAB_TORCH:-}
     if [ -z "$flavour" ]; then
       if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then flavour=cuda; else flavour=cpu; fi
     fi
     if [ "$flavour" = cuda ]; then
-      say "installing PyTorch (CUDA build, from the default index)"
+      say "installing PyTorch (CUDA build, from the default index; about 3 GB, several minutes)"
       "${pip[@]}" install torch
     else
       say "installing PyTorch (CPU build)"
@@ -79,7 +83,7 @@ setup_venv() {
   local want
   want=$(cat pyproject.toml | sha256sum | cut -c1-16)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    say "installing CueLab and its dependencies"
+    say "installing CueLab and its dependencies (a few minutes on first run)"
     "${pip[@]}" install -e ".[dev]"
     echo "$want" > "$stamp"
   fi

@@ -35,6 +35,8 @@ COMMAND_MODULES = [
     "cuelab.cli.edit",
     "cuelab.cli.sweep",
     "cuelab.cli.annotations",
+    "cuelab.cli.listing",
+    "cuelab.cli.doctor",
 ]
 
 log = logging.getLogger("cuelab")

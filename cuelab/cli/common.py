@@ -7,6 +7,8 @@ import json
 import math
 import re
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 from cuelab.core.jobs import JobControl, ProgressInfo
@@ -27,9 +29,68 @@ def json_line(obj: Any) -> str:
     return json.dumps(clean(obj), ensure_ascii=False)
 
 
+#: Seconds between plain progress lines when stderr is not a terminal (SLURM, nohup, a pipe).
+PROGRESS_SECONDS = 30.0
+
+
+def _progress_interval() -> float:
+    """``CUELAB_PROGRESS_SECONDS`` (0: a line per item), else :data:`PROGRESS_SECONDS`."""
+    import os
+
+    try:
+        value = float(os.environ.get("CUELAB_PROGRESS_SECONDS", PROGRESS_SECONDS))
+    except ValueError:
+        return PROGRESS_SECONDS
+    return value if value >= 0 else PROGRESS_SECONDS
+
+
+def plain_progress(label: str, every_s: float) -> Callable[[ProgressInfo], None]:
+    """Progress as plain lines for logs: one every ``every_s`` seconds of a stage.
+
+    A job log under SLURM or nohup cannot show a bar redrawn with ``\r``; it gets
+    ``eval: scoring 40/96 (42%) 1.3/s elapsed 30s eta 43s`` lines instead, flushed at
+    once, and the end of a stage that printed any. A job shorter than ``every_s``
+    prints nothing, so a quick command's error stays its only line.
+    """
+    state: dict[str, Any] = {"stage": "", "last": 0.0, "printed": False}
+
+    def line(info: ProgressInfo) -> None:
+        if info.total <= 0:
+            return
+        now = time.monotonic()
+        if info.done == 0:  # a stage starts
+            state.update(stage=info.message or state["stage"], last=now, printed=False)
+            if every_s > 0:
+                return
+        ends = info.done >= info.total
+        due = now - state["last"] >= every_s
+        if not (due or (ends and state["printed"])):
+            return
+        state.update(last=now, printed=True)
+        pct = 100.0 * info.done / info.total
+        eta = f" eta {info.eta_s:.0f}s" if info.eta_s is not None and not ends else ""
+        stage = f"{state['stage']} " if state["stage"] else ""
+        sys.stderr.write(
+            f"{label}: {stage}{info.done}/{info.total} ({pct:.0f}%) {info.rate:.2f}/s"
+            f" elapsed {info.elapsed_s:.0f}s{eta}\n"
+        )
+        sys.stderr.flush()
+
+    return line
+
+
 def progress_control(label: str, enabled: bool | None = None) -> JobControl:
-    """A :class:`JobControl` that draws a one-line progress bar on stderr (TTY only by default)."""
-    show = sys.stderr.isatty() if enabled is None else enabled
+    """A :class:`JobControl` that reports progress on stderr.
+
+    On a terminal: a one-line bar redrawn in place. Elsewhere (a log file, SLURM,
+    nohup): a plain line at each stage's start and end and every
+    ``CUELAB_PROGRESS_SECONDS`` (default 30). ``enabled=False`` silences both,
+    ``enabled=True`` forces the bar.
+    """
+    tty = sys.stderr.isatty()
+    show = tty if enabled is None else enabled
+    if enabled is None and not tty:
+        return JobControl(on_progress=plain_progress(label, _progress_interval()))
 
     def draw(info: ProgressInfo) -> None:
         if not show or info.total <= 0:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cuelab.cli.common import add_label_score_argument, add_remote_arguments
+from cuelab.cli.listing import CONDITION_FORMS
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--conditions",
         metavar="LIST",
-        help="comma-separated: audio-only,correct,shuffle,conflict,corrupt:P,ablate:CONCEPT",
+        help="comma-separated, any of: " + ", ".join(CONDITION_FORMS) + " (cuelab list conditions)",
     )
     p.add_argument("--corrupt-grid", metavar="P,P", help="adds corrupt:P for each P")
     p.add_argument(
@@ -60,13 +61,26 @@ def register(sub: Any) -> None:
     p.add_argument("--norms", metavar="JSON", help="norms profile (default: shipped)")
     p.add_argument("--quant", help="nf4, 8bit, bf16, fp16, fp32 or auto")
     p.add_argument("--device", help="auto, cuda or cpu")
-    p.add_argument("--limit", type=int, help="use only the first N clips of the split")
+    p.add_argument(
+        "--limit",
+        type=int,
+        help="use only the first N clips of the split (labels still come from the whole split)",
+    )
     p.add_argument("--bootstrap", type=int, help="bootstrap resamples (default 1000)")
     p.add_argument("--bootstrap-seed", type=int, help="bootstrap seed (default 0)")
     p.add_argument("--out", metavar="DIR", help="run folder")
     p.add_argument("--shard", metavar="I/N", help="run only shard I of N")
     p.add_argument("--workers", type=int, help="feature processes (default: all cores)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out (alone, `--out DIR --resume` reads the rest from run.json)",
+    )
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the run's configuration as TOML and exit (with only --out: the run in DIR)",
+    )
     p.add_argument(
         "--fail-fast",
         action="store_true",
@@ -254,9 +268,21 @@ def config_from_args(args: argparse.Namespace) -> Any:
             given[key] = str(Path(given[key]).resolve())
     if args.config:
         return load_config(args.config, **given)
+    if _from_run_folder(args):
+        from cuelab.core.runs import read_record
+
+        data = {**read_record(args.out)["config"], **given}
+        data.pop("out", None)
+        return config_from_mapping({**data, "out": given["out"]}, base_dir=None)
     from cuelab.core.runs.config import with_preset
 
     return config_from_mapping(with_preset(given), base_dir=Path.cwd())
+
+
+def _from_run_folder(args: argparse.Namespace) -> bool:
+    """``--out DIR`` with ``--resume`` or ``--print-config`` and no manifest or model: use run.json."""
+    wants = bool(getattr(args, "resume", False) or getattr(args, "print_config", False))
+    return bool(wants and args.out and not args.config and not args.manifest and not args.model)
 
 
 def _print_summary(files: Any, as_json: bool) -> None:
@@ -327,6 +353,12 @@ def run_eval_command(args: argparse.Namespace) -> int:
     if args.explain:
         return _explain(args)
     config = config_from_args(args)
+    if getattr(args, "print_config", False):
+        from cuelab.core.runs.config_doc import config_to_toml
+
+        print(config_to_toml(config, "cuelab run configuration; run it with: cuelab eval FILE"),
+              end="")  # fmt: skip
+        return 0
     outcome = run_eval(
         config, resume=args.resume, control=progress_control("eval"), command=sys.argv
     )

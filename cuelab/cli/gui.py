@@ -36,7 +36,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start the window (Qt is imported only here)."""
+    """Start the window (Qt is imported only here); without a display, one line and exit 1."""
+    import sys
+
+    from cuelab.cli.display import NO_DISPLAY_HINT, display_problem
+
+    problem = display_problem()
+    if problem:
+        print(f"cuelab: error: {problem}; {NO_DISPLAY_HINT}", file=sys.stderr)
+        return 1
     from cuelab.ui.app import run_gui
 
     if args.model is None:  # the last session's manifest, model and norms

@@ -56,6 +56,12 @@ def register(subparsers: Any) -> None:
         choices=("m", "f"),
         help="speaker gender for --tokens auto: per-gender PITCH/FORMANTS edges",
     )
+    parser.add_argument(
+        "--manifest",
+        metavar="CSV",
+        help="manifest that lists AUDIO: its gender is used when --gender is not given "
+        "(default: manifest.csv or cuelab-manifest.csv beside AUDIO, as the window does)",
+    )
     parser.add_argument("--generate", action="store_true", help="free answer with a rationale")
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument(
@@ -102,8 +108,8 @@ def _check_options(args: argparse.Namespace) -> None:
 
     choice = args.tokens.strip()
     auto = choice.lower() == "auto"
-    if not auto and (args.norms or args.gender):
-        raise TokenError("--norms and --gender only apply to --tokens auto")
+    if not auto and (args.norms or args.gender or getattr(args, "manifest", None)):
+        raise TokenError("--norms, --gender and --manifest only apply to --tokens auto")
     if choice and choice.lower() not in ("auto", "none"):
         try:  # a typo must fail before a multi-GB model is loaded
             parse_tokens(choice)
@@ -174,6 +180,8 @@ def _concepts(args: argparse.Namespace, edited: Any = None, sr: int = 16000) -> 
     from cuelab.core.cues.norms import load_norms
 
     norms = load_norms(args.norms)
+    if args.gender is None:
+        args.gender, args.gender_from = manifest_gender(args.audio, getattr(args, "manifest", None))
     if edited is not None and args.token_source == "edited":
         from cuelab.core.cues.features import extract_signal
 
@@ -183,11 +191,58 @@ def _concepts(args: argparse.Namespace, edited: Any = None, sr: int = 16000) -> 
     return feats, concepts_for_features(feats, norms, args.gender)
 
 
+#: Manifests looked for beside a clip (the window opens a folder through one of these).
+NEARBY_MANIFESTS = ("manifest.csv", "cuelab-manifest.csv")
+
+
+def manifest_gender(audio: str, manifest: str | None = None) -> tuple[str | None, str | None]:
+    """The gender a manifest gives ``audio``, and the manifest's path; ``(None, None)`` if none.
+
+    The window takes a clip's gender from the manifest it was opened from, so its tokens use
+    the per-gender PITCH/FORMANTS edges; ``predict`` does the same with ``--manifest`` or a
+    manifest beside the file. A named manifest must list the file; one found beside it that
+    cannot be read or does not list it is passed over (logged).
+    """
+    import logging
+    from pathlib import Path
+
+    from cuelab.core.datasets import read_manifest
+    from cuelab.core.errors import CueLabError, ManifestError
+
+    target = Path(audio).resolve()
+    found = [Path(manifest)] if manifest else [target.parent / n for n in NEARBY_MANIFESTS]
+    for path in found:
+        if not manifest and not path.is_file():
+            continue
+        try:
+            rows = read_manifest(path, check_files=False)
+        except CueLabError:
+            if manifest:
+                raise
+            logging.getLogger(__name__).info("predict: %s cannot be read; ignored", path)
+            continue
+        for row in rows:
+            if Path(row.path).resolve() == target:
+                return row.gender, str(path)
+        if manifest:
+            raise ManifestError(f"{manifest}: does not list {audio}")
+    return None, None
+
+
 def _token_text(args: argparse.Namespace, concepts: Any) -> str | None:
     if concepts is not None:
         return str(concepts.text())
     choice = args.tokens.strip()
     return None if choice.lower() == "none" else choice
+
+
+def _prompt(model: Any, task: Any, labels: Any, tokens: str | None) -> Any:
+    """The exact prompt text, or for a served model the request's messages (audio left out)."""
+    text = model.prompt_text(task, labels, tokens)
+    messages = getattr(model, "request_messages", None)
+    if text is None and callable(messages):
+        return messages(task, labels, tokens)
+    return text
 
 
 def run(args: argparse.Namespace) -> int:
@@ -238,6 +293,8 @@ def run(args: argparse.Namespace) -> int:
         record: dict[str, Any] = {"path": str(args.audio), "model": args.model, "tokens": tokens}
         if concepts is not None:
             record.update(gender=args.gender, norms=args.norms, edges=concepts.edges_used)
+            if getattr(args, "gender_from", None):
+                record["gender_from"] = args.gender_from
         if args.think:
             record["think"] = True
         if args.edit is not None:
@@ -255,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
                 decoding=out.decoding or {"do_sample": sampling is not None},
                 finish_reason=out.finish_reason,
                 generated_tokens=out.tokens,
-                prompt=out.prompt or model.prompt_text(task, labels, tokens),
+                prompt=out.prompt or _prompt(model, task, labels, tokens),
             )
             if sampling is not None:
                 record.update(temperature=sampling.temperature, top_p=sampling.top_p,
@@ -268,7 +325,7 @@ def run(args: argparse.Namespace) -> int:
                 probs=prediction.probs,
                 scoring=prediction.scoring or model.scoring_method,
                 unparsed=prediction.unparsed,
-                prompt=model.prompt_text(task, labels, tokens),
+                prompt=_prompt(model, task, labels, tokens),
             )
         prompts = getattr(model, "label_prompts", None)
         if callable(prompts) and not args.generate:

@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     norms = load_norms(args.norms)
     rows = [r for r in manifest.split(args.split) if r.get("label")]
     if not rows:
-        raise ManifestError(f"{args.manifest}: no labelled rows in split '{args.split}'")
+        raise ManifestError(f"{args.manifest}: no labelled rows in split '{args.split}'"
+                            + _split_hint(manifest, args.split))  # fmt: skip
     feats = extract_many(
         [r.path for r in rows],
         cache=FeatureCache(),
@@ -84,3 +85,16 @@ def run(args: argparse.Namespace) -> int:
     out = weights.save(args.output)
     print(f"wrote {out} ({len(rows)} clips, labels {weights.labels})", file=sys.stderr)
     return 0
+
+
+def _split_hint(manifest: Any, split: str) -> str:
+    """What to do when the split is empty: name the splits there are, or ``--split ''``."""
+    if not split:
+        return ""
+    found = sorted({r.get("split") for r in manifest if r.get("split")})
+    if "split" not in manifest.columns or not found:
+        return (
+            " (the manifest has no 'split' column, e.g. one made by cuelab import folders); "
+            "pass --split '' to train on every row (no clip is then held out)"
+        )
+    return f" (its splits: {', '.join(found)}); choose one with --split, or --split '' for all rows"

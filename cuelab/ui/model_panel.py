@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -30,6 +32,23 @@ LOCAL_HINT = "folder, or a hub id already in the local cache"
 REMOTE_HINT = "http://gpu1:8000/v1[,http://gpu2:8000/v1][#MODEL]  (key: $CUELAB_API_KEY)"
 
 
+def shown_path(path: str | Path) -> str:
+    """A folder as the form shows it: relative to the working folder, or ``~/``, when shorter.
+
+    The window (and the README's screenshot) then says ``assets/models/demo-reference``
+    rather than the absolute path of one machine; :meth:`ModelPanel.spec` resolves it back.
+    """
+    folder = Path(path).expanduser()
+    if not folder.is_absolute():
+        return str(path)
+    for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
+        try:
+            return prefix + str(folder.relative_to(base))
+        except ValueError:
+            continue
+    return str(folder)
+
+
 class ModelPanel(QGroupBox):
     """Family, location, quantisation and device; load in the background."""
 
@@ -53,7 +72,7 @@ class ModelPanel(QGroupBox):
         self.family_combo.addItems(families())
         self.family_combo.setCurrentText("reference")
         self.family_combo.currentTextChanged.connect(self._on_family)
-        self.location_edit = QLineEdit(str(DEMO_REFERENCE))
+        self.location_edit = QLineEdit(shown_path(DEMO_REFERENCE))
         self.location_edit.setPlaceholderText(LOCAL_HINT)
         self.browse_button = browse = QToolButton(text="…")
         browse.setToolTip("Choose a model folder")
@@ -139,7 +158,11 @@ class ModelPanel(QGroupBox):
 
     def spec(self) -> str:
         """The ``family:location`` spec of the current choice."""
-        return f"{self.family_combo.currentText()}:{self.location_edit.text().strip()}"
+        family, location = self.family_combo.currentText(), self.location_edit.text().strip()
+        folder = Path(location).expanduser()
+        if family != "openai" and location and folder.exists():
+            location = str(folder.resolve())  # a shown (relative or ~/) folder, made absolute
+        return f"{family}:{location}"
 
     def show_spec(self, spec: str) -> None:
         """Put ``family:location`` into the form (a remembered model)."""
@@ -147,7 +170,8 @@ class ModelPanel(QGroupBox):
         if family in families():
             self.family_combo.setCurrentText(family)
             if location:
-                self.location_edit.setText(location)
+                local = Path(location).is_absolute() and Path(location).exists()
+                self.location_edit.setText(shown_path(location) if local else location)
 
     def _on_failed(self, message: str) -> None:
         """The load failed: say so here, in red, until the next Load."""
@@ -180,8 +204,8 @@ class ModelPanel(QGroupBox):
     def _on_family(self, family: str) -> None:
         remote = family == "openai"
         if family == "reference":
-            self.location_edit.setText(str(DEMO_REFERENCE))
-        elif self.location_edit.text() == str(DEMO_REFERENCE):
+            self.location_edit.setText(shown_path(DEMO_REFERENCE))
+        elif self.location_edit.text() in (str(DEMO_REFERENCE), shown_path(DEMO_REFERENCE)):
             self.location_edit.clear()
         self.location_edit.setPlaceholderText(REMOTE_HINT if remote else LOCAL_HINT)
         self.browse_button.setEnabled(not remote)
@@ -249,6 +273,7 @@ class ModelPanel(QGroupBox):
         if s.model is None:
             self.state_label.setText("No model")
             return
+        self.show_spec(s.model_spec)  # the form shows what is loaded (gui --model, a session)
         info = s.model.describe()
         keys = (
             ("model", "server_version", "scoring") if "endpoints" in info else ("quant", "device")

@@ -11,8 +11,10 @@ otherwise drop a misnamed file silently), loads the LoRA tensors itself and
 refuses any that fit no module (peft would leave such a module at its initial,
 do-nothing value), and merges the LoRA into the weights so scoring runs at the
 base model's speed. Tensor names are accepted as transformers names them
-(``model.language_model.layers…``) or as the original VILA/llava release does
-(``llm.model.layers…``, ``model.sound_tower…``, ``mm_projector…``).
+(``model.language_model.layers…``), as the original VILA/llava release does
+(``llm.model.layers…``, ``model.sound_tower…``, ``mm_projector…``), or as the
+base weights of the ``-hf`` folder are named on disk
+(``language_model.model.layers…``), renamed by transformers' own mapping.
 
 Think mode also ends the user turn with the release's request,
 :data:`THINK_SUFFIX`, after the token line.
@@ -21,6 +23,7 @@ Think mode also ends the user turn with the release's request,
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -169,7 +172,7 @@ def _apply_think(
     weights = files.folder / "adapter_model.safetensors"
     if not weights.is_file():
         weights = files.folder / "adapter_model.bin"
-    state, renamed = _lora_state(_read_state(weights))
+    state, renamed = _lora_state(_read_state(weights), _hf_renamer(model))
     modules = sorted({k.split(".lora_")[0][len(PEFT_PREFIX) :] for k in state if ".lora_" in k})
     if not modules:
         raise ModelError(f"think-mode adapter {weights} holds no LoRA tensor")
@@ -221,13 +224,48 @@ def _rename(key: str) -> str:
     return key
 
 
-def _lora_state(state: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """LoRA tensors keyed as peft expects (``base_model.model.<module>.lora_A.weight``)."""
+def _hf_renamer(model: Any) -> Callable[[str], str]:
+    """transformers' own renaming of checkpoint keys for ``model``, as a function of one key.
+
+    ``from_pretrained`` renames the base weights of an ``-hf`` folder
+    (``language_model.model.layers…`` → ``model.language_model.layers…``,
+    ``language_model.lm_head`` → ``lm_head``, ``audio_tower`` → ``model.audio_tower``);
+    a LoRA saved against those names must be renamed the same way. The renamings
+    come from transformers' conversion mapping for this model, not from a copy of it.
+    """
+    try:
+        from transformers.conversion_mapping import get_model_conversion_mapping
+        from transformers.core_model_loading import WeightRenaming, rename_source_key
+    except ImportError:  # an older transformers without the mapping: names are already its own
+        return lambda key: key
+    renamings = [t for t in get_model_conversion_mapping(model) if isinstance(t, WeightRenaming)]
+    params = dict.fromkeys(model.state_dict(), True)
+    prefix = getattr(model, "base_model_prefix", None) or None
+
+    def rename(key: str) -> str:
+        return str(rename_source_key(key, renamings, [], prefix, params)[0])
+
+    return rename
+
+
+def _lora_state(
+    state: dict[str, Any], hf_rename: Callable[[str], str] | None = None
+) -> tuple[dict[str, Any], int]:
+    """LoRA tensors keyed as peft expects (``base_model.model.<module>.lora_A.weight``).
+
+    A module name is taken as it is when it already names a module, else through the
+    VILA/llava renames, else through transformers' renaming of the base weights
+    (``hf_rename``, applied to ``<module>.weight`` as it is to a base weight).
+    """
     out: dict[str, Any] = {}
     renamed = 0
     for key, value in state.items():
         inner = key[len(PEFT_PREFIX) :] if key.startswith(PEFT_PREFIX) else key
+        module, sep, rest = inner.partition(".lora_")
         new = _rename(inner)
+        if sep and hf_rename is not None and new == inner:
+            mapped = hf_rename(module + ".weight").removesuffix(".weight")
+            new = mapped + sep + rest
         renamed += new != inner
         out[PEFT_PREFIX + new] = value
     return out, renamed
@@ -262,11 +300,12 @@ def _load_non_lora(model: Any, path: Path) -> dict[str, object]:
 
     state = _read_state(path)
     own = model.state_dict()
+    hf_rename = _hf_renamer(model)
     matched: dict[str, Any] = {}
     unmatched: list[str] = []
     for key, value in state.items():
         bare = key[len(PEFT_PREFIX) :] if key.startswith(PEFT_PREFIX) else key
-        options_ = (bare, f"model.{bare}", _rename(bare))
+        options_ = (bare, f"model.{bare}", _rename(bare), hf_rename(bare))
         name = next((k for k in options_ if k in own), None)
         if name is None or not isinstance(value, torch.Tensor):
             unmatched.append(key)

@@ -67,7 +67,7 @@ def _from_hub_cache(repo_id: str, options: LoadOptions) -> Path:
         if offline:
             raise ModelError(
                 f"model {repo_id} is not in the local Hugging Face cache (offline mode); "
-                f"on a machine with internet run `huggingface-cli download {repo_id}` "
+                f"on a machine with internet run `hf download {repo_id}` "
                 "and copy the cache here, or pass a local folder"
             ) from exc
         raise ModelError(f"model {repo_id} cannot be downloaded: {exc}") from exc
@@ -100,6 +100,76 @@ def read_config(folder: Path) -> dict[str, Any]:
         raise ModelError(f"model folder {folder} has no config.json") from exc
     except (OSError, ValueError) as exc:
         raise ModelError(f"model config {path} cannot be read: {exc}") from exc
+
+
+#: config.json ``model_type`` -> the CueLab family that loads it.
+MODEL_TYPE_FAMILIES = {
+    "qwen2_audio": "qwen2-audio",
+    "qwen2_5_omni": "qwen2.5-omni",
+    "qwen2_5_omni_thinker": "qwen2.5-omni",
+    "audioflamingo3": "audio-flamingo-3",
+    "clap": "clap",
+}
+#: Families whose folders say what they are in config.json.
+CONFIG_FAMILIES = (*sorted(set(MODEL_TYPE_FAMILIES.values())), "reference")
+
+
+def detect_family(folder: Path) -> tuple[str | None, str]:
+    """The family a checkpoint folder is, from its config.json, and what says so.
+
+    Returns ``(None, "")`` when there is no readable config.json, and ``(None, what)``
+    for a model type no CueLab family loads.
+    """
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, ""
+    if not isinstance(config, dict):
+        return None, ""
+    if config.get("format") == "cuelab-reference":
+        return "reference", "config.json format 'cuelab-reference'"
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        return None, ""
+    return MODEL_TYPE_FAMILIES.get(model_type), f"config.json model_type '{model_type[:40]}'"
+
+
+def check_family(folder: Path, family: str, shown: str | None = None) -> None:
+    """Refuse, in one line that names the right SPEC, a folder of another family.
+
+    Without this a Qwen2-Audio folder loaded as Omni fails deep inside transformers
+    (``AttributeError: n_window``) and a CLAP folder loaded as Qwen2-Audio prints every
+    config class transformers knows.
+    """
+    if family not in CONFIG_FAMILIES:
+        return
+    found, what = detect_family(folder)
+    if found == family or not what:
+        return
+    name = shown or str(folder)  # a hub id is named as the user wrote it
+    kind = "model" if shown else "model folder"
+    if found is not None:
+        raise ModelError(
+            f"{kind} {name} is a {found} checkpoint ({what}), not {family}; "
+            f"use --model {found}:{name}"
+        )
+    known = ", ".join(sorted(MODEL_TYPE_FAMILIES))
+    raise ModelError(
+        f"{kind} {name} holds a model no CueLab family loads ({what}); the in-process "
+        f"families load model types {known} (cuelab list families)"
+    )
+
+
+def cached_config_folder(repo_id: str) -> Path | None:
+    """The local snapshot folder holding ``repo_id``'s config.json, or None (never a download)."""
+    if not _HUB_ID.match(repo_id):
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(repo_id, "config.json")
+    return Path(found).parent if isinstance(found, str) else None
 
 
 def check_safety(folder: Path, options: LoadOptions) -> None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from pathlib import Path
 
 from cuelab.core.errors import ModelError
 from cuelab.core.models.base import LoadOptions, ModelAdapter
+from cuelab.core.models.loading import CONFIG_FAMILIES, cached_config_folder, check_family
 from cuelab.core.paths import assets_dir
 
 REGISTRY: dict[str, str] = {
@@ -102,6 +104,13 @@ def parse_spec(spec: str) -> tuple[str, str]:
 def load_model(spec: str, options: LoadOptions | None = None) -> ModelAdapter:
     """Load the model named by ``spec`` (``family:location``) with ``options``."""
     family, location = parse_spec(spec)
+    folder = Path(location).expanduser()
+    if folder.is_dir():
+        check_family(folder.resolve(), family)  # the wrong family fails here, in one line
+    elif family in CONFIG_FAMILIES and not folder.is_absolute():
+        cached = cached_config_folder(location)  # a hub id already in the local cache
+        if cached is not None:
+            check_family(cached, family, shown=location)
     cls = get_adapter_class(family)
     try:
         return cls.load(location, options or LoadOptions())

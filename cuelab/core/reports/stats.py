@@ -130,6 +130,32 @@ def ordered_keys(
     return sorted(groups, key=rank)
 
 
+#: ``ci_method`` when no clip has a speaker: clips are resampled as if independent.
+CLIP_BOOTSTRAP = "clip-bootstrap"
+NO_SPEAKER_NOTE = (
+    "no speaker column: clips are resampled as independent, which overstates the precision "
+    "when a speaker recorded several clips; add speakers (cuelab import folders --speaker-regex)"
+)
+
+
+def speaker_ci(speakers: Sequence[str]) -> tuple[str, int, str]:
+    """``(ci_method, n_speakers, ci_note)`` for the clips' speaker cells ("" = none).
+
+    A clip without a speaker is resampled as its own cluster; when no clip has one, the
+    interval is a plain clip bootstrap and says so, instead of counting every clip as a
+    "speaker" (what a folder import without a speaker pattern used to report).
+    """
+    known = {s for s in speakers if s}
+    missing = sum(1 for s in speakers if not s)
+    if speakers and not known:
+        return CLIP_BOOTSTRAP, 0, NO_SPEAKER_NOTE
+    note = ci_note(len(known))
+    if missing:
+        extra = f"{missing} clip(s) have no speaker and are resampled as their own clusters"
+        note = f"{note}; {extra}" if note else extra
+    return "speaker-bootstrap", len(known), note
+
+
 def score_group(g: Group, labels: Sequence[str], n_resamples: int, seed: int) -> SummaryRow:
     """n, UAR with its speaker-clustered bootstrap CI, WA, unparsed count, recalls."""
     _, y_true, y_pred, speakers = g.arrays()
@@ -139,7 +165,7 @@ def score_group(g: Group, labels: Sequence[str], n_resamples: int, seed: int) ->
         metrics.uar, t_idx, p_idx, groups=speakers, n_resamples=n_resamples, seed=seed
     )
     recalls = {lab: float(scores.recalls.get(lab, math.nan)) for lab in labels}
-    n_speakers = len(set(speakers))
+    method, n_speakers, note = speaker_ci([item[2] for item in g.items.values()])
     return SummaryRow(
         g.model,
         g.condition,
@@ -151,9 +177,9 @@ def score_group(g: Group, labels: Sequence[str], n_resamples: int, seed: int) ->
         scores.wa,
         scores.unparsed,
         recalls,
-        "speaker-bootstrap",
+        method,
         n_speakers,
-        ci_note(n_speakers),
+        note,
     )
 
 

@@ -247,18 +247,72 @@ def open_record(
     """run.json of a fresh run, or of the run being resumed (identity checked)."""
     _refuse_foreign(out)
     if (out / rec.RUN_JSON).exists():
+        record = rec.read_record(out)
+        if record.get("merged_from"):
+            raise RunConfigError(f"{out} holds merged shards; it cannot be resumed")
+        same = record["identity"] == ident
+        if not (resume and same) and not _has_rows(out):
+            return _replace_empty_run(out, record, config, ident, manifest_path, labels)
         if not resume:
             raise RunConfigError(
                 f"{out} already holds a run; add --resume to continue it, or choose another --out"
             )
-        record = rec.read_record(out)
-        if record.get("merged_from"):
-            raise RunConfigError(f"{out} holds merged shards; it cannot be resumed")
         rec.compare_identity(record["identity"], ident, f"cannot resume {out}")
         return record
     if (out / rec.PREDICTIONS_CSV).exists():
         raise RunConfigError(f"{out} has predictions.csv but no run.json; choose another --out")
     return rec.new_record(config, ident, manifest_path, labels)
+
+
+#: Key of a fresh record that says which empty run it replaced; the engine pops it into a note.
+REPLACED_NOTE = "_replaced_note"
+
+
+def _has_rows(out: Path) -> bool:
+    """True when the run folder's predictions.csv holds at least one complete row."""
+    path = out / rec.PREDICTIONS_CSV
+    if not path.exists():
+        return False
+    try:
+        _, rows, _ = read_complete_rows(path)
+    except RunConfigError:
+        return True  # damaged: keep today's protection, the user repairs it first
+    return bool(rows)
+
+
+def _replace_empty_run(
+    out: Path,
+    old: dict[str, Any],
+    config: RunConfig,
+    ident: dict[str, Any],
+    manifest_path: str,
+    labels: Sequence[str],
+) -> dict[str, Any]:
+    """A fresh record in place of a run that wrote no row (e.g. its model failed to load).
+
+    Nothing is lost: the old run has no prediction. Its sessions stay in the new
+    record (``replaced``) as provenance, and the note tells the user what happened.
+    """
+    sessions = old.get("sessions") or []
+    last = sessions[-1] if sessions and isinstance(sessions[-1], dict) else {}
+    why = f"; its last session {last.get('status', 'ended')}" if last else ""
+    if last.get("error"):
+        why += f": {str(last['error'])[:120]}"
+    for name in (rec.PREDICTIONS_CSV, rec.ERRORS_CSV):
+        (out / name).unlink(missing_ok=True)
+    record = rec.new_record(config, ident, manifest_path, labels)
+    record["replaced"] = {"started": old.get("started"), "status": old.get("status"),
+                          "sessions": sessions}  # fmt: skip
+    note = f"replaced the run in {out}, which had written no row{why}"
+    log.warning("%s", note)
+    record[REPLACED_NOTE] = note
+    return record
+
+
+def replaced_note(record: dict[str, Any]) -> tuple[str, ...]:
+    """Take the "replaced an empty run" note out of a record (before it is written)."""
+    note = record.pop(REPLACED_NOTE, None)
+    return (note,) if note else ()
 
 
 class ModelRun:

@@ -39,6 +39,7 @@ from cuelab.core.runs.base import (
     default_loader,
     in_order,
     open_record,
+    replaced_note,
     run_session,
 )
 from cuelab.core.runs.config import RunConfig
@@ -118,7 +119,8 @@ def run_emotion_eval(
     manifest = read_manifest(config.manifest)
     load_all(config.manifest)  # the report reads the sidecars at the end: check them now
     rows = select_rows(manifest, config)
-    labels = resolve_labels(rows, config)
+    # the label set is the whole split's: --limit or --shard must not change what is scored
+    labels = resolve_labels(manifest.split(config.split), config)
     task = load_task(config.task, labels)
     norms = load_norms(config.norms)
     ident = rec.identity(
@@ -131,6 +133,7 @@ def run_emotion_eval(
     )
     out.mkdir(parents=True, exist_ok=True)
     record = open_record(out, config, ident, str(manifest.path), labels, resume)
+    replaced = replaced_note(record)
     session = rec.start_session(record, command)
     rec.write_record(out, record)
     extras = rec.extra_columns(manifest.columns, labels)
@@ -179,7 +182,8 @@ def run_emotion_eval(
             finally:
                 ctx.close()
     log.info("run %s complete: %d rows written, %d kept", out, written, writer.kept)
-    return RunOutcome(out, written, writer.kept, len(mine), tuple(plan.notes), len(failures.rows))
+    notes = (*replaced, *plan.notes)
+    return RunOutcome(out, written, writer.kept, len(mine), notes, len(failures.rows))
 
 
 def _todo(

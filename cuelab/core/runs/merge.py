@@ -1,7 +1,11 @@
 """Merge shard run folders (``--shard I/N``) into one run folder.
 
 Shards must share one identity except the shard itself, be complete, use
-the same shard count and cover disjoint clips. The merged folder's run.json
+the same shard count and cover disjoint clips. A model served behind
+``openai:`` endpoints is identified by its served model id and server
+version, not by its URL list: shards run against different servers of the
+same model merge, their rows carry the first shard's spec, and every URL is
+kept in ``served_endpoints`` (and each shard's ``merged_from`` entry). The merged folder's run.json
 is the shared configuration without a shard, plus each shard's sessions, so
 its report equals the report of the same run done in one piece.
 """
@@ -18,15 +22,66 @@ from cuelab.core.runs.config import RunConfigError
 from cuelab.core.runs.csvio import read_complete_rows, write_csv
 
 #: describe() keys that say where a model lies on disk, not what it is (``env_path``: the
-#: environment of an isolated family's worker; its package versions are compared).
-_WHERE = ("location", "folder", "env_path")
+#: environment of an isolated family's worker; its package versions are compared), or where
+#: and how fast it was served (a served model's endpoints and requests in flight).
+_WHERE = ("location", "folder", "env_path", "endpoints", "concurrency")
+REMOTE_PREFIX = "openai:"
 
 
-def _check_shards(records: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> None:
+def _served(spec: str, record: dict[str, Any]) -> tuple[str | None, str | None]:
+    """A served model's identity: (served model id, server version).
+
+    From the shard's run.json when the model was loaded there, else the spec's ``#MODEL``.
+    """
+    described = (record.get("models") or {}).get(spec) or {}
+    model = described.get("model") or (spec.partition("#")[2].strip() or None)
+    return model, described.get("server_version")
+
+
+def model_aliases(records: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> list[dict[str, str]]:
+    """Per shard, its ``openai:`` specs that name the first shard's served models differently.
+
+    One vLLM server per node gives every shard its own endpoint list, so the spec
+    (``openai:URL,...#MODEL``) differs while the model does not. For served models the
+    identity is the served model id and the server version; the URLs are provenance.
+    Models pair up by position in the run's model list.
+
+    Raises:
+        RunConfigError: a served model or server version differs (named), or is unknown.
+    """
+    first = list(records[0]["identity"].get("models") or [])
+    out: list[dict[str, str]] = []
+    for folder, record in zip(dirs, records):
+        mine = list(record["identity"].get("models") or [])
+        alias: dict[str, str] = {}
+        if len(mine) == len(first):
+            for a, b in zip(first, mine):
+                if a == b or not (a.startswith(REMOTE_PREFIX) and b.startswith(REMOTE_PREFIX)):
+                    continue
+                there, here = _served(a, records[0]), _served(b, record)
+                if there[0] is None or here[0] is None:
+                    raise RunConfigError(
+                        f"{folder} vs {dirs[0]}: the served model of {b} is not recorded; "
+                        "name it in the spec (openai:URL#MODEL) to merge across endpoints"
+                    )
+                versions = there[1] is not None and here[1] is not None
+                if there[0] != here[0] or (versions and there[1] != here[1]):
+                    raise RunConfigError(
+                        f"{folder} vs {dirs[0]}: served model differs ({there[0]} server "
+                        f"{there[1]} there, {here[0]} server {here[1]} here)"
+                    )
+                alias[b] = a
+        out.append(alias)
+    return out
+
+
+def _check_shards(
+    records: Sequence[dict[str, Any]], dirs: Sequence[Path], aliases: Sequence[dict[str, str]]
+) -> None:
     first = records[0]["identity"]
     counts: set[str] = set()
     seen: dict[str, Path] = {}
-    for folder, record in zip(dirs, records):
+    for folder, record, alias in zip(dirs, records, aliases):
         if record.get("status") != "complete":
             raise RunConfigError(
                 f"{folder}: run is {record.get('status')}, not complete; finish it with --resume"
@@ -38,13 +93,17 @@ def _check_shards(records: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> No
             raise RunConfigError(f"{folder}: shard {shard} given twice (also {seen[shard]})")
         seen[shard] = folder
         counts.add(shard.split("/")[1])
-        rec.compare_identity(first, record["identity"], f"{folder} vs {dirs[0]}", ["shard"])
+        ident = dict(record["identity"])
+        ident["models"] = [alias.get(m, m) for m in ident.get("models") or []]
+        rec.compare_identity(first, ident, f"{folder} vs {dirs[0]}", ["shard"])
     if len(counts) > 1:
         raise RunConfigError(f"shards split the clips differently (counts {sorted(counts)})")
-    _check_models(records, dirs)
+    _check_models(records, dirs, aliases)
 
 
-def _check_models(records: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> None:
+def _check_models(
+    records: Sequence[dict[str, Any]], dirs: Sequence[Path], aliases: Sequence[dict[str, str]]
+) -> None:
     """Every shard must have scored a model with the same weights and settings.
 
     The identity holds only the model specs; each model's ``describe()`` (weights
@@ -52,8 +111,9 @@ def _check_models(records: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> No
     disk may differ between machines, so the location is not compared.
     """
     seen: dict[str, tuple[dict[str, Any], Path]] = {}
-    for folder, record in zip(dirs, records):
-        for spec, described in (record.get("models") or {}).items():
+    for folder, record, alias in zip(dirs, records, aliases):
+        for own_spec, described in (record.get("models") or {}).items():
+            spec = alias.get(own_spec, own_spec)
             mine = {k: v for k, v in described.items() if k not in _WHERE}
             if spec not in seen:
                 seen[spec] = (mine, folder)
@@ -82,15 +142,20 @@ def merge_runs(dirs: Sequence[str | Path], out: str | Path) -> tuple[Path, list[
     if (target / rec.RUN_JSON).exists() and not rec.read_record(target).get("merged_from"):
         raise RunConfigError(f"{target} holds a run that is not a merge; choose another -o")
     records = [rec.read_record(d) for d in folders]
-    _check_shards(records, folders)
+    aliases = model_aliases(records, folders)
+    _check_shards(records, folders, aliases)
     header: list[str] = []
     rows: list[list[str]] = []
     owner: dict[str, Path] = {}
-    for folder in folders:
+    for folder, alias in zip(folders, aliases):
         h, shard_rows, _ = read_complete_rows(folder / rec.PREDICTIONS_CSV)
         if header and h != header:
             raise RunConfigError(f"{folder}: predictions.csv columns differ from {folders[0]}'s")
         header = h
+        if alias and "model" in header:  # the first shard's spec names the served model
+            col = header.index("model")
+            for r in shard_rows:
+                r[col] = alias.get(r[col], r[col])
         for utt in {r[0] for r in shard_rows}:
             if utt in owner:
                 raise RunConfigError(f"clip '{utt}' is in both {owner[utt]} and {folder}")
@@ -123,6 +188,15 @@ def _write_merged(
         {"folder": str(f.resolve()), "shard": r["identity"]["shard"], "models": r["models"]}
         for f, r in zip(folders, records)
     ]
+    served: dict[str, list[str]] = {}
+    for r in records:  # every endpoint that served a model, as provenance
+        for spec, described in (r.get("models") or {}).items():
+            if spec.startswith(REMOTE_PREFIX):
+                name = str(described.get("model") or spec)
+                have = served.setdefault(name, [])
+                have += [e for e in described.get("endpoints") or [] if e not in have]
+    if served:
+        merged["served_endpoints"] = served
     merged["missing_shards"] = missing
     merged["status"] = "complete" if not missing else "partial"
     rec.write_record(target, merged)

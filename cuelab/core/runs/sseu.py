@@ -55,6 +55,7 @@ from cuelab.core.runs.base import (
     default_loader,
     in_order,
     open_record,
+    replaced_note,
     run_session,
 )
 from cuelab.core.runs.config import RunConfig, RunConfigError
@@ -439,6 +440,7 @@ def run_sseu_eval(
     ident = sseu_identity(config, manifest, setup)
     out.mkdir(parents=True, exist_ok=True)
     record = open_record(out, config, ident, str(manifest.path), [], resume)
+    replaced = replaced_note(record)
     record["sseu"] = {
         "scenes": list(setup.scenes),
         "events": list(setup.events),
@@ -505,4 +507,6 @@ def run_sseu_eval(
                 ctx.close()
     log.info("SSEU run %s complete: %d rows written, %d kept", out, written, writer.kept)
     notes = (OPEN_LEXICAL_NOTE,) if config.answers == "open" and config.matcher == "lexical" else ()
-    return RunOutcome(out, written, writer.kept, len(mine), notes, failed=len(failures.rows))
+    return RunOutcome(
+        out, written, writer.kept, len(mine), (*replaced, *notes), failed=len(failures.rows)
+    )

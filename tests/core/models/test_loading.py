@@ -48,7 +48,8 @@ def test_missing_folder_and_uncached_hub_id(monkeypatch, tmp_path: Path) -> None
     with pytest.raises(ModelError) as info:
         load_model("qwen2-audio:Qwen/Qwen2-Audio-7B-Instruct")
     message = str(info.value)
-    assert "huggingface-cli download Qwen/Qwen2-Audio-7B-Instruct" in message
+    assert "`hf download Qwen/Qwen2-Audio-7B-Instruct`" in message
+    assert "huggingface-cli" not in message
     assert "\n" not in message
 
 

@@ -341,3 +341,49 @@ def test_predict_norms_and_gender_need_auto_tokens(
     model = f"qwen2-audio:{qwen2_audio_dir}"
     err = predict_error(capsys, str(wav), "--model", model, "--tokens", "none", "--gender", "f")
     assert "only apply to --tokens auto" in err
+
+
+def _converter_named(think_dir: Path, tmp_path: Path) -> Path:
+    """The adapter in the names of the -hf folder's base weights on disk (issue 24, trap 11).
+
+    ``language_model.model.layers…`` for the LoRA and ``multi_modal_projector…`` for the
+    non-LoRA weights: the converter's names, which transformers renames when it loads them.
+    """
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(think_dir / "model.safetensors"), "pt") as fh:
+        base_keys = list(fh.keys())
+    assert any(k.startswith("language_model.model.layers.") for k in base_keys)  # the disk names
+    folder = tmp_path / "converter"
+    shutil.copytree(think_dir, folder)
+    lora = load_file(str(folder / "think" / "adapter_model.safetensors"))
+    renamed = {k.replace("base_model.model.model.language_model.",
+                         "base_model.model.language_model.model."): v for k, v in lora.items()}  # fmt: skip
+    assert renamed != lora
+    save_file(renamed, str(folder / "think" / "adapter_model.safetensors"))
+    state = torch.load(folder / "think" / "non_lora_trainables.bin")
+    torch.save({k.replace("model.multi_modal_projector.", "multi_modal_projector."): v
+                for k, v in state.items()}, folder / "think" / "non_lora_trainables.bin")  # fmt: skip
+    return folder
+
+
+def test_think_weights_in_the_base_weights_names_load_like_the_hf_names(
+    think_dir: Path, think_full: np.ndarray, tmp_path: Path, clip: Clip, task: TaskPrompt
+) -> None:
+    folder = _converter_named(think_dir, tmp_path)
+    options = LoadOptions(**FP32_CPU, think=True, allow_pickle=True)
+    adapter = load_model(f"audio-flamingo-3:{folder}", options)
+    info = adapter.describe()["think_adapter"]
+    assert info["lora_modules"] == 4 and info["lora_renamed"] == 8
+    assert info["non_lora_tensors"] == 4 and info["non_lora_ignored"] == 0
+    assert np.abs(logprobs(adapter, clip, task, batch=64) - think_full).max() <= TOLERANCE
+    # a LoRA in those names that fits nothing is still refused
+    from safetensors.torch import load_file, save_file
+
+    path = folder / "think" / "adapter_model.safetensors"
+    lora = load_file(str(path))
+    save_file({k.replace(".layers.", ".blocks."): v for k, v in lora.items()}, str(path))
+    with pytest.raises(ModelError, match=r"LoRA modules match no module of the model"):
+        load_model(f"audio-flamingo-3:{folder}", options)

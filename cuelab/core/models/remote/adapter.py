@@ -326,6 +326,17 @@ class OpenAIAdapter(ModelAdapter):
         return Prediction(label, {}, raw_output=result.text, unparsed=label is None,
                           scoring="generate", finish_reason=result.finish_reason)  # fmt: skip
 
+    def request_messages(
+        self, task: TaskPrompt, labels: Sequence[str], token_text: str | None
+    ) -> list[dict[str, Any]]:
+        """The chat messages a variant is sent with, the audio part named but not included.
+
+        A served model's prompt is built by the server's chat template, so the exact text
+        is not known here; the request is (``predict --json`` shows it as ``prompt``).
+        """
+        placeholder = f"<audio: wav float32 {self.audio_rate} Hz, base64, omitted>"
+        return proto.audio_messages(self.system, placeholder, task.render(labels, token_text))
+
     # ----- generation ------------------------------------------------------------------
 
     def generate_full(

@@ -51,7 +51,12 @@ def test_remote_rows_equal_in_process_rows(
         assert r["scoring"] == twin["scoring"] == "continuation"
         assert r["prediction"] == twin["prediction"]
         probs = [c for c in r if c.startswith("p_")]
-        assert probs == ["p_angry", "p_happy"]  # the labels of the six clips
+        assert probs == [
+            "p_angry",
+            "p_happy",
+            "p_neutral",
+            "p_sad",
+        ]  # the manifest's, not the 6 clips'
         for col in probs:
             assert float(r[col]) == pytest.approx(float(twin[col]), abs=1e-5)
     described = read_record(out)["models"][remote]

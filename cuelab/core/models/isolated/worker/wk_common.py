@@ -44,6 +44,28 @@ def prepare_torchvision() -> None:
         import torchvision  # noqa: F401
 
 
+def load_tokenizer(name: str, family: str) -> Any:
+    """The tokenizer of a text model a family loads by hub name (MS-CLAP's ``gpt2``).
+
+    Workers run offline, so a text model missing from the Hugging Face cache made
+    transformers say it could not connect: it read as a network fault. This says what
+    is missing and how to get it.
+    """
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as exc:
+        cache = (
+            os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
+        )
+        raise RuntimeError(
+            "%s needs the text model %r, which is not in the local Hugging Face cache (%s); "
+            "this is not a network fault: on a machine with internet run `hf download %s`, "
+            "copy the cache here, and retry (%s)" % (family, name, cache, name, type(exc).__name__)
+        ) from None
+
+
 def pick_device(options: Dict[str, Any]) -> str:
     """``cuda`` when asked (or ``auto``) and available, else ``cpu``."""
     import torch

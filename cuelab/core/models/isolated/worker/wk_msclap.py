@@ -18,7 +18,14 @@ import sys
 import types
 from typing import Any, Dict, List
 
-from wk_common import ContrastiveHandler, find_checkpoint, fit_length, load_checkpoint, pick_device
+from wk_common import (
+    ContrastiveHandler,
+    find_checkpoint,
+    fit_length,
+    load_checkpoint,
+    load_tokenizer,
+    pick_device,
+)
 
 WEIGHTS = ("CLAP_weights_2023.pth", "CLAP_weights_2022.pth")
 
@@ -44,7 +51,6 @@ class MsClapHandler(ContrastiveHandler):
         super().__init__()
         import torch
         import yaml
-        from transformers import AutoTokenizer
 
         path = find_checkpoint(location, WEIGHTS, (".pth", ".pt"))
         version = "2022" if "2022" in os.path.basename(path) else "2023"
@@ -78,7 +84,7 @@ class MsClapHandler(ContrastiveHandler):
         self.device = pick_device(options)
         self.model.eval().to(self.device)
         text_model = c["text_model"]
-        self.tokenizer = AutoTokenizer.from_pretrained(text_model)
+        self.tokenizer = load_tokenizer(text_model, "ms-clap")
         if "gpt" in text_model:
             self.tokenizer.add_special_tokens({"pad_token": "!"})
             self.token_keys = ["input_ids", "attention_mask"]

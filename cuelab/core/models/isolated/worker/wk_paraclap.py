@@ -12,7 +12,13 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List
 
-from wk_common import ContrastiveHandler, find_checkpoint, load_checkpoint, pick_device
+from wk_common import (
+    ContrastiveHandler,
+    find_checkpoint,
+    load_checkpoint,
+    load_tokenizer,
+    pick_device,
+)
 
 AUDIO_MODEL = "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim"
 TEXT_MODEL = "bert-base-uncased"
@@ -27,7 +33,6 @@ class ParaClapHandler(ContrastiveHandler):
         super().__init__()
         import torch
         from models_xin import CLAP  # the repository's own model code
-        from transformers import AutoTokenizer
 
         path = find_checkpoint(location, ("best.pth.tar",), (".tar", ".pth", ".pt"))
         audio_model = str(options.get("audio_model") or AUDIO_MODEL)
@@ -36,7 +41,7 @@ class ParaClapHandler(ContrastiveHandler):
         self.model.load_state_dict(state)
         self.device = pick_device(options)
         self.model.eval().to(self.device)
-        self.tokenizer = AutoTokenizer.from_pretrained(TEXT_MODEL)
+        self.tokenizer = load_tokenizer(TEXT_MODEL, "paraclap")
         self.details = {
             "checkpoint": os.path.basename(path),
             "checkpoint_bytes": os.path.getsize(path),
