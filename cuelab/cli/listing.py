@@ -41,7 +41,7 @@ FAMILY_NOTES: dict[str, str] = {
     "mga-clap": "MGA-CLAP, isolated worker (cuelab env create mga-clap)",
     "paraclap": "ParaCLAP (paralinguistic CLAP), isolated worker",
     "pengi": "Pengi, isolated worker (cuelab env create pengi)",
-    "ltu-as": "LTU-AS, isolated worker (recipe)",
+    "ltu-as": "LTU-AS, isolated worker (cuelab env create ltu-as; free-text answers)",
     "kimi-audio": "Kimi-Audio, isolated worker (transformers 4.49 remote code)",
     "step-audio-2-mini": "Step-Audio 2 mini, isolated worker (its own remote code)",
 }
@@ -49,6 +49,9 @@ FAMILY_NOTES: dict[str, str] = {
 MATCHERS: dict[str, str] = {
     "lexical": "scene/event answers to classes by words and synonyms (default, no model)",
     "embeddings:FOLDER": "sentence-embedding similarity with a local sentence-transformers folder",
+    "openai-embeddings:URL[,URL...][#MODEL]": (
+        "the SSEU paper's equations 1-3 over any OpenAI-compatible /v1/embeddings server"
+    ),
 }
 
 SSEU_TASKS: dict[str, str] = {
