@@ -260,6 +260,11 @@ class BatchPanel(QWidget):
         # or they move into a window of their own.
         self.results_host = DetachHost(self.results, "CueLab — batch results")
         self.results.detach_button.clicked.connect(self.results_host.toggle)
+        self.results_host.attached_changed.connect(
+            lambda attached: self.results.detach_button.setText(
+                "Own window" if attached else "Back to the tab"
+            )
+        )
         setup = QWidget()
         setup_layout = QVBoxLayout(setup)
         setup_layout.setContentsMargins(0, 0, 0, 0)

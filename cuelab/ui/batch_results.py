@@ -238,6 +238,7 @@ def _summary_item(cell: str) -> QStandardItem:
     except ValueError:
         item = QStandardItem(cell)
         item.setData(cell, Qt.ItemDataRole.UserRole)
+        item.setToolTip(cell)  # a long spec is elided in the middle; here it is whole
     else:
         text = f"{value:.0f}" if value.is_integer() and "." not in cell else f"{value:.3f}"
         item = QStandardItem(text if cell.strip().lower() != "nan" else "—")

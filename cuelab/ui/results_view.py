@@ -376,7 +376,7 @@ class ResultsTabs(QTabWidget):
             self.removeTab(0)
         order = ["Summary", "Tests", "Confusion", "Reliance", "Calibration", "Channels"]
         for title in order:
-            if title in self.fixed or title in present:
+            if title == "Summary" or title in present:
                 self.addTab(self.page(title), title)
         if plots:
             self.addTab(self.fixed["Plots"], "Plots")
@@ -394,6 +394,8 @@ class ResultsTabs(QTabWidget):
                 if tables:
                     self.file_pages[title].show_tables(tables)
                     present.append(title)
+        if folder is not None and (folder / "confusion.csv").is_file():
+            present.append("Confusion")
         summary = read_table(folder / "summary.csv") if folder is not None else None
         self.compare.set_base(summary)
         self._arrange(present, plots=has_plots, compare=summary is not None)
