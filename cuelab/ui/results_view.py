@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QColor, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QCloseEvent, QColor, QShowEvent, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -218,9 +219,23 @@ class CsvTableView(QWidget):
         self.layout_.setContentsMargins(0, 0, 0, 0)
         self.views: list[QTableView] = []
         self.models: list[QStandardItemModel] = []
+        self._pending: list[CsvTable] | None = None
+
+    def set_tables(self, tables: list[CsvTable]) -> None:
+        """Show ``tables`` when the page is first shown (a run's result arrives on the GUI
+        thread; building tables nobody looks at would only stall it)."""
+        self._pending = tables
+        if self.isVisible():
+            self.show_tables(tables)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if self._pending is not None:
+            self.show_tables(self._pending)
+        super().showEvent(event)
 
     def show_tables(self, tables: list[CsvTable]) -> None:
         """Show ``tables`` one under the other (each named when there are several)."""
+        self._pending = None
         while self.layout_.count():
             w = self.layout_.takeAt(0).widget()
             if w is not None:
@@ -276,6 +291,9 @@ class CompareView(QWidget):
         self.choose_button.setToolTip("Choose a second run folder (B); cells show B − A")
         self.choose_button.clicked.connect(self._choose)
         self.caption = ElidedLabel("Choose a second run to compare with this one")
+        self.values_box = QCheckBox("A and B too")
+        self.values_box.setToolTip("Show each run's value beside the difference")
+        self.values_box.toggled.connect(lambda _on: self._refresh())
         self.model = QStandardItemModel(self)
         self.model.setSortRole(Qt.ItemDataRole.UserRole)
         self.view = QTableView()
@@ -284,6 +302,7 @@ class CompareView(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.choose_button)
         row.addWidget(self.caption, 1)
+        row.addWidget(self.values_box)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
@@ -318,29 +337,41 @@ class CompareView(QWidget):
         a = self.base.path.parent if self.base.path else "A"
         b = self.other.path.parent if self.other.path else "B"
         self.caption.setText(f"B − A · A = {a} · B = {b}")
-        self.model.setHorizontalHeaderLabels([*KEY_COLUMNS, *(f"Δ {c}" for c in delta.columns)])
+        both = self.values_box.isChecked()
+        names = [
+            name
+            for c in delta.columns
+            for name in ((f"A {c}", f"B {c}", f"Δ {c}") if both else (f"Δ {c}",))
+        ]
+        self.model.setHorizontalHeaderLabels([*KEY_COLUMNS, *names])
         for key, cells in delta.rows:
             items = [cell_item(k) for k in key]
             for col in delta.columns:
                 va, vb, d = cells[col]
-                if d is None:
-                    item = QStandardItem("only in A" if vb is None and va is not None else "—")
-                    item.setData(math.inf, Qt.ItemDataRole.UserRole)
-                    if va is None and vb is not None:
-                        item.setText("only in B")
-                else:
-                    item = QStandardItem(f"{d:+.3f}")
-                    item.setData(d, Qt.ItemDataRole.UserRole)
-                    item.setTextAlignment(
-                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-                    )
-                    if d:
-                        item.setForeground(QColor("#1b7a1b" if d > 0 else "#b22222"))
-                item.setToolTip(f"A: {_fmt(va)}\nB: {_fmt(vb)}")
-                item.setEditable(False)
-                items.append(item)
+                if both:
+                    items += [cell_item("" if v is None else repr(v)) for v in (va, vb)]
+                items.append(_delta_item(va, vb, d))
             self.model.appendRow(items)
         fit_columns(self.view)
+
+
+def _delta_item(va: float | None, vb: float | None, d: float | None) -> QStandardItem:
+    """B − A, coloured by sign; "only in A/B" where one run lacks the row or value."""
+    if d is None:
+        text = (
+            "only in A" if vb is None and va is not None else "only in B" if vb is not None else "—"
+        )
+        item = QStandardItem(text)
+        item.setData(math.inf, Qt.ItemDataRole.UserRole)
+    else:
+        item = QStandardItem(f"{d:+.3f}")
+        item.setData(d, Qt.ItemDataRole.UserRole)
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if d:
+            item.setForeground(QColor("#1b7a1b" if d > 0 else "#b22222"))
+    item.setToolTip(f"A: {_fmt(va)}\nB: {_fmt(vb)}")
+    item.setEditable(False)
+    return item
 
 
 def _fmt(value: float | None) -> str:
@@ -392,7 +423,7 @@ class ResultsTabs(QTabWidget):
             for title, names in FILE_TABS.items():
                 tables = [t for t in (read_table(folder / n) for n in names) if t is not None]
                 if tables:
-                    self.file_pages[title].show_tables(tables)
+                    self.file_pages[title].set_tables(tables)
                     present.append(title)
         if folder is not None and (folder / "confusion.csv").is_file():
             present.append("Confusion")

@@ -134,6 +134,7 @@ def test_a_tab_per_file_present(view, tmp_path):
     write_csv(folder / "reliance_index.csv", [{"model": "m", "concept": "PITCH", "index": 0.2}])
     show(view, folder)
     assert view.tabs.titles() == ["Summary", "Tests", "Confusion", "Reliance", "Compare"]
+    view.tabs.setCurrentIndex(view.tabs.titles().index("Tests"))  # built when first shown
     tests = view.tabs.file_pages["Tests"].models[0]
     header = [tests.headerData(j, Qt.Orientation.Horizontal) for j in range(tests.columnCount())]
     assert header[:6] == ["model", "family", "condition_a", "condition_b", "seed", "p_holm"]
@@ -154,6 +155,7 @@ def test_a_tab_per_file_present(view, tmp_path):
         "Channels",
         "Compare",
     ]
+    view.tabs.setCurrentIndex(view.tabs.titles().index("Reliance"))
     reliance = view.tabs.file_pages["Reliance"]
     assert [m.rowCount() for m in reliance.models] == [1, 1]  # reliance.csv and the index
     (folder / "tests.csv").unlink()
@@ -228,4 +230,14 @@ def test_two_runs_side_by_side_delta_per_cell(view, tmp_path):
             assert model.item(i, j).text() == f"{expected:+.3f}"
             checked += 1
     assert checked >= 4 * 5
+    # Side by side: each run's value beside the difference.
+    view.tabs.compare.values_box.setChecked(True)
+    header = [model.headerData(j, Qt.Orientation.Horizontal) for j in range(model.columnCount())]
+    j = header.index("A uar")
+    assert header[j : j + 3] == ["A uar", "B uar", "Δ uar"]
+    for i in range(model.rowCount()):
+        k = tuple(model.item(i, c).text() for c in range(3))
+        ra = next(r for r in rows_a if key(r) == k)
+        values = [model.item(i, j + c).data(Qt.ItemDataRole.UserRole) for c in range(3)]
+        assert values == [float(ra["uar"]), float(by_b[k]["uar"]), values[1] - values[0]]
     assert not view.tabs.compare.compare_with(tmp_path / "missing")
