@@ -80,6 +80,9 @@ class ResultsView(QWidget):
         self.plot_dialogs: list[QDialog] = []
         self._gallery = QWidget()
         self._gallery_layout = QVBoxLayout(self._gallery)
+        self._gallery_layout.setAlignment(
+            Qt.AlignmentFlag.AlignTop
+        )  # thumbnails stacked, not spread
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self._gallery)
@@ -100,7 +103,8 @@ class ResultsView(QWidget):
         confusion_layout.setContentsMargins(0, 0, 0, 0)
         confusion_row = QHBoxLayout()
         confusion_row.addWidget(QLabel("Confusion under"))
-        confusion_row.addWidget(self.confusion_combo, 1)
+        confusion_row.addWidget(self.confusion_combo)
+        confusion_row.addStretch(1)
         confusion_layout.addLayout(confusion_row)
         confusion_layout.addWidget(self.confusion_table, 1)
         self.tabs = ResultsTabs(summary_page, confusion_page, scroll)
@@ -169,6 +173,10 @@ class ResultsView(QWidget):
             visual = header.visualIndex(result.header.index("uar_ci_high"))
             header.moveSection(header.visualIndex(result.header.index("ci_note")), visual + 1)
         n = mark_ci_notes(self.summary_model, result.header, self)
+        if n:  # a note is read, not scanned: wider than other text columns
+            col = result.header.index("ci_note")
+            self.summary_view.resizeColumnToContents(col)
+            self.summary_view.setColumnWidth(col, min(self.summary_view.columnWidth(col), 420))
         notes = sorted({r[result.header.index("ci_note")] for r in result.rows} - {""}) if n else []
         self.ci_banner.setText(f"⚠ {n} row(s) with a CI warning: " + "; ".join(notes))
         self.ci_banner.setToolTip(self.ci_banner.text())

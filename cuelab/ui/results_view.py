@@ -173,6 +173,7 @@ def configure_table(view: QTableView) -> None:
     """A results table: sortable, text elided in the middle, compact rows."""
     view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
     view.setWordWrap(False)
+    view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # file order first
     view.setSortingEnabled(True)
     view.setAlternatingRowColors(True)
     view.verticalHeader().setVisible(False)
@@ -363,8 +364,10 @@ def _delta_item(va: float | None, vb: float | None, d: float | None) -> QStandar
         )
         item = QStandardItem(text)
         item.setData(math.inf, Qt.ItemDataRole.UserRole)
+        item.setForeground(QColor("#888888"))
     else:
-        item = QStandardItem(f"{d:+.3f}")
+        whole = va is not None and vb is not None and va.is_integer() and vb.is_integer()
+        item = QStandardItem("0" if d == 0 else f"{d:+.0f}" if whole else f"{d:+.3f}")
         item.setData(d, Qt.ItemDataRole.UserRole)
         item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if d:
