@@ -499,7 +499,9 @@ class DetachHost(QWidget):
 
 class _DetachedWindow(QWidget):
     def __init__(self, host: DetachHost) -> None:
-        super().__init__(None, Qt.WindowType.Window)
+        # A window of its own, but owned by the host: it closes with the main window
+        # and never keeps the application alive after it.
+        super().__init__(host, Qt.WindowType.Window)
         self.host: DetachHost | None = host
 
     def closeEvent(self, event: QCloseEvent) -> None:
