@@ -1,5 +1,9 @@
 """The results of a batch run as the panel shows them: summary, confusion, plots.
 
+Each is a tab of :class:`~cuelab.ui.results_view.ResultsTabs`, beside the
+run folder's other tables (tests, reliance, calibration, channels) and the
+comparison with a second run; the summary marks its CI warnings inline.
+
 The summary table sorts numerically (numbers shown to three decimals, the
 full value in the tooltip); the confusion matrix of the first model under a
 chosen condition lists a cell's clips on a click (LIT-style drill-down, the
