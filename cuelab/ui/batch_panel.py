@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QUrl, Signal
+from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QDesktopServices,
     QStandardItemModel,
@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QSplitter,
     QTableWidget,
     QToolButton,
     QVBoxLayout,
@@ -67,8 +68,9 @@ from cuelab.ui.batch_jobs import (
     parse_numbers,
 )
 from cuelab.ui.batch_results import ResultsView
+from cuelab.ui.results_view import DetachHost
 from cuelab.ui.session import Session, switch_wording
-from cuelab.ui.widgets import ElidedLabel
+from cuelab.ui.widgets import ElidedLabel, scrolled
 from cuelab.ui.workers import Job, JobSlot
 
 # The run/report helpers moved to batch_jobs; they stay importable from here.
@@ -254,13 +256,29 @@ class BatchPanel(QWidget):
 
         self.results = ResultsView()
         self.results.drill_down.connect(self.drill_down)
+        # The results fill the tab: the setup above them collapses (drag the splitter up),
+        # or they move into a window of their own.
+        self.results_host = DetachHost(self.results, "CueLab — batch results")
+        self.results.detach_button.clicked.connect(self.results_host.toggle)
+        self.results_host.attached_changed.connect(
+            lambda attached: self.results.detach_button.setText(
+                "Own window" if attached else "Back to the tab"
+            )
+        )
+        setup = QWidget()
+        setup_layout = QVBoxLayout(setup)
+        setup_layout.setContentsMargins(0, 0, 0, 0)
+        setup_layout.addLayout(form)
+        setup_layout.addLayout(buttons)
+        setup_layout.addWidget(self.progress_bar)
+        setup_layout.addWidget(self.eta_label)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(scrolled(setup, horizontal=True))  # its height binds nothing
+        self.splitter.addWidget(self.results_host)
+        self.splitter.setStretchFactor(1, 3)
 
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress_bar)
-        layout.addWidget(self.eta_label)
-        layout.addWidget(self.results, 3)
+        layout.addWidget(self.splitter)
 
     # The results view's parts, as the panel's own (tests, the window).
     @property
@@ -462,7 +480,7 @@ class BatchPanel(QWidget):
 
         def done(result: BatchResult, _s: float) -> None:
             self.result = result
-            self.results.show_result(result)
+            self._show_results(result)
             self._set_state("finished")
             self.eta_label.setText(f"Opened {result.folder}")
             self.run_finished.emit(result)
@@ -497,9 +515,16 @@ class BatchPanel(QWidget):
         )
         self.progressed.emit(info)
 
+    def _show_results(self, result: BatchResult) -> None:
+        """Show ``result``, giving the results most of the tab (the setup stays a drag away)."""
+        self.results.show_result(result)
+        total = sum(self.splitter.sizes())
+        if total > 0 and not self.results_host.detached:
+            self.splitter.setSizes([total // 4, total - total // 4])
+
     def _on_result(self, result: BatchResult, seconds: float) -> None:
         self.result = result
-        self.results.show_result(result)
+        self._show_results(result)
         self._set_state("finished")
         self.eta_label.setText(f"Finished in {format_duration(seconds)} · {result.folder}")
         self.session.message.emit(f"Batch run finished: {result.folder}")

@@ -1,5 +1,9 @@
 """The results of a batch run as the panel shows them: summary, confusion, plots.
 
+Each is a tab of :class:`~cuelab.ui.results_view.ResultsTabs`, beside the
+run folder's other tables (tests, reliance, calibration, channels) and the
+comparison with a second run; the summary marks its CI warnings inline.
+
 The summary table sorts numerically (numbers shown to three decimals, the
 full value in the tooltip); the confusion matrix of the first model under a
 chosen condition lists a cell's clips on a click (LIT-style drill-down, the
@@ -17,6 +21,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QScrollArea,
     QTableView,
     QTableWidget,
@@ -26,6 +31,8 @@ from PySide6.QtWidgets import (
 )
 
 from cuelab.ui.batch_jobs import BatchResult
+from cuelab.ui.results_view import ResultsTabs, configure_table, fit_columns, mark_ci_notes
+from cuelab.ui.widgets import ElidedLabel
 
 
 class _PlotThumb(QLabel):
@@ -63,7 +70,6 @@ class ResultsView(QWidget):
         self.summary_view.setModel(self.summary_model)
         self.summary_view.setSortingEnabled(True)
         self.summary_view.verticalHeader().setVisible(False)
-        self.summary_view.setMinimumHeight(120)
         self.confusion_combo = QComboBox()
         self.confusion_combo.setToolTip("Condition of the confusion matrix (first model)")
         self.confusion_combo.currentTextChanged.connect(self._show_confusion)
@@ -73,26 +79,50 @@ class ResultsView(QWidget):
             "Rows: the label; columns: the prediction. Click a cell to list its clips "
             "in the Dataset tab."
         )
-        self.confusion_table.setMinimumHeight(100)
         self.confusion_table.cellClicked.connect(self._on_confusion_cell)
         self.plot_labels: list[QLabel] = []
         self.plot_dialogs: list[QDialog] = []
         self._gallery = QWidget()
         self._gallery_layout = QVBoxLayout(self._gallery)
+        self._gallery_layout.setAlignment(
+            Qt.AlignmentFlag.AlignTop
+        )  # thumbnails stacked, not spread
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self._gallery)
-        scroll.setMinimumHeight(160)
+
+        # One tab per part of the run, each a table that scrolls itself (results_view).
+        configure_table(self.summary_view)
+        self.ci_banner = QLabel()
+        self.ci_banner.setWordWrap(True)
+        self.ci_banner.setStyleSheet("background: #fff1c9; padding: 4px;")
+        self.ci_banner.hide()
+        summary_page = QWidget()
+        summary_layout = QVBoxLayout(summary_page)
+        summary_layout.setContentsMargins(0, 0, 0, 0)
+        summary_layout.addWidget(self.ci_banner)
+        summary_layout.addWidget(self.summary_view, 1)
+        confusion_page = QWidget()
+        confusion_layout = QVBoxLayout(confusion_page)
+        confusion_layout.setContentsMargins(0, 0, 0, 0)
+        confusion_row = QHBoxLayout()
+        confusion_row.addWidget(QLabel("Confusion under"))
+        confusion_row.addWidget(self.confusion_combo)
+        confusion_row.addStretch(1)
+        confusion_layout.addLayout(confusion_row)
+        confusion_layout.addWidget(self.confusion_table, 1)
+        self.tabs = ResultsTabs(summary_page, confusion_page, scroll)
+        self.folder_label = ElidedLabel("")
+        self.detach_button = QPushButton("Own window")
+        self.detach_button.setToolTip("Show the results in a window of their own (and back)")
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.summary_view, 1)
-        confusion_row = QHBoxLayout()
-        confusion_row.addWidget(QLabel("Confusion under"))
-        confusion_row.addWidget(self.confusion_combo, 1)
-        layout.addLayout(confusion_row)
-        layout.addWidget(self.confusion_table, 1)
-        layout.addWidget(scroll, 1)
+        top = QHBoxLayout()
+        top.addWidget(self.folder_label, 1)
+        top.addWidget(self.detach_button)
+        layout.addLayout(top)
+        layout.addWidget(self.tabs, 1)
 
     def clear(self) -> None:
         """Show nothing (a new run started: nothing of an older one may be shown)."""
@@ -105,6 +135,9 @@ class ResultsView(QWidget):
             self._gallery_layout.removeWidget(label)
             label.deleteLater()
         self.plot_labels = []
+        self.ci_banner.hide()
+        self.folder_label.setText("")
+        self.tabs.show_folder(None, has_plots=False)
 
     def show_result(self, result: BatchResult) -> None:
         """Show ``result``."""
@@ -113,7 +146,10 @@ class ResultsView(QWidget):
         self.summary_model.setHorizontalHeaderLabels(result.header)
         for row in result.rows:
             self.summary_model.appendRow([_summary_item(cell) for cell in row])
-        self.summary_view.resizeColumnsToContents()
+        fit_columns(self.summary_view)
+        self._show_ci_notes(result)
+        self.folder_label.setText(str(result.folder))
+        self.tabs.show_folder(result.folder, has_plots=bool(result.plots))
         self.confusion_combo.blockSignals(True)
         self.confusion_combo.clear()
         self.confusion_combo.addItems(list(result.cells))
@@ -133,6 +169,22 @@ class ResultsView(QWidget):
             label.clicked.connect(self.open_plot)
             self._gallery_layout.addWidget(label)
             self.plot_labels.append(label)
+
+    def _show_ci_notes(self, result: BatchResult) -> None:
+        """The CI warnings inline: marked rows, the note beside the interval, a banner."""
+        header = self.summary_view.horizontalHeader()
+        if "ci_note" in result.header and "uar_ci_high" in result.header:
+            visual = header.visualIndex(result.header.index("uar_ci_high"))
+            header.moveSection(header.visualIndex(result.header.index("ci_note")), visual + 1)
+        n = mark_ci_notes(self.summary_model, result.header, self)
+        if n:  # a note is read, not scanned: wider than other text columns
+            col = result.header.index("ci_note")
+            self.summary_view.resizeColumnToContents(col)
+            self.summary_view.setColumnWidth(col, min(self.summary_view.columnWidth(col), 420))
+        notes = sorted({r[result.header.index("ci_note")] for r in result.rows} - {""}) if n else []
+        self.ci_banner.setText(f"⚠ {n} row(s) with a CI warning: " + "; ".join(notes))
+        self.ci_banner.setToolTip(self.ci_banner.text())
+        self.ci_banner.setVisible(bool(n))
 
     def _confusion_axes(self, condition: str) -> tuple[list[str], list[str]]:
         result = self.result
@@ -198,6 +250,7 @@ def _summary_item(cell: str) -> QStandardItem:
     except ValueError:
         item = QStandardItem(cell)
         item.setData(cell, Qt.ItemDataRole.UserRole)
+        item.setToolTip(cell)  # a long spec is elided in the middle; here it is whole
     else:
         text = f"{value:.0f}" if value.is_integer() and "." not in cell else f"{value:.3f}"
         item = QStandardItem(text if cell.strip().lower() != "nan" else "—")
