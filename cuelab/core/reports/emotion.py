@@ -179,9 +179,9 @@ def build_emotion_report(
         ),
         spearman=write_csv(
             folder / SPEARMAN_CSV,
-            ["model", "n_points", "levels", "rho", "p", "variant"],
+            ["model", "n_points", "levels", "rho", "p", "variant", "p_exact"],
             [
-                [s.model, s.n_points, s.levels, _num(s.rho), _num(s.p), variant]
+                [s.model, s.n_points, s.levels, _num(s.rho), _num(s.p), variant, _num(s.p_exact)]
                 for variant, s in analysis.spearman_variants(summary, present)
             ],
         ),
