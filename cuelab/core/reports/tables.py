@@ -198,7 +198,9 @@ def latex(header: Sequence[str], rows: Sequence[Sequence[str]], caption: str) ->
     styler = (
         frame.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
     )
-    return styler.to_latex(hrules=True, caption=caption, column_format="l" * len(header))
+    text = styler.to_latex(hrules=True, caption=caption, column_format="l" * len(header))
+    # pdflatex has no glyph for a raw Δ ("Unicode character not set up"): math mode does
+    return text.replace("Δ", "$\\Delta$").replace("±", "$\\pm$")
 
 
 def _write_all(out: Path, name: str, table: tuple[Any, Any, Any, Any], caption: str) -> list[Path]:
