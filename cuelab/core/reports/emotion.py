@@ -193,11 +193,11 @@ def build_emotion_report(
     files.analysis = write_reliance_and_calibration(
         folder, record, groups, keys, labels, present, calibrate, plots
     )
+    record["analysis"] = analysis.analysis_choices(holm, calibrate)  # the tables' caption reads it
     if tables:
         from cuelab.core.reports.tables import write_emotion_tables
 
         files.analysis.extend(write_emotion_tables(folder, record, plots=plots))
-    record["analysis"] = analysis.analysis_choices(holm, calibrate)
     rec.write_record(folder, record)
 
     if config.get("edits"):

@@ -177,3 +177,14 @@ def test_latex_tables_are_ascii_so_pdflatex_takes_them(run: Path) -> None:
     assert "$\\Delta$ [CI]" in tex
     cell = latex(["Δ", "WER 0 dB"], [["1.0 ± 0.2", "a_b & 50%"]], "c")
     assert cell.isascii() and "1.0 $\\pm$ 0.2" in cell and "a\\_b \\& 50\\%" in cell
+
+
+def test_the_latex_caption_names_the_holm_rule_the_report_used(run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    assert "Holm within the paper's families" in (run / "tables" / "emotion.tex").read_text()
+    copy = tmp_path / "all"
+    shutil.copytree(run, copy)
+    assert main(["report", str(copy), "--no-plots", "--tables", "--holm", "all"]) == 0
+    tex = (copy / "tables" / "emotion.tex").read_text()
+    assert "Holm over all of a model's per-seed tests" in tex and "within the paper" not in tex
