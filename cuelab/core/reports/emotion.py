@@ -179,9 +179,9 @@ def build_emotion_report(
         ),
         spearman=write_csv(
             folder / SPEARMAN_CSV,
-            ["model", "n_points", "levels", "rho", "p", "variant"],
+            ["model", "n_points", "levels", "rho", "p", "variant", "p_exact"],
             [
-                [s.model, s.n_points, s.levels, _num(s.rho), _num(s.p), variant]
+                [s.model, s.n_points, s.levels, _num(s.rho), _num(s.p), variant, _num(s.p_exact)]
                 for variant, s in analysis.spearman_variants(summary, present)
             ],
         ),
@@ -193,11 +193,11 @@ def build_emotion_report(
     files.analysis = write_reliance_and_calibration(
         folder, record, groups, keys, labels, present, calibrate, plots
     )
+    record["analysis"] = analysis.analysis_choices(holm, calibrate)  # the tables' caption reads it
     if tables:
         from cuelab.core.reports.tables import write_emotion_tables
 
         files.analysis.extend(write_emotion_tables(folder, record, plots=plots))
-    record["analysis"] = analysis.analysis_choices(holm, calibrate)
     rec.write_record(folder, record)
 
     if config.get("edits"):

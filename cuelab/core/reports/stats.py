@@ -101,6 +101,8 @@ class SpearmanRow:
     levels: str
     rho: float
     p: float
+    #: exact permutation p over all pairings (NaN when there are too many to enumerate)
+    p_exact: float = math.nan
 
 
 def group_rows(

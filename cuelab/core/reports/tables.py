@@ -198,7 +198,9 @@ def latex(header: Sequence[str], rows: Sequence[Sequence[str]], caption: str) ->
     styler = (
         frame.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
     )
-    return styler.to_latex(hrules=True, caption=caption, column_format="l" * len(header))
+    text = styler.to_latex(hrules=True, caption=caption, column_format="l" * len(header))
+    # pdflatex has no glyph for a raw Δ ("Unicode character not set up"): math mode does
+    return text.replace("Δ", "$\\Delta$").replace("±", "$\\pm$")
 
 
 def _write_all(out: Path, name: str, table: tuple[Any, Any, Any, Any], caption: str) -> list[Path]:
@@ -215,7 +217,14 @@ def _write_all(out: Path, name: str, table: tuple[Any, Any, Any, Any], caption: 
 def write_emotion_tables(folder: Path, record: dict[str, Any], *, plots: bool = True) -> list[Path]:
     """Write tables/emotion.{csv,md,tex} (and token_distribution.png) of an emotion run."""
     out = folder / TABLES_DIR
-    caption = "UAR (\\%) with speaker-bootstrap 95\\% CI; p: exact McNemar, Holm within family"
+    choices = record.get("analysis")
+    holm = choices.get("holm") if isinstance(choices, dict) else None
+    rule = (
+        "Holm over all of a model's per-seed tests (pooled seeds: none)"
+        if holm == "all"
+        else "Holm within the paper's families"
+    )
+    caption = f"UAR (\\%) with speaker-bootstrap 95\\% CI; p: exact McNemar, {rule}"
     files = _write_all(out, "emotion", emotion_table(folder, record), caption)
     if plots:
         path = token_distribution_figure(folder, record, out / "token_distribution.png")

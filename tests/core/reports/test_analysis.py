@@ -153,3 +153,23 @@ def test_spearman_uses_level_means_and_names_the_per_seed_variant(run: Path) -> 
     assert num(rows["level-means"]["rho"]) == pytest.approx(res.statistic, abs=1e-6)
     assert num(rows["level-means"]["p"]) == pytest.approx(res.pvalue, abs=1e-6)
     assert rows["per-seed"]["n_points"] == "10"
+
+
+def test_spearman_over_few_levels_also_gives_the_exact_permutation_p(run: Path) -> None:
+    # 4 level means: scipy's t-approximation is far off (p = 0 for rho = ±1); the exact
+    # p enumerates all 4! pairings (two-sided: twice the smaller tail, capped at 1)
+    from itertools import permutations
+
+    summary = {(r["model"], r["condition"], r["seed"]): r for r in read(run / "summary.csv")}
+    rows = {r["variant"]: r for r in read(run / "spearman.csv") if r["model"] == "reference"}
+    levels = [0.0, 0.2, 0.6, 1.0]
+    means = [num(summary[("reference", "correct", "")]["uar"])] + [
+        np.mean([num(summary[("reference", f"corrupt:{p:g}", s)]["uar"]) for s in SEEDS])
+        for p in levels[1:]
+    ]
+    rho = spearmanr(levels, means).statistic
+    null = np.array([spearmanr(levels, perm).statistic for perm in permutations(means)])
+    want = min(1.0, 2 * min(np.mean(null >= rho - 1e-12), np.mean(null <= rho + 1e-12)))
+    assert num(rows["level-means"]["p_exact"]) == pytest.approx(want, abs=1e-6)
+    assert want >= 2 / 24  # never below one pairing in each tail
+    assert rows["per-seed"]["p_exact"] == ""  # 10 points: 10! pairings, not enumerated

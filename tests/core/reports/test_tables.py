@@ -166,3 +166,25 @@ def test_an_sseu_run_gets_its_table_from_its_summary(tmp_path: Path) -> None:
         assert row["wer_average"] == "0" and row["macc_mean5"] == "100"  # the oracle's bounds
     tex = (out / "tables" / "sseu.tex").read_text()
     assert "\\toprule" in tex and "WER Average" in tex
+
+
+def test_latex_tables_are_ascii_so_pdflatex_takes_them(run: Path) -> None:
+    # pdflatex stops on a raw Δ ("Unicode character not set up for use with LaTeX")
+    from cuelab.core.reports.tables import latex
+
+    tex = (run / "tables" / "emotion.tex").read_text(encoding="utf-8")
+    assert tex.isascii(), [c for c in tex if not c.isascii()]
+    assert "$\\Delta$ [CI]" in tex
+    cell = latex(["Δ", "WER 0 dB"], [["1.0 ± 0.2", "a_b & 50%"]], "c")
+    assert cell.isascii() and "1.0 $\\pm$ 0.2" in cell and "a\\_b \\& 50\\%" in cell
+
+
+def test_the_latex_caption_names_the_holm_rule_the_report_used(run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    assert "Holm within the paper's families" in (run / "tables" / "emotion.tex").read_text()
+    copy = tmp_path / "all"
+    shutil.copytree(run, copy)
+    assert main(["report", str(copy), "--no-plots", "--tables", "--holm", "all"]) == 0
+    tex = (copy / "tables" / "emotion.tex").read_text()
+    assert "Holm over all of a model's per-seed tests" in tex and "within the paper" not in tex
