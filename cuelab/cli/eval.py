@@ -29,7 +29,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "eval",
         help="run a dataset under token conditions and write a run folder",
-        description="Batch evaluation: predictions, statistics and plots in a run folder.",
+        description="Batch evaluation: predictions and statistics in a run folder (plots with "
+        "--plots).",
     )
     p.add_argument("config", nargs="?", metavar="CONFIG.toml", help="run configuration file")
     p.add_argument("--manifest", metavar="CSV", help="manifest of the clips")
@@ -54,7 +55,16 @@ def register(sub: Any) -> None:
     p.add_argument("--bootstrap-seed", type=int, help="bootstrap seed (default 0)")
     p.add_argument("--out", metavar="DIR", help="run folder")
     p.add_argument("--shard", metavar="I/N", help="run only shard I of N")
-    p.add_argument("--workers", type=int, help="feature processes (default: all cores)")
+    p.add_argument(
+        "--workers", type=int, help="feature processes (default: from the job and the idle cores)"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch threads (default: $CUELAB_THREADS, $OMP_NUM_THREADS, else the idle cores "
+        "less the feature workers)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument(
         "--fail-fast",
@@ -96,7 +106,7 @@ def register(sub: Any) -> None:
     g.add_argument("--top-p", type=float, metavar="P", help="with --sample (default 0.9)")
     add_label_score_argument(p)
     add_remote_arguments(p)
-    p.add_argument("--no-plots", action="store_true", help="write the tables only")
+    _plot_arguments(p)
     p.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
     p.set_defaults(func=run_eval_command)
 
@@ -107,17 +117,18 @@ def register(sub: Any) -> None:
     )
     m.add_argument("dirs", nargs="+", metavar="DIR", help="shard run folders")
     m.add_argument("-o", "--output", required=True, metavar="OUT", help="merged run folder")
-    m.add_argument("--no-plots", action="store_true", help="write the tables only")
+    _plot_arguments(m)
     m.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
     m.set_defaults(func=run_merge_command)
 
     r = sub.add_parser(
         "report",
-        help="rebuild a run folder's tables and plots",
-        description="Recompute summary, tests, confusion and Spearman tables and the plots.",
+        help="rebuild a run folder's tables (and plots with --plots)",
+        description="Recompute summary, tests, confusion and Spearman tables (and, with "
+        "--plots, the plots).",
     )
     r.add_argument("dir", metavar="DIR", help="run folder")
-    r.add_argument("--no-plots", action="store_true", help="write the tables only")
+    _plot_arguments(r)
     r.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
     r.set_defaults(func=run_report_command)
 
@@ -133,12 +144,24 @@ def register(sub: Any) -> None:
     f.set_defaults(func=run_repair_command)
 
 
+def _plot_arguments(parser: Any) -> None:
+    """``--plots`` draws the PNG figures; without it the report writes its tables only.
+
+    Plots were half of a report's time, so the default report (and with it the end of
+    every ``eval``) is the tables; ``--no-plots`` is kept for the scripts that pass it.
+    """
+    parser.add_argument(
+        "--plots", action="store_true", help="also draw the PNG plots (slower; default: tables)"
+    )
+    parser.add_argument("--no-plots", action="store_true", help=argparse.SUPPRESS)
+
+
 _KEYS = {
     "manifest": "manifest", "split": "split", "model": "models", "conditions": "conditions",
     "corrupt_grid": "corrupt_grid", "seeds": "seeds", "labels": "labels", "task": "task",
     "norms": "norms", "quant": "quant", "device": "device", "limit": "limit",
     "bootstrap": "bootstrap", "bootstrap_seed": "bootstrap_seed", "out": "out",
-    "shard": "shard", "workers": "workers", "tasks": "sseu_tasks", "joint": "joint",
+    "shard": "shard", "workers": "workers", "threads": "threads", "tasks": "sseu_tasks", "joint": "joint",
     "cot": "cot", "matcher": "matcher", "max_new_tokens": "max_new_tokens",
     "cot_max_new_tokens": "cot_max_new_tokens", "sample": "sample",
     "temperature": "temperature", "top_p": "top_p", "scoring": "scoring",
@@ -211,7 +234,7 @@ def _print_sseu(files: Any, as_json: bool) -> None:
 def _report(folder: Path, args: argparse.Namespace) -> int:
     from cuelab.core.reports.build import build_report
 
-    files = build_report(folder, plots=not args.no_plots)
+    files = build_report(folder, plots=args.plots and not args.no_plots)
     _print_summary(files, args.json)
     print(f"report in {folder} ({len(files.plots)} plots)", file=sys.stderr)
     return 0
@@ -224,7 +247,11 @@ def run_eval_command(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     outcome = run_eval(
-        config, resume=args.resume, control=progress_control("eval"), command=sys.argv
+        config,
+        resume=args.resume,
+        control=progress_control("eval"),
+        command=sys.argv,
+        stream_features=True,
     )
     print(
         f"{outcome.folder}: {outcome.rows_written} rows written"

@@ -79,6 +79,9 @@ class AudioLMAdapter(ModelAdapter):
         self.user_suffix = ""
         self.label_score = "sum"  # or "mean" (per label token); set by load()
         self.max_batch: int | None = None  # rows per suffix pass; None = from memory
+        # True projects every position onto the vocabulary, as before logits_to_keep
+        # (benchmarks/peer_eval_kit.py's "before" figure); results are the same.
+        self.full_projection = False
         self.prefixes: PrefixLRU[PrefixState] = PrefixLRU(maxsize=4)
 
     # ----- loading -----------------------------------------------------------------
@@ -325,11 +328,11 @@ class AudioLMAdapter(ModelAdapter):
         sliced here and only those go through ``lm_head``. The result has ``logits``
         (batch x kept positions x vocabulary) and ``cache``.
         """
-        if self.keeps_logits:
+        if self.keeps_logits and not self.full_projection:
             return self._forward(logits_to_keep=keep, **kwargs)
         inner = getattr(self.model, "model", None)
         head = getattr(self.model, "lm_head", None)
-        if inner is None or head is None:  # an unknown layout: project all, then slice
+        if inner is None or head is None or self.full_projection:  # an unknown layout: project all, then slice
             out = self._forward(**kwargs)
             return SimpleNamespace(logits=_kept(out.logits, keep), cache=_cache_of(out))
         out = self._forward(_call=inner, **kwargs)
