@@ -163,7 +163,8 @@ def workers(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
     import soundfile as sf
 
-    from cuelab.core.cues.features import FeatureCache, choose_workers, extract_many
+    from cuelab.core.cues.features import FeatureCache, extract_many
+    from cuelab.core.cues.workers import choose_workers
 
     rng = np.random.default_rng(0)
     times: dict[str, list[float]] = {"1": [], "2": [], "auto": []}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cuelab.core.audio.io import write_audio
-from cuelab.core.cues.features import choose_workers
+from cuelab.core.cues.workers import choose_workers
 from cuelab.core.threads import ThreadsError, choose_threads, idle_cores, usable_cores
 
 

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from cuelab.core.audio.io import load_audio
-from cuelab.core.cues.features import FeatureCache, FeatureConfig, choose_workers, extract_file
+from cuelab.core.cues.features import FeatureCache, FeatureConfig, extract_file
 from cuelab.core.cues.tokens import TokenSet
+from cuelab.core.cues.workers import choose_workers
 from cuelab.core.datasets.annotations import load_annotations
 from cuelab.core.datasets.manifest import ManifestRow, read_manifest
 from cuelab.core.errors import AudioError, FeatureError, ModelError

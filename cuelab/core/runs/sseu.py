@@ -96,6 +96,7 @@ __all__ = [
     "sseu_header",
     "sseu_identity",
 ]
+from cuelab.core.threads import apply_threads, choose_threads
 
 log = logging.getLogger(__name__)
 
@@ -418,6 +419,9 @@ def run_sseu_eval(
         "wer_raw": "texts as written, split on white space",
     }
     session = rec.start_session(record, command)
+    threads = choose_threads(config.threads)  # no feature workers run beside SSEU models
+    apply_threads(threads)
+    session["threads"] = threads.to_dict()
     rec.write_record(out, record)
     writer = PredictionWriter(
         out / rec.PREDICTIONS_CSV, setup.header, resume, KEY_COLUMNS, rec.row_check(record)
