@@ -71,7 +71,8 @@ def one_eval(model: Path, limit: int, conditions: str, plots: bool, out: Path) -
 
     config = config_from_mapping(
         {"manifest": str(DEMO), "models": [f"qwen2-audio:{model}"], "conditions": conditions,
-         "out": str(out), "limit": limit, "bootstrap": 200, "quant": "fp32", "device": "cpu"},
+         "out": str(out), "limit": limit, "bootstrap": 200, "quant": "fp32", "device": "cpu",
+         "labels": ["angry", "happy", "neutral", "sad"]},
         base_dir=None,
     )  # fmt: skip
     kwargs: dict[str, Any] = {"control": JobControl(on_progress=on_progress), "loader": loader}

@@ -606,7 +606,6 @@ def _extract_many(
         workers = choose_workers([job[1] for job in jobs.values()]).workers if jobs else 1
     n_workers = max(1, min(workers, len(jobs)))
     note[0] = f"{n_workers} worker" + ("" if n_workers == 1 else "s")
-    log.info("extracting features of %d files with %s", len(jobs), note[0])
     if n_workers <= 1:
         for job in jobs.values():
             ctl.check()

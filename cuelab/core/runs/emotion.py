@@ -135,19 +135,18 @@ def run_emotion_eval(
     out.mkdir(parents=True, exist_ok=True)
     record = open_record(out, config, ident, str(manifest.path), labels, resume)
     session = rec.start_session(record, command)
+    streaming = stream_features and can_stream(config)
+    chunk, stream_workers = _threads(config, rows, session, streaming)
     rec.write_record(out, record)
     extras = rec.extra_columns(manifest.columns, labels)
     header = rec.prediction_header(labels, extras)
     check = rec.row_check(record)
     writer = PredictionWriter(out / rec.PREDICTIONS_CSV, header, resume, check=check)
     failures = ClipFailures(out, config.fail_fast)
-    streaming = stream_features and can_stream(config)
     mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
     todo = _todo(config, mine, writer.done)
     first = next((spec for spec in config.models if todo[spec]), None)
     with run_session(out, record, session, writer), failures:
-        chunk, stream_workers = _threads(config, rows, session, streaming)
-        rec.write_record(out, record)
         # the first model loads while the features start
         options = config.load_options()
         preload = ModelPreload(first, options, loader or default_loader) if first else None
@@ -198,7 +197,6 @@ def _threads(
     choice = choose_threads(config.threads, feature_workers=concurrent)
     apply_threads(choice)
     session["threads"] = choice.to_dict()
-    log.info("torch threads: %d (%s)", choice.threads, choice.source)
     if not streaming:
         return FEATURE_CHUNK, config.workers
     if workers == 1:
