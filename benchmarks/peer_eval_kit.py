@@ -180,8 +180,10 @@ def main() -> int:
                 entry["logits_kept_gain_median"] = statistics.median(before_ratios)
                 entry["logits_kept_gain_range"] = [min(before_ratios), max(before_ratios)]
             result["lengths"][f"{seconds:g}s"] = entry
+            if args.json:  # one line per length as it finishes (long runs on busy machines)
+                print(json.dumps({"length": f"{seconds:g}s", **entry}), flush=True)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result), flush=True)
     else:
         _print(result)
     return 0

@@ -104,14 +104,18 @@ def test_a_shuffle_run_waits_for_every_clip_and_still_loads_early(
 ) -> None:
     cache = FeatureCache(tmp_path / "cache")
     at_first_score: list[int] = []
+    details: set[str] = set()
 
     def on_progress(info: ProgressInfo) -> None:
+        if info.message == "features" and info.done:
+            details.add(info.detail)
         if info.message.startswith("reference") and not at_first_score:
             at_first_score.append(_cached(cache))
 
     cfg = _config(manifest, tmp_path / "run", conditions="audio-only,shuffle")
     run_eval(cfg, cache=cache, control=JobControl(on_progress=on_progress), stream_features=True)
     assert at_first_score == [CLIPS]  # shuffles draw over the whole split: no streaming
+    assert details == {"1 worker"}  # the progress line says how many workers extract
 
 
 def test_threads_are_chosen_applied_and_recorded(
