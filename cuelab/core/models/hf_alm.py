@@ -332,7 +332,8 @@ class AudioLMAdapter(ModelAdapter):
             return self._forward(logits_to_keep=keep, **kwargs)
         inner = getattr(self.model, "model", None)
         head = getattr(self.model, "lm_head", None)
-        if inner is None or head is None or self.full_projection:  # an unknown layout: project all, then slice
+        if inner is None or head is None or self.full_projection:
+            # an unknown layout (or the benchmark's "before"): project all, then slice
             out = self._forward(**kwargs)
             return SimpleNamespace(logits=_kept(out.logits, keep), cache=_cache_of(out))
         out = self._forward(_call=inner, **kwargs)
