@@ -79,6 +79,12 @@ def plain_progress(label: str, every_s: float) -> Callable[[ProgressInfo], None]
     return line
 
 
+def _line_note(info: ProgressInfo) -> str:
+    """The stage or item and its detail (e.g. ``features (2 workers)``), cut to fit."""
+    text = f"{info.message} ({info.detail})" if info.detail else info.message
+    return text if len(text) <= 56 else text[:55] + "…"
+
+
 def progress_control(label: str, enabled: bool | None = None) -> JobControl:
     """A :class:`JobControl` that reports progress on stderr.
 
@@ -100,7 +106,7 @@ def progress_control(label: str, enabled: bool | None = None) -> JobControl:
         eta = f"{info.eta_s:5.0f}s" if info.eta_s is not None else "    ?"
         sys.stderr.write(
             f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {info.done}/{info.total}"
-            f" {info.rate:5.1f}/s eta {eta}"
+            f" {info.rate:5.1f}/s eta {eta} {_line_note(info):<56}"
         )
         if info.done >= info.total:
             sys.stderr.write("\n")

@@ -30,7 +30,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "eval",
         help="run a dataset under token conditions and write a run folder",
-        description="Batch evaluation: predictions, statistics and plots in a run folder.",
+        description="Batch evaluation: predictions and statistics in a run folder (plots with "
+        "--plots).",
     )
     p.add_argument("config", nargs="?", metavar="CONFIG.toml", help="run configuration file")
     p.add_argument(
@@ -70,7 +71,16 @@ def register(sub: Any) -> None:
     p.add_argument("--bootstrap-seed", type=int, help="bootstrap seed (default 0)")
     p.add_argument("--out", metavar="DIR", help="run folder")
     p.add_argument("--shard", metavar="I/N", help="run only shard I of N")
-    p.add_argument("--workers", type=int, help="feature processes (default: all cores)")
+    p.add_argument(
+        "--workers", type=int, help="feature processes (default: from the job and the idle cores)"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch threads (default: $CUELAB_THREADS, $OMP_NUM_THREADS, else the idle cores "
+        "less the feature workers)",
+    )
     p.add_argument(
         "--resume",
         action="store_true",
@@ -144,7 +154,7 @@ def register(sub: Any) -> None:
         "added as the control); writes channels.csv",
     )
     e.add_argument("--edit-engine", choices=("world", "praat"), help="resynthesis engine")
-    p.add_argument("--no-plots", action="store_true", help="write the tables only")
+    _plot_arguments(p)
     p.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
     p.set_defaults(func=run_eval_command)
 
@@ -156,18 +166,19 @@ def register(sub: Any) -> None:
     m.add_argument("dirs", nargs="+", metavar="DIR", help="shard run folders")
     m.add_argument("-o", "--output", required=True, metavar="OUT", help="merged run folder")
     add_analysis_arguments(m, tables_default=True)
-    m.add_argument("--no-plots", action="store_true", help="write the tables only")
+    _plot_arguments(m)
     m.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
     m.set_defaults(func=run_merge_command)
 
     r = sub.add_parser(
         "report",
-        help="rebuild a run folder's tables and plots",
-        description="Recompute summary, tests, confusion and Spearman tables and the plots.",
+        help="rebuild a run folder's tables (and plots with --plots)",
+        description="Recompute summary, tests, confusion and Spearman tables (and, with "
+        "--plots, the plots).",
     )
     r.add_argument("dir", metavar="DIR", help="run folder")
     add_analysis_arguments(r, tables_default=False)
-    r.add_argument("--no-plots", action="store_true", help="write the tables only")
+    _plot_arguments(r)
     r.add_argument("--json", action="store_true", help="print summary rows as JSON lines")
     r.set_defaults(func=run_report_command)
 
@@ -199,10 +210,11 @@ def add_analysis_arguments(p: argparse.ArgumentParser, *, tables_default: bool) 
     a.add_argument(
         "--tables",
         action=argparse.BooleanOptionalAction,
-        default=tables_default,
+        default=None,
         help="write tables/ in the papers' shape (CSV, Markdown, LaTeX)"
         + (" (default: on)" if tables_default else ""),
     )
+    p.set_defaults(tables_default=tables_default)
 
 
 def _calibrate_choices(args: argparse.Namespace) -> list[str] | None:
@@ -232,12 +244,24 @@ def _content_free(folder: Path) -> None:
     score_content_free(folder)
 
 
+def _plot_arguments(parser: Any) -> None:
+    """``--plots`` draws the PNG figures; without it the report writes its tables only.
+
+    Plots were half of a report's time, so the default report (and with it the end of
+    every ``eval``) is the tables; ``--no-plots`` is kept for the scripts that pass it.
+    """
+    parser.add_argument(
+        "--plots", action="store_true", help="also draw the PNG plots (slower; default: tables)"
+    )
+    parser.add_argument("--no-plots", action="store_true", help=argparse.SUPPRESS)
+
+
 _KEYS = {
     "manifest": "manifest", "split": "split", "model": "models", "conditions": "conditions",
     "corrupt_grid": "corrupt_grid", "seeds": "seeds", "labels": "labels", "task": "task",
     "norms": "norms", "quant": "quant", "device": "device", "limit": "limit",
     "bootstrap": "bootstrap", "bootstrap_seed": "bootstrap_seed", "out": "out",
-    "shard": "shard", "workers": "workers", "tasks": "sseu_tasks", "joint": "joint",
+    "shard": "shard", "workers": "workers", "threads": "threads", "tasks": "sseu_tasks", "joint": "joint",
     "cot": "cot", "matcher": "matcher", "max_new_tokens": "max_new_tokens",
     "cot_max_new_tokens": "cot_max_new_tokens", "sample": "sample",
     "temperature": "temperature", "top_p": "top_p", "scoring": "scoring",
@@ -333,12 +357,17 @@ def _report(folder: Path, args: argparse.Namespace) -> int:
     calibrate = _calibrate_choices(args)
     if calibrate and "contextual" in calibrate:
         _content_free(folder)
+    asked_tables = getattr(args, "tables", None)
+    tables = asked_tables if asked_tables is not None else getattr(args, "tables_default", False)
+    plots = bool(getattr(args, "plots", False)) and not args.no_plots
     files = build_report(
         folder,
-        plots=not args.no_plots,
+        plots=plots,
         holm=getattr(args, "holm", None),
         calibrate=calibrate,
-        tables=bool(getattr(args, "tables", False)),
+        tables=bool(tables),
+        # a figure of an analysis asked for by name is drawn without --plots
+        analysis_plots=plots or asked_tables is True or bool(calibrate),
     )
     _print_summary(files, args.json)
     print(f"report in {folder} ({len(files.plots)} plots)", file=sys.stderr)
@@ -360,7 +389,11 @@ def run_eval_command(args: argparse.Namespace) -> int:
               end="")  # fmt: skip
         return 0
     outcome = run_eval(
-        config, resume=args.resume, control=progress_control("eval"), command=sys.argv
+        config,
+        resume=args.resume,
+        control=progress_control("eval"),
+        command=sys.argv,
+        stream_features=True,
     )
     print(
         f"{outcome.folder}: {outcome.rows_written} rows written"

@@ -19,12 +19,17 @@ from cuelab.core.errors import Cancelled
 
 @dataclass(frozen=True)
 class ProgressInfo:
-    """One progress record: ``done`` of ``total`` items, rate and ETA."""
+    """One progress record: ``done`` of ``total`` items, rate and ETA.
+
+    ``message`` names the stage (``features``, ``scoring``) or the item; ``detail`` says
+    more for a progress line (e.g. how many feature workers run).
+    """
 
     done: int
     total: int
     elapsed_s: float
     message: str = ""
+    detail: str = ""
 
     @property
     def rate(self) -> float:
@@ -77,20 +82,20 @@ class JobControl:
         self._total = total
         self._emit(message)
 
-    def advance(self, n: int = 1, message: str = "") -> None:
+    def advance(self, n: int = 1, message: str = "", detail: str = "") -> None:
         """Record ``n`` more finished items and report progress."""
         self._done += n
-        self._emit(message)
+        self._emit(message, detail)
 
     @property
     def done(self) -> int:
         """Items finished so far."""
         return self._done
 
-    def _emit(self, message: str) -> None:
+    def _emit(self, message: str, detail: str = "") -> None:
         if self._on_progress is not None:
-            info = ProgressInfo(self._done, self._total, time.monotonic() - self._start, message)
-            self._on_progress(info)
+            elapsed = time.monotonic() - self._start
+            self._on_progress(ProgressInfo(self._done, self._total, elapsed, message, detail))
 
 
 def pool_worker_init(parent_pid: int) -> None:

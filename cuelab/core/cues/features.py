@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from cuelab.core.audio import io as audio
+from cuelab.core.cues.workers import choose_workers
 from cuelab.core.errors import AudioError, CueLabError, FeatureError
 from cuelab.core.jobs import JobControl, pool_worker_init
 from cuelab.core.safeio import atomic_write_text
@@ -424,13 +425,6 @@ def extract_file(
     return feats
 
 
-def _default_workers() -> int:
-    """Cores this process may use (the affinity mask, where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
-
-
 def _mp_context() -> multiprocessing.context.BaseContext:
     """A start method that is safe from a threaded (GUI) process.
 
@@ -549,19 +543,20 @@ def _extract_many(
     max_seconds: float | None,
     errors: dict[int, str] | None,
 ) -> list[ClipFeatures | None]:
-    """Features of many files, in input order, using every core.
+    """Features of many files, in input order, on the cores that pay.
 
     Cache hits are served first, in this process; misses run in a process
-    pool (``workers`` processes, default all usable cores; ``workers=1``
-    runs in-process). Each result is cached as soon as it arrives, so a
-    cancelled or failed run loses nothing already computed. Files with the
+    pool (``workers`` processes, default what pays for itself now, see
+    :func:`choose_workers`; ``workers=1`` runs in-process). Each result is
+    cached as soon as it arrives, so a cancelled or failed run loses nothing
+    already computed. Files with the
     same content are extracted once.
 
     Args:
         paths: audio files.
         config: the feature configuration.
         cache: where to look up and store features, or None for no cache.
-        workers: number of processes, or None for all usable cores.
+        workers: number of processes, or None to decide (:func:`choose_workers`).
         control: progress (one ``advance`` per clip) and cancellation.
         max_seconds: longest accepted clip.
 
@@ -575,12 +570,14 @@ def _extract_many(
     results: list[ClipFeatures | None] = [None] * len(files)
     jobs: dict[str, _Job] = {}
 
+    note = ["cache"]  # the progress message: where features come from now
+
     def fail(idxs: list[int], exc: CueLabError) -> None:
         if errors is None:
             raise exc
         for i in idxs:
             errors[i] = str(exc)
-        ctl.advance(len(idxs))
+        ctl.advance(len(idxs), note[0])
 
     for i, p in enumerate(files):
         ctl.check()
@@ -589,7 +586,7 @@ def _extract_many(
             hit = cache.get(key) if cache is not None and key is not None else None
             if hit is not None:
                 results[i] = _check_hit(p, hit, max_seconds)
-                ctl.advance()
+                ctl.advance(1, note[0])
                 continue
         except (AudioError, FeatureError) as exc:
             fail([i], exc)
@@ -603,9 +600,12 @@ def _extract_many(
             cache.put(key, feats)
         for i in idxs:
             results[i] = feats
-        ctl.advance(len(idxs))
+        ctl.advance(len(idxs), note[0])
 
-    n_workers = min(workers if workers is not None else _default_workers(), len(jobs))
+    if workers is None:
+        workers = choose_workers([job[1] for job in jobs.values()]).workers if jobs else 1
+    n_workers = max(1, min(workers, len(jobs)))
+    note[0] = f"{n_workers} worker" + ("" if n_workers == 1 else "s")
     if n_workers <= 1:
         for job in jobs.values():
             ctl.check()

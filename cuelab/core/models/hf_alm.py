@@ -11,11 +11,13 @@ equal a full forward pass; ``prefix_reuse = False`` gives that full pass.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import hashlib
 import inspect
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -83,6 +85,9 @@ class AudioLMAdapter(ModelAdapter):
         self.label_score = "sum"  # or "mean" (per label token); set by load()
         self.scoring = "continuation"  # or "first-token", "generate"; set by load()
         self.max_batch: int | None = None  # rows per suffix pass; None = from memory
+        # True projects every position onto the vocabulary, as before logits_to_keep
+        # (benchmarks/peer_eval_kit.py's "before" figure); results are the same.
+        self.full_projection = False
         self.prefixes: PrefixLRU[PrefixState] = PrefixLRU(maxsize=4)
 
     # ----- loading -----------------------------------------------------------------
@@ -253,10 +258,11 @@ class AudioLMAdapter(ModelAdapter):
         inputs = self.model_inputs(text + self.end_of_turn, clip)
         ids = inputs["input_ids"][0]
         extra = len(ids) - len(row.ids)
-        with torch.inference_mode():
-            logits = self._forward(**inputs).logits[0]
         start = row.span_start + extra
-        logp = torch.log_softmax(logits[start - 1 : -1].float(), dim=-1)
+        keep = torch.arange(start - 1, len(ids) - 1)  # the positions that predict the span
+        with torch.inference_mode():
+            logits = self._forward_kept(keep, **inputs).logits[0]
+        logp = torch.log_softmax(logits.float(), dim=-1)
         return float(logp.gather(1, ids[start:, None].to(logp.device)).sum())
 
     def _score_with_prefix(
@@ -295,7 +301,7 @@ class AudioLMAdapter(ModelAdapter):
             inputs["input_ids"] = inputs["input_ids"][:, :length]
             inputs["attention_mask"] = inputs["attention_mask"][:, :length]
         with torch.inference_mode():
-            out = self._forward(**inputs, use_cache=True)
+            out = self._forward_kept(1, **inputs, use_cache=True)  # only the last is read
         cache = getattr(out, "cache", None)
         if cache is None:  # transformers before the ``cache`` name
             cache = out.past_key_values
@@ -304,14 +310,49 @@ class AudioLMAdapter(ModelAdapter):
         self.prefixes.put(key, state)
         return state
 
-    def run_suffix(self, state: PrefixState, cache: Any, ids: Any, mask: Any, starts: Any) -> Any:
-        """Logits of ``ids`` on top of ``cache``; row i's first token sits at ``starts[i]``."""
+    def run_suffix(
+        self, state: PrefixState, cache: Any, ids: Any, mask: Any, starts: Any, keep: Any
+    ) -> Any:
+        """Logits of ``ids`` on top of ``cache``; row i's first token sits at ``starts[i]``.
+
+        Only the positions ``keep`` (an int: the last N; a 1-D tensor: those indices, for
+        every row) get vocabulary logits: the scorers read a few positions per row.
+        """
         kwargs = {
             "position_ids": self.position_ids(state, starts, ids.shape[1]),
             self.cache_argument: cache,
         }
-        out = self._forward(input_ids=ids, attention_mask=mask, use_cache=True, **kwargs)
+        out = self._forward_kept(keep, input_ids=ids, attention_mask=mask, use_cache=True,
+                                 **kwargs)  # fmt: skip
         return out.logits
+
+    @functools.cached_property
+    def keeps_logits(self) -> bool:
+        """Whether the model's forward takes transformers' ``logits_to_keep``."""
+        return "logits_to_keep" in inspect.signature(self.model.forward).parameters
+
+    def _forward_kept(self, keep: Any, **kwargs: Any) -> Any:
+        """A forward that projects onto the vocabulary only at the positions ``keep``.
+
+        Most of a scoring pass is the vocabulary projection (156k words for the Qwen
+        family) at positions whose logits are never read. ``keep`` follows
+        ``logits_to_keep``: an int keeps the last N positions (0: all), a 1-D tensor the
+        given indices. Models whose forward takes ``logits_to_keep`` (AF3) get it; for
+        the others (Qwen2-Audio, the Omni thinker) the decoder's hidden states are
+        sliced here and only those go through ``lm_head``. The result has ``logits``
+        (batch x kept positions x vocabulary) and ``cache``.
+        """
+        if self.keeps_logits and not self.full_projection:
+            return self._forward(logits_to_keep=keep, **kwargs)
+        inner = getattr(self.model, "model", None)
+        head = getattr(self.model, "lm_head", None)
+        if inner is None or head is None or self.full_projection:
+            # an unknown layout (or the benchmark's "before"): project all, then slice
+            out = self._forward(**kwargs)
+            return SimpleNamespace(logits=_kept(out.logits, keep), cache=_cache_of(out))
+        out = self._forward(_call=inner, **kwargs)
+        hidden = _kept(out.last_hidden_state, keep)
+        return SimpleNamespace(logits=head(hidden), cache=_cache_of(out))
 
     @functools.cached_property
     def cache_argument(self) -> str:
@@ -325,12 +366,12 @@ class AudioLMAdapter(ModelAdapter):
 
         return starts[:, None] + torch.arange(width, device=starts.device)[None, :]
 
-    def _forward(self, **kwargs: Any) -> Any:
+    def _forward(self, _call: Any = None, **kwargs: Any) -> Any:
         import torch
 
         moved = self._to_model(kwargs)
         try:
-            return self.model(**moved)
+            return (self.model if _call is None else _call)(**moved)
         except torch.OutOfMemoryError as exc:
             raise ModelError(
                 f"out of memory running {self.family} on {self.device}; "
@@ -404,7 +445,7 @@ class AudioLMAdapter(ModelAdapter):
         inputs = self._to_model(self.model_inputs(prompt, clip))
         decoding = self.decoding(max_new_tokens, sampling)
         config = GenerationConfig(**decoding)
-        with torch.inference_mode():
+        with torch.inference_mode(), self.last_position_head():
             if sampling is None:
                 out = self.model.generate(**inputs, generation_config=config)
             else:
@@ -417,6 +458,25 @@ class AudioLMAdapter(ModelAdapter):
         text = str(self.tokenizer.decode(new, skip_special_tokens=True)).strip()
         finish = "stop" if ended or len(new) < max_new_tokens else "length"
         return Generation(text, finish, len(new), prompt, decoding)
+
+    @contextlib.contextmanager
+    def last_position_head(self) -> Iterator[None]:
+        """Within the block, ``lm_head`` projects only each pass's last position.
+
+        ``generate`` reads nothing but the last position's logits; it asks for just those
+        through ``logits_to_keep`` when the model's forward takes it. For the families
+        whose forward does not (Qwen2-Audio, the Omni thinker), the head is wrapped for
+        the call, so the prompt's prefill does not project every prompt position.
+        """
+        head = getattr(self.model, "lm_head", None)
+        if self.keeps_logits or head is None:
+            yield
+            return
+        self.model.lm_head = _last_position(head)
+        try:
+            yield
+        finally:
+            self.model.lm_head = head
 
     def stop_ids(self) -> list[int]:
         """The family's end-of-turn tokens that the vocabulary has (``<|im_end|>``, ...)."""
@@ -464,6 +524,33 @@ class AudioLMAdapter(ModelAdapter):
     def _require_model(self) -> None:
         if self.model is None:
             raise ModelError(f"model {self.checkpoint.location} was unloaded")
+
+
+def _kept(tensor: Any, keep: Any) -> Any:
+    """``tensor`` (batch x positions x ...) at the positions ``keep`` (``logits_to_keep``)."""
+    if isinstance(keep, int):
+        return tensor if keep == 0 else tensor[:, -keep:]
+    return tensor[:, keep.to(tensor.device)]
+
+
+def _cache_of(out: Any) -> Any:
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else getattr(out, "past_key_values", None)
+
+
+def _last_position(head: Any) -> Any:
+    """A module that applies ``head`` to the last position only (see ``last_position_head``)."""
+    import torch
+
+    class LastPositionHead(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, hidden: Any) -> Any:
+            return self.inner(hidden[:, -1:, :])
+
+    return LastPositionHead(head)
 
 
 def _audio(clip: Clip) -> np.ndarray:

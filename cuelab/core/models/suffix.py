@@ -6,7 +6,9 @@ that variant; each label then adds only its few tokens. Stage one runs the
 variants' parts (one row per variant), stage two the labels (one row per
 variant x label) on top of the stage-one cache, so no token is computed
 twice. Rows are right-padded; padding is masked out and explicit positions
-put every real token where a full forward pass would.
+put every real token where a full forward pass would. Only the positions whose
+logits are read are projected onto the vocabulary (``keep``, see
+:meth:`~cuelab.core.models.hf_alm.AudioLMAdapter.run_suffix`).
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ class SuffixRunner(Protocol):
     tokenizer: Any
 
     def run_suffix(
-        self, state: PrefixState, cache: Any, ids: Any, mask: Any, starts: Any
+        self, state: PrefixState, cache: Any, ids: Any, mask: Any, starts: Any, keep: Any
     ) -> Any:  # pragma: no cover - a protocol
-        """Logits of ``ids`` run on top of ``cache`` (a copy of ``state``'s prefix cache)."""
+        """Logits of ``ids`` run on top of ``cache`` (a copy of ``state``'s prefix cache),
+        at the positions ``keep`` only (``logits_to_keep``: an int or a 1-D tensor)."""
         ...
 
 
@@ -96,11 +99,36 @@ def _padded(seqs: Sequence[Sequence[int]], pad: int) -> tuple[Any, Any]:
     return ids, mask
 
 
-def _span_logprob(predictors: Any, ids: Any, start: int, end: int) -> float:
+def _span_logprob(predictors: Any, targets: Any) -> float:
+    """Summed log-probability of ``targets``, row j predicted by ``predictors[j]``."""
     import torch
 
-    logp = torch.log_softmax(predictors[start:end].float(), dim=-1)
-    return float(logp.gather(1, ids[start:end, None]).sum())
+    logp = torch.log_softmax(predictors.float(), dim=-1)
+    return float(logp.gather(1, targets[:, None]).sum())
+
+
+def _read_range(spans: Sequence[tuple[int, int]]) -> tuple[int, Any]:
+    """The positions of a label pass whose logits are read, as ``(first, keep)``.
+
+    Row r (its label span ``start..end`` in its rest) reads the logits at positions
+    ``max(start - 1, 0) .. end - 2`` (position 0's predecessor is the stage-one logits).
+    ``keep`` is the union over rows (one index range for every row of the batch).
+    """
+    import torch
+
+    lo = min(max(s - 1, 0) for s, _ in spans)
+    hi = max(e - 1 for _, e in spans)
+    if hi <= lo:  # nothing read beyond the stage-one logits: keep one position
+        return lo, torch.tensor([lo])
+    return lo, torch.arange(lo, hi)
+
+
+def _predictors(first: Any, kept: Any, lo: int, start: int, end: int) -> Any:
+    """Rows predicting the span ``start..end`` from ``first`` and the kept logits."""
+    import torch
+
+    body = kept[max(start - 1, 0) - lo : end - 1 - lo]
+    return torch.cat([first[None, :], body], 0) if start == 0 else body
 
 
 def score_batched(
@@ -118,10 +146,13 @@ def score_batched(
     ids1, mask1 = (t.to(device) for t in _padded([g.shared for g in groups], pad))
     prefix_mask = torch.ones((n_groups, state.length), dtype=torch.long, device=device)
     starts1 = torch.full((n_groups,), state.length, dtype=torch.long, device=device)
-    logits1 = adapter.run_suffix(state, cache, ids1, torch.cat([prefix_mask, mask1], 1), starts1)
+    read = sorted({len(g.shared) - 1 for g in groups if g.shared}) or [0]
+    column = {p: j for j, p in enumerate(read)}
+    logits1 = adapter.run_suffix(state, cache, ids1, torch.cat([prefix_mask, mask1], 1), starts1,
+                                 torch.tensor(read))  # fmt: skip
     last = []
     for i, g in enumerate(groups):
-        last.append(logits1[i, len(g.shared) - 1] if g.shared else state.last_logits[0, -1])
+        last.append(logits1[i, column[len(g.shared) - 1]] if g.shared else state.last_logits[0, -1])
 
     cache.batch_repeat_interleave(n_labels)
     rests = [r for g in groups for r in g.rests]
@@ -130,14 +161,15 @@ def score_batched(
     starts2 = torch.tensor(
         [state.length + len(g.shared) for g in groups for _ in g.rows], device=device
     )
-    logits2 = adapter.run_suffix(state, cache, ids2, torch.cat([before, mask2], 1), starts2)
-    scores = {}
     flat = [(gi, row, rest, start) for gi, g in enumerate(groups) for row, rest, start in
             zip(g.rows, g.rests, g.starts)]  # fmt: skip
+    lo, keep = _read_range([(start, len(rest)) for _, _, rest, start in flat])
+    logits2 = adapter.run_suffix(state, cache, ids2, torch.cat([before, mask2], 1), starts2, keep)
+    scores = {}
     for i, (gi, row, rest, start) in enumerate(flat):
-        first = last[gi][None, :]
-        predictors = torch.cat([first, logits2[i, : len(rest) - 1]], 0)
-        scores[(row.variant, row.label)] = _span_logprob(predictors, ids2[i], start, len(rest))
+        predictors = _predictors(last[gi], logits2[i], lo, start, len(rest))
+        targets = ids2[i, start : len(rest)]
+        scores[(row.variant, row.label)] = _span_logprob(predictors, targets)
     return scores
 
 
@@ -157,17 +189,18 @@ def score_sequential(
             ids = torch.tensor([g.shared], device=device)
             mask = torch.ones((1, length + len(g.shared)), dtype=torch.long, device=device)
             start = torch.tensor([length], device=device)
-            first = adapter.run_suffix(state, cache, ids, mask, start)[0, -1]
+            first = adapter.run_suffix(state, cache, ids, mask, start, 1)[0, -1]
             length += len(g.shared)
         for row, rest, span in zip(g.rows, g.rests, g.starts):
             ids = torch.tensor([rest], device=device)
             mask = torch.ones((1, length + len(rest)), dtype=torch.long, device=device)
+            lo, keep = _read_range([(span, len(rest))])
             logits = adapter.run_suffix(
-                state, cache, ids, mask, torch.tensor([length], device=device)
+                state, cache, ids, mask, torch.tensor([length], device=device), keep
             )
             cache.crop(-len(rest))
-            predictors = torch.cat([first[None, :], logits[0, :-1]], 0)
-            scores[(row.variant, row.label)] = _span_logprob(predictors, ids[0], span, len(rest))
+            predictors = _predictors(first, logits[0], lo, span, len(rest))
+            scores[(row.variant, row.label)] = _span_logprob(predictors, ids[0, span:])
         if g.shared:
             cache.crop(-len(g.shared))
     return scores

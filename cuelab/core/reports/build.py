@@ -25,11 +25,14 @@ def build_report(
     holm: str | None = None,
     calibrate: Sequence[str] | None = None,
     tables: bool = False,
+    analysis_plots: bool | None = None,
 ) -> ReportFiles | SseuReportFiles:
     """Compute the statistics of a run folder and write its tables (and plots).
 
     ``holm`` and ``calibrate`` are the analysis choices of an emotion run
     (README "Analysis"); ``tables`` also writes ``tables/`` in the papers' shape.
+    ``analysis_plots`` draws the reliability diagram and the token-distribution figure
+    even without ``plots`` (None: with the plots).
 
     Raises:
         ReportError: no predictions, or no row with a reference label.
@@ -44,5 +47,11 @@ def build_report(
             write_sseu_tables(folder)
         return files
     return build_emotion_report(
-        folder, record, plots=plots, holm=holm, calibrate=calibrate, tables=tables
+        folder,
+        record,
+        plots=plots,
+        holm=holm,
+        calibrate=calibrate,
+        tables=tables,
+        analysis_plots=analysis_plots,
     )

@@ -105,6 +105,7 @@ def build_emotion_report(
     holm: str | None = None,
     calibrate: Sequence[str] | None = None,
     tables: bool = False,
+    analysis_plots: bool | None = None,
 ) -> ReportFiles:
     """Compute the statistics of an emotion run folder and write its tables (and plots).
 
@@ -116,6 +117,9 @@ def build_emotion_report(
     Raises:
         ReportError: no predictions, or no row with a reference label.
     """
+    # the analysis figures (reliability diagram, token distribution) are drawn with the
+    # plots, or whenever the analysis that owns them was asked for by name
+    figures = plots if analysis_plots is None else analysis_plots
     labels: list[str] = list(record["labels"])
     config = record["config"]
     models: list[str] = list(config["models"])
@@ -191,13 +195,13 @@ def build_emotion_report(
         files.plots = _plots(folder, groups, keys, summary, present, labels)
     files.annotations = write_annotation_report(folder, record)
     files.analysis = write_reliance_and_calibration(
-        folder, record, groups, keys, labels, present, calibrate, plots
+        folder, record, groups, keys, labels, present, calibrate, figures
     )
     record["analysis"] = analysis.analysis_choices(holm, calibrate)  # the tables' caption reads it
     if tables:
         from cuelab.core.reports.tables import write_emotion_tables
 
-        files.analysis.extend(write_emotion_tables(folder, record, plots=plots))
+        files.analysis.extend(write_emotion_tables(folder, record, plots=figures))
     rec.write_record(folder, record)
 
     if config.get("edits"):

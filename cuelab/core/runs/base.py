@@ -329,9 +329,11 @@ class ModelRun:
         record: dict[str, Any],
         out: Path,
         loader: ModelLoader,
+        adapter: ModelAdapter | None = None,
     ) -> None:
         self.spec = spec
-        self.adapter = loader(spec, config.load_options())
+        # ``adapter``: the model already loaded (in the background, while features ran)
+        self.adapter = adapter if adapter is not None else loader(spec, config.load_options())
         described = self.adapter.describe()
         prompts = getattr(self.adapter, "label_prompts", None)
         if callable(prompts) and record.get("labels"):  # the text each label is scored with

@@ -128,7 +128,11 @@ class RunConfig:
         shard: this run's part of the clips, or None for all.
         bootstrap: bootstrap resamples for the confidence intervals.
         bootstrap_seed: seed of the bootstrap.
-        workers: feature-extraction processes (None: all cores); no effect on results.
+        workers: feature-extraction processes (None: decided from the job size and the
+            cores idle now); no effect on results.
+        threads: torch threads (None: ``CUELAB_THREADS``, ``OMP_NUM_THREADS``, else the
+            idle cores less the feature workers; see :mod:`cuelab.core.threads`); no
+            effect on results.
         sseu_tasks: SSEU independent tasks (``asr``, ``asc``, ``at``); with ``joint`` or
             ``cot`` they make this an SSEU run (see :mod:`cuelab.core.runs.sseu`).
         joint: SSEU joint mode (one prompt asks all three).
@@ -175,6 +179,7 @@ class RunConfig:
     bootstrap: int = 1000
     bootstrap_seed: int = 0
     workers: int | None = field(default=None, compare=False)
+    threads: int | None = field(default=None, compare=False)
     sseu_tasks: tuple[str, ...] = ()
     joint: bool = False
     cot: bool = False
@@ -249,6 +254,10 @@ class RunConfig:
             )
         if self.concurrency is not None and self.concurrency < 1:
             raise RunConfigError("run configuration: concurrency must be at least 1")
+        if self.threads is not None and self.threads < 1:
+            raise RunConfigError("run configuration: threads must be at least 1")
+        if self.workers is not None and self.workers < 1:
+            raise RunConfigError("run configuration: workers must be at least 1")
         if self.is_sseu:
             self._check_sseu()
         self._check_sampling()
@@ -454,7 +463,7 @@ def config_from_mapping(data: dict[str, Any], base_dir: Path | None) -> RunConfi
     _edit_keys(data)
     for key in (
         "limit", "bootstrap", "bootstrap_seed", "workers", "max_new_tokens", "cot_max_new_tokens",
-        "concurrency",
+        "concurrency", "threads",
     ):  # fmt: skip
         value = data.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):

@@ -23,11 +23,13 @@ from typing import Any
 
 from cuelab.core.audio.io import load_audio
 from cuelab.core.cues.features import FeatureCache, FeatureConfig, extract_file
+from cuelab.core.cues.tokens import TokenSet
+from cuelab.core.cues.workers import choose_workers
 from cuelab.core.datasets.annotations import load_all
 from cuelab.core.datasets.manifest import ManifestRow, read_manifest
 from cuelab.core.errors import AudioError, FeatureError, ModelError
 from cuelab.core.jobs import JobControl
-from cuelab.core.models.base import Clip, Prediction
+from cuelab.core.models.base import Clip, ModelAdapter, Prediction
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.base import (
     ClipFailures,
@@ -43,7 +45,9 @@ from cuelab.core.runs.base import (
     run_session,
 )
 from cuelab.core.runs.config import RunConfig
+from cuelab.core.runs.overlap import STREAM_CHUNK, FeatureStream, ModelPreload, can_stream
 from cuelab.core.runs.plan import (
+    FEATURE_CHUNK,
     Variant,
     VariantPlan,
     clip_span,
@@ -53,6 +57,7 @@ from cuelab.core.runs.plan import (
     span_features,
     unique_texts,
 )
+from cuelab.core.threads import apply_threads, choose_threads
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +108,16 @@ def run_emotion_eval(
     command: Sequence[str] | None = None,
     cache: FeatureCache | None = None,
     loader: ModelLoader | None = None,
+    stream_features: bool = False,
 ) -> RunOutcome:
     """Run (or continue) an emotion (closed label set) evaluation into ``config.out``.
 
     The contract (arguments, progress, cancellation, errors) is
     :func:`cuelab.core.runs.engine.run_eval`'s: progress counts ``features`` then
-    ``scoring`` (one item per clip and model).
+    ``scoring`` (one item per clip and model). The first model loads while features
+    are extracted. With ``stream_features`` a run without shuffle conditions scores
+    clips while the next ones' features are extracted (:mod:`cuelab.core.runs.overlap`);
+    progress then counts ``scoring`` only, with the features' progress as its detail.
     """
     from cuelab.core.cues.norms import load_norms
     from cuelab.core.tasks.prompts import load_task
@@ -135,62 +144,210 @@ def run_emotion_eval(
     record = open_record(out, config, ident, str(manifest.path), labels, resume)
     replaced = replaced_note(record)
     session = rec.start_session(record, command)
+    streaming = stream_features and can_stream(config)
+    chunk, stream_workers = _threads(config, rows, session, streaming)
     rec.write_record(out, record)
     extras = rec.extra_columns(manifest.columns, labels)
     header = rec.prediction_header(labels, extras)
     check = rec.row_check(record)
     writer = PredictionWriter(out / rec.PREDICTIONS_CSV, header, resume, check=check)
-    written = 0
     failures = ClipFailures(out, config.fail_fast)
+    mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
+    todo = _todo(config, mine, writer.done)
+    first = next((spec for spec in config.models if todo[spec]), None)
     with run_session(out, record, session, writer), failures:
-        broken: dict[str, str] | None = None if config.fail_fast else {}
-        sets = compute_token_sets(rows, norms, cache, ctl, config.workers, broken)
-        for row in rows:
-            if broken and row.utt_id in broken:
-                failures.add(row.utt_id, row.rel_path, "", "features", broken[row.utt_id])
-        rows = [r for r, t in zip(rows, sets) if t is not None]
-        token_sets = [t for t in sets if t is not None]
-        splits = None if config.split is not None else [r.get("split") for r in rows]
-        plan = VariantPlan(config, [r.utt_id for r in rows], token_sets, splits)
-        record["interventions"] = plan.statistics()
-        record["notes"] = list(plan.notes)
-        rec.write_record(out, record)
-        for note in plan.notes:
-            log.warning("%s: %s", out, note)
-        mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
-        todo = _todo(config, plan, mine, writer.done)
-        ctl.start(sum(len(v) for v in todo.values()), "scoring")
-        for spec in config.models:
-            if not todo[spec]:
-                continue
-            ctx = EmotionModelRun(spec, config, record, out, loader or default_loader)
-            try:
-
-                def score(row: ManifestRow, ctx: EmotionModelRun = ctx) -> list[list[object]]:
-                    try:
-                        return ctx.score(row, plan, cache, task, labels, extras, writer.done)
-                    except (AudioError, FeatureError) as exc:  # this clip, not the run
-                        if config.fail_fast:
-                            raise
-                        failures.add(row.utt_id, row.rel_path, ctx.spec, "audio", str(exc))
-                        return []
-
-                for row, cells in in_order(score, todo[spec], ctx.adapter.concurrency, ctl):
-                    writer.append(cells)
-                    written += len(cells)
-                    ctl.advance(1, ctx.progress(row.utt_id))
-            finally:
-                ctx.close()
+        # the first model loads while the features start
+        options = config.load_options()
+        preload = ModelPreload(first, options, loader or default_loader) if first else None
+        stream = None
+        try:
+            if streaming:
+                stream = FeatureStream(rows, norms, cache, ctl, stream_workers,
+                                       not config.fail_fast, chunk)  # fmt: skip
+                run = _Scoring(config, record, out, loader, writer, failures, ctl, extras)
+                plan = run.streamed(stream, preload, todo, task, labels, cache)
+            else:
+                broken: dict[str, str] | None = None if config.fail_fast else {}
+                sets = compute_token_sets(rows, norms, cache, ctl, config.workers, broken)
+                for row in rows:
+                    if broken and row.utt_id in broken:
+                        failures.add(row.utt_id, row.rel_path, "", "features", broken[row.utt_id])
+                plan = _plan(config, rows, sets, out, record)
+                run = _Scoring(config, record, out, loader, writer, failures, ctl, extras)
+                ctl.start(sum(len(v) for v in todo.values()), "scoring")
+            for spec in config.models:
+                rows_left = [r for r in todo[spec] if r.utt_id in plan.index]
+                if not rows_left or spec in run.scored:
+                    continue
+                adapter = preload.take() if preload is not None and spec == preload.spec else None
+                run.model(spec, adapter, plan, rows_left, task, labels, cache)
+        finally:
+            if stream is not None:
+                stream.close()
+            if preload is not None:
+                preload.discard()
+        written = run.written
     log.info("run %s complete: %d rows written, %d kept", out, written, writer.kept)
     notes = (*replaced, *plan.notes)
     return RunOutcome(out, written, writer.kept, len(mine), notes, len(failures.rows))
 
 
+def _threads(
+    config: RunConfig, rows: Sequence[ManifestRow], session: dict[str, Any], streaming: bool
+) -> tuple[int, int | None]:
+    """Choose and apply the torch threads; the streamed chunk size and its workers.
+
+    When features stream they run while the model scores, so their workers count
+    against the cores torch may use (:func:`cuelab.core.threads.choose_threads`).
+    """
+    workers = config.workers
+    if streaming and workers is None:
+        workers = choose_workers([r.path for r in rows]).workers
+    concurrent = (workers or 1) if streaming else 0
+    choice = choose_threads(config.threads, feature_workers=concurrent)
+    apply_threads(choice)
+    session["threads"] = choice.to_dict()
+    if not streaming:
+        return FEATURE_CHUNK, config.workers
+    if workers == 1:
+        return STREAM_CHUNK, 1
+    return FEATURE_CHUNK, config.workers  # a pool per chunk pays only on big chunks
+
+
+def _plan(
+    config: RunConfig,
+    rows: Sequence[ManifestRow],
+    sets: Sequence[TokenSet | None],
+    out: Path,
+    record: dict[str, Any],
+) -> VariantPlan:
+    """The run's variant plan over the clips with features; recorded in run.json."""
+    kept = [(r, t) for r, t in zip(rows, sets) if t is not None]
+    splits = None if config.split is not None else [r.get("split") for r, _ in kept]
+    plan = VariantPlan(config, [r.utt_id for r, _ in kept], [t for _, t in kept], splits)
+    record["interventions"] = plan.statistics()
+    record["notes"] = list(plan.notes)
+    rec.write_record(out, record)
+    for note in plan.notes:
+        log.warning("%s: %s", out, note)
+    return plan
+
+
+class _Scoring:
+    """Scores clips model by model and appends their rows in manifest order."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        record: dict[str, Any],
+        out: Path,
+        loader: ModelLoader | None,
+        writer: PredictionWriter,
+        failures: ClipFailures,
+        ctl: JobControl,
+        extras: Sequence[tuple[str, str]],
+    ) -> None:
+        self.config, self.record, self.out = config, record, out
+        self.loader = loader or default_loader
+        self.writer, self.failures, self.ctl, self.extras = writer, failures, ctl, extras
+        self.written = 0
+        self.scored: set[str] = set()
+
+    def _open(self, spec: str, adapter: ModelAdapter | None) -> EmotionModelRun:
+        return EmotionModelRun(spec, self.config, self.record, self.out, self.loader, adapter)
+
+    def _score(
+        self,
+        ctx: EmotionModelRun,
+        plan: VariantPlan,
+        rows: Sequence[ManifestRow],
+        task: Any,
+        labels: Sequence[str],
+        cache: FeatureCache,
+        note: Any = None,
+    ) -> None:
+        def score(row: ManifestRow) -> list[list[object]]:
+            try:
+                return ctx.score(row, plan, cache, task, labels, self.extras, self.writer.done)
+            except (AudioError, FeatureError) as exc:  # this clip, not the run
+                if self.config.fail_fast:
+                    raise
+                self.failures.add(row.utt_id, row.rel_path, ctx.spec, "audio", str(exc))
+                return []
+
+        for row, cells in in_order(score, rows, ctx.adapter.concurrency, self.ctl):
+            self.writer.append(cells)
+            self.written += len(cells)
+            message = ctx.progress(row.utt_id)
+            self.ctl.advance(1, message, "" if note is None else note())
+
+    def model(
+        self,
+        spec: str,
+        adapter: ModelAdapter | None,
+        plan: VariantPlan,
+        rows: Sequence[ManifestRow],
+        task: Any,
+        labels: Sequence[str],
+        cache: FeatureCache,
+    ) -> None:
+        """Load (or take) one model and score ``rows`` with it."""
+        ctx = self._open(spec, adapter)
+        try:
+            self._score(ctx, plan, rows, task, labels, cache)
+        finally:
+            ctx.close()
+        self.scored.add(spec)
+
+    def streamed(
+        self,
+        stream: FeatureStream,
+        preload: ModelPreload | None,
+        todo: dict[str, list[ManifestRow]],
+        task: Any,
+        labels: Sequence[str],
+        cache: FeatureCache,
+    ) -> VariantPlan:
+        """Score the first model's clips chunk by chunk as their features arrive.
+
+        Each chunk's plan equals the whole run's for its clips (no shuffle: a clip's
+        variants depend on its own tokens only). Returns the whole run's plan.
+        """
+        self.ctl.start(sum(len(v) for v in todo.values()), "scoring")
+        ctx = self._open(preload.spec, preload.take()) if preload is not None else None
+        wanted = {r.utt_id for r in todo[ctx.spec]} if ctx is not None else set()
+        rows: list[ManifestRow] = []
+        sets: list[TokenSet | None] = []
+        try:
+            for part, part_sets, broken in stream:
+                for row in part:
+                    if row.utt_id in broken:
+                        msg = broken[row.utt_id]
+                        self.failures.add(row.utt_id, row.rel_path, "", "features", msg)
+                rows.extend(part)
+                sets.extend(part_sets)
+                if ctx is None:
+                    continue
+                kept = [(r, t) for r, t in zip(part, part_sets) if t is not None]
+                chunk_plan = VariantPlan(
+                    self.config, [r.utt_id for r, _ in kept], [t for _, t in kept]
+                )
+                mine = [r for r, _ in kept if r.utt_id in wanted]
+                self._score(ctx, chunk_plan, mine, task, labels, cache, lambda: stream.note)
+        finally:
+            if ctx is not None:
+                ctx.close()
+        if ctx is not None:
+            self.scored.add(ctx.spec)
+        return _plan(self.config, rows, sets, self.out, self.record)
+
+
 def _todo(
-    config: RunConfig, plan: VariantPlan, mine: Sequence[ManifestRow], done: set[Key]
+    config: RunConfig, mine: Sequence[ManifestRow], done: set[Key]
 ) -> dict[str, list[ManifestRow]]:
     """Per model, the clips with at least one (condition, seed) row still missing."""
-    keys = [(c, "" if s is None else str(s)) for c, s in plan.keys]
+    keys = [(c, "" if s is None else str(s)) for c in config.conditions
+            for s in config.seeds_for(c)]  # fmt: skip
     return {
         spec: [r for r in mine if any((r.utt_id, spec, c, s) not in done for c, s in keys)]
         for spec in config.models

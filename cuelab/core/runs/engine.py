@@ -27,6 +27,7 @@ def run_eval(
     command: Sequence[str] | None = None,
     cache: FeatureCache | None = None,
     loader: ModelLoader | None = None,
+    stream_features: bool = False,
 ) -> RunOutcome:
     """Run (or continue) a batch evaluation into ``config.out``.
 
@@ -38,6 +39,8 @@ def run_eval(
         command: the command line, recorded in run.json.
         cache: feature cache (default: the user cache).
         loader: model loader (default: the registry), e.g. to reuse a loaded adapter.
+        stream_features: score clips while the next ones' features are extracted (emotion
+            runs without shuffle conditions; see :mod:`cuelab.core.runs.overlap`).
 
     Raises:
         Cancelled: ``control`` was cancelled; everything finished so far is on disk
@@ -58,5 +61,6 @@ def run_eval(
                 loader=loader,
             )  # fmt: skip
         return run_emotion_eval(
-            config, resume=resume, control=control, command=command, cache=cache, loader=loader
-        )
+            config, resume=resume, control=control, command=command, cache=cache, loader=loader,
+            stream_features=stream_features,
+        )  # fmt: skip

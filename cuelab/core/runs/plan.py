@@ -102,9 +102,10 @@ class _LinkedControl(JobControl):
         self._parent.check()
         super().check()
 
-    def advance(self, n: int = 1, message: str = "") -> None:
-        super().advance(n, message)
-        self._parent.advance(n, self._message)
+    def advance(self, n: int = 1, message: str = "", detail: str = "") -> None:
+        super().advance(n, message, detail)
+        # the stage keeps its name; what the child said (e.g. "2 workers") is the detail
+        self._parent.advance(n, self._message, detail or message)
 
 
 def select_rows(manifest: Manifest, config: RunConfig) -> list[ManifestRow]:

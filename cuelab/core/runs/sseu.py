@@ -98,6 +98,7 @@ __all__ = [
     "sseu_header",
     "sseu_identity",
 ]
+from cuelab.core.threads import apply_threads, choose_threads
 
 log = logging.getLogger(__name__)
 
@@ -453,6 +454,9 @@ def run_sseu_eval(
         "prompt_texts": PROMPT_PROVENANCE,
     }
     session = rec.start_session(record, command)
+    threads = choose_threads(config.threads)  # no feature workers run beside SSEU models
+    apply_threads(threads)
+    session["threads"] = threads.to_dict()
     rec.write_record(out, record)
     writer = PredictionWriter(
         out / rec.PREDICTIONS_CSV, setup.header, resume, KEY_COLUMNS, rec.row_check(record)

@@ -195,7 +195,9 @@ def test_report_rebuilds_the_same_tables_and_plots(run: Path, tmp_path: Path) ->
         (copy / name).unlink()
     for png in copy.glob("*.png"):
         png.unlink()
-    assert main(["report", str(copy)]) == 0
+    assert main(["report", str(copy)]) == 0  # the tables only, unless --plots is asked
+    assert not list(copy.glob("*.png"))
+    assert main(["report", str(copy), "--plots"]) == 0
     for name in names:
         assert (copy / name).read_text() == (run / name).read_text()
     pngs = sorted(p.name for p in copy.glob("*.png"))

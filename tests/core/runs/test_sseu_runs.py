@@ -141,8 +141,10 @@ def test_report_rebuilds_the_summary_and_plots(oracle_run: Path, tmp_path: Path)
     before = (copy / "summary.csv").read_text()
     for name in ("summary.csv", "summary_by_seed.csv", *PLOTS):
         (copy / name).unlink()
-    assert main(["report", str(copy)]) == 0
+    assert main(["report", str(copy)]) == 0  # the tables only, unless --plots is asked
     assert (copy / "summary.csv").read_text() == before
+    assert not any((copy / name).exists() for name in PLOTS)
+    assert main(["report", str(copy), "--plots"]) == 0
     assert all((copy / name).is_file() for name in PLOTS)
     by_seed = read(copy / "summary_by_seed.csv")
     assert len(by_seed) == 9 * 2 and {r["seed"] for r in by_seed} == {"0", "1"}

@@ -1,0 +1,82 @@
+"""The thread policy and the feature pool's worker count (pure functions, real files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cuelab.core.audio.io import write_audio
+from cuelab.core.cues.workers import choose_workers
+from cuelab.core.threads import ThreadsError, choose_threads, idle_cores, usable_cores
+
+
+def test_an_explicit_request_wins_over_the_environment() -> None:
+    env = {"CUELAB_THREADS": "3", "OMP_NUM_THREADS": "2"}
+    choice = choose_threads(5, environ=env, cores=8, idle=0.0)
+    assert (choice.threads, choice.source) == (5, "flag")
+    assert choose_threads(None, environ=env, cores=8, idle=0.0).threads == 3
+    with pytest.raises(ThreadsError):
+        choose_threads(0, environ={}, cores=8, idle=8.0)
+    with pytest.raises(ThreadsError, match="CUELAB_THREADS"):
+        choose_threads(None, environ={"CUELAB_THREADS": "many"}, cores=8, idle=8.0)
+
+
+def test_omp_num_threads_is_honoured_when_set() -> None:
+    choice = choose_threads(None, environ={"OMP_NUM_THREADS": "2"}, cores=16, idle=16.0)
+    assert (choice.threads, choice.source) == (2, "OMP_NUM_THREADS")
+    # a value OpenMP itself rejects falls back to the measured default
+    bad = choose_threads(None, environ={"OMP_NUM_THREADS": "x"}, cores=4, idle=4.0)
+    assert bad.source == "free cores" and bad.threads == 4
+
+
+@pytest.mark.parametrize(
+    ("cores", "idle", "workers", "expected"),
+    [
+        (2, 2.0, 0, 2),  # idle machine: every core
+        (2, 1.9, 0, 2),  # a little background noise still counts as idle
+        (2, 1.1, 0, 1),  # one core busy elsewhere: one thread
+        (2, 0.2, 0, 1),  # loaded: one thread, never zero
+        (16, 16.0, 4, 12),  # feature workers running at the same time take their cores
+        (16, 6.0, 2, 4),
+        (4, 4.0, 8, 1),
+    ],
+)
+def test_the_default_never_oversubscribes(
+    cores: int, idle: float, workers: int, expected: int
+) -> None:
+    choice = choose_threads(None, feature_workers=workers, environ={}, cores=cores, idle=idle)
+    assert choice.threads == expected and choice.source == "free cores"
+    assert choice.threads + workers <= max(cores, workers + 1)
+    assert choice.to_dict()["idle"] == round(idle, 2)
+
+
+def test_idle_cores_is_measured_within_the_machine() -> None:
+    free = idle_cores(window_s=0.05)
+    assert 0.0 <= free <= usable_cores()
+
+
+def _files(folder: Path, n: int, seconds: float) -> list[Path]:
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        path = folder / f"c{i}.wav"
+        write_audio(path, (0.01 * rng.standard_normal(int(seconds * 16000))).astype(np.float32),
+                    16000)  # fmt: skip
+        out.append(path)
+    return out
+
+
+def test_feature_workers_follow_job_size_and_idle_cores(tmp_path: Path) -> None:
+    short = _files(tmp_path / "short", 8, 1.0)
+    # 8 s of audio: less work than a pool costs to start, so serial, without measuring
+    small = choose_workers(short, cores=4)
+    assert small.workers == 1 and small.idle_cores is None
+    long = _files(tmp_path / "long", 12, 40.0)  # 8 minutes of audio
+    assert choose_workers(long, cores=4, idle=4.0).workers >= 2
+    assert choose_workers(long, cores=4, idle=2.0).workers == 2
+    assert choose_workers(long, cores=4, idle=1.2).workers == 1  # loaded: no pool
+    assert choose_workers(long, cores=1, idle=1.0).workers == 1
+    chosen = choose_workers(long, cores=4, idle=4.0)
+    assert chosen.pool_s is not None and chosen.pool_s <= 0.75 * chosen.serial_s
