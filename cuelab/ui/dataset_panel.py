@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -78,6 +78,9 @@ class DatasetPanel(QGroupBox):
         self._configured_labels: list[str] | None = None
         self._loading_box = False
         self._note_debounce = Debouncer(SAVE_DEBOUNCE_MS, self.save_current, self)
+        # The window's navigation keys (Ctrl+U, Ctrl+Up/Down): they must win over the
+        # fields' own editing keys (on X11 Ctrl+U clears a line edit) and flush first.
+        self.navigation_keys: list[QKeySequence] = []
         self._build()
         session.manifest_changed.connect(self._on_manifest)
         session.clip_changed.connect(self._on_clip)
@@ -133,6 +136,8 @@ class DatasetPanel(QGroupBox):
         self.note_edit.setPlaceholderText("a note (saved when you pause)")
         self.note_edit.textEdited.connect(self._on_edit)
         self.note_edit.editingFinished.connect(self._note_debounce.flush)
+        self.note_edit.installEventFilter(self)
+        self.label_combo.lineEdit().installEventFilter(self)
         self.saved_label = QLabel("")
         self.saved_label.setStyleSheet("color: #555;")
         self.counter_label = QLabel("")
@@ -295,6 +300,7 @@ class DatasetPanel(QGroupBox):
 
     def step(self, delta: int) -> None:
         """Highlight (and open) the next (+1) or previous (-1) shown clip, in table order."""
+        self._note_debounce.flush()
         i = self.table.currentRow()
         j = i + delta if i >= 0 else (0 if delta > 0 else self.table.rowCount() - 1)
         while 0 <= j < self.table.rowCount():
@@ -305,6 +311,7 @@ class DatasetPanel(QGroupBox):
 
     def next_unannotated(self) -> None:
         """Highlight the next clip (after the highlighted one, wrapping) without annotation."""
+        self._note_debounce.flush()  # the typed note counts: this clip is annotated now
         manifest = self.session.manifest
         if manifest is None or not manifest.rows:
             return
@@ -355,7 +362,16 @@ class DatasetPanel(QGroupBox):
         self._note_debounce.flush()
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        """Digits 1-9 in the table label the highlighted clip."""
+        """Digits 1-9 in the table label the highlighted clip; navigation keys typed
+        in the Note or Label field flush the text and reach the window's shortcut."""
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and obj is not self.table
+            and isinstance(event, QKeyEvent)
+            and QKeySequence(event.keyCombination()) in self.navigation_keys
+        ):
+            self._note_debounce.flush()
+            return True  # not accepted: the shortcut, not the field's own binding, runs
         if obj is self.table and isinstance(event, QKeyEvent):
             key = event.key()
             plain = not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier)

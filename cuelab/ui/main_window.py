@@ -309,9 +309,13 @@ class MainWindow(QMainWindow):
 
         ann = bar.addMenu("&Annotate")
         d = self.dataset_panel
-        self._action(ann, "&Next clip", lambda: d.step(1), "Ctrl+Down")
-        self._action(ann, "&Previous clip", lambda: d.step(-1), "Ctrl+Up")
-        self._action(ann, "Next &unannotated clip", d.next_unannotated, "Ctrl+U")
+        navigation = [
+            self._action(ann, "&Next clip", lambda: d.step(1), "Ctrl+Down"),
+            self._action(ann, "&Previous clip", lambda: d.step(-1), "Ctrl+Up"),
+            self._action(ann, "Next &unannotated clip", d.next_unannotated, "Ctrl+U"),
+        ]
+        d.navigation_keys = [a.shortcut() for a in navigation]
+        ann.aboutToShow.connect(d.flush)  # a note typed before a menu walk is kept
         self._action(ann, "Label &set…", self.choose_label_set)
         ann.addSeparator()
         self.label_actions: list[QAction] = []
