@@ -321,6 +321,7 @@ class ClipView(QWidget):
         label = f" — {s.row.get('label')}" if s.row is not None and s.row.get("label") else ""
         self.title.setText(f"{s.clip_name}{label}  ({self.duration:.2f} s)")
         self.info_label.setText(self._format_info())
+        self.cursor_text = ""  # the previous clip's cursor value means nothing here
         self._show_readout()
         self.spec = None
         self._spec_debounce.trigger()

@@ -65,6 +65,7 @@ class MixerPanel(QGroupBox):
         self._speech: tuple[np.ndarray, str, str] | None = None  # samples, name, clip_key
         self._slot = JobSlot("mixer", session.pool, self)
         self._slot.failed.connect(session.error)
+        self._slot.failed.connect(self._on_mix_failed)
         session.slots["mixer"] = self._slot
         self._debounce = Debouncer(200, self.remix, self)
         self._build()
@@ -230,6 +231,7 @@ class MixerPanel(QGroupBox):
         self.preview_speech.setData([], [])
         self.apply_button.setEnabled(False)
         self.info_label.setText(note)
+        self.info_label.setStyleSheet("color: #555;")
 
     def remix(self) -> None:
         """Make the mix in a worker (decoding the background there too)."""
@@ -257,9 +259,18 @@ class MixerPanel(QGroupBox):
 
         self._slot.start(work, self._on_mix)
 
+    def _on_mix_failed(self, message: str) -> None:
+        """Say in the panel why there is no mix (e.g. an undecodable background), instead
+        of "Mixing…" forever; the next change of clip or setting tries again."""
+        self.mix = None
+        self.apply_button.setEnabled(False)
+        self.info_label.setText(f"No mix: {message}")
+        self.info_label.setStyleSheet("color: #b00020;")
+
     def _on_mix(self, state: MixState, _s: float) -> None:
         if not self._is_current(state):
             return
+        self.info_label.setStyleSheet("color: #555;")
         self.mix = state
         r = state.result
         achieved = r.achieved_snr_db

@@ -49,6 +49,7 @@ class PredictionsPanel(QGroupBox):
         )
         session.predict_failed.connect(lambda msg: self.show_error(f"Prediction failed: {msg}"))
         session.model_failed.connect(self._on_model_failed)
+        session.clip_failed.connect(self._on_clip_failed)
         session.slots["predict"].busy_changed.connect(self._on_busy)
 
     def _build(self) -> None:
@@ -120,6 +121,16 @@ class PredictionsPanel(QGroupBox):
     def show_error(self, message: str) -> None:
         """A failure about this clip's prediction, shown until the next prediction."""
         self._headline(message, error=True)
+
+    def _on_clip_failed(self, message: str) -> None:
+        """The open clip did not open: the previous clip's answer goes (a failing file
+        outside the dataset leaves the previous clip open, and its answer with it)."""
+        if self.session.audio is not None:
+            return
+        self._clear()
+        self.last = None
+        self.latency_label.setText("")
+        self.show_error(f"No prediction: the clip did not open ({message})")
 
     def _on_model_failed(self, message: str) -> None:
         if self.session.model is None:

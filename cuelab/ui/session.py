@@ -208,6 +208,7 @@ class Session(QObject):
             self.row, self.clip_path = row, path
             self.audio, self.source_info, self.clip_name = None, None, ""
             self.region = self.features = self.concepts = self.prediction = None
+            self.tokens = self.aligned = None  # the previous clip's: not to be copied or sent
             self.analysis_error = message
             self.clip_changed.emit()
         self.clip_failed.emit(message)
