@@ -99,10 +99,14 @@ class DatasetPanel(QGroupBox):
             self.table.horizontalHeaderItem(j).setToolTip(tip)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.horizontalHeader().setMinimumSectionSize(22)
-        # Manifest order until a header is clicked (section -1: no sort yet).
-        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        self.table.setSortingEnabled(True)
-        self.table.horizontalHeader().setSortIndicatorShown(True)
+        # Manifest order until a header is clicked (section -1: no sort yet). A click sorts
+        # once; the order then stays while labels and predictions change, as in a
+        # spreadsheet (a live sort moved the typed row away, so Down skipped clips).
+        sort_header = self.table.horizontalHeader()
+        sort_header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        sort_header.setSectionsClickable(True)
+        sort_header.setSortIndicatorShown(True)
+        sort_header.sortIndicatorChanged.connect(lambda _c, _o: self.resort())
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("filter: clip, label, speaker, prediction…")
         self.filter_edit.setClearButtonEnabled(True)
@@ -186,7 +190,6 @@ class DatasetPanel(QGroupBox):
         self._fit_columns(False)
         self.table.blockSignals(True)
         self.table.selectionModel().blockSignals(True)
-        self.table.setSortingEnabled(False)  # fill in manifest order, then sort once
         self.table.setRowCount(len(manifest))
         self._row_of = {}
         self._items = []
@@ -209,7 +212,7 @@ class DatasetPanel(QGroupBox):
                     self._items.append(item)
                 self.table.setItem(i, j, item)
             self._set_agreement(i)
-        self.table.setSortingEnabled(True)
+        self.resort()
         self._subset = None
         self.subset_label.setVisible(False)
         self.subset_clear.setVisible(False)
@@ -297,6 +300,13 @@ class DatasetPanel(QGroupBox):
     def flush(self) -> None:
         """Write a pending label or note now (the window closes)."""
         self._note_debounce.flush()
+
+    def resort(self) -> None:
+        """Sort the table now by the header's column and order (the order is frozen in
+        between: typing a label or a new prediction never moves a row)."""
+        header = self.table.horizontalHeader()
+        if header.sortIndicatorSection() >= 0:
+            self.table.sortItems(header.sortIndicatorSection(), header.sortIndicatorOrder())
 
     def step(self, delta: int) -> None:
         """Highlight (and open) the next (+1) or previous (-1) shown clip, in table order."""
@@ -471,7 +481,6 @@ class DatasetPanel(QGroupBox):
             return 0
         filled = 0
         self._fit_columns(False)
-        self.table.setSortingEnabled(False)  # one sort at the end, not one per cell
         for i, row in enumerate(current.rows):
             answer = predictions.get(row.utt_id)
             if answer is None:
@@ -481,7 +490,6 @@ class DatasetPanel(QGroupBox):
             item.setToolTip(source)
             self._set_agreement(i)
             filled += 1
-        self.table.setSortingEnabled(True)
         self._fit_columns(True)
         return filled
 

@@ -317,6 +317,7 @@ class MainWindow(QMainWindow):
         d.navigation_keys = [a.shortcut() for a in navigation]
         ann.aboutToShow.connect(d.flush)  # a note typed before a menu walk is kept
         self._action(ann, "Label &set…", self.choose_label_set)
+        self._action(ann, "&Re-sort the table", d.resort, "F5")  # the order is frozen otherwise
         ann.addSeparator()
         self.label_actions: list[QAction] = []
         for k in range(1, 10):
