@@ -85,7 +85,8 @@ class MixerPanel(QGroupBox):
         bg_row.addWidget(self.background_combo, 1)
         bg_row.addWidget(self.browse_button)
         self.snr_slider = QSlider(Qt.Orientation.Horizontal, minimum=-20, maximum=30, value=10)
-        self.snr_spin = QDoubleSpinBox(suffix=" dB", minimum=-40.0, maximum=60.0, decimals=1)
+        # Wide enough that any typed SNR is taken as typed (100 dB once became 10 dB).
+        self.snr_spin = QDoubleSpinBox(suffix=" dB", minimum=-120.0, maximum=120.0, decimals=1)
         self.snr_spin.setValue(10.0)
         self.snr_spin.setToolTip("SNR over the speech span, typed exactly (the slider: whole dB)")
         self.snr_label = QLabel()
