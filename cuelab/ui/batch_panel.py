@@ -25,9 +25,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QUrl, Signal
+from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QDesktopServices,
+    QGuiApplication,
     QStandardItemModel,
 )
 from PySide6.QtWidgets import (
@@ -555,8 +556,15 @@ class BatchPanel(QWidget):
         folder = self.result.folder if self.result is not None else None
         if folder is None and self.last_config is not None:
             folder = Path(self.last_config.out)
-        if folder is not None and folder.exists():
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        if folder is None or not folder.exists():
+            return
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            # No file manager (a server, a bare desktop): the path itself, copied, so that
+            # the button never just does nothing.
+            QGuiApplication.clipboard().setText(str(folder))
+            self.eta_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.eta_label.setText(f"No file manager here. The run folder is {folder} (copied)")
+            self.session.message.emit(f"Run folder {folder} (path copied)")
 
     def export(self) -> None:
         """Rebuild the report and copy its CSVs and plots into a chosen folder."""

@@ -91,3 +91,24 @@ def test_annotating_the_demo_writes_to_the_user_data_folder(
     with manifest.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert all((DEMO_MANIFEST.parent / r["path"]).is_file() for r in rows)
+
+
+def test_open_folder_without_a_file_manager_shows_and_copies_the_path(
+    make_window, qtbot, tmp_path, small_manifest
+):
+    """The offscreen platform has no file manager, as a bare server has none."""
+    from PySide6.QtGui import QGuiApplication
+
+    from cuelab.core.runs import RunConfig, run_eval
+
+    folder = tmp_path / "run"
+    run_eval(RunConfig(manifest=str(small_manifest), models=("reference",),
+                       conditions=("audio-only",), out=str(folder), bootstrap=10, workers=1))  # fmt: skip
+    win = make_window()
+    panel = win.batch_panel
+    with qtbot.waitSignal(panel.run_finished, timeout=120_000):
+        win.open_path(folder)
+    QGuiApplication.clipboard().setText("")
+    panel.folder_button.click()
+    assert str(folder) in panel.eta_label.text() and "No file manager" in panel.eta_label.text()
+    assert QGuiApplication.clipboard().text() == str(folder)
