@@ -14,7 +14,17 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QEvent, QSettings, QStandardPaths, Qt, Signal
+from PySide6.QtCore import (
+    QByteArray,
+    QEvent,
+    QMargins,
+    QRect,
+    QSettings,
+    QStandardPaths,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -25,6 +35,7 @@ from PySide6.QtGui import (
     QKeyEvent,
     QKeySequence,
     QShortcut,
+    QShowEvent,
 )
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -199,13 +210,46 @@ class MainWindow(QMainWindow):
             w, h = min(w, area.width()), min(h, area.height())
             self.move(area.topLeft())
         self.resize(w, h)
+        self._default_size = self.size()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """On first show, once the window manager has framed the window, fit the frame."""
+        super().showEvent(event)
+        if not getattr(self, "_frame_fitted", False):
+            self._frame_fitted = True
+            # Only the size chosen here: not a restored geometry nor one a caller set.
+            default = getattr(self, "_default_size", None)
+            if default is not None and self.size() == default.expandedTo(self.minimumSize()):
+                self._fitting = self.geometry()
+                QTimer.singleShot(0, self._fit_frame)
+                QTimer.singleShot(300, self._fit_frame)  # some managers frame the window late
+
+    def _fit_frame(self) -> None:
+        """Shrink and move the window so that its frame (title bar included), not just its
+        client area, lies in the screen's available area: the status bar stays visible."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None or self.isMaximized() or self.isFullScreen():
+            return
+        frame, client = self.frameGeometry(), self.geometry()
+        if client != getattr(self, "_fitting", None):
+            return  # resized or moved meanwhile (by the user or a caller): theirs to keep
+        margins = QMargins(
+            client.left() - frame.left(),
+            client.top() - frame.top(),
+            frame.right() - client.right(),
+            frame.bottom() - client.bottom(),
+        )
+        fitted = fit_client_rect(screen.availableGeometry(), margins, client)
+        if fitted != client:
+            self.setGeometry(fitted)
+            self._fitting = self.geometry()
 
     def _restore_geometry(self) -> None:
         if self.settings is None:
             return
         geometry = self.settings.value("window/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
+            self._geometry_restored = self.restoreGeometry(geometry)
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
@@ -598,3 +642,18 @@ def user_demo_manifest(create: bool = True) -> Path:
         log.warning("cannot write the demo manifest to %s: %s", out, exc)
         return DEMO_MANIFEST
     return out
+
+
+def fit_client_rect(area: QRect, margins: QMargins, client: QRect) -> QRect:
+    """The client rectangle whose frame (``client`` grown by ``margins``) lies in ``area``.
+
+    The client keeps its size where it fits and shrinks where the frame would not;
+    it moves only as far as needed to bring the frame inside.
+    """
+    width = min(client.width(), area.width() - margins.left() - margins.right())
+    height = min(client.height(), area.height() - margins.top() - margins.bottom())
+    left = max(client.left(), area.left() + margins.left())
+    top = max(client.top(), area.top() + margins.top())
+    left = min(left, area.right() - margins.right() - width + 1)
+    top = min(top, area.bottom() - margins.bottom() - height + 1)
+    return QRect(left, top, width, height)

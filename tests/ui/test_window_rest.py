@@ -112,3 +112,37 @@ def test_open_folder_without_a_file_manager_shows_and_copies_the_path(
     panel.folder_button.click()
     assert str(folder) in panel.eta_label.text() and "No file manager" in panel.eta_label.text()
     assert QGuiApplication.clipboard().text() == str(folder)
+
+
+def test_the_first_start_frame_fits_the_available_area():
+    """At 1366x768 with a 40 px panel, a 37 px title bar must not push the status bar off."""
+    from PySide6.QtCore import QMargins, QRect
+
+    from cuelab.ui.main_window import fit_client_rect
+
+    area = QRect(0, 0, 1366, 728)
+    margins = QMargins(1, 37, 1, 1)
+    client = fit_client_rect(area, margins, QRect(0, 0, 1366, 728))  # the client-sized start
+    frame = client.marginsAdded(margins)
+    assert area.contains(frame)
+    assert (client.width(), client.height()) == (1364, 690)
+    small = fit_client_rect(area, margins, QRect(100, 100, 800, 600))
+    assert small == QRect(100, 100, 800, 600)  # a window that fits is left alone
+
+
+def test_the_window_fits_its_frame_on_first_show(qtbot):
+    from cuelab.ui.main_window import MainWindow
+
+    win = MainWindow(playback=False)
+    win.notifier.dialogs_enabled = False
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    area = win.screen().availableGeometry()  # offscreen: 800x800, a 2 px frame
+
+    def frame_fits_vertically() -> bool:  # (the window's minimum width is over 800 px)
+        frame = win.frameGeometry()
+        return area.top() <= frame.top() and frame.bottom() <= area.bottom()
+
+    qtbot.waitUntil(frame_fits_vertically, timeout=5000)
+    win.close()
