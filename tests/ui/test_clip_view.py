@@ -124,3 +124,25 @@ def test_rate_and_channels_of_the_file_and_the_down_mix_are_stated(make_window, 
     with qtbot.waitSignal(win.session.clip_changed, timeout=10_000):
         win.session.open_file(path)
     assert win.clip_view.info_label.text() == "file 44.1 → 16 kHz, 2 ch → mono (mean)"
+
+
+def test_a_long_clip_never_hands_the_curve_more_than_a_few_thousand_points(make_window, qtbot):
+    """At every zoom between the whole clip and a few seconds the waveform comes from the
+    min/max pyramid (issue 26: a wheel step on a 10-minute clip stalled 170-576 ms), and it
+    keeps the extremes of what is on screen."""
+    from cuelab.ui.clip_view import ENVELOPE_BUCKETS
+
+    win = make_window()
+    view = win.clip_view
+    sr = 16000
+    x = (0.1 * np.random.default_rng(1).standard_normal(180 * sr)).astype(np.float32)
+    x[sr * 100] = 0.9  # one click, 100 s in
+    x[sr * 100 + 7] = -0.8
+    with qtbot.waitSignal(win.session.clip_changed, timeout=10_000):
+        win.session.set_audio(x, sr, "three minutes")
+    for width_s in (120.0, 60.0, 20.0, 8.0):
+        view.wave_plot.setXRange(100.0 - width_s / 2, 100.0 + width_s / 2, padding=0)
+        ts, ys = view.wave_curve.getOriginalDataset()
+        assert ys.size <= 2 * ENVELOPE_BUCKETS, width_s
+        assert abs(float(ys.max()) - 0.9) < 1e-6 and abs(float(ys.min()) + 0.8) < 1e-6
+        assert ts[0] <= 100.0 - width_s / 2 + 0.1 and ts[-1] >= 100.0 + width_s / 2 - 0.1
