@@ -33,6 +33,7 @@ MAX_FRAMES = 1500
 # longer views come from the min/max pyramid, at most ENVELOPE_BUCKETS buckets per redraw.
 RAW_SAMPLES = 65_536
 ENVELOPE_BUCKETS = 8000
+ASYNC_PYRAMID_SAMPLES = 4_000_000  # longer clips build their pyramid in a worker
 
 # Praat's grey scale: white silence, black energy.
 _PRAAT_GREYS = pg.ColorMap([0.0, 1.0], [(255, 255, 255), (0, 0, 0)])
@@ -59,6 +60,7 @@ class ClipView(QWidget):
         self.player = player
         self.spec: Spectrogram | None = None
         self._spec_slot = JobSlot("spectrogram", session.pool, self)
+        self._pyramid_slot = JobSlot("waveform", session.pool, self)
         self._spec_slot.failed.connect(session.error)
         session.slots["spectrogram"] = self._spec_slot
         self._spec_debounce = Debouncer(120, self._start_spectrogram, self)
@@ -195,7 +197,7 @@ class ClipView(QWidget):
             lambda *_: self._spec_debounce.trigger()
         )
         self.wave_plot.getViewBox().sigXRangeChanged.connect(lambda *_: self._draw_wave())
-        self._pyramid = MinMaxPyramid(np.zeros(1, dtype=np.float32))
+        self._pyramid: MinMaxPyramid | None = MinMaxPyramid(np.zeros(1, dtype=np.float32))
         self._wave_span = (-9, -1, -1)  # (pyramid level or -1 for samples, first, end)
         self._wave_frozen = False
 
@@ -288,7 +290,7 @@ class ClipView(QWidget):
         self.clear_error()
         self.player.stop()
         x = s.audio if s.audio is not None else np.zeros(1, dtype=np.float32)
-        self._pyramid = MinMaxPyramid(x)
+        self._start_pyramid(x)
         self._wave_span = (-9, -1, -1)
         peak = float(np.max(np.abs(x))) if x.size else 1.0
         self._wave_frozen = True  # one redraw below, not one per range change
@@ -332,6 +334,23 @@ class ClipView(QWidget):
         rate = f"{sr / 1000:g} kHz" if sr == s.sr else f"{sr / 1000:g} → {s.sr / 1000:g} kHz"
         return f"file {rate}, {mono}"
 
+    def _start_pyramid(self, x: np.ndarray) -> None:
+        """Build the clip's min/max pyramid: at once for a short clip, in a worker for a
+        long one (80 ms of the GUI thread for 10 minutes), drawn decimated meanwhile."""
+        if x.size <= ASYNC_PYRAMID_SAMPLES:
+            self._pyramid_slot.cancel()
+            self._pyramid = MinMaxPyramid(x)
+            return
+        self._pyramid = None
+
+        def done(pyramid: MinMaxPyramid, _s: float) -> None:
+            if self.session.audio is x:
+                self._pyramid = pyramid
+                self._wave_span = (-9, -1, -1)
+                self._draw_wave()
+
+        self._pyramid_slot.start(lambda _job: MinMaxPyramid(x), done)
+
     def _draw_wave(self) -> None:
         """The waveform of the visible range from the clip's min/max pyramid: a few
         buckets per pixel at any zoom (every sample once zoomed in), with one view's
@@ -343,8 +362,17 @@ class ClipView(QWidget):
         x0, x1 = self.wave_plot.getViewBox().viewRange()[0]
         a, b = max(0, int(x0 * s.sr)), min(x.size, int(np.ceil(x1 * s.sr)))
         span = max(1, b - a)
-        per_view = min(2 * max(200, self.wave_plot.width()), ENVELOPE_BUCKETS // 3)
-        level = self._pyramid.level_for(span, per_view, RAW_SAMPLES)
+        if self._pyramid is None:  # a long clip's pyramid is being built: every k-th sample
+            if span > RAW_SAMPLES:
+                step = max(1, x.size // ENVELOPE_BUCKETS)
+                pos = np.arange(0, x.size, step, dtype=np.float64)
+                self.wave_curve.setData(pos / s.sr, x[::step], skipFiniteCheck=True)
+                self._wave_span = (-9, -1, -1)
+                return
+            level = -1
+        else:
+            per_view = min(2 * max(200, self.wave_plot.width()), ENVELOPE_BUCKETS // 3)
+            level = self._pyramid.level_for(span, per_view, RAW_SAMPLES)
         drawn, lo, hi = self._wave_span
         if drawn == level and lo <= a and b <= hi:
             return  # what is on screen is already there, at this level of detail

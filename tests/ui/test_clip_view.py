@@ -146,3 +146,19 @@ def test_a_long_clip_never_hands_the_curve_more_than_a_few_thousand_points(make_
         assert ys.size <= 2 * ENVELOPE_BUCKETS, width_s
         assert abs(float(ys.max()) - 0.9) < 1e-6 and abs(float(ys.min()) + 0.8) < 1e-6
         assert ts[0] <= 100.0 - width_s / 2 + 0.1 and ts[-1] >= 100.0 + width_s / 2 - 0.1
+
+
+def test_a_ten_minute_clip_builds_its_pyramid_in_a_worker_then_draws_from_it(make_window, qtbot):
+    from cuelab.ui.clip_view import ENVELOPE_BUCKETS
+
+    win = make_window()
+    view = win.clip_view
+    sr = 16000
+    x = np.zeros(600 * sr, dtype=np.float32)
+    x[sr * 300] = 0.9
+    with qtbot.waitSignal(win.session.clip_changed, timeout=10_000):
+        win.session.set_audio(x, sr, "ten minutes")
+    assert view.wave_curve.getOriginalDataset()[1].size <= 2 * ENVELOPE_BUCKETS  # decimated
+    qtbot.waitUntil(lambda: view._pyramid is not None, timeout=30_000)
+    _ts, ys = view.wave_curve.getOriginalDataset()
+    assert ys.size <= 2 * ENVELOPE_BUCKETS and abs(float(ys.max()) - 0.9) < 1e-6
