@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -80,10 +81,85 @@ def wait_until(app, predicate, timeout_s: float) -> None:
         time.sleep(0.002)
 
 
+def pump(app, seconds: float) -> None:
+    """Let queued work (debounced redraws, worker results, paints) run for ``seconds``."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.002)
+
+
+def _percentiles(gaps: list[float]) -> dict[str, float]:
+    ordered = sorted(gaps)
+    p95 = ordered[min(len(ordered) - 1, int(np.ceil(0.95 * len(ordered))) - 1)]
+    return {"p50": statistics.median(ordered), "p95": p95, "max": ordered[-1], "n": len(ordered)}
+
+
+def action_stalls(app, win, clip: Path, meter: GapMeter) -> dict[str, dict[str, float]]:
+    """The longest GUI gap of each single action (the action and 300 ms after it, so its
+    debounced redraws and worker results count), as p50 / p95 / max over repetitions."""
+    s, view = win.session, win.clip_view
+    vb = view.wave_plot.getViewBox()
+    results: dict[str, list[float]] = {
+        "wheel_zoom_step": [],
+        "fit": [],
+        "down": [],
+        "model_load": [],
+    }
+
+    def measure(name: str, action, settle: float = 0.3) -> None:
+        pump(app, 0.05)
+        meter.start()
+        action()
+        pump(app, settle)
+        results[name].append(meter.stop())
+
+    # Wheel zoom on the long clip: one wheel notch is ViewBox.scaleBy by its wheel factor.
+    factor = 1.0 / (1.0 + 0.02) ** (120 * 1 / 8)  # pyqtgraph's scale for one 15° notch
+    for _ in range(12):
+        measure("wheel_zoom_step", lambda: vb.scaleBy((factor, 1.0), center=(30.0, 0.0)))
+    for _ in range(12):
+        measure("wheel_zoom_step", lambda: vb.scaleBy((1.0 / factor, 1.0), center=(30.0, 0.0)))
+    for i in range(8):
+        vb.setXRange(60.0 * i, 60.0 * i + 20.0, padding=0)
+        pump(app, 0.3)
+        measure("fit", view.zoom_to_fit)
+    # Down through the demo dataset, 20 times.
+    demo = Path(__file__).resolve().parents[1] / "assets/demo/manifest.csv"
+    s.open_manifest(demo)
+    wait_until(app, lambda: s.manifest is not None and s.manifest.path == demo, 60)
+    wait_until(app, lambda: s.audio is not None and s.row is not None, 60)
+    table = win.dataset_panel.table
+    table.setFocus()
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    for _ in range(20):
+        measure("down", lambda: QTest.keyClick(table, Qt.Key.Key_Down), settle=0.4)
+    # Loading a model (the reference model again: its import is warm, its weights are read).
+    for _ in range(3):
+        before = s.model
+
+        def load() -> None:
+            s.load_model("reference")
+
+        measure("model_load", load, settle=0.0)
+        meter.start()
+        wait_until(app, lambda b=before: s.model is not b, 120)
+        pump(app, 0.3)
+        results["model_load"][-1] = max(results["model_load"][-1], meter.stop())
+    return {f"action:{k}": _percentiles(v) for k, v in results.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--actions",
+        action="store_true",
+        help="also: p50/p95/max of the longest gap per wheel-zoom step, Fit, Down, model load",
+    )
     args = parser.parse_args(argv)
 
     import pyqtgraph as pg
@@ -104,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     s.open_file(Path(__file__).resolve().parents[1] / "assets/demo/spk01_f_angry_01.flac")
     wait_until(app, lambda: s.prediction is not None, 120)
     meter = GapMeter()
-    out: dict[str, float] = {}
+    out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(Path(tmp) / "long.flac", args.minutes)
         for _ in range(20):
@@ -134,10 +210,14 @@ def main(argv: list[str] | None = None) -> int:
             latencies.append((time.perf_counter() - t1) * 1000)
         out["edit_to_repaint_median_ms"] = statistics.median(latencies)
         out["edit_max_gap_ms"] = meter.stop()
+        if args.actions:
+            out.update(action_stalls(app, win, clip, meter))
     win.close()
     if args.json:
-        print(json.dumps({k: round(v, 3) for k, v in out.items()}))
+        print(json.dumps(out, default=float))
     else:
+        for key in sorted(k for k in out if k.startswith("action:")):
+            print(key, out[key])
         print(
             f"{args.minutes:g}-minute clip: longest GUI gap {out['open_long_clip_max_gap_ms']:.0f} ms, "
             f"prediction after {out['open_long_clip_to_prediction_s']:.1f} s"

@@ -28,6 +28,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QDesktopServices,
+    QGuiApplication,
     QStandardItemModel,
 )
 from PySide6.QtWidgets import (
@@ -164,6 +165,7 @@ class BatchPanel(QWidget):
         self._build()
         session.model_changed.connect(self._on_model)
         session.manifest_changed.connect(self._on_manifest)
+        session.labels_changed.connect(self._show_labels)
         self._set_state("idle")
 
     def _slot(self, name: str) -> JobSlot:
@@ -221,6 +223,8 @@ class BatchPanel(QWidget):
         out_row.addWidget(browse)
         form = QFormLayout()
         form.addRow("Dataset", self.manifest_label)
+        self.labels_label = ElidedLabel("")
+        form.addRow("Labels", self.labels_label)
         form.addRow("Model", self.model_edit)
         form.addRow("Conditions", grid)
         form.addRow("Seeds", self.seeds_edit)
@@ -315,12 +319,21 @@ class BatchPanel(QWidget):
         if not self._model_edited and self.session.model_spec:
             self.model_edit.setText(self.session.model_spec)
 
+    def _show_labels(self) -> None:
+        """Say which label set a run scores (the same as the live prediction's)."""
+        s = self.session
+        self.labels_label.setText(f"{', '.join(s.labels)} — {s.label_source}")
+        self.labels_label.setToolTip(
+            "A run scores the open dataset's labels, as the live prediction does"
+        )
+
     def _on_manifest(self) -> None:
         manifest = self.session.manifest
         if manifest is None:
             return
         self.manifest_label.setText(f"{manifest.path.name} · {len(manifest)} clips")
         self.manifest_label.setToolTip(str(manifest.path))
+        self._show_labels()
         splits = sorted({r.get("split") for r in manifest.rows if r.get("split")})
         self.split_combo.clear()
         self.split_combo.addItems([ALL_SPLITS, *splits])
@@ -360,7 +373,10 @@ class BatchPanel(QWidget):
             remote = self.session.model_remote
             trust = self.session.model_trust
         split = self.split_combo.currentText()
+        # The live prediction's label set (the dataset's), even when a split lacks a class.
+        dataset_set = self.session.label_source.startswith("the dataset's")
         return RunConfig(
+            labels=self.session.labels if dataset_set else None,
             manifest=str(manifest.path),
             models=(spec,),
             conditions=tuple(self.conditions()),
@@ -565,8 +581,15 @@ class BatchPanel(QWidget):
         folder = self.result.folder if self.result is not None else None
         if folder is None and self.last_config is not None:
             folder = Path(self.last_config.out)
-        if folder is not None and folder.exists():
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        if folder is None or not folder.exists():
+            return
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            # No file manager (a server, a bare desktop): the path itself, copied, so that
+            # the button never just does nothing.
+            QGuiApplication.clipboard().setText(str(folder))
+            self.eta_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.eta_label.setText(f"No file manager here. The run folder is {folder} (copied)")
+            self.session.message.emit(f"Run folder {folder} (path copied)")
 
     def export(self) -> None:
         """Rebuild the report and copy its CSVs and plots into a chosen folder."""

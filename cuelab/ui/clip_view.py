@@ -24,12 +24,16 @@ from PySide6.QtWidgets import (
 from cuelab.ui.dsp import Spectrogram, spectrogram
 from cuelab.ui.playback import Player
 from cuelab.ui.session import MIN_SEGMENT_S, Session
+from cuelab.ui.waveform_lod import MinMaxPyramid
 from cuelab.ui.widgets import ElidedLabel
 from cuelab.ui.workers import Debouncer, Job, JobSlot
 
 MAX_FRAMES = 1500
-RAW_SAMPLES = 1_000_000  # above this many visible samples the waveform is an envelope
+# At most this many visible samples are drawn as themselves (pyqtgraph's peak downsampling);
+# longer views come from the min/max pyramid, at most ENVELOPE_BUCKETS buckets per redraw.
+RAW_SAMPLES = 65_536
 ENVELOPE_BUCKETS = 8000
+ASYNC_PYRAMID_SAMPLES = 4_000_000  # longer clips build their pyramid in a worker
 
 # Praat's grey scale: white silence, black energy.
 _PRAAT_GREYS = pg.ColorMap([0.0, 1.0], [(255, 255, 255), (0, 0, 0)])
@@ -39,17 +43,6 @@ def _semitones_to_hz(st: np.ndarray) -> np.ndarray:
     """eGeMAPS F0 (semitones re 27.5 Hz) to Hz; unvoiced (0) becomes NaN."""
     hz = 27.5 * np.power(2.0, st / 12.0)
     return np.where(st > 0, hz, np.nan)
-
-
-def _envelope(x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
-    """Min and max of :data:`ENVELOPE_BUCKETS` equal buckets, interleaved (time, value)."""
-    k = max(1, x.size // ENVELOPE_BUCKETS)
-    n = x.size // k
-    blocks = x[: n * k].reshape(n, k)
-    y = np.empty(2 * n, dtype=np.float32)
-    y[0::2], y[1::2] = blocks.min(axis=1), blocks.max(axis=1)
-    t = (np.repeat(np.arange(n), 2) * k + k / 2) / sr
-    return t, y
 
 
 class ClipView(QWidget):
@@ -67,6 +60,7 @@ class ClipView(QWidget):
         self.player = player
         self.spec: Spectrogram | None = None
         self._spec_slot = JobSlot("spectrogram", session.pool, self)
+        self._pyramid_slot = JobSlot("waveform", session.pool, self)
         self._spec_slot.failed.connect(session.error)
         session.slots["spectrogram"] = self._spec_slot
         self._spec_debounce = Debouncer(120, self._start_spectrogram, self)
@@ -203,8 +197,8 @@ class ClipView(QWidget):
             lambda *_: self._spec_debounce.trigger()
         )
         self.wave_plot.getViewBox().sigXRangeChanged.connect(lambda *_: self._draw_wave())
-        self._envelope: tuple[np.ndarray, np.ndarray] | None = None
-        self._wave_span = (-1, -1)
+        self._pyramid: MinMaxPyramid | None = MinMaxPyramid(np.zeros(1, dtype=np.float32))
+        self._wave_span = (-9, -1, -1)  # (pyramid level or -1 for samples, first, end)
         self._wave_frozen = False
 
         for plot in (self.wave_plot, self.spec_plot):
@@ -296,8 +290,8 @@ class ClipView(QWidget):
         self.clear_error()
         self.player.stop()
         x = s.audio if s.audio is not None else np.zeros(1, dtype=np.float32)
-        self._envelope = _envelope(x, s.sr) if x.size > RAW_SAMPLES else None
-        self._wave_span = (-1, -1)
+        self._start_pyramid(x)
+        self._wave_span = (-9, -1, -1)
         peak = float(np.max(np.abs(x))) if x.size else 1.0
         self._wave_frozen = True  # one redraw below, not one per range change
         try:
@@ -321,6 +315,7 @@ class ClipView(QWidget):
         label = f" — {s.row.get('label')}" if s.row is not None and s.row.get("label") else ""
         self.title.setText(f"{s.clip_name}{label}  ({self.duration:.2f} s)")
         self.info_label.setText(self._format_info())
+        self.cursor_text = ""  # the previous clip's cursor value means nothing here
         self._show_readout()
         self.spec = None
         self._spec_debounce.trigger()
@@ -339,36 +334,55 @@ class ClipView(QWidget):
         rate = f"{sr / 1000:g} kHz" if sr == s.sr else f"{sr / 1000:g} → {s.sr / 1000:g} kHz"
         return f"file {rate}, {mono}"
 
+    def _start_pyramid(self, x: np.ndarray) -> None:
+        """Build the clip's min/max pyramid: at once for a short clip, in a worker for a
+        long one (80 ms of the GUI thread for 10 minutes), drawn decimated meanwhile."""
+        if x.size <= ASYNC_PYRAMID_SAMPLES:
+            self._pyramid_slot.cancel()
+            self._pyramid = MinMaxPyramid(x)
+            return
+        self._pyramid = None
+
+        def done(pyramid: MinMaxPyramid, _s: float) -> None:
+            if self.session.audio is x:
+                self._pyramid = pyramid
+                self._wave_span = (-9, -1, -1)
+                self._draw_wave()
+
+        self._pyramid_slot.start(lambda _job: MinMaxPyramid(x), done)
+
     def _draw_wave(self) -> None:
-        """The waveform of the visible range: every sample (pyqtgraph's peak
-        downsampling) when at most :data:`RAW_SAMPLES` are visible, else a
-        precomputed min/max envelope. Handing pyqtgraph all 9.6 million samples
-        of a 10-minute clip stalled the window for 130 ms at every open."""
+        """The waveform of the visible range from the clip's min/max pyramid: a few
+        buckets per pixel at any zoom (every sample once zoomed in), with one view's
+        width drawn on each side so that panning rarely redraws."""
         if self._wave_frozen:
             return
         s = self.session
         x = s.audio if s.audio is not None else np.zeros(1, dtype=np.float32)
-        if self._envelope is None:
-            if self._wave_span != (0, x.size):
-                t = np.arange(x.size, dtype=np.float64) / s.sr
-                self.wave_curve.setData(t, x, skipFiniteCheck=True)  # core checked: finite
-                self._wave_span = (0, x.size)
-            return
         x0, x1 = self.wave_plot.getViewBox().viewRange()[0]
         a, b = max(0, int(x0 * s.sr)), min(x.size, int(np.ceil(x1 * s.sr)))
-        if b - a > RAW_SAMPLES:
-            if self._wave_span != (-2, -2):
-                self.wave_curve.setData(*self._envelope, skipFiniteCheck=True)
-                self._wave_span = (-2, -2)
-            return
-        lo, hi = self._wave_span
-        if lo <= a and b <= hi:
-            return  # the samples on screen are already there
-        margin = b - a
-        a, b = max(0, a - margin), min(x.size, b + margin)
-        t = np.arange(a, b, dtype=np.float64) / s.sr
-        self.wave_curve.setData(t, x[a:b], skipFiniteCheck=True)
-        self._wave_span = (a, b)
+        span = max(1, b - a)
+        if self._pyramid is None:  # a long clip's pyramid is being built: every k-th sample
+            if span > RAW_SAMPLES:
+                step = max(1, x.size // ENVELOPE_BUCKETS)
+                pos = np.arange(0, x.size, step, dtype=np.float64)
+                self.wave_curve.setData(pos / s.sr, x[::step], skipFiniteCheck=True)
+                self._wave_span = (-9, -1, -1)
+                return
+            level = -1
+        else:
+            per_view = min(2 * max(200, self.wave_plot.width()), ENVELOPE_BUCKETS // 3)
+            level = self._pyramid.level_for(span, per_view, RAW_SAMPLES)
+        drawn, lo, hi = self._wave_span
+        if drawn == level and lo <= a and b <= hi:
+            return  # what is on screen is already there, at this level of detail
+        a, b = max(0, a - span), min(x.size, b + span)
+        if level < 0:
+            pos, y = np.arange(a, b, dtype=np.float64), x[a:b]
+        else:
+            pos, y = self._pyramid.curve(level, a, b)
+        self.wave_curve.setData(pos / s.sr, y, skipFiniteCheck=True)  # core checked: finite
+        self._wave_span = (level, a, b)
 
     def _on_selection_toggled(self, on: bool) -> None:
         self.region.setVisible(on)

@@ -188,6 +188,7 @@ class ConceptsPanel(QGroupBox):
         session.analysis_changed.connect(self._show_scores)
         session.analysis_started.connect(self._on_analysing)
         session.analysis_failed.connect(self._on_analysis_failed)
+        session.clip_failed.connect(self._on_clip_failed)
         session.tokens_changed.connect(self._show_tokens)
         session.norms_changed.connect(self._show_norms)
         self._show_norms()
@@ -324,6 +325,32 @@ class ConceptsPanel(QGroupBox):
         """Say at the panel that this clip has no tokens (until another analysis starts)."""
         self.state_label.setText("")
         self.error_label.setText(f"No tokens for this clip: {message}")
+        self.error_label.setVisible(True)
+
+    def _on_clip_failed(self, message: str) -> None:
+        """The open clip did not open: nothing of the previous clip stays on show.
+
+        A failing file outside the dataset leaves the previous clip open (and these
+        panels with it); a failing dataset row becomes the open, empty clip.
+        """
+        if self.session.audio is not None:
+            return
+        self._set_analysing(False)
+        for w in self.edit_widgets:
+            w.setEnabled(False)
+        for chip in self.chips.values():
+            chip.show_token(None, None)
+        for bar in self.bars.values():
+            bar.set_data(math.nan, [], -1)
+            bar.setToolTip("")
+            bar.setEnabled(False)
+        for note in self.notes.values():
+            note.setText("")
+        self.text_edit.setText("")
+        self.text_edit.setToolTip("")
+        self._shown = None
+        self._undo, self._redo = [], []
+        self.error_label.setText(f"No tokens: the clip did not open ({message})")
         self.error_label.setVisible(True)
 
     @property

@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -79,6 +79,9 @@ class DatasetPanel(AnnotationBoxMixin, QGroupBox):
         self._shown: Path | None = None  # the manifest the table (and the box) belong to
         self._loading_box = False
         self._note_debounce = Debouncer(SAVE_DEBOUNCE_MS, self.save_current, self)
+        # The window's navigation keys (Ctrl+U, Ctrl+Up/Down): they must win over the
+        # fields' own editing keys (on X11 Ctrl+U clears a line edit) and flush first.
+        self.navigation_keys: list[QKeySequence] = []
         self._build()
         session.manifest_changed.connect(self._on_manifest)
         session.clip_changed.connect(self._on_clip)
@@ -100,10 +103,14 @@ class DatasetPanel(AnnotationBoxMixin, QGroupBox):
             self.table.horizontalHeaderItem(j).setToolTip(tip)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.horizontalHeader().setMinimumSectionSize(22)
-        # Manifest order until a header is clicked (section -1: no sort yet).
-        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        self.table.setSortingEnabled(True)
-        self.table.horizontalHeader().setSortIndicatorShown(True)
+        # Manifest order until a header is clicked (section -1: no sort yet). A click sorts
+        # once; the order then stays while labels and predictions change, as in a
+        # spreadsheet (a live sort moved the typed row away, so Down skipped clips).
+        sort_header = self.table.horizontalHeader()
+        sort_header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        sort_header.setSectionsClickable(True)
+        sort_header.setSortIndicatorShown(True)
+        sort_header.sortIndicatorChanged.connect(lambda _c, _o: self.resort())
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("filter: clip, label, speaker, prediction…")
         self.filter_edit.setClearButtonEnabled(True)
@@ -163,7 +170,6 @@ class DatasetPanel(AnnotationBoxMixin, QGroupBox):
         self._fit_columns(False)
         self.table.blockSignals(True)
         self.table.selectionModel().blockSignals(True)
-        self.table.setSortingEnabled(False)  # fill in manifest order, then sort once
         self.table.setRowCount(len(manifest))
         self._row_of = {}
         self._items = []
@@ -187,7 +193,7 @@ class DatasetPanel(AnnotationBoxMixin, QGroupBox):
                     self._items.append(item)
                 self.table.setItem(i, j, item)
             self._set_agreement(i)
-        self.table.setSortingEnabled(True)
+        self.resort()
         self._subset = None
         self.subset_label.setVisible(False)
         self.subset_clear.setVisible(False)
@@ -276,8 +282,16 @@ class DatasetPanel(AnnotationBoxMixin, QGroupBox):
         """Write a pending label or note now (the window closes)."""
         self._note_debounce.flush()
 
+    def resort(self) -> None:
+        """Sort the table now by the header's column and order (the order is frozen in
+        between: typing a label or a new prediction never moves a row)."""
+        header = self.table.horizontalHeader()
+        if header.sortIndicatorSection() >= 0:
+            self.table.sortItems(header.sortIndicatorSection(), header.sortIndicatorOrder())
+
     def step(self, delta: int) -> None:
         """Highlight (and open) the next (+1) or previous (-1) shown clip, in table order."""
+        self._note_debounce.flush()
         i = self.table.currentRow()
         j = i + delta if i >= 0 else (0 if delta > 0 else self.table.rowCount() - 1)
         while 0 <= j < self.table.rowCount():
@@ -289,6 +303,7 @@ class DatasetPanel(AnnotationBoxMixin, QGroupBox):
     def next_unannotated(self) -> None:
         """Highlight the next clip (after the highlighted one, wrapping) without your
         annotation: other annotators' labels do not count."""
+        self._note_debounce.flush()  # the typed note counts: this clip is annotated now
         manifest = self.session.manifest
         if manifest is None or not manifest.rows:
             return
@@ -304,7 +319,16 @@ class DatasetPanel(AnnotationBoxMixin, QGroupBox):
         self.session.message.emit("You have annotated every clip of the manifest")
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        """Digits 1-9 in the table label the highlighted clip."""
+        """Digits 1-9 in the table label the highlighted clip; navigation keys typed
+        in the Note or Label field flush the text and reach the window's shortcut."""
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and obj is not self.table
+            and isinstance(event, QKeyEvent)
+            and QKeySequence(event.keyCombination()) in self.navigation_keys
+        ):
+            self._note_debounce.flush()
+            return True  # not accepted: the shortcut, not the field's own binding, runs
         if obj is self.table and isinstance(event, QKeyEvent):
             key = event.key()
             plain = not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier)
@@ -372,7 +396,6 @@ class DatasetPanel(AnnotationBoxMixin, QGroupBox):
             return 0
         filled = 0
         self._fit_columns(False)
-        self.table.setSortingEnabled(False)  # one sort at the end, not one per cell
         for i, row in enumerate(current.rows):
             answer = predictions.get(row.utt_id)
             if answer is None:
@@ -382,7 +405,6 @@ class DatasetPanel(AnnotationBoxMixin, QGroupBox):
             item.setToolTip(source)
             self._set_agreement(i)
             filled += 1
-        self.table.setSortingEnabled(True)
         self._fit_columns(True)
         return filled
 

@@ -14,16 +14,28 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, Signal
+from PySide6.QtCore import (
+    QByteArray,
+    QEvent,
+    QMargins,
+    QRect,
+    QSettings,
+    QStandardPaths,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
+    QFontMetrics,
     QIcon,
     QKeyEvent,
     QKeySequence,
     QShortcut,
+    QShowEvent,
 )
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -63,6 +75,7 @@ ICON = ASSETS / "icons" / "cuelab.svg"
 CLOSE_WAIT_MS = 5000
 DEFAULT_SIZE = (1440, 900)
 MAX_RECENT = 8
+RECENT_WIDTH_PX = 480  # File ▸ Recent elides longer paths in the middle
 AUDIO_FILTER = "Audio (*.wav *.flac *.mp3 *.ogg *.m4a *.aiff *.aif);;All files (*)"
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aiff", ".aif", ".opus"}
 
@@ -167,6 +180,11 @@ class MainWindow(QMainWindow):
         self.messages_dock = dock
         self.notifier.badge.clicked.connect(self.show_messages)
 
+        self._recent_pending: Path | None = None
+        self.session.clip_changed.connect(self._on_clip_opened)
+        self.session.clip_failed.connect(self._on_open_failed)
+        self.session.slots["manifest"].failed.connect(self._on_open_failed)
+        self.session.manifest_changed.connect(lambda: setattr(self, "_recent_pending", None))
         self._build_menus()
         self.setAcceptDrops(True)
         self._fit_screen()
@@ -199,13 +217,46 @@ class MainWindow(QMainWindow):
             w, h = min(w, area.width()), min(h, area.height())
             self.move(area.topLeft())
         self.resize(w, h)
+        self._default_size = self.size()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """On first show, once the window manager has framed the window, fit the frame."""
+        super().showEvent(event)
+        if not getattr(self, "_frame_fitted", False):
+            self._frame_fitted = True
+            # Only the size chosen here: not a restored geometry nor one a caller set.
+            default = getattr(self, "_default_size", None)
+            if default is not None and self.size() == default.expandedTo(self.minimumSize()):
+                self._fitting = self.geometry()
+                QTimer.singleShot(0, self._fit_frame)
+                QTimer.singleShot(300, self._fit_frame)  # some managers frame the window late
+
+    def _fit_frame(self) -> None:
+        """Shrink and move the window so that its frame (title bar included), not just its
+        client area, lies in the screen's available area: the status bar stays visible."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None or self.isMaximized() or self.isFullScreen():
+            return
+        frame, client = self.frameGeometry(), self.geometry()
+        if client != getattr(self, "_fitting", None):
+            return  # resized or moved meanwhile (by the user or a caller): theirs to keep
+        margins = QMargins(
+            client.left() - frame.left(),
+            client.top() - frame.top(),
+            frame.right() - client.right(),
+            frame.bottom() - client.bottom(),
+        )
+        fitted = fit_client_rect(screen.availableGeometry(), margins, client)
+        if fitted != client:
+            self.setGeometry(fitted)
+            self._fitting = self.geometry()
 
     def _restore_geometry(self) -> None:
         if self.settings is None:
             return
         geometry = self.settings.value("window/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
+            self._geometry_restored = self.restoreGeometry(geometry)
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
@@ -225,7 +276,8 @@ class MainWindow(QMainWindow):
 
     def _remember_manifest(self) -> None:
         manifest = self.session.manifest
-        if manifest is not None and manifest.path.resolve() != DEMO_MANIFEST.resolve():
+        demos = {DEMO_MANIFEST.resolve(), user_demo_manifest(create=False).resolve()}
+        if manifest is not None and manifest.path.resolve() not in demos:
             if self.settings is not None:
                 self.settings.setValue("session/manifest", str(manifest.path))
             self.add_recent(manifest.path)
@@ -263,6 +315,29 @@ class MainWindow(QMainWindow):
         else:
             self.settings.setValue("recent/files", files)
         self._fill_recent()
+
+    def remove_recent(self, path: str | Path) -> None:
+        """Drop ``path`` from File ▸ Recent (it failed to open)."""
+        entry = str(Path(path).resolve())
+        files = [f for f in self.recent_files() if f != entry]
+        if self.settings is None:
+            self._recent = files
+        else:
+            self.settings.setValue("recent/files", files)
+        self._fill_recent()
+
+    def _on_clip_opened(self) -> None:
+        """An audio file opened from File ▸ Open or Recent goes (back) to the top of Recent."""
+        pending, self._recent_pending = self._recent_pending, None
+        path = self.session.clip_path
+        if pending is not None and path is not None and path.resolve() == pending:
+            self.add_recent(pending)
+
+    def _on_open_failed(self, _message: str) -> None:
+        """A file that failed to open is not offered again in File ▸ Recent."""
+        pending, self._recent_pending = self._recent_pending, None
+        if pending is not None:
+            self.remove_recent(pending)
 
     def restore_session(self, audio: str | Path | None = None) -> None:
         """Open what the last session had open (manifest, norms, model), else the demo."""
@@ -316,10 +391,15 @@ class MainWindow(QMainWindow):
 
         ann = bar.addMenu("&Annotate")
         d = self.dataset_panel
-        self._action(ann, "&Next clip", lambda: d.step(1), "Ctrl+Down")
-        self._action(ann, "&Previous clip", lambda: d.step(-1), "Ctrl+Up")
-        self._action(ann, "Next &unannotated clip", d.next_unannotated, "Ctrl+U")
+        navigation = [
+            self._action(ann, "&Next clip", lambda: d.step(1), "Ctrl+Down"),
+            self._action(ann, "&Previous clip", lambda: d.step(-1), "Ctrl+Up"),
+            self._action(ann, "Next &unannotated clip", d.next_unannotated, "Ctrl+U"),
+        ]
+        d.navigation_keys = [a.shortcut() for a in navigation]
+        ann.aboutToShow.connect(d.flush)  # a note typed before a menu walk is kept
         self._action(ann, "Label &set…", self.choose_label_set)
+        self._action(ann, "&Re-sort the table", d.resort, "F5")  # the order is frozen otherwise
         ann.addSeparator()
         self.label_actions: list[QAction] = []
         for k in range(1, 10):
@@ -370,8 +450,15 @@ class MainWindow(QMainWindow):
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
         files = self.recent_files()
+        metrics = QFontMetrics(self.recent_menu.font())
         for f in files:
-            self._action(self.recent_menu, f, lambda f=f: self.open_path(f))
+            text = metrics.elidedText(f, Qt.TextElideMode.ElideMiddle, RECENT_WIDTH_PX)
+            action = self._action(
+                self.recent_menu, text.replace("&", "&&"), lambda f=f: self.open_path(f)
+            )
+            action.setToolTip(f)
+            action.setStatusTip(f)
+        self.recent_menu.setToolTipsVisible(True)
         self.recent_menu.setEnabled(bool(files))
 
     def show_messages(self) -> None:
@@ -412,22 +499,25 @@ class MainWindow(QMainWindow):
         elif p.is_dir():  # a folder of clips: its manifest, or one written beside them
             self.session.open_folder(p)
         elif p.suffix.lower() == ".csv":
+            self._recent_pending = p.resolve()  # dropped from Recent if it fails to open
             self.session.open_manifest(p)
         else:
+            self._recent_pending = p.resolve()  # added to Recent once it has opened
             self.session.open_file(p)
-            self.add_recent(p)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         """Accept files and folders."""
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
+        if event.mimeData().hasUrls() and event.possibleActions() & Qt.DropAction.CopyAction:
+            event.setDropAction(Qt.DropAction.CopyAction)  # never Move: the file stays put
+            event.accept()
 
     def dropEvent(self, event: QDropEvent) -> None:
         """Open the first dropped file or folder."""
         urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
         if urls:
             self.open_path(urls[0].toLocalFile())
-            event.acceptProposedAction()
+            event.setDropAction(Qt.DropAction.CopyAction)
+            event.accept()
 
     def _on_space(self) -> None:
         """Play/pause, unless the focused control uses space itself.
@@ -497,7 +587,7 @@ class MainWindow(QMainWindow):
     ) -> None:
         """Open the demo dataset (or ``audio``) and load the default model, all in the background."""
         if audio is None:
-            self.session.open_manifest(DEMO_MANIFEST)
+            self.session.open_manifest(user_demo_manifest())
         else:
             self.session.open_file(audio)
         if model_spec:
@@ -521,3 +611,59 @@ class MainWindow(QMainWindow):
         if not self.session.shutdown(CLOSE_WAIT_MS):
             log.warning("workers still running after %d ms at close", CLOSE_WAIT_MS)
         super().closeEvent(event)
+
+
+def user_data_dir() -> Path:
+    """CueLab's folder in the user's data location ($XDG_DATA_HOME/cuelab on Linux)."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    return Path(base or Path.home() / ".local" / "share") / "cuelab"
+
+
+def user_demo_manifest(create: bool = True) -> Path:
+    """The bundled demo's manifest as the user's own copy, so annotating the demo writes its
+    sidecar into the user's data folder, never into the installed package.
+
+    The copy points at the bundled clips by absolute path and is rewritten when the
+    bundled manifest (or the install location) changes.
+    """
+    import csv
+    import io
+
+    out = user_data_dir() / "demo" / "manifest.csv"
+    if not create:
+        return out
+    with DEMO_MANIFEST.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    buf = io.StringIO()
+    writer = csv.DictWriter(
+        buf, fieldnames=list(rows[0]) if rows else ["path"], lineterminator="\n"
+    )
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, "path": str((DEMO_MANIFEST.parent / row["path"]).resolve())})
+    text = buf.getvalue()
+    try:
+        if not out.is_file() or out.read_text(encoding="utf-8") != text:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_suffix(".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(out)
+    except OSError as exc:  # a read-only home: the bundled demo, without annotations
+        log.warning("cannot write the demo manifest to %s: %s", out, exc)
+        return DEMO_MANIFEST
+    return out
+
+
+def fit_client_rect(area: QRect, margins: QMargins, client: QRect) -> QRect:
+    """The client rectangle whose frame (``client`` grown by ``margins``) lies in ``area``.
+
+    The client keeps its size where it fits and shrinks where the frame would not;
+    it moves only as far as needed to bring the frame inside.
+    """
+    width = min(client.width(), area.width() - margins.left() - margins.right())
+    height = min(client.height(), area.height() - margins.top() - margins.bottom())
+    left = max(client.left(), area.left() + margins.left())
+    top = max(client.top(), area.top() + margins.top())
+    left = min(left, area.right() - margins.right() - width + 1)
+    top = min(top, area.bottom() - margins.bottom() - height + 1)
+    return QRect(left, top, width, height)

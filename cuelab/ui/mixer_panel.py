@@ -65,6 +65,7 @@ class MixerPanel(QGroupBox):
         self._speech: tuple[np.ndarray, str, str] | None = None  # samples, name, clip_key
         self._slot = JobSlot("mixer", session.pool, self)
         self._slot.failed.connect(session.error)
+        self._slot.failed.connect(self._on_mix_failed)
         session.slots["mixer"] = self._slot
         self._debounce = Debouncer(200, self.remix, self)
         self._build()
@@ -84,7 +85,8 @@ class MixerPanel(QGroupBox):
         bg_row.addWidget(self.background_combo, 1)
         bg_row.addWidget(self.browse_button)
         self.snr_slider = QSlider(Qt.Orientation.Horizontal, minimum=-20, maximum=30, value=10)
-        self.snr_spin = QDoubleSpinBox(suffix=" dB", minimum=-40.0, maximum=60.0, decimals=1)
+        # Wide enough that any typed SNR is taken as typed (100 dB once became 10 dB).
+        self.snr_spin = QDoubleSpinBox(suffix=" dB", minimum=-120.0, maximum=120.0, decimals=1)
         self.snr_spin.setValue(10.0)
         self.snr_spin.setToolTip("SNR over the speech span, typed exactly (the slider: whole dB)")
         self.snr_label = QLabel()
@@ -230,6 +232,7 @@ class MixerPanel(QGroupBox):
         self.preview_speech.setData([], [])
         self.apply_button.setEnabled(False)
         self.info_label.setText(note)
+        self.info_label.setStyleSheet("color: #555;")
 
     def remix(self) -> None:
         """Make the mix in a worker (decoding the background there too)."""
@@ -257,9 +260,18 @@ class MixerPanel(QGroupBox):
 
         self._slot.start(work, self._on_mix)
 
+    def _on_mix_failed(self, message: str) -> None:
+        """Say in the panel why there is no mix (e.g. an undecodable background), instead
+        of "Mixing…" forever; the next change of clip or setting tries again."""
+        self.mix = None
+        self.apply_button.setEnabled(False)
+        self.info_label.setText(f"No mix: {message}")
+        self.info_label.setStyleSheet("color: #b00020;")
+
     def _on_mix(self, state: MixState, _s: float) -> None:
         if not self._is_current(state):
             return
+        self.info_label.setStyleSheet("color: #555;")
         self.mix = state
         r = state.result
         achieved = r.achieved_snr_db

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -27,6 +28,14 @@ from cuelab.ui.dsp import format_bytes, process_rss_bytes
 from cuelab.ui.session import Session
 from cuelab.ui.widgets import ElidedLabel
 from cuelab.ui.workers import Job, JobSlot
+
+_ENV_COMMAND = re.compile(r"run:? '?cuelab env create [\w.-]+'?")
+
+
+def env_wording(text: str) -> str:
+    """``text`` with the core's "run cuelab env create X" replaced by the window's button."""
+    return _ENV_COMMAND.sub("press Create beside Environment (Model panel)", text)
+
 
 LOCAL_HINT = "folder, or a hub id already in the local cache"
 REMOTE_HINT = "http://gpu1:8000/v1[,http://gpu2:8000/v1][#MODEL]  (key: $CUELAB_API_KEY)"
@@ -55,6 +64,8 @@ class ModelPanel(QGroupBox):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__("Model", parent)
         self.session = session
+        self._locations: dict[str, str] = {}  # family -> the location last typed for it
+        self._family: str | None = None
         self._build()
         slot = session.slots["model"]
         slot.progress.connect(self.progress_label.setText)
@@ -133,8 +144,8 @@ class ModelPanel(QGroupBox):
         self.env_slot = JobSlot("env", self.session.pool, self)
         self.session.slots["env"] = self.env_slot  # cancelled and awaited when the window closes
         self.env_slot.progress.connect(self.progress_label.setText)
-        self.env_slot.busy_changed.connect(lambda busy: self.env_button.setEnabled(not busy))
-        self.env_slot.failed.connect(self.session.error)
+        self.env_slot.busy_changed.connect(self._on_env_busy)
+        self.env_slot.failed.connect(lambda msg: self.session.error.emit(env_wording(msg)))
         self.env_slot.failed.connect(lambda _msg: self.refresh_env())
         self.env_row = QWidget()
         env = QHBoxLayout(self.env_row)
@@ -177,7 +188,7 @@ class ModelPanel(QGroupBox):
         """The load failed: say so here, in red, until the next Load."""
         self.failed = True
         self.progress_label.setStyleSheet("color: #b00020;")
-        self.progress_label.setText(message)
+        self.progress_label.setText(env_wording(message))
 
     def load(self) -> None:
         """Start loading the chosen model (the current one stays until it is ready)."""
@@ -203,9 +214,16 @@ class ModelPanel(QGroupBox):
 
     def _on_family(self, family: str) -> None:
         remote = family == "openai"
-        if family == "reference":
+        # Each family keeps its own location: a Qwen folder or a server URL typed for one
+        # family is never loaded as another's.
+        if self._family is not None and self._family != family:
+            self._locations[self._family] = self.location_edit.text()
+        self._family = family
+        if family in self._locations:
+            self.location_edit.setText(self._locations[family])
+        elif family == "reference":
             self.location_edit.setText(shown_path(DEMO_REFERENCE))
-        elif self.location_edit.text() in (str(DEMO_REFERENCE), shown_path(DEMO_REFERENCE)):
+        else:
             self.location_edit.clear()
         self.location_edit.setPlaceholderText(REMOTE_HINT if remote else LOCAL_HINT)
         self.browse_button.setEnabled(not remote)
@@ -230,15 +248,31 @@ class ModelPanel(QGroupBox):
             return
         status = env_status(family)
         text = status.state + (f": {status.reason}" if status.reason else "")
-        self.env_label.setText(text)
+        self.env_label.setText(env_wording(text))
         self.env_label.setToolTip(status.path)
-        self.env_button.setText("Rebuild" if status.state == READY else "Create")
-        self.env_button.setEnabled(not self.env_slot.busy)
+        if not self.env_slot.busy:
+            self.env_button.setText("Rebuild" if status.state == READY else "Create")
+
+    def _on_env_busy(self, busy: bool) -> None:
+        """While a build runs its button is Cancel; after it, Create or Rebuild again."""
+        if busy:
+            self.env_button.setText("Cancel")
+            self.env_button.setToolTip("stop the build (its half-built folder is kept as broken)")
+        else:
+            self.env_button.setToolTip("build this family's environment from its pinned recipe")
+            if not self.failed:  # a model's load error stays where it is
+                self.progress_label.setText("")
+            self.refresh_env()
 
     def create_env(self) -> None:
         """Build the chosen family's environment in the background, with progress."""
         from cuelab.core.models.isolated.envs import create_env
 
+        if self.env_slot.busy:  # the button reads Cancel
+            self.env_slot.cancel()
+            self.env_label.setText("cancelling…")
+            self.session.message.emit("Environment build cancelled")
+            return
         family = self.family_combo.currentText()
         if family not in RECIPES:
             return

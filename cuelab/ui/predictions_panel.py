@@ -49,12 +49,18 @@ class PredictionsPanel(QGroupBox):
         )
         session.predict_failed.connect(lambda msg: self.show_error(f"Prediction failed: {msg}"))
         session.model_failed.connect(self._on_model_failed)
+        session.clip_failed.connect(self._on_clip_failed)
+        session.labels_changed.connect(self._show_labels)
+        self._show_labels()
         session.slots["predict"].busy_changed.connect(self._on_busy)
 
     def _build(self) -> None:
         self.top_label = QLabel("No model loaded")
         self.top_label.setWordWrap(True)
         self.top_label.setStyleSheet("font-weight: bold;")
+        self.labels_label = QLabel("")
+        self.labels_label.setWordWrap(True)
+        self.labels_label.setStyleSheet("color: #555;")
         self.table = QTableWidget(0, 6)
         self.table.setHorizontalHeaderLabels(
             ["label", "audio only", "with tokens", "Δ", "A (pinned)", "Δ vs A"]
@@ -97,6 +103,7 @@ class PredictionsPanel(QGroupBox):
         self.legend_label.setTextFormat(Qt.TextFormat.RichText)
         layout = QVBoxLayout(self)
         layout.addWidget(self.top_label)
+        layout.addWidget(self.labels_label)
         layout.addWidget(self.legend_label)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.table)
@@ -120,6 +127,21 @@ class PredictionsPanel(QGroupBox):
     def show_error(self, message: str) -> None:
         """A failure about this clip's prediction, shown until the next prediction."""
         self._headline(message, error=True)
+
+    def _show_labels(self) -> None:
+        """Which label set is scored: the dataset's (as in a batch run) or the model's."""
+        s = self.session
+        self.labels_label.setText(f"Labels: {', '.join(s.labels)} ({s.label_source})")
+
+    def _on_clip_failed(self, message: str) -> None:
+        """The open clip did not open: the previous clip's answer goes (a failing file
+        outside the dataset leaves the previous clip open, and its answer with it)."""
+        if self.session.audio is not None:
+            return
+        self._clear()
+        self.last = None
+        self.latency_label.setText("")
+        self.show_error(f"No prediction: the clip did not open ({message})")
 
     def _on_model_failed(self, message: str) -> None:
         if self.session.model is None:

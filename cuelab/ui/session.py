@@ -88,6 +88,7 @@ class Session(QObject):
         model_changed(): a model was loaded or unloaded.
         prediction_changed(object): a :class:`PredictionUpdate`.
         manifest_changed(): a dataset was opened.
+        labels_changed(): the label set scored (``labels``, ``label_source``) changed.
         norms_changed(): another norms profile was chosen.
         analysis_started(): features of a new clip or region are being computed;
             the concepts and tokens on screen are stale until analysis_changed.
@@ -103,6 +104,7 @@ class Session(QObject):
     model_changed = Signal()
     prediction_changed = Signal(object)
     manifest_changed = Signal()
+    labels_changed = Signal()
     norms_changed = Signal()
     analysis_started = Signal()
     clip_failed = Signal(str)
@@ -130,7 +132,12 @@ class Session(QObject):
         self.slots["predict"].failed.connect(self.predict_failed)
         self.slots["model"].failed.connect(self.model_failed)
         self.task = load_task("ser")
+        # What is scored: the open dataset's labels when it has some, else the model's
+        # (``cuelab.core.runs.plan.dataset_labels``, the rule batch runs follow too).
         self.labels: tuple[str, ...] = self.task.labels
+        self.model_labels: tuple[str, ...] = self.task.labels
+        self._task_labels: tuple[str, ...] = self.task.labels
+        self.label_source = "the task's labels"
         self.norms: NormsProfile = default_norms()
         self.norms_path: Path | None = None
         self.manifest: Manifest | None = None
@@ -211,6 +218,7 @@ class Session(QObject):
             self.row, self.clip_path = row, path
             self.audio, self.source_info, self.clip_name = None, None, ""
             self.region = self.features = self.concepts = self.prediction = None
+            self.tokens = self.aligned = None  # the previous clip's: not to be copied or sent
             self.analysis_error = message
             self.clip_changed.emit()
         self.clip_failed.emit(message)
@@ -432,7 +440,8 @@ class Session(QObject):
             self.model_options = (quant, device)
             self.model_remote = dict(remote or {})
             self.model_trust = dict(trusted)
-            self.labels = labels
+            self.model_labels = labels
+            self._update_labels(predict=False)
             if old is not None and old is not adapter:
                 self._unload_later(old)
             self.message.emit(f"Model {spec} loaded in {seconds:.1f} s")
@@ -449,7 +458,8 @@ class Session(QObject):
             self._unload_later(self.model)
         self.model = None
         self.model_spec = ""
-        self.labels = self.task.labels
+        self.model_labels = self._task_labels
+        self._update_labels(predict=False)
         self.model_changed.emit()
 
     @property
@@ -545,6 +555,7 @@ class Session(QObject):
 
         def done(manifest: Manifest, _s: float) -> None:
             self.manifest = manifest
+            self._update_labels()
             self.manifest_changed.emit()
             if open_first and manifest.rows:
                 # the dataset panel returns to the last clip its annotator labelled
@@ -552,6 +563,27 @@ class Session(QObject):
                 self.open_row(again or manifest.rows[0])
 
         self.slots["manifest"].start(work, done)
+
+    def _update_labels(self, predict: bool = True) -> None:
+        """Apply the one label-set rule: the open dataset's labels when it has at least
+        two, else the loaded model's own (a classifier's classes, or the task's)."""
+        from cuelab.core.runs.plan import dataset_labels
+        from cuelab.core.tasks.prompts import load_task
+
+        found = dataset_labels(self.manifest.rows) if self.manifest is not None else ()
+        if len(found) >= 2 and self.manifest is not None:
+            labels, source = found, f"the dataset's labels ({self.manifest.path.name})"
+        else:
+            labels = self.model_labels
+            source = "the model's labels" if self.model is not None else "the task's labels"
+        changed = (labels, source) != (self.labels, self.label_source)
+        self.labels, self.label_source = labels, source
+        if tuple(self.task.labels) != labels:
+            self.task = load_task(self.task.name, labels)  # as a batch run builds its prompt
+        if changed:
+            self.labels_changed.emit()
+            if predict:
+                self.request_prediction()
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Cancel all jobs and wait for the workers (window close)."""

@@ -124,3 +124,47 @@ def test_rate_and_channels_of_the_file_and_the_down_mix_are_stated(make_window, 
     with qtbot.waitSignal(win.session.clip_changed, timeout=10_000):
         win.session.open_file(path)
     assert win.clip_view.info_label.text() == "file 44.1 → 16 kHz, 2 ch → mono (mean)"
+
+
+def test_a_long_clip_never_hands_the_curve_more_than_a_few_thousand_points(make_window, qtbot):
+    """At every zoom between the whole clip and a few seconds the waveform comes from the
+    min/max pyramid (issue 26: a wheel step on a 10-minute clip stalled 170-576 ms), and it
+    keeps the extremes of what is on screen."""
+    from cuelab.ui.clip_view import ENVELOPE_BUCKETS
+
+    win = make_window()
+    view = win.clip_view
+    sr = 16000
+    x = (0.1 * np.random.default_rng(1).standard_normal(180 * sr)).astype(np.float32)
+    x[sr * 100] = 0.9  # one click, 100 s in
+    x[sr * 100 + 7] = -0.8
+    with qtbot.waitSignal(win.session.clip_changed, timeout=10_000):
+        win.session.set_audio(x, sr, "three minutes")
+    for width_s in (120.0, 60.0, 20.0, 8.0):
+        view.wave_plot.setXRange(100.0 - width_s / 2, 100.0 + width_s / 2, padding=0)
+        ts, ys = view.wave_curve.getOriginalDataset()
+        assert ys.size <= 2 * ENVELOPE_BUCKETS, width_s
+        assert abs(float(ys.max()) - 0.9) < 1e-6 and abs(float(ys.min()) + 0.8) < 1e-6
+        assert ts[0] <= 100.0 - width_s / 2 + 0.1 and ts[-1] >= 100.0 + width_s / 2 - 0.1
+
+
+def test_a_long_clip_builds_its_pyramid_in_a_worker_then_draws_from_it(
+    make_window, qtbot, monkeypatch
+):
+    """Above ASYNC_PYRAMID_SAMPLES (4 M: a 10-minute clip) the pyramid is built off the GUI
+    thread; lowered here so that the clip's own analysis stays short."""
+    from cuelab.ui import clip_view
+    from cuelab.ui.clip_view import ENVELOPE_BUCKETS
+
+    monkeypatch.setattr(clip_view, "ASYNC_PYRAMID_SAMPLES", 1_000_000)
+    win = make_window()
+    view = win.clip_view
+    sr = 16000
+    x = (0.01 * np.random.default_rng(2).standard_normal(90 * sr)).astype(np.float32)
+    x[sr * 45] = 0.9
+    with qtbot.waitSignal(win.session.clip_changed, timeout=10_000):
+        win.session.set_audio(x, sr, "ninety seconds")
+    assert view.wave_curve.getOriginalDataset()[1].size <= 2 * ENVELOPE_BUCKETS
+    qtbot.waitUntil(lambda: view._pyramid is not None, timeout=30_000)
+    _ts, ys = view.wave_curve.getOriginalDataset()
+    assert ys.size <= 2 * ENVELOPE_BUCKETS and abs(float(ys.max()) - 0.9) < 1e-6

@@ -78,3 +78,32 @@ def test_pickled_weights_load_only_once_allow_pickle_is_ticked(
     assert panel.session.model_trust == {"allow_pickle": True, "trust_remote_code": False}
     panel.family_combo.setCurrentText("reference")
     assert not panel.form.isRowVisible(panel.trust_row) and not panel.pickle_check.isChecked()
+
+
+def test_a_build_can_be_cancelled_and_its_state_speaks_of_the_button(
+    panel: ModelPanel, qtbot, tmp_path: Path
+) -> None:
+    """While building, the button is Cancel; cancelled, the row says what happened in the
+    window's words (Create), not by a command line to type."""
+    panel.family_combo.setCurrentText("ms-clap")
+    panel.env_button.click()
+    assert panel.env_button.text() == "Cancel" and panel.env_button.isEnabled()
+    qtbot.waitUntil(lambda: "virtual environment" in panel.progress_label.text(), timeout=30_000)
+    panel.env_button.click()  # Cancel: the venv subprocess is stopped
+    qtbot.waitUntil(lambda: not panel.env_slot.busy, timeout=30_000)
+    assert panel.env_button.text() == "Create"
+    assert envs.env_status("ms-clap").state != envs.READY
+    assert panel.env_label.text().startswith("broken")
+    assert "cuelab env" not in panel.env_label.text() and "Create" in panel.env_label.text()
+
+
+def test_the_location_stays_with_its_family(panel: ModelPanel) -> None:
+    panel.family_combo.setCurrentText("qwen2-audio")
+    panel.location_edit.setText("/models/Qwen2-Audio-7B-Instruct")
+    panel.family_combo.setCurrentText("openai")
+    assert panel.location_edit.text() == ""  # not the Qwen folder as a server URL
+    panel.location_edit.setText("http://gpu1:8000/v1")
+    panel.family_combo.setCurrentText("qwen2-audio")
+    assert panel.location_edit.text() == "/models/Qwen2-Audio-7B-Instruct"
+    panel.family_combo.setCurrentText("openai")
+    assert panel.location_edit.text() == "http://gpu1:8000/v1"

@@ -126,9 +126,19 @@ def select_rows(manifest: Manifest, config: RunConfig) -> list[ManifestRow]:
     return rows
 
 
+def dataset_labels(rows: Sequence[ManifestRow]) -> tuple[str, ...]:
+    """The label set a dataset defines: its distinct non-empty labels, sorted.
+
+    The one rule for both fronts: a batch run (:func:`resolve_labels`) and the
+    window's live prediction score these labels when a labelled dataset is open, so
+    the two give the same probabilities for the same clip.
+    """
+    return tuple(sorted({r.get("label") for r in rows if r.get("label")}))
+
+
 def resolve_labels(rows: Sequence[ManifestRow], config: RunConfig) -> tuple[str, ...]:
     """The closed label set: the configured one, else the sorted labels of the split."""
-    found = sorted({r.get("label") for r in rows if r.get("label")})
+    found = list(dataset_labels(rows))
     if config.labels is None:
         if len(found) < 2:
             raise ManifestError(
