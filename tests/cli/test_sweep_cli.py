@@ -51,8 +51,11 @@ def test_sweep_manifest_mean_curve_with_ci(tmp_path: Path) -> None:
             v = at[col].to_numpy(float)
             half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
             assert row[f"{col}_mean"] == pytest.approx(v.mean(), abs=1e-5)
-            assert row[f"{col}_ci_low"] == pytest.approx(v.mean() - half, abs=1e-5)
-            assert row[f"{col}_ci_high"] == pytest.approx(v.mean() + half, abs=1e-5)
+            low, high = v.mean() - half, v.mean() + half
+            if col.startswith("p_"):  # a probability's interval is clipped to [0, 1]
+                low, high = max(low, 0.0), min(high, 1.0)
+            assert row[f"{col}_ci_low"] == pytest.approx(low, abs=1e-5)
+            assert row[f"{col}_ci_high"] == pytest.approx(high, abs=1e-5)
     # gain raises the ENERGY concept on every clip
     energy = mean["score_ENERGY_mean"].to_numpy(float)
     assert (np.diff(energy) > 0).all()
@@ -75,3 +78,25 @@ def test_sweep_bad_grid_is_one_line(
     err = capsys.readouterr().err
     assert code == 1 and needle in err and err.count("\n") == 1
     assert not (tmp_path / "sweep.csv").exists()
+
+
+def test_mean_curve_interval_of_a_probability_stays_in_0_1() -> None:
+    """Two clips at P=1.0 and one at P=0.0: the t-interval is clipped to what P can be."""
+    from cuelab.core.cues.concepts import BINNED_CONCEPTS
+    from cuelab.core.runs.sweep import SweepPoint, mean_curves
+
+    scores = {c: 0.0 for c in BINNED_CONCEPTS}
+    points = [
+        SweepPoint(
+            f"u{i}", 1.0, "tempo=1", {"a": p, "b": 1 - p}, "a", {**scores, "PITCH": 9 * p}, ""
+        )
+        for i, p in enumerate([1.0, 1.0, 0.0])
+    ]
+    header, rows = mean_curves(points, ["a", "b"])
+    row = dict(zip(header, rows[0], strict=True))
+    for lab in ("a", "b"):
+        assert 0.0 <= float(row[f"p_{lab}_ci_low"]) <= float(row[f"p_{lab}_mean"])
+        assert float(row[f"p_{lab}_mean"]) <= float(row[f"p_{lab}_ci_high"]) <= 1.0
+    assert float(row["p_a_ci_low"]) == 0.0 and float(row["p_b_ci_high"]) == 1.0
+    # a concept score is not a probability: its interval is the plain t-interval
+    assert float(row["score_PITCH_ci_high"]) > 9.0 and float(row["score_PITCH_ci_low"]) < 0.0
