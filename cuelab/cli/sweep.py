@@ -82,16 +82,28 @@ def run(args: argparse.Namespace) -> int:
     else:
         clips = [(Path(args.audio).stem, args.audio, args.gender)]
     out = Path(args.out or f"sweep-{grid.kind}")
+    if out.exists() and not out.is_dir():
+        raise CueLabError(f"{out}: exists and is not a folder (-o names the output folder)")
     out.mkdir(parents=True, exist_ok=True)
     model = load_model(args.model, LoadOptions(quant=args.quant, device=args.device))
     task = load_task("ser", labels=labels)
     points = []
+    skipped = 0
     try:
         for utt, path, gender in clips:
-            audio, sr = load_audio(path, sr=model.sample_rate)
-            for point in sweep_clip(audio, sr, utt, grid, model, task, labels,
-                                    engine=args.engine, norms=norms, gender=gender,
-                                    tokens=args.tokens):  # fmt: skip
+            try:
+                audio, sr = load_audio(path, sr=model.sample_rate)
+                clip_points = list(sweep_clip(audio, sr, utt, grid, model, task, labels,
+                                              engine=args.engine, norms=norms, gender=gender,
+                                              tokens=args.tokens))  # fmt: skip
+            except CueLabError as exc:
+                if not args.manifest:
+                    raise
+                # one bad clip of a batch does not lose the others' curves
+                skipped += 1
+                print(f"cuelab: warning: {utt}: skipped ({exc})", file=sys.stderr)
+                continue
+            for point in clip_points:
                 points.append(point)
                 if args.json:
                     print(json_line({"utt_id": utt, "edit": point.edit, "amount": point.amount,
@@ -99,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
                                      "scores": point.scores, "tokens": point.tokens}))  # fmt: skip
     finally:
         model.unload()
+    if not points:
+        raise CueLabError(f"sweep: no clip could be swept ({skipped} skipped)")
     header = point_header(labels)
     table = [point_row(p, labels) for p in points]
     written = [write_csv(out / "sweep.csv", header, table)]
@@ -108,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         mean_header, mean_rows = mean_curves(points, labels)
         written.append(write_csv(out / "sweep_mean.csv", mean_header, mean_rows))
         plot_header, plot_rows = mean_header, mean_rows
-        title = f"{args.model}: mean over {len(clips)} clips (95 % CI)"
+        title = f"{args.model}: mean over {len(clips) - skipped} clips (95 % CI)"
     else:
         plot_header, plot_rows = header, table
         title = f"{args.model}: {Path(args.audio).name}"

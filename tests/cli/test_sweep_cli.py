@@ -100,3 +100,30 @@ def test_mean_curve_interval_of_a_probability_stays_in_0_1() -> None:
     assert float(row["p_a_ci_low"]) == 0.0 and float(row["p_b_ci_high"]) == 1.0
     # a concept score is not a probability: its interval is the plain t-interval
     assert float(row["score_PITCH_ci_high"]) > 9.0 and float(row["score_PITCH_ci_low"]) < 0.0
+
+
+def test_batch_sweep_skips_a_bad_clip_and_keeps_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import soundfile as sf
+
+    x, sr = sf.read(DEMO / "spk04_m_neutral_02.flac")
+    sf.write(tmp_path / "short.wav", x[:800], sr)  # 50 ms: too short to analyse
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "path,label,speaker,gender,split,transcript\n"
+        f"{DEMO / 'spk04_m_neutral_02.flac'},neutral,spk04_m,m,test,\n"
+        f"{tmp_path / 'short.wav'},sad,spk04_m,m,test,\n"
+        f"{DEMO / 'spk01_f_sad_01.flac'},sad,spk01_f,f,test,\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    args = ["sweep", "--manifest", str(manifest), "--model", "reference", "--edit", "gain",
+            "--from", "-6dB", "--to", "+6dB", "--steps", "3", "-o", str(out), "--no-plot"]  # fmt: skip
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("cuelab: warning: ") and "short: skipped" in err and "too short" in err
+    assert set(pd.read_csv(out / "sweep_mean.csv")["n"]) == {2}
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    assert main([*args[:-2], str(tmp_path / "afile"), "--no-plot"]) == 1
+    assert "exists and is not a folder" in capsys.readouterr().err
