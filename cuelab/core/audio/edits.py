@@ -235,7 +235,7 @@ def check_engine(engine: str, chain: EditChain) -> str:
         bad = [e.kind for e in chain.edits if e.needs_engine and e.kind not in PRAAT_KINDS]
         if bad:
             raise EditError(
-                f"the praat engine cannot do {', '.join(bad)} (use --engine world for it)"
+                f"the praat engine cannot do {', '.join(bad)} (only the world engine can)"
             )
     return name
 

@@ -248,3 +248,12 @@ def test_a_semicolon_in_one_edit_says_how_to_combine() -> None:
     # a TOML list item written with ';' is the same list as the --edits flag
     chains = parse_edit_list(["pitch=+2st;tempo=1.2", "gain=-6dB"])
     assert [c.text() for c in chains] == ["pitch=+2st", "tempo=1.2", "gain=-6dB"]
+
+
+def test_praat_refusal_names_no_flag_of_one_command() -> None:
+    """The same refusal is read by `cuelab edit` (--engine), eval (--edit-engine) and TOML."""
+    from cuelab.core.audio.edits import check_engine
+
+    with pytest.raises(EditError) as info:
+        check_engine("praat", parse_edit("pitch=+2st,jitter=2%"))
+    assert str(info.value) == "the praat engine cannot do jitter (only the world engine can)"
