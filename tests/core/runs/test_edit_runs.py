@@ -216,3 +216,11 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
     assert main([*args, "--out", str(killed), "--resume"]) == 0
     assert sorted(rows(killed)) == sorted(rows(tmp_path / "whole"))
     assert read_record(killed)["status"] == "complete"
+
+
+def test_edits_given_but_empty_are_refused(manifest: Path, tmp_path: Path) -> None:
+    """`--edits ""` or `--edits ";"` is a mistake, not a run without edits."""
+    for empty in ("", " ; "):
+        with pytest.raises(RunConfigError, match="'edits' holds no edit"):
+            edit_config(manifest, tmp_path / "y", edits=empty)
+    assert edit_config(manifest, tmp_path / "y", edits=[]).edits == ()  # TOML `edits = []`: none
