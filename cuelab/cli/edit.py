@@ -50,6 +50,13 @@ def run(args: argparse.Namespace) -> int:
     report = edit_and_measure(
         x, sr, chain, args.engine, norms=norms, gender=args.gender, seed=args.seed
     )
+    peak = float(abs(report.audio).max())
+    if peak > 1.0 and str(args.out).lower().endswith(".flac"):
+        # FLAC is integer PCM: the file holds less than was measured, so say so
+        report.flags.append(
+            f"{args.out}: peak {peak:.2f} exceeds full scale and is clipped in FLAC "
+            "(write .wav to keep it)"
+        )
     write_audio(args.out, report.audio, sr)
     record = report.to_json()
     if args.json:

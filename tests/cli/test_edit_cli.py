@@ -117,3 +117,17 @@ def test_an_edit_too_short_to_measure_is_one_line(
     assert err.startswith("cuelab: error: the edited audio (tempo=4): too short")
     assert main(["edit", str(CLIP), "-o", str(tmp_path / "o.wav"), "pitch=+2st;tempo=1.2"]) == 1
     assert "combine edits into one with ','" in capsys.readouterr().err
+
+
+def test_a_flac_output_clipped_by_the_edit_is_flagged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FLAC is integer PCM: the file holds less than the measured +20 dB, so it is flagged."""
+    flags = {}
+    for suffix in (".flac", ".wav"):
+        out = tmp_path / f"loud{suffix}"
+        assert main(["edit", str(CLIP), "-o", str(out), "gain=+20dB", "--json"]) == 0
+        flags[suffix] = json.loads(capsys.readouterr().out)["flags"]
+    assert [f for f in flags[".flac"] if "clipped" in f] != []
+    assert [f for f in flags[".wav"] if "clipped" in f] == []  # float WAV keeps the peaks
+    assert np.abs(sf.read(tmp_path / "loud.wav")[0]).max() > 1.0
