@@ -51,6 +51,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model once, sweep each clip, write the tables and the figure."""
+    from cuelab.core.audio.edits import check_engine
     from cuelab.core.audio.io import load_audio
     from cuelab.core.cues.norms import load_norms
     from cuelab.core.errors import CueLabError
@@ -70,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     if (args.audio is None) == (args.manifest is None):
         raise CueLabError("sweep: give AUDIO or --manifest (one of them)")
     grid = parse_grid(args.edit, args.start, args.stop, args.steps)
+    for chain in grid.chains():  # an engine that cannot do the edit fails before any clip
+        check_engine(args.engine, chain)
     labels = parse_labels(args.labels)
     norms = load_norms(args.norms)
     clips: list[tuple[str, str, str | None]] = []  # (utt id, path, gender)

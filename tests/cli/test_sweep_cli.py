@@ -127,3 +127,17 @@ def test_batch_sweep_skips_a_bad_clip_and_keeps_the_rest(
     (tmp_path / "afile").write_text("x", encoding="utf-8")
     assert main([*args[:-2], str(tmp_path / "afile"), "--no-plot"]) == 1
     assert "exists and is not a folder" in capsys.readouterr().err
+
+
+def test_an_engine_that_cannot_do_the_edit_fails_before_any_clip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = make_manifest(tmp_path / "data")
+    out = tmp_path / "out"
+    code = main(["sweep", "--manifest", str(manifest), "--limit", "2", "--model", "reference",
+                 "--edit", "jitter", "--from", "0%", "--to", "4%", "--steps", "2",
+                 "--engine", "praat", "-o", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("cuelab: error: the praat engine cannot do jitter")
+    assert not out.exists()
