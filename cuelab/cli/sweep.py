@@ -51,10 +51,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model once, sweep each clip, write the tables and the figure."""
-    from cuelab.core.audio.edits import check_engine
+    from cuelab.core.audio.edits import EditError, check_engine
     from cuelab.core.audio.io import load_audio
     from cuelab.core.cues.norms import load_norms
-    from cuelab.core.errors import CueLabError
+    from cuelab.core.errors import AudioError, CueLabError, FeatureError
     from cuelab.core.models.base import LoadOptions
     from cuelab.core.models.registry import load_model
     from cuelab.core.runs.csvio import write_csv
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
                 clip_points = list(sweep_clip(audio, sr, utt, grid, model, task, labels,
                                               engine=args.engine, norms=norms, gender=gender,
                                               tokens=args.tokens))  # fmt: skip
-            except CueLabError as exc:
+            except (AudioError, FeatureError, EditError) as exc:  # the clip's, not the model's
                 if not args.manifest:
                     raise
                 # one bad clip of a batch does not lose the others' curves
