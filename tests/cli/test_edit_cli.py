@@ -131,3 +131,14 @@ def test_a_flac_output_clipped_by_the_edit_is_flagged(
     assert [f for f in flags[".flac"] if "clipped" in f] != []
     assert [f for f in flags[".wav"] if "clipped" in f] == []  # float WAV keeps the peaks
     assert np.abs(sf.read(tmp_path / "loud.wav")[0]).max() > 1.0
+
+
+def test_the_text_report_shows_an_unmeasured_shift_as_n_a(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    noise = tmp_path / "noise.wav"
+    rng = np.random.default_rng(0)
+    sf.write(noise, (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000)
+    assert main(["edit", str(noise), "-o", str(tmp_path / "o.wav"), "pitch=+2st"]) == 0
+    out = capsys.readouterr().out
+    assert "F0 n/a st" in out and "nan" not in out
