@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from cuelab.cli.common import json_line
@@ -50,6 +51,13 @@ def run(args: argparse.Namespace) -> int:
     report = edit_and_measure(
         x, sr, chain, args.engine, norms=norms, gender=args.gender, seed=args.seed
     )
+    peak = float(abs(report.audio).max())
+    if peak > 1.0 and str(args.out).lower().endswith(".flac"):
+        # FLAC is integer PCM: the file holds less than was measured, so say so
+        report.flags.append(
+            f"{args.out}: peak {peak:.2f} exceeds full scale and is clipped in FLAC "
+            "(write .wav to keep it)"
+        )
     write_audio(args.out, report.audio, sr)
     record = report.to_json()
     if args.json:
@@ -57,10 +65,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
     m = report.measured
     print(f"{args.out}: {record['edit']} ({record['engine']})")
+
+    def show(key: str, spec: str) -> str:  # an unmeasurable quantity reads n/a, not +nan
+        v = m.get(key, math.nan)
+        return format(v, spec) if isinstance(v, int | float) and math.isfinite(v) else "n/a"
+
     print(
-        f"  F0 {m['f0_shift_st']:+.2f} st, duration x{m['duration_ratio']:.3f}, "
-        f"RMS {m['rms_change_db']:+.2f} dB, F1 {m['f1_change_pct']:+.1f} %, "
-        f"F2 {m['f2_change_pct']:+.1f} %"
+        f"  F0 {show('f0_shift_st', '+.2f')} st, duration x{show('duration_ratio', '.3f')}, "
+        f"RMS {show('rms_change_db', '+.2f')} dB, F1 {show('f1_change_pct', '+.1f')} %, "
+        f"F2 {show('f2_change_pct', '+.1f')} %"
     )
     for concept, before in record["tokens_before"].items():
         after = record["tokens_after"][concept]

@@ -118,7 +118,9 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.edit is not None:
         from cuelab.core.audio.edits import check_engine, parse_edit
 
-        check_engine(args.engine, parse_edit(args.edit))  # a typo fails before loading
+        chain = parse_edit(args.edit)
+        check_engine(args.engine, chain)  # a typo fails before loading
+        args.edit = chain.text()  # the record carries the canonical text form (pitch=+2st)
     elif args.engine != "world" or args.token_source != "edited":
         raise ModelError("--engine and --token-source need --edit")
     if args.max_new_tokens < 1:

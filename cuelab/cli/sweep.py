@@ -51,9 +51,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model once, sweep each clip, write the tables and the figure."""
+    from cuelab.core.audio.edits import EditError, check_engine
     from cuelab.core.audio.io import load_audio
     from cuelab.core.cues.norms import load_norms
-    from cuelab.core.errors import CueLabError
+    from cuelab.core.errors import AudioError, CueLabError, FeatureError
     from cuelab.core.models.base import LoadOptions
     from cuelab.core.models.registry import load_model
     from cuelab.core.runs.csvio import write_csv
@@ -70,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     if (args.audio is None) == (args.manifest is None):
         raise CueLabError("sweep: give AUDIO or --manifest (one of them)")
     grid = parse_grid(args.edit, args.start, args.stop, args.steps)
+    for chain in grid.chains():  # an engine that cannot do the edit fails before any clip
+        check_engine(args.engine, chain)
     labels = parse_labels(args.labels)
     norms = load_norms(args.norms)
     clips: list[tuple[str, str, str | None]] = []  # (utt id, path, gender)
@@ -82,16 +85,28 @@ def run(args: argparse.Namespace) -> int:
     else:
         clips = [(Path(args.audio).stem, args.audio, args.gender)]
     out = Path(args.out or f"sweep-{grid.kind}")
+    if out.exists() and not out.is_dir():
+        raise CueLabError(f"{out}: exists and is not a folder (-o names the output folder)")
     out.mkdir(parents=True, exist_ok=True)
     model = load_model(args.model, LoadOptions(quant=args.quant, device=args.device))
     task = load_task("ser", labels=labels)
     points = []
+    skipped = 0
     try:
         for utt, path, gender in clips:
-            audio, sr = load_audio(path, sr=model.sample_rate)
-            for point in sweep_clip(audio, sr, utt, grid, model, task, labels,
-                                    engine=args.engine, norms=norms, gender=gender,
-                                    tokens=args.tokens):  # fmt: skip
+            try:
+                audio, sr = load_audio(path, sr=model.sample_rate)
+                clip_points = list(sweep_clip(audio, sr, utt, grid, model, task, labels,
+                                              engine=args.engine, norms=norms, gender=gender,
+                                              tokens=args.tokens))  # fmt: skip
+            except (AudioError, FeatureError, EditError) as exc:  # the clip's, not the model's
+                if not args.manifest:
+                    raise
+                # one bad clip of a batch does not lose the others' curves
+                skipped += 1
+                print(f"cuelab: warning: {utt}: skipped ({exc})", file=sys.stderr)
+                continue
+            for point in clip_points:
                 points.append(point)
                 if args.json:
                     print(json_line({"utt_id": utt, "edit": point.edit, "amount": point.amount,
@@ -99,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
                                      "scores": point.scores, "tokens": point.tokens}))  # fmt: skip
     finally:
         model.unload()
+    if not points:
+        raise CueLabError(f"sweep: no clip could be swept ({skipped} skipped)")
     header = point_header(labels)
     table = [point_row(p, labels) for p in points]
     written = [write_csv(out / "sweep.csv", header, table)]
@@ -108,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         mean_header, mean_rows = mean_curves(points, labels)
         written.append(write_csv(out / "sweep_mean.csv", mean_header, mean_rows))
         plot_header, plot_rows = mean_header, mean_rows
-        title = f"{args.model}: mean over {len(clips)} clips (95 % CI)"
+        title = f"{args.model}: mean over {len(clips) - skipped} clips (95 % CI)"
     else:
         plot_header, plot_rows = header, table
         title = f"{args.model}: {Path(args.audio).name}"

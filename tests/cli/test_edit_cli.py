@@ -96,3 +96,49 @@ def test_predict_on_edited_audio(capsys: pytest.CaptureFixture[str]) -> None:
     assert orig_tokens["probs"] != plain["probs"]  # the model heard the edit
     assert main(["predict", str(CLIP), "--model", "reference", "--engine", "praat"]) == 1
     assert "--engine and --token-source need --edit" in capsys.readouterr().err
+
+
+def test_predict_records_the_canonical_edit_text(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", str(CLIP), "--model", "reference", "--json", "--edit",
+                 " PITCH=+4 , Tempo=1.2"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["edit"] == "pitch=+4st,tempo=1.2"
+
+
+def test_an_edit_too_short_to_measure_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """tempo=4 on a 0.12 s clip: the 30 ms output cannot be measured, named as the edited audio."""
+    x, sr = sf.read(CLIP)
+    short = tmp_path / "short.wav"
+    sf.write(short, x[4000 : 4000 + int(0.12 * sr)], sr)
+    assert main(["edit", str(short), "-o", str(tmp_path / "o.wav"), "tempo=4", "--json"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err]
+    assert err.startswith("cuelab: error: the edited audio (tempo=4): too short")
+    assert main(["edit", str(CLIP), "-o", str(tmp_path / "o.wav"), "pitch=+2st;tempo=1.2"]) == 1
+    assert "combine edits into one with ','" in capsys.readouterr().err
+
+
+def test_a_flac_output_clipped_by_the_edit_is_flagged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FLAC is integer PCM: the file holds less than the measured +20 dB, so it is flagged."""
+    flags = {}
+    for suffix in (".flac", ".wav"):
+        out = tmp_path / f"loud{suffix}"
+        assert main(["edit", str(CLIP), "-o", str(out), "gain=+20dB", "--json"]) == 0
+        flags[suffix] = json.loads(capsys.readouterr().out)["flags"]
+    assert [f for f in flags[".flac"] if "clipped" in f] != []
+    assert [f for f in flags[".wav"] if "clipped" in f] == []  # float WAV keeps the peaks
+    assert np.abs(sf.read(tmp_path / "loud.wav")[0]).max() > 1.0
+
+
+def test_the_text_report_shows_an_unmeasured_shift_as_n_a(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    noise = tmp_path / "noise.wav"
+    rng = np.random.default_rng(0)
+    sf.write(noise, (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000)
+    assert main(["edit", str(noise), "-o", str(tmp_path / "o.wav"), "pitch=+2st"]) == 0
+    out = capsys.readouterr().out
+    assert "F0 n/a st" in out and "nan" not in out

@@ -106,7 +106,10 @@ def _pitch_track(x: np.ndarray, sr: int, tracker: str) -> np.ndarray:
         import parselmouth
 
         snd = parselmouth.Sound(np.asarray(x, dtype=np.float64), sampling_frequency=sr)
-        f0 = snd.to_pitch(time_step=_HOP_S, pitch_floor=F0_FLOOR, pitch_ceiling=F0_CEIL)
+        try:
+            f0 = snd.to_pitch(time_step=_HOP_S, pitch_floor=F0_FLOOR, pitch_ceiling=F0_CEIL)
+        except parselmouth.PraatError:  # shorter than three periods of the floor: unmeasurable
+            return np.zeros(0)
         values = f0.selected_array["frequency"]
         return values[values > 0]
     import librosa

@@ -177,6 +177,11 @@ def parse_edit(text: str) -> EditChain:
         raise EditError("empty edit (write e.g. pitch=+2st, or none)")
     if whole.lower() == NONE_TEXT:
         return EditChain(())
+    if ";" in whole:
+        raise EditError(
+            f"edit {whole!r}: ';' separates edits in a list (--edits); "
+            f"combine edits into one with ',', e.g. {whole.replace(';', ',')}"
+        )
     edits: list[Edit] = []
     for part in whole.split(","):
         part = part.strip()
@@ -206,7 +211,9 @@ def parse_edit(text: str) -> EditChain:
 
 def parse_edit_list(text: str | Iterable[str]) -> list[EditChain]:
     """Edits separated by ``;`` (the ``--edits`` flag) or a TOML list, duplicates dropped."""
-    items = text.split(";") if isinstance(text, str) else list(text)
+    # a TOML list item may itself hold ';'-separated edits, like the --edits flag
+    items = [part for item in ([text] if isinstance(text, str) else text)
+             for part in str(item).split(";")]  # fmt: skip
     out: list[EditChain] = []
     for item in items:
         if not str(item).strip():
@@ -228,7 +235,7 @@ def check_engine(engine: str, chain: EditChain) -> str:
         bad = [e.kind for e in chain.edits if e.needs_engine and e.kind not in PRAAT_KINDS]
         if bad:
             raise EditError(
-                f"the praat engine cannot do {', '.join(bad)} (use --engine world for it)"
+                f"the praat engine cannot do {', '.join(bad)} (only the world engine can)"
             )
     return name
 

@@ -485,6 +485,10 @@ def _edit_keys(data: dict[str, Any]) -> None:
         return
     if isinstance(edits, str):
         edits = [e for e in edits.split(";") if e.strip()]
+        if not edits:  # `--edits ""` is a mistake, not a run without edits
+            raise RunConfigError(
+                "run configuration: 'edits' holds no edit (write e.g. 'pitch=+2st;tempo=1.2')"
+            )
     if not isinstance(edits, (list, tuple)) or not all(isinstance(e, str) for e in edits):
         raise RunConfigError("run configuration: 'edits' must be a list of edit texts")
     data["edits"] = tuple(edits)

@@ -159,8 +159,12 @@ def identity(
 def compare_identity(
     old: dict[str, Any], new: dict[str, Any], what: str, ignore: Sequence[str] = ()
 ) -> None:
-    """Raise naming the first key whose value differs between two identities."""
-    for key in sorted(set(old) | set(new)):
+    """Raise naming the first key whose value differs between two identities.
+
+    ``edit_engine`` is compared after ``edits``: resuming an edit run without
+    ``--edits`` should name the missing edits, not their engine.
+    """
+    for key in sorted(set(old) | set(new), key=lambda k: (k == "edit_engine", k)):
         if key in ignore:
             continue
         if old.get(key) != new.get(key):

@@ -145,7 +145,11 @@ def _num(x: float) -> str:
 def mean_curves(
     points: Sequence[SweepPoint], labels: Sequence[str]
 ) -> tuple[list[str], list[list[object]]]:
-    """Per amount: n clips, and mean with a 95 % t-interval of each P(label) and score."""
+    """Per amount: n clips, and mean with a 95 % t-interval of each P(label) and score.
+
+    A probability's interval is clipped to [0, 1]: with few clips near 0 or 1 the
+    t-interval runs past what a probability can be.
+    """
     from scipy import stats as st
 
     series: list[tuple[str, Callable[[SweepPoint], float]]] = [
@@ -159,7 +163,7 @@ def mean_curves(
     for amount in sorted({p.amount for p in points}):
         at = [p for p in points if p.amount == amount]
         row: list[object] = [format(amount, "g"), len(at)]
-        for _, get in series:
+        for name, get in series:
             v = np.array([get(p) for p in at], dtype=float)
             v = v[np.isfinite(v)]
             if v.size == 0:
@@ -171,6 +175,9 @@ def mean_curves(
                 if v.size > 1
                 else math.nan
             )
-            row += [_num(mean), _num(mean - half), _num(mean + half)]
+            low, high = mean - half, mean + half
+            if name.startswith("p_"):
+                low, high = max(low, 0.0), min(high, 1.0)
+            row += [_num(mean), _num(low), _num(high)]
         rows.append(row)
     return header, rows

@@ -228,3 +228,32 @@ def test_unknown_engine_and_bad_signals() -> None:
         apply_edit(x, 16000, "loudness=-23LUFS")
     with pytest.raises(EditError, match=r"at least 0\.4 s"):
         apply_edit(x[:1000], 16000, "loudness=-23LUFS")
+
+
+def test_a_very_short_output_is_measured_as_nan_not_a_crash() -> None:
+    """tempo=4 on a 0.12 s clip leaves 30 ms, too short for Praat's pitch analysis."""
+    x, sr = load_audio(DEMO / CLIPS[0], sr=16000)
+    clip = x[4000 : 4000 + int(0.12 * sr)]
+    y = apply_edit(clip, sr, "tempo=4")
+    m = measure_edit(clip, y, sr)
+    assert m["duration_ratio"] == pytest.approx(0.25, abs=0.01)
+    assert math.isnan(m["f0_shift_st"])
+    assert check_edit(parse_edit("tempo=4"), m) == []  # duration reached; F0 unknown, no side flag
+
+
+def test_a_semicolon_in_one_edit_says_how_to_combine() -> None:
+    with pytest.raises(EditError) as info:
+        parse_edit("pitch=+2st;tempo=1.2")
+    assert "';' separates" in str(info.value) and "pitch=+2st,tempo=1.2" in str(info.value)
+    # a TOML list item written with ';' is the same list as the --edits flag
+    chains = parse_edit_list(["pitch=+2st;tempo=1.2", "gain=-6dB"])
+    assert [c.text() for c in chains] == ["pitch=+2st", "tempo=1.2", "gain=-6dB"]
+
+
+def test_praat_refusal_names_no_flag_of_one_command() -> None:
+    """The same refusal is read by `cuelab edit` (--engine), eval (--edit-engine) and TOML."""
+    from cuelab.core.audio.edits import check_engine
+
+    with pytest.raises(EditError) as info:
+        check_engine("praat", parse_edit("pitch=+2st,jitter=2%"))
+    assert str(info.value) == "the praat engine cannot do jitter (only the world engine can)"

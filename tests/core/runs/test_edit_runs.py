@@ -216,3 +216,23 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
     assert main([*args, "--out", str(killed), "--resume"]) == 0
     assert sorted(rows(killed)) == sorted(rows(tmp_path / "whole"))
     assert read_record(killed)["status"] == "complete"
+
+
+def test_edits_given_but_empty_are_refused(manifest: Path, tmp_path: Path) -> None:
+    """`--edits ""` or `--edits ";"` is a mistake, not a run without edits."""
+    for empty in ("", " ; "):
+        with pytest.raises(RunConfigError, match="'edits' holds no edit"):
+            edit_config(manifest, tmp_path / "y", edits=empty)
+    assert edit_config(manifest, tmp_path / "y", edits=[]).edits == ()  # TOML `edits = []`: none
+
+
+def test_resuming_an_edit_run_without_edits_names_the_edits(
+    manifest: Path, edit_run: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(edit_run, copy)
+    plain = config(manifest, copy, conditions="audio-only,correct,shuffle", seeds=[0])
+    with pytest.raises(RunConfigError, match=r"differs in 'edits' \(\[\"resynth\""):
+        run_eval(plain, resume=True)
