@@ -86,8 +86,9 @@ def test_annotating_the_demo_writes_to_the_user_data_folder(
     manifest = s.manifest.path
     assert manifest.is_relative_to(tmp_path / "xdg" / "cuelab")
     panel.label_by_number(1)
-    assert sidecar_path(manifest).is_file()
-    assert not sidecar_path(DEMO_MANIFEST).exists()  # the installed package is untouched
+    assert sidecar_path(manifest, panel.annotator).is_file()  # this annotator's own sidecar
+    # the installed package is untouched: no sidecar of anyone beside the bundled manifest
+    assert not list(DEMO_MANIFEST.parent.glob(f"{DEMO_MANIFEST.stem}.annotations*"))
     with manifest.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert all((DEMO_MANIFEST.parent / r["path"]).is_file() for r in rows)

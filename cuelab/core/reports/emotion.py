@@ -207,7 +207,8 @@ def build_emotion_report(
     if config.get("edits"):
         from cuelab.core.reports.channels import write_channels
 
-        files.channels = write_channels(folder, record, plots=plots)
+        # the 2×2 figure belongs to the edit analysis, which the run asked for by name
+        files.channels = write_channels(folder, record, plots=True)
     return files
 
 
