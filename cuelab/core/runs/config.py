@@ -317,6 +317,14 @@ class RunConfig:
                 f"run configuration: matcher '{self.matcher}' is not lexical, embeddings:FOLDER "
                 "or openai-embeddings:URL[#MODEL]"
             )
+        if self.matcher.startswith("openai-embeddings:"):
+            location = self.matcher[len("openai-embeddings:") :]
+            if not location.partition("#")[0].replace(",", "").strip():
+                raise RunConfigError(
+                    "run configuration: matcher openai-embeddings: has no endpoint; write "
+                    "openai-embeddings:http://HOST:8000/v1[#MODEL]"
+                )
+            _check_remote_specs(["openai:" + location])
         if self.answers not in ("open", "closed"):
             raise RunConfigError(
                 f"run configuration: answers '{self.answers}' is not open or closed"
@@ -546,7 +554,8 @@ def _check_remote_specs(models: Sequence[str]) -> None:
     """Refuse a served model's spec that cannot work, before anything is recorded.
 
     A URL with ``user:password@`` in it must never reach run.json, a log line or an
-    error message, so it is refused here, when the configuration is built.
+    error message, so it is refused here, when the configuration is built (an
+    ``openai-embeddings:`` matcher's URLs are checked the same way).
     """
     from cuelab.core.errors import ModelError
     from cuelab.core.models.remote.spec import parse_remote_location

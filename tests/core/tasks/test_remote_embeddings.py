@@ -160,3 +160,31 @@ def test_several_endpoints_carry_on_when_one_is_down(
     out = enc(texts)
     assert out.shape == (5, 384) and enc.provenance()["endpoints"] == [dead, url]
     np.testing.assert_array_equal(out, srv.embed(texts))  # one request, as the server sent it
+
+
+def test_a_matcher_url_with_credentials_is_refused_before_anything_is_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cuelab.cli import main
+    from cuelab.core.tasks.sseu.build import build_sseu
+    from tests.conftest import REPO
+
+    demo = REPO / "assets" / "demo"
+    lines = (demo / "manifest.csv").read_text(encoding="utf-8").splitlines()
+    speech = tmp_path / "speech.csv"
+    speech.write_text(f"{lines[0]}\n{demo}/{lines[1]}\n", encoding="utf-8")
+    build_sseu(tmp_path / "set", speech, None, (0.0,), sr=16000)
+    out = tmp_path / "run"
+    for bad, said in (
+        ("http://user:hunter2@127.0.0.1:9/v1#m", "must not carry credentials"),
+        ("ftp://127.0.0.1/v1#m", "not an http"),
+        ("#m", "no endpoint"),
+    ):
+        code = main([
+            "eval", "--manifest", str(tmp_path / "set" / "manifest.csv"), "--model", "oracle:-",
+            "--tasks", "asc",
+            "--matcher", f"openai-embeddings:{bad}", "--out", str(out),
+        ])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code != 0 and said in err and "hunter2" not in err
+        assert not out.exists(), "nothing may be recorded for a bad matcher spec"
