@@ -188,3 +188,24 @@ def test_a_matcher_url_with_credentials_is_refused_before_anything_is_recorded(
         err = capsys.readouterr().err
         assert code != 0 and said in err and "hunter2" not in err
         assert not out.exists(), "nothing may be recorded for a bad matcher spec"
+
+
+def test_vectors_of_another_size_are_a_one_line_error_naming_the_endpoint(
+    server: tuple[EmbeddingServer, str], tmp_path: Path
+) -> None:
+    srv, url = server
+    cache_file = tmp_path / "embeddings.jsonl"
+    enc = OpenAIEmbeddings(f"{url}#{srv.model_id}", EmbeddingCache(cache_file))
+    assert enc(["wind"]).shape == (1, 384)
+    srv.cut_next(8)
+    with pytest.raises(ModelError, match=r"size 8.*384") as info:
+        enc(["rain on a roof"])
+    assert url in str(info.value)
+    # a resumed run whose cache holds another size (the model behind the id changed)
+    older = tmp_path / "older" / "embeddings.jsonl"
+    EmbeddingCache(older).put(srv.model_id, [("old text", np.ones(4, dtype=np.float32))])
+    again = OpenAIEmbeddings(f"{url}#{srv.model_id}", EmbeddingCache(older))
+    with pytest.raises(ModelError, match=r"size 384.*size 4") as info:
+        again(["old text", "a new text"])
+    assert url in str(info.value) and str(older) in str(info.value)
+    assert "a new text" not in older.read_text(encoding="utf-8")

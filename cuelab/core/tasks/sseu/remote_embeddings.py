@@ -103,6 +103,11 @@ class EmbeddingCache:
         with self._lock:
             return self._vectors.get((model, text))
 
+    def dimension(self, model: str) -> int | None:
+        """The size of a vector cached for ``model`` (None when it has none)."""
+        with self._lock:
+            return next((v.size for (m, _), v in self._vectors.items() if m == model), None)
+
     def put(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
         """Store vectors (first one kept for a text) and append them to the file, fsynced."""
         lines = []
@@ -155,6 +160,7 @@ class OpenAIEmbeddings:
         self._pool = EndpointPool(spec.endpoints, api_key())
         self.model = spec.model or self._only_model()
         self.dimension: int | None = None
+        self._dimension_from = "earlier answers"
 
     def _only_model(self) -> str:
         ids = self._pool.models(0)
@@ -179,34 +185,54 @@ class OpenAIEmbeddings:
         }
 
     def _fetch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """The server's vectors for ``texts``; a bad answer is a one-line error naming the
+        endpoints (which of them answered is the pool's choice)."""
+        where = f"{', '.join(self.endpoints)}: /v1/embeddings answered"
         body = {"input": list(texts), "model": self.model, "encoding_format": self.encoding_format}
         data = self._pool.embeddings(body)
         items = data.get("data")
         if not isinstance(items, list) or len(items) != len(texts):
             raise ModelError(
-                f"{', '.join(self.endpoints)}: /v1/embeddings answered "
-                f"{len(items) if isinstance(items, list) else 'no'} embeddings for {len(texts)} texts"
+                f"{where} {len(items) if isinstance(items, list) else 'no'} embeddings "
+                f"for {len(texts)} texts"
             )
         out: list[np.ndarray | None] = [None] * len(texts)
         for pos, item in enumerate(items):
             index = item.get("index", pos) if isinstance(item, dict) else None
             if not isinstance(index, int) or not 0 <= index < len(texts) or out[index] is not None:
-                raise ModelError("/v1/embeddings answered a bad or repeated index")
-            out[index] = decode_embedding(item.get("embedding"))
+                raise ModelError(f"{where} a bad or repeated index")
+            try:
+                out[index] = decode_embedding(item.get("embedding"))
+            except ModelError as exc:
+                raise ModelError(f"{where} an unusable embedding ({exc})") from None
         sizes = {v.size for v in out if v is not None}
-        if len(sizes) != 1 or (self.dimension is not None and sizes != {self.dimension}):
-            raise ModelError(f"/v1/embeddings answered vectors of sizes {sorted(sizes)}")
-        self.dimension = sizes.pop()
+        if len(sizes) != 1:
+            raise ModelError(f"{where} vectors of sizes {sorted(sizes)} in one answer")
+        size = sizes.pop()
+        if self.dimension is not None and size != self.dimension:
+            raise ModelError(
+                f"{where} vectors of size {size}, but {self._dimension_from} hold vectors of "
+                f"size {self.dimension} for {self.model}"
+            )
+        self.dimension = size
         return [v for v in out if v is not None]
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts`` (rows), from the cache or the server."""
+        if self.dimension is None:  # a resumed run: the server must answer the cached size
+            self.dimension = self.cache.dimension(self.model)
+            self._dimension_from = str(self.cache.path or "the cache")
         missing = list(dict.fromkeys(t for t in texts if self.cache.get(self.model, t) is None))
         for start in range(0, len(missing), BATCH):
             chunk = missing[start : start + BATCH]
             self.cache.put(self.model, list(zip(chunk, self._fetch(chunk))))
         vectors = [self.cache.get(self.model, t) for t in texts]
         assert all(v is not None for v in vectors)
+        if len({v.size for v in vectors if v is not None}) > 1:
+            raise ModelError(
+                f"{self.cache.path or 'the cache'} holds vectors of different sizes for "
+                f"{self.model}; move it aside and run again"
+            )
         if self.dimension is None and vectors:
             self.dimension = int(vectors[0].size)  # type: ignore[union-attr]
         return np.stack(vectors)  # type: ignore[arg-type]
