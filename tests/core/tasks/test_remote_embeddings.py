@@ -209,3 +209,12 @@ def test_vectors_of_another_size_are_a_one_line_error_naming_the_endpoint(
         again(["old text", "a new text"])
     assert url in str(info.value) and str(older) in str(info.value)
     assert "a new text" not in older.read_text(encoding="utf-8")
+
+
+def test_an_embedding_with_a_non_finite_number_is_refused() -> None:
+    with pytest.raises(ModelError, match="not finite"):
+        decode_embedding([0.1, float("nan"), 0.3])
+    packed = base64.b64encode(np.array([0.1, np.inf], dtype="<f4").tobytes()).decode("ascii")
+    with pytest.raises(ModelError, match="not finite"):
+        decode_embedding(packed)
+    assert decode_embedding([1, 2.5]).tolist() == [1.0, 2.5]

@@ -63,16 +63,20 @@ def decode_embedding(value: Any) -> np.ndarray:
     """An ``embedding`` field as float32: a list of floats, or base64 float32 (OpenAI's form).
 
     Raises:
-        ModelError: neither form.
+        ModelError: neither form, or a NaN or infinite number in it.
     """
     if isinstance(value, str):
         try:
-            return _unpack(value)
+            vector = _unpack(value)
         except (ValueError, TypeError) as exc:
             raise ModelError(f"embedding is not base64 float32 ({exc})") from None
-    if isinstance(value, list) and value and all(isinstance(x, (int, float)) for x in value):
-        return np.asarray(value, dtype=np.float32)
-    raise ModelError("embedding is neither a list of numbers nor base64")
+    elif isinstance(value, list) and value and all(isinstance(x, (int, float)) for x in value):
+        vector = np.asarray(value, dtype=np.float32)
+    else:
+        raise ModelError("embedding is neither a list of numbers nor base64")
+    if not np.isfinite(vector).all():  # NaN scores would be written and averaged silently
+        raise ModelError("embedding holds a number that is not finite")
+    return vector
 
 
 class EmbeddingCache:
