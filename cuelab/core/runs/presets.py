@@ -33,6 +33,13 @@ NEEDS = ("embedding-matcher",)
 #: Keys no preset may set: they say where a run came from, not how it runs.
 _NOT_SETTINGS = ("preset", "preset_overrides")
 EMBEDDING_MATCHERS = ("embeddings:", "openai-embeddings:")
+#: Keys that make a speech / scene / event run, and keys only an emotion run takes
+#: (with the flag that sets each), so a flag of the other kind names the preset.
+_SSEU_KEYS = {"sseu_tasks": "--tasks", "joint": "--joint", "cot": "--cot",
+              "answers": "--answers", "matcher": "--matcher"}  # fmt: skip
+_EMOTION_KEYS = {"conditions": "--conditions", "corrupt_grid": "--corrupt-grid",
+                 "labels": "--labels", "task": "--task"}  # fmt: skip
+_DEFAULTS = {("matcher", "lexical"), ("answers", "closed")}  # what every run has
 
 
 class PresetError(CueLabError):
@@ -138,6 +145,7 @@ def apply_preset(
     overrides = sorted(
         k for k in preset.settings if k in out and _differs(out[k], preset.settings[k])
     )
+    _check_kind(preset, out)
     merged = {**preset.settings, **out}
     merged["preset_overrides"] = tuple(overrides)
     if merged.get("sample") is False:  # --greedy: the preset's draw parameters no longer apply
@@ -160,6 +168,27 @@ def _differs(explicit: Any, preset_value: Any) -> bool:
 
     as_list = isinstance(preset_value, (list, tuple))
     return bool(norm(explicit, as_list) != norm(preset_value, as_list))
+
+
+def _check_kind(preset: Preset, explicit: Mapping[str, Any]) -> None:
+    """Refuse an explicit key of the other run kind, naming the preset that set this kind.
+
+    Without this, ``--preset concept-tokens --tasks asr`` fails on the preset's
+    conditions, which the user never typed.
+    """
+    sseu = any(preset.settings.get(k) for k in ("sseu_tasks", "joint", "cot"))
+    other = _EMOTION_KEYS if sseu else _SSEU_KEYS
+    for key, flag in other.items():
+        value = explicit.get(key)
+        if value in (None, False, "", [], ()) or (key, value) in _DEFAULTS:
+            continue
+        if key == "conditions" and not _differs(value, ["audio-only"]):
+            continue  # what a speech / scene / event run asks anyway
+        kind = "a speech/scene/event run" if sseu else "an emotion run"
+        raise PresetError(
+            f"preset {preset.name} is {kind}, which does not take {flag} ({key}); "
+            f"drop {flag} or the preset"
+        )
 
 
 def _check_needs(preset: Preset, merged: Mapping[str, Any]) -> None:

@@ -134,3 +134,23 @@ def test_every_command_in_docs_reproducing_parses() -> None:
         assert callable(args.func), argv
     presets = {argv[argv.index("--preset") + 1] for argv in commands if "--preset" in argv}
     assert presets == set(preset_names())
+
+
+def test_a_flag_of_the_other_run_kind_names_the_preset(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for flags, said in (
+        (("--preset", "concept-tokens", "--tasks", "asr"), "--tasks"),
+        (("--preset", "concept-tokens", "--joint"), "--joint"),
+        (("--preset", "concept-tokens", "--matcher", MATCHER), "--matcher"),
+    ):
+        assert main(args(*flags)) != 0
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "preset concept-tokens" in err[0] and said in err[0], err
+    with pytest.raises(RunConfigError, match=r"preset sseu-bench.*--conditions"):
+        config_from_args(build_parser().parse_args(args(
+            "--preset", "sseu-bench", "--matcher", MATCHER, "--conditions", "correct")))  # fmt: skip
+    # audio-only is what an SSEU run is anyway: not a conflict
+    config = config_from_args(build_parser().parse_args(args(
+        "--preset", "sseu-bench", "--matcher", MATCHER, "--conditions", "audio-only")))  # fmt: skip
+    assert config.is_sseu
