@@ -355,11 +355,17 @@ def _explain(args: argparse.Namespace) -> int:
     from cuelab.core.runs import RunConfigError
     from cuelab.core.runs.presets import explain
 
-    if not args.preset:
-        raise RunConfigError("--explain needs --preset NAME")
-    given = {key: getattr(args, attr) for attr, key in _KEYS.items()
-             if getattr(args, attr) is not None and key != "preset"}  # fmt: skip
-    print(explain(args.preset, given))
+    given: dict[str, Any] = {}
+    if args.config:  # a run file's keys (and its preset) count as given, under the flags
+        from cuelab.core.runs.config import read_run_file
+
+        given.update(read_run_file(args.config))
+    given.update({key: getattr(args, attr) for attr, key in _KEYS.items()
+                  if getattr(args, attr) is not None})  # fmt: skip
+    name = given.pop("preset", None)
+    if not name or not isinstance(name, str):
+        raise RunConfigError('--explain needs --preset NAME (or preset = "NAME" in CONFIG.toml)')
+    print(explain(name, given))
     return 0
 
 

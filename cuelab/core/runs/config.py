@@ -514,8 +514,12 @@ def _sseu_keys(data: dict[str, Any], base_dir: Path | None) -> None:
             data["matcher"] = "embeddings:" + str((base_dir / folder).resolve())
 
 
-def load_config(path: str | Path, **overrides: Any) -> RunConfig:
-    """Read a TOML run configuration; ``overrides`` (not None) replace its keys."""
+def read_run_file(path: str | Path) -> dict[str, Any]:
+    """The keys of a TOML run configuration, unchecked (``--explain`` reads its preset).
+
+    Raises:
+        RunConfigError: unreadable file or not TOML.
+    """
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
@@ -523,11 +527,17 @@ def load_config(path: str | Path, **overrides: Any) -> RunConfig:
     src = Path(path)
     text = read_input_text(src, "run configuration", RunConfigError)
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RunConfigError(f"{src}: not valid TOML ({exc})") from None
     except RecursionError:
         raise RunConfigError(f"{src}: not valid TOML (nested too deeply)") from None
+
+
+def load_config(path: str | Path, **overrides: Any) -> RunConfig:
+    """Read a TOML run configuration; ``overrides`` (not None) replace its keys."""
+    src = Path(path)
+    data = read_run_file(src)
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return config_from_mapping(with_preset(data), base_dir=src.resolve().parent)

@@ -154,3 +154,18 @@ def test_a_flag_of_the_other_run_kind_names_the_preset(
     config = config_from_args(build_parser().parse_args(args(
         "--preset", "sseu-bench", "--matcher", MATCHER, "--conditions", "audio-only")))  # fmt: skip
     assert config.is_sseu
+
+
+def test_explain_reads_the_preset_of_a_toml_run_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    toml = tmp_path / "run.toml"
+    toml.write_text('preset = "sseu-bench"\nseeds = [7]\n', encoding="utf-8")
+    assert main(["eval", str(toml), "--explain", "--top-p", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("preset sseu-bench")
+    assert "seeds = 7  (overridden; preset: 0,1,2)" in out
+    assert "top_p = 0.5  (overridden; preset: 0.9)" in out
+    toml.write_text("seeds = [7]\n", encoding="utf-8")
+    assert main(["eval", str(toml), "--explain"]) != 0
+    assert "--explain needs --preset NAME" in capsys.readouterr().err
