@@ -347,6 +347,10 @@ def run_eval_command(args: argparse.Namespace) -> int:
         code = 3
     if config.shard is not None:
         return code  # statistics of a part mean little; merge the shards for the report
+    if getattr(args, "holm", None) is None and config.preset:  # the preset's test families
+        from cuelab.core.runs.presets import report_setting
+
+        args.holm = report_setting(config.preset, "holm")
     return _report(outcome.folder, args) or code
 
 
@@ -362,6 +366,8 @@ def _explain(args: argparse.Namespace) -> int:
         given.update(read_run_file(args.config))
     given.update({key: getattr(args, attr) for attr, key in _KEYS.items()
                   if getattr(args, attr) is not None})  # fmt: skip
+    if getattr(args, "holm", None):
+        given["holm"] = args.holm
     name = given.pop("preset", None)
     if not name or not isinstance(name, str):
         raise RunConfigError('--explain needs --preset NAME (or preset = "NAME" in CONFIG.toml)')

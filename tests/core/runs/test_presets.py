@@ -169,3 +169,23 @@ def test_explain_reads_the_preset_of_a_toml_run_file(
     toml.write_text("seeds = [7]\n", encoding="utf-8")
     assert main(["eval", str(toml), "--explain"]) != 0
     assert "--explain needs --preset NAME" in capsys.readouterr().err
+
+
+def test_concept_tokens_sets_the_papers_test_families(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    preset = load_preset("concept-tokens")
+    assert preset.report == {"holm": "family"} and preset.report_sources["holm"].strip()
+    text = explain("concept-tokens")
+    assert "holm = family" in text and preset.report_sources["holm"] in text
+    assert "holm = all  (overridden; preset: family)" in explain("concept-tokens", {"holm": "all"})
+    from cuelab.core.runs.presets import report_setting
+
+    assert report_setting("concept-tokens", "holm") == "family"
+    assert report_setting(None, "holm") is None and report_setting("sseu-bench", "holm") is None
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[report]\nholm = "some"\n[report_sources]\nholm = "x"\n', encoding="utf-8")
+    with pytest.raises(PresetError, match="holm"):
+        load_preset("bad", tmp_path)
+    assert main(["eval", "--preset", "concept-tokens", "--explain", "--holm", "all"]) == 0
+    assert "holm = all  (overridden; preset: family)" in capsys.readouterr().out
