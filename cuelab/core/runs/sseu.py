@@ -439,6 +439,8 @@ def run_sseu_eval(
     ident = sseu_identity(config, manifest, setup)
     out.mkdir(parents=True, exist_ok=True)
     record = open_record(out, config, ident, str(manifest.path), [], resume)
+    earlier = record.get("sseu")
+    earlier = earlier if isinstance(earlier, dict) else {}
     record["sseu"] = {
         "scenes": list(setup.scenes),
         "events": list(setup.events),
@@ -450,6 +452,8 @@ def run_sseu_eval(
         "answers": config.answers,
         "prompt_texts": PROMPT_PROVENANCE,
     }
+    if "matcher_provenance" in earlier:  # a resume with nothing left builds no matcher
+        record["sseu"]["matcher_provenance"] = earlier["matcher_provenance"]
     session = rec.start_session(record, command)
     rec.write_record(out, record)
     writer = PredictionWriter(

@@ -218,3 +218,30 @@ def test_an_embedding_with_a_non_finite_number_is_refused() -> None:
     with pytest.raises(ModelError, match="not finite"):
         decode_embedding(packed)
     assert decode_embedding([1, 2.5]).tolist() == [1.0, 2.5]
+
+
+def test_a_resume_with_nothing_left_keeps_the_matchers_provenance(
+    server: tuple[EmbeddingServer, str], tmp_path: Path
+) -> None:
+    from cuelab.core.runs import config_from_mapping, read_record, run_eval
+    from cuelab.core.tasks.sseu.build import build_sseu
+    from tests.conftest import REPO
+
+    srv, url = server
+    demo = REPO / "assets" / "demo"
+    lines = (demo / "manifest.csv").read_text(encoding="utf-8").splitlines()
+    speech = tmp_path / "speech.csv"
+    speech.write_text(f"{lines[0]}\n{demo}/{lines[1]}\n", encoding="utf-8")
+    build_sseu(tmp_path / "set", speech, None, (0.0,), sr=16000)
+    config = config_from_mapping({
+        "manifest": str(tmp_path / "set" / "manifest.csv"), "models": ["oracle:-"],
+        "joint": True, "answers": "open", "matcher": f"openai-embeddings:{url}",
+        "out": str(tmp_path / "run"),
+    }, None)  # fmt: skip
+    run_eval(config)
+    first = read_record(tmp_path / "run")["sseu"]["matcher_provenance"]
+    assert first["matcher_model"] == srv.model_id and first["embedding_dim"] == 384
+    asked = srv.stats.requests
+    outcome = run_eval(config, resume=True)
+    assert outcome.rows_written == 0 and srv.stats.requests == asked
+    assert read_record(tmp_path / "run")["sseu"]["matcher_provenance"] == first
