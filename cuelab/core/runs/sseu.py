@@ -71,6 +71,7 @@ from cuelab.core.runs.sseu_answer import (
 )
 from cuelab.core.tasks.sseu.matching import Matcher
 from cuelab.core.tasks.sseu.prompts import PROMPT_PROVENANCE
+from cuelab.core.tasks.sseu.remote_embeddings import CACHE_FILE
 
 __all__ = [
     "BASE_COLUMNS",
@@ -250,12 +251,13 @@ def build_matchers(
     setup: SseuSetup,
     folder: Path | None = None,
     record: dict[str, Any] | None = None,
+    cache: Any = None,
 ) -> tuple[Matcher | None, Matcher | None]:
     """The scene and event matchers (None for a field the run does not ask).
 
     An ``openai-embeddings:`` matcher keeps its embeddings in ``folder``'s
-    ``embeddings.jsonl`` and writes its model id and embedding size into
-    ``record["sseu"]["matcher_provenance"]``.
+    ``embeddings.jsonl`` (or in ``cache``, an ``EmbeddingCache``, when given) and
+    writes its model id and embedding size into ``record["sseu"]["matcher_provenance"]``.
     """
     from cuelab.core.tasks.sseu.matching import EmbeddingMatcher, LexicalMatcher, load_text_encoder
 
@@ -273,7 +275,8 @@ def build_matchers(
             OpenAIEmbeddings,
         )
 
-        cache = EmbeddingCache(folder / CACHE_FILE if folder is not None else None)
+        if cache is None:
+            cache = EmbeddingCache(folder / CACHE_FILE if folder is not None else None)
         remote = OpenAIEmbeddings(config.matcher.split(":", 1)[1], cache)
         matchers = (
             EmbeddingMatcher(setup.scenes, remote) if need_scene else None,
@@ -288,6 +291,25 @@ def build_matchers(
         EmbeddingMatcher(setup.scenes, encoder) if need_scene else None,
         EmbeddingMatcher(setup.events, encoder) if need_events else None,
     )
+
+
+def _early_matchers(config: RunConfig, setup: SseuSetup, out: Path) -> Any:
+    """A fresh run's embedding matchers, built before anything is recorded, or None.
+
+    A wrong URL or folder then fails before the run folder exists, instead of
+    leaving one that ``--resume`` refuses with the corrected matcher. Returns
+    ``(matchers, cache or None, {"matcher_provenance": ...})``.
+    """
+    if config.matcher == "lexical" or (out / rec.RUN_JSON).exists():
+        return None
+    cache = None
+    if config.matcher.startswith("openai-embeddings:"):
+        from cuelab.core.tasks.sseu.remote_embeddings import EmbeddingCache
+
+        cache = EmbeddingCache(None)
+    record: dict[str, Any] = {}
+    matchers = build_matchers(config, setup, None, record, cache=cache)
+    return matchers, cache, record.get("sseu", {})
 
 
 # ----------------------------------------------------------------------------- answering
@@ -437,6 +459,7 @@ def run_sseu_eval(
     setup = prepare(config, manifest, rows)
     modes_of = {spec: model_modes(spec, config) for spec in config.models}
     ident = sseu_identity(config, manifest, setup)
+    early = _early_matchers(config, setup, out)
     out.mkdir(parents=True, exist_ok=True)
     record = open_record(out, config, ident, str(manifest.path), [], resume)
     earlier = record.get("sseu")
@@ -465,9 +488,15 @@ def run_sseu_eval(
         mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
         todo = _todo(config, modes_of, mine, writer.done)
         ctl.start(_work(config, todo), "answering")
-        matchers = (
-            build_matchers(config, setup, out, record) if any(todo.values()) else (None, None)
-        )
+        if early is not None:  # met before the folder existed; its cache now lives there
+            matchers, cache, provenance = early
+            if cache is not None:
+                cache.attach(out / CACHE_FILE)
+            record["sseu"].update(provenance)
+        else:
+            matchers = (
+                build_matchers(config, setup, out, record) if any(todo.values()) else (None, None)
+            )
         if "matcher_provenance" in record.get("sseu", {}):
             rec.write_record(out, record)
         for spec in config.models:

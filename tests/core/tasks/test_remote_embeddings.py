@@ -245,3 +245,37 @@ def test_a_resume_with_nothing_left_keeps_the_matchers_provenance(
     outcome = run_eval(config, resume=True)
     assert outcome.rows_written == 0 and srv.stats.requests == asked
     assert read_record(tmp_path / "run")["sseu"]["matcher_provenance"] == first
+
+
+def test_a_fresh_run_meets_its_matcher_before_anything_is_recorded(
+    server: tuple[EmbeddingServer, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from cuelab.cli import main
+    from cuelab.core.tasks.sseu.build import build_sseu, read_classes
+    from tests.conftest import REPO
+
+    srv, url = server
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    demo = REPO / "assets" / "demo"
+    lines = (demo / "manifest.csv").read_text(encoding="utf-8").splitlines()
+    speech = tmp_path / "speech.csv"
+    speech.write_text(f"{lines[0]}\n{demo}/{lines[1]}\n", encoding="utf-8")
+    build_sseu(tmp_path / "set", speech, None, (0.0,), sr=16000)
+    out = tmp_path / "run"
+    argv = ["eval", "--manifest", str(tmp_path / "set" / "manifest.csv"), "--model", "oracle:-",
+            "--tasks", "asc", "--answers", "open", "--out", str(out), "--no-plots"]  # fmt: skip
+    assert main([*argv, "--matcher", f"openai-embeddings:{dead}#{srv.model_id}"]) != 0
+    assert dead in capsys.readouterr().err
+    # no run is recorded, so the corrected command starts afresh (without --resume)
+    assert not (out / "run.json").exists() and not (out / "predictions.csv").exists()
+    before = list(srv.stats.texts)
+    assert main([*argv, "--matcher", f"openai-embeddings:{url}#{srv.model_id}"]) == 0
+    scenes, _ = read_classes(tmp_path / "set")
+    cached = cached_vectors(out / "embeddings.jsonl")
+    assert {display(s) for s in scenes} <= set(cached)
+    asked = srv.stats.texts[len(before) :]
+    assert all(asked.count(display(s)) == 1 for s in scenes)  # the class names asked once

@@ -112,6 +112,25 @@ class EmbeddingCache:
         with self._lock:
             return next((v.size for (m, _), v in self._vectors.items() if m == model), None)
 
+    def attach(self, path: str | Path) -> None:
+        """Keep the vectors held so far (and all later ones) in ``path`` from now on.
+
+        A fresh run meets its matcher before its folder exists; the class names
+        embedded then are written once the run holds its folder.
+        """
+        with self._lock:
+            self.path = Path(path)
+            held = [(m, t, _pack(v)) for (m, t), v in self._vectors.items()]
+            self._append([json.dumps({"model": m, "text": t, "b64": b}) + "\n" for m, t, b in held])
+
+    def _append(self, lines: list[str]) -> None:
+        if lines and self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.writelines(lines)
+                f.flush()
+                os.fsync(f.fileno())
+
     def put(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
         """Store vectors (first one kept for a text) and append them to the file, fsynced."""
         lines = []
@@ -123,12 +142,7 @@ class EmbeddingCache:
                 packed = _pack(vector)
                 self._vectors[key] = _unpack(packed)  # the cache form is what is scored
                 lines.append(json.dumps({"model": model, "text": text, "b64": packed}) + "\n")
-            if lines and self.path is not None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as f:
-                    f.writelines(lines)
-                    f.flush()
-                    os.fsync(f.fileno())
+            self._append(lines)
 
 
 class OpenAIEmbeddings:
