@@ -69,7 +69,7 @@ from cuelab.core.runs.sseu_answer import (
     mode_tasks,
     run_tasks,
 )
-from cuelab.core.tasks.sseu.matching import Matcher
+from cuelab.core.runs.sseu_matchers import build_matchers, early_matchers
 from cuelab.core.tasks.sseu.prompts import PROMPT_PROVENANCE
 from cuelab.core.tasks.sseu.remote_embeddings import CACHE_FILE
 
@@ -246,72 +246,6 @@ def sseu_identity(config: RunConfig, manifest: Manifest, setup: SseuSetup) -> di
     }
 
 
-def build_matchers(
-    config: RunConfig,
-    setup: SseuSetup,
-    folder: Path | None = None,
-    record: dict[str, Any] | None = None,
-    cache: Any = None,
-) -> tuple[Matcher | None, Matcher | None]:
-    """The scene and event matchers (None for a field the run does not ask).
-
-    An ``openai-embeddings:`` matcher keeps its embeddings in ``folder``'s
-    ``embeddings.jsonl`` (or in ``cache``, an ``EmbeddingCache``, when given) and
-    writes its model id and embedding size into ``record["sseu"]["matcher_provenance"]``.
-    """
-    from cuelab.core.tasks.sseu.matching import EmbeddingMatcher, LexicalMatcher, load_text_encoder
-
-    need_scene = "scene" in setup.asked and bool(setup.scenes)
-    need_events = "events" in setup.asked and bool(setup.events)
-    if config.matcher == "lexical":
-        return (
-            LexicalMatcher(setup.scenes) if need_scene else None,
-            LexicalMatcher(setup.events) if need_events else None,
-        )
-    if config.matcher.startswith("openai-embeddings:"):
-        from cuelab.core.tasks.sseu.remote_embeddings import (
-            CACHE_FILE,
-            EmbeddingCache,
-            OpenAIEmbeddings,
-        )
-
-        if cache is None:
-            cache = EmbeddingCache(folder / CACHE_FILE if folder is not None else None)
-        remote = OpenAIEmbeddings(config.matcher.split(":", 1)[1], cache)
-        matchers = (
-            EmbeddingMatcher(setup.scenes, remote) if need_scene else None,
-            EmbeddingMatcher(setup.events, remote) if need_events else None,
-        )
-        if record is not None:
-            record.setdefault("sseu", {})["matcher_provenance"] = remote.provenance()
-        return matchers
-    device = "cuda" if config.device == "cuda" else "cpu"
-    encoder = load_text_encoder(config.matcher.split(":", 1)[1], device=device)
-    return (
-        EmbeddingMatcher(setup.scenes, encoder) if need_scene else None,
-        EmbeddingMatcher(setup.events, encoder) if need_events else None,
-    )
-
-
-def _early_matchers(config: RunConfig, setup: SseuSetup, out: Path) -> Any:
-    """A fresh run's embedding matchers, built before anything is recorded, or None.
-
-    A wrong URL or folder then fails before the run folder exists, instead of
-    leaving one that ``--resume`` refuses with the corrected matcher. Returns
-    ``(matchers, cache or None, {"matcher_provenance": ...})``.
-    """
-    if config.matcher == "lexical" or (out / rec.RUN_JSON).exists():
-        return None
-    cache = None
-    if config.matcher.startswith("openai-embeddings:"):
-        from cuelab.core.tasks.sseu.remote_embeddings import EmbeddingCache
-
-        cache = EmbeddingCache(None)
-    record: dict[str, Any] = {}
-    matchers = build_matchers(config, setup, None, record, cache=cache)
-    return matchers, cache, record.get("sseu", {})
-
-
 # ----------------------------------------------------------------------------- answering
 
 
@@ -459,7 +393,7 @@ def run_sseu_eval(
     setup = prepare(config, manifest, rows)
     modes_of = {spec: model_modes(spec, config) for spec in config.models}
     ident = sseu_identity(config, manifest, setup)
-    early = _early_matchers(config, setup, out)
+    early = early_matchers(config, setup, out)
     out.mkdir(parents=True, exist_ok=True)
     record = open_record(out, config, ident, str(manifest.path), [], resume)
     earlier = record.get("sseu")
