@@ -279,3 +279,31 @@ def test_a_fresh_run_meets_its_matcher_before_anything_is_recorded(
     assert {display(s) for s in scenes} <= set(cached)
     asked = srv.stats.texts[len(before) :]
     assert all(asked.count(display(s)) == 1 for s in scenes)  # the class names asked once
+
+
+def test_a_server_without_a_model_list_asks_for_the_model_in_the_spec() -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NoList(BaseHTTPRequestHandler):  # a server with no GET /v1/models route
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = b'{"error": {"message": "not found"}}'
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), NoList)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+        with pytest.raises(ModelError, match="404") as info:
+            OpenAIEmbeddings(url, EmbeddingCache(None))
+        assert "openai-embeddings:URL#MODEL" in str(info.value)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -181,7 +181,10 @@ class OpenAIEmbeddings:
         self._dimension_from = "earlier answers"
 
     def _only_model(self) -> str:
-        ids = self._pool.models(0)
+        try:
+            ids = self._pool.models(0)
+        except ModelError as exc:  # a server without GET /v1/models
+            raise ModelError(f"{exc}; name the model with openai-embeddings:URL#MODEL") from None
         if len(ids) != 1:
             listed = ", ".join(ids) or "none"
             raise ModelError(
