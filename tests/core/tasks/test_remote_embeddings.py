@@ -220,6 +220,11 @@ def test_an_embedding_with_a_non_finite_number_is_refused() -> None:
     assert decode_embedding([1, 2.5]).tolist() == [1.0, 2.5]
 
 
+def test_an_all_zero_embedding_has_no_direction_and_is_refused() -> None:
+    with pytest.raises(ModelError, match="all zeros"):  # its cosine is undefined
+        decode_embedding([0.0, 0.0, 0.0])
+
+
 def test_a_resume_with_nothing_left_keeps_the_matchers_provenance(
     server: tuple[EmbeddingServer, str], tmp_path: Path
 ) -> None:

@@ -63,7 +63,7 @@ def decode_embedding(value: Any) -> np.ndarray:
     """An ``embedding`` field as float32: a list of floats, or base64 float32 (OpenAI's form).
 
     Raises:
-        ModelError: neither form, or a NaN or infinite number in it.
+        ModelError: neither form, a NaN or infinite number in it, or all zeros.
     """
     if isinstance(value, str):
         try:
@@ -76,6 +76,8 @@ def decode_embedding(value: Any) -> np.ndarray:
         raise ModelError("embedding is neither a list of numbers nor base64")
     if not np.isfinite(vector).all():  # NaN scores would be written and averaged silently
         raise ModelError("embedding holds a number that is not finite")
+    if not vector.any():  # no direction: every cosine would be 0 and every score uniform
+        raise ModelError("embedding is all zeros")
     return vector
 
 
