@@ -412,6 +412,10 @@ def run_eval_command(args: argparse.Namespace) -> int:
         code = 3
     if config.shard is not None:
         return code  # statistics of a part mean little; merge the shards for the report
+    if getattr(args, "holm", None) is None and config.preset:  # the preset's test families
+        from cuelab.core.runs.presets import report_setting
+
+        args.holm = report_setting(config.preset, "holm")
     return _report(outcome.folder, args) or code
 
 
@@ -420,11 +424,19 @@ def _explain(args: argparse.Namespace) -> int:
     from cuelab.core.runs import RunConfigError
     from cuelab.core.runs.presets import explain
 
-    if not args.preset:
-        raise RunConfigError("--explain needs --preset NAME")
-    given = {key: getattr(args, attr) for attr, key in _KEYS.items()
-             if getattr(args, attr) is not None and key != "preset"}  # fmt: skip
-    print(explain(args.preset, given))
+    given: dict[str, Any] = {}
+    if args.config:  # a run file's keys (and its preset) count as given, under the flags
+        from cuelab.core.runs.config import read_run_file
+
+        given.update(read_run_file(args.config))
+    given.update({key: getattr(args, attr) for attr, key in _KEYS.items()
+                  if getattr(args, attr) is not None})  # fmt: skip
+    if getattr(args, "holm", None):
+        given["holm"] = args.holm
+    name = given.pop("preset", None)
+    if not name or not isinstance(name, str):
+        raise RunConfigError('--explain needs --preset NAME (or preset = "NAME" in CONFIG.toml)')
+    print(explain(name, given))
     return 0
 
 

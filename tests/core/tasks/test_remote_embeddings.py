@@ -160,3 +160,155 @@ def test_several_endpoints_carry_on_when_one_is_down(
     out = enc(texts)
     assert out.shape == (5, 384) and enc.provenance()["endpoints"] == [dead, url]
     np.testing.assert_array_equal(out, srv.embed(texts))  # one request, as the server sent it
+
+
+def test_a_matcher_url_with_credentials_is_refused_before_anything_is_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cuelab.cli import main
+    from cuelab.core.tasks.sseu.build import build_sseu
+    from tests.conftest import REPO
+
+    demo = REPO / "assets" / "demo"
+    lines = (demo / "manifest.csv").read_text(encoding="utf-8").splitlines()
+    speech = tmp_path / "speech.csv"
+    speech.write_text(f"{lines[0]}\n{demo}/{lines[1]}\n", encoding="utf-8")
+    build_sseu(tmp_path / "set", speech, None, (0.0,), sr=16000)
+    out = tmp_path / "run"
+    for bad, said in (
+        ("http://user:hunter2@127.0.0.1:9/v1#m", "must not carry credentials"),
+        ("ftp://127.0.0.1/v1#m", "not an http"),
+        ("#m", "no endpoint"),
+    ):
+        code = main([
+            "eval", "--manifest", str(tmp_path / "set" / "manifest.csv"), "--model", "oracle:-",
+            "--tasks", "asc",
+            "--matcher", f"openai-embeddings:{bad}", "--out", str(out),
+        ])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code != 0 and said in err and "hunter2" not in err
+        assert not out.exists(), "nothing may be recorded for a bad matcher spec"
+
+
+def test_vectors_of_another_size_are_a_one_line_error_naming_the_endpoint(
+    server: tuple[EmbeddingServer, str], tmp_path: Path
+) -> None:
+    srv, url = server
+    cache_file = tmp_path / "embeddings.jsonl"
+    enc = OpenAIEmbeddings(f"{url}#{srv.model_id}", EmbeddingCache(cache_file))
+    assert enc(["wind"]).shape == (1, 384)
+    srv.cut_next(8)
+    with pytest.raises(ModelError, match=r"size 8.*384") as info:
+        enc(["rain on a roof"])
+    assert url in str(info.value)
+    # a resumed run whose cache holds another size (the model behind the id changed)
+    older = tmp_path / "older" / "embeddings.jsonl"
+    EmbeddingCache(older).put(srv.model_id, [("old text", np.ones(4, dtype=np.float32))])
+    again = OpenAIEmbeddings(f"{url}#{srv.model_id}", EmbeddingCache(older))
+    with pytest.raises(ModelError, match=r"size 384.*size 4") as info:
+        again(["old text", "a new text"])
+    assert url in str(info.value) and str(older) in str(info.value)
+    assert "a new text" not in older.read_text(encoding="utf-8")
+
+
+def test_an_embedding_with_a_non_finite_number_is_refused() -> None:
+    with pytest.raises(ModelError, match="not finite"):
+        decode_embedding([0.1, float("nan"), 0.3])
+    packed = base64.b64encode(np.array([0.1, np.inf], dtype="<f4").tobytes()).decode("ascii")
+    with pytest.raises(ModelError, match="not finite"):
+        decode_embedding(packed)
+    assert decode_embedding([1, 2.5]).tolist() == [1.0, 2.5]
+
+
+def test_an_all_zero_embedding_has_no_direction_and_is_refused() -> None:
+    with pytest.raises(ModelError, match="all zeros"):  # its cosine is undefined
+        decode_embedding([0.0, 0.0, 0.0])
+
+
+def test_a_resume_with_nothing_left_keeps_the_matchers_provenance(
+    server: tuple[EmbeddingServer, str], tmp_path: Path
+) -> None:
+    from cuelab.core.runs import config_from_mapping, read_record, run_eval
+    from cuelab.core.tasks.sseu.build import build_sseu
+    from tests.conftest import REPO
+
+    srv, url = server
+    demo = REPO / "assets" / "demo"
+    lines = (demo / "manifest.csv").read_text(encoding="utf-8").splitlines()
+    speech = tmp_path / "speech.csv"
+    speech.write_text(f"{lines[0]}\n{demo}/{lines[1]}\n", encoding="utf-8")
+    build_sseu(tmp_path / "set", speech, None, (0.0,), sr=16000)
+    config = config_from_mapping({
+        "manifest": str(tmp_path / "set" / "manifest.csv"), "models": ["oracle:-"],
+        "joint": True, "answers": "open", "matcher": f"openai-embeddings:{url}",
+        "out": str(tmp_path / "run"),
+    }, None)  # fmt: skip
+    run_eval(config)
+    first = read_record(tmp_path / "run")["sseu"]["matcher_provenance"]
+    assert first["matcher_model"] == srv.model_id and first["embedding_dim"] == 384
+    asked = srv.stats.requests
+    outcome = run_eval(config, resume=True)
+    assert outcome.rows_written == 0 and srv.stats.requests == asked
+    assert read_record(tmp_path / "run")["sseu"]["matcher_provenance"] == first
+
+
+def test_a_fresh_run_meets_its_matcher_before_anything_is_recorded(
+    server: tuple[EmbeddingServer, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from cuelab.cli import main
+    from cuelab.core.tasks.sseu.build import build_sseu, read_classes
+    from tests.conftest import REPO
+
+    srv, url = server
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    demo = REPO / "assets" / "demo"
+    lines = (demo / "manifest.csv").read_text(encoding="utf-8").splitlines()
+    speech = tmp_path / "speech.csv"
+    speech.write_text(f"{lines[0]}\n{demo}/{lines[1]}\n", encoding="utf-8")
+    build_sseu(tmp_path / "set", speech, None, (0.0,), sr=16000)
+    out = tmp_path / "run"
+    argv = ["eval", "--manifest", str(tmp_path / "set" / "manifest.csv"), "--model", "oracle:-",
+            "--tasks", "asc", "--answers", "open", "--out", str(out), "--no-plots"]  # fmt: skip
+    assert main([*argv, "--matcher", f"openai-embeddings:{dead}#{srv.model_id}"]) != 0
+    assert dead in capsys.readouterr().err
+    # no run is recorded, so the corrected command starts afresh (without --resume)
+    assert not (out / "run.json").exists() and not (out / "predictions.csv").exists()
+    before = list(srv.stats.texts)
+    assert main([*argv, "--matcher", f"openai-embeddings:{url}#{srv.model_id}"]) == 0
+    scenes, _ = read_classes(tmp_path / "set")
+    cached = cached_vectors(out / "embeddings.jsonl")
+    assert {display(s) for s in scenes} <= set(cached)
+    asked = srv.stats.texts[len(before) :]
+    assert all(asked.count(display(s)) == 1 for s in scenes)  # the class names asked once
+
+
+def test_a_server_without_a_model_list_asks_for_the_model_in_the_spec() -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NoList(BaseHTTPRequestHandler):  # a server with no GET /v1/models route
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = b'{"error": {"message": "not found"}}'
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), NoList)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+        with pytest.raises(ModelError, match="404") as info:
+            OpenAIEmbeddings(url, EmbeddingCache(None))
+        assert "openai-embeddings:URL#MODEL" in str(info.value)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

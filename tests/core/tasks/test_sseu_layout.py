@@ -150,3 +150,23 @@ def test_cli_layout_preset_and_help(tmp_path: Path, capsys: pytest.CaptureFixtur
                  "--sr", str(SR), "--speech", str(speech), "--out", str(tmp_path / "ps")])  # fmt: skip
     assert code == 0
     assert read(tmp_path / "ps" / "manifest.csv")[0]["snr_over"] == "clip"
+
+
+def test_build_refuses_a_preset_without_a_set_and_an_onset_range_it_would_ignore(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    speech = speech_manifest(tmp_path, NAMES[:1])
+    base = ["sseu", "build", "--snrs", "0", "--sr", str(SR), "--speech", str(speech)]
+    assert main([*base, "--preset", "concept-tokens", "--out", str(tmp_path / "a")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "preset concept-tokens" in err[0] and "sseu-bench" in err[0]
+    assert not (tmp_path / "a").exists()
+    code = main([*base, "--layout", "per-background", "--onset-range", "0.2,0.4",
+                 "--out", str(tmp_path / "b")])  # fmt: skip
+    assert code != 0 and "--onset-range" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+    code = main([*base, "--layout", "per-speech", "--onset-range", "0.2,0.4",
+                 "--out", str(tmp_path / "c")])  # fmt: skip
+    assert code == 0
+    onset = float(read(tmp_path / "c" / "manifest.csv")[0]["onset_s"])
+    assert 0.2 <= onset <= 0.4

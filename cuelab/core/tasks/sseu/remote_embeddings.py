@@ -63,16 +63,22 @@ def decode_embedding(value: Any) -> np.ndarray:
     """An ``embedding`` field as float32: a list of floats, or base64 float32 (OpenAI's form).
 
     Raises:
-        ModelError: neither form.
+        ModelError: neither form, a NaN or infinite number in it, or all zeros.
     """
     if isinstance(value, str):
         try:
-            return _unpack(value)
+            vector = _unpack(value)
         except (ValueError, TypeError) as exc:
             raise ModelError(f"embedding is not base64 float32 ({exc})") from None
-    if isinstance(value, list) and value and all(isinstance(x, (int, float)) for x in value):
-        return np.asarray(value, dtype=np.float32)
-    raise ModelError("embedding is neither a list of numbers nor base64")
+    elif isinstance(value, list) and value and all(isinstance(x, (int, float)) for x in value):
+        vector = np.asarray(value, dtype=np.float32)
+    else:
+        raise ModelError("embedding is neither a list of numbers nor base64")
+    if not np.isfinite(vector).all():  # NaN scores would be written and averaged silently
+        raise ModelError("embedding holds a number that is not finite")
+    if not vector.any():  # no direction: every cosine would be 0 and every score uniform
+        raise ModelError("embedding is all zeros")
+    return vector
 
 
 class EmbeddingCache:
@@ -103,6 +109,30 @@ class EmbeddingCache:
         with self._lock:
             return self._vectors.get((model, text))
 
+    def dimension(self, model: str) -> int | None:
+        """The size of a vector cached for ``model`` (None when it has none)."""
+        with self._lock:
+            return next((v.size for (m, _), v in self._vectors.items() if m == model), None)
+
+    def attach(self, path: str | Path) -> None:
+        """Keep the vectors held so far (and all later ones) in ``path`` from now on.
+
+        A fresh run meets its matcher before its folder exists; the class names
+        embedded then are written once the run holds its folder.
+        """
+        with self._lock:
+            self.path = Path(path)
+            held = [(m, t, _pack(v)) for (m, t), v in self._vectors.items()]
+            self._append([json.dumps({"model": m, "text": t, "b64": b}) + "\n" for m, t, b in held])
+
+    def _append(self, lines: list[str]) -> None:
+        if lines and self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.writelines(lines)
+                f.flush()
+                os.fsync(f.fileno())
+
     def put(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
         """Store vectors (first one kept for a text) and append them to the file, fsynced."""
         lines = []
@@ -114,12 +144,7 @@ class EmbeddingCache:
                 packed = _pack(vector)
                 self._vectors[key] = _unpack(packed)  # the cache form is what is scored
                 lines.append(json.dumps({"model": model, "text": text, "b64": packed}) + "\n")
-            if lines and self.path is not None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as f:
-                    f.writelines(lines)
-                    f.flush()
-                    os.fsync(f.fileno())
+            self._append(lines)
 
 
 class OpenAIEmbeddings:
@@ -155,9 +180,13 @@ class OpenAIEmbeddings:
         self._pool = EndpointPool(spec.endpoints, api_key())
         self.model = spec.model or self._only_model()
         self.dimension: int | None = None
+        self._dimension_from = "earlier answers"
 
     def _only_model(self) -> str:
-        ids = self._pool.models(0)
+        try:
+            ids = self._pool.models(0)
+        except ModelError as exc:  # a server without GET /v1/models
+            raise ModelError(f"{exc}; name the model with openai-embeddings:URL#MODEL") from None
         if len(ids) != 1:
             listed = ", ".join(ids) or "none"
             raise ModelError(
@@ -179,34 +208,54 @@ class OpenAIEmbeddings:
         }
 
     def _fetch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """The server's vectors for ``texts``; a bad answer is a one-line error naming the
+        endpoints (which of them answered is the pool's choice)."""
+        where = f"{', '.join(self.endpoints)}: /v1/embeddings answered"
         body = {"input": list(texts), "model": self.model, "encoding_format": self.encoding_format}
         data = self._pool.embeddings(body)
         items = data.get("data")
         if not isinstance(items, list) or len(items) != len(texts):
             raise ModelError(
-                f"{', '.join(self.endpoints)}: /v1/embeddings answered "
-                f"{len(items) if isinstance(items, list) else 'no'} embeddings for {len(texts)} texts"
+                f"{where} {len(items) if isinstance(items, list) else 'no'} embeddings "
+                f"for {len(texts)} texts"
             )
         out: list[np.ndarray | None] = [None] * len(texts)
         for pos, item in enumerate(items):
             index = item.get("index", pos) if isinstance(item, dict) else None
             if not isinstance(index, int) or not 0 <= index < len(texts) or out[index] is not None:
-                raise ModelError("/v1/embeddings answered a bad or repeated index")
-            out[index] = decode_embedding(item.get("embedding"))
+                raise ModelError(f"{where} a bad or repeated index")
+            try:
+                out[index] = decode_embedding(item.get("embedding"))
+            except ModelError as exc:
+                raise ModelError(f"{where} an unusable embedding ({exc})") from None
         sizes = {v.size for v in out if v is not None}
-        if len(sizes) != 1 or (self.dimension is not None and sizes != {self.dimension}):
-            raise ModelError(f"/v1/embeddings answered vectors of sizes {sorted(sizes)}")
-        self.dimension = sizes.pop()
+        if len(sizes) != 1:
+            raise ModelError(f"{where} vectors of sizes {sorted(sizes)} in one answer")
+        size = sizes.pop()
+        if self.dimension is not None and size != self.dimension:
+            raise ModelError(
+                f"{where} vectors of size {size}, but {self._dimension_from} hold vectors of "
+                f"size {self.dimension} for {self.model}"
+            )
+        self.dimension = size
         return [v for v in out if v is not None]
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts`` (rows), from the cache or the server."""
+        if self.dimension is None:  # a resumed run: the server must answer the cached size
+            self.dimension = self.cache.dimension(self.model)
+            self._dimension_from = str(self.cache.path or "the cache")
         missing = list(dict.fromkeys(t for t in texts if self.cache.get(self.model, t) is None))
         for start in range(0, len(missing), BATCH):
             chunk = missing[start : start + BATCH]
             self.cache.put(self.model, list(zip(chunk, self._fetch(chunk))))
         vectors = [self.cache.get(self.model, t) for t in texts]
         assert all(v is not None for v in vectors)
+        if len({v.size for v in vectors if v is not None}) > 1:
+            raise ModelError(
+                f"{self.cache.path or 'the cache'} holds vectors of different sizes for "
+                f"{self.model}; move it aside and run again"
+            )
         if self.dimension is None and vectors:
             self.dimension = int(vectors[0].size)  # type: ignore[union-attr]
         return np.stack(vectors)  # type: ignore[arg-type]
