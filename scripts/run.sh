@@ -54,7 +54,9 @@ setup_venv() {
   # a progress bar on a terminal, plain lines in a log (SLURM, nohup, CI).
   local bar=off
   [ -t 1 ] && bar=on
-  local pip=("$VENV/bin/python" -m pip --progress-bar "$bar" --disable-pip-version-check)
+  # (--progress-bar is an option of `pip install`, not of pip itself)
+  local pip=("$VENV/bin/python" -m pip --disable-pip-version-check)
+  local install=("${pip[@]}" install --progress-bar "$bar")
   if ! "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
     local flavour=${CUELAB_TORCH:-}
     if [ -z "$flavour" ]; then
@@ -62,7 +64,7 @@ setup_venv() {
     fi
     if [ "$flavour" = cuda ]; then
       say "installing PyTorch (CUDA build, from the default index; about 3 GB, several minutes)"
-      "${pip[@]}" install torch
+      "${install[@]}" torch
     else
       say "installing PyTorch (CPU build)"
       # A CPU wheel already on this machine (pip's find-links) is used first,
@@ -72,9 +74,9 @@ setup_venv() {
       wheels=$(mktemp -d)
       if "${pip[@]}" download --no-deps --no-index -d "$wheels" "$want_torch" >/dev/null 2>&1 \
           && ls "$wheels"/torch-*+cpu-*.whl >/dev/null 2>&1; then
-        "${pip[@]}" install "$wheels"/torch-*.whl
+        "${install[@]}" "$wheels"/torch-*.whl
       else
-        "${pip[@]}" install "$want_torch" --index-url "${CUELAB_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
+        "${install[@]}" "$want_torch" --index-url "${CUELAB_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
       fi
       rm -rf "$wheels"
     fi
@@ -84,7 +86,7 @@ setup_venv() {
   want=$(cat pyproject.toml | sha256sum | cut -c1-16)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     say "installing CueLab and its dependencies (a few minutes on first run)"
-    "${pip[@]}" install -e ".[dev]"
+    "${install[@]}" -e ".[dev]"
     echo "$want" > "$stamp"
   fi
 }
