@@ -50,6 +50,9 @@ def load_probabilities(folder: Path, record: dict[str, Any], labels: Sequence[st
     header, rows, _ = read_complete_rows(folder / rec.PREDICTIONS_CSV, rec.row_check(record))
     keys = [header.index(c) for c in ("utt_id", "model", "condition", "seed")]
     cols = [header.index(f"p_{lab}") if f"p_{lab}" in header else -1 for lab in labels]
+    if "edit" in header:  # an edit run: reliance and calibration are of the original audio
+        e = header.index("edit")
+        rows = [r for r in rows if r[e] == "none"]
     out: Probs = {}
     for r in rows:
         u, m, c, s = (r[i] for i in keys)

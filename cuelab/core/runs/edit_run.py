@@ -129,7 +129,7 @@ def run_edit_eval(
     manifest = read_manifest(config.manifest)
     load_annotations(config.manifest)
     rows = select_rows(manifest, config)
-    labels = resolve_labels(rows, config)
+    labels = resolve_labels(manifest.split(config.split), config)  # whatever --limit keeps
     task = load_task(config.task, labels)
     norms = load_norms(config.norms)
     ident = rec.identity(

@@ -123,8 +123,21 @@ def test_summary_is_the_original_audio(manifest: Path, edit_run: Path, tmp_path:
     plain = tmp_path / "plain"
     run_eval(config(manifest, plain, conditions="audio-only,correct,shuffle", seeds=[0]))
     assert main(["report", str(plain), "--no-plots"]) == 0
-    for name in ("summary.csv", "tests.csv", "confusion.csv"):
+    # reliance and calibration too read the original audio's rows only, not the edited ones
+    for name in ("summary.csv", "tests.csv", "confusion.csv", "reliance.csv", "calibration.csv"):
         assert (plain / name).read_text() == (edit_run / name).read_text(), name
+
+
+def test_a_limited_edit_run_keeps_the_whole_manifests_labels(
+    manifest: Path, tmp_path: Path
+) -> None:
+    """--limit keeps clips, never labels: the same label set as the run without edits."""
+    plain, edited = tmp_path / "plain", tmp_path / "edited"
+    run_eval(config(manifest, plain, conditions="audio-only", seeds=[0], limit=2))
+    run_eval(edit_config(manifest, edited, conditions="audio-only", limit=2, edits="gain=-6dB"))
+    want = read_record(plain)["labels"]
+    assert len(want) > 1
+    assert read_record(edited)["labels"] == want
 
 
 def test_resume_after_cancel_and_cached_edits(
