@@ -128,13 +128,17 @@ class SideBySidePanel(QWidget):
         self.plot.setYRange(0, 1, padding=0.02)
         self.plot.setLabel("left", "p")
         self.plot.setMinimumHeight(120)
-        self.legend = self.plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        # The legend sits above the plot, never over the curves: colour = label, line = model.
+        self.legend_label = QLabel("")
+        self.legend_label.setTextFormat(Qt.TextFormat.RichText)
+        self.legend_label.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.status_label)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.table)
         layout.addLayout(row)
         layout.addWidget(self.sweep_label)
+        layout.addWidget(self.legend_label)
         layout.addWidget(self.plot, 1)
         self._redraw()
 
@@ -280,6 +284,8 @@ class SideBySidePanel(QWidget):
                 self.table.horizontalHeaderItem(1 + 3 * j + k).setToolTip(spec)
         labels = s.labels
         self.table.setRowCount(len(labels))
+        header = self.table.horizontalHeader().sizeHint().height()
+        self.table.setFixedHeight(header + 22 * len(labels) + 2 * self.table.frameWidth() + 2)
         for i, lab in enumerate(labels):
             self._cell(i, 0, lab, None)
             for j, spec in enumerate(specs):
@@ -334,6 +340,7 @@ class SideBySidePanel(QWidget):
         def done(result: dict[str, dict[str, list[float]]], seconds: float) -> None:
             self.sweep_result, self.sweep_concept = result, concept
             self._draw_sweep(labels)
+            self.session.message.emit(f"{concept} swept for {len(result)} model(s)")
             self.sweep_label.setText(
                 f"{concept} swept over {len(VOCAB[concept])} levels for {len(result)} "
                 f"model(s) in {seconds:.1f} s; other tokens as shown"
@@ -345,16 +352,22 @@ class SideBySidePanel(QWidget):
 
     def _draw_sweep(self, labels: tuple[str, ...]) -> None:
         self.plot.clear()
-        self.legend.clear()
+        swatches = [f'<span style="color:{LABEL_COLOURS[k % len(LABEL_COLOURS)]}">■</span> {lab}'
+                    for k, lab in enumerate(labels)]  # fmt: skip
+        dashes = ("——", "- - -", "·····", "-·-·")
+        styles = [f"{dashes[m % len(dashes)]} {short_spec(spec)}"
+                  for m, spec in enumerate(self.sweep_result)]  # fmt: skip
+        self.legend_label.setText(
+            " &nbsp; ".join(swatches) + " &nbsp;|&nbsp; " + " &nbsp; ".join(styles)
+        )
         levels = VOCAB[self.sweep_concept]
         x = list(range(len(levels)))
-        for m, (spec, curves) in enumerate(self.sweep_result.items()):
+        for m, curves in enumerate(self.sweep_result.values()):
             style = MODEL_STYLES[m % len(MODEL_STYLES)]
             for k, lab in enumerate(labels):
                 pen = pg.mkPen(LABEL_COLOURS[k % len(LABEL_COLOURS)], width=2, style=style)
-                name = lab if m == 0 else f"{lab} ({short_spec(spec)})"
                 self.plot.plot(x, curves[lab], pen=pen, symbol="o", symbolSize=5,
-                               symbolBrush=LABEL_COLOURS[k % len(LABEL_COLOURS)], name=name)  # fmt: skip
+                               symbolBrush=LABEL_COLOURS[k % len(LABEL_COLOURS)])  # fmt: skip
         self.plot.getAxis("bottom").setTicks([list(zip(x, levels))])
-        self.plot.setXRange(-0.2, len(levels) - 0.8, padding=0)
+        self.plot.setXRange(-0.6, len(levels) - 0.4, padding=0)
         self.plot.setLabel("bottom", self.sweep_concept)
