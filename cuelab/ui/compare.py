@@ -8,6 +8,7 @@ variant) are tested without a window and read the same as a batch run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,9 +66,13 @@ class CompareState:
 
 
 def _probs(probs: dict[str, float], labels: Sequence[str]) -> dict[str, float]:
-    from cuelab.ui.session import _clean
-
-    return _clean(probs, tuple(labels))
+    """Probabilities in label order; a missing or non-finite value becomes 0 (as the
+    predictions panel shows them: ``cuelab.ui.session._clean``, which imports Qt)."""
+    out = {}
+    for label in labels:
+        v = float(probs.get(label, 0.0))
+        out[label] = v if math.isfinite(v) else 0.0
+    return out
 
 
 def score_pair(
