@@ -161,6 +161,7 @@ class MainWindow(QMainWindow):
         bottom.addWidget(scrolled(self.concepts_panel))
         # the predictions, and the same clip answered by several models (with sweeps)
         self.answer_tabs = QTabWidget()
+        self.predictions_panel.setTitle("")  # the tab says it
         self.answer_tabs.addTab(self.predictions_panel, "Predictions")
         self.answer_tabs.addTab(self.side_by_side, "Models side by side")
         bottom.addWidget(self.answer_tabs)

@@ -64,7 +64,7 @@ class PredictionsPanel(QGroupBox):
         self.labels_label.setStyleSheet("color: #555;")
         headers = ["label", "audio only", "with tokens", "Δ"]
         for letter in PIN_LETTERS:
-            headers += [f"{letter} (pinned)", f"Δ vs {letter}"]
+            headers += [letter, f"Δ {letter}"]
         self.table = QTableWidget(0, len(headers))
         self.table.setHorizontalHeaderLabels(headers)
         for j in range(4, len(headers)):
@@ -205,9 +205,18 @@ class PredictionsPanel(QGroupBox):
         return self.pins[i].token_text if i < len(self.pins) else ""
 
     def _show_pins(self) -> None:
-        lines = [f"{letter}: {pin.token_text or '(no tokens: audio only)'}"
-                 for letter, pin in zip(PIN_LETTERS, self.pins)]  # fmt: skip
+        full = [f"{letter}: {pin.token_text or '(no tokens: audio only)'}"
+                for letter, pin in zip(PIN_LETTERS, self.pins)]  # fmt: skip
+        # B and C say only what differs from A: three full token texts would hide the plot.
+        lines = full[:1] + [
+            f"{letter}: {_differs(self.pins[0].token_text, pin.token_text)}"
+            for letter, pin in zip(PIN_LETTERS[1:], self.pins[1:])
+        ]
         self.pin_label.setText("\n".join(lines))
+        self.pin_label.setToolTip("\n".join(full))
+        header = self.table.horizontalHeader()
+        mode = QHeaderView.ResizeMode
+        header.setSectionResizeMode(mode.ResizeToContents if self.pins else mode.Stretch)
         self.pin_label.setVisible(bool(self.pins))
         n = len(self.pins)
         self.pin_button.setText(f"Pin as {PIN_LETTERS[n]}" if n < len(PIN_LETTERS) else "Unpin all")
@@ -257,7 +266,11 @@ class PredictionsPanel(QGroupBox):
         self.table.setRowCount(len(labels))
         rows_h = 22 * len(labels)  # the rows' fixed height
         frame = 2 * self.table.frameWidth()
-        self.table.setMaximumHeight(self.table.horizontalHeader().height() + rows_h + frame + 2)
+        # with pins the columns keep their width and the table scrolls sideways
+        bar = self.table.horizontalScrollBar().sizeHint().height() if self.pins else 0
+        self.table.setMaximumHeight(
+            self.table.horizontalHeader().height() + rows_h + frame + 2 + bar
+        )
         for i, lab in enumerate(labels):
             current = pt[i] if pt is not None else pa[i]
             delta = _tidy(pt[i] - pa[i]) if pt is not None else 0.0
@@ -298,6 +311,17 @@ class PredictionsPanel(QGroupBox):
 def _tidy(x: float) -> float:
     """No '-0.000': differences below display precision are 0."""
     return 0.0 if abs(x) < 5e-4 else float(x)
+
+
+def _differs(a: str, b: str) -> str:
+    """Token text ``b`` as what differs from ``a`` ("as A" when nothing does)."""
+    if a == b:
+        return "as A"
+    old = set(a.split())
+    changed = [item for item in b.split() if item not in old]
+    dropped = [item.split("=")[0] for item in a.split() if item.split("=")[0] not in b]
+    parts = changed + [f"no {name}" for name in dropped]
+    return (" ".join(parts) + " (rest as A)") if parts else b
 
 
 def _shown_probs(update: PredictionUpdate) -> dict[str, float]:

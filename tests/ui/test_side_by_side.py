@@ -123,7 +123,12 @@ def test_pins_a_b_and_c_keep_their_own_token_texts(ready_window, qtbot):
             win.concepts_panel.choose("PITCH", levels[k])
     assert len(set(texts)) == 3
     assert [panel.pin_text(x) for x in "ABC"] == texts
-    assert panel.pin_label.text().splitlines() == [f"{x}: {t}" for x, t in zip("ABC", texts)]
+    # A in full, B and C as what differs from A; the tooltip holds all three in full
+    assert panel.pin_label.toolTip().splitlines() == [f"{x}: {t}" for x, t in zip("ABC", texts)]
+    shown = panel.pin_label.text().splitlines()
+    assert shown[0] == f"A: {texts[0]}"
+    assert shown[1] == f"B: PITCH={levels[0]} (rest as A)"
+    assert shown[2] == f"C: PITCH={levels[1]} (rest as A)"
     now = s.prediction
     for k in range(3):
         assert not panel.table.isColumnHidden(4 + 2 * k)
