@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QComboBox,
@@ -130,6 +130,8 @@ class TokenChip(QToolButton):
         menu.addSeparator()
         drop = menu.addAction("drop this concept")
         drop.triggered.connect(lambda: panel.choose(concept, None))
+        self.sweep_action = menu.addAction(f"sweep {concept} across models…")
+        self.sweep_action.triggered.connect(lambda: panel.sweep_requested.emit(concept))
         self.setMenu(menu)
 
     def show_token(self, token: str | None, aligned: str | None, undefined: bool = False) -> None:
@@ -171,7 +173,13 @@ class TokenChip(QToolButton):
 
 
 class ConceptsPanel(QGroupBox):
-    """Concept scores, bins and editable token chips."""
+    """Concept scores, bins and editable token chips.
+
+    Signals:
+        sweep_requested(str): a chip's menu asked to sweep its concept across its levels.
+    """
+
+    sweep_requested = Signal(str)
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__("Concepts and tokens", parent)

@@ -129,6 +129,10 @@ class MainWindow(QMainWindow):
 
         self.edits_panel = EditsPanel(self.session, self.player)
         self.batch_panel = BatchPanel(self.session)
+        from cuelab.ui.side_by_side import SideBySidePanel
+
+        self.side_by_side = SideBySidePanel(self.session)
+        self.concepts_panel.sweep_requested.connect(self._sweep)
         self.batch_panel.run_finished.connect(self._show_run_in_dataset)
         self.batch_panel.drill_down.connect(self._drill_down)
         for slot in self.session.slots.values():  # panels may have added their own
@@ -155,7 +159,12 @@ class MainWindow(QMainWindow):
 
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(scrolled(self.concepts_panel))
-        bottom.addWidget(self.predictions_panel)
+        # the predictions, and the same clip answered by several models (with sweeps)
+        self.answer_tabs = QTabWidget()
+        self.predictions_panel.setTitle("")  # the tab says it
+        self.answer_tabs.addTab(self.predictions_panel, "Predictions")
+        self.answer_tabs.addTab(self.side_by_side, "Models side by side")
+        bottom.addWidget(self.answer_tabs)
         bottom.setSizes([560, 440])
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.clip_view)
@@ -547,6 +556,11 @@ class MainWindow(QMainWindow):
         from cuelab.ui.mixer_panel import MixerPanel
 
         return MixerPanel(self.session, self.player)
+
+    def _sweep(self, concept: str) -> None:
+        """A chip's "sweep" item: show the side-by-side tab and sweep that concept."""
+        self.answer_tabs.setCurrentWidget(self.side_by_side)
+        self.side_by_side.start_sweep(concept)
 
     def _show_run_in_dataset(self, result: BatchResult) -> None:
         source = f"batch run {result.folder} ({result.condition})"

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from cuelab.ui.session import PredictionUpdate, Session
 
 AUDIO_COLOUR = "#7f9fbf"
+PIN_LETTERS = ("A", "B", "C")
 TOKENS_COLOUR = "#e07b39"
 
 
@@ -61,19 +62,25 @@ class PredictionsPanel(QGroupBox):
         self.labels_label = QLabel("")
         self.labels_label.setWordWrap(True)
         self.labels_label.setStyleSheet("color: #555;")
-        self.table = QTableWidget(0, 6)
-        self.table.setHorizontalHeaderLabels(
-            ["label", "audio only", "with tokens", "Δ", "A (pinned)", "Δ vs A"]
-        )
-        for j in (4, 5):
+        headers = ["label", "audio only", "with tokens", "Δ"]
+        for letter in PIN_LETTERS:
+            headers += [letter, f"Δ {letter}"]
+        self.table = QTableWidget(0, len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
+        for j in range(4, len(headers)):
             self.table.setColumnHidden(j, True)
         self.pin_button = QPushButton("Pin as A")
         self.pin_button.setToolTip(
-            "Keep this token set's answer as A, to compare the next edits against it"
+            "Keep this token set's answer as A (then B, C), to compare the next edits against it"
         )
         self.pin_button.setEnabled(False)
         self.pin_button.clicked.connect(self.toggle_pin)
-        self.pinned: PredictionUpdate | None = None
+        self.unpin_button = QPushButton("Unpin all")
+        self.unpin_button.setToolTip("forget the pinned token sets")
+        self.unpin_button.setVisible(False)
+        self.unpin_button.clicked.connect(self._unpin)
+        #: The pinned answers, A first (at most one per letter of PIN_LETTERS).
+        self.pins: list[PredictionUpdate] = []
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -110,6 +117,7 @@ class PredictionsPanel(QGroupBox):
         bottom = QHBoxLayout()
         bottom.addWidget(self.latency_label, 1)
         bottom.addWidget(self.pin_button)
+        bottom.addWidget(self.unpin_button)
         layout.addLayout(bottom)
         self.pin_label = QLabel("")
         self.pin_label.setWordWrap(True)
@@ -174,26 +182,52 @@ class PredictionsPanel(QGroupBox):
                 self.latency_label.text().split(" · updating")[0] + " · updating…"
             )
 
+    @property
+    def pinned(self) -> PredictionUpdate | None:
+        """The answer pinned as A (None: nothing pinned)."""
+        return self.pins[0] if self.pins else None
+
     def toggle_pin(self) -> None:
-        """Pin the shown answer as A (or unpin): the table adds A and Δ vs A columns."""
-        if self.pinned is not None:
+        """Pin the shown answer as the next letter (A, B, C): the table adds its columns.
+
+        With every letter in use the button unpins them all.
+        """
+        if len(self.pins) >= len(PIN_LETTERS):
             self._unpin()
         elif self.last is not None:
-            self.pinned = self.last
-            text = self.last.token_text or "(no tokens: audio only)"
-            self.pin_label.setText(f"A: {text}")
-            self.pin_label.setVisible(True)
-            self.pin_button.setText("Unpin A")
-            for j in (4, 5):
-                self.table.setColumnHidden(j, False)
+            self.pins.append(self.last)
+            self._show_pins()
             self.show_update(self.last)
 
+    def pin_text(self, letter: str) -> str:
+        """The token text pinned as ``letter`` ('' when that letter is free)."""
+        i = PIN_LETTERS.index(letter)
+        return self.pins[i].token_text if i < len(self.pins) else ""
+
+    def _show_pins(self) -> None:
+        full = [f"{letter}: {pin.token_text or '(no tokens: audio only)'}"
+                for letter, pin in zip(PIN_LETTERS, self.pins)]  # fmt: skip
+        # B and C say only what differs from A: three full token texts would hide the plot.
+        lines = full[:1] + [
+            f"{letter}: {_differs(self.pins[0].token_text, pin.token_text)}"
+            for letter, pin in zip(PIN_LETTERS[1:], self.pins[1:])
+        ]
+        self.pin_label.setText("\n".join(lines))
+        self.pin_label.setToolTip("\n".join(full))
+        header = self.table.horizontalHeader()
+        mode = QHeaderView.ResizeMode
+        header.setSectionResizeMode(mode.ResizeToContents if self.pins else mode.Stretch)
+        self.pin_label.setVisible(bool(self.pins))
+        n = len(self.pins)
+        self.pin_button.setText(f"Pin as {PIN_LETTERS[n]}" if n < len(PIN_LETTERS) else "Unpin all")
+        self.unpin_button.setVisible(0 < n < len(PIN_LETTERS))
+        for k in range(len(PIN_LETTERS)):
+            for j in (4 + 2 * k, 5 + 2 * k):
+                self.table.setColumnHidden(j, k >= n)
+
     def _unpin(self) -> None:
-        self.pinned = None
-        self.pin_label.setVisible(False)
-        self.pin_button.setText("Pin as A")
-        for j in (4, 5):
-            self.table.setColumnHidden(j, True)
+        self.pins = []
+        self._show_pins()
 
     def _drop_stale_pin(self) -> None:
         """Unpin A once it was answered for another clip, part of the clip or model:
@@ -204,7 +238,7 @@ class PredictionsPanel(QGroupBox):
             s.region,
             s.model_spec,
         ):
-            self._unpin()
+            self._unpin()  # all pins share A's clip, region and model
 
     def _clear(self) -> None:
         self._drop_stale_pin()
@@ -228,13 +262,15 @@ class PredictionsPanel(QGroupBox):
         self.plot.setXRange(-0.6, len(labels) - 0.4, padding=0)
 
         self.pin_button.setEnabled(True)
-        pinned = (
-            self.pinned if self.pinned is not None and self.pinned.labels == update.labels else None
-        )
+        pins = [p for p in self.pins if p.labels == update.labels]
         self.table.setRowCount(len(labels))
         rows_h = 22 * len(labels)  # the rows' fixed height
         frame = 2 * self.table.frameWidth()
-        self.table.setMaximumHeight(self.table.horizontalHeader().height() + rows_h + frame + 2)
+        # with pins the columns keep their width and the table scrolls sideways
+        bar = self.table.horizontalScrollBar().sizeHint().height() if self.pins else 0
+        self.table.setMaximumHeight(
+            self.table.horizontalHeader().height() + rows_h + frame + 2 + bar
+        )
         for i, lab in enumerate(labels):
             current = pt[i] if pt is not None else pa[i]
             delta = _tidy(pt[i] - pa[i]) if pt is not None else 0.0
@@ -244,8 +280,8 @@ class PredictionsPanel(QGroupBox):
                 (f"{pt[i]:.3f}" if pt is not None else "—", None),
                 (f"{delta:+.3f}", delta),
             ]
-            if pinned is not None:
-                a = _shown_probs(pinned)[lab]
+            for pin in pins:
+                a = _shown_probs(pin)[lab]
                 cells += [(f"{a:.3f}", None), (f"{_tidy(current - a):+.3f}", _tidy(current - a))]
             for j, (text, signed) in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -275,6 +311,17 @@ class PredictionsPanel(QGroupBox):
 def _tidy(x: float) -> float:
     """No '-0.000': differences below display precision are 0."""
     return 0.0 if abs(x) < 5e-4 else float(x)
+
+
+def _differs(a: str, b: str) -> str:
+    """Token text ``b`` as what differs from ``a`` ("as A" when nothing does)."""
+    if a == b:
+        return "as A"
+    old = set(a.split())
+    changed = [item for item in b.split() if item not in old]
+    dropped = [item.split("=")[0] for item in a.split() if item.split("=")[0] not in b]
+    parts = changed + [f"no {name}" for name in dropped]
+    return (" ".join(parts) + " (rest as A)") if parts else b
 
 
 def _shown_probs(update: PredictionUpdate) -> dict[str, float]:
