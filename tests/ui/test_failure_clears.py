@@ -25,6 +25,7 @@ def test_a_row_that_fails_clears_chips_bars_prediction_and_cursor(ready_window, 
     assert not any(bar.isEnabled() for bar in concepts.bars.values())
     assert concepts.error_label.isVisible() and rows[1].path.name in concepts.error_label.text()
     assert s.tokens is None
+    QGuiApplication.clipboard().setText("sentinel")  # an earlier test may have copied a prompt
     concepts.copy_prompt()  # nothing to copy: the old prompt must not reach the clipboard
     assert before_tokens not in QGuiApplication.clipboard().text()
     # Predictions: no top label, bars or rows of the previous clip.
