@@ -134,6 +134,7 @@ class ClipView(QWidget):
 
         bar = QHBoxLayout()
         bar.addWidget(self.title, 1)
+        bar.addWidget(self.info_label)  # up here: the readouts below need the width
         bar.addWidget(self.fit_button)
         bar.addWidget(self.zoom_selection_button)
         bar.addWidget(self.play_button)
@@ -215,7 +216,6 @@ class ClipView(QWidget):
         readouts.addWidget(self.readout)
         readouts.addWidget(self.selection_note)
         readouts.addStretch(1)
-        readouts.addWidget(self.info_label)
         for text, spin in (
             ("Window", self.window_spin),
             ("Range", self.range_spin),
