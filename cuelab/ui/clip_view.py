@@ -100,7 +100,7 @@ class ClipView(QWidget):
         self.readout.setToolTip("Cursor time and frequency; selection start, end and length")
         self.selection_note = QLabel("")
         self.selection_note.setStyleSheet("color: #a05000;")
-        self.info_label = QLabel("")
+        self.info_label = ElidedLabel("")  # never widens the window
         self.info_label.setStyleSheet("color: #555;")
         self.play_button = QPushButton("Play")
         self.play_button.setToolTip("Play / pause (Space); plays the selection when one is active")
@@ -134,7 +134,6 @@ class ClipView(QWidget):
 
         bar = QHBoxLayout()
         bar.addWidget(self.title, 1)
-        bar.addWidget(self.info_label)  # up here: the readouts below need the width
         bar.addWidget(self.fit_button)
         bar.addWidget(self.zoom_selection_button)
         bar.addWidget(self.play_button)
@@ -215,7 +214,9 @@ class ClipView(QWidget):
         readouts = QHBoxLayout()
         readouts.addWidget(self.readout)
         readouts.addWidget(self.selection_note)
-        readouts.addStretch(1)
+        # The clip info takes the spare width, elided first when the readouts need room.
+        self.info_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        readouts.addWidget(self.info_label, 1)
         for text, spin in (
             ("Window", self.window_spin),
             ("Range", self.range_spin),
