@@ -59,6 +59,9 @@ def test_dragging_on_the_spectrogram_selects_and_analyses_that_span(make_window,
         assert np.allclose(view.spec_region.getRegion(), got)
         assert session.region == (max(0.0, got[0]), got[1])  # analysed alone
         assert "selection" in view.readout.text()
+        # The concepts are of the selection alone: openSMILE ran on just that span.
+        qtbot.waitUntil(lambda: session.features is not None, timeout=30_000)
+        assert abs(session.features.duration_s - (got[1] - max(0.0, got[0]))) < 0.02
         view.selection_box.setChecked(False)  # the next plot starts from no selection
 
     # Shift+drag pans as before: the view moves, the selection does not change.
