@@ -107,3 +107,27 @@ def test_readouts_give_f0_and_intensity_at_the_cursor(make_window, qtbot):
     expected = view.tools.readout(t)
     assert "F0" in expected and "dB" in expected
     qtbot.waitUntil(lambda: view.readout.text().split("   ")[0].endswith(expected), timeout=5000)
+
+
+def test_play_after_a_drag_plays_the_dragged_span(make_window, qtbot, monkeypatch):
+    import cuelab.ui.playback as playback
+    from tests.ui.test_clip_view import LoopingDevice
+
+    device = LoopingDevice()
+    monkeypatch.setattr(playback, "probe_output", lambda: (device, ""))
+    win = make_window(playback=True)
+    view = win.clip_view
+    win.session.set_audio(tone(), SR, "tone")
+    qtbot.wait(100)
+    plot = view.wave_plot
+    rect = plot.mapFromScene(plot.getViewBox().sceneBoundingRect()).boundingRect()
+    y = rect.center().y()
+    x0, x1 = rect.left() + rect.width() // 4, rect.left() + rect.width() // 2
+    t0, t1 = seconds_at(plot, x0, y), seconds_at(plot, x1, y)
+    drag(plot, x0, x1, y)
+    view.loop_box.setChecked(True)
+    view.play_button.click()
+    assert len(device.calls) == 1
+    size, loop = device.calls[0]
+    assert loop and abs(size - (t1 - t0) * SR) <= 2  # the span, to a sample or two
+    view.play_button.click()
