@@ -197,6 +197,18 @@ class ExportActions(QObject):
         tools = window.clip_view.tools
         window._action(view, "Zoom to &selection", tools.zoom_to_selection, "Ctrl+E")
         self.dialog: PromptDialog | None = None
+        # The same entries on the plots' right-click menus, under pyqtgraph's own.
+        self.plot_actions = []
+        for plot in (window.clip_view.wave_plot, window.clip_view.spec_plot):
+            menu = plot.getViewBox().menu
+            menu.addSeparator()
+            self.plot_actions += [
+                window._action(menu, "Zoom to selection", tools.zoom_to_selection),
+                window._action(menu, "Export clip, mix and stems as WAV…", self.export_audio),
+                window._action(menu, "Export F0 and intensity as CSV…", self.export_curves),
+                window._action(menu, "Export concept scores as CSV…", self.export_concepts),
+                window._action(menu, "Show full prompt…", self.show_prompt),
+            ]
 
     def _mix(self) -> Any:
         mixer = self.window.mixer_panel

@@ -77,8 +77,13 @@ def test_dragging_on_the_spectrogram_selects_and_analyses_that_span(make_window,
     assert after[0] > before[0] + 0.05, (before, after, view.region.getRegion())
     assert sorted(view.region.getRegion()) == [1.0, 2.0]
 
-    # Zoom to selection shows exactly the selection.
+    # Zoom to selection shows exactly the selection (button, and the plots' context menu).
     view.zoom_selection_button.click()
+    assert np.allclose(view.wave_plot.getViewBox().viewRange()[0], [1.0, 2.0])
+    view.fit_button.click()
+    menu = view.spec_plot.getViewBox().menu
+    [zoom] = [a for a in menu.actions() if a.text() == "Zoom to selection"]
+    zoom.trigger()
     assert np.allclose(view.wave_plot.getViewBox().viewRange()[0], [1.0, 2.0])
 
 
