@@ -65,6 +65,10 @@ class ClipView(QWidget):
         session.slots["spectrogram"] = self._spec_slot
         self._spec_debounce = Debouncer(120, self._start_spectrogram, self)
         self._build()
+        from cuelab.ui.clip_tools import ClipTools
+
+        self.tools = ClipTools(self)  # drag to select, intensity, curve readouts
+        self.zoom_selection_button.clicked.connect(self.tools.zoom_to_selection)
         session.clip_changed.connect(self._on_clip)
         session.clip_failed.connect(self.show_error)
         session.analysis_changed.connect(self._draw_f0)
@@ -89,12 +93,14 @@ class ClipView(QWidget):
         self.fit_button = QPushButton("Fit")
         self.fit_button.setToolTip("Zoom to fit the whole clip (Ctrl+0)")
         self.fit_button.clicked.connect(self.zoom_to_fit)
+        self.zoom_selection_button = QPushButton("Zoom to selection")
+        self.zoom_selection_button.setToolTip("Show just the selection (Ctrl+E)")
         self.readout = QLabel("")
         self.readout.setStyleSheet("color: #333;")
         self.readout.setToolTip("Cursor time and frequency; selection start, end and length")
         self.selection_note = QLabel("")
         self.selection_note.setStyleSheet("color: #a05000;")
-        self.info_label = QLabel("")
+        self.info_label = ElidedLabel("")  # never widens the window
         self.info_label.setStyleSheet("color: #555;")
         self.play_button = QPushButton("Play")
         self.play_button.setToolTip("Play / pause (Space); plays the selection when one is active")
@@ -106,7 +112,8 @@ class ClipView(QWidget):
         self.loop_box.setToolTip("Repeat the selection (or the clip) until paused")
         self.selection_box = QCheckBox("Analyse selection")
         self.selection_box.setToolTip(
-            "Drag the shaded region on the waveform to analyse just that part"
+            "Drag on the waveform or spectrogram to select a part and analyse just it "
+            "(Shift+drag pans)"
         )
         self.selection_box.toggled.connect(self._on_selection_toggled)
         self.f0_box = QCheckBox("F0")
@@ -128,6 +135,7 @@ class ClipView(QWidget):
         bar = QHBoxLayout()
         bar.addWidget(self.title, 1)
         bar.addWidget(self.fit_button)
+        bar.addWidget(self.zoom_selection_button)
         bar.addWidget(self.play_button)
         bar.addWidget(self.loop_box)
         bar.addWidget(self.selection_box)
@@ -206,8 +214,9 @@ class ClipView(QWidget):
         readouts = QHBoxLayout()
         readouts.addWidget(self.readout)
         readouts.addWidget(self.selection_note)
-        readouts.addStretch(1)
-        readouts.addWidget(self.info_label)
+        # The clip info takes the spare width, elided first when the readouts need room.
+        self.info_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        readouts.addWidget(self.info_label, 1)
         for text, spin in (
             ("Window", self.window_spin),
             ("Range", self.range_spin),
@@ -271,6 +280,7 @@ class ClipView(QWidget):
             text += f" · {max(0.0, p.y()):.0f} Hz"
         else:
             text += f" · amplitude {p.y():+.3f}"
+        text += self.tools.readout(p.x())
         self.cursor_text = text
         self._show_readout()
 

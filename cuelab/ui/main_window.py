@@ -428,6 +428,9 @@ class MainWindow(QMainWindow):
         view = bar.addMenu("&View")
         view.addAction(self.messages_dock.toggleViewAction())
         self._action(view, "&Zoom to fit", self.clip_view.zoom_to_fit, "Ctrl+0")
+        from cuelab.ui.clip_export import ExportActions
+
+        self.exports = ExportActions(self)  # File ▸ Export, Edit ▸ Show full prompt
         self._fill_recent()
 
     def choose_label_set(self) -> None:
