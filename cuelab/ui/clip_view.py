@@ -448,7 +448,7 @@ class ClipView(QWidget):
         key = (window, fmax)
         clip = self._clip_spec
         if clip is None or self._clip_spec_audio is not s.audio or self._clip_spec_key != key:
-            if self._spec_pending != (s.audio, key):
+            if not self._spec_is_pending(s.audio, key):
                 self._start_clip_spectrogram(s.audio, s.sr, key)
             return  # its result draws the view then
         (x0, x1) = self.wave_plot.getViewBox().viewRange()[0]
@@ -472,6 +472,12 @@ class ClipView(QWidget):
 
         self._spec_slot.start(work, self._place_spectrogram)
 
+    def _spec_is_pending(self, audio: np.ndarray, key: tuple) -> bool:
+        """Whether the clip spectrogram in flight is for this very array (by identity:
+        ``==`` on arrays compares samples) and these settings."""
+        pending = self._spec_pending
+        return pending is not None and pending[0] is audio and pending[1] == key
+
     def _start_clip_spectrogram(self, audio: np.ndarray, sr: int, key: tuple) -> None:
         """Compute the whole clip's spectrogram in a worker; keep it for every later view."""
         self._spec_pending = (audio, key)
@@ -482,7 +488,7 @@ class ClipView(QWidget):
             return clip_spectrogram(audio, sr, window, fmax)
 
         def done(clip: ClipSpectrogram, _s: float) -> None:
-            if self._spec_pending != (audio, key):
+            if not self._spec_is_pending(audio, key):
                 return  # another clip or setting since
             self._spec_pending = None
             self._clip_spec, self._clip_spec_audio, self._clip_spec_key = clip, audio, key
