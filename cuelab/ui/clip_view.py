@@ -1,8 +1,9 @@
 """The clip: waveform and spectrogram with linked zoom, a selection, playback.
 
-The spectrogram of the visible time range is computed in a worker whenever
-the clip, the view or the Praat-style settings change (debounced), so
-scrolling a long recording never stalls the window.
+The whole clip's spectrogram is computed once per clip (and window / top
+frequency) in a worker; the visible time range is a crop of it, max-pooled in
+a worker whenever the view changes (debounced), so zooming or scrolling a long
+recording never recomputes FFTs nor stalls the window.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cuelab.ui.dsp import Spectrogram, spectrogram
+from cuelab.ui.dsp import ClipSpectrogram, Spectrogram, clip_spectrogram, spectrogram, view_of
 from cuelab.ui.playback import Player
 from cuelab.ui.session import MIN_SEGMENT_S, Session
 from cuelab.ui.waveform_lod import MinMaxPyramid
@@ -64,6 +65,14 @@ class ClipView(QWidget):
         self._spec_slot.failed.connect(session.error)
         session.slots["spectrogram"] = self._spec_slot
         self._spec_debounce = Debouncer(120, self._start_spectrogram, self)
+        # The whole clip's spectrogram, computed once per clip and settings (see
+        # _start_spectrogram); views are crops of it.
+        self._spec_clip_slot = JobSlot("spectrogram-clip", session.pool, self)
+        self._clip_spec: ClipSpectrogram | None = None
+        self._clip_spec_audio: np.ndarray | None = None
+        self._clip_spec_key: tuple | None = None
+        self._spec_pending: tuple | None = None
+        self.spectrogram_computations = 0  # whole-clip computations started (tests count them)
         self._build()
         from cuelab.ui.clip_tools import ClipTools
 
@@ -328,6 +337,7 @@ class ClipView(QWidget):
         self.cursor_text = ""  # the previous clip's cursor value means nothing here
         self._show_readout()
         self.spec = None
+        self._spec_slot.cancel()  # a view of the previous clip must not land on this one
         self._spec_debounce.trigger()
         self._spec_debounce.flush()
 
@@ -423,17 +433,37 @@ class ClipView(QWidget):
     # --- spectrogram -------------------------------------------------------------
 
     def _start_spectrogram(self) -> None:
+        """Draw the visible range's spectrogram from the clip's, computed once per clip.
+
+        The whole clip's spectrogram (for the current window and top frequency) is
+        computed once in a worker; zoom, scroll, Fit and the dynamic range only crop
+        and max-pool it (in a worker too). A view zoomed in past its frame rate is
+        computed on its own from the few samples it shows.
+        """
         s = self.session
         if s.audio is None:
             return
+        window = self.window_spin.value() / 1000.0
+        dyn, fmax = float(self.range_spin.value()), float(self.fmax_spin.value())
+        key = (window, fmax)
+        clip = self._clip_spec
+        if clip is None or self._clip_spec_audio is not s.audio or self._clip_spec_key != key:
+            if not self._spec_is_pending(s.audio, key):
+                self._start_clip_spectrogram(s.audio, s.sr, key)
+            return  # its result draws the view then
         (x0, x1) = self.wave_plot.getViewBox().viewRange()[0]
         x0, x1 = max(0.0, x0), min(self.duration, x1)
         if x1 - x0 <= 0:
             x0, x1 = 0.0, self.duration
+        if (x1 - x0) / clip.dt >= MAX_FRAMES / 2 or clip.dt <= clip.fine_dt * 1.001:
+
+            def crop(_job: Job) -> tuple[Spectrogram, float]:
+                return view_of(clip, x0, x1, dyn, MAX_FRAMES)
+
+            self._spec_slot.start(crop, self._place_spectrogram)
+            return
         a, b = int(x0 * s.sr), int(np.ceil(x1 * s.sr))
         x, sr = s.audio[a:b].copy(), s.sr
-        window = self.window_spin.value() / 1000.0
-        dyn, fmax = float(self.range_spin.value()), float(self.fmax_spin.value())
         step = max(window / 4, 0.001, (b - a) / sr / MAX_FRAMES)
         offset = a / sr
 
@@ -441,6 +471,30 @@ class ClipView(QWidget):
             return spectrogram(x, sr, window, dyn, fmax, time_step_s=step), offset
 
         self._spec_slot.start(work, self._place_spectrogram)
+
+    def _spec_is_pending(self, audio: np.ndarray, key: tuple) -> bool:
+        """Whether the clip spectrogram in flight is for this very array (by identity:
+        ``==`` on arrays compares samples) and these settings."""
+        pending = self._spec_pending
+        return pending is not None and pending[0] is audio and pending[1] == key
+
+    def _start_clip_spectrogram(self, audio: np.ndarray, sr: int, key: tuple) -> None:
+        """Compute the whole clip's spectrogram in a worker; keep it for every later view."""
+        self._spec_pending = (audio, key)
+        self.spectrogram_computations += 1
+        window, fmax = key
+
+        def work(_job: Job) -> ClipSpectrogram:
+            return clip_spectrogram(audio, sr, window, fmax)
+
+        def done(clip: ClipSpectrogram, _s: float) -> None:
+            if not self._spec_is_pending(audio, key):
+                return  # another clip or setting since
+            self._spec_pending = None
+            self._clip_spec, self._clip_spec_audio, self._clip_spec_key = clip, audio, key
+            self._start_spectrogram()
+
+        self._spec_clip_slot.start(work, done)
 
     def _place_spectrogram(self, value: tuple[Spectrogram, float], _s: float) -> None:
         spec, offset = value

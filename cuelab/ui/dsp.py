@@ -149,3 +149,99 @@ def intensity_db(
         p[a : a + 4096] = frames[centres[a : a + 4096]] @ win
     db = 10.0 * np.log10(np.maximum(p, 1e-30) / 4e-10)
     return np.arange(n_frames) * hop / sr, np.maximum(db, -10.0)
+
+
+CLIP_SPEC_MAX_FRAMES = 120_000  # the once-per-clip spectrogram: 10 min at a 5 ms hop, ~40 MB
+_CHUNK_FRAMES = 4096  # short numpy calls, so the GUI thread gets the GIL between them
+
+
+@dataclass(frozen=True)
+class ClipSpectrogram:
+    """The whole clip's spectrogram in dB, unclipped, computed once per clip and settings.
+
+    Views crop and max-pool it (:func:`view_of`) instead of recomputing FFTs on
+    every zoom step. ``fine_dt`` is the hop the view would have wanted when it
+    is zoomed in further than ``dt`` resolves.
+    """
+
+    db: np.ndarray  # (frames, bins) float32
+    t0: float
+    dt: float
+    df: float
+    window_s: float
+    max_freq_hz: float
+    fine_dt: float
+
+
+def clip_spectrogram(
+    x: np.ndarray,
+    sr: int,
+    window_s: float = 0.005,
+    max_freq_hz: float = 5000.0,
+    max_frames: int = CLIP_SPEC_MAX_FRAMES,
+) -> ClipSpectrogram:
+    """The clip's dB spectrogram (Praat's Gaussian window, as :func:`spectrogram`), in chunks.
+
+    The hop is a quarter of the window (at least 1 ms), widened so the whole clip
+    has at most ``max_frames`` frames: the memory stays bounded for hour-long clips.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    n_win = max(16, round(2 * window_s * sr))
+    fine = max(0.001, window_s / 4)
+    hop = max(1, round(fine * sr), int(np.ceil(x.size / max(1, max_frames))))
+    n_fft = 1 << (n_win - 1).bit_length()
+    if x.size < n_win:
+        x = np.pad(x, (0, n_win - x.size))
+    n_frames = 1 + (x.size - n_win) // hop
+    m = np.arange(n_win) - (n_win - 1) / 2
+    win = np.exp(-12.0 * (m / (n_win - 1)) ** 2).astype(np.float32)
+    df = sr / n_fft
+    keep = max(1, min(n_fft // 2 + 1, math.floor(max_freq_hz / df) + 1))
+    windows = np.lib.stride_tricks.sliding_window_view(x, n_win)[::hop]
+    db = np.empty((n_frames, keep), dtype=np.float32)
+    for a in range(0, n_frames, _CHUNK_FRAMES):
+        frames = windows[a : a + _CHUNK_FRAMES] * win
+        spec = np.abs(np.fft.rfft(frames, n=n_fft, axis=1)[:, :keep]) ** 2
+        db[a : a + _CHUNK_FRAMES] = 10.0 * np.log10(spec + 1e-20)
+    return ClipSpectrogram(
+        db=db,
+        t0=(n_win / 2) / sr,
+        dt=hop / sr,
+        df=df,
+        window_s=window_s,
+        max_freq_hz=max_freq_hz,
+        fine_dt=round(fine * sr) / sr,
+    )
+
+
+def view_of(
+    clip: ClipSpectrogram, t_start: float, t_end: float, dynamic_range_db: float, max_frames: int
+) -> tuple[Spectrogram, float]:
+    """Crop the clip's spectrogram to ``[t_start, t_end]`` s and max-pool it to at most
+    ``max_frames`` frames (so a loud short event stays visible), clipped to
+    ``dynamic_range_db`` below the view's loudest cell, as Praat scales a view.
+
+    Returns:
+        (the view's spectrogram, the time offset its ``t0`` is relative to).
+    """
+    n = clip.db.shape[0]
+    a = min(n - 1, max(0, int(np.floor((t_start - clip.t0) / clip.dt))))
+    b = min(n, max(a + 1, int(np.ceil((t_end - clip.t0) / clip.dt)) + 1))
+    step = max(1, int(np.ceil((b - a) / max(1, max_frames))))
+    b = min(n, a + step * int(np.ceil((b - a) / step)))
+    part = clip.db[a:b]
+    if step > 1:
+        whole = (part.shape[0] // step) * step
+        pooled = part[:whole].reshape(-1, step, part.shape[1]).max(axis=1)
+        if whole < part.shape[0]:
+            pooled = np.vstack([pooled, part[whole:].max(axis=0, keepdims=True)])
+        part = pooled
+    top = float(part.max())
+    db = np.clip(part, top - dynamic_range_db, top).astype(np.float32)
+    dt = clip.dt * step
+    # Frame k of the view covers clip frames [a + k*step, a + (k+1)*step): centre it there.
+    t0 = clip.t0 + (a + (step - 1) / 2) * clip.dt
+    view = Spectrogram(
+        db=db, t0=0.0, dt=dt, df=clip.df, max_db=top, dynamic_range_db=float(dynamic_range_db)
+    )
+    return view, t0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 
 import cuelab.ui.playback as playback
 
@@ -104,7 +105,7 @@ def test_waveform_and_spectrogram_share_the_time_axis_after_a_clip_opens(ready_w
         s.open_row(s.manifest.rows[2])
     wave_x, wave_y = view.wave_plot.getViewBox().viewRange()
     spec_x = view.spec_plot.getViewBox().viewRange()[0]
-    assert wave_x == spec_x
+    assert wave_x == pytest.approx(spec_x, abs=1e-9)  # the X link maps through pixels
     assert abs(wave_x[0]) < 1e-6 and abs(wave_x[1] - view.duration) < 1e-6
     peak = float(np.max(np.abs(s.audio)))
     assert wave_y[0] < -peak < peak < wave_y[1] < 1.2 * peak
@@ -168,3 +169,37 @@ def test_a_long_clip_builds_its_pyramid_in_a_worker_then_draws_from_it(
     qtbot.waitUntil(lambda: view._pyramid is not None, timeout=30_000)
     _ts, ys = view.wave_curve.getOriginalDataset()
     assert ys.size <= 2 * ENVELOPE_BUCKETS and abs(float(ys.max()) - 0.9) < 1e-6
+
+
+def test_the_spectrogram_is_computed_once_per_clip_and_cropped_for_each_view(make_window, qtbot):
+    win = make_window()
+    view = win.clip_view
+    sr = 16000
+    x = (0.01 * np.random.default_rng(1).standard_normal(60 * sr)).astype(np.float32)
+    t = np.arange(sr // 10) / sr
+    x[30 * sr : 30 * sr + t.size] += 0.8 * np.sin(2 * np.pi * 1000 * t)  # a tone 30 s in
+    before = view.spectrogram_computations
+    with qtbot.waitSignal(view.spectrogram_drawn, timeout=30_000):
+        win.session.set_audio(x, sr, "one minute")
+    assert view.spectrogram_computations == before + 1
+    whole = view.spec
+    vb = view.wave_plot.getViewBox()
+    for _ in range(6):  # wheel-zoom steps towards the tone
+        with qtbot.waitSignal(view.spectrogram_drawn, timeout=10_000):
+            vb.scaleBy(x=0.5, center=(30.05, 0.0))
+    assert view.spec.dt < whole.dt  # finer frames for the zoomed view, from the same clip
+    loud = view.spec.db.max(axis=1)
+    frame_t = vb.viewRange()[0][0] + np.arange(loud.size) * view.spec.dt
+    assert 29.9 < float(frame_t[int(np.argmax(loud))]) < 30.3  # the tone is where it was
+    with qtbot.waitSignal(view.spectrogram_drawn, timeout=10_000):
+        view.zoom_to_fit()
+    with qtbot.waitSignal(view.spectrogram_drawn, timeout=10_000):
+        view.range_spin.setValue(40)
+    assert view.spec.db.max() - view.spec.db.min() <= 40.0 + 1e-3
+    assert view.spectrogram_computations == before + 1  # zoom, Fit, range: crops only
+    with qtbot.waitSignal(view.spectrogram_drawn, timeout=10_000):
+        view.window_spin.setValue(30.0)  # another analysis window: computed again
+    assert view.spectrogram_computations == before + 2
+    with qtbot.waitSignal(view.spectrogram_drawn, timeout=30_000):
+        win.session.set_audio(x[: 10 * sr].copy(), sr, "ten seconds")
+    assert view.spectrogram_computations == before + 3
