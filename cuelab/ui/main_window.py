@@ -163,7 +163,9 @@ class MainWindow(QMainWindow):
         self.answer_tabs = QTabWidget()
         self.predictions_panel.setTitle("")  # the tab says it
         self.answer_tabs.addTab(self.predictions_panel, "Predictions")
-        self.answer_tabs.addTab(self.side_by_side, "Models side by side")
+        # in a scroll area: its table and plot must not raise the window's minimum size
+        self._side_by_side_area = scrolled(self.side_by_side, horizontal=True)
+        self.answer_tabs.addTab(self._side_by_side_area, "Models side by side")
         bottom.addWidget(self.answer_tabs)
         bottom.setSizes([560, 440])
         right = QSplitter(Qt.Orientation.Vertical)
@@ -562,7 +564,7 @@ class MainWindow(QMainWindow):
 
     def _sweep(self, concept: str) -> None:
         """A chip's "sweep" item: show the side-by-side tab and sweep that concept."""
-        self.answer_tabs.setCurrentWidget(self.side_by_side)
+        self.answer_tabs.setCurrentWidget(self._side_by_side_area)
         self.side_by_side.start_sweep(concept)
 
     def _show_run_in_dataset(self, result: BatchResult) -> None:

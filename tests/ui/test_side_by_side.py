@@ -90,7 +90,7 @@ def test_a_sweep_equals_predictions_with_each_level_set_by_hand(ready_window, qt
     chip = win.concepts_panel.chips["ENERGY"]
     with qtbot.waitSignal(panel.sweep_done, timeout=TIMEOUT_MS):
         chip.sweep_action.trigger()  # the chip's own menu item
-    assert win.answer_tabs.currentWidget() is panel
+    assert win.answer_tabs.currentWidget().widget() is panel  # the tab is its scroll area
     assert panel.sweep_concept == "ENERGY" and set(panel.sweep_result) == {"reference", "oracle"}
     curves = panel.sweep_result["reference"]
     truth = s.row.fields["label"]
