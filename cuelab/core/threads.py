@@ -140,7 +140,7 @@ def choose_threads(
     if env.get(ENV_THREADS, "").strip():
         return ThreadChoice(_positive(env[ENV_THREADS], ENV_THREADS), ENV_THREADS, n_cores)
     omp = env.get("OMP_NUM_THREADS", "").strip()
-    if omp:
+    if omp and omp != _omp_set_here:  # the user's (or scheduler's), not apply_threads' own
         try:
             return ThreadChoice(_positive(omp, "OMP_NUM_THREADS"), "OMP_NUM_THREADS", n_cores)
         except ThreadsError:
@@ -151,9 +151,26 @@ def choose_threads(
     return ThreadChoice(max(1, usable), "free cores", n_cores, free, max(0, feature_workers))
 
 
-def apply_threads(choice: ThreadChoice) -> None:
-    """Set torch's intra-op thread count (torch imported only here)."""
-    import torch
+#: The ``OMP_NUM_THREADS`` value :func:`apply_threads` set itself (None: never), so a later
+#: choice in the same process does not mistake it for the user's.
+_omp_set_here: str | None = None
 
+
+def apply_threads(choice: ThreadChoice) -> None:
+    """Set torch's intra-op thread count.
+
+    torch is not imported for this: a run whose models never need it (the reference
+    model, served and isolated models) must not pay its import, and in the window that
+    import, on a worker thread, holds the GIL long enough to stall the GUI thread. When
+    torch is not loaded yet, ``OMP_NUM_THREADS`` carries the choice to its import.
+    """
+    import sys
+
+    global _omp_set_here
+    torch = sys.modules.get("torch")
+    if torch is None:
+        if os.environ.get("OMP_NUM_THREADS", "").strip() in ("", _omp_set_here):
+            _omp_set_here = os.environ["OMP_NUM_THREADS"] = str(choice.threads)
+        return
     if torch.get_num_threads() != choice.threads:
         torch.set_num_threads(choice.threads)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -80,3 +82,26 @@ def test_feature_workers_follow_job_size_and_idle_cores(tmp_path: Path) -> None:
     assert choose_workers(long, cores=1, idle=1.0).workers == 1
     chosen = choose_workers(long, cores=4, idle=4.0)
     assert chosen.pool_s is not None and chosen.pool_s <= 0.75 * chosen.serial_s
+
+
+def test_applying_the_choice_does_not_import_torch_nor_pose_as_the_user() -> None:
+    """A run whose models never need torch must not import it (in the window that import,
+    on a worker thread, stalled the GUI thread); the OMP_NUM_THREADS it sets for a later
+    torch import is not mistaken for the user's on the next choice."""
+    code = (
+        "import os, sys\n"
+        "os.environ.pop('OMP_NUM_THREADS', None); os.environ.pop('CUELAB_THREADS', None)\n"
+        "from cuelab.core.threads import apply_threads, choose_threads\n"
+        "first = choose_threads(None, idle=1.0)\n"
+        "apply_threads(first)\n"
+        "again = choose_threads(None, idle=2.0)\n"
+        "print('torch' in sys.modules, os.environ['OMP_NUM_THREADS'], first.source, again.source,"
+        " sep='|')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    torch_loaded, omp, first_source, again_source = done.stdout.strip().split("|")
+    assert torch_loaded == "False"
+    assert omp == "1"
+    assert first_source == again_source == "free cores"
