@@ -654,12 +654,15 @@ def user_demo_manifest(create: bool = True) -> Path:
     with DEMO_MANIFEST.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     buf = io.StringIO()
-    writer = csv.DictWriter(
-        buf, fieldnames=list(rows[0]) if rows else ["path"], lineterminator="\n"
-    )
+    fields = list(rows[0]) if rows else ["path"]
+    if "utt_id" not in fields:  # the clips keep the bundled demo's ids, not absolute paths
+        fields.insert(1, "utt_id")
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({**row, "path": str((DEMO_MANIFEST.parent / row["path"]).resolve())})
+        own = row.get("utt_id") or Path(row["path"]).with_suffix("").as_posix()
+        path = str((DEMO_MANIFEST.parent / row["path"]).resolve())
+        writer.writerow({**row, "utt_id": own, "path": path})
     text = buf.getvalue()
     try:
         if not out.is_file() or out.read_text(encoding="utf-8") != text:

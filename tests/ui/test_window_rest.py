@@ -92,6 +92,12 @@ def test_annotating_the_demo_writes_to_the_user_data_folder(
     with manifest.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert all((DEMO_MANIFEST.parent / r["path"]).is_file() for r in rows)
+    # the table shows the bundled demo's clip ids, not the copy's absolute paths
+    from cuelab.core.datasets.manifest import read_manifest
+
+    bundled = read_manifest(DEMO_MANIFEST)
+    assert [r.utt_id for r in s.manifest.rows] == [r.utt_id for r in bundled.rows]
+    assert not panel.table.item(0, 0).text().startswith("/")
 
 
 def test_open_folder_without_a_file_manager_shows_and_copies_the_path(
