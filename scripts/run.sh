@@ -22,7 +22,7 @@ say() { printf '[cuelab setup] %s\n' "$*" >&2; }
 DEB_PKGS=(espeak-ng libsndfile1 libportaudio2 xvfb xauth libegl1 libgl1 libglib2.0-0
   libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0
   libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0
-  libxcb-xkb1 libfontconfig1 libdbus-1-3 git)
+  libxcb-xkb1 libfontconfig1 libdbus-1-3 git e2fsprogs)
 
 install_debs() {
   command -v dpkg-query >/dev/null 2>&1 || { say "not a Debian system: install ${DEB_PKGS[*]} yourself"; return 0; }

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import Qt
 
 from cuelab.core.datasets.annotations import load_annotations
@@ -18,7 +16,6 @@ from tests.conftest import REPO
 SCRIPT = Path(__file__).with_name("_note_under_x11.py")
 
 
-@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs xvfb-run (Debian xvfb)")
 def test_ctrl_u_in_the_note_field_keeps_the_note_under_x11(small_manifest):
     """On X11, Ctrl+U is also the line edit's "delete line": the window's shortcut must win,
     after the note is written."""
