@@ -43,7 +43,7 @@ import numpy as np
 from cuelab.core.audio.io import load_audio, write_audio
 from cuelab.core.audio.mixing import DEFAULT_CROSSFADE_S, MAX_FINITE_SNR_DB, stem_paths
 from cuelab.core.audio.snr_span import SNR_SPANS, SpanMix, mix_over
-from cuelab.core.datasets.manifest import ManifestRow, read_manifest
+from cuelab.core.datasets.manifest import Manifest, ManifestRow, read_manifest
 from cuelab.core.datasets.writer import write_manifest, write_text_atomic
 from cuelab.core.errors import CueLabError, ManifestError
 from cuelab.core.jobs import JobControl
@@ -176,6 +176,26 @@ def _parse_times(where: str, text: str) -> list[EventSpan]:
     return spans
 
 
+def read_build_inputs(
+    speech_manifest: str | Path | None, backgrounds_manifest: str | Path | None, snr_over: str
+) -> tuple[Manifest, list[Background], str]:
+    """The speech manifest, the backgrounds and the backgrounds manifest's SHA-256 of a set.
+
+    Shared by both layouts. Raises:
+        SseuBuildError: an unknown SNR span.
+        ManifestError: a speech row without a transcript, or a bad backgrounds manifest.
+    """
+    if snr_over not in SNR_SPANS:
+        raise SseuBuildError(f"SNR span {snr_over!r} is not speech or clip")
+    speech = read_manifest(speech_manifest or DEMO_SPEECH)
+    bg_path = backgrounds_manifest or DEMO_BACKGROUNDS
+    missing = [r.index for r in speech if not r.get("transcript")]
+    if missing:
+        raise ManifestError(f"{speech.path.name} row {missing[0]}, column 'transcript': empty")
+    bg_manifest = read_manifest(bg_path)
+    return speech, backgrounds_from(bg_manifest), bg_manifest.sha256
+
+
 def read_backgrounds(path: str | Path) -> list[Background]:
     """Read a backgrounds manifest (``path, scene, events[, event_times, description]``).
 
@@ -185,7 +205,11 @@ def read_backgrounds(path: str | Path) -> list[Background]:
     Raises:
         ManifestError: unreadable manifest, missing file, empty scene or bad times.
     """
-    manifest = read_manifest(path)
+    return backgrounds_from(read_manifest(path))
+
+
+def backgrounds_from(manifest: Manifest) -> list[Background]:
+    """The backgrounds of a manifest already read (see :func:`read_backgrounds`)."""
     out = []
     for row in manifest:
         where = f"{manifest.path.name} row {row.index}"
@@ -365,18 +389,13 @@ def build_sseu(
     control = control or JobControl()
     out = Path(out_dir)
     snr_list = _check_params(snrs, sr, audio_format, onset_range)
-    if snr_over not in SNR_SPANS:
-        raise SseuBuildError(f"SNR span {snr_over!r} is not speech or clip")
-    speech = read_manifest(speech_manifest or DEMO_SPEECH)
-    bg_path = backgrounds_manifest or DEMO_BACKGROUNDS
-    backgrounds = read_backgrounds(bg_path)
-    missing = [r.index for r in speech if not r.get("transcript")]
-    if missing:
-        raise ManifestError(f"{speech.path.name} row {missing[0]}, column 'transcript': empty")
+    speech, backgrounds, bg_sha256 = read_build_inputs(
+        speech_manifest, backgrounds_manifest, snr_over
+    )
     config = _config_dict(
         BuildConfig(
             speech_sha256=speech.sha256,
-            backgrounds_sha256=read_manifest(bg_path).sha256,
+            backgrounds_sha256=bg_sha256,
             snrs=[snr_tag(s) for s in snr_list],
             seed=int(seed),
             sr=int(sr),

@@ -33,10 +33,9 @@ import numpy as np
 
 from cuelab.core.audio.io import load_audio, write_audio
 from cuelab.core.audio.mixing import stem_paths
-from cuelab.core.audio.snr_span import SNR_SPANS, mix_over
-from cuelab.core.datasets.manifest import ManifestRow, read_manifest
+from cuelab.core.audio.snr_span import mix_over
+from cuelab.core.datasets.manifest import ManifestRow
 from cuelab.core.datasets.writer import write_manifest, write_text_atomic
-from cuelab.core.errors import ManifestError
 from cuelab.core.jobs import JobControl
 from cuelab.core.tasks.sseu.build import (
     CLASSES_FILE,
@@ -44,8 +43,6 @@ from cuelab.core.tasks.sseu.build import (
     DEFAULT_ONSET_RANGE,
     DEFAULT_SNRS,
     DEFAULT_SR,
-    DEMO_BACKGROUNDS,
-    DEMO_SPEECH,
     EXTRA_COLUMNS,
     MANIFEST_FILE,
     Background,
@@ -59,7 +56,7 @@ from cuelab.core.tasks.sseu.build import (
     _config_dict,
     _Loader,
     events_in_mix,
-    read_backgrounds,
+    read_build_inputs,
     snr_cells,
     snr_tag,
 )
@@ -112,18 +109,13 @@ def build_per_background(
     control = control or JobControl()
     out = Path(out_dir)
     snr_list = _check_params(snrs, sr, audio_format, DEFAULT_ONSET_RANGE)
-    if snr_over not in SNR_SPANS:
-        raise SseuBuildError(f"SNR span {snr_over!r} is not speech or clip")
-    speech = read_manifest(speech_manifest or DEMO_SPEECH)
-    bg_path = backgrounds_manifest or DEMO_BACKGROUNDS
-    backgrounds = read_backgrounds(bg_path)
-    missing = [r.index for r in speech if not r.get("transcript")]
-    if missing:
-        raise ManifestError(f"{speech.path.name} row {missing[0]}, column 'transcript': empty")
+    speech, backgrounds, bg_sha256 = read_build_inputs(
+        speech_manifest, backgrounds_manifest, snr_over
+    )
     config = _config_dict(
         BuildConfig(
             speech_sha256=speech.sha256,
-            backgrounds_sha256=read_manifest(bg_path).sha256,
+            backgrounds_sha256=bg_sha256,
             snrs=[snr_tag(s) for s in snr_list],
             seed=int(seed),
             sr=int(sr),
