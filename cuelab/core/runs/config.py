@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from cuelab.core.cues.interventions import parse_condition
+from cuelab.core import errors
 from cuelab.core.errors import CueLabError
 from cuelab.core.models.base import (
     DEVICE_CHOICES,
@@ -204,9 +205,11 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if not self.models:
-            raise RunConfigError("run configuration: no model given (--model SPEC)")
+            raise RunConfigError("run configuration: no model given", remedy=errors.LOAD_MODEL)
         if not self.conditions:
-            raise RunConfigError("run configuration: no condition given (--conditions LIST)")
+            raise RunConfigError(
+                "run configuration: no condition given", remedy=errors.CHOOSE_CONDITION
+            )
         names = [parse_condition(c).name for c in self.conditions]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -555,7 +558,7 @@ def load_config(path: str | Path, **overrides: Any) -> RunConfig:
     try:
         return config_from_mapping(with_preset(data), base_dir=src.resolve().parent)
     except RunConfigError as exc:
-        raise RunConfigError(f"{src}: {exc}") from None
+        raise RunConfigError(f"{src}: {exc}", subject=src, remedy=exc.remedies) from None
 
 
 def with_preset(data: dict[str, Any]) -> dict[str, Any]:
@@ -565,7 +568,7 @@ def with_preset(data: dict[str, Any]) -> dict[str, Any]:
     try:
         return apply_preset(data, keys=_KEYS | {"corrupt_grid"})
     except PresetError as exc:
-        raise RunConfigError(str(exc)) from None
+        raise RunConfigError(str(exc), subject=exc.subject, remedy=exc.remedies) from None
 
 
 def with_shard(config: RunConfig, shard: Shard | None) -> RunConfig:

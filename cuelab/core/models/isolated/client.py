@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from cuelab.core import errors
 from cuelab.core.errors import ModelError
 from cuelab.core.models.isolated.worker import protocol
 
@@ -180,8 +181,9 @@ class WorkerProcess:
             self.kill()
             raise ModelError(
                 f"{self.name} speaks protocol {hello.get('protocol')!r}, CueLab speaks "
-                f"{protocol.PROTOCOL_VERSION}; recreate the environment (cuelab env create "
-                f"{self.command.family})"
+                f"{protocol.PROTOCOL_VERSION}",
+                subject=self.command.family,
+                remedy=errors.build_env(self.command.family),
             )
         self.hello = hello
         return hello
