@@ -107,3 +107,55 @@ def test_a_pickle_checkpoint_is_refused_with_its_subject_and_remedy(tmp_path: Pa
         load_model(f"ms-clap:{weights}")
     assert info.value.remedy == errors.ALLOW_PICKLE and info.value.subject == weights
     assert "--" not in str(info.value)
+
+
+# --- config constraints as data ---------------------------------------------------------
+
+BASE = {"manifest": "m.csv", "models": ("reference",), "conditions": ("audio-only",), "out": "o"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"models": ("a", "a")}, "a model is listed twice"),
+        ({"seeds": ()}, "seeds must not be empty"),
+        ({"seeds": (1, 1)}, "a seed is listed twice"),
+        ({"seeds": (-1,)}, "seeds must be 0 or more"),
+        ({"bootstrap": 0}, "bootstrap must be at least 1 resample"),
+        ({"limit": 0}, "limit must be at least 1"),
+        ({"quant": "int3"}, "quant 'int3' is not one of auto, nf4, 8bit, bf16, fp16, fp32"),
+        ({"device": "tpu"}, "device 'tpu' is not one of auto, cuda, cpu"),
+        ({"scoring": "beam"}, "scoring 'beam' is not one of auto, first-token, continuation, generate"),
+        ({"label_score": "max"}, "label_score 'max' is not sum or mean"),
+        ({"concurrency": 0}, "concurrency must be at least 1"),
+        ({"threads": 0}, "threads must be at least 1"),
+        ({"workers": 0}, "workers must be at least 1"),
+        ({"answers": "open"}, "'answers' is for speech/scene/event runs"),
+        ({"matcher": "embeddings:x"}, "'matcher' is for speech/scene/event runs; an emotion run has no free answers to match"),
+        ({"joint": True, "sseu_tasks": ("asr", "lid")}, "unknown SSEU task 'lid' (asr, asc, at, joint, cot)"),
+        ({"joint": True, "sseu_tasks": ("asr", "asr")}, "an SSEU task is listed twice"),
+        ({"joint": True, "answers": "free"}, "answers 'free' is not open or closed"),
+        ({"joint": True, "max_new_tokens": 0}, "max_new_tokens must be at least 1"),
+        ({"cot": True, "cot_max_new_tokens": 0}, "cot_max_new_tokens must be at least 1"),
+    ],
+)  # fmt: skip
+def test_each_constraint_gives_its_message(change: dict, message: str) -> None:
+    """The messages come from the table, in today's words (one line, prefixed)."""
+    with pytest.raises(RunConfigError) as info:
+        RunConfig(**{**BASE, **change})
+    assert str(info.value) == "run configuration: " + message
+    assert info.value.subject in change  # the key at fault
+
+
+def test_the_tables_name_only_real_keys_and_a_valid_config_passes() -> None:
+    from dataclasses import fields
+
+    from cuelab.core.runs import constraints
+
+    names = {f.name for f in fields(RunConfig)}
+    for table in (constraints.PARAMETER_CONSTRAINTS, constraints.EMOTION_CONSTRAINTS,
+                  constraints.SSEU_CONSTRAINTS):  # fmt: skip
+        assert set(table) <= names
+    assert RunConfig(**BASE).limit is None
+    assert RunConfig(**{**BASE, "conditions": ("audio-only",), "joint": True}).is_sseu
+    constraints.check({"limit": 3}, {"limit": (constraints.AtLeast(1),)}, RunConfigError)
