@@ -120,3 +120,23 @@ def test_a_folder_that_holds_a_run_offers_resume_and_resume_works(
     with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS) as blocker:
         panel.resume_button.click()
     assert blocker.args[0].folder == tmp_path / "run" and panel.state == "finished"
+
+
+def test_a_broken_environment_row_words_its_remedy_as_the_button(
+    panel: ModelPanel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The status carries a typed remedy: the row names the Create button, the CLI the command."""
+    import json
+
+    from cuelab.cli import main
+    from cuelab.core.models.isolated import envs
+
+    (tmp_path / "envs" / "pengi").mkdir(parents=True)
+    (tmp_path / "envs" / "pengi" / envs.BUILDING).write_text("2026-12-06")
+    panel.family_combo.setCurrentText("pengi")
+    assert panel.env_label.text() == (
+        "broken: its build did not finish; press Create beside Environment (Model panel)"
+    )
+    assert main(["env", "list", "--json"]) == 0
+    rows = {d["family"]: d for d in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert rows["pengi"]["reason"] == "its build did not finish; run: cuelab env create pengi"

@@ -225,9 +225,8 @@ def create_env(
     if target.is_symlink():
         raise ModelError(
             f"{target} is a symbolic link; an environment is built only in a real folder "
-            "(remove the link, or build in the folder it points to)",
+            "(remove the link, or pass --dir with the folder it points to)",  # CLI-only (--dir)
             subject=target,
-            remedy=errors.NEW_ENV_FOLDER,
         )
     token = _CONTROL.set(control)
     target_token = steps.TARGET.set(target)
