@@ -105,7 +105,7 @@ def test_pickles_need_allow_pickle_and_missing_files_are_named(
     from cuelab.cli.remedies import cli_text
     from cuelab.core import errors
 
-    with pytest.raises(ModelError, match="Whisper .pt files are pickles") as info:
+    with pytest.raises(ModelError, match=r"Whisper \.pt files are pickles") as info:
         LtuAsAdapter(command, str(location), LoadOptions(device="cpu"))
     # the refusal comes from the worker process; its remedy crosses the protocol typed
     assert info.value.remedy == errors.ALLOW_PICKLE and "--" not in str(info.value)
