@@ -102,10 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.debug("command %s failed", args.command, exc_info=True)
         if args.debug:
             raise
+        from cuelab.cli.remedies import cli_text
         from cuelab.core.errors import one_line
 
         if isinstance(exc, CueLabError):
-            print(f"cuelab: error: {one_line(str(exc))}", file=sys.stderr)
+            print(f"cuelab: error: {cli_text(exc)}", file=sys.stderr)
         elif isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
             # the system refused a file (full disk, permissions, quota): not a CueLab bug
             where = one_line(str(exc.filename))

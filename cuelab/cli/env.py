@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cuelab.cli.common import json_line
+from cuelab.cli.remedies import with_advice
 
 
 def register(subparsers: Any) -> None:
@@ -60,6 +61,7 @@ def run_list(args: argparse.Namespace) -> int:
 
     for family in families():
         status = env_status(family)
+        status.reason = with_advice(status.reason, status.remedy)
         if args.json:
             print(json_line(status.as_json()))
         else:
@@ -74,6 +76,7 @@ def run_check(args: argparse.Namespace) -> int:
     from cuelab.core.models.isolated.recipes import get_recipe
 
     status = env_status(args.family, deep=True)
+    status.reason = with_advice(status.reason, status.remedy)
     recipe = get_recipe(args.family)
     if args.json:
         out = status.as_json()

@@ -268,7 +268,7 @@ def read_json(path: str | Path, what: str, error: type[Exception]) -> object:
 @contextmanager
 def locked_file(
     path: str | Path,
-    error: type[Exception],
+    error: Callable[[str], Exception],
     in_use: Callable[[str], str],
     *,
     inheritable: bool = False,

@@ -45,6 +45,7 @@ from cuelab.core.datasets.annotations import (
     save_annotation,
 )
 from cuelab.core.errors import CueLabError
+from cuelab.ui.remedies import window_text
 
 if TYPE_CHECKING:
     from cuelab.ui.session import Session
@@ -126,7 +127,7 @@ class AnnotationBoxMixin:
             try:
                 self.set_annotator(text)
             except CueLabError as exc:
-                self.session.error.emit(str(exc))
+                self.session.error.emit(window_text(exc))
                 continue
             return self._annotator
 
@@ -262,7 +263,7 @@ class AnnotationBoxMixin:
             self.team = load_all(manifest.path)
         except CueLabError as exc:  # names the sidecar and the problem (e.g. not UTF-8)
             self.team = {}
-            self.session.error.emit(str(exc))
+            self.session.error.emit(window_text(exc))
         self._split_mine()
 
     def _split_mine(self) -> None:

@@ -13,15 +13,14 @@ Starting a run clears the previous run's results from the panel (a cancelled
 or failed run shows and exports nothing of an older one). A run folder can be
 reopened later (File ▸ Open run…): its report is shown, and a run that did not
 complete can be resumed, across restarts of the window. Errors from the core
-speak the command line's language ("--resume"); the panel rewords them for
-its own buttons.
+carry typed remedies, which the panel words as its own buttons
+(:mod:`cuelab.ui.remedies`); a folder that already holds a run offers Resume.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +50,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cuelab.core import errors
 from cuelab.core.cues.tokens import CONCEPTS
 from cuelab.core.errors import CueLabError
 from cuelab.core.jobs import ProgressInfo
@@ -69,8 +69,9 @@ from cuelab.ui.batch_jobs import (
     parse_numbers,
 )
 from cuelab.ui.batch_results import ResultsView
+from cuelab.ui.remedies import offered, window_text
 from cuelab.ui.results_view import DetachHost
-from cuelab.ui.session import Session, switch_wording
+from cuelab.ui.session import Session
 from cuelab.ui.widgets import ElidedLabel, scrolled
 from cuelab.ui.workers import Job, JobSlot
 
@@ -90,32 +91,6 @@ __all__ = [
 SIMPLE_CONDITIONS = ("audio-only", "correct", "conflict", "shuffle")
 ALL_SPLITS = "(all rows)"
 HELD_OUT_SPLITS = ("test", "eval", "dev", "val", "validation", "heldout", "held-out")
-
-# Command-line words in core errors, and what the panel calls the same thing.
-_CLI_WORDS = (
-    (
-        r"add --resume to continue it, or choose another --out",
-        "press Resume to continue it (File ▸ Open run… reopens it), or choose another run folder",
-    ),
-    (r"finish it with --resume", "finish it with Resume"),
-    (r"\(--resume tries them again\)", "(Resume tries them again)"),
-    (r"--resume", "Resume"),
-    (r"--conditions LIST", "tick a condition"),
-    (r"--conditions", "the conditions"),
-    (r"--model SPEC", "load a model or type its spec"),
-    (r"--out", "the run folder"),
-    (r"--split", "the split"),
-    (r"--limit", "the limit"),
-    (r"--seeds", "the seeds"),
-)
-
-
-def panel_wording(message: str) -> str:
-    """A core error reworded for the panel: its buttons and fields, not command-line flags."""
-    message = switch_wording(message)
-    for pattern, replacement in _CLI_WORDS:
-        message = re.sub(pattern + r"(?![\w-])", replacement, message)
-    return message
 
 
 class _Relay(QObject):
@@ -176,7 +151,6 @@ class BatchPanel(QWidget):
 
     def _on_failed(self, message: str) -> None:
         """A run or export failed: one line, in the panel's words, kept in the panel."""
-        message = panel_wording(message)
         self.error_text = message
         self.session.error.emit(message)
 
@@ -401,15 +375,26 @@ class BatchPanel(QWidget):
         try:
             config = self.config()
         except CueLabError as exc:
-            self._on_failed(str(exc))
+            self._on_failed(window_text(exc))
             return
         if (Path(config.out) / "run.json").exists():
-            self._on_failed(
-                f"batch run: {config.out} already holds a run; open it with File ▸ Open run… "
-                "to resume it, or choose another run folder"
+            self._offer(
+                RunConfigError(
+                    f"batch run: {config.out} already holds a run",
+                    subject=Path(config.out),
+                    remedy=(errors.RESUME, errors.NEW_OUTPUT_FOLDER),
+                ),
+                config,
             )
             return
         self._launch(config, resume=False)
+
+    def _offer(self, exc: CueLabError, config: RunConfig) -> None:
+        """Show ``exc`` and, when its remedy is to resume ``config``'s run, enable Resume for it."""
+        self._on_failed(window_text(exc))
+        if offered(exc, {errors.RemedyKind.RESUME}) is not None and self.state != "running":
+            self.last_config = config
+            self.resume_button.setEnabled(True)
 
     def resume(self) -> None:
         """Continue the last cancelled or failed run in its folder."""

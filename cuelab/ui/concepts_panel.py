@@ -39,6 +39,7 @@ from cuelab.core.cues.interventions import ablate, conflict, corrupt
 from cuelab.core.cues.norms import NormsProfile
 from cuelab.core.cues.tokens import CONCEPTS, VOCAB, TokenSet
 from cuelab.core.errors import CueLabError
+from cuelab.ui.remedies import window_text
 from cuelab.ui.session import Session
 from cuelab.ui.widgets import ElidedLabel
 
@@ -479,6 +480,6 @@ class ConceptsPanel(QGroupBox):
         try:
             profile = NormsProfile.load(path)
         except CueLabError as exc:
-            self.session.error.emit(str(exc))
+            self.session.error.emit(window_text(exc))
             return
         self.session.set_norms(profile, path)

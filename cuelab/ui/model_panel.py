@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -20,22 +19,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cuelab.core.errors import Remedy, RemedyKind
 from cuelab.core.models.base import DEVICE_CHOICES, QUANT_CHOICES
 from cuelab.core.models.isolated.recipes import RECIPES
 from cuelab.core.models.registry import DEMO_REFERENCE, families
 from cuelab.core.models.remote.spec import PROMPT_FAMILIES, SCORING_CHOICES, SERVER_FAMILY
+from cuelab.ui import remedies
 from cuelab.ui.dsp import format_bytes, process_rss_bytes
 from cuelab.ui.session import Session
 from cuelab.ui.widgets import ElidedLabel
 from cuelab.ui.workers import Job, JobSlot
-
-_ENV_COMMAND = re.compile(r"run:? '?cuelab env create [\w.-]+'?")
-
-
-def env_wording(text: str) -> str:
-    """``text`` with the core's "run cuelab env create X" replaced by the window's button."""
-    return _ENV_COMMAND.sub("press Create beside Environment (Model panel)", text)
-
 
 LOCAL_HINT = "folder, or a hub id already in the local cache"
 REMOTE_HINT = "http://gpu1:8000/v1[,http://gpu2:8000/v1][#MODEL]  (key: $CUELAB_API_KEY)"
@@ -71,6 +64,7 @@ class ModelPanel(QGroupBox):
         slot.progress.connect(self.progress_label.setText)
         slot.busy_changed.connect(self._on_busy)
         session.model_failed.connect(self._on_failed)
+        slot.raised.connect(self._offer)
         session.model_changed.connect(self._on_model)
         self._mem_timer = QTimer(self)
         self._mem_timer.setInterval(1000)
@@ -126,9 +120,15 @@ class ModelPanel(QGroupBox):
         self.unload_button = QPushButton("Unload")
         self.unload_button.clicked.connect(self.session.unload_model)
         self.unload_button.setEnabled(False)
+        # a failed load's remedy, performed (tick 'Allow pickle' and load again, …)
+        self.fix_button = QPushButton("")
+        self.fix_button.setVisible(False)
+        self.fix_button.clicked.connect(self.apply_fix)
+        self.fix: Remedy | None = None
         buttons = QHBoxLayout()
         buttons.addWidget(self.load_button)
         buttons.addWidget(self.unload_button)
+        buttons.addWidget(self.fix_button)
         self.state_label = ElidedLabel("No model")
         self.progress_label = QLabel("")
         self.progress_label.setWordWrap(True)
@@ -145,7 +145,7 @@ class ModelPanel(QGroupBox):
         self.session.slots["env"] = self.env_slot  # cancelled and awaited when the window closes
         self.env_slot.progress.connect(self.progress_label.setText)
         self.env_slot.busy_changed.connect(self._on_env_busy)
-        self.env_slot.failed.connect(lambda msg: self.session.error.emit(env_wording(msg)))
+        self.env_slot.failed.connect(self.session.error)
         self.env_slot.failed.connect(lambda _msg: self.refresh_env())
         self.env_row = QWidget()
         env = QHBoxLayout(self.env_row)
@@ -188,11 +188,55 @@ class ModelPanel(QGroupBox):
         """The load failed: say so here, in red, until the next Load."""
         self.failed = True
         self.progress_label.setStyleSheet("color: #b00020;")
-        self.progress_label.setText(env_wording(message))
+        self.progress_label.setText(message)
+
+    #: The remedies this panel can perform with its own controls.
+    FIXES = frozenset(
+        {
+            RemedyKind.ALLOW_PICKLE,
+            RemedyKind.TRUST_REMOTE_CODE,
+            RemedyKind.BUILD_ENV,
+            RemedyKind.DEVICE_CPU,
+            RemedyKind.MODEL_SPEC,
+            RemedyKind.SCORING_GENERATE,
+        }
+    )
+
+    def _offer(self, exc: BaseException) -> None:
+        """A load failed with a remedy this panel can perform: offer it as a button."""
+        fix = remedies.offered(exc, self.FIXES)  # also through the window's wrapper's cause
+        self.fix = fix
+        self.fix_button.setText(remedies.action_label(fix) if fix is not None else "")
+        self.fix_button.setVisible(fix is not None)
+
+    def apply_fix(self) -> None:
+        """Perform the offered remedy with the panel's own controls, then load again."""
+        fix, self.fix = self.fix, None
+        self.fix_button.setVisible(False)
+        if fix is None:
+            return
+        if fix.kind is RemedyKind.BUILD_ENV:
+            if fix.value in RECIPES:
+                self.family_combo.setCurrentText(fix.value)
+            self.create_env()
+            return
+        if fix.kind is RemedyKind.ALLOW_PICKLE:
+            self.pickle_check.setChecked(True)
+        elif fix.kind is RemedyKind.TRUST_REMOTE_CODE:
+            self.remote_code_check.setChecked(True)
+        elif fix.kind is RemedyKind.DEVICE_CPU:
+            self.device_combo.setCurrentText("cpu")
+        elif fix.kind is RemedyKind.SCORING_GENERATE:
+            self.scoring_combo.setCurrentText("generate")
+        elif fix.kind is RemedyKind.MODEL_SPEC and fix.value:
+            self.show_spec(fix.value)
+        self.load()
 
     def load(self) -> None:
         """Start loading the chosen model (the current one stays until it is ready)."""
         self.failed = False
+        self.fix = None
+        self.fix_button.setVisible(False)
         self.progress_label.setStyleSheet("color: #555;")
         remote = None
         if self.family_combo.currentText() == "openai":
@@ -248,7 +292,9 @@ class ModelPanel(QGroupBox):
             return
         status = env_status(family)
         text = status.state + (f": {status.reason}" if status.reason else "")
-        self.env_label.setText(env_wording(text))
+        if status.remedy is not None:
+            text += f"; {remedies.phrase(status.remedy)}"
+        self.env_label.setText(text)
         self.env_label.setToolTip(status.path)
         if not self.env_slot.busy:
             self.env_button.setText("Rebuild" if status.state == READY else "Create")

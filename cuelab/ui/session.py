@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from cuelab.core.cues.concepts import ConceptResult, concepts_for_features
 from cuelab.core.cues.norms import NormsProfile, default_norms
 from cuelab.core.cues.tokens import TokenSet
 from cuelab.core.datasets import Manifest, ManifestRow
+from cuelab.ui.remedies import model_error
 from cuelab.ui.workers import Debouncer, Job, JobSlot, run_detached, shutdown_pool
 
 log = logging.getLogger(__name__)
@@ -592,28 +592,6 @@ class Session(QObject):
 
 def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-
-
-def model_error(action: str, spec: str, exc: BaseException | str) -> str:
-    """One wording for every model failure the window shows: ``model SPEC: cannot ACTION: why``.
-
-    The core's advice names command-line flags; the window names its own switches.
-    """
-    return f"model {spec}: cannot {action}: {switch_wording(str(exc))}"
-
-
-_SWITCHES = {
-    "--allow-pickle": "'Allow pickle' (Safety)",
-    "--trust-remote-code": "'Trust remote code' (Safety)",
-}
-
-
-def switch_wording(text: str) -> str:
-    """``text`` with the model-loading flags the core names replaced by the window's switches."""
-    for flag, switch in _SWITCHES.items():
-        text = re.sub(rf"pass {flag}(?![\w-])", f"tick {switch}", text)
-        text = re.sub(rf"{flag}(?![\w-])", switch, text)
-    return text
 
 
 def _clean(probs: dict[str, float], labels: tuple[str, ...] | list[str]) -> dict[str, float]:

@@ -32,7 +32,8 @@ from PySide6.QtWidgets import (
 
 from cuelab.core.cues.tokens import VOCAB
 from cuelab.ui.compare import MAX_MODELS, CompareState, ModelAnswer, score_pair, sweep
-from cuelab.ui.session import PredictionUpdate, Session, _one_line, model_error
+from cuelab.ui.remedies import model_error
+from cuelab.ui.session import PredictionUpdate, Session, _one_line
 from cuelab.ui.workers import Job, JobSlot, run_detached
 
 log = logging.getLogger(__name__)

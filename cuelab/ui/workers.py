@@ -7,7 +7,9 @@ generation are dropped, so a slow answer for a clip or token set that is no
 longer shown never overwrites a newer one. Workers are plain functions that
 take a :class:`Job`; the runnable turns their return value, progress and
 exceptions into queued Qt signals (the pattern of superqt's thread workers
-and Orange's TaskState).
+and Orange's TaskState). An exception crosses to the GUI thread as the object
+it is, so its remedies (:class:`cuelab.core.errors.Remedy`) are worded there
+in the window's terms (:mod:`cuelab.ui.remedies`) and a panel can offer one.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
 
 from cuelab.core.errors import Cancelled, CueLabError
 from cuelab.core.jobs import JobControl
+from cuelab.ui.remedies import window_text
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ class Job:
 class _Signals(QObject):
     progress = Signal(int, str)
     result = Signal(int, object, float)
-    error = Signal(int, str)
+    error = Signal(int, object)
     finished = Signal(int)
 
 
@@ -66,12 +69,27 @@ class _Runnable(QRunnable):
             pass
         except CueLabError as exc:
             log.debug("job failed", exc_info=True)
-            self._signals.error.emit(self._gen, str(exc))
+            self._signals.error.emit(self._gen, _detached(exc))
         except Exception as exc:  # worker errors must reach the notifier, not vanish
             log.exception("unexpected error in a worker")
-            self._signals.error.emit(self._gen, f"{type(exc).__name__}: {exc}")
+            self._signals.error.emit(self._gen, _detached(exc))
         finally:
             self._signals.finished.emit(self._gen)
+
+
+def _detached(exc: BaseException) -> BaseException:
+    """``exc`` (and what it was raised from) without tracebacks, to send to the GUI thread.
+
+    A traceback holds the worker's frames and, through them, whatever they
+    held (a model, a clip); the log already has it.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
+    return exc
 
 
 class JobSlot(QObject):
@@ -80,12 +98,15 @@ class JobSlot(QObject):
     Signals:
         busy_changed(bool): a job started or the last one ended.
         progress(str): a progress message of the current job.
-        failed(str): the current job raised (one line).
+        failed(str): the current job raised: one line, in the window's words.
+        raised(object): the same failure as the exception object, emitted just
+            after ``failed``, for a panel that offers its remedy as a button.
     """
 
     busy_changed = Signal(bool)
     progress = Signal(str)
     failed = Signal(str)
+    raised = Signal(object)
 
     def __init__(self, name: str, pool: QThreadPool, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -171,10 +192,11 @@ class JobSlot(QObject):
         self._control = None
         callback(value, seconds)
 
-    @Slot(int, str)
-    def _relay_error(self, gen: int, message: str) -> None:
+    @Slot(int, object)
+    def _relay_error(self, gen: int, exc: BaseException) -> None:
         if gen == self._gen:
-            self.failed.emit(message)
+            self.failed.emit(window_text(exc))
+            self.raised.emit(exc)
 
     @Slot(int)
     def _relay_finished(self, gen: int) -> None:

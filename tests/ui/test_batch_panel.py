@@ -201,13 +201,23 @@ def test_a_bad_configuration_is_reported_once(make_window, qtbot, tmp_path):
     assert not any("--" in e for e in errors)  # the panel's words, not the command line's
 
 
-def test_core_errors_are_reworded_for_the_panel():
-    from cuelab.ui.batch_panel import panel_wording
+def test_core_errors_are_worded_for_the_panel_from_their_remedies():
+    import pytest
 
-    core = "/x/run already holds a run; add --resume to continue it, or choose another --out"
-    worded = panel_wording(core)
-    assert "--" not in worded and "Resume" in worded and "run folder" in worded
-    assert "--" not in panel_wording("run configuration: no condition given (--conditions LIST)")
+    from cuelab.core import errors
+    from cuelab.core.runs import RunConfig, RunConfigError
+    from cuelab.ui.remedies import window_text
+
+    core = RunConfigError(
+        "/x/run already holds a run", remedy=(errors.RESUME, errors.NEW_OUTPUT_FOLDER)
+    )
+    worded = window_text(core)
+    assert worded == (
+        "/x/run already holds a run; press Resume to continue it, or choose another run folder"
+    )
+    with pytest.raises(RunConfigError) as info:
+        RunConfig(manifest="m.csv", models=("reference",), conditions=(), out="o")
+    assert window_text(info.value) == "run configuration: no condition given; tick a condition"
 
 
 def test_cancel_pressed_as_the_run_completes_still_shows_the_result(

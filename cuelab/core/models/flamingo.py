@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from cuelab.core import errors
 from cuelab.core.errors import ModelError
 from cuelab.core.models.base import LoadOptions, check_label_score
 from cuelab.core.models.hf_alm import AudioLMAdapter
@@ -151,8 +152,9 @@ def _think_files(folder: Path, options: LoadOptions) -> _ThinkFiles:
 def _refuse_pickle(path: Path, options: LoadOptions) -> None:
     if not options.allow_pickle:
         raise ModelError(
-            f"think-mode weights {path} are a pickle file, which can run code when loaded; "
-            "convert them to safetensors or pass --allow-pickle if you trust the source"
+            f"think-mode weights {path} are a pickle file, which can run code when loaded",
+            subject=path,
+            remedy=errors.ALLOW_PICKLE,
         )
 
 

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from cuelab.core import errors
 from cuelab.core.errors import ModelError
 from cuelab.core.models.base import (
     Clip,
@@ -374,8 +375,8 @@ class AudioLMAdapter(ModelAdapter):
             return (self.model if _call is None else _call)(**moved)
         except torch.OutOfMemoryError as exc:
             raise ModelError(
-                f"out of memory running {self.family} on {self.device}; "
-                "use fewer token variants or --quant nf4"
+                f"out of memory running {self.family} on {self.device}; use fewer token variants",
+                remedy=errors.QUANTIZE,
             ) from exc
 
     def _to_model(self, tensors: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cuelab.core import errors
 from cuelab.core.errors import ModelError
 from cuelab.core.models.base import DEVICE_CHOICES, QUANT_CHOICES, LoadOptions
 
@@ -150,8 +151,9 @@ def check_family(folder: Path, family: str, shown: str | None = None) -> None:
     kind = "model" if shown else "model folder"
     if found is not None:
         raise ModelError(
-            f"{kind} {name} is a {found} checkpoint ({what}), not {family}; "
-            f"use --model {found}:{name}"
+            f"{kind} {name} is a {found} checkpoint ({what}), not {family}",
+            subject=name,
+            remedy=errors.model_spec(f"{found}:{name}"),
         )
     known = ", ".join(sorted(MODEL_TYPE_FAMILIES))
     raise ModelError(
@@ -183,7 +185,9 @@ def check_safety(folder: Path, options: LoadOptions) -> None:
     if "auto_map" in config and not options.trust_remote_code:
         raise ModelError(
             f"model {folder} asks to run its own Python code (auto_map in config.json); "
-            "CueLab never runs it implicitly: pass --trust-remote-code if you trust its source"
+            "CueLab never runs it implicitly",
+            subject=folder,
+            remedy=errors.TRUST_REMOTE_CODE,
         )
     names = [p.name for p in folder.iterdir() if p.is_file()]
     if any(name.endswith(".safetensors") for name in names):
@@ -192,7 +196,9 @@ def check_safety(folder: Path, options: LoadOptions) -> None:
     if pickles and not options.allow_pickle:
         raise ModelError(
             f"model {folder} has only pickle weights ({pickles[0]}), which can run code when "
-            "loaded; convert them to safetensors or pass --allow-pickle if you trust the source"
+            "loaded",
+            subject=folder,
+            remedy=errors.ALLOW_PICKLE,
         )
     if not pickles:
         raise ModelError(f"model folder {folder} has no weights (*.safetensors)")
@@ -207,7 +213,9 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise ModelError("device cuda was asked for but no CUDA GPU is available; use --device cpu")
+        raise ModelError(
+            "device cuda was asked for but no CUDA GPU is available", remedy=errors.DEVICE_CPU
+        )
     return device
 
 
@@ -303,7 +311,9 @@ def check_fits(needed: int, device: str, what: str) -> None:
         gib = 1024**3
         raise ModelError(
             f"{what} needs about {needed / gib:.1f} GiB on {device} but only "
-            f"{free / gib:.1f} GiB is free; try --quant nf4 or 8bit, or another device"
+            f"{free / gib:.1f} GiB is free",
+            subject=what,
+            remedy=errors.QUANTIZE,
         )
 
 
@@ -358,8 +368,9 @@ def load_pretrained(
         model = model_class.from_pretrained(folder, **kwargs)
     except torch.OutOfMemoryError as exc:
         raise ModelError(
-            f"out of memory while loading {checkpoint.location} at {quant} on {device}; "
-            "try --quant nf4 or a smaller model"
+            f"out of memory while loading {checkpoint.location} at {quant} on {device}",
+            subject=checkpoint.location,
+            remedy=errors.QUANTIZE,
         ) from exc
     except MemoryError as exc:
         raise ModelError(f"out of memory while loading {checkpoint.location} on {device}") from exc

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from cuelab.core import errors
 from cuelab.core.errors import Cancelled
 from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import LoadOptions, ModelAdapter
@@ -204,12 +205,12 @@ def run_lock(folder: Path) -> Iterator[None]:
     _refuse_foreign(folder)  # before the lock file: a refused folder is left as it was
 
     def in_use(holder: str) -> str:
-        return (
-            f"{folder} is in use by another CueLab process (PID {holder}); "
-            "wait for it to finish or choose another --out"
-        )
+        return f"{folder} is in use by another CueLab process (PID {holder}) until it finishes"
 
-    with locked_file(folder / LOCK_FILE, RunConfigError, in_use):
+    def refused(message: str) -> RunConfigError:
+        return RunConfigError(message, subject=folder, remedy=errors.NEW_OUTPUT_FOLDER)
+
+    with locked_file(folder / LOCK_FILE, refused, in_use):
         yield
 
 
@@ -225,7 +226,9 @@ def _refuse_foreign(out: Path) -> None:
         raise RunConfigError(
             f"{out} is not empty and holds no CueLab run ({foreign[0]}"
             + (f" and {len(foreign) - 1} more" if len(foreign) > 1 else "")
-            + "); choose a new or empty --out"
+            + ")",
+            subject=out,
+            remedy=errors.NEW_OUTPUT_FOLDER,
         )
 
 
@@ -255,12 +258,18 @@ def open_record(
             return _replace_empty_run(out, record, config, ident, manifest_path, labels)
         if not resume:
             raise RunConfigError(
-                f"{out} already holds a run; add --resume to continue it, or choose another --out"
+                f"{out} already holds a run",
+                subject=out,
+                remedy=(errors.RESUME, errors.NEW_OUTPUT_FOLDER),
             )
         rec.compare_identity(record["identity"], ident, f"cannot resume {out}")
         return record
     if (out / rec.PREDICTIONS_CSV).exists():
-        raise RunConfigError(f"{out} has predictions.csv but no run.json; choose another --out")
+        raise RunConfigError(
+            f"{out} has predictions.csv but no run.json",
+            subject=out,
+            remedy=errors.NEW_OUTPUT_FOLDER,
+        )
     return rec.new_record(config, ident, manifest_path, labels)
 
 

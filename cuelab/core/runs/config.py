@@ -56,19 +56,17 @@ import hashlib
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from cuelab.core.cues.interventions import parse_condition
 from cuelab.core.errors import CueLabError
 from cuelab.core.models.base import (
-    DEVICE_CHOICES,
-    LABEL_SCORES,
-    QUANT_CHOICES,
     LoadOptions,
     Sampling,
 )
-from cuelab.core.models.remote.spec import SCORING_CHOICES
+from cuelab.core.runs import constraints
 from cuelab.core.safeio import read_input_text
 
 
@@ -203,63 +201,18 @@ class RunConfig:
     edit_engine: str = "world"
 
     def __post_init__(self) -> None:
-        if not self.models:
-            raise RunConfigError("run configuration: no model given (--model SPEC)")
-        if not self.conditions:
-            raise RunConfigError("run configuration: no condition given (--conditions LIST)")
+        key = partial(getattr, self)
+        constraints.check(key, constraints.PARAMETER_CONSTRAINTS, RunConfigError)
         names = [parse_condition(c).name for c in self.conditions]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise RunConfigError(f"run configuration: condition listed twice: {', '.join(dupes)}")
         object.__setattr__(self, "conditions", tuple(names))
-        if not self.seeds:
-            raise RunConfigError("run configuration: seeds must not be empty")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise RunConfigError("run configuration: a seed is listed twice")
-        if len(set(self.models)) != len(self.models):
-            raise RunConfigError("run configuration: a model is listed twice")
         _check_remote_specs(self.models)
-        if self.bootstrap < 1:
-            raise RunConfigError("run configuration: bootstrap must be at least 1 resample")
-        if self.limit is not None and self.limit < 1:
-            raise RunConfigError("run configuration: limit must be at least 1")
-        if self.quant not in QUANT_CHOICES:
-            raise RunConfigError(
-                f"run configuration: quant '{self.quant}' is not one of {', '.join(QUANT_CHOICES)}"
-            )
-        if self.device not in DEVICE_CHOICES:
-            raise RunConfigError(
-                f"run configuration: device '{self.device}' is not one of "
-                f"{', '.join(DEVICE_CHOICES)}"
-            )
-        if any(s < 0 for s in self.seeds):
-            raise RunConfigError("run configuration: seeds must be 0 or more")
-        if not self.is_sseu and self.answers != "closed":
-            raise RunConfigError(
-                "run configuration: 'answers' is for speech/scene/event runs (--tasks)"
-            )
-        if not self.is_sseu and self.matcher != "lexical":
-            raise RunConfigError(
-                "run configuration: 'matcher' is for speech/scene/event runs (--tasks); "
-                "an emotion run has no free answers to match"
-            )
-        if self.scoring not in SCORING_CHOICES:
-            raise RunConfigError(
-                f"run configuration: scoring '{self.scoring}' is not one of "
-                f"{', '.join(SCORING_CHOICES)}"
-            )
-        if self.label_score not in LABEL_SCORES:
-            raise RunConfigError(
-                f"run configuration: label_score '{self.label_score}' is not sum or mean"
-            )
-        if self.concurrency is not None and self.concurrency < 1:
-            raise RunConfigError("run configuration: concurrency must be at least 1")
-        if self.threads is not None and self.threads < 1:
-            raise RunConfigError("run configuration: threads must be at least 1")
-        if self.workers is not None and self.workers < 1:
-            raise RunConfigError("run configuration: workers must be at least 1")
         if self.is_sseu:
             self._check_sseu()
+        else:
+            constraints.check(key, constraints.EMOTION_CONSTRAINTS, RunConfigError)
         self._check_sampling()
         self._check_edits()
 
@@ -269,7 +222,7 @@ class RunConfig:
 
         if not self.edits:
             if self.edit_engine != "world":
-                raise RunConfigError("run configuration: edit_engine needs edits (--edits)")
+                raise RunConfigError("run configuration: edit_engine needs edits")
             return
         if self.is_sseu:
             raise RunConfigError("run configuration: edits apply to emotion runs only")
@@ -306,13 +259,7 @@ class RunConfig:
         return tuple(m for m, flag in zip(("independent", "joint", "cot"), on) if flag)
 
     def _check_sseu(self) -> None:
-        bad = [t for t in self.sseu_tasks if t not in ("asr", "asc", "at")]
-        if bad:
-            raise RunConfigError(
-                f"run configuration: unknown SSEU task '{bad[0]}' (asr, asc, at, joint, cot)"
-            )
-        if len(set(self.sseu_tasks)) != len(self.sseu_tasks):
-            raise RunConfigError("run configuration: an SSEU task is listed twice")
+        constraints.check(partial(getattr, self), constraints.SSEU_CONSTRAINTS, RunConfigError)
         if tuple(self.conditions) != ("audio-only",):
             raise RunConfigError(
                 "run configuration: SSEU runs are audio only; drop 'conditions' "
@@ -334,20 +281,12 @@ class RunConfig:
                     "openai-embeddings:http://HOST:8000/v1[#MODEL]"
                 )
             _check_remote_specs(["openai:" + location])
-        if self.answers not in ("open", "closed"):
-            raise RunConfigError(
-                f"run configuration: answers '{self.answers}' is not open or closed"
-            )
-        if min(self.max_new_tokens, self.cot_max_new_tokens) < 1:
-            raise RunConfigError("run configuration: max_new_tokens must be at least 1")
 
     def _check_sampling(self) -> None:
         """Fill the sampling defaults; refuse parameters that would be silently ignored."""
         if not self.sample:
             if self.temperature is not None or self.top_p is not None:
-                raise RunConfigError(
-                    "run configuration: temperature and top_p need sample = true (--sample)"
-                )
+                raise RunConfigError("run configuration: temperature and top_p need sample = true")
             return
         if not self.is_sseu:
             raise RunConfigError(
@@ -555,7 +494,7 @@ def load_config(path: str | Path, **overrides: Any) -> RunConfig:
     try:
         return config_from_mapping(with_preset(data), base_dir=src.resolve().parent)
     except RunConfigError as exc:
-        raise RunConfigError(f"{src}: {exc}") from None
+        raise RunConfigError(f"{src}: {exc}", subject=src, remedy=exc.remedies) from None
 
 
 def with_preset(data: dict[str, Any]) -> dict[str, Any]:
@@ -565,7 +504,7 @@ def with_preset(data: dict[str, Any]) -> dict[str, Any]:
     try:
         return apply_preset(data, keys=_KEYS | {"corrupt_grid"})
     except PresetError as exc:
-        raise RunConfigError(str(exc)) from None
+        raise RunConfigError(str(exc), subject=exc.subject, remedy=exc.remedies) from None
 
 
 def with_shard(config: RunConfig, shard: Shard | None) -> RunConfig:

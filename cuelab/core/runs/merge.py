@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cuelab.core import errors
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.base import run_lock
 from cuelab.core.runs.config import RunConfigError
@@ -84,7 +85,9 @@ def _check_shards(
     for folder, record, alias in zip(dirs, records, aliases):
         if record.get("status") != "complete":
             raise RunConfigError(
-                f"{folder}: run is {record.get('status')}, not complete; finish it with --resume"
+                f"{folder}: run is {record.get('status')}, not complete",
+                subject=folder,
+                remedy=errors.RESUME,
             )
         shard = record["identity"].get("shard")
         if not shard:

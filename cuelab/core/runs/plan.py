@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cuelab.core import errors
 from cuelab.core.cues.features import (
     ClipFeatures,
     FeatureCache,
@@ -142,7 +143,9 @@ def resolve_labels(rows: Sequence[ManifestRow], config: RunConfig) -> tuple[str,
     if config.labels is None:
         if len(found) < 2:
             raise ManifestError(
-                f"{config.manifest}: need a 'label' column with at least 2 classes, or --labels"
+                f"{config.manifest}: need a 'label' column with at least 2 classes",
+                subject=config.manifest,
+                remedy=errors.GIVE_LABELS,
             )
         return tuple(found)
     unknown = [lab for lab in found if lab not in config.labels]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cuelab.core import errors
 from cuelab.core.errors import CueLabError
 from cuelab.core.paths import assets_dir
 
@@ -221,9 +222,9 @@ def _check_needs(preset: Preset, merged: Mapping[str, Any]) -> None:
         if not matcher.startswith(EMBEDDING_MATCHERS):
             raise PresetError(
                 f"preset {preset.name} maps free answers with text embeddings and has no "
-                f"matcher (got '{matcher}'): add --matcher openai-embeddings:URL#MODEL "
-                "(the paper's: openai-embeddings:https://api.openai.com/v1#text-embedding-3-large) "
-                "or --matcher embeddings:FOLDER"
+                f"matcher (got '{matcher}')",
+                subject=preset.name,
+                remedy=errors.EMBEDDING_MATCHER,
             )
 
 

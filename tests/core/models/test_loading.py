@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cuelab.cli.remedies import cli_text
+from cuelab.core import errors
 from cuelab.core.errors import ModelError
 from cuelab.core.models import loading
 from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt
@@ -77,15 +79,19 @@ def test_remote_code_is_refused(tmp_path: Path, qwen2_audio_dir: Path) -> None:
     config = json.loads((folder / "config.json").read_text())
     config["auto_map"] = {"AutoModel": "modeling_evil.EvilModel"}
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ModelError, match="trust-remote-code"):
+    with pytest.raises(ModelError, match="asks to run its own Python code") as info:
         load_model(f"qwen2-audio:{folder}")
+    assert info.value.remedy == errors.TRUST_REMOTE_CODE and "--" not in str(info.value)
+    assert cli_text(info.value).endswith("; pass --trust-remote-code if you trust its source")
 
 
 def test_pickle_weights_are_refused(tmp_path: Path, qwen2_audio_dir: Path) -> None:
     folder = _copy_config_only(qwen2_audio_dir, tmp_path / "pickled")
     (folder / "pytorch_model.bin").write_bytes(b"not really a pickle")
-    with pytest.raises(ModelError, match="allow-pickle"):
+    with pytest.raises(ModelError, match="only pickle weights") as info:
         load_model(f"qwen2-audio:{folder}")
+    assert info.value.remedy == errors.ALLOW_PICKLE and info.value.subject == folder
+    assert "--allow-pickle" in cli_text(info.value) and "--" not in str(info.value)
     empty = _copy_config_only(qwen2_audio_dir, tmp_path / "empty")
     with pytest.raises(ModelError, match="no weights"):
         load_model(f"qwen2-audio:{empty}")

@@ -134,8 +134,12 @@ def test_think_prefix_reuse_equals_full_pass(
 
 
 def test_pickled_think_weights_need_allow_pickle(think_dir: Path) -> None:
-    with pytest.raises(ModelError, match=r"non_lora_trainables\.bin are a pickle.*--allow-pickle"):
+    from cuelab.cli.remedies import cli_text
+    from cuelab.core import errors
+
+    with pytest.raises(ModelError, match=r"non_lora_trainables\.bin are a pickle") as info:
         load_model(f"audio-flamingo-3:{think_dir}", LoadOptions(**FP32_CPU, think=True))
+    assert info.value.remedy == errors.ALLOW_PICKLE and "--allow-pickle" in cli_text(info.value)
 
 
 def test_safetensors_think_weights_load_without_pickle(

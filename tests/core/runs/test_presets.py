@@ -85,11 +85,15 @@ def test_toml_names_a_preset_and_its_keys_override(tmp_path: Path) -> None:
 def test_sseu_bench_without_an_embedding_matcher_refuses_in_one_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with pytest.raises(PresetError, match="--matcher openai-embeddings:URL#MODEL"):
+    from cuelab.core import errors
+
+    with pytest.raises(PresetError, match="maps free answers with text embeddings") as info:
         apply_preset({"preset": "sseu-bench", "matcher": "lexical"})
+    assert info.value.remedy == errors.EMBEDDING_MATCHER
     assert main(args("--preset", "sseu-bench")) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("cuelab: error: preset sseu-bench")
+    assert "--matcher openai-embeddings:URL#MODEL" in err[0]
     assert "embeddings:FOLDER" in err[0]
 
 

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from cuelab.core import errors
 from cuelab.core.audio.io import resample
 from cuelab.core.errors import ModelError
 from cuelab.core.models.base import (
@@ -136,7 +137,9 @@ def check_safety(recipe: Recipe, location: str, options: LoadOptions) -> None:
     """
     if recipe.remote_code and not options.trust_remote_code:
         raise ModelError(
-            f"{recipe.family} runs the release's own code; pass --trust-remote-code if you trust it"
+            f"{recipe.family} runs the release's own code",
+            subject=recipe.family,
+            remedy=errors.TRUST_REMOTE_CODE,
         )
     if options.allow_pickle:
         return
@@ -154,8 +157,9 @@ def check_safety(recipe: Recipe, location: str, options: LoadOptions) -> None:
             shown = path if real == path else f"{path} (a link to {real})"
             named = " named like safetensors" if path.suffix == ".safetensors" else ""
             raise ModelError(
-                f"{shown} is a pickle checkpoint{named}: loading it can run code from the "
-                "file; pass --allow-pickle if you trust it"
+                f"{shown} is a pickle checkpoint{named}: loading it can run code from the file",
+                subject=path,
+                remedy=errors.ALLOW_PICKLE,
             )
 
 

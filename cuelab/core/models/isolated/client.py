@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from cuelab.core import errors
 from cuelab.core.errors import ModelError
 from cuelab.core.models.isolated.worker import protocol
 
@@ -180,8 +181,9 @@ class WorkerProcess:
             self.kill()
             raise ModelError(
                 f"{self.name} speaks protocol {hello.get('protocol')!r}, CueLab speaks "
-                f"{protocol.PROTOCOL_VERSION}; recreate the environment (cuelab env create "
-                f"{self.command.family})"
+                f"{protocol.PROTOCOL_VERSION}",
+                subject=self.command.family,
+                remedy=errors.build_env(self.command.family),
             )
         self.hello = hello
         return hello
@@ -266,7 +268,8 @@ class WorkerProcess:
             if line is None or not line.endswith(b"\n"):  # gone, perhaps mid-answer
                 raise self._crashed(op, "exited")
             try:
-                ok, result = protocol.check_response(protocol.decode(line), ident)
+                answer = protocol.decode(line)
+                ok, result = protocol.check_response(answer, ident)
             except protocol.ProtocolError as exc:
                 self._force_stop()
                 raise WorkerCrashed(
@@ -274,7 +277,7 @@ class WorkerProcess:
                 ) from None
             log.debug("%s %s took %.3f s", self.name, op, time.monotonic() - started)
         if not ok:
-            raise ModelError(f"{self.command.family}: {result}")
+            raise ModelError(f"{self.command.family}: {result}", remedy=_remedy(answer))
         return dict(result)
 
     # ------------------------------------------------------------------ internals
@@ -361,3 +364,11 @@ class WorkerProcess:
                 self._log.info("%s", text)
         except (OSError, ValueError):
             pass
+
+
+def _remedy(answer: dict[str, Any]) -> errors.Remedy | None:
+    """The remedy a worker's error response names (``allow-pickle``…), if CueLab knows it."""
+    try:
+        return errors.Remedy(errors.RemedyKind(answer.get("remedy")))
+    except ValueError:  # none, or one this CueLab does not know
+        return None

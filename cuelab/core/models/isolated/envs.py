@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cuelab.core import errors
 from cuelab.core.errors import Cancelled, ModelError
 from cuelab.core.jobs import JobControl
 from cuelab.core.models.isolated import steps
@@ -80,6 +81,7 @@ class EnvStatus:
     path: str
     python: str | None
     reason: str = ""
+    remedy: errors.Remedy | None = None  # what fixes a broken one (the CLI / window word it)
     packages: dict[str, str] = field(default_factory=dict)
     recipe: str = ""
 
@@ -132,10 +134,10 @@ def _fill_status(status: EnvStatus, folder: Path, recipe: Recipe, deep: bool) ->
         return status
     status.state = BROKEN
     if folder.is_symlink():
-        status.reason = "the folder is a symbolic link; run cuelab env create " + family
+        status.reason, status.remedy = "the folder is a symbolic link", errors.build_env(family)
         return status
     if (folder / BUILDING).exists():
-        status.reason = "its build did not finish; run cuelab env create " + family
+        status.reason, status.remedy = "its build did not finish", errors.build_env(family)
         return status
     marker, problem = read_marker(folder)
     if problem:
@@ -149,7 +151,7 @@ def _fill_status(status: EnvStatus, folder: Path, recipe: Recipe, deep: bool) ->
         return status
     status.packages = {str(k): str(v) for k, v in marker["packages"].items()}
     if marker.get("recipe") != recipe.digest():
-        status.reason = "built from another recipe; run cuelab env create " + family
+        status.reason, status.remedy = "built from another recipe", errors.build_env(family)
         return status
     if not python.exists():
         status.reason = f"{python} is missing"
@@ -173,11 +175,16 @@ def require_ready(family: str) -> tuple[Path, dict[str, Any]]:
     status = env_status(family)
     if status.state == MISSING:
         raise ModelError(
-            f"model family {family!r} runs in its own environment, which is not built; "
-            f"run: cuelab env create {family}"
+            f"model family {family!r} runs in its own environment, which is not built",
+            subject=family,
+            remedy=errors.build_env(family),
         )
     if status.state != READY:
-        raise ModelError(f"the {family} environment at {status.path} is broken: {status.reason}")
+        raise ModelError(
+            f"the {family} environment at {status.path} is broken: {status.reason}",
+            subject=family,
+            remedy=status.remedy,
+        )
     folder = Path(status.path)
     return env_python(folder), _read_marker(folder) or {}
 
@@ -218,7 +225,8 @@ def create_env(
     if target.is_symlink():
         raise ModelError(
             f"{target} is a symbolic link; an environment is built only in a real folder "
-            "(remove the link, or pass --dir with the folder it points to)"
+            "(remove the link, or pass --dir with the folder it points to)",  # CLI-only (--dir)
+            subject=target,
         )
     token = _CONTROL.set(control)
     target_token = steps.TARGET.set(target)
@@ -390,7 +398,11 @@ def _clear(target: Path) -> None:
     if (target / MARKER).exists() or (target / BUILDING).exists():
         shutil.rmtree(target)
         return
-    raise ModelError(f"{target} is not empty and holds no CueLab environment; choose another --dir")
+    raise ModelError(
+        f"{target} is not empty and holds no CueLab environment",
+        subject=target,
+        remedy=errors.NEW_ENV_FOLDER,
+    )
 
 
 def _write_link(family: str, folder: Path) -> None:

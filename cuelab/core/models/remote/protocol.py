@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from cuelab.core import errors
 from cuelab.core.errors import ModelError
 from cuelab.core.models.base import Generation
 from cuelab.core.models.remote.answers import ServerAnswerError, logprob_value
@@ -172,8 +173,8 @@ def label_tokens(
         tokens = list(out["tokens"])
         if tokens[: len(prefix)] != prefix:
             raise ModelError(
-                f"the server's template does not put the answer {label!r} after the prompt "
-                "tokens; use --scoring generate"
+                f"the server's template does not put the answer {label!r} after the prompt tokens",
+                remedy=errors.SCORING_GENERATE,
             )
         ids[label] = tuple(int(t) for t in tokens[len(prefix) :])
         firsts[label] = _detokenize(pool, model, ids[label][:1])
@@ -233,7 +234,7 @@ def first_token_logprobs(
     """
     content = logprob_entries(response)
     if not content:
-        raise ModelError("the server returned no log-probabilities; use --scoring generate")
+        raise ModelError("the server returned no log-probabilities", remedy=errors.SCORING_GENERATE)
     first = content[0]
     tops = first.get("top_logprobs") or []
     if not isinstance(tops, list) or not all(isinstance(e, dict) for e in tops):
@@ -307,7 +308,9 @@ def continuation_logprob(response: Mapping[str, Any], expected: Sequence[int]) -
     """
     rows = response.get("prompt_logprobs")
     if not isinstance(rows, list) or len(rows) < len(expected) + 1:
-        raise ModelError("the server returned no prompt log-probabilities; use --scoring generate")
+        raise ModelError(
+            "the server returned no prompt log-probabilities", remedy=errors.SCORING_GENERATE
+        )
     total = 0.0
     for row, token in zip(rows[-len(expected) :], expected):
         if row is not None and not isinstance(row, dict):

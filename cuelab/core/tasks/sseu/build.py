@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cuelab.core import errors
 from cuelab.core.audio.io import load_audio, write_audio
 from cuelab.core.audio.mixing import DEFAULT_CROSSFADE_S, MAX_FINITE_SNR_DB, stem_paths
 from cuelab.core.audio.snr_span import SNR_SPANS, SpanMix, mix_over
@@ -312,7 +313,9 @@ def _check_out_dir(out: Path, config: dict[str, object]) -> None:
             keys = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
             raise SseuBuildError(
                 f"{out}: holds an SSEU set built with a different configuration "
-                f"({', '.join(keys)} differ); choose another --out folder"
+                f"({', '.join(keys)} differ)",
+                subject=out,
+                remedy=errors.NEW_OUTPUT_FOLDER,
             )
         return
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

@@ -102,8 +102,14 @@ def test_pickles_need_allow_pickle_and_missing_files_are_named(
     stub: tuple[WorkerCommand, Path, Path],
 ) -> None:
     command, location, _ = stub
-    with pytest.raises(ModelError, match="--allow-pickle"):
+    from cuelab.cli.remedies import cli_text
+    from cuelab.core import errors
+
+    with pytest.raises(ModelError, match=r"Whisper \.pt files are pickles") as info:
         LtuAsAdapter(command, str(location), LoadOptions(device="cpu"))
+    # the refusal comes from the worker process; its remedy crosses the protocol typed
+    assert info.value.remedy == errors.ALLOW_PICKLE and "--" not in str(info.value)
+    assert "--allow-pickle" in cli_text(info.value)
     (location / "large-v2.pt").unlink()
     with pytest.raises(ModelError, match=r"missing large-v2\.pt"):
         LtuAsAdapter(command, str(location), LoadOptions(allow_pickle=True, device="cpu"))

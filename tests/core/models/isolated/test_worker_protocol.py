@@ -345,17 +345,23 @@ def test_families_are_refused_before_a_worker_starts(tmp_path: Path) -> None:
     from cuelab.core.models.registry import load_model
 
     (tmp_path / "ltuas_long_noqa_a6.bin").write_bytes(b"not read")
-    with pytest.raises(ModelError, match=r"ltuas_long_noqa_a6\.bin is a pickle.*--allow-pickle"):
+    from cuelab.cli.remedies import cli_text
+    from cuelab.core import errors
+
+    with pytest.raises(ModelError, match=r"ltuas_long_noqa_a6\.bin is a pickle") as info:
         load_model(f"ltu-as:{tmp_path}")
+    assert info.value.remedy == errors.ALLOW_PICKLE and "--allow-pickle" in cli_text(info.value)
     (tmp_path / "ltuas_long_noqa_a6.bin").unlink()
     weights = tmp_path / "CLAP_weights_2023.pth"
     weights.write_bytes(b"not read")
-    with pytest.raises(ModelError, match=r"pickle checkpoint.*--allow-pickle"):
+    with pytest.raises(ModelError, match=r"pickle checkpoint") as info:
         load_model(f"ms-clap:{weights}")
-    with pytest.raises(ModelError, match="--trust-remote-code"):
-        load_model(f"step-audio-2-mini:{tmp_path}")
-    with pytest.raises(ModelError, match="--trust-remote-code"):
-        load_model(f"kimi-audio:{tmp_path}")
+    assert info.value.remedy == errors.ALLOW_PICKLE and "--allow-pickle" in cli_text(info.value)
+    for family in ("step-audio-2-mini", "kimi-audio"):
+        with pytest.raises(ModelError, match="runs the release's own code") as info:
+            load_model(f"{family}:{tmp_path}")
+        assert info.value.remedy == errors.TRUST_REMOTE_CODE
+        assert "--trust-remote-code" in cli_text(info.value)
 
 
 def test_a_missing_environment_says_how_to_build_it(
@@ -364,8 +370,13 @@ def test_a_missing_environment_says_how_to_build_it(
     from cuelab.core.models.registry import load_model
 
     monkeypatch.setenv("CUELAB_ENVS", str(tmp_path / "envs"))
-    with pytest.raises(ModelError, match="run: cuelab env create ms-clap"):
+    from cuelab.cli.remedies import cli_text
+    from cuelab.core import errors
+
+    with pytest.raises(ModelError, match="runs in its own environment, which is not built") as info:
         load_model(f"ms-clap:{tmp_path}", LoadOptions(allow_pickle=True))
+    assert info.value.remedy == errors.build_env("ms-clap")
+    assert cli_text(info.value).endswith("; run: cuelab env create ms-clap")
     broken = tmp_path / "envs" / "laion-clap"
     broken.mkdir(parents=True)
     (broken / "something").write_text("x")

@@ -89,7 +89,8 @@ class Worker:
             return protocol.error(ident, str(exc), "request")
         except Exception as exc:  # the model's failure, reported as one line
             traceback.print_exc(file=sys.stderr)
-            return protocol.error(ident, "%s: %s" % (type(exc).__name__, exc), "model")
+            why = "%s: %s" % (type(exc).__name__, exc)
+            return protocol.error(ident, why, "model", getattr(exc, "remedy", None))
 
     def _dispatch(self, op: str, args: Dict[str, Any]) -> Dict[str, Any]:
         if op == "hello":

@@ -79,10 +79,20 @@ def ok(ident: Any, result: Dict[str, Any]) -> Dict[str, Any]:
     return {"id": ident, "ok": True, "result": result}
 
 
-def error(ident: Any, message: str, kind: str = "model") -> Dict[str, Any]:
-    """A failed response; ``message`` is folded onto one line."""
+def error(
+    ident: Any, message: str, kind: str = "model", remedy: Optional[str] = None
+) -> Dict[str, Any]:
+    """A failed response; ``message`` is folded onto one line.
+
+    ``remedy`` (optional) is a :class:`cuelab.core.errors.RemedyKind` value
+    (``allow-pickle``, ``trust-remote-code``): CueLab words it for the user, so
+    the worker's message names no command-line flag.
+    """
     line = " ".join(str(message).split()) or "unknown error"
-    return {"id": ident, "ok": False, "error": line[:2000], "kind": kind}
+    out: Dict[str, Any] = {"id": ident, "ok": False, "error": line[:2000], "kind": kind}
+    if remedy:
+        out["remedy"] = str(remedy)
+    return out
 
 
 def check_response(message: Dict[str, Any], ident: int) -> Tuple[bool, Any]:

@@ -96,6 +96,17 @@ def find_checkpoint(location: str, names: Sequence[str], suffixes: Sequence[str]
     )
 
 
+def not_allowed(message: str, remedy: str) -> PermissionError:
+    """A refusal until the user allows something; ``remedy`` travels in the error response.
+
+    ``remedy`` is ``allow-pickle`` or ``trust-remote-code`` (values of
+    ``cuelab.core.errors.RemedyKind``); CueLab words it as a flag or a switch.
+    """
+    exc = PermissionError(message)
+    exc.remedy = remedy  # type: ignore[attr-defined]
+    return exc
+
+
 def load_checkpoint(path: str, allow_pickle: bool) -> Tuple[Any, bool]:
     """``(object, weights_only)``: ``torch.load`` with ``weights_only=True`` first.
 
@@ -108,9 +119,10 @@ def load_checkpoint(path: str, allow_pickle: bool) -> Tuple[Any, bool]:
         return torch.load(path, map_location="cpu", weights_only=True), True
     except Exception as exc:  # UnpicklingError and friends, depending on the torch version
         if not allow_pickle:
-            raise RuntimeError(
-                "%s holds objects beyond tensors (%s); loading it runs code from the file: "
-                "pass --allow-pickle if you trust it" % (os.path.basename(path), type(exc).__name__)
+            raise not_allowed(
+                "%s holds objects beyond tensors (%s); loading it runs code from the file"
+                % (os.path.basename(path), type(exc).__name__),
+                "allow-pickle",
             ) from None
         sys.stderr.write("weights_only load failed (%s); unpickling fully\n" % exc)
         return torch.load(path, map_location="cpu", weights_only=False), False

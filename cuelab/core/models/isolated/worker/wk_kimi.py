@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Optional
 
-from wk_common import GenerativeHandler
+from wk_common import GenerativeHandler, not_allowed
 
 
 class KimiAudioHandler(GenerativeHandler):
@@ -24,7 +24,7 @@ class KimiAudioHandler(GenerativeHandler):
         import torch
 
         if not options.get("trust_remote_code"):
-            raise PermissionError("Kimi-Audio runs the release's own code: --trust-remote-code")
+            raise not_allowed("Kimi-Audio runs the release's own code", "trust-remote-code")
         if not torch.cuda.is_available():
             raise RuntimeError("Kimi-Audio's inference code runs on a CUDA GPU only")
         if not os.path.isdir(location):

@@ -31,7 +31,7 @@ import re
 import sys
 from typing import Any, Dict, List, Optional
 
-from wk_common import GenerativeHandler, pick_device
+from wk_common import GenerativeHandler, not_allowed, pick_device
 
 RELEASE_DECODING = {"temperature": 0.1, "top_p": 0.95, "top_k": 500, "repetition_penalty": 1.1}
 CHECKPOINT = "ltuas_long_noqa_a6.bin"
@@ -94,8 +94,8 @@ class LtuAsHandler(GenerativeHandler):
         if missing:
             raise FileNotFoundError("%s: missing %s" % (location, ", ".join(missing)))
         if not options.get("allow_pickle"):
-            raise PermissionError(
-                "%s and the Whisper .pt files are pickles: --allow-pickle" % CHECKPOINT
+            raise not_allowed(
+                "%s and the Whisper .pt files are pickles" % CHECKPOINT, "allow-pickle"
             )
         base = os.path.join(location, "vicuna_ltuas")
         if not os.path.isfile(os.path.join(base, "config.json")):

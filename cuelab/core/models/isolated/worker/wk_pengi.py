@@ -17,7 +17,7 @@ import os
 import re
 from typing import Any, Dict, Optional
 
-from wk_common import GenerativeHandler
+from wk_common import GenerativeHandler, not_allowed
 
 
 class PengiHandler(GenerativeHandler):
@@ -41,7 +41,7 @@ class PengiHandler(GenerativeHandler):
                 raise FileNotFoundError("no base.pth or base_no_text_enc.pth in %s" % location)
             path = found[0]
         if not options.get("allow_pickle"):
-            raise PermissionError("%s is a pickle: pass --allow-pickle" % os.path.basename(path))
+            raise not_allowed("%s is a pickle" % os.path.basename(path), "allow-pickle")
         stem = os.path.splitext(os.path.basename(path))[0]
         config = os.path.join(os.path.dirname(os.path.abspath(path)), stem + ".yml")
         if not os.path.isfile(config):

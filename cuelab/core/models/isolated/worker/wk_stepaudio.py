@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Optional
 
-from wk_common import GenerativeHandler
+from wk_common import GenerativeHandler, not_allowed
 
 SYSTEM = "You are a helpful assistant."
 
@@ -24,7 +24,7 @@ class StepAudio2Handler(GenerativeHandler):
     def __init__(self, location: str, options: Dict[str, Any]) -> None:
         super().__init__()
         if not options.get("trust_remote_code"):
-            raise PermissionError("Step-Audio 2 runs the release's own code: --trust-remote-code")
+            raise not_allowed("Step-Audio 2 runs the release's own code", "trust-remote-code")
         if not os.path.isdir(location):
             raise FileNotFoundError("%s is not a Step-Audio-2-mini folder" % location)
         from stepaudio2 import StepAudio2  # the repository's own inference class
