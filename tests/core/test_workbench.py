@@ -290,6 +290,23 @@ def test_analyse_on_a_region_is_the_analysis_of_those_samples(
     assert clip.utt_id == "two vowels" and clip.sr == SR and len(clip.audio) == SR
 
 
+def test_analyse_reads_a_file_whole_through_the_cache_or_a_region_of_it(tmp_path: Path) -> None:
+    from cuelab.core.audio.io import load_audio
+    from cuelab.core.cues.features import FeatureCache
+
+    path = DEMO / "spk04_m_sad_01.flac"
+    x, sr = load_audio(path, sr=16000)
+    part = analyse(path=path, region=(0.2, 0.9), gender="m")
+    assert part.features.functionals == analyse(x, sr, region=(0.2, 0.9)).features.functionals
+    cache = FeatureCache(tmp_path / "features")
+    first = analyse(path=path, gender="m", cache=cache)
+    assert len(list((tmp_path / "features").rglob("*"))) > 0  # stored, for the next reader
+    assert analyse(path=path, gender="m", cache=cache).features == first.features
+    assert first.concepts.edges_used["PITCH"] == "m"
+    with pytest.raises(ValueError):
+        analyse()
+
+
 def test_the_workbench_raises_its_events_in_order(signal: np.ndarray, whole: Analysis) -> None:
     bench = Workbench()
     events: list[Event] = []

@@ -93,7 +93,7 @@ def analyse(
     if audio is None:
         if path is None:
             raise ValueError("analyse needs the audio or its path")
-        if region is None:
+        if region is None:  # a whole file: served from the cache when it is there
             feats = extract_file(path, cache=cache)
         else:
             from cuelab.core.audio.io import load_audio
