@@ -228,6 +228,25 @@ def test_a_short_region_is_not_pinned_down(wb) -> None:
     assert bench.region is None and len(bench.pins) == 1
 
 
+def test_side_by_side_holds_four_models_and_drops_answers_for_another_region(wb) -> None:
+    from cuelab.core.workbench import MAX_MODELS, ModelAnswer
+
+    bench, _ = wb
+    bench.set_model(load_model("oracle:-"), "oracle:-", bench.labels)
+    extra = [f"reference:{i}" for i in range(MAX_MODELS)]
+    for spec in extra[:-1]:
+        bench.compare.add(spec, object(), bench.model_spec)
+    with pytest.raises(ValueError, match="at most 4"):
+        bench.compare.add(extra[-1], object(), bench.model_spec)
+    assert bench.compare.columns(bench.model_spec) == ["oracle:-", *extra[:-1]]
+    probs = dict.fromkeys(bench.labels, 0.25)
+    bench.compare.answers["reference:0"] = ModelAnswer(
+        "reference:0", bench.labels, probs, None, "", bench.clip_key
+    )
+    bench.set_region((0.5, 1.5))
+    assert bench.compare.answers == {} and len(bench.compare.models) == 3
+
+
 # --- the label set --------------------------------------------------------------------
 
 

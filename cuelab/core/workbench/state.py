@@ -160,7 +160,7 @@ class Workbench:
         self.concepts = None
         self.prediction = None
         self._bump("clip")
-        self._drop_stale_pins()
+        self._drop_stale_answers()
         self._emit(ClipChanged())
 
     def clip_failed(self, path: Path, row: ManifestRow | None, message: str) -> None:
@@ -173,7 +173,7 @@ class Workbench:
         self._undo, self._redo = [], []
         self.analysis_error = message
         self._bump("clip", "tokens")
-        self._drop_stale_pins()
+        self._drop_stale_answers()
         self._emit(ClipChanged())
 
     def set_region(self, region: tuple[float, float] | None) -> tuple[bool, bool]:
@@ -198,7 +198,7 @@ class Workbench:
         self.features = None
         self.concepts = None
         self._bump("clip")
-        self._drop_stale_pins()
+        self._drop_stale_answers()
         return honoured, True
 
     def segment(self) -> np.ndarray:
@@ -380,6 +380,7 @@ class Workbench:
             self.task = load_task(self.task.name, labels)  # as a batch run builds its prompt
         if changed:
             self._bump("model")
+            self.compare.clear_answers()  # answers over the old label set
             self._emit(LabelsChanged())
             if predict:
                 self._emit(PredictionNeeded())
@@ -419,6 +420,12 @@ class Workbench:
         """The token text pinned as ``letter`` ('' when that letter is free)."""
         i = PIN_LETTERS.index(letter)
         return self.pins[i].token_text if i < len(self.pins) else ""
+
+    def _drop_stale_answers(self) -> None:
+        """Another clip or region: the side-by-side answers go, and the pins unless they
+        were answered for what is shown now."""
+        self.compare.clear_answers()
+        self._drop_stale_pins()
 
     def _drop_stale_pins(self) -> None:
         """Unpin all once A was answered for another clip, part of the clip or model:
