@@ -8,6 +8,9 @@ from typing import Any
 
 from cuelab.cli.common import add_label_score_argument, add_remote_arguments, json_line
 from cuelab.core.models.base import DEVICE_CHOICES, QUANT_CHOICES, Sampling
+from cuelab.core.workbench import NEARBY_MANIFESTS, PredictRequest, manifest_gender, predict
+
+__all__ = ["NEARBY_MANIFESTS", "manifest_gender", "register", "request", "run", "shown_answer"]
 
 THINK_FAMILY = "audio-flamingo-3"
 #: The most characters of a generated answer printed on the terminal (``--json`` prints
@@ -159,194 +162,51 @@ def _sampling(args: argparse.Namespace) -> Sampling | None:
     )
 
 
-def _edited(args: argparse.Namespace, audio: Any, sr: int) -> Any:
-    """The 16 kHz audio after ``--edit`` (the input itself without it)."""
-    if args.edit is None:
-        return audio
-    from cuelab.core.audio.edit_engines import apply_edit
-
-    return apply_edit(audio, sr, args.edit, args.engine)
-
-
-def _concepts(args: argparse.Namespace, edited: Any = None, sr: int = 16000) -> tuple[Any, Any]:
-    """Features and concept result for ``--tokens auto``, else ``(None, None)``.
-
-    The norms profile is read and validated first, so a bad file fails in one line before
-    features are extracted or a model is loaded. The features go into the clip too, so a
-    model that reads them (the reference model) does not extract them again.
-    """
-    if args.tokens.strip().lower() != "auto":
-        return None, None
-    from cuelab.core.cues.concepts import concepts_for_features
-    from cuelab.core.cues.features import FeatureCache, extract_file
-    from cuelab.core.cues.norms import load_norms
-
-    norms = load_norms(args.norms)
-    if args.gender is None:
-        args.gender, args.gender_from = manifest_gender(args.audio, getattr(args, "manifest", None))
-    if edited is not None and args.token_source == "edited":
-        from cuelab.core.cues.features import extract_signal
-
-        feats = extract_signal(edited, sr, name=f"{args.audio} ({args.edit})")
-    else:
-        feats = extract_file(args.audio, cache=FeatureCache())
-    return feats, concepts_for_features(feats, norms, args.gender)
-
-
-#: Manifests looked for beside a clip (the window opens a folder through one of these).
-NEARBY_MANIFESTS = ("manifest.csv", "cuelab-manifest.csv")
-
-
-def manifest_gender(audio: str, manifest: str | None = None) -> tuple[str | None, str | None]:
-    """The gender a manifest gives ``audio``, and the manifest's path; ``(None, None)`` if none.
-
-    The window takes a clip's gender from the manifest it was opened from, so its tokens use
-    the per-gender PITCH/FORMANTS edges; ``predict`` does the same with ``--manifest`` or a
-    manifest beside the file. A named manifest must list the file; one found beside it that
-    cannot be read or does not list it is passed over (logged).
-    """
-    import logging
-    from pathlib import Path
-
-    from cuelab.core.datasets import read_manifest
-    from cuelab.core.errors import CueLabError, ManifestError
-
-    target = Path(audio).resolve()
-    found = [Path(manifest)] if manifest else [target.parent / n for n in NEARBY_MANIFESTS]
-    for path in found:
-        if not manifest and not path.is_file():
-            continue
-        try:
-            rows = read_manifest(path, check_files=False)
-        except CueLabError:
-            if manifest:
-                raise
-            logging.getLogger(__name__).info("predict: %s cannot be read; ignored", path)
-            continue
-        for row in rows:
-            if Path(row.path).resolve() == target:
-                return row.gender, str(path)
-        if manifest:
-            raise ManifestError(f"{manifest}: does not list {audio}")
-    return None, None
-
-
-def _token_text(args: argparse.Namespace, concepts: Any) -> str | None:
-    if concepts is not None:
-        return str(concepts.text())
-    choice = args.tokens.strip()
-    return None if choice.lower() == "none" else choice
-
-
-def _prompt(model: Any, task: Any, labels: Any, tokens: str | None) -> Any:
-    """The exact prompt text, or for a served model the request's messages (audio left out)."""
-    text = model.prompt_text(task, labels, tokens)
-    messages = getattr(model, "request_messages", None)
-    if text is None and callable(messages):
-        return messages(task, labels, tokens)
-    return text
-
-
-def run(args: argparse.Namespace) -> int:
-    """Load the model, score (or generate), print the result."""
-    from cuelab.core.audio.io import load_audio
-    from cuelab.core.models.base import Clip, LoadOptions
-    from cuelab.core.models.registry import load_model
-    from cuelab.core.models.scoring import parse_answer
-    from cuelab.core.tasks.emotion import parse_labels
-    from cuelab.core.tasks.prompts import load_task
-
-    _check_options(args)
-    labels = parse_labels(args.labels)
-    audio, sr = load_audio(args.audio, sr=16000)
-    audio = _edited(args, audio, sr)
-    feats, concepts = _concepts(args, audio if args.edit is not None else None, sr)
-    if args.edit is not None and args.token_source == "original":
-        feats = None  # the reference model would read the original's features as its audio
-    tokens = _token_text(args, concepts)
-    options = LoadOptions(
+def request(args: argparse.Namespace) -> PredictRequest:
+    """The checked flags as a :class:`~cuelab.core.workbench.PredictRequest`."""
+    return PredictRequest(
+        audio=args.audio,
+        model=args.model,
         quant=args.quant,
         device=args.device,
+        tokens=args.tokens,
+        labels=args.labels,
+        norms=args.norms,
+        gender=args.gender,
+        manifest=getattr(args, "manifest", None),
+        generate=args.generate,
+        max_new_tokens=args.max_new_tokens,
+        sampling=_sampling(args),
+        think=args.think,
         allow_pickle=args.allow_pickle,
         trust_remote_code=args.trust_remote_code,
-        think=args.think,
-        on_progress=None if args.json else lambda msg: print(f"[model] {msg}", file=sys.stderr),
+        edit=args.edit,
+        engine=args.engine,
+        token_source=args.token_source,
         scoring=args.scoring or "auto",
         prompt_family=args.prompt_family,
         label_score=args.label_score or "sum",
+        concurrency=args.concurrency,
     )
-    if args.concurrency is not None:
-        options.concurrency = args.concurrency
-    model = load_model(args.model, options)
-    try:
-        if model.sample_rate != sr and args.edit is None:  # CLAP hears the file at its own rate
-            audio, sr = load_audio(args.audio, sr=model.sample_rate)
-        elif model.sample_rate != sr:
-            from cuelab.core.audio.io import resample
 
-            audio, sr = resample(audio, sr, model.sample_rate), model.sample_rate
-        clip = Clip(
-            audio=audio,
-            sr=sr,
-            utt_id=str(args.audio),
-            features=feats,
-            meta={"gender": args.gender or ""},
-        )
-        record: dict[str, Any] = {"path": str(args.audio), "model": args.model, "tokens": tokens}
-        if concepts is not None:
-            record.update(gender=args.gender, norms=args.norms, edges=concepts.edges_used)
-            if getattr(args, "gender_from", None):
-                record["gender_from"] = args.gender_from
-        if args.think:
-            record["think"] = True
-        if args.edit is not None:
-            record.update(edit=args.edit, engine=args.engine, token_source=args.token_source)
-        if args.generate:
-            task = load_task("ser_rationale", labels=labels)
-            sampling = _sampling(args)
-            out = model.generate_full(clip, task, tokens, args.max_new_tokens, sampling)
-            label = parse_answer(out.text, labels)
-            record.update(
-                label=label,
-                probs={},
-                raw_output=out.text,
-                unparsed=label is None,
-                decoding=out.decoding or {"do_sample": sampling is not None},
-                finish_reason=out.finish_reason,
-                generated_tokens=out.tokens,
-                prompt=out.prompt or _prompt(model, task, labels, tokens),
-            )
-            if sampling is not None:
-                record.update(temperature=sampling.temperature, top_p=sampling.top_p,
-                              seed=sampling.seed)  # fmt: skip
-        else:
-            task = load_task("ser", labels=labels)
-            prediction = model.score_labels(clip, task, labels, [tokens])[0]
-            record.update(
-                label=prediction.label,
-                probs=prediction.probs,
-                scoring=prediction.scoring or model.scoring_method,
-                unparsed=prediction.unparsed,
-                prompt=_prompt(model, task, labels, tokens),
-            )
-        prompts = getattr(model, "label_prompts", None)
-        if callable(prompts) and not args.generate:
-            record["prompts"] = prompts(labels)  # label -> the text it was scored with
-        note = getattr(model, "token_note", None)
-        if callable(note):
-            record["tokens_note"] = note()
-    finally:
-        model.unload()  # a worker process or GPU memory is freed whatever happens
+
+def run(args: argparse.Namespace) -> int:
+    """Score (or generate) through :func:`cuelab.core.workbench.predict`, print the result."""
+    _check_options(args)
+    progress = None if args.json else lambda msg: print(f"[model] {msg}", file=sys.stderr)
+    result = predict(request(args), on_progress=progress)
+    record = result.record
     if args.json:
         print(json_line(record))
         return 0
+    tokens = record["tokens"]
     print(f"{args.audio}: {record['label'] or '(unparsed)'}")
     if tokens:
         print(f"  tokens: {tokens}")
     if record.get("tokens_note") and tokens:
         print(f"  note: {record['tokens_note']}")
-    if concepts is not None and concepts.notes:
-        for note in concepts.notes:
+    if result.analysis is not None and result.analysis.concepts.notes:
+        for note in result.analysis.concepts.notes:
             print(f"  note: {note}")
     for name, p in sorted(record["probs"].items(), key=lambda item: -item[1]):
         print(f"  {name:<12} {p:.3f}")

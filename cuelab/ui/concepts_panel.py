@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 from cuelab.core.cues.concepts import BINNED_CONCEPTS
 from cuelab.core.cues.interventions import ablate, conflict, corrupt
 from cuelab.core.cues.norms import NormsProfile
-from cuelab.core.cues.tokens import CONCEPTS, VOCAB, TokenSet
+from cuelab.core.cues.tokens import CONCEPTS, VOCAB
 from cuelab.core.errors import CueLabError
 from cuelab.ui.remedies import window_text
 from cuelab.ui.session import Session
@@ -188,11 +188,6 @@ class ConceptsPanel(QGroupBox):
         self.bars: dict[str, ScoreBar] = {}
         self.chips: dict[str, TokenChip] = {}
         self.rng = np.random.default_rng()
-        self._undo: list[TokenSet] = []
-        self._redo: list[TokenSet] = []
-        self._shown: TokenSet | None = None
-        self._new_analysis = False
-        self._undoing = False
         self._build()
         session.analysis_changed.connect(self._show_scores)
         session.analysis_started.connect(self._on_analysing)
@@ -357,8 +352,6 @@ class ConceptsPanel(QGroupBox):
             note.setText("")
         self.text_edit.setText("")
         self.text_edit.setToolTip("")
-        self._shown = None
-        self._undo, self._redo = [], []
         self.error_label.setText(f"No tokens: the clip did not open ({message})")
         self.error_label.setVisible(True)
 
@@ -372,7 +365,6 @@ class ConceptsPanel(QGroupBox):
         if result is None:
             return
         self._set_analysing(False)
-        self._new_analysis = True
         norms = self.session.norms
         for concept, bar in self.bars.items():
             edges = norms.edges[concept][result.edges_used.get(concept, "global")]
@@ -387,13 +379,6 @@ class ConceptsPanel(QGroupBox):
     def _show_tokens(self) -> None:
         s = self.session
         tokens, aligned = s.tokens, s.aligned
-        if self._new_analysis:  # a new clip or region: its own history
-            self._undo, self._redo = [], []
-            self._new_analysis = False
-        elif not self._undoing and self._shown is not None and tokens != self._shown:
-            self._undo.append(self._shown)
-            self._redo = []
-        self._shown = tokens
         scores = s.concepts.scores if s.concepts is not None else {}
         for concept, chip in self.chips.items():
             score = scores.get(concept)
@@ -437,23 +422,13 @@ class ConceptsPanel(QGroupBox):
     # --- undo, copy ----------------------------------------------------------------
 
     def undo(self) -> None:
-        """Back to the token set before the last edit."""
-        self._step(self._undo, self._redo)
+        """Back to the token set before the last edit (the workbench keeps the history:
+        a new clip, region or norms profile starts a new one)."""
+        self.session.undo()
 
     def redo(self) -> None:
         """Re-apply the edit undone last."""
-        self._step(self._redo, self._undo)
-
-    def _step(self, source: list[TokenSet], target: list[TokenSet]) -> None:
-        if not source or self.session.analysing or self.session.tokens is None:
-            return
-        tokens = source.pop()
-        target.append(self.session.tokens)
-        self._undoing = True
-        try:
-            self.session.set_tokens(tokens)
-        finally:
-            self._undoing = False
+        self.session.redo()
 
     def copy_tokens(self) -> None:
         """Copy the token text exactly as sent."""

@@ -271,7 +271,7 @@ class EditsPanel(QGroupBox):
             from cuelab.core.audio.edits import parse_edit
             from cuelab.core.cues.concepts import concepts_for_features
             from cuelab.core.cues.features import extract_signal
-            from cuelab.core.models.base import Clip
+            from cuelab.core.workbench import make_clip
 
             t0 = time.perf_counter()
             chain = parse_edit(edit)
@@ -291,7 +291,7 @@ class EditsPanel(QGroupBox):
             if model is not None:
                 with lock:
                     job.check()
-                    pred = model.score_labels(Clip(y, sr, edit, feats), task, labels,
+                    pred = model.score_labels(make_clip(y, sr, edit, feats), task, labels,
                                               [text or None])[0]  # fmt: skip
                 probs = {lab: float(pred.probs.get(lab, math.nan)) for lab in labels}
             from cuelab.ui.dsp import spectrogram

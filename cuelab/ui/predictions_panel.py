@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cuelab.core.workbench import PIN_LETTERS
 from cuelab.ui.session import PredictionUpdate, Session
 
 AUDIO_COLOUR = "#7f9fbf"
-PIN_LETTERS = ("A", "B", "C")
 TOKENS_COLOUR = "#e07b39"
 
 
@@ -52,6 +52,7 @@ class PredictionsPanel(QGroupBox):
         session.model_failed.connect(self._on_model_failed)
         session.clip_failed.connect(self._on_clip_failed)
         session.labels_changed.connect(self._show_labels)
+        session.pins_changed.connect(self._show_pins)
         self._show_labels()
         session.slots["predict"].busy_changed.connect(self._on_busy)
 
@@ -79,8 +80,6 @@ class PredictionsPanel(QGroupBox):
         self.unpin_button.setToolTip("forget the pinned token sets")
         self.unpin_button.setVisible(False)
         self.unpin_button.clicked.connect(self._unpin)
-        #: The pinned answers, A first (at most one per letter of PIN_LETTERS).
-        self.pins: list[PredictionUpdate] = []
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -156,7 +155,6 @@ class PredictionsPanel(QGroupBox):
             self._headline(f"No model loaded ({message})", error=True)
 
     def _on_analysing(self) -> None:
-        self._drop_stale_pin()
         if self.session.model is not None:
             self._headline(f"Model {self.session.model_spec}: analysing the clip…")
         self._grey(True)
@@ -167,7 +165,6 @@ class PredictionsPanel(QGroupBox):
 
     def _on_model(self) -> None:
         s = self.session
-        self._drop_stale_pin()
         if s.model is None:
             self._headline("No model loaded")
             self._clear()
@@ -183,26 +180,30 @@ class PredictionsPanel(QGroupBox):
             )
 
     @property
+    def pins(self) -> list[PredictionUpdate]:
+        """The pinned answers, A first (the workbench's; at most one per letter)."""
+        return self.session.wb.pins
+
+    @property
     def pinned(self) -> PredictionUpdate | None:
         """The answer pinned as A (None: nothing pinned)."""
-        return self.pins[0] if self.pins else None
+        return self.session.wb.pinned
 
     def toggle_pin(self) -> None:
         """Pin the shown answer as the next letter (A, B, C): the table adds its columns.
 
-        With every letter in use the button unpins them all.
+        With every letter in use the button unpins them all. The workbench unpins them
+        itself once A's clip, region or model is no longer the one shown.
         """
         if len(self.pins) >= len(PIN_LETTERS):
             self._unpin()
         elif self.last is not None:
-            self.pins.append(self.last)
-            self._show_pins()
+            self.session.wb.pin(self.last)
             self.show_update(self.last)
 
     def pin_text(self, letter: str) -> str:
         """The token text pinned as ``letter`` ('' when that letter is free)."""
-        i = PIN_LETTERS.index(letter)
-        return self.pins[i].token_text if i < len(self.pins) else ""
+        return self.session.wb.pin_text(letter)
 
     def _show_pins(self) -> None:
         full = [f"{letter}: {pin.token_text or '(no tokens: audio only)'}"
@@ -226,22 +227,9 @@ class PredictionsPanel(QGroupBox):
                 self.table.setColumnHidden(j, k >= n)
 
     def _unpin(self) -> None:
-        self.pins = []
-        self._show_pins()
-
-    def _drop_stale_pin(self) -> None:
-        """Unpin A once it was answered for another clip, part of the clip or model:
-        Δ vs A compares token sets, never audio or models."""
-        s, a = self.session, self.pinned
-        if a is not None and (a.clip_key, a.region, a.model_spec) != (
-            s.clip_key,
-            s.region,
-            s.model_spec,
-        ):
-            self._unpin()  # all pins share A's clip, region and model
+        self.session.wb.unpin_all()
 
     def _clear(self) -> None:
-        self._drop_stale_pin()
         self.pin_button.setEnabled(False)
         self.table.setRowCount(0)
         self.audio_bars.setOpts(x=[], height=[])
@@ -281,7 +269,7 @@ class PredictionsPanel(QGroupBox):
                 (f"{delta:+.3f}", delta),
             ]
             for pin in pins:
-                a = _shown_probs(pin)[lab]
+                a = pin.shown[lab]
                 cells += [(f"{a:.3f}", None), (f"{_tidy(current - a):+.3f}", _tidy(current - a))]
             for j, (text, signed) in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -322,8 +310,3 @@ def _differs(a: str, b: str) -> str:
     dropped = [item.split("=")[0] for item in a.split() if item.split("=")[0] not in b]
     parts = changed + [f"no {name}" for name in dropped]
     return (" ".join(parts) + " (rest as A)") if parts else b
-
-
-def _shown_probs(update: PredictionUpdate) -> dict[str, float]:
-    """The answer a pinned update stands for: with its tokens, or audio only without."""
-    return update.with_tokens if update.with_tokens is not None else update.audio_only

@@ -1,9 +1,12 @@
-"""The window's state: one clip, its tokens, the model and the latest answer.
+"""The window's view of the workbench: Qt signals and job slots over a Qt-free model.
 
-Views take the :class:`Session` in ``__init__``, subscribe to its signals and
-call its methods; none of them talks to another view. The session starts all
-heavy work (audio decoding, openSMILE, model loading, scoring) in job slots,
-so it never blocks the GUI thread, and drops stale answers by generation.
+The state and its rules (clip, region, analysis, tokens and their undo history, models,
+label set, pins, last answers, stale-result dropping) live in
+:class:`cuelab.core.workbench.Workbench`; this :class:`Session` subscribes to its events and
+re-emits them as signals, and runs the heavy work it asks for (audio decoding, openSMILE,
+model loading, scoring) in job slots, so it never blocks the GUI thread. Views take the
+session in ``__init__``, subscribe to its signals and call its methods; none of them talks
+to another view.
 """
 
 from __future__ import annotations
@@ -13,73 +16,58 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-from cuelab.core.cues.concepts import ConceptResult, concepts_for_features
-from cuelab.core.cues.norms import NormsProfile, default_norms
+from cuelab.core.cues.norms import NormsProfile
 from cuelab.core.cues.tokens import TokenSet
 from cuelab.core.datasets import Manifest, ManifestRow
+from cuelab.core.workbench import (
+    MIN_SEGMENT_S,
+    Analysis,
+    AnalysisChanged,
+    AnalysisStarted,
+    ClipChanged,
+    Event,
+    LabelsChanged,
+    ManifestChanged,
+    ModelChanged,
+    NormsChanged,
+    PinsChanged,
+    PredictionChanged,
+    PredictionNeeded,
+    PredictionUpdate,
+    Refused,
+    TokensChanged,
+    Workbench,
+    analyse,
+)
 from cuelab.ui.remedies import model_error
 from cuelab.ui.workers import Debouncer, Job, JobSlot, run_detached, shutdown_pool
+
+__all__ = ["MIN_SEGMENT_S", "PREDICT_DEBOUNCE_MS", "PredictionUpdate", "Session"]
 
 log = logging.getLogger(__name__)
 
 PREDICT_DEBOUNCE_MS = 150
-MIN_SEGMENT_S = 0.25
+ANALYSING_WARNING = "the clip is being analysed; edit the tokens once they appear"
 
-
-@dataclass(frozen=True)
-class PredictionUpdate:
-    """Audio-only and with-tokens answers for one clip and token set.
-
-    Attributes:
-        labels: the label set, in display order.
-        audio_only: probability per label without tokens.
-        with_tokens: probability per label with ``token_text`` (None if no tokens).
-        token_text: the token text exactly as sent.
-        model_s: time spent in the model.
-        latency_s: from the edit that asked for it to its arrival on screen.
-        clip_key: which clip (path or name) it belongs to.
-        model_spec: the model that answered.
-        region: the analysed part of the clip (None: all of it).
-    """
-
-    labels: tuple[str, ...]
-    audio_only: dict[str, float]
-    with_tokens: dict[str, float] | None
-    token_text: str
-    model_s: float
-    latency_s: float
-    clip_key: str
-    model_spec: str = ""
-    region: tuple[float, float] | None = None
-
-    @property
-    def top_audio(self) -> str:
-        """Most probable label without tokens."""
-        return max(self.audio_only, key=self.audio_only.__getitem__)
-
-    @property
-    def top_tokens(self) -> str | None:
-        """Most probable label with tokens."""
-        if not self.with_tokens:
-            return None
-        return max(self.with_tokens, key=self.with_tokens.__getitem__)
-
-
-@dataclass(frozen=True)
-class _Analysis:
-    features: Any
-    concepts: ConceptResult
+#: Workbench attributes the views read (and a few tests set) through the session.
+_STATE = ("task", "labels", "model_labels", "label_source", "norms", "norms_path", "manifest",
+          "row", "clip_name", "clip_path", "audio", "sr", "source_info", "region",
+          "analysis_error", "features", "concepts", "aligned", "tokens", "model", "model_spec",
+          "model_options", "model_remote", "model_trust", "prediction", "predictions_by_clip",
+          "pins", "gender", "clip_key")  # fmt: skip
 
 
 class Session(QObject):
-    """State shared by the panels.
+    """The workbench as Qt signals, and the job slots that do its work.
+
+    ``wb`` is the :class:`~cuelab.core.workbench.Workbench`; its state is also readable as
+    attributes of the session (``session.tokens`` is ``session.wb.tokens``).
 
     Signals:
         clip_changed(): new audio (file, dataset row or mix).
@@ -90,6 +78,7 @@ class Session(QObject):
         manifest_changed(): a dataset was opened.
         labels_changed(): the label set scored (``labels``, ``label_source``) changed.
         norms_changed(): another norms profile was chosen.
+        pins_changed(): answers were pinned or unpinned (``pins``).
         analysis_started(): features of a new clip or region are being computed;
             the concepts and tokens on screen are stale until analysis_changed.
         clip_failed(str) / analysis_failed(str) / predict_failed(str) /
@@ -106,6 +95,7 @@ class Session(QObject):
     manifest_changed = Signal()
     labels_changed = Signal()
     norms_changed = Signal()
+    pins_changed = Signal()
     analysis_started = Signal()
     clip_failed = Signal(str)
     analysis_failed = Signal(str)
@@ -117,8 +107,7 @@ class Session(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        from cuelab.core.tasks.prompts import load_task
-
+        self.wb = Workbench()
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(4)
         self.slots: dict[str, JobSlot] = {}
@@ -131,53 +120,38 @@ class Session(QObject):
         self.slots["analysis"].failed.connect(self._on_analysis_failed)
         self.slots["predict"].failed.connect(self.predict_failed)
         self.slots["model"].failed.connect(self.model_failed)
-        self.task = load_task("ser")
-        # What is scored: the open dataset's labels when it has some, else the model's
-        # (``cuelab.core.runs.plan.dataset_labels``, the rule batch runs follow too).
-        self.labels: tuple[str, ...] = self.task.labels
-        self.model_labels: tuple[str, ...] = self.task.labels
-        self._task_labels: tuple[str, ...] = self.task.labels
-        self.label_source = "the task's labels"
-        self.norms: NormsProfile = default_norms()
-        self.norms_path: Path | None = None
-        self.manifest: Manifest | None = None
-        self.row: ManifestRow | None = None
-        self.clip_name = ""
-        self.clip_path: Path | None = None
-        self.audio: np.ndarray | None = None
-        self.sr = 16000
-        self.source_info: tuple[int, int] | None = None  # the file's rate and channels
-        self.region: tuple[float, float] | None = None
         #: Which row a newly opened manifest shows first (None, or returning None: its first).
         self.start_row: Callable[[Manifest], ManifestRow | None] | None = None
-        self.analysis_error = ""  # why the shown clip has no concepts, if its analysis failed
-        self.features: Any = None
-        self.concepts: ConceptResult | None = None
-        self.aligned: TokenSet | None = None
-        self.tokens: TokenSet | None = None
-        self.model: Any = None
-        self.model_spec = ""
-        self.model_options: tuple[str, str] = ("auto", "auto")  # quant, device it was loaded with
-        self.model_remote: dict[str, str] = {}  # scoring, prompt family of an openai: model
-        self.model_trust: dict[str, bool] = {}  # allow_pickle, trust_remote_code as ticked
-        self.prediction: PredictionUpdate | None = None
-        self.predictions_by_clip: dict[str, PredictionUpdate] = {}
         # One model call at a time: adapters keep per-clip caches and are not re-entrant.
         self._model_lock = threading.Lock()
         self._predict_debounce = Debouncer(PREDICT_DEBOUNCE_MS, self._start_predict, self)
         self._analysis_debounce = Debouncer(PREDICT_DEBOUNCE_MS, self._start_analysis, self)
+        self._signals = {
+            ClipChanged: self.clip_changed,
+            AnalysisStarted: self.analysis_started,
+            AnalysisChanged: self.analysis_changed,
+            TokensChanged: self.tokens_changed,
+            ModelChanged: self.model_changed,
+            LabelsChanged: self.labels_changed,
+            ManifestChanged: self.manifest_changed,
+            NormsChanged: self.norms_changed,
+            PinsChanged: self.pins_changed,
+        }
+        self.wb.subscribe(self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        """The workbench's events as signals (and the work some of them ask for)."""
+        signal = self._signals.get(type(event))
+        if signal is not None:
+            signal.emit()
+        elif isinstance(event, PredictionChanged):
+            self.prediction_changed.emit(event.update)
+        elif isinstance(event, PredictionNeeded):
+            self.request_prediction()
+        elif isinstance(event, Refused):
+            self.warning.emit(event.message)
 
     # --- clip ---------------------------------------------------------------------
-
-    @property
-    def gender(self) -> str | None:
-        """Gender of the current manifest row (selects per-gender edges)."""
-        return self.row.gender if self.row is not None else None
-
-    @property
-    def clip_key(self) -> str:
-        """A stable key of the shown clip: its path, or the name of a mix."""
-        return str(self.clip_path) if self.clip_path is not None else self.clip_name
 
     def open_file(self, path: str | Path, row: ManifestRow | None = None) -> None:
         """Decode ``path`` at 16 kHz in a worker, then show and analyse it."""
@@ -198,9 +172,8 @@ class Session(QObject):
 
         def done(value: tuple[np.ndarray, int, tuple[int, int] | None], _s: float) -> None:
             self._opening = None
-            self.row = row
-            self.clip_path = p
-            self.set_audio(value[0], value[1], p.name, keep_path=True, source=value[2])
+            self.wb.row = row
+            self._show(value[0], value[1], p.name, path=p, source=value[2])
 
         self.slots["clip"].start(work, done)
 
@@ -210,17 +183,11 @@ class Session(QObject):
         previous clip can be played or scored as if it were this one."""
         opening, self._opening = self._opening, None
         if opening is not None and opening[1] is not None:
-            path, row = opening
             self.slots["predict"].cancel()
             self.slots["analysis"].cancel()
             self._predict_debounce.stop()
             self._analysis_debounce.stop()
-            self.row, self.clip_path = row, path
-            self.audio, self.source_info, self.clip_name = None, None, ""
-            self.region = self.features = self.concepts = self.prediction = None
-            self.tokens = self.aligned = None  # the previous clip's: not to be copied or sent
-            self.analysis_error = message
-            self.clip_changed.emit()
+            self.wb.clip_failed(opening[0], opening[1], message)
         self.clip_failed.emit(message)
 
     def open_row(self, row: ManifestRow) -> None:
@@ -240,20 +207,16 @@ class Session(QObject):
 
         ``source`` is the file's own (rate, channels) when the signal was decoded from one.
         """
-        if not keep_path:
-            self.clip_path = None
-        self.source_info = source
+        self._show(x, sr, name, path=self.wb.clip_path if keep_path else None, source=source)
+
+    def _show(
+        self, x: np.ndarray, sr: int, name: str, *, path: Path | None,
+        source: tuple[int, int] | None,
+    ) -> None:  # fmt: skip
         # Answers still being computed belong to the previous clip: drop them.
         self.slots["predict"].cancel()
         self.slots["shuffle"].cancel()
-        self.audio = np.asarray(x, dtype=np.float32)
-        self.sr = int(sr)
-        self.clip_name = name
-        self.region = None
-        self.features = None
-        self.concepts = None
-        self.prediction = None
-        self.clip_changed.emit()
+        self.wb.set_clip(x, sr, name, path=path, source=source)
         self.message.emit(f"Analysing {name}…")
         self._analysis_debounce.trigger()
         self._analysis_debounce.flush()
@@ -261,14 +224,13 @@ class Session(QObject):
     @property
     def analysing(self) -> bool:
         """True while the shown concepts and tokens are not yet those of the clip/region."""
-        if self.audio is None or self.analysis_error:
+        wb = self.wb
+        if wb.audio is None or wb.analysis_error:
             return False
-        return (
-            self.concepts is None or self._analysis_debounce.pending or self.slots["analysis"].busy
-        )
+        return wb.analysing or self._analysis_debounce.pending or self.slots["analysis"].busy
 
     def _on_analysis_failed(self, message: str) -> None:
-        self.analysis_error = message
+        self.wb.analysis_failed(message)
         self.analysis_failed.emit(message)
 
     def set_region(self, region: tuple[float, float] | None) -> bool:
@@ -278,73 +240,38 @@ class Session(QObject):
             False when ``region`` is shorter than :data:`MIN_SEGMENT_S`: the
             whole clip is analysed instead (the caller says so).
         """
-        honoured = True
-        if region is not None:
-            t0, t1 = sorted(region)
-            if t1 - t0 < MIN_SEGMENT_S:
-                region, honoured = None, False
-            else:
-                region = (max(0.0, t0), t1)
-        if region != self.region:
-            self.region = region
-            # Features, concepts and answers of the old region must not meet the new
-            # region's audio: drop them and any prediction under way or waiting.
+        honoured, changed = self.wb.set_region(region)
+        if changed:
+            # Any prediction under way or waiting was for the old region: drop it.
             self.slots["predict"].cancel()
             self._predict_debounce.stop()
-            self.features = None
-            self.concepts = None
             self._analysis_debounce.trigger()
             self.analysis_started.emit()
         return honoured
 
     def segment(self) -> np.ndarray:
         """The analysed samples (the region, or the whole clip)."""
-        if self.audio is None:
-            return np.zeros(0, dtype=np.float32)
-        if self.region is None:
-            return self.audio
-        a, b = (round(t * self.sr) for t in self.region)
-        return self.audio[a:b]
+        return self.wb.segment()
 
     def _start_analysis(self) -> None:
-        if self.audio is None:
+        wb = self.wb
+        if wb.audio is None:
             return
-        self.analysis_error = ""
-        self.analysis_started.emit()
-        x, sr, name = self.segment(), self.sr, self.clip_name
-        norms, gender = self.norms, self.gender
+        stamp = wb.stamp()
+        wb.analysis_started()
+        x, sr, name, norms, gender = wb.segment(), wb.sr, wb.clip_name, wb.norms, wb.gender
 
-        def work(job: Job) -> _Analysis:
-            from cuelab.core.cues.features import extract_signal
-
+        def work(job: Job) -> Analysis:
             job.report(f"openSMILE on {name}…")
-            feats = extract_signal(x, sr, name=name)
-            job.check()
-            return _Analysis(feats, concepts_for_features(feats, norms, gender))
+            return analyse(x, sr, name=name, norms=norms, gender=gender, check=job.check)
 
-        def done(result: _Analysis, _s: float) -> None:
-            self.features = result.features
-            self._set_concepts(result.concepts)
-
-        self.slots["analysis"].start(work, done)
-
-    def _set_concepts(self, concepts: ConceptResult) -> None:
-        self.concepts = concepts
-        self.aligned = concepts.tokens
-        self.tokens = concepts.tokens
-        self.analysis_changed.emit()
-        self.tokens_changed.emit()
-        self.request_prediction()
+        self.slots["analysis"].start(work, lambda result, _s: wb.accept_analysis(result, stamp))
 
     # --- norms and tokens ---------------------------------------------------------
 
     def set_norms(self, norms: NormsProfile, path: Path | None = None) -> None:
         """Use another norms profile; the tokens are re-derived (cheap, no openSMILE)."""
-        self.norms = norms
-        self.norms_path = path
-        self.norms_changed.emit()
-        if self.features is not None:
-            self._set_concepts(concepts_for_features(self.features, norms, self.gender))
+        self.wb.set_norms(norms, path)
 
     def set_tokens(self, tokens: TokenSet) -> None:
         """Replace the current token set (an edit) and schedule a new prediction.
@@ -354,40 +281,44 @@ class Session(QObject):
         moment later.
         """
         if self.analysing:
-            self.warning.emit("the clip is being analysed; edit the tokens once they appear")
+            self.warning.emit(ANALYSING_WARNING)
             return
-        if self.concepts is None:
-            self.warning.emit("this clip has no tokens to edit (its analysis failed)")
-            return
-        if tokens == self.tokens:
-            return
-        self.tokens = tokens
-        self.tokens_changed.emit()
-        self.request_prediction()
+        self.wb.set_tokens(tokens)
 
     def reset_tokens(self) -> None:
         """Back to the clip's own (aligned) tokens."""
-        if self.aligned is not None:
-            self.set_tokens(self.aligned)
+        if self.wb.aligned is not None:
+            self.set_tokens(self.wb.aligned)
+
+    def undo(self) -> None:
+        """Back to the token set before the last edit (the workbench's history)."""
+        if not self.analysing:
+            self.wb.undo()
+
+    def redo(self) -> None:
+        """Re-apply the edit undone last."""
+        if not self.analysing:
+            self.wb.redo()
 
     def shuffle_tokens(self, seed: int | None = None) -> None:
         """Take the tokens of another clip of the open dataset (computed in a worker)."""
-        if self.manifest is None or len(self.manifest) < 2:
+        manifest, row = self.wb.manifest, self.wb.row
+        if manifest is None or len(manifest) < 2:
             self.error.emit("shuffle needs an open dataset with at least two clips")
             return
         rng = np.random.default_rng(seed)
-        others = [r for r in self.manifest.rows if self.row is None or r.path != self.row.path]
+        others = [r for r in manifest.rows if row is None or r.path != row.path]
         donor = others[int(rng.integers(len(others)))]
-        norms = self.norms
+        norms = self.wb.norms
 
-        def work(job: Job) -> ConceptResult:
-            from cuelab.core.cues.features import FeatureCache, extract_file
+        def work(job: Job) -> Analysis:
+            from cuelab.core.cues.features import FeatureCache
 
             job.report(f"Tokens of {donor.utt_id}…")
-            feats = extract_file(donor.path, cache=FeatureCache())
-            return concepts_for_features(feats, norms, donor.gender)
+            return analyse(path=donor.path, norms=norms, gender=donor.gender,
+                           cache=FeatureCache())  # fmt: skip
 
-        def done(result: ConceptResult, _s: float) -> None:
+        def done(result: Analysis, _s: float) -> None:
             self.set_tokens(result.tokens)
             self.message.emit(f"Tokens shuffled in from {donor.utt_id}")
 
@@ -411,7 +342,7 @@ class Session(QObject):
         """
         trusted = {k: bool(v) for k, v in (trust or {}).items()
                    if k in ("allow_pickle", "trust_remote_code")}  # fmt: skip
-        task_labels = self.task.labels
+        task_labels = self.wb.task.labels
 
         def work(job: Job) -> Any:
             from cuelab.core.errors import CueLabError, ModelError
@@ -434,19 +365,11 @@ class Session(QObject):
 
         def done(value: tuple[Any, tuple[str, ...]], seconds: float) -> None:
             adapter, labels = value
-            old = self.model
-            self.model = adapter
-            self.model_spec = spec
-            self.model_options = (quant, device)
-            self.model_remote = dict(remote or {})
-            self.model_trust = dict(trusted)
-            self.model_labels = labels
-            self._update_labels(predict=False)
-            if old is not None and old is not adapter:
-                self._unload_later(old)
             self.message.emit(f"Model {spec} loaded in {seconds:.1f} s")
-            self.model_changed.emit()
-            self.request_prediction()
+            old = self.wb.set_model(adapter, spec, labels, options=(quant, device),
+                                    remote=remote, trust=trusted)  # fmt: skip
+            if old is not None:
+                self._unload_later(old)
 
         self.slots["model"].start(work, done)
 
@@ -454,13 +377,9 @@ class Session(QObject):
         """Drop the model (and cancel any pending prediction)."""
         self.slots["model"].cancel()
         self.slots["predict"].cancel()
-        if self.model is not None:
-            self._unload_later(self.model)
-        self.model = None
-        self.model_spec = ""
-        self.model_labels = self._task_labels
-        self._update_labels(predict=False)
-        self.model_changed.emit()
+        old = self.wb.clear_model()
+        if old is not None:
+            self._unload_later(old)
 
     @property
     def model_lock(self) -> threading.Lock:
@@ -479,23 +398,18 @@ class Session(QObject):
 
     def request_prediction(self) -> None:
         """Ask for a new prediction after the edits settle (debounced)."""
-        if self.model is not None and self.audio is not None:
+        if self.wb.model is not None and self.wb.audio is not None:
             self._predict_debounce.trigger()
 
     def _start_predict(self) -> None:
         requested = self._predict_debounce.first_trigger or time.perf_counter()
-        if self.model is None or self.audio is None or self.features is None:
+        wb = self.wb
+        if wb.model is None or wb.audio is None or wb.features is None:
             return
-        from cuelab.core.models.base import Clip
-
-        meta = dict(self.row.fields) if self.row is not None else {}
-        clip = Clip(self.segment(), self.sr, self.clip_name, self.features, meta)
-        text = self.tokens.text() if self.tokens is not None and len(self.tokens) else ""
-        model, task, labels, key = self.model, self.task, self.labels, self.clip_key
-        region = self.region
-        lock = self._model_lock
-
-        spec = self.model_spec
+        stamp, clip = wb.stamp(), wb.clip()
+        text = wb.tokens.text() if wb.tokens is not None and len(wb.tokens) else ""
+        model, task, labels, key = wb.model, wb.task, wb.labels, wb.clip_key
+        region, spec, lock = wb.region, wb.model_spec, self._model_lock
 
         def work(job: Job) -> tuple[Any, Any]:
             from cuelab.core.errors import CueLabError, ModelError
@@ -525,9 +439,7 @@ class Session(QObject):
                 model_spec=spec,
                 region=region,
             )
-            self.prediction = update
-            self.predictions_by_clip[key] = update
-            self.prediction_changed.emit(update)
+            wb.accept_prediction(update, stamp)  # dropped if the clip or tokens moved on
 
         self.slots["predict"].start(work, done)
 
@@ -554,9 +466,7 @@ class Session(QObject):
             return read_manifest(path)
 
         def done(manifest: Manifest, _s: float) -> None:
-            self.manifest = manifest
-            self._update_labels()
-            self.manifest_changed.emit()
+            self.wb.set_manifest(manifest)
             if open_first and manifest.rows:
                 # the dataset panel returns to the last clip its annotator labelled
                 again = self.start_row(manifest) if self.start_row is not None else None
@@ -564,30 +474,23 @@ class Session(QObject):
 
         self.slots["manifest"].start(work, done)
 
-    def _update_labels(self, predict: bool = True) -> None:
-        """Apply the one label-set rule: the open dataset's labels when it has at least
-        two, else the loaded model's own (a classifier's classes, or the task's)."""
-        from cuelab.core.runs.plan import dataset_labels
-        from cuelab.core.tasks.prompts import load_task
-
-        found = dataset_labels(self.manifest.rows) if self.manifest is not None else ()
-        if len(found) >= 2 and self.manifest is not None:
-            labels, source = found, f"the dataset's labels ({self.manifest.path.name})"
-        else:
-            labels = self.model_labels
-            source = "the model's labels" if self.model is not None else "the task's labels"
-        changed = (labels, source) != (self.labels, self.label_source)
-        self.labels, self.label_source = labels, source
-        if tuple(self.task.labels) != labels:
-            self.task = load_task(self.task.name, labels)  # as a batch run builds its prompt
-        if changed:
-            self.labels_changed.emit()
-            if predict:
-                self.request_prediction()
-
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Cancel all jobs and wait for the workers (window close)."""
         return shutdown_pool(self.pool, list(self.slots.values()), timeout_ms)
+
+
+def _state(name: str) -> property:
+    def get(self: Session) -> Any:
+        return getattr(self.wb, name)
+
+    def put(self: Session, value: Any) -> None:
+        setattr(self.wb, name, value)
+
+    return property(get, put, doc=f"``Workbench.{name}``")
+
+
+for _name in _STATE:  # the session reads (and writes) the workbench's state
+    setattr(Session, _name, _state(_name))
 
 
 def _one_line(exc: BaseException) -> str:

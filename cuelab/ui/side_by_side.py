@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from cuelab.core.cues.tokens import VOCAB
-from cuelab.ui.compare import MAX_MODELS, CompareState, ModelAnswer, score_pair, sweep
+from cuelab.ui.compare import MAX_MODELS, ModelAnswer, score_pair, sweep
 from cuelab.ui.remedies import model_error
 from cuelab.ui.session import PredictionUpdate, Session, _one_line
 from cuelab.ui.workers import Job, JobSlot, run_detached
@@ -69,7 +69,7 @@ class SideBySidePanel(QWidget):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.state = CompareState()
+        self.state = session.wb.compare  # the workbench's models (up to four) and answers
         self.sweep_result: dict[str, dict[str, list[float]]] = {}
         self.sweep_concept = ""
         self._lock = threading.Lock()  # the extra models: one call at a time
@@ -211,11 +211,7 @@ class SideBySidePanel(QWidget):
 
     def _clip(self) -> Any:
         """The clip as the session's model saw it (segment, features, manifest fields)."""
-        from cuelab.core.models.base import Clip
-
-        s = self.session
-        meta = dict(s.row.fields) if s.row is not None else {}
-        return Clip(s.segment(), s.sr, s.clip_name, s.features, meta)
+        return self.session.wb.clip()
 
     # --- answers ------------------------------------------------------------------
 
