@@ -177,15 +177,15 @@ def _concepts(args: argparse.Namespace, edited: Any = None, sr: int = 16000) -> 
     """
     if args.tokens.strip().lower() != "auto":
         return None, None
+    from cuelab.core.cues import FeatureCache, extract_file
     from cuelab.core.cues.concepts import concepts_for_features
-    from cuelab.core.cues.features import FeatureCache, extract_file
     from cuelab.core.cues.norms import load_norms
 
     norms = load_norms(args.norms)
     if args.gender is None:
         args.gender, args.gender_from = manifest_gender(args.audio, getattr(args, "manifest", None))
     if edited is not None and args.token_source == "edited":
-        from cuelab.core.cues.features import extract_signal
+        from cuelab.core.cues import extract_signal
 
         feats = extract_signal(edited, sr, name=f"{args.audio} ({args.edit})")
     else:

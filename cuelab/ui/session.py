@@ -315,7 +315,7 @@ class Session(QObject):
         norms, gender = self.norms, self.gender
 
         def work(job: Job) -> _Analysis:
-            from cuelab.core.cues.features import extract_signal
+            from cuelab.core.cues import extract_signal
 
             job.report(f"openSMILE on {name}…")
             feats = extract_signal(x, sr, name=name)
@@ -381,7 +381,7 @@ class Session(QObject):
         norms = self.norms
 
         def work(job: Job) -> ConceptResult:
-            from cuelab.core.cues.features import FeatureCache, extract_file
+            from cuelab.core.cues import FeatureCache, extract_file
 
             job.report(f"Tokens of {donor.utt_id}…")
             feats = extract_file(donor.path, cache=FeatureCache())

@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from cuelab.core.audio.edits import RESYNTH
-from cuelab.core.audio.io import load_audio
-from cuelab.core.cues.features import FeatureCache, FeatureConfig, extract_file
+from cuelab.core.audio.io import read_clip
+from cuelab.core.cues.extract import FeatureConfig
+from cuelab.core.cues.feature_cache import FeatureCache, clip_features
 from cuelab.core.datasets.annotations import load_annotations
 from cuelab.core.datasets.manifest import ManifestRow, read_manifest
 from cuelab.core.errors import AudioError, FeatureError, ModelError
@@ -241,9 +242,10 @@ class EditModelRun(ModelRun):
                 clip = _clip(row, cache, rate)
             else:
                 path = setup.clips[audio][row.utt_id].path
-                signal, sr = load_audio(path, rate)
+                loaded = read_clip(path)  # one read: samples and the features' cache key
+                signal, sr = loaded.decode(rate)
                 clip = Clip(audio=signal, sr=sr, utt_id=row.utt_id,
-                            features=extract_file(path, cache=cache), meta=dict(row.fields))  # fmt: skip
+                            features=clip_features(loaded, cache=cache), meta=dict(row.fields))  # fmt: skip
             texts = unique_texts([c.variant for c in group])
             got = self.adapter.score_labels(clip, task, labels, texts)
             if len(got) != len(texts):

@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cuelab.core.audio.io import load_audio
-from cuelab.core.cues.features import FeatureCache, FeatureConfig, extract_file
+from cuelab.core.audio.io import read_clip
+from cuelab.core.cues.extract import FeatureConfig
+from cuelab.core.cues.feature_cache import FeatureCache, clip_features
 from cuelab.core.cues.tokens import TokenSet
 from cuelab.core.cues.workers import choose_workers
 from cuelab.core.datasets.annotations import load_all
@@ -63,12 +64,13 @@ log = logging.getLogger(__name__)
 
 
 def _clip(row: ManifestRow, cache: FeatureCache, rate: int = 16000) -> Clip:
-    audio, sr = load_audio(row.path, rate)
+    loaded = read_clip(row.path)  # one read: the model's samples and the features' cache key
+    audio, sr = loaded.decode(rate)
     if row.start is not None:  # a region row: the model hears only its span
         audio = clip_span(audio, sr, row)
-        feats = span_features(row, FeatureConfig())
+        feats = span_features(row, FeatureConfig(), loaded)
     else:
-        feats = extract_file(row.path, cache=cache)
+        feats = clip_features(loaded, cache=cache)
     return Clip(audio=audio, sr=sr, utt_id=row.utt_id, features=feats, meta=dict(row.fields))
 
 

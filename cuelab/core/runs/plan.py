@@ -20,14 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cuelab.core.cues.features import (
-    ClipFeatures,
-    FeatureCache,
-    FeatureConfig,
-    extract_many,
-    extract_many_tolerant,
-    extract_signal,
-)
+from cuelab.core.audio.io import LoadedClip, read_clip
+from cuelab.core.cues.extract import ClipFeatures, FeatureConfig, extract_signal
+from cuelab.core.cues.feature_cache import FeatureCache
+from cuelab.core.cues.feature_pool import extract_many, extract_many_tolerant
 from cuelab.core.cues.interventions import (
     SHUFFLE_KINDS,
     ablate,
@@ -77,11 +73,14 @@ def clip_span(audio: np.ndarray, sr: int, row: ManifestRow) -> np.ndarray:
     return audio[a:b]
 
 
-def span_features(row: ManifestRow, config: FeatureConfig) -> ClipFeatures:
-    """eGeMAPS of a region row's span (not cached: the cache is keyed by file)."""
-    from cuelab.core.audio.io import load_audio
+def span_features(
+    row: ManifestRow, config: FeatureConfig, clip: LoadedClip | None = None
+) -> ClipFeatures:
+    """eGeMAPS of a region row's span (not cached: the cache is keyed by file).
 
-    audio, sr = load_audio(row.path, config.sample_rate)
+    ``clip`` is the row's file when the caller has read it already.
+    """
+    audio, sr = (clip if clip is not None else read_clip(row.path)).decode(config.sample_rate)
     name = f"{row.path} [{row.start}-{row.end} s]"
     return extract_signal(clip_span(audio, sr, row), sr, config, name=name)
 

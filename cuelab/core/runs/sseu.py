@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cuelab.core.audio.io import load_audio
+from cuelab.core.audio.io import read_clip
 from cuelab.core.datasets.manifest import Manifest, ManifestRow, read_manifest
 from cuelab.core.errors import AudioError, ManifestError, ModelError
 from cuelab.core.jobs import JobControl
@@ -307,7 +307,7 @@ def row_cells(
 
 
 def _clip(row: ManifestRow, rate: int) -> Clip:
-    audio, sr = load_audio(row.path, rate)
+    audio, sr = read_clip(row.path).decode(rate)  # one read (a path decode opens it twice)
     return Clip(audio=audio, sr=sr, utt_id=row.utt_id, meta=dict(row.fields))
 
 
