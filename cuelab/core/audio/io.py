@@ -14,7 +14,8 @@ import io
 import logging
 import os
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -406,7 +407,7 @@ class LoadedClip:
     """
 
     path: Path
-    data: bytes | None
+    data: bytes | None = field(repr=False)
 
     @cached_property
     def sha256(self) -> str:
@@ -451,3 +452,46 @@ def read_clip(path: PathLike) -> LoadedClip:
     except OSError as exc:
         raise AudioError(f"{p}: cannot read ({_one_line(exc)})") from exc
     return LoadedClip(p, data)
+
+
+#: Bytes of clips one run keeps after their first read (:class:`ClipReader`).
+RUN_HELD_BYTES = 64 << 20
+
+
+class ClipReader:
+    """Reads the clip files of one run, each once.
+
+    A run passes over its clips more than once: the features of the whole split
+    first (shuffle conditions need every clip's tokens), then each model's scoring.
+    The reader keeps the clips it has read (bytes, hash, not samples) until
+    ``budget`` bytes are held, and hands the same :class:`LoadedClip` to every later
+    pass, so a run of that size reads and hashes each file once; the clips past
+    the budget are read again, so memory stays bounded on a large dataset. Scope
+    it to one run: a file changed on disk meanwhile is not read again. Safe to
+    share between threads.
+    """
+
+    def __init__(self, budget: int = RUN_HELD_BYTES) -> None:
+        self.budget = budget
+        self.held_bytes = 0
+        self._held: dict[str, LoadedClip] = {}
+        self._lock = threading.Lock()
+
+    def read(self, path: PathLike) -> LoadedClip:
+        """The clip at ``path``: held from an earlier read, else read now (:func:`read_clip`).
+
+        Raises:
+            AudioError: when the file is missing, empty or unreadable.
+        """
+        key = os.path.abspath(path)
+        with self._lock:
+            held = self._held.get(key)
+        if held is not None:
+            return held
+        clip = read_clip(path)
+        if clip.data is not None:
+            with self._lock:
+                if key not in self._held and self.held_bytes + len(clip.data) <= self.budget:
+                    self._held[key] = clip
+                    self.held_bytes += len(clip.data)
+        return clip

@@ -11,6 +11,7 @@ looked up by the hash of the bytes read, and extracted from them on a miss.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -45,8 +46,27 @@ class FeatureCache:
     to write is logged, not raised: the cache only saves time.
     """
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, reader: audio.ClipReader | None = None) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
+        self.reader = reader
+
+    def for_run(self) -> FeatureCache:
+        """This cache for one run: the same entries, and a fresh :class:`~cuelab.core.audio.io.ClipReader`.
+
+        The features pass and each model's scoring then read a clip file once
+        between them (:meth:`read`), up to the reader's budget.
+        """
+        run = copy.copy(self)
+        run.reader = audio.ClipReader()
+        return run
+
+    def read(self, path: audio.PathLike) -> audio.LoadedClip:
+        """Read a clip file, through this run's reader when there is one.
+
+        Raises:
+            AudioError: when the file is missing, empty or unreadable.
+        """
+        return self.reader.read(path) if self.reader is not None else audio.read_clip(path)
 
     def path_for(self, key: str) -> Path:
         """File that holds (or would hold) the entry ``key``."""
@@ -134,4 +154,4 @@ def extract_file(
     """
     if cache is None:
         return extract_clip(Path(path), config, max_seconds=max_seconds)
-    return clip_features(audio.read_clip(path), config, cache, max_seconds=max_seconds)
+    return clip_features(cache.read(path), config, cache, max_seconds=max_seconds)

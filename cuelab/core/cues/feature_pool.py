@@ -198,7 +198,7 @@ def _extract_many(
         key: str | None = None
         try:
             if cache is not None:  # one read: the hash keys the cache, a miss decodes it
-                clip = audio.read_clip(p)
+                clip = cache.read(p)
                 key = cache_key(clip.sha256, config)
                 hit = cache.get(key)
                 if hit is not None:

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cuelab.core.audio.io import read_clip
 from cuelab.core.cues.extract import FeatureConfig
 from cuelab.core.cues.feature_cache import FeatureCache, clip_features
 from cuelab.core.cues.tokens import TokenSet
@@ -64,7 +63,7 @@ log = logging.getLogger(__name__)
 
 
 def _clip(row: ManifestRow, cache: FeatureCache, rate: int = 16000) -> Clip:
-    loaded = read_clip(row.path)  # one read: the model's samples and the features' cache key
+    loaded = cache.read(row.path)  # one read: the model's samples and the features' cache key
     audio, sr = loaded.decode(rate)
     if row.start is not None:  # a region row: the model hears only its span
         audio = clip_span(audio, sr, row)
@@ -125,7 +124,7 @@ def run_emotion_eval(
     from cuelab.core.tasks.prompts import load_task
 
     ctl = control if control is not None else JobControl()
-    cache = cache if cache is not None else FeatureCache()
+    cache = (cache if cache is not None else FeatureCache()).for_run()  # each clip read once
     out = Path(config.out)
     manifest = read_manifest(config.manifest)
     load_all(config.manifest)  # the report reads the sidecars at the end: check them now

@@ -192,7 +192,7 @@ def compute_token_sets(
                 continue
             linked.check()
             try:
-                feats.append(span_features(r, config))
+                feats.append(span_features(r, config, cache.read(r.path)))
             except CueLabError as exc:
                 if failures is None:
                     raise
