@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cuelab.core.cues.features import FeatureCache
+from cuelab.core.cues.feature_cache import FeatureCache
 from cuelab.core.errors import Cancelled
 from cuelab.core.jobs import JobControl, ProgressInfo
 from cuelab.core.models.base import LoadOptions, ModelAdapter

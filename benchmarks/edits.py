@@ -55,7 +55,7 @@ def _time_edit(clips: list[np.ndarray], edit: str, engine: str, repeats: int) ->
 def _window_latency(repeats: int) -> dict[str, float]:
     """Edit → features → reference prediction on a 5 s clip (what the panel does per change)."""
     from cuelab.core.cues.concepts import concepts_for_features
-    from cuelab.core.cues.features import extract_signal
+    from cuelab.core.cues.extract import extract_signal
     from cuelab.core.models.base import Clip, LoadOptions
     from cuelab.core.models.registry import load_model
     from cuelab.core.tasks.emotion import parse_labels

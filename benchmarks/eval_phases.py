@@ -47,7 +47,7 @@ PROTOCOL = (
 
 def one_eval(model: Path, limit: int, conditions: str, plots: bool, out: Path) -> dict[str, Any]:
     """Run one eval + report and return its phase spans (seconds from the start)."""
-    from cuelab.core.cues.features import FeatureCache
+    from cuelab.core.cues.feature_cache import FeatureCache
     from cuelab.core.jobs import JobControl, ProgressInfo
     from cuelab.core.models.registry import load_model
     from cuelab.core.reports.build import build_report
@@ -164,7 +164,8 @@ def workers(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
     import soundfile as sf
 
-    from cuelab.core.cues.features import FeatureCache, extract_many
+    from cuelab.core.cues.feature_cache import FeatureCache
+    from cuelab.core.cues.feature_pool import extract_many
     from cuelab.core.cues.workers import choose_workers
 
     rng = np.random.default_rng(0)

@@ -36,7 +36,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from cuelab.core.cues.features import FeatureCache, FeatureConfig, extract_many, extract_signal
+from cuelab.core.cues.extract import FeatureConfig, extract_signal
+from cuelab.core.cues.feature_cache import FeatureCache
+from cuelab.core.cues.feature_pool import extract_many
 
 SR = 16000
 DEMO_MANIFEST = Path(__file__).resolve().parent.parent / "assets" / "demo" / "manifest.csv"
@@ -107,7 +109,7 @@ def compare_passes(paths: list[Path]) -> dict[str, float]:
     import opensmile
 
     from cuelab.core.audio.io import load_audio
-    from cuelab.core.cues.features import _OnePass
+    from cuelab.core.cues.extract import _OnePass
 
     clips = [np.clip(load_audio(p, SR)[0], -1.0, 32767 / 32768) for p in paths]
     one = _OnePass("eGeMAPSv02")

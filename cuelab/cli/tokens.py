@@ -47,8 +47,8 @@ def _table(path: str, rec: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Compute and print tokens for each file."""
+    from cuelab.core.cues import FeatureCache
     from cuelab.core.cues.concepts import concepts_for_file
-    from cuelab.core.cues.features import FeatureCache
     from cuelab.core.cues.norms import load_norms
 
     norms = load_norms(args.norms)

@@ -29,8 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from cuelab.cli.common import progress_control
+    from cuelab.core.cues import FeatureCache, extract_many
     from cuelab.core.cues.concepts import concepts_for_features
-    from cuelab.core.cues.features import FeatureCache, extract_many
     from cuelab.core.cues.norms import load_norms
     from cuelab.core.datasets import read_manifest
     from cuelab.core.errors import ManifestError, ModelError

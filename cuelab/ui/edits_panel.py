@@ -269,8 +269,8 @@ class EditsPanel(QGroupBox):
         def work(job: Job) -> tuple[EditPreview, Any]:
             from cuelab.core.audio.edit_engines import analyse_world, apply_edit
             from cuelab.core.audio.edits import parse_edit
+            from cuelab.core.cues import extract_signal
             from cuelab.core.cues.concepts import concepts_for_features
-            from cuelab.core.cues.features import extract_signal
             from cuelab.core.workbench import make_clip
 
             t0 = time.perf_counter()

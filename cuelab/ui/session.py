@@ -312,7 +312,7 @@ class Session(QObject):
         norms = self.wb.norms
 
         def work(job: Job) -> Analysis:
-            from cuelab.core.cues.features import FeatureCache
+            from cuelab.core.cues import FeatureCache
 
             job.report(f"Tokens of {donor.utt_id}…")
             return analyse(path=donor.path, norms=norms, gender=donor.gender,

@@ -311,7 +311,7 @@ def test_analyse_on_a_region_is_the_analysis_of_those_samples(
 
 def test_analyse_reads_a_file_whole_through_the_cache_or_a_region_of_it(tmp_path: Path) -> None:
     from cuelab.core.audio.io import load_audio
-    from cuelab.core.cues.features import FeatureCache
+    from cuelab.core.cues import FeatureCache
 
     path = DEMO / "spk04_m_sad_01.flac"
     x, sr = load_audio(path, sr=16000)

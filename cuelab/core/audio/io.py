@@ -10,9 +10,13 @@ line that names the file and the problem, never a raw decoder traceback.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import re
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +178,11 @@ def audio_duration(path: PathLike) -> float:
     """
     p = Path(path)
     _check_file(p)
+    return _header_seconds(p, str(p))
+
+
+def _header_seconds(p: Path, source: str | _NamedBytes) -> float:
+    """Duration from the header of ``source`` (the file ``p`` or its bytes), checked complete."""
     if _needs_fallback(p):
         import librosa
 
@@ -182,9 +191,12 @@ def audio_duration(path: PathLike) -> float:
         except Exception as exc:
             raise AudioError(f"{p}: cannot read audio header ({_one_line(exc)})") from exc
     try:
-        info = sf.info(str(p))
+        info = sf.info(source)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioError(f"{p}: cannot decode audio ({_one_line(exc)})") from exc
+    finally:
+        if isinstance(source, _NamedBytes):
+            source.seek(0)
     seconds = float(info.frames) / info.samplerate if info.samplerate > 0 else 0.0
     _check_complete(p, info.extra_info, seconds)
     return seconds
@@ -260,7 +272,18 @@ def load_audio(
     """
     p = Path(path)
     _check_file(p)
-    header_s = audio_duration(p)  # also refuses a file cut short of its header
+    return _decode(p, str(p), sr, max_seconds, min_seconds)
+
+
+def _decode(
+    p: Path,
+    source: str | _NamedBytes,
+    sr: int | None,
+    max_seconds: float | None,
+    min_seconds: float,
+) -> tuple[np.ndarray, int]:
+    """:func:`load_audio`'s work on ``source``: the file ``p`` itself, or its bytes."""
+    header_s = _header_seconds(p, source)  # also refuses a file cut short of its header
     # Compressed formats only estimate the length: refuse early only when
     # clearly over; the exact check follows decoding.
     if max_seconds is not None and header_s > max_seconds * 1.01 + 0.1:
@@ -269,7 +292,7 @@ def load_audio(
         data, native_sr = _decode_fallback(p)
     else:
         try:
-            frames, native_sr = sf.read(str(p), dtype="float32", always_2d=True)
+            frames, native_sr = sf.read(source, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
             raise AudioError(f"{p}: cannot decode audio ({_one_line(exc)})") from exc
         # soundfile's layout is known, (frames, channels): average without guessing.
@@ -346,3 +369,129 @@ def file_sha256(path: PathLike, chunk_size: int = 1 << 20) -> str:
     except OSError as exc:
         raise AudioError(f"{p}: cannot read ({_one_line(exc)})") from exc
     return digest.hexdigest()
+
+
+#: Largest file :func:`read_clip` holds in memory; a larger one is hashed and decoded
+#: from disk in chunks (two reads), so memory stays flat for a long recording.
+MAX_HELD_BYTES = 256 << 20
+
+
+class _NamedBytes(io.BytesIO):
+    """A clip's bytes for libsndfile, shown as the file's path.
+
+    soundfile names its source in error messages with ``repr``; this keeps them
+    the ones a read from the path gives (no ``<_io.BytesIO object at 0x…>``).
+    """
+
+    def __init__(self, data: bytes, name: str) -> None:
+        super().__init__(data)
+        self._shown = name
+
+    def __repr__(self) -> str:
+        return repr(self._shown)
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedClip:
+    """One audio file read once: its bytes, their SHA-256 and the decoded signal on demand.
+
+    A run needs a clip's content hash (the feature cache key) and its samples (for
+    openSMILE and for the model). Taking both from the same bytes reads the file
+    once instead of once per use, and the features cached under a hash are always
+    those of the very samples decoded. Build it with :func:`read_clip`.
+
+    Attributes:
+        path: the file.
+        data: its bytes, or None for a file over :data:`MAX_HELD_BYTES` (hashed and
+            decoded from disk then).
+    """
+
+    path: Path
+    data: bytes | None = field(repr=False)
+
+    @cached_property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the file's bytes (what :func:`file_sha256` gives), hashed once."""
+        if self.data is None:
+            return file_sha256(self.path)
+        return hashlib.sha256(self.data).hexdigest()
+
+    def decode(
+        self,
+        sr: int | None = 16000,
+        *,
+        max_seconds: float | None = 600.0,
+        min_seconds: float = 0.1,
+    ) -> tuple[np.ndarray, int]:
+        """The checked mono float32 signal, as :func:`load_audio` reads it from the file.
+
+        Raises:
+            AudioError: as :func:`load_audio`.
+        """
+        if self.data is None:
+            return load_audio(self.path, sr, max_seconds=max_seconds, min_seconds=min_seconds)
+        source = _NamedBytes(self.data, str(self.path))
+        return _decode(self.path, source, sr, max_seconds, min_seconds)
+
+
+def read_clip(path: PathLike) -> LoadedClip:
+    """Read an audio file's bytes once (see :class:`LoadedClip`).
+
+    Raises:
+        AudioError: when the file is missing, empty or unreadable.
+    """
+    p = Path(path)
+    _check_file(p)  # a FIFO or a device would block or never end
+    try:
+        if p.stat().st_size > MAX_HELD_BYTES:
+            return LoadedClip(p, None)
+        with p.open("rb") as fh:  # the one read of the clip
+            data = fh.read()
+    except FileNotFoundError as exc:
+        raise AudioError(f"{p}: file not found") from exc
+    except OSError as exc:
+        raise AudioError(f"{p}: cannot read ({_one_line(exc)})") from exc
+    return LoadedClip(p, data)
+
+
+#: Bytes of clips one run keeps after their first read (:class:`ClipReader`).
+RUN_HELD_BYTES = 64 << 20
+
+
+class ClipReader:
+    """Reads the clip files of one run, each once.
+
+    A run passes over its clips more than once: the features of the whole split
+    first (shuffle conditions need every clip's tokens), then each model's scoring.
+    The reader keeps the clips it has read (bytes, hash, not samples) until
+    ``budget`` bytes are held, and hands the same :class:`LoadedClip` to every later
+    pass, so a run of that size reads and hashes each file once; the clips past
+    the budget are read again, so memory stays bounded on a large dataset. Scope
+    it to one run: a file changed on disk meanwhile is not read again. Safe to
+    share between threads.
+    """
+
+    def __init__(self, budget: int = RUN_HELD_BYTES) -> None:
+        self.budget = budget
+        self.held_bytes = 0
+        self._held: dict[str, LoadedClip] = {}
+        self._lock = threading.Lock()
+
+    def read(self, path: PathLike) -> LoadedClip:
+        """The clip at ``path``: held from an earlier read, else read now (:func:`read_clip`).
+
+        Raises:
+            AudioError: when the file is missing, empty or unreadable.
+        """
+        key = os.path.abspath(path)
+        with self._lock:
+            held = self._held.get(key)
+        if held is not None:
+            return held
+        clip = read_clip(path)
+        if clip.data is not None:
+            with self._lock:
+                if key not in self._held and self.held_bytes + len(clip.data) <= self.budget:
+                    self._held[key] = clip
+                    self.held_bytes += len(clip.data)
+        return clip

@@ -40,7 +40,8 @@ from cuelab.core.cues.tokens import CONCEPTS, VOCAB, TokenSet, TokenTemplate
 from cuelab.core.cues.voice_quality import classify_voice_quality
 
 if TYPE_CHECKING:
-    from cuelab.core.cues.features import ClipFeatures, FeatureCache
+    from cuelab.core.cues.extract import ClipFeatures
+    from cuelab.core.cues.feature_cache import FeatureCache
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def compute_concepts(
 def concepts_for_features(
     features: ClipFeatures, norms: NormsProfile | None = None, gender: str | None = None
 ) -> ConceptResult:
-    """:func:`compute_concepts` on a :class:`~cuelab.core.cues.features.ClipFeatures`."""
+    """:func:`compute_concepts` on a :class:`~cuelab.core.cues.extract.ClipFeatures`."""
     return compute_concepts(features.descriptors, features.voiced_ratio, norms, gender)
 
 
@@ -146,7 +147,7 @@ def concepts_for_file(
     cache: FeatureCache | None = None,
 ) -> ConceptResult:
     """Extract features of an audio file (cached) and compute its concepts."""
-    from cuelab.core.cues.features import extract_file
+    from cuelab.core.cues.feature_cache import extract_file
 
     feats = extract_file(path, cache=cache)
     return concepts_for_features(feats, norms, gender)

@@ -20,7 +20,7 @@ from cuelab.core.audio.edit_engines import apply_edit
 from cuelab.core.audio.edit_measure import check_edit, measure_edit
 from cuelab.core.audio.edits import EditChain, check_engine, parse_edit
 from cuelab.core.cues.concepts import ConceptResult, concepts_for_features
-from cuelab.core.cues.features import extract_signal
+from cuelab.core.cues.extract import extract_signal
 from cuelab.core.cues.norms import NormsProfile
 
 # The concepts each edit kind is meant to move (a move elsewhere is flagged).

@@ -1,6 +1,6 @@
 """How many feature processes a job gets: a pool only where it pays for itself.
 
-Kept apart from :mod:`cuelab.core.cues.features` (which runs the pool) so the
+Kept apart from :mod:`cuelab.core.cues.feature_pool` (which runs the pool) so the
 decision can be read, tested and benchmarked on its own.
 """
 

@@ -20,7 +20,7 @@ import numpy as np
 from cuelab.core.errors import ModelError
 
 if TYPE_CHECKING:
-    from cuelab.core.cues.features import ClipFeatures
+    from cuelab.core.cues.extract import ClipFeatures
 
 #: The default label set of a task prompt: IEMOCAP's four classes.
 DEFAULT_LABELS: tuple[str, ...] = ("angry", "happy", "neutral", "sad")
@@ -159,7 +159,7 @@ class Clip:
         audio: mono float32 samples at ``sr``.
         sr: sample rate (16 kHz everywhere in CueLab).
         utt_id: the clip's id in its manifest (or the file name).
-        features: eGeMAPS features from :mod:`cuelab.core.cues.features`, when already computed;
+        features: eGeMAPS features from :mod:`cuelab.core.cues.extract`, when already computed;
             adapters that need them compute them otherwise.
         meta: the manifest row (label, transcript, gender, ...).
     """

@@ -250,7 +250,7 @@ class ReferenceAdapter(ModelAdapter):
 
     def _functionals(self, clip: Clip) -> dict[str, float]:
         if clip.features is None:
-            from cuelab.core.cues.features import extract_signal
+            from cuelab.core.cues.extract import extract_signal
 
             clip.features = extract_signal(clip.audio, clip.sr)
         return clip.features.functionals

@@ -26,7 +26,7 @@ from cuelab.core.audio.edit_engines import analyse_world, apply_edit
 from cuelab.core.audio.edit_measure import check_edit, measure_edit
 from cuelab.core.audio.edits import EditChain, parse_edit
 from cuelab.core.audio.io import file_sha256, load_audio, write_audio
-from cuelab.core.cues.features import FeatureCache, default_cache_dir
+from cuelab.core.cues.feature_cache import FeatureCache, default_cache_dir
 from cuelab.core.cues.norms import NormsProfile
 from cuelab.core.cues.tokens import TokenSet
 from cuelab.core.datasets.manifest import ManifestRow

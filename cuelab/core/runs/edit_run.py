@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from cuelab.core.audio.edits import RESYNTH
-from cuelab.core.audio.io import load_audio
-from cuelab.core.cues.features import FeatureCache, FeatureConfig, extract_file
+from cuelab.core.cues.extract import FeatureConfig
+from cuelab.core.cues.feature_cache import FeatureCache, clip_features
 from cuelab.core.datasets.annotations import load_annotations
 from cuelab.core.datasets.manifest import ManifestRow, read_manifest
 from cuelab.core.errors import AudioError, FeatureError, ModelError
@@ -124,7 +124,7 @@ def run_edit_eval(
     from cuelab.core.tasks.prompts import load_task
 
     ctl = control if control is not None else JobControl()
-    cache = cache if cache is not None else FeatureCache()
+    cache = (cache if cache is not None else FeatureCache()).for_run()  # each clip read once
     out = Path(config.out)
     manifest = read_manifest(config.manifest)
     load_annotations(config.manifest)
@@ -241,9 +241,10 @@ class EditModelRun(ModelRun):
                 clip = _clip(row, cache, rate)
             else:
                 path = setup.clips[audio][row.utt_id].path
-                signal, sr = load_audio(path, rate)
+                loaded = cache.read(path)  # one read: samples and the features' cache key
+                signal, sr = loaded.decode(rate)
                 clip = Clip(audio=signal, sr=sr, utt_id=row.utt_id,
-                            features=extract_file(path, cache=cache), meta=dict(row.fields))  # fmt: skip
+                            features=clip_features(loaded, cache=cache), meta=dict(row.fields))  # fmt: skip
             texts = unique_texts([c.variant for c in group])
             got = self.adapter.score_labels(clip, task, labels, texts)
             if len(got) != len(texts):

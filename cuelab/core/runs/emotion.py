@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cuelab.core.audio.io import load_audio
-from cuelab.core.cues.features import FeatureCache, FeatureConfig, extract_file
+from cuelab.core.cues.extract import FeatureConfig
+from cuelab.core.cues.feature_cache import FeatureCache, clip_features
 from cuelab.core.cues.tokens import TokenSet
 from cuelab.core.cues.workers import choose_workers
 from cuelab.core.datasets.annotations import load_all
@@ -63,12 +63,13 @@ log = logging.getLogger(__name__)
 
 
 def _clip(row: ManifestRow, cache: FeatureCache, rate: int = 16000) -> Clip:
-    audio, sr = load_audio(row.path, rate)
+    loaded = cache.read(row.path)  # one read: the model's samples and the features' cache key
+    audio, sr = loaded.decode(rate)
     if row.start is not None:  # a region row: the model hears only its span
         audio = clip_span(audio, sr, row)
-        feats = span_features(row, FeatureConfig())
+        feats = span_features(row, FeatureConfig(), loaded)
     else:
-        feats = extract_file(row.path, cache=cache)
+        feats = clip_features(loaded, cache=cache)
     return Clip(audio=audio, sr=sr, utt_id=row.utt_id, features=feats, meta=dict(row.fields))
 
 
@@ -123,7 +124,7 @@ def run_emotion_eval(
     from cuelab.core.tasks.prompts import load_task
 
     ctl = control if control is not None else JobControl()
-    cache = cache if cache is not None else FeatureCache()
+    cache = (cache if cache is not None else FeatureCache()).for_run()  # each clip read once
     out = Path(config.out)
     manifest = read_manifest(config.manifest)
     load_all(config.manifest)  # the report reads the sidecars at the end: check them now

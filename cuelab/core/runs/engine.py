@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from cuelab.core.cues.features import FeatureCache
+from cuelab.core.cues.feature_cache import FeatureCache
 from cuelab.core.jobs import JobControl
 from cuelab.core.runs.base import ModelLoader, RunOutcome, run_lock
 from cuelab.core.runs.config import RunConfig, RunConfigError

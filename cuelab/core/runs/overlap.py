@@ -28,7 +28,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from cuelab.core.cues.features import FeatureCache
+from cuelab.core.cues.feature_cache import FeatureCache
 from cuelab.core.cues.interventions import SHUFFLE_KINDS, parse_condition
 from cuelab.core.cues.norms import NormsProfile
 from cuelab.core.cues.tokens import TokenSet

@@ -20,15 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cuelab.core import errors
-from cuelab.core.cues.features import (
-    ClipFeatures,
-    FeatureCache,
-    FeatureConfig,
-    extract_many,
-    extract_many_tolerant,
-    extract_signal,
-)
+from cuelab.core.audio.io import LoadedClip, read_clip
+from cuelab.core.cues.extract import ClipFeatures, FeatureConfig, extract_signal
+from cuelab.core.cues.feature_cache import FeatureCache
+from cuelab.core.cues.feature_pool import extract_many, extract_many_tolerant
 from cuelab.core.cues.interventions import (
     SHUFFLE_KINDS,
     ablate,
@@ -78,11 +73,14 @@ def clip_span(audio: np.ndarray, sr: int, row: ManifestRow) -> np.ndarray:
     return audio[a:b]
 
 
-def span_features(row: ManifestRow, config: FeatureConfig) -> ClipFeatures:
-    """eGeMAPS of a region row's span (not cached: the cache is keyed by file)."""
-    from cuelab.core.audio.io import load_audio
+def span_features(
+    row: ManifestRow, config: FeatureConfig, clip: LoadedClip | None = None
+) -> ClipFeatures:
+    """eGeMAPS of a region row's span (not cached: the cache is keyed by file).
 
-    audio, sr = load_audio(row.path, config.sample_rate)
+    ``clip`` is the row's file when the caller has read it already.
+    """
+    audio, sr = (clip if clip is not None else read_clip(row.path)).decode(config.sample_rate)
     name = f"{row.path} [{row.start}-{row.end} s]"
     return extract_signal(clip_span(audio, sr, row), sr, config, name=name)
 
@@ -143,9 +141,7 @@ def resolve_labels(rows: Sequence[ManifestRow], config: RunConfig) -> tuple[str,
     if config.labels is None:
         if len(found) < 2:
             raise ManifestError(
-                f"{config.manifest}: need a 'label' column with at least 2 classes",
-                subject=config.manifest,
-                remedy=errors.GIVE_LABELS,
+                f"{config.manifest}: need a 'label' column with at least 2 classes, or --labels"
             )
         return tuple(found)
     unknown = [lab for lab in found if lab not in config.labels]
@@ -196,7 +192,7 @@ def compute_token_sets(
                 continue
             linked.check()
             try:
-                feats.append(span_features(r, config))
+                feats.append(span_features(r, config, cache.read(r.path)))
             except CueLabError as exc:
                 if failures is None:
                     raise

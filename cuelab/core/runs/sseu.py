@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cuelab.core.audio.io import load_audio
+from cuelab.core.audio.io import ClipReader
 from cuelab.core.datasets.manifest import Manifest, ManifestRow, read_manifest
 from cuelab.core.errors import AudioError, ManifestError, ModelError
 from cuelab.core.jobs import JobControl
@@ -306,8 +306,8 @@ def row_cells(
     ]
 
 
-def _clip(row: ManifestRow, rate: int) -> Clip:
-    audio, sr = load_audio(row.path, rate)
+def _clip(row: ManifestRow, rate: int, reader: ClipReader) -> Clip:
+    audio, sr = reader.read(row.path).decode(rate)  # read once per run, not per model
     return Clip(audio=audio, sr=sr, utt_id=row.utt_id, meta=dict(row.fields))
 
 
@@ -439,6 +439,7 @@ def run_sseu_eval(
             )
         if "matcher_provenance" in record.get("sseu", {}):
             rec.write_record(out, record)
+        reader = ClipReader()  # each clip file read once, whichever models hear it
         for spec in config.models:
             if not todo[spec]:
                 continue
@@ -453,7 +454,7 @@ def run_sseu_eval(
                 ) -> tuple[list[list[object]], int]:
                     row, modes = item
                     try:
-                        clip = _clip(row, answerer.adapter.sample_rate)
+                        clip = _clip(row, answerer.adapter.sample_rate, reader)
                     except AudioError as exc:  # this clip, not the run
                         if config.fail_fast:
                             raise

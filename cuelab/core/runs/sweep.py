@@ -20,7 +20,7 @@ from cuelab.core.audio.edit_engines import analyse_world, apply_edit
 from cuelab.core.audio.edits import KINDS, RESYNTH, Edit, EditChain, EditError, check_engine
 from cuelab.core.audio.edits import parse_edit as _parse
 from cuelab.core.cues.concepts import BINNED_CONCEPTS, concepts_for_features
-from cuelab.core.cues.features import ClipFeatures, extract_signal
+from cuelab.core.cues.extract import ClipFeatures, extract_signal
 from cuelab.core.cues.norms import NormsProfile
 from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import Clip, ModelAdapter, TaskPrompt

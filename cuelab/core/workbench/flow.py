@@ -19,7 +19,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from cuelab.core.cues.concepts import ConceptResult
-    from cuelab.core.cues.features import ClipFeatures, FeatureCache
+    from cuelab.core.cues import ClipFeatures, FeatureCache
     from cuelab.core.cues.norms import NormsProfile
     from cuelab.core.cues.tokens import TokenSet
     from cuelab.core.models.base import Clip, Sampling
@@ -87,7 +87,7 @@ def analyse(
     between the expensive steps so a cancelled job stops early.
     """
     from cuelab.core.cues.concepts import concepts_for_features
-    from cuelab.core.cues.features import extract_file, extract_signal
+    from cuelab.core.cues import extract_file, extract_signal
     from cuelab.core.cues.norms import default_norms
 
     if audio is None:
@@ -203,7 +203,7 @@ def predict(req: PredictRequest, on_progress: Callable[[str], None] | None = Non
     is unloaded whatever happens (a worker process or GPU memory is freed).
     """
     from cuelab.core.audio.io import load_audio
-    from cuelab.core.cues.features import FeatureCache
+    from cuelab.core.cues import FeatureCache
     from cuelab.core.cues.norms import load_norms
     from cuelab.core.models.base import LoadOptions
     from cuelab.core.models.registry import load_model

@@ -12,7 +12,7 @@ from cuelab.core.cues.concepts import (
     concept_scores,
     concepts_for_features,
 )
-from cuelab.core.cues.features import extract_signal
+from cuelab.core.cues.extract import extract_signal
 from cuelab.core.cues.norms import NormsProfile, build_norms, default_norms
 from cuelab.core.cues.voice_quality import DEFAULT_THRESHOLDS, classify_voice_quality
 from cuelab.core.errors import NormsError

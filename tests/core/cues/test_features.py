@@ -12,17 +12,9 @@ import pytest
 import soundfile as sf
 
 from cuelab.core.audio.io import file_sha256
-from cuelab.core.cues.features import (
-    F0_COLUMN,
-    ClipFeatures,
-    FeatureCache,
-    FeatureConfig,
-    cache_key,
-    default_cache_dir,
-    extract_file,
-    extract_many,
-    extract_signal,
-)
+from cuelab.core.cues.extract import F0_COLUMN, ClipFeatures, FeatureConfig, extract_signal
+from cuelab.core.cues.feature_cache import FeatureCache, cache_key, default_cache_dir, extract_file
+from cuelab.core.cues.feature_pool import extract_many
 from cuelab.core.errors import AudioError, Cancelled, FeatureError
 from cuelab.core.jobs import JobControl, ProgressInfo
 
@@ -164,7 +156,7 @@ def test_corrupt_cache_entry_is_recomputed(
     good = extract_file(clip, cache=cache)
     entry = cache.path_for(cache_key(file_sha256(clip), FeatureConfig()))
     entry.write_text('{"key": "trunc')
-    with caplog.at_level(logging.WARNING, logger="cuelab.core.cues.features"):
+    with caplog.at_level(logging.WARNING, logger="cuelab.core.cues.feature_cache"):
         again = extract_file(clip, cache=cache)
     assert again.to_dict() == good.to_dict()
     assert "corrupt entry" in caplog.text
@@ -263,7 +255,7 @@ def test_one_opensmile_run_equals_one_run_per_level() -> None:
     """CueLab reads both levels from one run; the package's two runs give the same numbers."""
     import opensmile
 
-    from cuelab.core.cues.features import extract_signal
+    from cuelab.core.cues.extract import extract_signal
 
     x = harmonic(180.0, 2.0)
     feats = extract_signal(x, SR)

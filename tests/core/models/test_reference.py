@@ -8,7 +8,7 @@ import pytest
 from cuelab.cli import main
 from cuelab.core.audio.io import load_audio
 from cuelab.core.cues.concepts import concepts_for_features
-from cuelab.core.cues.features import extract_signal
+from cuelab.core.cues.extract import extract_signal
 from cuelab.core.cues.interventions import conflict
 from cuelab.core.cues.tokens import TokenSet
 from cuelab.core.datasets import read_manifest

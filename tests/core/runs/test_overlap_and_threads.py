@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cuelab.core.audio.io import write_audio
-from cuelab.core.cues.features import FeatureCache
+from cuelab.core.cues.feature_cache import FeatureCache
 from cuelab.core.jobs import JobControl, ProgressInfo
 from cuelab.core.models.base import LoadOptions, ModelAdapter
 from cuelab.core.models.registry import load_model

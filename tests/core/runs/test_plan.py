@@ -63,7 +63,7 @@ def test_a_shuffle_without_a_split_stays_within_each_split() -> None:
 
 def test_feature_progress_is_reported_per_clip(tmp_path) -> None:
     """The features stage advances once per clip, not once per chunk of 256."""
-    from cuelab.core.cues.features import FeatureCache
+    from cuelab.core.cues.feature_cache import FeatureCache
     from cuelab.core.cues.norms import default_norms
     from cuelab.core.datasets import read_manifest
     from cuelab.core.jobs import JobControl, ProgressInfo

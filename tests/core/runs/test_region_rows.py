@@ -8,7 +8,8 @@ import pytest
 
 from cuelab.core.audio.io import load_audio
 from cuelab.core.cues.concepts import concepts_for_features
-from cuelab.core.cues.features import FeatureConfig, extract_file, extract_signal
+from cuelab.core.cues.extract import FeatureConfig, extract_signal
+from cuelab.core.cues.feature_cache import extract_file
 from cuelab.core.cues.norms import load_norms
 from cuelab.core.datasets import read_manifest
 from cuelab.core.errors import ManifestError
