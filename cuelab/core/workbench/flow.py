@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from cuelab.core.cues.concepts import ConceptResult
     from cuelab.core.cues import ClipFeatures, FeatureCache
+    from cuelab.core.cues.concepts import ConceptResult
     from cuelab.core.cues.norms import NormsProfile
     from cuelab.core.cues.tokens import TokenSet
     from cuelab.core.models.base import Clip, Sampling
@@ -86,8 +86,8 @@ def analyse(
     analysed through the feature ``cache`` as a batch run reads it. ``check`` is called
     between the expensive steps so a cancelled job stops early.
     """
-    from cuelab.core.cues.concepts import concepts_for_features
     from cuelab.core.cues import extract_file, extract_signal
+    from cuelab.core.cues.concepts import concepts_for_features
     from cuelab.core.cues.norms import default_norms
 
     if audio is None:

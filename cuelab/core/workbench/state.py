@@ -37,8 +37,8 @@ from cuelab.core.workbench.events import (
 from cuelab.core.workbench.flow import Analysis, make_clip, segment
 
 if TYPE_CHECKING:
-    from cuelab.core.cues.concepts import ConceptResult
     from cuelab.core.cues import ClipFeatures
+    from cuelab.core.cues.concepts import ConceptResult
     from cuelab.core.cues.norms import NormsProfile
     from cuelab.core.cues.tokens import TokenSet
     from cuelab.core.datasets import Manifest, ManifestRow
