@@ -99,3 +99,15 @@ def test_sseu_eval_reads_each_clip_once(tmp_path: Path) -> None:
     files = [p.name for f in folders for p in f.glob("*.flac")]
     assert files and set(got) == set(files)  # names repeat across SNR folders
     assert sum(got.values()) == len(files)  # one open each
+
+
+def test_edit_eval_reads_each_source_clip_once(
+    clips: Path, opens: OpenCounter, tmp_path: Path
+) -> None:
+    """The edit stage hashes and decodes the sources the features pass read."""
+    opens.take()
+    cfg = config(clips / "manifest.csv", tmp_path / "edits", conditions="audio-only",
+                 seeds=[0], edits=["pitch=+2st"], limit=3)  # fmt: skip
+    run_eval(cfg, cache=FeatureCache(tmp_path / "cache"))
+    got = opens.take()
+    assert {n: got[n] for n in NAMES[:3]} == dict.fromkeys(NAMES[:3], 1)
