@@ -28,7 +28,7 @@ from cuelab.core.jobs import JobControl, pool_worker_init
 
 #: Bytes of missed clips one call keeps in memory to hand to the extraction; the
 #: misses past it are read again when extracted, so memory stays bounded.
-MISS_BYTES_HELD = 256 << 20
+MISS_BYTES_HELD = 64 << 20
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -25,7 +25,7 @@ from typing import Any
 from cuelab.core.audio.edit_engines import analyse_world, apply_edit
 from cuelab.core.audio.edit_measure import check_edit, measure_edit
 from cuelab.core.audio.edits import EditChain, parse_edit
-from cuelab.core.audio.io import file_sha256, load_audio, write_audio
+from cuelab.core.audio.io import LoadedClip, read_clip, write_audio
 from cuelab.core.cues.feature_cache import FeatureCache, default_cache_dir
 from cuelab.core.cues.norms import NormsProfile
 from cuelab.core.cues.tokens import TokenSet
@@ -90,13 +90,19 @@ class EditedAudioStore:
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def get(
-        self, source: str | Path, chain: EditChain, analyses: dict[str, Any] | None = None
+        self,
+        source: str | Path,
+        chain: EditChain,
+        analyses: dict[str, Any] | None = None,
+        read: Callable[[str | Path], LoadedClip] = read_clip,
     ) -> EditedClip:
         """The edited clip, made and measured on a miss (raises CueLabError on failure).
 
-        ``analyses`` (one dict per clip) keeps the clip's WORLD analysis between its edits.
+        ``analyses`` (one dict per clip) keeps the clip's WORLD analysis between its edits;
+        ``read`` reads the source (a run's :meth:`FeatureCache.read`: once per run).
         """
-        sha = self._sha.get(str(source)) or file_sha256(source)
+        loaded = None if str(source) in self._sha else read(source)  # hashed once
+        sha = self._sha[str(source)] if loaded is None else loaded.sha256
         self._sha[str(source)] = sha
         key = self.key(sha, chain)
         wav = self.root / key[:2] / f"{key}.wav"
@@ -107,7 +113,7 @@ class EditedAudioStore:
                 return EditedClip(wav, dict(data["measured"]), list(data["flags"]))
             except (OSError, ValueError, KeyError, TypeError):
                 log.warning("%s: damaged edit sidecar, made again", meta)
-        x, sr = load_audio(source, EDIT_RATE)
+        x, sr = (loaded or read(source)).decode(EDIT_RATE)  # the bytes hashed, if read
         analysis = None
         if self.engine == "world" and chain.needs_engine:
             if analyses is None:
@@ -163,7 +169,7 @@ def prepare_edits(
         for chain in chains:
             control.check()
             try:
-                clips[chain.text()][row.utt_id] = store.get(row.path, chain, analyses)
+                clips[chain.text()][row.utt_id] = store.get(row.path, chain, analyses, cache.read)
             except CueLabError as exc:
                 if failures is None:
                     raise

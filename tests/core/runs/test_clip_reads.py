@@ -99,3 +99,33 @@ def test_sseu_eval_reads_each_clip_once(tmp_path: Path) -> None:
     files = [p.name for f in folders for p in f.glob("*.flac")]
     assert files and set(got) == set(files)  # names repeat across SNR folders
     assert sum(got.values()) == len(files)  # one open each
+
+
+def test_edit_eval_reads_each_source_clip_once(
+    clips: Path, opens: OpenCounter, tmp_path: Path
+) -> None:
+    """The edit stage hashes and decodes the sources the features pass read."""
+    opens.take()
+    cfg = config(clips / "manifest.csv", tmp_path / "edits", conditions="audio-only",
+                 seeds=[0], edits=["pitch=+2st"], limit=3)  # fmt: skip
+    run_eval(cfg, cache=FeatureCache(tmp_path / "cache"))
+    got = opens.take()
+    assert {n: got[n] for n in NAMES[:3]} == dict.fromkeys(NAMES[:3], 1)
+
+
+def test_feature_pool_rereads_misses_past_its_budget(
+    clips: Path, opens: OpenCounter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold dataset larger than the budget is not held whole: the rest are read again."""
+    from cuelab.core.cues import feature_pool
+
+    monkeypatch.setattr(feature_pool, "MISS_BYTES_HELD", 0)
+    paths = [clips / n for n in NAMES[:3]]
+    held = extract_many(paths, cache=FeatureCache(tmp_path / "a"), workers=1)
+    got = opens.take()
+    assert [got[n] for n in NAMES[:3]] == [3, 3, 3]  # hash read, then a path decode (2)
+    monkeypatch.setattr(feature_pool, "MISS_BYTES_HELD", 1 << 30)
+    again = extract_many(paths, cache=FeatureCache(tmp_path / "b"), workers=1)
+    got = opens.take()
+    assert [got[n] for n in NAMES[:3]] == [1, 1, 1]
+    assert [f.to_dict() for f in held] == [f.to_dict() for f in again]
