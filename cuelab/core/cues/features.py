@@ -479,7 +479,13 @@ def _start_forkserver() -> None:
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        fs.ensure_running()  # signal dispositions can only be changed from the main thread
+        # Dispositions can only be changed from the main thread; a SIGINT blocked in this
+        # thread is inherited through fork and exec all the same, and is never delivered.
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            fs.ensure_running()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
         return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -673,14 +679,17 @@ def _run_pool(
     def workers_now(text: str) -> None:
         note[0] = text
 
-    with _signals_held() as noted:
-        ctx = _mp_context()  # in this thread: the fork server starts with SIGINT ignored
+    parent = os.getpid()
 
-        def start_pool(n: int) -> cf.Executor:
-            return cf.ProcessPoolExecutor(
-                max_workers=n, mp_context=ctx, initializer=pool_worker_init,
-                initargs=(os.getpid(),),
-            )  # fmt: skip
+    def start_pool(n: int) -> cf.Executor:
+        # on the helpers' thread, and only once a helper will start: the fork server's
+        # imports cost about 1 s of CPU, which a busy machine takes from this process
+        return cf.ProcessPoolExecutor(
+            max_workers=n, mp_context=_mp_context(), initializer=pool_worker_init,
+            initargs=(parent,),
+        )  # fmt: skip
+
+    with _signals_held() as noted:
 
         def stop() -> bool:
             ctl.check()
