@@ -225,12 +225,13 @@ def workers(args: argparse.Namespace) -> dict[str, Any]:
                         seen.append(info.message)
 
                     n = None if name == "auto" else int(name)
+                    logged = len(shares)
                     start = time.perf_counter()
                     extract_many(paths, cache=cache, workers=n, control=JobControl(on_progress))
                     times[name].append(time.perf_counter() - start)
                     notes[name].append(seen[-1] if seen else "")
-                    if name != "auto" and shares:
-                        shares.pop()  # only auto's split is reported
+                    if name != "auto":
+                        del shares[logged:]  # only auto's split is reported
         finally:
             for proc in busy:
                 proc.terminate()
@@ -244,6 +245,10 @@ def workers(args: argparse.Namespace) -> dict[str, Any]:
         "median_s": {k: round(v, 2) for k, v in medians.items()},
         "range_s": {k: [round(min(v), 2), round(max(v), 2)] for k, v in times.items()},
         "auto_vs_best": round(medians["auto"] / best, 3),
+        # the same, repeat by repeat (settings of one repeat run back to back): steadier
+        # than the medians where other users' load drifts during the measurement
+        "auto_vs_best_paired_median": round(statistics.median(
+            a / min(o, t) for a, o, t in zip(times["auto"], times["1"], times["2"])), 3),
         "auto_ran": notes["auto"], "auto_split": shares,
     }  # fmt: skip
 

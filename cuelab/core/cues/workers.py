@@ -179,7 +179,9 @@ class _Helpers(threading.Thread):
     """Starts the helper pool off the caller's thread and feeds it one job per process.
 
     Every pool operation happens on this thread; the caller only sees messages on
-    ``out``: ``("online", n)``, ``("done", i, result, exc)``, ``("gone", exc)``.
+    ``out``: ``("spare", 0)`` (no idle core: none starts), ``("online", n)``,
+    ``("done", i, result, exc)``, ``("gone", exc)`` (the pool failed; jobs it held are
+    back in the queue).
     """
 
     def __init__(
