@@ -27,8 +27,9 @@ from cuelab.core.cues.features import (
     extract_many,
 )
 from cuelab.core.cues.workers import choose_workers, helper_pays, run_shared
-from cuelab.core.jobs import pool_worker_init
-from tests.core.cues.test_features import make_clips
+from cuelab.core.jobs import JobControl, pool_worker_init
+from cuelab.core.threads import usable_cores
+from tests.core.cues.test_features import harmonic, make_clips, write_clip
 
 
 def pace(
@@ -155,15 +156,23 @@ def _cache_bytes(root: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("workers", [2, None])
 def test_shared_extraction_writes_the_serial_cache_byte_for_byte(
-    clips: list[Path], serial: list[dict[str, Any]], tmp_path: Path, workers: int | None
+    tmp_path: Path, workers: int | None
 ) -> None:
+    """Auto here is a job big enough for a helper (whether one starts depends on the
+    idle cores now); ``2`` starts one whatever the load."""
+    clips = [write_clip(tmp_path / f"long{i}.wav", harmonic(110.0 + 15 * i, 5.0))
+             for i in range(8)]  # fmt: skip
+    assert choose_workers(clips).workers >= min(2, usable_cores())
     one = FeatureCache(tmp_path / "one")
     many = FeatureCache(tmp_path / "many")
-    extract_many(clips, cache=one, workers=1)
-    feats = extract_many([*clips, clips[0]], cache=many, workers=workers)
-    assert [f.to_dict() for f in feats] == [*serial, serial[0]]
+    serial = [f.to_dict() for f in extract_many(clips, cache=one, workers=1)]
+    notes: list[str] = []
+    control = JobControl(lambda info: notes.append(info.message))
+    feats = extract_many([*clips, clips[0]], cache=many, workers=workers, control=control)
+    assert [f.to_dict() for f in feats] == [*serial, serial[0]]  # input order, duplicate too
     assert _cache_bytes(many.root) == _cache_bytes(one.root)
     assert len(_cache_bytes(one.root)) == len(clips)
+    assert notes[-1] in ("1 worker", "2 workers")  # the progress line says how many ran
 
 
 def test_the_count_follows_the_job_not_a_measurement(clips: list[Path]) -> None:
