@@ -650,9 +650,9 @@ def _run_pool(
     """Extract ``jobs`` here and on up to ``n_workers - 1`` helper processes.
 
     This thread starts at once while the helpers start in the background and take jobs
-    from the same queue (:func:`~cuelab.core.cues.workers.run_shared`); with ``grow``
-    (the count was chosen, not given) helpers after the first start only while the
-    work left repays them.
+    from the same queue (:func:`~cuelab.core.cues.workers.run_shared`). With ``grow``
+    (the count was chosen, not given) helpers start only on cores that stay idle while
+    this thread extracts, and each after the first only while the work left repays it.
     ``finish`` and ``fail`` run in this thread, once per job.
 
     Ctrl-C and SIGTERM (in the main thread) are taken only between jobs; on one, the

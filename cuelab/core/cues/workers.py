@@ -65,8 +65,8 @@ def helper_pays(work_left_s: float, processes: int, start_s: float = POOL_START_
 
     A helper that is ready after ``start_s`` (+ :data:`POOL_WORKER_S` for its extractor)
     shares what is left from then on; it pays when, on free cores, it would still extract
-    for at least as long as its extractor took to build. On a busy machine it then costs
-    little: it takes fewer clips, and the caller never waits for it to start.
+    for at least as long as its extractor took to build. Whether the cores are free is
+    not this rule's business: :func:`run_shared` checks that before starting one.
     """
     ready = start_s + POOL_WORKER_S
     finish = (work_left_s + ready) / (processes + 1)
@@ -92,8 +92,8 @@ def choose_workers(paths: Sequence[audio.PathLike], *, cores: int | None = None)
 
     Nothing is measured (no wait before the first clip): the count is the largest whose
     last helper still repays its start on free cores (:func:`helper_pays`), at most one
-    per usable core and per file. How many of them really take clips is decided while
-    the job runs (:func:`run_shared`), so a loaded machine costs little.
+    per usable core and per file. How many of them start, and how many clips each
+    takes, is decided while the job runs (:func:`run_shared`).
     """
     from cuelab.core.threads import usable_cores
 
