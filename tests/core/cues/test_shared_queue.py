@@ -107,7 +107,7 @@ def test_a_late_slow_helper_takes_few_clips_and_changes_nothing(
     clips: list[Path], serial: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     got, settled, notes = _share(
-        clips, tmp_path, helper_delay_s=0.3, pause_s=0.3, caller_delay_s=0.1
+        clips, tmp_path, helper_delay_s=0.6, pause_s=0.3, caller_delay_s=0.1
     )
     assert sorted(settled) == list(range(len(clips)))  # each clip settled once
     assert [got[i][1].to_dict() for i in range(len(clips))] == serial  # identical, in order
