@@ -16,11 +16,13 @@ Modes:
 - ``threads``: evals with torch threads = the default policy, 1, and every core,
   alternated, ``--repeats`` times each; predictions must be identical.
 - ``workers``: feature extraction of ``--clips`` clips with 1, 2 and ``auto`` workers
-  (``extract_many``, fresh cache each time), alternated.
+  (``extract_many``, fresh cache each time), alternated; ``--load N`` runs N busy
+  processes meanwhile (a controlled "loaded" machine). The ambient load average
+  before is printed too: other users' processes count as well.
 
     .venv/bin/python benchmarks/eval_phases.py phases [--limit 12] [--conditions ...]
     .venv/bin/python benchmarks/eval_phases.py threads [--repeats 3]
-    .venv/bin/python benchmarks/eval_phases.py workers [--clips 50] [--repeats 3]
+    .venv/bin/python benchmarks/eval_phases.py workers [--clips 50] [--repeats 3] [--load N]
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ PROTOCOL = (
 
 def one_eval(model: Path, limit: int, conditions: str, plots: bool, out: Path) -> dict[str, Any]:
     """Run one eval + report and return its phase spans (seconds from the start)."""
-    from cuelab.core.cues.feature_cache import FeatureCache
+    from cuelab.core.cues import FeatureCache
     from cuelab.core.jobs import JobControl, ProgressInfo
     from cuelab.core.models.registry import load_model
     from cuelab.core.reports.build import build_report
@@ -158,19 +160,49 @@ def threads(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _busy(n: int) -> list[subprocess.Popen[bytes]]:
+    """``n`` processes that each keep one core busy: a controlled "loaded machine".
+
+    Each in its own session, as another user's program would be: Linux schedules a
+    session's processes as one group (autogroup), so busy processes in this session
+    would only compete with the measured ones inside its own share.
+    """
+    code = "while True: pass"
+    return [
+        subprocess.Popen([sys.executable, "-c", code], start_new_session=True) for _ in range(n)
+    ]
+
+
 def workers(args: argparse.Namespace) -> dict[str, Any]:
+    """1 / 2 / auto feature workers, alternated, with ``--load`` busy processes beside.
+
+    Runs against whichever ``cuelab`` is on the path (``PYTHONPATH=OLD_TREE`` for a
+    "before"). What auto ran is read from the progress line (its last note), and, where
+    the tree logs it, how the clips were shared between this process and its helpers.
+    """
+    import logging
     import os
 
     import numpy as np
     import soundfile as sf
 
-    from cuelab.core.cues.feature_cache import FeatureCache
-    from cuelab.core.cues.feature_pool import extract_many
-    from cuelab.core.cues.workers import choose_workers
+    from cuelab.core.cues import FeatureCache, extract_many
+    from cuelab.core.jobs import JobControl, ProgressInfo
 
+    shares: list[str] = []
+
+    class _Shares(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("shared queue"):
+                shares.append(record.getMessage())
+
+    logger = logging.getLogger("cuelab.core.cues.workers")
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(_Shares())
     rng = np.random.default_rng(0)
     times: dict[str, list[float]] = {"1": [], "2": [], "auto": []}
-    autos: list[int] = []
+    notes: dict[str, list[str]] = {k: [] for k in times}
+    ambient = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
         for i in range(args.clips):
@@ -180,22 +212,44 @@ def workers(args: argparse.Namespace) -> dict[str, Any]:
             sf.write(path, x.astype(np.float32), 16000)
             paths.append(path)
         extract_many(paths[:1], workers=1)  # openSMILE set-up in this process
-        for rep in range(args.repeats):
-            names = list(times) if rep % 2 == 0 else list(reversed(times))
-            for name in names:
-                cache = FeatureCache(Path(tmp) / f"cache-{rep}-{name}")
-                if name == "auto":
-                    autos.append(choose_workers(paths).workers)
-                n = None if name == "auto" else int(name)
-                start = time.perf_counter()
-                extract_many(paths, cache=cache, workers=n)
-                times[name].append(time.perf_counter() - start)
+        busy = _busy(args.load)
+        try:
+            time.sleep(1.0 if args.load else 0.0)  # let the load take the cores
+            for rep in range(args.repeats):
+                names = list(times) if rep % 2 == 0 else list(reversed(times))
+                for name in names:
+                    cache = FeatureCache(Path(tmp) / f"cache-{rep}-{name}")
+                    seen: list[str] = []
+
+                    def on_progress(info: ProgressInfo, seen: list[str] = seen) -> None:
+                        seen.append(info.message)
+
+                    n = None if name == "auto" else int(name)
+                    logged = len(shares)
+                    start = time.perf_counter()
+                    extract_many(paths, cache=cache, workers=n, control=JobControl(on_progress))
+                    times[name].append(time.perf_counter() - start)
+                    notes[name].append(seen[-1] if seen else "")
+                    if name != "auto":
+                        del shares[logged:]  # only auto's split is reported
+        finally:
+            for proc in busy:
+                proc.terminate()
+                proc.wait()
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    best = min(medians.values())
     return {
-        "clips": args.clips, "seconds": args.seconds,
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "median_s": {k: round(statistics.median(v), 2) for k, v in times.items()},
+        "clips": args.clips, "seconds": args.seconds, "load": args.load, "cores": os.cpu_count(),
+        "ambient_load_average_before": ambient,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "median_s": {k: round(v, 2) for k, v in medians.items()},
         "range_s": {k: [round(min(v), 2), round(max(v), 2)] for k, v in times.items()},
-        "auto_chose": autos,
+        "auto_vs_best": round(medians["auto"] / best, 3),
+        # the same, repeat by repeat (settings of one repeat run back to back): steadier
+        # than the medians where other users' load drifts during the measurement
+        "auto_vs_best_paired_median": round(statistics.median(
+            a / min(o, t) for a, o, t in zip(times["auto"], times["1"], times["2"])), 3),
+        "auto_ran": notes["auto"], "auto_split": shares,
     }  # fmt: skip
 
 
@@ -209,6 +263,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clips", type=int, default=50, help="workers mode: clips")
     parser.add_argument("--seconds", type=float, default=3.0, help="workers mode: clip length")
+    parser.add_argument(
+        "--load", type=int, default=0, help="workers mode: busy processes run beside (0: none)"
+    )
     args = parser.parse_args()
     result = {"phases": phases, "threads": threads, "workers": workers}[args.mode](args)
     print(json.dumps(result))

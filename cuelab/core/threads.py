@@ -39,7 +39,7 @@ def usable_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def _cpu_times() -> tuple[int, int] | None:
+def cpu_times() -> tuple[int, int] | None:
     """(idle, total) jiffies of all CPUs from /proc/stat, or None where there is none."""
     try:
         with open("/proc/stat", encoding="ascii") as fh:
@@ -60,10 +60,10 @@ def idle_cores(window_s: float = 0.15, cores: int | None = None) -> float:
     """
     machine = os.cpu_count() or 1
     mine = cores if cores is not None else usable_cores()
-    first = _cpu_times()
+    first = cpu_times()
     if first is not None:
         time.sleep(window_s)
-        second = _cpu_times()
+        second = cpu_times()
         if second is not None and second[1] > first[1]:
             share = (second[0] - first[0]) / (second[1] - first[1])
             return max(0.0, min(float(mine), share * machine))

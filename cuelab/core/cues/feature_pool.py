@@ -18,11 +18,12 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from cuelab.core.audio import io as audio
 from cuelab.core.cues.extract import ClipFeatures, FeatureConfig, extract_clip
 from cuelab.core.cues.feature_cache import FeatureCache, cache_key, checked_hit
-from cuelab.core.cues.workers import choose_workers
+from cuelab.core.cues.workers import choose_workers, run_shared
 from cuelab.core.errors import AudioError, CueLabError, FeatureError
 from cuelab.core.jobs import JobControl, pool_worker_init
 
@@ -85,7 +86,13 @@ def _start_forkserver() -> None:
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        fs.ensure_running()  # signal dispositions can only be changed from the main thread
+        # Dispositions can only be changed from the main thread; a SIGINT blocked in this
+        # thread is inherited through fork and exec all the same, and is never delivered.
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            fs.ensure_running()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
         return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -157,9 +164,10 @@ def _extract_many(
 ) -> list[ClipFeatures | None]:
     """Features of many files, in input order, on the cores that pay.
 
-    Cache hits are served first, in this process; misses run in a process
-    pool (``workers`` processes, default what pays for itself now, see
-    :func:`choose_workers`; ``workers=1`` runs in-process). Each result is
+    Cache hits are served first, in this process; misses run in this process
+    and, with ``workers`` > 1, on up to ``workers - 1`` helper processes that
+    take clips from the same queue (default: as many as the job repays, see
+    :func:`choose_workers`; ``workers=1`` runs in-process only). Each result is
     cached as soon as it arrives, so a cancelled or failed run loses nothing
     already computed. Files with the
     same content are extracted once.
@@ -168,7 +176,8 @@ def _extract_many(
         paths: audio files.
         config: the feature configuration.
         cache: where to look up and store features, or None for no cache.
-        workers: number of processes, or None to decide (:func:`choose_workers`).
+        workers: processes extracting, this one included, or None to decide
+            (:func:`choose_workers`).
         control: progress (one ``advance`` per clip) and cancellation.
         max_seconds: longest accepted clip.
 
@@ -226,12 +235,13 @@ def _extract_many(
             results[i] = feats
         ctl.advance(len(idxs), note[0])
 
-    if workers is None:
-        workers = choose_workers([_job_path(job) for job in jobs.values()]).workers if jobs else 1
-    n_workers = max(1, min(workers, len(jobs)))
-    note[0] = f"{n_workers} worker" + ("" if n_workers == 1 else "s")
+    todo = list(jobs.values())
+    choice = choose_workers([_job_path(job) for job in todo]) if workers is None and todo else None
+    most = choice.workers if choice is not None else (workers or 1)
+    n_workers = max(1, min(most, len(todo)))
+    note[0] = "1 worker"
     if n_workers <= 1:
-        for job in jobs.values():
+        for job in todo:
             ctl.check()
             try:
                 feats = extract_clip(job[1], config, max_seconds=max_seconds)
@@ -240,7 +250,9 @@ def _extract_many(
                 continue
             finish(job, feats)
     else:
-        _run_pool(list(jobs.values()), config, max_seconds, n_workers, ctl, finish, fail)
+        work_s = choice.work_s if choice is not None else (1.0,) * len(todo)
+        _run_pool(todo, work_s, config, max_seconds, n_workers, ctl, finish, fail, note,
+                  grow=choice is not None)  # fmt: skip
     missing = [i for i, r in enumerate(results) if r is None and i not in (errors or {})]
     if missing:  # every position is filled by a hit, a job or an error
         raise FeatureError("internal error: some clips got no features")
@@ -249,57 +261,67 @@ def _extract_many(
 
 def _run_pool(
     jobs: list[_Job],
+    work_s: Sequence[float],
     config: FeatureConfig,
     max_seconds: float | None,
     n_workers: int,
     ctl: JobControl,
     finish: Callable[[_Job, ClipFeatures], None],
     fail: Callable[[list[int], CueLabError], None],
+    note: list[str],
+    *,
+    grow: bool,
 ) -> None:
-    """Run ``jobs`` in a process pool, calling ``finish`` as each completes.
+    """Extract ``jobs`` here and on up to ``n_workers - 1`` helper processes.
 
-    Cancellation is polled every 0.1 s; on it (or on any error) queued jobs
-    are cancelled and the pool is shut down without waiting for them.
+    This thread starts at once while the helpers start in the background and take jobs
+    from the same queue (:func:`~cuelab.core.cues.workers.run_shared`). With ``grow``
+    (the count was chosen, not given) helpers start only on cores that stay idle while
+    this thread extracts, and each after the first only while the work left repays it.
+    ``finish`` and ``fail`` run in this thread, once per job.
 
-    Ctrl-C and SIGTERM (in the main thread) are taken only between waits: an
-    interrupt raised inside :func:`concurrent.futures.wait` can leave a future's
-    lock held, and the pool's shutdown then waits for it for ever. On one, the
-    workers are stopped and joined (none left starting up, none outliving the
-    run), and the signal is raised again once the pool is gone.
+    Ctrl-C and SIGTERM (in the main thread) are taken only between jobs; on one, the
+    helpers are stopped and joined (none left starting up, none outliving the run),
+    and the signal is raised again once they are gone.
     """
+
+    def task(i: int) -> tuple[Callable[..., ClipFeatures], tuple[Any, ...]]:
+        return _extract_job, (jobs[i][1], config, max_seconds)
+
+    def settle(i: int, feats: ClipFeatures | None, exc: BaseException | None) -> None:
+        job = jobs[i]
+        if exc is None and feats is not None:
+            finish(job, feats)
+        elif isinstance(exc, (AudioError, FeatureError)):
+            fail(job[0], exc)
+        elif isinstance(exc, cf.process.BrokenProcessPool):
+            raise FeatureError(
+                f"{_job_path(job)}: a feature worker process died ({type(exc).__name__})"
+            ) from exc
+        elif exc is not None:
+            raise exc
+
+    def workers_now(text: str) -> None:
+        note[0] = text
+
+    parent = os.getpid()
+
+    def start_pool(n: int) -> cf.Executor:
+        # on the helpers' thread, and only once a helper will start: the fork server's
+        # imports cost about 1 s of CPU, which a busy machine takes from this process
+        return cf.ProcessPoolExecutor(
+            max_workers=n, mp_context=_mp_context(), initializer=pool_worker_init,
+            initargs=(parent,),
+        )  # fmt: skip
+
     with _signals_held() as noted:
-        pool = cf.ProcessPoolExecutor(
-            max_workers=n_workers,
-            mp_context=_mp_context(),
-            initializer=pool_worker_init,
-            initargs=(os.getpid(),),
-        )
-        clean = False
-        try:
-            pending = {pool.submit(_extract_job, job[1], config, max_seconds): job for job in jobs}
-            while pending and not noted:
-                done, _ = cf.wait(pending, timeout=0.1, return_when=cf.FIRST_COMPLETED)
-                for fut in done:
-                    job = pending.pop(fut)
-                    try:
-                        feats = fut.result()
-                    except cf.process.BrokenProcessPool as exc:
-                        raise FeatureError(
-                            f"{_job_path(job)}: a feature worker process died ({type(exc).__name__})"
-                        ) from exc
-                    except (AudioError, FeatureError) as exc:
-                        fail(job[0], exc)
-                        continue
-                    finish(job, feats)
-                ctl.check()
-            clean = not noted
-        finally:
-            if noted:
-                for proc in list((getattr(pool, "_processes", None) or {}).values()):
-                    proc.terminate()
-                pool.shutdown(wait=True, cancel_futures=True)
-            else:
-                pool.shutdown(wait=clean, cancel_futures=not clean)
+
+        def stop() -> bool:
+            ctl.check()
+            return bool(noted)
+
+        run_shared(work_s, task, settle, helpers=n_workers - 1, start_pool=start_pool,
+                   stop=stop, on_workers=workers_now, grow=grow)  # fmt: skip
 
 
 def _extract_job(
