@@ -8,6 +8,7 @@ from typing import Any
 
 from cuelab.cli.common import add_label_score_argument, add_remote_arguments, json_line
 from cuelab.core.models.base import DEVICE_CHOICES, QUANT_CHOICES, Sampling
+from cuelab.core.models.capabilities import has_label_texts, is_served
 
 THINK_FAMILY = "audio-flamingo-3"
 #: The most characters of a generated answer printed on the terminal (``--json`` prints
@@ -241,9 +242,8 @@ def _token_text(args: argparse.Namespace, concepts: Any) -> str | None:
 def _prompt(model: Any, task: Any, labels: Any, tokens: str | None) -> Any:
     """The exact prompt text, or for a served model the request's messages (audio left out)."""
     text = model.prompt_text(task, labels, tokens)
-    messages = getattr(model, "request_messages", None)
-    if text is None and callable(messages):
-        return messages(task, labels, tokens)
+    if text is None and is_served(model):
+        return model.request_messages(task, labels, tokens)
     return text
 
 
@@ -329,12 +329,10 @@ def run(args: argparse.Namespace) -> int:
                 unparsed=prediction.unparsed,
                 prompt=_prompt(model, task, labels, tokens),
             )
-        prompts = getattr(model, "label_prompts", None)
-        if callable(prompts) and not args.generate:
-            record["prompts"] = prompts(labels)  # label -> the text it was scored with
-        note = getattr(model, "token_note", None)
-        if callable(note):
-            record["tokens_note"] = note()
+        if has_label_texts(model) and not args.generate:
+            record["prompts"] = model.label_prompts(labels)  # label -> the text it was scored with
+        if has_label_texts(model):
+            record["tokens_note"] = model.token_note()
     finally:
         model.unload()  # a worker process or GPU memory is freed whatever happens
     if args.json:

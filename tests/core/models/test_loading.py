@@ -11,7 +11,7 @@ import pytest
 
 from cuelab.core.errors import ModelError
 from cuelab.core.models import loading
-from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt
+from cuelab.core.models.base import Clip, LoadOptions
 from cuelab.core.models.registry import (
     DEMO_REFERENCE,
     REGISTRY,
@@ -19,6 +19,7 @@ from cuelab.core.models.registry import (
     load_model,
     parse_spec,
 )
+from cuelab.core.tasks.prompts import TaskPrompt
 
 
 def test_parse_spec() -> None:
