@@ -26,10 +26,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt  # noqa: E402
+from cuelab.core.models.base import Clip, LoadOptions  # noqa: E402
 from cuelab.core.models.isolated.adapter import ContrastiveWorkerAdapter  # noqa: E402
 from cuelab.core.models.isolated.client import WorkerCommand  # noqa: E402
 from cuelab.core.models.isolated.worker import protocol  # noqa: E402
+from cuelab.core.tasks.prompts import TaskPrompt  # noqa: E402
 
 HANDLERS = Path(__file__).resolve().parent / "worker_handlers"
 LABELS = ("angry", "happy", "neutral", "sad")

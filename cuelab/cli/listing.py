@@ -27,7 +27,8 @@ CONDITION_FORMS: dict[str, str] = {
     "invert:CONCEPT": "one concept inverted, the others kept",
 }
 
-#: One line per model family (the registry holds the names; a test checks every one is here).
+#: One line per in-process model family (the registry holds the names; a test checks every
+#: one is here); an isolated family's line is its recipe's ``summary``.
 FAMILY_NOTES: dict[str, str] = {
     "qwen2-audio": "Qwen2-Audio-7B-Instruct, in-process (transformers); FOLDER or HUB_ID",
     "qwen2.5-omni": "Qwen2.5-Omni thinker, in-process (transformers); FOLDER or HUB_ID",
@@ -36,14 +37,6 @@ FAMILY_NOTES: dict[str, str] = {
     "reference": "small eGeMAPS + token classifier (bare `reference` = the shipped demo one)",
     "oracle": "answers with the manifest's ground truth (upper bound); `oracle:-`",
     "openai": "a model behind OpenAI-compatible servers: openai:URL[,URL...][#MODEL]",
-    "ms-clap": "Microsoft CLAP, isolated worker (cuelab env create ms-clap)",
-    "laion-clap": "LAION-CLAP, isolated worker (cuelab env create laion-clap)",
-    "mga-clap": "MGA-CLAP, isolated worker (cuelab env create mga-clap)",
-    "paraclap": "ParaCLAP (paralinguistic CLAP), isolated worker",
-    "pengi": "Pengi, isolated worker (cuelab env create pengi)",
-    "ltu-as": "LTU-AS, isolated worker (cuelab env create ltu-as; free-text answers)",
-    "kimi-audio": "Kimi-Audio, isolated worker (transformers 4.49 remote code)",
-    "step-audio-2-mini": "Step-Audio 2 mini, isolated worker (its own remote code)",
 }
 
 MATCHERS: dict[str, str] = {
@@ -65,9 +58,11 @@ SSEU_TASKS: dict[str, str] = {
 
 def families() -> list[tuple[str, str]]:
     """(family, description) for every registered model family."""
+    from cuelab.core.models.isolated.recipes import RECIPES
     from cuelab.core.models.registry import families as registered
 
-    return [(f, FAMILY_NOTES.get(f, "model family")) for f in registered()]
+    notes = {**FAMILY_NOTES, **{f: r.summary for f, r in RECIPES.items() if r.summary}}
+    return [(f, notes.get(f, "model family")) for f in registered()]
 
 
 def conditions() -> list[tuple[str, str]]:

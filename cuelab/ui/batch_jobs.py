@@ -23,6 +23,7 @@ from PySide6.QtGui import QImage
 
 from cuelab.core.errors import CueLabError, ModelError
 from cuelab.core.jobs import JobControl, pool_worker_init
+from cuelab.core.models.capabilities import ScoreRequest
 from cuelab.core.runs import RunConfig, RunConfigError
 from cuelab.ui.session import Session
 from cuelab.ui.workers import Job
@@ -90,10 +91,13 @@ class SharedAdapter:
         return getattr(self._adapter, name)
 
     def score_labels(self, *args: Any, **kwargs: Any) -> Any:
+        return self.score(ScoreRequest.from_prompt(*args, **kwargs))
+
+    def score(self, request: ScoreRequest) -> Any:
         with self._session.model_lock:
             if self._session.model is not self._adapter:
                 raise ModelError("the model was replaced in the window during the run; resume it")
-            return self._adapter.score_labels(*args, **kwargs)
+            return self._adapter.score(request)
 
     def unload(self) -> None:
         """The window owns the model."""

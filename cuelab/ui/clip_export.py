@@ -136,7 +136,7 @@ def prompt_variants(session: Session) -> list[tuple[str, str]]:
     out = []
     for name, tokens in variants:
         shown = None
-        if s.model is not None and hasattr(s.model, "prompt_text"):
+        if s.model is not None:  # every adapter has prompt_text (None: no text prompt)
             shown = s.model.prompt_text(s.task, labels, tokens)
         out.append((name, shown if shown is not None else s.task.render(labels, tokens)))
     return out

@@ -162,9 +162,11 @@ def test_list_prints_one_line_each(what: str, capsys: pytest.CaptureFixture[str]
     names = [i["name"] for i in items]
     if what == "families":
         from cuelab.cli.listing import FAMILY_NOTES
+        from cuelab.core.models.isolated.recipes import RECIPES
         from cuelab.core.models.registry import families
 
-        assert names == families() and set(FAMILY_NOTES) == set(families())
+        assert names == families() and set(FAMILY_NOTES) | set(RECIPES) == set(families())
+        assert all(r.summary for r in RECIPES.values())  # each isolated family's line
     if what == "tasks":
         from cuelab.core.tasks.prompts import TASKS
 

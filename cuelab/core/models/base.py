@@ -2,67 +2,50 @@
 
 Adapters are loaded lazily through :mod:`cuelab.core.models.registry`, so this
 module stays free of torch and transformers: the GUI imports it at start-up.
-The shapes here (``Clip`` in, ``Prediction`` out, one prediction per token
-variant) are what the runner, the CLI and the window rely on.
+The shapes (``Clip`` in, ``Prediction`` out, one prediction per token variant,
+defined in :mod:`cuelab.core.models.shapes` and importable from here) are what
+the runner, the CLI and the window rely on. What a family can
+do beyond scoring, and the requests the engines send, are in
+:mod:`cuelab.core.models.capabilities`; the task prompts are the tasks' own
+(:mod:`cuelab.core.tasks.prompts`), seen here only as a
+:class:`~cuelab.core.models.capabilities.PromptTemplate`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
-
-import numpy as np
+from dataclasses import dataclass
+from typing import ClassVar
 
 from cuelab.core.errors import ModelError
+from cuelab.core.models.capabilities import (
+    Capability,
+    GenerateRequest,
+    PromptTemplate,
+    ScoreRequest,
+    generates,
+)
+from cuelab.core.models.shapes import Clip, Generation, Prediction, Sampling
 
-if TYPE_CHECKING:
-    from cuelab.core.cues.extract import ClipFeatures
-
-#: The default label set of a task prompt: IEMOCAP's four classes.
-DEFAULT_LABELS: tuple[str, ...] = ("angry", "happy", "neutral", "sad")
+__all__ = [
+    "DEVICE_CHOICES",
+    "LABEL_SCORES",
+    "QUANT_CHOICES",
+    "Clip",
+    "Generation",
+    "LoadOptions",
+    "ModelAdapter",
+    "Prediction",
+    "Sampling",
+    "check_label_score",
+]
 
 #: How a label's continuation is ranked (see :attr:`LoadOptions.label_score`).
 LABEL_SCORES = ("sum", "mean")
 
 QUANT_CHOICES = ("auto", "nf4", "8bit", "bf16", "fp16", "fp32")
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
-
-
-@dataclass(frozen=True)
-class TaskPrompt:
-    """An instruction with and without concept tokens: what an adapter is asked.
-
-    The task layer fills it from template files (:func:`cuelab.core.tasks.prompts.load_task`,
-    :mod:`cuelab.core.tasks.sseu.prompts`); adapters only render it.
-
-    Attributes:
-        name: task name (``ser``).
-        audio_only: template with ``{labels}``.
-        with_tokens: template with ``{labels}`` and ``{tokens}``; it should start with the
-            audio-only text so that token variants share a prefix.
-        labels: the default label set.
-    """
-
-    name: str
-    audio_only: str
-    with_tokens: str
-    labels: tuple[str, ...] = DEFAULT_LABELS
-
-    def render(self, labels: Sequence[str] | None = None, token_text: str | None = None) -> str:
-        """Return the instruction text for ``labels``, with the token line when given."""
-        label_text = ", ".join(labels if labels is not None else self.labels)
-        if token_text is None or not token_text.strip():
-            return self.audio_only.format(labels=label_text)
-        return self.with_tokens.format(labels=label_text, tokens=token_text.strip())
-
-    def digest(self) -> str:
-        """A short hash of the templates, for run provenance and cache keys."""
-        text = "\x00".join((self.name, self.audio_only, self.with_tokens))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass
@@ -118,109 +101,18 @@ def check_label_score(value: str) -> str:
     return value
 
 
-@dataclass(frozen=True)
-class Sampling:
-    """Seeded sampling for free generation; ``None`` in its place means greedy decoding.
-
-    Greedy answers do not depend on a seed, so several seeds of a greedy run repeat one
-    answer. Sampling draws a different answer per seed, which is what a spread over seeds
-    measures; the seed makes each draw reproducible.
-
-    Attributes:
-        temperature: softmax temperature (> 0).
-        top_p: nucleus mass kept (0 < top_p <= 1); top-k filtering is off.
-        seed: seeds the draw (>= 0); the same seed gives the same text.
-    """
-
-    temperature: float = 0.7
-    top_p: float = 0.9
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise ModelError(f"sampling temperature must be above 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ModelError(f"sampling top_p must be in (0, 1], got {self.top_p}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ModelError(f"sampling seed must be an integer, got {self.seed!r}")
-        if not 0 <= self.seed < 2**64:
-            raise ModelError(f"sampling seed must be in [0, 2**64), got {self.seed}")
-
-    def describe(self) -> dict[str, object]:
-        """The decoding parameters, for run records and JSON output."""
-        return {"decoding": "sampling", "temperature": self.temperature, "top_p": self.top_p}
-
-
-@dataclass
-class Clip:
-    """One audio clip to analyse.
-
-    Attributes:
-        audio: mono float32 samples at ``sr``.
-        sr: sample rate (16 kHz everywhere in CueLab).
-        utt_id: the clip's id in its manifest (or the file name).
-        features: eGeMAPS features from :mod:`cuelab.core.cues.extract`, when already computed;
-            adapters that need them compute them otherwise.
-        meta: the manifest row (label, transcript, gender, ...).
-    """
-
-    audio: np.ndarray
-    sr: int = 16000
-    utt_id: str = ""
-    features: ClipFeatures | None = None
-    meta: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Prediction:
-    """A model's answer for one clip under one prompt variant.
-
-    Attributes:
-        label: the chosen label, or None when a free answer did not parse.
-        probs: a probability per label (empty for free generation).
-        raw_output: the generated text, when the answer was generated.
-        unparsed: True when a generated answer named no label; it is counted, never guessed.
-        scoring: how this answer was reached, when the adapter chooses per answer (a remote
-            model: ``first-token``, ``continuation``, ``generate``...); else the adapter's
-            :attr:`ModelAdapter.scoring_method`.
-        finish_reason: how a generated answer ended (``stop``, ``length``; "" when scored).
-    """
-
-    label: str | None
-    probs: dict[str, float]
-    raw_output: str | None = None
-    unparsed: bool = False
-    scoring: str = ""
-    finish_reason: str = ""
-
-
-@dataclass(frozen=True)
-class Generation:
-    """A generated answer with how it ended.
-
-    Attributes:
-        text: the answer, stripped.
-        finish_reason: ``stop`` (end of turn or a stop string), ``length`` (the token
-            limit), or "" when the family does not say.
-        tokens: generated tokens (0 when unknown).
-        prompt: the exact text the model was given, audio placeholder unexpanded.
-        decoding: every generation parameter actually used.
-    """
-
-    text: str
-    finish_reason: str = ""
-    tokens: int = 0
-    prompt: str = ""
-    decoding: dict[str, object] = field(default_factory=dict)
-
-
 class ModelAdapter(ABC):
     """One model family: load, score a closed label set, optionally generate.
 
-    Subclasses set ``family`` and implement :meth:`load` and :meth:`score_labels`.
+    Subclasses set ``family``, declare what else they can do in ``provides`` (see
+    :mod:`cuelab.core.models.capabilities`) and implement :meth:`load` and
+    :meth:`score`. The older call shapes (:meth:`score_labels`, :meth:`generate_full`)
+    build the request and stay for callers that hold a task prompt.
     """
 
     family: ClassVar[str] = ""
+    #: What the family can do; checked against its methods by the capability tests.
+    provides: ClassVar[frozenset[Capability]] = frozenset({Capability.SCORE})
     #: How the adapter scores labels, for the predictions' ``scoring`` column.
     scoring_method: ClassVar[str] = ""
     #: Keys of :meth:`describe` that are recorded but may change on resume (endpoints).
@@ -237,14 +129,24 @@ class ModelAdapter(ABC):
         """Load the model found at ``location`` (a folder or a cached hub id)."""
 
     @abstractmethod
+    def score(self, request: ScoreRequest) -> list[Prediction]:
+        """Score ``request.labels`` for its clip once per token variant.
+
+        All variants share the clip's prefix (audio + ``request.shared``), which an
+        adapter that can encodes once.
+
+        Returns:
+            One prediction per variant, in order.
+        """
+
     def score_labels(
         self,
         clip: Clip,
-        task: TaskPrompt,
+        task: PromptTemplate,
         labels: Sequence[str],
         token_texts: Sequence[str | None],
     ) -> list[Prediction]:
-        """Score ``labels`` for ``clip`` once per token variant.
+        """Score ``labels`` for ``clip`` once per token variant (:meth:`score`'s request).
 
         Args:
             clip: the audio.
@@ -256,11 +158,12 @@ class ModelAdapter(ABC):
         Returns:
             One prediction per entry of ``token_texts``, in order.
         """
+        return self.score(ScoreRequest.from_prompt(clip, task, labels, token_texts))
 
     def generate(
         self,
         clip: Clip,
-        task: TaskPrompt,
+        task: PromptTemplate,
         token_text: str | None,
         max_new_tokens: int = 128,
         sampling: Sampling | None = None,
@@ -281,7 +184,7 @@ class ModelAdapter(ABC):
     def generate_full(
         self,
         clip: Clip,
-        task: TaskPrompt,
+        task: PromptTemplate,
         token_text: str | None,
         max_new_tokens: int = 128,
         sampling: Sampling | None = None,
@@ -289,13 +192,17 @@ class ModelAdapter(ABC):
     ) -> Generation:
         """A free answer with its prompt, decoding, finish reason and token count.
 
-        Families that generate implement this; ``stop`` strings are honoured only by
-        those that support them (remote servers). The default cannot generate.
+        Families that declare :attr:`Capability.GENERATE` answer it (their ``complete``);
+        ``stop`` strings are honoured only by those that support them (remote servers).
         """
-        raise ModelError(f"model family {self.family!r} cannot generate free text")
+        if not generates(self):
+            raise ModelError(f"model family {self.family!r} cannot generate free text")
+        request = GenerateRequest.from_prompt(clip, task, token_text, max_new_tokens,
+                                              sampling, stop)  # fmt: skip
+        return self.complete(request)
 
     def prompt_text(
-        self, task: TaskPrompt, labels: Sequence[str], token_text: str | None
+        self, task: PromptTemplate, labels: Sequence[str], token_text: str | None
     ) -> str | None:
         """The exact text the model is given for a variant (None: no text prompt)."""
         return None

@@ -13,7 +13,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import Clip, LoadOptions, ModelAdapter, Prediction, TaskPrompt
+from cuelab.core.models.base import Clip, LoadOptions, ModelAdapter, Prediction
+from cuelab.core.models.capabilities import (
+    Capability,
+    ScoreRequest,
+    SimilarityRequest,
+    SimilarityResult,
+)
 from cuelab.core.models.loading import Checkpoint, load_pretrained, resolve_location
 
 LABEL_TEMPLATE = "a person speaking in a {label} voice"
@@ -32,6 +38,7 @@ class ClapAdapter(ModelAdapter):
 
     family: ClassVar[str] = "clap"
     scoring_method: ClassVar[str] = "similarity"
+    provides: ClassVar[frozenset[Capability]] = frozenset({Capability.SCORE, Capability.SIMILARITY})
     skip_modules: ClassVar[tuple[str, ...]] = ("audio_model", "audio_projection", "text_projection")
 
     def __init__(
@@ -61,16 +68,11 @@ class ClapAdapter(ModelAdapter):
         model, device, quant = load_pretrained(ClapModel, checkpoint, options, cls.skip_modules)
         return cls(model, processor, checkpoint, device, quant)
 
-    def score_labels(
-        self,
-        clip: Clip,
-        task: TaskPrompt,
-        labels: Sequence[str],
-        token_texts: Sequence[str | None],
-    ) -> list[Prediction]:
+    def score(self, request: ScoreRequest) -> list[Prediction]:
         """Zero-shot probabilities; identical for every token variant (see the class doc)."""
         import torch
 
+        clip, labels, token_texts = request.clip, request.labels, request.token_texts
         texts = [self.label_template.format(label=label) for label in labels]
         logits = self._forward(clip, texts).logits_per_audio[0].float()
         probs = torch.softmax(logits, dim=-1).tolist()
@@ -80,6 +82,10 @@ class ClapAdapter(ModelAdapter):
     def score_sseu(
         self, clip: Clip, scenes: Sequence[str], events: Sequence[str]
     ) -> tuple[dict[str, float], dict[str, float]]:
+        """:meth:`similarity` for ``scenes`` and ``events``."""
+        return self.similarity(SimilarityRequest(clip, tuple(scenes), tuple(events)))
+
+    def similarity(self, request: SimilarityRequest) -> SimilarityResult:
         """Zero-shot scene probabilities and event confidences for one clip.
 
         Scenes are exclusive: a softmax over CLAP's scaled similarities (its trained
@@ -94,6 +100,7 @@ class ClapAdapter(ModelAdapter):
         """
         import torch
 
+        clip, scenes, events = request.clip, request.scenes, request.events
         if not scenes and not events:
             return {}, {}
         texts = [self.scene_template.format(label=label_words(s)) for s in scenes]

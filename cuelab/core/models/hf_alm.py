@@ -31,8 +31,13 @@ from cuelab.core.models.base import (
     ModelAdapter,
     Prediction,
     Sampling,
-    TaskPrompt,
     check_label_score,
+)
+from cuelab.core.models.capabilities import (
+    Capability,
+    GenerateRequest,
+    PromptTemplate,
+    ScoreRequest,
 )
 from cuelab.core.models.loading import Checkpoint, load_pretrained, resolve_location
 from cuelab.core.models.scoring import (
@@ -71,6 +76,7 @@ class AudioLMAdapter(ModelAdapter):
     end_of_turn: ClassVar[str] = "<|im_end|>"
     #: The summed log-probability of the label's tokens and the end of turn.
     scoring_method: ClassVar[str] = "continuation"
+    provides: ClassVar[frozenset[Capability]] = frozenset({Capability.SCORE, Capability.GENERATE})
 
     def __init__(
         self, model: Any, processor: Any, checkpoint: Checkpoint, device: str, quant: str
@@ -190,13 +196,7 @@ class AudioLMAdapter(ModelAdapter):
 
     # ----- scoring -----------------------------------------------------------------
 
-    def score_labels(
-        self,
-        clip: Clip,
-        task: TaskPrompt,
-        labels: Sequence[str],
-        token_texts: Sequence[str | None],
-    ) -> list[Prediction]:
+    def score(self, request: ScoreRequest) -> list[Prediction]:
         """Closed-set probabilities for each token variant (see the module docstring).
 
         ``label_score`` ``sum`` (the default) ranks labels by the summed log-probability
@@ -205,13 +205,14 @@ class AudioLMAdapter(ModelAdapter):
         ``--scoring first-token`` / ``generate`` take the served models' other methods
         (:mod:`cuelab.core.models.scoring_modes`).
         """
+        labels = request.labels
         if self.scoring == "first-token":
-            return first_token_predictions(self, clip, task, labels, token_texts)
+            return first_token_predictions(self, request)
         if self.scoring == "generate":
-            return generated_predictions(self, clip, task, labels, token_texts)
-        sums = self.label_logprobs(clip, task, labels, token_texts)
+            return generated_predictions(self, request)
+        sums = self.request_logprobs(request)
         if self.label_score == "mean":
-            lengths = self.label_lengths(task, labels, token_texts)
+            lengths = self.request_lengths(request)
             sums = [[s / n for s, n in zip(row, ns)] for row, ns in zip(sums, lengths)]
         tag = "continuation" if self.label_score == "sum" else "continuation-mean"
         predictions = []
@@ -222,11 +223,18 @@ class AudioLMAdapter(ModelAdapter):
         return predictions
 
     def label_lengths(
-        self, task: TaskPrompt, labels: Sequence[str], token_texts: Sequence[str | None]
+        self, task: PromptTemplate, labels: Sequence[str], token_texts: Sequence[str | None]
     ) -> list[list[int]]:
         """Tokens scored per label (its own and the end of turn), ``[variant][label]``."""
-        prompts = [self.chat_prompt(task.render(labels, t)) for t in token_texts]
-        out = [[0] * len(labels) for _ in token_texts]
+        return self._lengths([task.render(labels, t) for t in token_texts], labels)
+
+    def request_lengths(self, request: ScoreRequest) -> list[list[int]]:
+        """:meth:`label_lengths` of a request."""
+        return self._lengths(request.instructions, request.labels)
+
+    def _lengths(self, instructions: Sequence[str], labels: Sequence[str]) -> list[list[int]]:
+        prompts = [self.chat_prompt(text) for text in instructions]
+        out = [[0] * len(labels) for _ in prompts]
         for row in label_rows(self.tokenize, prompts, labels, self.end_of_turn):
             out[row.variant][row.label] = len(row.ids) - row.span_start
         return out
@@ -234,19 +242,24 @@ class AudioLMAdapter(ModelAdapter):
     def label_logprobs(
         self,
         clip: Clip,
-        task: TaskPrompt,
+        task: PromptTemplate,
         labels: Sequence[str],
         token_texts: Sequence[str | None],
     ) -> list[list[float]]:
         """Summed log-probabilities ``[variant][label]`` of each label + end-of-turn."""
+        return self.request_logprobs(ScoreRequest.from_prompt(clip, task, labels, token_texts))
+
+    def request_logprobs(self, request: ScoreRequest) -> list[list[float]]:
+        """:meth:`label_logprobs` of a request: the shared prefix is encoded once."""
         self._require_model()
-        if not labels or not token_texts:
+        clip, labels = request.clip, request.labels
+        if not labels or not request.instructions:
             raise ModelError("scoring needs at least one label and one token variant")
-        prompts = [self.chat_prompt(task.render(labels, t)) for t in token_texts]
+        prompts = [self.chat_prompt(text) for text in request.instructions]
         rows = label_rows(self.tokenize, prompts, labels, self.end_of_turn)
-        sums = [[0.0] * len(labels) for _ in token_texts]
+        sums = [[0.0] * len(labels) for _ in prompts]
         if self.prefix_reuse:
-            scores = self._score_with_prefix(clip, self.head() + task.render(labels, None), rows)
+            scores = self._score_with_prefix(clip, self.head() + request.shared, rows)
         else:
             scores = [self._score_full(clip, prompts[r.variant] + labels[r.label], r) for r in rows]
         for row, score in zip(rows, scores):
@@ -418,15 +431,7 @@ class AudioLMAdapter(ModelAdapter):
 
     # ----- generation --------------------------------------------------------------
 
-    def generate_full(
-        self,
-        clip: Clip,
-        task: TaskPrompt,
-        token_text: str | None,
-        max_new_tokens: int = 128,
-        sampling: Sampling | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> Generation:
+    def complete(self, request: GenerateRequest) -> Generation:
         """A free answer with its prompt, decoding, finish reason and token count.
 
         Decoding is built here, never taken from the checkpoint's generation config:
@@ -439,10 +444,11 @@ class AudioLMAdapter(ModelAdapter):
         import torch
         from transformers import GenerationConfig
 
-        if stop:
+        clip, max_new_tokens, sampling = request.clip, request.max_new_tokens, request.sampling
+        if request.stop:
             raise ModelError(f"model family {self.family!r} does not take stop strings")
         self._require_model()
-        prompt = self.chat_prompt(task.render(task.labels, token_text))
+        prompt = self.chat_prompt(request.instruction)
         inputs = self._to_model(self.model_inputs(prompt, clip))
         decoding = self.decoding(max_new_tokens, sampling)
         config = GenerationConfig(**decoding)
@@ -509,7 +515,7 @@ class AudioLMAdapter(ModelAdapter):
         return out
 
     def prompt_text(
-        self, task: TaskPrompt, labels: Sequence[str], token_text: str | None
+        self, task: PromptTemplate, labels: Sequence[str], token_text: str | None
     ) -> str | None:
         """The chat text of one variant, up to the assistant's answer."""
         return self.chat_prompt(task.render(labels, token_text))

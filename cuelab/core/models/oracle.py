@@ -7,18 +7,16 @@ run with the oracle must score perfectly, whatever the tokens say.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import ClassVar
 
 from cuelab.core.errors import ModelError
 from cuelab.core.models.base import (
-    Clip,
     Generation,
     LoadOptions,
     ModelAdapter,
     Prediction,
-    Sampling,
-    TaskPrompt,
 )
+from cuelab.core.models.capabilities import Capability, GenerateRequest, ScoreRequest
 
 
 class OracleAdapter(ModelAdapter):
@@ -28,7 +26,9 @@ class OracleAdapter(ModelAdapter):
     scoring_method = "oracle"
     #: Speech/scene/event runs read this model's answer from the manifest row
     #: (:func:`cuelab.core.tasks.sseu.score.manifest_answer`) instead of generating.
-    answers_from_manifest = True
+    provides: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.SCORE, Capability.GENERATE, Capability.MANIFEST_ANSWERS}
+    )
 
     def __init__(self, location: str = "") -> None:
         self.location = location
@@ -38,14 +38,9 @@ class OracleAdapter(ModelAdapter):
         """The oracle has no weights; ``location`` is ignored (``oracle:-`` is fine)."""
         return cls(location)
 
-    def score_labels(
-        self,
-        clip: Clip,
-        task: TaskPrompt,
-        labels: Sequence[str],
-        token_texts: Sequence[str | None],
-    ) -> list[Prediction]:
+    def score(self, request: ScoreRequest) -> list[Prediction]:
         """Probability 1 on the manifest label for every token variant."""
+        clip, labels, token_texts = request.clip, request.labels, request.token_texts
         truth = clip.meta.get("label", "")
         if not truth:
             raise ModelError(f"oracle: clip '{clip.utt_id}' has no label in its manifest row")
@@ -56,20 +51,13 @@ class OracleAdapter(ModelAdapter):
         probs = {lab: float(lab == truth) for lab in labels}
         return [Prediction(label=truth, probs=dict(probs)) for _ in token_texts]
 
-    def generate_full(
-        self,
-        clip: Clip,
-        task: TaskPrompt,
-        token_text: str | None,
-        max_new_tokens: int = 128,
-        sampling: Sampling | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> Generation:
+    def complete(self, request: GenerateRequest) -> Generation:
         """The ground-truth answer: the transcript when there is one, else the label.
 
         ``sampling`` and ``stop`` are accepted and ignored: the truth is the same for
         every seed.
         """
+        clip = request.clip
         answer = clip.meta.get("transcript") or clip.meta.get("label")
         if not answer:
             raise ModelError(f"oracle: clip '{clip.utt_id}' has no transcript or label")

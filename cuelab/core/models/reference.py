@@ -35,7 +35,8 @@ import numpy as np
 
 from cuelab.core.cues.tokens import CONCEPTS, VOCAB, TokenSet, parse_tokens
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import Clip, LoadOptions, ModelAdapter, Prediction, TaskPrompt
+from cuelab.core.models.base import Clip, LoadOptions, ModelAdapter, Prediction
+from cuelab.core.models.capabilities import ScoreRequest
 from cuelab.core.safeio import atomic_path
 
 FORMAT_VERSION = 1
@@ -255,14 +256,9 @@ class ReferenceAdapter(ModelAdapter):
             clip.features = extract_signal(clip.audio, clip.sr)
         return clip.features.functionals
 
-    def score_labels(
-        self,
-        clip: Clip,
-        task: TaskPrompt,
-        labels: Sequence[str],
-        token_texts: Sequence[str | None],
-    ) -> list[Prediction]:
+    def score(self, request: ScoreRequest) -> list[Prediction]:
         """Probabilities over ``labels`` (which must be the model's own classes)."""
+        clip, labels, token_texts = request.clip, request.labels, request.token_texts
         unknown = [lab for lab in labels if lab not in self.weights.labels]
         if unknown:
             raise ModelError(

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from cuelab.core.errors import ModelError
 from cuelab.core.models.base import LoadOptions, ModelAdapter
+from cuelab.core.models.isolated.recipes import families as isolated_families
 from cuelab.core.models.loading import CONFIG_FAMILIES, cached_config_folder, check_family
 from cuelab.core.paths import assets_dir
 
-REGISTRY: dict[str, str] = {
+#: The in-process families; the isolated ones come from their recipes (see REGISTRY).
+BUILTIN: dict[str, str] = {
     "qwen2-audio": "cuelab.core.models.qwen2_audio:Qwen2AudioAdapter",
     "qwen2.5-omni": "cuelab.core.models.qwen_omni:QwenOmniThinkerAdapter",
     "audio-flamingo-3": "cuelab.core.models.flamingo:AudioFlamingo3Adapter",
@@ -24,16 +27,33 @@ REGISTRY: dict[str, str] = {
     "reference": "cuelab.core.models.reference:ReferenceAdapter",
     "oracle": "cuelab.core.models.oracle:OracleAdapter",
     "openai": "cuelab.core.models.remote.adapter:OpenAIAdapter",
-    # isolated families: a worker in the family's own environment (cuelab env create FAMILY)
-    "ms-clap": "cuelab.core.models.isolated.adapter:MsClapAdapter",
-    "laion-clap": "cuelab.core.models.isolated.adapter:LaionClapAdapter",
-    "mga-clap": "cuelab.core.models.isolated.adapter:MgaClapAdapter",
-    "paraclap": "cuelab.core.models.isolated.adapter:ParaClapAdapter",
-    "pengi": "cuelab.core.models.isolated.adapter:PengiAdapter",
-    "ltu-as": "cuelab.core.models.isolated.adapter:LtuAsAdapter",
-    "kimi-audio": "cuelab.core.models.isolated.adapter:KimiAudioAdapter",
-    "step-audio-2-mini": "cuelab.core.models.isolated.adapter:StepAudio2MiniAdapter",
 }
+
+#: Where an isolated family's adapter is made from its recipe.
+ISOLATED_FACTORY = "cuelab.core.models.isolated.adapter:adapter_class"
+
+
+class _Registry(Mapping[str, str]):
+    """Family name -> entry: the built-in ``module:Class`` strings, then one
+    ``module:adapter_class(FAMILY)`` entry per isolated recipe (a worker in the family's
+    own environment, ``cuelab env create FAMILY``), read when asked so that a new recipe
+    is a new family everywhere."""
+
+    def _entries(self) -> dict[str, str]:
+        isolated = {f: f"{ISOLATED_FACTORY}({f})" for f in isolated_families()}
+        return {**BUILTIN, **isolated}
+
+    def __getitem__(self, family: str) -> str:
+        return self._entries()[family]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries())
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+
+REGISTRY: Mapping[str, str] = _Registry()
 
 # The shipped reference model, used when a SPEC is the bare word ``reference``.
 DEMO_REFERENCE = assets_dir() / "models" / "demo-reference"
@@ -60,6 +80,10 @@ def get_adapter_class(family: str) -> type[ModelAdapter]:
     entry = REGISTRY.get(family)
     if entry is None:
         raise _unknown_family(family)
+    if entry.startswith(f"{ISOLATED_FACTORY}("):
+        from cuelab.core.models.isolated.adapter import adapter_class
+
+        return adapter_class(family)
     module_name, _, class_name = entry.partition(":")
     try:
         module = importlib.import_module(module_name)

@@ -15,11 +15,11 @@ same checkpoint gives the same numbers whichever way it runs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import Clip, Prediction, TaskPrompt
+from cuelab.core.models.base import Prediction
+from cuelab.core.models.capabilities import GenerateRequest, ScoreRequest
 from cuelab.core.models.scoring import label_rows, parse_answer, probabilities
 
 #: Generated answers mapped to a label are at most this long (as for served models).
@@ -35,13 +35,7 @@ def check_scoring(scoring: str | None) -> str:
     return "continuation" if value == "auto" else value
 
 
-def first_token_predictions(
-    adapter: Any,
-    clip: Clip,
-    task: TaskPrompt,
-    labels: Sequence[str],
-    token_texts: Sequence[str | None],
-) -> list[Prediction]:
+def first_token_predictions(adapter: Any, request: ScoreRequest) -> list[Prediction]:
     """Softmax over each label's first token after the prompt, per variant.
 
     Raises:
@@ -50,7 +44,8 @@ def first_token_predictions(
     import torch
 
     adapter._require_model()
-    prompts = [adapter.chat_prompt(task.render(labels, t)) for t in token_texts]
+    clip, labels = request.clip, request.labels
+    prompts = [adapter.chat_prompt(text) for text in request.instructions]
     firsts: list[dict[int, int]] = [{} for _ in prompts]
     for row in label_rows(adapter.tokenize, prompts, labels, adapter.end_of_turn):
         firsts[row.variant][row.label] = row.ids[row.span_start]
@@ -72,20 +67,12 @@ def first_token_predictions(
     return out
 
 
-def generated_predictions(
-    adapter: Any,
-    clip: Clip,
-    task: TaskPrompt,
-    labels: Sequence[str],
-    token_texts: Sequence[str | None],
-) -> list[Prediction]:
+def generated_predictions(adapter: Any, request: ScoreRequest) -> list[Prediction]:
     """A greedy answer per variant, parsed to a label with the served runs' rules."""
-    from dataclasses import replace
-
-    asked = task if tuple(task.labels) == tuple(labels) else replace(task, labels=tuple(labels))
+    labels = request.labels
     out = []
-    for text in token_texts:
-        gen = adapter.generate_full(clip, asked, text, GENERATE_SCORING_TOKENS)
+    for text in request.instructions:
+        gen = adapter.complete(GenerateRequest(request.clip, text, GENERATE_SCORING_TOKENS))
         label = parse_answer(gen.text, labels)
         out.append(Prediction(label, {}, raw_output=gen.text, unparsed=label is None,
                               scoring="generate", finish_reason=gen.finish_reason))  # fmt: skip

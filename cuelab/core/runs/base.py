@@ -27,6 +27,7 @@ from cuelab.core import errors
 from cuelab.core.errors import Cancelled
 from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import LoadOptions, ModelAdapter
+from cuelab.core.models.capabilities import has_label_texts, is_served
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfig, RunConfigError
 from cuelab.core.runs.csvio import (
@@ -344,12 +345,10 @@ class ModelRun:
         # ``adapter``: the model already loaded (in the background, while features ran)
         self.adapter = adapter if adapter is not None else loader(spec, config.load_options())
         described = self.adapter.describe()
-        prompts = getattr(self.adapter, "label_prompts", None)
-        if callable(prompts) and record.get("labels"):  # the text each label is scored with
-            described = {**described, "prompts": prompts(record["labels"])}
-        note = getattr(self.adapter, "token_note", None)
-        if callable(note):  # a model that reads no instruction: tokens cannot reach it
-            described = {**described, "tokens_note": note()}
+        if has_label_texts(self.adapter):  # reads no instruction: tokens cannot reach it
+            if record.get("labels"):  # the text each label is scored with
+                described = {**described, "prompts": self.adapter.label_prompts(record["labels"])}
+            described = {**described, "tokens_note": self.adapter.token_note()}
         previous = record["models"].get(spec)
         free = set(self.adapter.recorded_only)
         changed = sorted(
@@ -367,8 +366,8 @@ class ModelRun:
 
     def progress(self, what: str) -> str:
         """A progress line for ``what``, with the adapter's request figures when it has them."""
-        note = getattr(self.adapter, "progress_note", None)
-        return f"{self.spec}: {what}" + (f" ({note()})" if callable(note) else "")
+        note = f" ({self.adapter.progress_note()})" if is_served(self.adapter) else ""
+        return f"{self.spec}: {what}{note}"
 
     def close(self) -> None:
         """Free the model."""

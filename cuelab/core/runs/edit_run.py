@@ -40,6 +40,7 @@ from cuelab.core.datasets.manifest import ManifestRow, read_manifest
 from cuelab.core.errors import AudioError, FeatureError, ModelError
 from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import Clip
+from cuelab.core.models.capabilities import ScoreRequest
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.base import (
     ClipFailures,
@@ -246,7 +247,7 @@ class EditModelRun(ModelRun):
                 clip = Clip(audio=signal, sr=sr, utt_id=row.utt_id,
                             features=clip_features(loaded, cache=cache), meta=dict(row.fields))  # fmt: skip
             texts = unique_texts([c.variant for c in group])
-            got = self.adapter.score_labels(clip, task, labels, texts)
+            got = self.adapter.score(ScoreRequest.from_prompt(clip, task, labels, texts))
             if len(got) != len(texts):
                 raise ModelError(
                     f"model {self.spec} returned {len(got)} predictions for {len(texts)} prompts"

@@ -30,6 +30,7 @@ from cuelab.core.datasets.manifest import ManifestRow, read_manifest
 from cuelab.core.errors import AudioError, FeatureError, ModelError
 from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import Clip, ModelAdapter, Prediction
+from cuelab.core.models.capabilities import ScoreRequest
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.base import (
     ClipFailures,
@@ -376,7 +377,7 @@ class EmotionModelRun(ModelRun):
         variants = plan.variants(row.utt_id)
         texts = unique_texts(variants)
         clip = _clip(row, cache, self.adapter.sample_rate)
-        preds = self.adapter.score_labels(clip, task, labels, texts)
+        preds = self.adapter.score(ScoreRequest.from_prompt(clip, task, labels, texts))
         if len(preds) != len(texts):
             raise ModelError(
                 f"model {self.spec} returned {len(preds)} predictions for {len(texts)} prompts"

@@ -42,7 +42,8 @@ from cuelab.core.datasets.manifest import Manifest, ManifestRow, read_manifest
 from cuelab.core.errors import AudioError, ManifestError, ModelError
 from cuelab.core.jobs import JobControl
 from cuelab.core.metrics.text import NORMALISER as WER_NORMALISER
-from cuelab.core.models.base import Clip, TaskPrompt
+from cuelab.core.models.base import Clip
+from cuelab.core.models.capabilities import scores_similarity
 from cuelab.core.runs import record as rec
 
 # The SER engine's writer, model context and record helpers are shared, not copied.
@@ -71,7 +72,8 @@ from cuelab.core.runs.sseu_answer import (
     run_tasks,
 )
 from cuelab.core.runs.sseu_matchers import build_matchers, early_matchers
-from cuelab.core.tasks.sseu.prompts import PROMPT_PROVENANCE
+from cuelab.core.tasks.prompts import TaskPrompt
+from cuelab.core.tasks.sseu.prompts import PROMPT_PROVENANCE, zero_shot_tasks
 from cuelab.core.tasks.sseu.remote_embeddings import CACHE_FILE
 
 __all__ = [
@@ -252,12 +254,12 @@ def sseu_identity(config: RunConfig, manifest: Manifest, setup: SseuSetup) -> di
 
 
 def model_modes(spec: str, config: RunConfig) -> tuple[str, ...]:
-    """The modes a model runs: CLAP (it has ``score_sseu``) only ``zero-shot``."""
+    """The modes a model runs: audio–text similarity (CLAP) only ``zero-shot``."""
     from cuelab.core.models.registry import get_adapter_class, parse_spec
 
-    if not hasattr(get_adapter_class(parse_spec(spec)[0]), "score_sseu"):
+    if not scores_similarity(get_adapter_class(parse_spec(spec)[0])):
         return config.sseu_modes
-    if not set(fields_of(run_tasks(config))) & {"scene", "events"}:
+    if not zero_shot_tasks(fields_of(run_tasks(config))):
         raise RunConfigError(f"model {spec} answers only scenes and events; ask asc, at or joint")
     return (ZERO_SHOT,)
 

@@ -15,11 +15,17 @@ from typing import Protocol
 
 from cuelab.core.errors import ModelError
 from cuelab.core.jobs import JobControl
-from cuelab.core.models.base import Clip, ModelAdapter, TaskPrompt
+from cuelab.core.models.base import Clip, ModelAdapter
+from cuelab.core.models.capabilities import (
+    SimilarityRequest,
+    answers_from_manifest,
+    scores_similarity,
+)
 from cuelab.core.runs.config import RunConfig
+from cuelab.core.tasks.prompts import TaskPrompt
 from cuelab.core.tasks.sseu.answers import FIELDS, ParsedAnswer
 from cuelab.core.tasks.sseu.matching import Matcher
-from cuelab.core.tasks.sseu.prompts import TASK_FIELDS
+from cuelab.core.tasks.sseu.prompts import TASK_FIELDS, zero_shot_tasks
 from cuelab.core.tasks.sseu.score import manifest_answer
 
 ZERO_SHOT = "zero-shot"
@@ -96,9 +102,7 @@ class ModeResult:
 
 def draws(adapter: object, mode: str, config: RunConfig) -> bool:
     """True when ``adapter`` (a class or instance) draws one answer per seed in ``mode``."""
-    return (
-        config.sample and mode != ZERO_SHOT and not getattr(adapter, "answers_from_manifest", False)
-    )
+    return config.sample and mode != ZERO_SHOT and not answers_from_manifest(adapter)
 
 
 def draw_seed(seed: int, utt_id: str, task: str) -> int:
@@ -118,7 +122,7 @@ def mode_tasks(mode: str, config: RunConfig) -> tuple[str, ...]:
         return tuple(config.sseu_tasks)
     if mode == ZERO_SHOT:
         asked = fields_of(run_tasks(config))
-        return tuple(t for t, f in (("asc", "scene"), ("at", "events")) if f in asked)
+        return zero_shot_tasks(asked)
     return (mode,)
 
 
@@ -151,7 +155,7 @@ class Answerer:
             return self._zero_shot(clip, tasks, asked)
         raw: dict[str, str] = {}
         finish: dict[str, tuple[str, int]] = {}
-        if getattr(self.adapter, "answers_from_manifest", False):
+        if answers_from_manifest(self.adapter):
             answer: ParsedAnswer = manifest_answer(clip.meta, asked)
         else:
             answer = self._generate(clip, tasks, raw, finish, control, seed)
@@ -207,7 +211,9 @@ class Answerer:
     def _zero_shot(self, clip: Clip, tasks: tuple[str, ...], asked: tuple[str, ...]) -> ModeResult:
         scenes = self.setup.scenes if "scene" in asked else ()
         events = self.setup.events if "events" in asked else ()
-        scene_probs, event_probs = self.adapter.score_sseu(clip, scenes, events)  # type: ignore[attr-defined]
+        if not scores_similarity(adapter := self.adapter):
+            raise ModelError(f"model family {adapter.family!r} has no audio-text similarity")
+        scene_probs, event_probs = adapter.similarity(SimilarityRequest(clip, scenes, events))
         scene = max(scene_probs, key=lambda s: scene_probs[s]) if scene_probs else None
         # No text to parse: the scene and events fields are answered (scores), none unparsed.
         answer = ParsedAnswer(asked, scene="", events=(), source="scores")

@@ -23,7 +23,8 @@ from cuelab.core.cues.concepts import BINNED_CONCEPTS, concepts_for_features
 from cuelab.core.cues.extract import ClipFeatures, extract_signal
 from cuelab.core.cues.norms import NormsProfile
 from cuelab.core.jobs import JobControl
-from cuelab.core.models.base import Clip, ModelAdapter, TaskPrompt
+from cuelab.core.models.base import Clip, ModelAdapter
+from cuelab.core.tasks.prompts import TaskPrompt
 
 MAX_STEPS = 101
 

@@ -2,8 +2,9 @@
 
 ``prompts`` (the emotion prompt templates), ``emotion`` (label sets, free
 answer → label) and ``sseu`` (speech / scene / event sets, prompts, answers,
-matching and scoring). Tasks sit above the models: they fill the adapters'
-:class:`~cuelab.core.models.base.TaskPrompt` and read their predictions.
+matching and scoring). Tasks sit above the models: their
+:class:`~cuelab.core.tasks.prompts.TaskPrompt` renders the requests the adapters
+answer (:mod:`cuelab.core.models.capabilities`), and they read the predictions.
 """
 
 from __future__ import annotations

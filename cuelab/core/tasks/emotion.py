@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import DEFAULT_LABELS
+
+#: IEMOCAP's four classes: the default label set of a task prompt.
+IEMOCAP_LABELS: tuple[str, ...] = ("angry", "happy", "neutral", "sad")
 
 LABEL_SETS: dict[str, tuple[str, ...]] = {
-    "iemocap": DEFAULT_LABELS,
+    "iemocap": IEMOCAP_LABELS,
     "aibo": ("angry", "emphatic", "neutral", "positive", "rest"),
 }
 

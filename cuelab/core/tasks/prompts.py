@@ -7,19 +7,56 @@ concept tokens appended *after* it (``{tokens}`` placeholder). Keeping the
 token line last means every token variant of a clip shares the prefix
 "audio + instruction", which the model adapters encode once per clip.
 
-The :class:`~cuelab.core.models.base.TaskPrompt` itself is part of the adapter
-contract (models sit below tasks); the label sets are :mod:`cuelab.core.tasks.emotion`'s.
+A :class:`TaskPrompt` renders into the requests the adapters answer
+(:mod:`cuelab.core.models.capabilities`); the models below see it only as a
+``PromptTemplate``. The label sets are :mod:`cuelab.core.tasks.emotion`'s.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import TaskPrompt
 from cuelab.core.paths import assets_dir
-from cuelab.core.tasks.emotion import LABEL_SETS, parse_labels
+from cuelab.core.tasks.emotion import IEMOCAP_LABELS, LABEL_SETS, parse_labels
+
+
+@dataclass(frozen=True)
+class TaskPrompt:
+    """An instruction with and without concept tokens: what an adapter is asked.
+
+    The task layer fills it from template files (:func:`load_task`,
+    :mod:`cuelab.core.tasks.sseu.prompts`) and renders it into requests; adapters
+    see the rendered text.
+
+    Attributes:
+        name: task name (``ser``).
+        audio_only: template with ``{labels}``.
+        with_tokens: template with ``{labels}`` and ``{tokens}``; it should start with the
+            audio-only text so that token variants share a prefix.
+        labels: the default label set.
+    """
+
+    name: str
+    audio_only: str
+    with_tokens: str
+    labels: tuple[str, ...] = IEMOCAP_LABELS
+
+    def render(self, labels: Sequence[str] | None = None, token_text: str | None = None) -> str:
+        """Return the instruction text for ``labels``, with the token line when given."""
+        label_text = ", ".join(labels if labels is not None else self.labels)
+        if token_text is None or not token_text.strip():
+            return self.audio_only.format(labels=label_text)
+        return self.with_tokens.format(labels=label_text, tokens=token_text.strip())
+
+    def digest(self) -> str:
+        """A short hash of the templates, for run provenance and cache keys."""
+        text = "\x00".join((self.name, self.audio_only, self.with_tokens))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
 
 PROMPTS_DIR = assets_dir() / "prompts"
 

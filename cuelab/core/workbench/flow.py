@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cuelab.core.models.capabilities import has_label_texts, is_served
+
 if TYPE_CHECKING:
     from cuelab.core.cues import ClipFeatures, FeatureCache
     from cuelab.core.cues.concepts import ConceptResult
@@ -189,9 +191,8 @@ def _token_text(choice: str, analysis: Analysis | None) -> str | None:
 def _prompt(model: Any, task: Any, labels: Any, tokens: str | None) -> Any:
     """The exact prompt text, or for a served model the request's messages (audio left out)."""
     text = model.prompt_text(task, labels, tokens)
-    messages = getattr(model, "request_messages", None)
-    if text is None and callable(messages):
-        return messages(task, labels, tokens)
+    if text is None and is_served(model):
+        return model.request_messages(task, labels, tokens)
     return text
 
 
@@ -290,12 +291,10 @@ def predict(req: PredictRequest, on_progress: Callable[[str], None] | None = Non
                 unparsed=prediction.unparsed,
                 prompt=_prompt(model, task, labels, tokens),
             )
-        prompts = getattr(model, "label_prompts", None)
-        if callable(prompts) and not req.generate:
-            record["prompts"] = prompts(labels)  # label -> the text it was scored with
-        note = getattr(model, "token_note", None)
-        if callable(note):
-            record["tokens_note"] = note()
+        if has_label_texts(model) and not req.generate:
+            record["prompts"] = model.label_prompts(labels)  # label -> the text it was scored with
+        if has_label_texts(model):
+            record["tokens_note"] = model.token_note()
     finally:
         model.unload()
     return PredictResult(record, analysis)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from cuelab.core.models import tiny
-from cuelab.core.models.base import Clip, TaskPrompt
-from cuelab.core.tasks.prompts import load_task
+from cuelab.core.models.base import Clip
+from cuelab.core.tasks.prompts import TaskPrompt, load_task
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from cuelab.cli.remedies import cli_text
 from cuelab.core import errors
 from cuelab.core.errors import ModelError
 from cuelab.core.models import loading
-from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt
+from cuelab.core.models.base import Clip, LoadOptions
 from cuelab.core.models.registry import (
     DEMO_REFERENCE,
     REGISTRY,
@@ -21,6 +21,7 @@ from cuelab.core.models.registry import (
     load_model,
     parse_spec,
 )
+from cuelab.core.tasks.prompts import TaskPrompt
 
 
 def test_parse_spec() -> None:

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 from cuelab.core.models import tiny
-from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt
+from cuelab.core.models.base import Clip, LoadOptions
 from cuelab.core.models.hf_alm import AudioLMAdapter
 from cuelab.core.models.registry import load_model
 from cuelab.core.models.scoring import label_rows, probabilities
+from cuelab.core.tasks.prompts import TaskPrompt
 
 VARIANTS = [None, "ENERGY=HIGH PITCH=LOW BRIGHTNESS=MID", "ENERGY=LOW PITCH=HIGH"]
 

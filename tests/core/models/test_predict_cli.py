@@ -10,8 +10,9 @@ import pytest
 import soundfile as sf
 
 from cuelab.cli import main
-from cuelab.core.models.base import Clip, TaskPrompt
+from cuelab.core.models.base import Clip
 from cuelab.core.models.registry import load_model
+from cuelab.core.tasks.prompts import TaskPrompt
 from tests.core.models.conftest import voiced_tone
 
 

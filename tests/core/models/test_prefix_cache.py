@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt
+from cuelab.core.models.base import Clip, LoadOptions
 from cuelab.core.models.hf_alm import AudioLMAdapter
 from cuelab.core.models.registry import load_model
+from cuelab.core.tasks.prompts import TaskPrompt
 
 TOLERANCE = 1e-4  # max abs difference of summed label log-probabilities, fp32
 VARIANTS = [

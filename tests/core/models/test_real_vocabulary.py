@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from cuelab.core.models import tiny
-from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt
+from cuelab.core.models.base import Clip, LoadOptions
 from cuelab.core.models.registry import load_model
+from cuelab.core.tasks.prompts import TaskPrompt
 
 
 @pytest.fixture(scope="module")

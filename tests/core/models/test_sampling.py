@@ -12,9 +12,10 @@ import torch
 
 from cuelab.cli import main
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import Clip, LoadOptions, Sampling, TaskPrompt
+from cuelab.core.models.base import Clip, LoadOptions, Sampling
 from cuelab.core.models.hf_alm import AudioLMAdapter
 from cuelab.core.models.registry import load_model
+from cuelab.core.tasks.prompts import TaskPrompt
 from tests.core.models.conftest import voiced_tone
 
 FAMILIES = ("qwen2-audio", "qwen2.5-omni", "audio-flamingo-3")

@@ -21,10 +21,11 @@ from cuelab.core.audio.io import load_audio
 from cuelab.core.cues.norms import default_norms
 from cuelab.core.errors import ModelError
 from cuelab.core.models import tiny
-from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt
+from cuelab.core.models.base import Clip, LoadOptions
 from cuelab.core.models.flamingo import THINK_SUFFIX, AudioFlamingo3Adapter
 from cuelab.core.models.loading import resolve_location
 from cuelab.core.models.registry import load_model
+from cuelab.core.tasks.prompts import TaskPrompt
 from tests.core.models.conftest import voiced_tone
 
 TOLERANCE = 1e-4  # max abs difference of summed label log-probabilities, fp32

@@ -4,7 +4,8 @@
 list / check``), ``worker/`` (the worker script, its JSON-lines ``protocol``
 and the family handlers; run inside the family's environment, importing
 nothing of CueLab), ``client`` (the worker process seen from CueLab: timeouts,
-log, crash detection) and ``adapter`` (the model families).
+log, crash detection) and ``adapter`` (the adapters, one per kind; a family's
+class is made from its recipe, so a new family is one recipe plus one handler).
 """
 
 from __future__ import annotations

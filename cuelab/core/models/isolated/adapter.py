@@ -18,9 +18,11 @@ same request is sent again, so a run loses and doubles nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,13 +38,19 @@ from cuelab.core.models.base import (
     LoadOptions,
     ModelAdapter,
     Prediction,
-    Sampling,
-    TaskPrompt,
+)
+from cuelab.core.models.capabilities import (
+    Capability,
+    GenerateRequest,
+    PromptTemplate,
+    ScoreRequest,
+    SimilarityRequest,
+    SimilarityResult,
 )
 from cuelab.core.models.clap import EVENT_TEMPLATE, LABEL_TEMPLATE, SCENE_TEMPLATE, label_words
 from cuelab.core.models.isolated import envs
 from cuelab.core.models.isolated.client import WorkerCommand, WorkerCrashed, WorkerProcess
-from cuelab.core.models.isolated.recipes import Recipe, get_recipe
+from cuelab.core.models.isolated.recipes import CONTRASTIVE, GENERATIVE, Recipe, get_recipe
 from cuelab.core.models.isolated.worker import protocol
 
 log = logging.getLogger(__name__)
@@ -201,7 +209,7 @@ class WorkerAdapter(ModelAdapter):
         check_safety(recipe, location, options)
         python, _ = envs.require_ready(cls.family)
         options.progress(f"starting the {cls.family} worker")
-        command = WorkerCommand(str(python), cls.family)
+        command = WorkerCommand(str(python), cls.family, recipe.handler, recipe.handler_path)
         return cls(command, str(Path(location).expanduser()), options, recipe.digest())
 
     # ------------------------------------------------------------------ the worker
@@ -289,6 +297,9 @@ class WorkerAdapter(ModelAdapter):
 class ContrastiveWorkerAdapter(WorkerAdapter):
     """Audio-text similarity models: zero-shot emotion labels and SSEU scenes / events."""
 
+    provides: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.SCORE, Capability.SIMILARITY, Capability.LABEL_TEXTS}
+    )
     reads_tokens: ClassVar[bool] = False
     #: How an emotion label becomes a prompt (ParaCLAP: the template it was trained with).
     default_label_template: ClassVar[str] = LABEL_TEMPLATE
@@ -328,24 +339,24 @@ class ContrastiveWorkerAdapter(WorkerAdapter):
             raise ModelError(f"{self.family} worker returned a non-finite score")
         return logits, cosine
 
-    def score_labels(
-        self,
-        clip: Clip,
-        task: TaskPrompt,
-        labels: Sequence[str],
-        token_texts: Sequence[str | None],
-    ) -> list[Prediction]:
+    def score(self, request: ScoreRequest) -> list[Prediction]:
         """Softmax over the label prompts; the same for every token variant."""
+        clip, labels = request.clip, request.labels
         prompts = self.label_prompts(labels)
         logits, _ = self.similarities(clip, [prompts[label] for label in labels])
         probs = _softmax(logits)
         best = labels[int(np.argmax(probs))]
-        return [Prediction(best, dict(zip(labels, probs))) for _ in token_texts]
+        return [Prediction(best, dict(zip(labels, probs))) for _ in request.token_texts]
 
     def score_sseu(
         self, clip: Clip, scenes: Sequence[str], events: Sequence[str]
     ) -> tuple[dict[str, float], dict[str, float]]:
+        """:meth:`similarity` for ``scenes`` and ``events``."""
+        return self.similarity(SimilarityRequest(clip, tuple(scenes), tuple(events)))
+
+    def similarity(self, request: SimilarityRequest) -> SimilarityResult:
         """Scene softmax over scaled similarities, event sigmoid of the cosine (SSEU-Bench)."""
+        clip, scenes, events = request.clip, request.scenes, request.events
         if not scenes and not events:
             return {}, {}
         texts = [self.scene_template.format(label=label_words(s)) for s in scenes]
@@ -371,22 +382,15 @@ class GenerativeWorkerAdapter(WorkerAdapter):
     """Audio language models that answer in free text (Pengi, LTU-AS, Kimi-Audio, Step-Audio 2)."""
 
     scoring_method: ClassVar[str] = "generate"
+    provides: ClassVar[frozenset[Capability]] = frozenset({Capability.SCORE, Capability.GENERATE})
 
-    def generate_full(
-        self,
-        clip: Clip,
-        task: TaskPrompt,
-        token_text: str | None,
-        max_new_tokens: int = 128,
-        sampling: Sampling | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> Generation:
+    def complete(self, request: GenerateRequest) -> Generation:
         """One free answer from the worker."""
-        prompt = task.render(None, token_text)
+        prompt, sampling = request.instruction, request.sampling
         args: dict[str, Any] = {
-            "audio": self.audio_payload(clip),
+            "audio": self.audio_payload(request.clip),
             "prompt": prompt,
-            "max_new_tokens": int(max_new_tokens),
+            "max_new_tokens": int(request.max_new_tokens),
             "sampling": None if sampling is None else sampling.describe() | {"seed": sampling.seed},
         }
         out = self.call("generate", args)
@@ -398,19 +402,14 @@ class GenerativeWorkerAdapter(WorkerAdapter):
             decoding=dict(out.get("decoding") or {}),
         )
 
-    def score_labels(
-        self,
-        clip: Clip,
-        task: TaskPrompt,
-        labels: Sequence[str],
-        token_texts: Sequence[str | None],
-    ) -> list[Prediction]:
+    def score(self, request: ScoreRequest) -> list[Prediction]:
         """A generated answer per variant, mapped to a label (unparsed when it names none)."""
         from cuelab.core.models.scoring import parse_answer
 
+        labels = request.labels
         out = []
-        for tokens in token_texts:
-            gen = self.generate_full(clip, task, tokens, 32)
+        for text in request.instructions:
+            gen = self.complete(GenerateRequest(request.clip, text, 32))
             label = parse_answer(gen.text, labels)
             out.append(
                 Prediction(label, {}, gen.text, label is None, "generate", gen.finish_reason)
@@ -418,7 +417,7 @@ class GenerativeWorkerAdapter(WorkerAdapter):
         return out
 
     def prompt_text(
-        self, task: TaskPrompt, labels: Sequence[str], token_text: str | None
+        self, task: PromptTemplate, labels: Sequence[str], token_text: str | None
     ) -> str | None:
         """The instruction sent to the worker (the family adds its own chat template)."""
         return task.render(labels, token_text)
@@ -433,52 +432,37 @@ def _softmax(values: Sequence[float]) -> list[float]:
     return [e / total for e in exps]
 
 
-# One class per family: the registry maps names to classes.
-class MsClapAdapter(ContrastiveWorkerAdapter):
-    """MS-CLAP (``msclap``), the CLAP baseline of both papers."""
-
-    family: ClassVar[str] = "ms-clap"
-
-
-class LaionClapAdapter(ContrastiveWorkerAdapter):
-    """The original LAION-CLAP checkpoints (``laion_clap``)."""
-
-    family: ClassVar[str] = "laion-clap"
+#: The adapter base of each recipe kind; a family's class is made from its recipe.
+KIND_BASES: dict[str, type[WorkerAdapter]] = {
+    CONTRASTIVE: ContrastiveWorkerAdapter,
+    GENERATIVE: GenerativeWorkerAdapter,
+}
 
 
-class MgaClapAdapter(ContrastiveWorkerAdapter):
-    """MGA-CLAP (its own repository)."""
+def adapter_class(family: str) -> type[WorkerAdapter]:
+    """The adapter of an isolated family, made from its recipe (no per-family class).
 
-    family: ClassVar[str] = "mga-clap"
+    A new family is one recipe (:mod:`cuelab.core.models.isolated.recipes`) plus one
+    worker handler: the registry, ``cuelab models``, ``cuelab env`` and the worker's
+    dispatch all read the recipe.
 
-
-class ParaClapAdapter(ContrastiveWorkerAdapter):
-    """ParaCLAP (its own repository); labels as its training captions word them."""
-
-    family: ClassVar[str] = "paraclap"
-    # preprocessing/template_creation.py: f'emotion is {row["emotion"]}'
-    default_label_template: ClassVar[str] = "emotion is {label}"
-
-
-class PengiAdapter(GenerativeWorkerAdapter):
-    """Pengi (microsoft/Pengi)."""
-
-    family: ClassVar[str] = "pengi"
+    Raises:
+        ModelError: ``family`` has no recipe.
+    """
+    return _class_for(get_recipe(family))
 
 
-class LtuAsAdapter(GenerativeWorkerAdapter):
-    """LTU-AS (YuanGongND/ltu)."""
-
-    family: ClassVar[str] = "ltu-as"
-
-
-class KimiAudioAdapter(GenerativeWorkerAdapter):
-    """Kimi-Audio (kimia_infer)."""
-
-    family: ClassVar[str] = "kimi-audio"
-
-
-class StepAudio2MiniAdapter(GenerativeWorkerAdapter):
-    """Step-Audio 2 mini (its remote code)."""
-
-    family: ClassVar[str] = "step-audio-2-mini"
+@functools.cache
+def _class_for(recipe: Recipe) -> type[WorkerAdapter]:
+    base = KIND_BASES.get(recipe.kind)
+    if base is None:
+        raise ModelError(f"{recipe.family}: unknown recipe kind {recipe.kind!r}")
+    attrs: dict[str, Any] = {
+        "family": recipe.family,
+        "__doc__": recipe.summary or f"The isolated family {recipe.family}.",
+        "__module__": __name__,
+    }
+    if recipe.label_template:
+        attrs["default_label_template"] = recipe.label_template
+    name = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", recipe.family))
+    return type(f"{name}Adapter", (base,), attrs)

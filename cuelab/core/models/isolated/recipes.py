@@ -43,7 +43,13 @@ class Recipe:
         location: what a SPEC's LOCATION names.
         pickle: the released weights are pickles (the SPEC needs ``--allow-pickle``).
         remote_code: the release runs its own code (the SPEC needs ``--trust-remote-code``).
-        worker: CueLab has a worker handler for the family (False: recipe only).
+        handler: the worker's handler, ``module:Class`` in the worker's folder (or in
+            ``handler_path``); "" when CueLab has none yet (recipe only).
+        handler_path: folders put first on the worker's ``sys.path`` for ``handler``
+            (a handler kept outside CueLab's worker folder).
+        summary: one line for ``cuelab models`` and the window's family list.
+        label_template: how an emotion label becomes a prompt, for a contrastive family
+            trained with its own wording ("": CLAP's default).
         python_max: the newest Python its pins have wheels for (the environment is made
             with CueLab's own interpreter), or None.
         notes: departures from the upstream requirements and why.
@@ -60,9 +66,17 @@ class Recipe:
     code_install: str = "pip"
     pickle: bool = True
     remote_code: bool = False
-    worker: bool = True
+    handler: str = ""
+    handler_path: tuple[str, ...] = ()
+    summary: str = ""
+    label_template: str = ""
     python_max: tuple[int, int] | None = None
     notes: tuple[str, ...] = ()
+
+    @property
+    def worker(self) -> bool:
+        """CueLab has a worker handler for the family (False: recipe only)."""
+        return bool(self.handler)
 
     def digest(self) -> str:
         """A short hash of everything that affects the environment (not the notes)."""
@@ -79,6 +93,8 @@ RECIPES: dict[str, Recipe] = {
     for r in (
         Recipe(
             family="ms-clap",
+            handler="wk_msclap:MsClapHandler",
+            summary="Microsoft CLAP, isolated worker (cuelab env create ms-clap)",
             kind=CONTRASTIVE,
             torch=_TORCH,
             packages=(
@@ -105,6 +121,8 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             family="laion-clap",
+            handler="wk_laionclap:LaionClapHandler",
+            summary="LAION-CLAP, isolated worker (cuelab env create laion-clap)",
             kind=CONTRASTIVE,
             torch=_TORCH,
             packages=("numpy==1.26.4", "transformers==4.57.6", "torchvision==0.28.0"),
@@ -124,6 +142,8 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             family="mga-clap",
+            handler="wk_mgaclap:MgaClapHandler",
+            summary="MGA-CLAP, isolated worker (cuelab env create mga-clap)",
             kind=CONTRASTIVE,
             torch=_TORCH,
             packages=(
@@ -160,6 +180,10 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             family="paraclap",
+            handler="wk_paraclap:ParaClapHandler",
+            summary="ParaCLAP (paralinguistic CLAP), isolated worker",
+            # preprocessing/template_creation.py: f'emotion is {row["emotion"]}'
+            label_template="emotion is {label}",
             kind=CONTRASTIVE,
             torch=_TORCH,
             packages=(
@@ -175,6 +199,8 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             family="pengi",
+            handler="wk_pengi:PengiHandler",
+            summary="Pengi, isolated worker (cuelab env create pengi)",
             kind=GENERATIVE,
             torch="2.0.1",
             python_max=(3, 11),  # torch 2.0.1 and numpy 1.23.5 stop at 3.11
@@ -200,6 +226,8 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             family="ltu-as",
+            handler="wk_ltuas:LtuAsHandler",
+            summary="LTU-AS, isolated worker (cuelab env create ltu-as; free-text answers)",
             kind=GENERATIVE,
             torch=_TORCH,
             packages=(
@@ -227,6 +255,8 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             family="kimi-audio",
+            handler="wk_kimi:KimiAudioHandler",
+            summary="Kimi-Audio, isolated worker (transformers 4.49 remote code)",
             kind=GENERATIVE,
             torch="2.11.0",
             packages=(
@@ -258,6 +288,8 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             family="step-audio-2-mini",
+            handler="wk_stepaudio:StepAudio2Handler",
+            summary="Step-Audio 2 mini, isolated worker (its own remote code)",
             kind=GENERATIVE,
             torch="2.11.0",
             packages=(

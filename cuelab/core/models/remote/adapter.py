@@ -22,14 +22,18 @@ from typing import Any, ClassVar
 
 from cuelab.core.errors import ModelError
 from cuelab.core.models.base import (
-    Clip,
     Generation,
     LoadOptions,
     ModelAdapter,
     Prediction,
     Sampling,
-    TaskPrompt,
     check_label_score,
+)
+from cuelab.core.models.capabilities import (
+    Capability,
+    GenerateRequest,
+    PromptTemplate,
+    ScoreRequest,
 )
 from cuelab.core.models.remote import protocol as proto
 from cuelab.core.models.remote.client import EndpointPool, RemoteRequestError
@@ -70,6 +74,9 @@ class OpenAIAdapter(ModelAdapter):
     """A model served behind one or more OpenAI-compatible endpoints."""
 
     family: ClassVar[str] = "openai"
+    provides: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.SCORE, Capability.GENERATE, Capability.SERVED}
+    )
     recorded_only: ClassVar[tuple[str, ...]] = ("endpoints", "concurrency")
 
     def __init__(
@@ -212,20 +219,15 @@ class OpenAIAdapter(ModelAdapter):
             )
         return self.scoring
 
-    def score_labels(
-        self,
-        clip: Clip,
-        task: TaskPrompt,
-        labels: Sequence[str],
-        token_texts: Sequence[str | None],
-    ) -> list[Prediction]:
+    def score(self, request: ScoreRequest) -> list[Prediction]:
         """One prediction per variant; every request of the clip is sent at once."""
-        if not labels or not token_texts:
+        clip, labels = request.clip, request.labels
+        if not labels or not request.instructions:
             raise ModelError("scoring needs at least one label and one token variant")
         method = self.method(labels)
         audio = proto.wav_base64(clip.audio, clip.sr, self.audio_rate)
         conversations = [
-            proto.audio_messages(self.system, audio, task.render(labels, t)) for t in token_texts
+            proto.audio_messages(self.system, audio, text) for text in request.instructions
         ]
         if method == "first-token":
             jobs = [self._executor.submit(self._first_token, m, labels) for m in conversations]
@@ -327,7 +329,7 @@ class OpenAIAdapter(ModelAdapter):
                           scoring="generate", finish_reason=result.finish_reason)  # fmt: skip
 
     def request_messages(
-        self, task: TaskPrompt, labels: Sequence[str], token_text: str | None
+        self, task: PromptTemplate, labels: Sequence[str], token_text: str | None
     ) -> list[dict[str, Any]]:
         """The chat messages a variant is sent with, the audio part named but not included.
 
@@ -339,19 +341,14 @@ class OpenAIAdapter(ModelAdapter):
 
     # ----- generation ------------------------------------------------------------------
 
-    def generate_full(
-        self,
-        clip: Clip,
-        task: TaskPrompt,
-        token_text: str | None,
-        max_new_tokens: int = 128,
-        sampling: Sampling | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> Generation:
+    def complete(self, request: GenerateRequest) -> Generation:
         """The answer with the server's finish reason and token count."""
+        clip = request.clip
         audio = proto.wav_base64(clip.audio, clip.sr, self.audio_rate)
-        messages = proto.audio_messages(self.system, audio, task.render(task.labels, token_text))
-        job = self._executor.submit(self._chat_text, messages, max_new_tokens, sampling, stop)
+        messages = proto.audio_messages(self.system, audio, request.instruction)
+        job = self._executor.submit(
+            self._chat_text, messages, request.max_new_tokens, request.sampling, request.stop
+        )
         return job.result()
 
     def _chat_text(

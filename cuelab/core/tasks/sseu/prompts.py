@@ -1,4 +1,4 @@
-"""SSEU tasks as :class:`~cuelab.core.models.base.TaskPrompt` objects.
+"""SSEU tasks as :class:`~cuelab.core.tasks.prompts.TaskPrompt` objects.
 
 Five tasks: ``asr``, ``asc`` and ``at`` ask one question each (independent),
 ``joint`` asks all three for one structured answer, and ``cot`` asks for the
@@ -28,8 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import TaskPrompt
-from cuelab.core.tasks.prompts import PROMPTS_DIR
+from cuelab.core.tasks.prompts import PROMPTS_DIR, TaskPrompt
 
 SSEU_TASKS = ("asr", "asc", "at", "joint", "cot")
 INDEPENDENT_TASKS = ("asr", "asc", "at")
@@ -41,6 +40,16 @@ TASK_FIELDS: dict[str, tuple[str, ...]] = {
     "joint": ("transcript", "scene", "events"),
     "cot": ("transcript", "scene", "events"),
 }
+#: The tasks the zero-shot mode (audio–text similarity, no text answer) can ask, with
+#: the field each answers: scenes by a softmax, events by confidences; never speech.
+ZERO_SHOT_FIELDS: tuple[tuple[str, str], ...] = (("asc", "scene"), ("at", "events"))
+
+
+def zero_shot_tasks(asked: Sequence[str]) -> tuple[str, ...]:
+    """The zero-shot mode's tasks for the answer fields a run ``asked`` (may be none)."""
+    return tuple(task for task, f in ZERO_SHOT_FIELDS if f in asked)
+
+
 # Placeholder that becomes ``{labels}`` and the one written in, per task.
 _PLACEHOLDERS: dict[str, tuple[str | None, str | None]] = {
     "asr": (None, None),

@@ -11,8 +11,9 @@ import pytest
 
 from cuelab.core.errors import ModelError
 from cuelab.core.models.base import Clip, LoadOptions, Sampling
-from cuelab.core.models.isolated.adapter import LtuAsAdapter
+from cuelab.core.models.isolated.adapter import adapter_class
 from cuelab.core.models.isolated.client import WORKER_DIR, WorkerCommand
+from cuelab.core.models.isolated.recipes import get_recipe
 from cuelab.core.tasks.sseu.prompts import load_sseu_task
 from tests.core.models.isolated.ltu_stub import (
     ANSWER,
@@ -24,6 +25,8 @@ from tests.core.models.isolated.ltu_stub import (
 sys.path.insert(0, str(WORKER_DIR))
 import wk_ltuas  # the worker module: standard library at import time
 
+LTU_AS = adapter_class("ltu-as")  # made from the recipe
+
 
 @pytest.fixture()
 def stub(tmp_path: Path) -> tuple[WorkerCommand, Path, Path]:
@@ -32,6 +35,7 @@ def stub(tmp_path: Path) -> tuple[WorkerCommand, Path, Path]:
     command = WorkerCommand(
         sys.executable,
         "ltu-as",
+        get_recipe("ltu-as").handler,  # the worker is told its handler by the recipe
         extra_path=[str(checkout), str(site)],
         env={"LTU_STUB_LOG": str(log), "LTU_STUB_ANSWER": ANSWER, "LTU_STUB_SPOKEN": SPOKEN},
     )
@@ -51,7 +55,7 @@ def test_ltu_as_answers_through_the_worker_as_the_release_prompts(
     stub: tuple[WorkerCommand, Path, Path],
 ) -> None:
     command, location, log = stub
-    model = LtuAsAdapter(command, str(location), LoadOptions(allow_pickle=True, device="cpu"))
+    model = LTU_AS(command, str(location), LoadOptions(allow_pickle=True, device="cpu"))
     try:
         assert model.sample_rate == 16000
         task = load_sseu_task("joint", answers="open")
@@ -85,7 +89,7 @@ def test_ltu_as_answers_through_the_worker_as_the_release_prompts(
 def test_the_audio_features_follow_the_release(stub: tuple[WorkerCommand, Path, Path]) -> None:
     """Energy per 20 ms frame, averaged over 20 frames, layers scaled 1..5 with the first dropped."""
     command, location, log = stub
-    model = LtuAsAdapter(command, str(location), LoadOptions(allow_pickle=True, device="cpu"))
+    model = LTU_AS(command, str(location), LoadOptions(allow_pickle=True, device="cpu"))
     try:
         audio = clip(1.0, 16000)
         model.generate_full(audio, load_sseu_task("asr"), None, 8)
@@ -106,13 +110,13 @@ def test_pickles_need_allow_pickle_and_missing_files_are_named(
     from cuelab.core import errors
 
     with pytest.raises(ModelError, match=r"Whisper \.pt files are pickles") as info:
-        LtuAsAdapter(command, str(location), LoadOptions(device="cpu"))
+        LTU_AS(command, str(location), LoadOptions(device="cpu"))
     # the refusal comes from the worker process; its remedy crosses the protocol typed
     assert info.value.remedy == errors.ALLOW_PICKLE and "--" not in str(info.value)
     assert "--allow-pickle" in cli_text(info.value)
     (location / "large-v2.pt").unlink()
     with pytest.raises(ModelError, match=r"missing large-v2\.pt"):
-        LtuAsAdapter(command, str(location), LoadOptions(allow_pickle=True, device="cpu"))
+        LTU_AS(command, str(location), LoadOptions(allow_pickle=True, device="cpu"))
 
 
 def test_helpers() -> None:

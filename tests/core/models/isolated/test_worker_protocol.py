@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt
+from cuelab.core.models.base import Clip, LoadOptions
 from cuelab.core.models.isolated.adapter import ContrastiveWorkerAdapter
 from cuelab.core.models.isolated.client import (
     WORKER_DIR,
@@ -33,6 +33,7 @@ from cuelab.core.models.isolated.client import (
 )
 from cuelab.core.models.isolated.worker import protocol
 from cuelab.core.runs import config_from_mapping, run_eval
+from cuelab.core.tasks.prompts import TaskPrompt
 from tests.conftest import REPO
 
 HANDLERS = Path(__file__).parent / "handlers"
@@ -190,8 +191,9 @@ def test_a_model_error_is_one_line_and_the_worker_lives_on(tmp_path: Path) -> No
 
 def test_the_worker_answers_a_bad_line_and_goes_on() -> None:
     """Raw bytes into the real worker script: a bad line gets an error, the next works."""
+    argv = [sys.executable, "-E", "-s", str(WORKER_SCRIPT), "--family", "ms-clap"]
     proc = subprocess.run(
-        [sys.executable, "-E", "-s", str(WORKER_SCRIPT), "--family", "ms-clap"],
+        [*argv, "--handler", "wk_msclap:MsClapHandler"],
         input=b'not json\n{"id": 1, "op": "hello", "args": {}}\n{"id": 2, "op": "close", "args": {}}\n',
         capture_output=True,
         timeout=60,

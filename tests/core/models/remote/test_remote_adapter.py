@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import Clip, LoadOptions, Prediction, TaskPrompt
+from cuelab.core.models.base import Clip, LoadOptions, Prediction
 from cuelab.core.models.registry import load_model
 from cuelab.core.models.remote.spec import api_key, parse_remote_location, system_prompt
+from cuelab.core.tasks.prompts import TaskPrompt
 from tests.core.models.conftest import voiced_tone
 from tests.core.models.remote.conftest import Serve
 

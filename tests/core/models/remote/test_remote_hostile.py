@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt
+from cuelab.core.models.base import Clip, LoadOptions
 from cuelab.core.models.registry import load_model
 from cuelab.core.models.remote import answers, client
 from cuelab.core.models.remote.client import RemoteRequestError, ServerAnswerError
 from cuelab.core.models.remote.protocol import answer_limit
+from cuelab.core.tasks.prompts import TaskPrompt
 from tests.core.models.remote.conftest import Serve
 from tests.servers.openai_audio import Reply
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from cuelab.core.errors import ModelError
-from cuelab.core.models.base import Clip, LoadOptions, TaskPrompt
+from cuelab.core.models.base import Clip, LoadOptions
 from cuelab.core.models.registry import load_model
 from cuelab.core.models.scoring_modes import check_scoring
+from cuelab.core.tasks.prompts import TaskPrompt
 from tests.core.models.remote.conftest import Serve
 
 TOKENS = [None, "ENERGY=HIGH PITCH=LOW", "ENERGY=LOW PITCH=HIGH"]

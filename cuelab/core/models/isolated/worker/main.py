@@ -1,6 +1,7 @@
 """The model worker: started by CueLab inside a family's environment, it serves one model.
 
-Run as a script (``python -E -s main.py --family ms-clap``), so its folder is
+Run as a script (``python -E -s main.py --family ms-clap --handler
+wk_msclap:MsClapHandler``, the handler named by the family's recipe), so its folder is
 first on ``sys.path`` and ``import protocol`` finds the sibling module; nothing
 else of CueLab is imported. Standard library only, Python 3.8 syntax: the
 family handlers (``wk_*.py`` beside this file) import the model's own packages
@@ -24,18 +25,6 @@ import protocol
 
 #: The protocol stream (the original stdout), once :func:`main` has set it up.
 PROTOCOL_OUT = None  # type: Optional[BinaryIO]
-
-#: Family name -> ``module:Class`` of its handler, in this folder.
-HANDLERS = {
-    "ms-clap": "wk_msclap:MsClapHandler",
-    "laion-clap": "wk_laionclap:LaionClapHandler",
-    "mga-clap": "wk_mgaclap:MgaClapHandler",
-    "paraclap": "wk_paraclap:ParaClapHandler",
-    "pengi": "wk_pengi:PengiHandler",
-    "ltu-as": "wk_ltuas:LtuAsHandler",
-    "kimi-audio": "wk_kimi:KimiAudioHandler",
-    "step-audio-2-mini": "wk_stepaudio:StepAudio2Handler",
-}
 
 
 def protocol_stream() -> BinaryIO:
@@ -216,22 +205,22 @@ def end_group() -> None:
 
 
 def main(argv: Optional[list] = None) -> int:
-    """Entry point: ``--family NAME [--handler module:Class] [--path DIR ...]``."""
+    """Entry point: ``--family NAME --handler module:Class [--path DIR ...]``.
+
+    The handler comes from the family's recipe (the parent passes it): the worker knows
+    no list of families, so a new family needs no edit here.
+    """
     parser = argparse.ArgumentParser(description="CueLab model worker")
     parser.add_argument("--family", required=True)
-    parser.add_argument("--handler", help="module:Class, instead of the family's own")
+    parser.add_argument("--handler", required=True, help="module:Class of the family's handler")
     parser.add_argument("--path", action="append", default=[], help="prepend to sys.path")
     args = parser.parse_args(argv)
     global PROTOCOL_OUT
     out = PROTOCOL_OUT = protocol_stream()
     for folder in reversed(args.path):
         sys.path.insert(0, folder)
-    entry = args.handler or HANDLERS.get(args.family)
-    if entry is None:
-        sys.stderr.write("unknown family %r\n" % args.family)
-        return 2
     watch_parent()
-    serve(Worker(args.family, entry), sys.stdin.buffer, out)
+    serve(Worker(args.family, args.handler), sys.stdin.buffer, out)
     return 0
 
 
