@@ -459,8 +459,8 @@ def run_repair_command(args: argparse.Namespace) -> int:
     """Quarantine the malformed records of a run's predictions.csv."""
     from cuelab.core.errors import CueLabError, one_line
     from cuelab.core.runs import record as rec
-    from cuelab.core.runs.base import run_lock
     from cuelab.core.runs.csvio import repair_table
+    from cuelab.core.runs.folder import run_lock
 
     folder = Path(args.dir)
     path = folder / rec.PREDICTIONS_CSV

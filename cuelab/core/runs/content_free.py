@@ -25,9 +25,9 @@ from cuelab.core.datasets.manifest import read_manifest
 from cuelab.core.errors import CueLabError
 from cuelab.core.models.base import Clip
 from cuelab.core.runs import record as rec
-from cuelab.core.runs.base import ModelLoader, default_loader
 from cuelab.core.runs.config import RunConfig
 from cuelab.core.runs.csvio import read_complete_rows, write_csv
+from cuelab.core.runs.model_run import ModelLoader, default_loader
 from cuelab.core.runs.plan import select_rows
 
 log = logging.getLogger(__name__)

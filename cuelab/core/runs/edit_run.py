@@ -41,21 +41,12 @@ from cuelab.core.errors import AudioError, FeatureError, ModelError
 from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import Clip
 from cuelab.core.runs import record as rec
-from cuelab.core.runs.base import (
-    ClipFailures,
-    Key,
-    ModelLoader,
-    ModelRun,
-    PredictionWriter,
-    RunOutcome,
-    default_loader,
-    in_order,
-    open_record,
-    run_session,
-)
 from cuelab.core.runs.config import RunConfig
 from cuelab.core.runs.edit_audio import EditSetup, prepare_edits, write_edits_csv
 from cuelab.core.runs.emotion import _clip, _row_cells
+from cuelab.core.runs.folder import RunOutcome, open_record, run_session
+from cuelab.core.runs.model_run import ModelLoader, ModelRun, default_loader
+from cuelab.core.runs.ordering import in_order
 from cuelab.core.runs.plan import (
     Variant,
     VariantPlan,
@@ -64,6 +55,7 @@ from cuelab.core.runs.plan import (
     select_rows,
     unique_texts,
 )
+from cuelab.core.runs.writer import ClipFailures, Key, PredictionWriter
 
 log = logging.getLogger(__name__)
 NONE = "none"

@@ -31,20 +31,10 @@ from cuelab.core.errors import AudioError, FeatureError, ModelError
 from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import Clip, ModelAdapter, Prediction
 from cuelab.core.runs import record as rec
-from cuelab.core.runs.base import (
-    ClipFailures,
-    Key,
-    ModelLoader,
-    ModelRun,
-    PredictionWriter,
-    RunOutcome,
-    default_loader,
-    in_order,
-    open_record,
-    replaced_note,
-    run_session,
-)
 from cuelab.core.runs.config import RunConfig
+from cuelab.core.runs.folder import RunOutcome, open_record, replaced_note, run_session
+from cuelab.core.runs.model_run import ModelLoader, ModelRun, default_loader
+from cuelab.core.runs.ordering import in_order
 from cuelab.core.runs.overlap import STREAM_CHUNK, FeatureStream, ModelPreload, can_stream
 from cuelab.core.runs.plan import (
     FEATURE_CHUNK,
@@ -57,6 +47,7 @@ from cuelab.core.runs.plan import (
     span_features,
     unique_texts,
 )
+from cuelab.core.runs.writer import ClipFailures, Key, PredictionWriter
 from cuelab.core.threads import apply_threads, choose_threads
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Emotion runs (closed label sets under token interventions) go to
 :mod:`cuelab.core.runs.emotion`; speech/scene/event runs to
-:mod:`cuelab.core.runs.sseu`. Both share :mod:`cuelab.core.runs.base`.
+:mod:`cuelab.core.runs.sseu`. Both share the run folder, writer, model run and ordering modules of :mod:`cuelab.core.runs`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from pathlib import Path
 
 from cuelab.core.cues.features import FeatureCache
 from cuelab.core.jobs import JobControl
-from cuelab.core.runs.base import ModelLoader, RunOutcome, run_lock
 from cuelab.core.runs.config import RunConfig, RunConfigError
 from cuelab.core.runs.edit_run import run_edit_eval
 from cuelab.core.runs.emotion import run_emotion_eval
+from cuelab.core.runs.folder import RunOutcome, run_lock
+from cuelab.core.runs.model_run import ModelLoader
 from cuelab.core.runs.sseu import run_sseu_eval
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from cuelab.core.runs import record as rec
-from cuelab.core.runs.base import run_lock
 from cuelab.core.runs.config import RunConfigError
 from cuelab.core.runs.csvio import read_complete_rows, write_csv
+from cuelab.core.runs.folder import run_lock
 
 #: describe() keys that say where a model lies on disk, not what it is (``env_path``: the
 #: environment of an isolated family's worker; its package versions are compared), or where

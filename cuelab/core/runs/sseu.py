@@ -25,7 +25,7 @@ run's identity. The oracle and CLAP answer without drawing: one answer per
 Rows are keyed by (utt_id, model, mode, seed) and appended per clip, in
 manifest order, through the shared durable writer, so cancel, ``kill -9``,
 ``--resume``, ``--shard`` and ``cuelab merge`` behave as for emotion runs. A
-remote model answers several clips at once (:func:`~cuelab.core.runs.base.in_order`).
+remote model answers several clips at once (:func:`~cuelab.core.runs.ordering.in_order`).
 """
 
 from __future__ import annotations
@@ -44,21 +44,12 @@ from cuelab.core.jobs import JobControl
 from cuelab.core.metrics.text import NORMALISER as WER_NORMALISER
 from cuelab.core.models.base import Clip, TaskPrompt
 from cuelab.core.runs import record as rec
+from cuelab.core.runs.config import RunConfig, RunConfigError
 
 # The SER engine's writer, model context and record helpers are shared, not copied.
-from cuelab.core.runs.base import (
-    ClipFailures,
-    ModelLoader,
-    ModelRun,
-    PredictionWriter,
-    RunOutcome,
-    default_loader,
-    in_order,
-    open_record,
-    replaced_note,
-    run_session,
-)
-from cuelab.core.runs.config import RunConfig, RunConfigError
+from cuelab.core.runs.folder import RunOutcome, open_record, replaced_note, run_session
+from cuelab.core.runs.model_run import ModelLoader, ModelRun, default_loader
+from cuelab.core.runs.ordering import in_order
 from cuelab.core.runs.plan import select_rows
 from cuelab.core.runs.sseu_answer import (
     ZERO_SHOT,
@@ -71,6 +62,7 @@ from cuelab.core.runs.sseu_answer import (
     run_tasks,
 )
 from cuelab.core.runs.sseu_matchers import build_matchers, early_matchers
+from cuelab.core.runs.writer import ClipFailures, PredictionWriter
 from cuelab.core.tasks.sseu.prompts import PROMPT_PROVENANCE
 from cuelab.core.tasks.sseu.remote_embeddings import CACHE_FILE
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cuelab.core.runs.base import PredictionWriter
 from cuelab.core.runs.csvio import TableCellError, read_complete_rows, repair_table, write_csv
+from cuelab.core.runs.writer import PredictionWriter
 from cuelab.core.safeio import FIELD_LIMIT, CellTooLongError, format_row
 
 HEADER = ["utt_id", "model", "condition", "seed", "raw_output"]
