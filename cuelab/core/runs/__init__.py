@@ -29,14 +29,16 @@ from cuelab.core.runs.config import (
     parse_shard,
 )
 from cuelab.core.runs.engine import run_eval
-from cuelab.core.runs.folder import RunOutcome
+from cuelab.core.runs.folder import RunFolder, RunOutcome
 from cuelab.core.runs.merge import merge_runs
-from cuelab.core.runs.record import read_record
+from cuelab.core.runs.record import RunRecord, read_record
 
 __all__ = [
     "RunConfig",
     "RunConfigError",
+    "RunFolder",
     "RunOutcome",
+    "RunRecord",
     "Shard",
     "config_from_mapping",
     "load_config",

@@ -44,7 +44,7 @@ from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfig
 from cuelab.core.runs.edit_audio import EditSetup, prepare_edits, write_edits_csv
 from cuelab.core.runs.emotion import _clip, _row_cells
-from cuelab.core.runs.folder import RunOutcome, open_record, run_session
+from cuelab.core.runs.folder import RunFolder, RunOutcome
 from cuelab.core.runs.model_run import ModelLoader, ModelRun, default_loader
 from cuelab.core.runs.ordering import in_order
 from cuelab.core.runs.plan import (
@@ -55,7 +55,7 @@ from cuelab.core.runs.plan import (
     select_rows,
     unique_texts,
 )
-from cuelab.core.runs.writer import ClipFailures, Key, PredictionWriter
+from cuelab.core.runs.writer import Key
 
 log = logging.getLogger(__name__)
 NONE = "none"
@@ -133,17 +133,16 @@ def run_edit_eval(
         feature_key=FeatureConfig().key(),
     )
     out.mkdir(parents=True, exist_ok=True)
-    record = open_record(out, config, ident, str(manifest.path), labels, resume)
+    folder = RunFolder(out)
+    record = folder.open_record(config, ident, str(manifest.path), labels, resume)
     session = rec.start_session(record, command)
-    rec.write_record(out, record)
+    folder.write_record(record)
     extras = rec.extra_columns(manifest.columns, labels, edits=True)
     header = rec.prediction_header(labels, extras, edits=True)
-    writer = PredictionWriter(
-        out / rec.PREDICTIONS_CSV, header, resume, EDIT_KEY_COLUMNS, rec.row_check(record)
-    )
+    writer = folder.open_writer(header, resume, EDIT_KEY_COLUMNS, rec.row_check(record))
     written = 0
-    failures = ClipFailures(out, config.fail_fast)
-    with run_session(out, record, session, writer), failures:
+    failures = folder.failures(config.fail_fast)
+    with folder.session(record, session, writer), failures:
         broken: dict[str, str] | None = None if config.fail_fast else {}
         sets = compute_token_sets(rows, norms, cache, ctl, config.workers, broken)
         rows = [r for r, t in zip(rows, sets) if t is not None]
@@ -157,9 +156,9 @@ def run_edit_eval(
             failures.add(utt, row.rel_path if row else "", "", stage, reason)
         rows = setup.rows
         plan = _plan(config, rows, [originals[r.utt_id] for r in rows], setup)
-        record["interventions"] = plan.original.statistics()
-        record["notes"] = list(plan.original.notes)
-        rec.write_record(out, record)
+        record.interventions = plan.original.statistics()
+        record.notes = list(plan.original.notes)
+        folder.write_record(record)
         mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
         write_edits_csv(out, setup, {r.utt_id for r in mine})
         todo = {spec: _missing(plan, mine, spec, writer.done) for spec in config.models}

@@ -8,14 +8,13 @@ Emotion runs (closed label sets under token interventions) go to
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from cuelab.core.cues.features import FeatureCache
 from cuelab.core.jobs import JobControl
 from cuelab.core.runs.config import RunConfig, RunConfigError
 from cuelab.core.runs.edit_run import run_edit_eval
 from cuelab.core.runs.emotion import run_emotion_eval
-from cuelab.core.runs.folder import RunOutcome, run_lock
+from cuelab.core.runs.folder import RunFolder, RunOutcome
 from cuelab.core.runs.model_run import ModelLoader
 from cuelab.core.runs.sseu import run_sseu_eval
 
@@ -51,7 +50,7 @@ def run_eval(
     """
     if not str(config.out).strip():
         raise RunConfigError("run configuration: 'out' is empty; name a run folder")
-    with run_lock(Path(config.out)):  # one writer per run folder
+    with RunFolder(config.out).lock():  # one writer per run folder
         if config.is_sseu:
             return run_sseu_eval(
                 config, resume=resume, control=control, command=command, loader=loader

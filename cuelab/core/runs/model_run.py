@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from cuelab.core.models.base import LoadOptions, ModelAdapter
 from cuelab.core.runs import record as rec
@@ -35,7 +34,7 @@ class ModelRun:
         self,
         spec: str,
         config: RunConfig,
-        record: dict[str, Any],
+        record: rec.RunRecord,
         out: Path,
         loader: ModelLoader,
         adapter: ModelAdapter | None = None,
@@ -45,12 +44,12 @@ class ModelRun:
         self.adapter = adapter if adapter is not None else loader(spec, config.load_options())
         described = self.adapter.describe()
         prompts = getattr(self.adapter, "label_prompts", None)
-        if callable(prompts) and record.get("labels"):  # the text each label is scored with
-            described = {**described, "prompts": prompts(record["labels"])}
+        if callable(prompts) and record.labels:  # the text each label is scored with
+            described = {**described, "prompts": prompts(record.labels)}
         note = getattr(self.adapter, "token_note", None)
         if callable(note):  # a model that reads no instruction: tokens cannot reach it
             described = {**described, "tokens_note": note()}
-        previous = record["models"].get(spec)
+        previous = record.models.get(spec)
         free = set(self.adapter.recorded_only)
         changed = sorted(
             k
@@ -62,7 +61,7 @@ class ModelRun:
             raise RunConfigError(
                 f"cannot resume {out}: model {spec} differs in '{changed[0]}' from the run's"
             )
-        record["models"][spec] = described
+        record.models[spec] = described
         rec.write_record(out, record)
 
     def progress(self, what: str) -> str:

@@ -47,7 +47,7 @@ from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfig, RunConfigError
 
 # The SER engine's writer, model context and record helpers are shared, not copied.
-from cuelab.core.runs.folder import RunOutcome, open_record, replaced_note, run_session
+from cuelab.core.runs.folder import RunFolder, RunOutcome, replaced_note
 from cuelab.core.runs.model_run import ModelLoader, ModelRun, default_loader
 from cuelab.core.runs.ordering import in_order
 from cuelab.core.runs.plan import select_rows
@@ -62,7 +62,6 @@ from cuelab.core.runs.sseu_answer import (
     run_tasks,
 )
 from cuelab.core.runs.sseu_matchers import build_matchers, early_matchers
-from cuelab.core.runs.writer import ClipFailures, PredictionWriter
 from cuelab.core.tasks.sseu.prompts import PROMPT_PROVENANCE
 from cuelab.core.tasks.sseu.remote_embeddings import CACHE_FILE
 
@@ -389,11 +388,12 @@ def run_sseu_eval(
     ident = sseu_identity(config, manifest, setup)
     early = early_matchers(config, setup, out)
     out.mkdir(parents=True, exist_ok=True)
-    record = open_record(out, config, ident, str(manifest.path), [], resume)
+    folder = RunFolder(out)
+    record = folder.open_record(config, ident, str(manifest.path), [], resume)
     replaced = replaced_note(record)
-    earlier = record.get("sseu")
+    earlier = record.section("sseu")
     earlier = earlier if isinstance(earlier, dict) else {}
-    record["sseu"] = {
+    record.sseu = {
         "scenes": list(setup.scenes),
         "events": list(setup.events),
         "modes": list(config.sseu_modes),
@@ -405,18 +405,16 @@ def run_sseu_eval(
         "prompt_texts": PROMPT_PROVENANCE,
     }
     if "matcher_provenance" in earlier:  # a resume with nothing left builds no matcher
-        record["sseu"]["matcher_provenance"] = earlier["matcher_provenance"]
+        record.sseu["matcher_provenance"] = earlier["matcher_provenance"]
     session = rec.start_session(record, command)
     threads = choose_threads(config.threads)  # no feature workers run beside SSEU models
     apply_threads(threads)
     session["threads"] = threads.to_dict()
-    rec.write_record(out, record)
-    writer = PredictionWriter(
-        out / rec.PREDICTIONS_CSV, setup.header, resume, KEY_COLUMNS, rec.row_check(record)
-    )
+    folder.write_record(record)
+    writer = folder.open_writer(setup.header, resume, KEY_COLUMNS, rec.row_check(record))
     written = 0
-    failures = ClipFailures(out, config.fail_fast)
-    with run_session(out, record, session, writer), failures:
+    failures = folder.failures(config.fail_fast)
+    with folder.session(record, session, writer), failures:
         mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
         todo = _todo(config, modes_of, mine, writer.done)
         ctl.start(_work(config, todo), "answering")
@@ -424,13 +422,15 @@ def run_sseu_eval(
             matchers, cache, provenance = early
             if cache is not None:
                 cache.attach(out / CACHE_FILE)
-            record["sseu"].update(provenance)
+            record.sseu.update(provenance)
         else:
             matchers = (
-                build_matchers(config, setup, out, record) if any(todo.values()) else (None, None)
+                build_matchers(config, setup, out, record.sseu)
+                if any(todo.values())
+                else (None, None)
             )
-        if "matcher_provenance" in record.get("sseu", {}):
-            rec.write_record(out, record)
+        if "matcher_provenance" in record.sseu:
+            folder.write_record(record)
         for spec in config.models:
             if not todo[spec]:
                 continue
