@@ -47,8 +47,10 @@ from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfig, RunConfigError
 
 # The SER engine's writer, model context and record helpers are shared, not copied.
+from cuelab.core.runs.folder import RunFolder
 from cuelab.core.runs.plan import select_rows
-from cuelab.core.runs.sseu_answer import (
+from cuelab.core.tasks.kind import Key, KindPlan, Rows
+from cuelab.core.tasks.sseu.answering import (
     ZERO_SHOT,
     Answerer,
     ModeResult,
@@ -58,8 +60,7 @@ from cuelab.core.runs.sseu_answer import (
     mode_tasks,
     run_tasks,
 )
-from cuelab.core.runs.sseu_matchers import build_matchers, early_matchers
-from cuelab.core.tasks.kind import Key, KindPlan, Rows
+from cuelab.core.tasks.sseu.matchers import build_matchers, early_matchers
 from cuelab.core.tasks.sseu.prompts import PROMPT_PROVENANCE
 from cuelab.core.tasks.sseu.remote_embeddings import CACHE_FILE
 
@@ -396,7 +397,8 @@ class SseuKind:
         self.setup = setup = prepare(config, manifest, rows)
         self.modes_of = {spec: model_modes(spec, config) for spec in config.models}
         ident = sseu_identity(config, manifest, setup)
-        self.early = early_matchers(config, setup, self.out)  # before the folder exists
+        fresh = not RunFolder(self.out).has_record()
+        self.early = early_matchers(config, setup, fresh)  # before the folder exists
         self.mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
         return KindPlan(ident, str(manifest.path), [], setup.header, KEY_COLUMNS)
 

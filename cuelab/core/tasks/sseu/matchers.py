@@ -11,9 +11,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from cuelab.core.runs.config import RunConfig
-from cuelab.core.runs.folder import RunFolder
 from cuelab.core.tasks.sseu.matching import Matcher
+
+
+class MatcherOptions(Protocol):
+    """The options of a run that its matchers read (a :class:`~cuelab.core.runs.config.RunConfig`)."""
+
+    @property
+    def matcher(self) -> str:
+        """``lexical``, ``embeddings:FOLDER`` or ``openai-embeddings:URL#MODEL``."""
+        ...
+
+    @property
+    def device(self) -> str:
+        """Where a local text encoder runs."""
+        ...
 
 
 class MatcherSetup(Protocol):
@@ -31,7 +43,7 @@ __all__ = ["build_matchers", "early_matchers"]
 
 
 def build_matchers(
-    config: RunConfig,
+    config: MatcherOptions,
     setup: MatcherSetup,
     folder: Path | None = None,
     provenance: dict[str, Any] | None = None,
@@ -78,14 +90,14 @@ def build_matchers(
     )
 
 
-def early_matchers(config: RunConfig, setup: MatcherSetup, out: Path) -> Any:
+def early_matchers(config: MatcherOptions, setup: MatcherSetup, fresh: bool) -> Any:
     """A fresh run's embedding matchers, built before anything is recorded, or None.
 
     A wrong URL or folder then fails before the run folder exists, instead of
     leaving one that ``--resume`` refuses with the corrected matcher. Returns
     ``(matchers, cache or None, {"matcher_provenance": ...})``.
     """
-    if config.matcher == "lexical" or RunFolder(out).has_record():
+    if config.matcher == "lexical" or not fresh:
         return None
     cache = None
     if config.matcher.startswith("openai-embeddings:"):
