@@ -48,6 +48,7 @@ from cuelab.core.runs.config import RunConfig, RunConfigError
 
 # The SER engine's writer, model context and record helpers are shared, not copied.
 from cuelab.core.runs.folder import RunFolder
+from cuelab.core.runs.options import SseuOptions, option_names
 from cuelab.core.runs.plan import select_rows
 from cuelab.core.tasks.kind import Key, KindPlan, Rows
 from cuelab.core.tasks.sseu.answering import (
@@ -378,10 +379,7 @@ class SseuKind:
     name: str = "sseu"
     report: str = "sseu"
     progress: str = "answering"
-    options: tuple[str, ...] = (
-        "sseu_tasks", "joint", "cot", "matcher", "answers", "max_new_tokens",
-        "cot_max_new_tokens", "sample", "temperature", "top_p",
-    )  # fmt: skip
+    options: tuple[str, ...] = option_names(SseuOptions)
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config
@@ -456,7 +454,7 @@ class SseuKind:
     ) -> Callable[[TodoItem], tuple[Rows, int]]:
         """How one clip is answered in its unfinished modes by ``model``."""
         config, setup = self.config, self.setup
-        answerer = Answerer(model, config, setup, self.matchers)
+        answerer = Answerer(model, config.sseu, setup, self.matchers)
 
         def answer(item: TodoItem) -> tuple[Rows, int]:
             row, modes = item
