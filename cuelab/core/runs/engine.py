@@ -4,11 +4,11 @@
 folder, run.json across sessions, the durable writer, failed clips, model
 loading and the order of work, and sees the kind's items and rows, never its
 internals. Speech/scene/event runs are the kind
-:class:`~cuelab.core.runs.sseu.SseuKind`. Emotion runs (closed label sets under
-token interventions, :mod:`cuelab.core.runs.emotion`, and with audio edits,
-:mod:`cuelab.core.runs.edit_run`) still have their own loop over the same
-folder, writer, model run and ordering modules: their features stream while
-models score, which the engine does not model yet.
+:class:`~cuelab.core.runs.sseu.SseuKind`, emotion runs with audio edits
+:class:`~cuelab.core.runs.edit_run.EditKind`. Emotion runs without edits
+(:mod:`cuelab.core.runs.emotion`) still have their own loop over the same
+folder, writer, model run and ordering modules: their features stream while the
+first model loads and scores, which the engine does not model yet.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from cuelab.core.cues.features import FeatureCache
 from cuelab.core.jobs import JobControl
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfig, RunConfigError
-from cuelab.core.runs.edit_run import run_edit_eval
+from cuelab.core.runs.edit_run import EditKind
 from cuelab.core.runs.emotion import run_emotion_eval
 from cuelab.core.runs.folder import RunFolder, RunOutcome, replaced_note
 from cuelab.core.runs.model_run import ModelLoader, ModelRun, default_loader
@@ -70,9 +70,9 @@ def run_eval(
                 loader=loader,
             )  # fmt: skip
         if config.edits:  # the audio edits crossed with the conditions
-            return run_edit_eval(
-                config, resume=resume, control=control, command=command, cache=cache,
-                loader=loader,
+            return run_kind(
+                EditKind(config, cache), config, resume=resume, control=control,
+                command=command, loader=loader,
             )  # fmt: skip
         return run_emotion_eval(
             config, resume=resume, control=control, command=command, cache=cache, loader=loader,
@@ -111,10 +111,10 @@ def run_kind(
     written = 0
     failures = folder.failures(config.fail_fast)
     with folder.session(record, session, writer), failures:
+        if kind.begin(writer.done, record.sections, ctl, failures.add):
+            folder.write_record(record)
         todo = kind.todo(writer.done, config.models)
         ctl.start(kind.units(todo), kind.progress)
-        if kind.begin(todo, record.sections):
-            folder.write_record(record)
         for spec in config.models:
             if not todo[spec]:
                 continue

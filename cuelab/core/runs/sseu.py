@@ -434,14 +434,20 @@ class SseuKind:
         """Progress items: one per answer generated (per seed where answers are drawn)."""
         return _work(self.config, dict(todo))  # type: ignore[arg-type]
 
-    def begin(self, todo: Mapping[str, Sequence[TodoItem]], sections: dict[str, Any]) -> bool:
+    def begin(
+        self,
+        done: set[Key],
+        sections: dict[str, Any],
+        control: JobControl,
+        failed: Callable[[str, str, str, str, str], None],
+    ) -> bool:
         """Build the matchers (or adopt the early ones); True when their provenance is new."""
         if self.early is not None:  # met before the folder existed; its cache now lives there
             self.matchers, cache, provenance = self.early
             if cache is not None:
                 cache.attach(self.out / CACHE_FILE)
             sections["sseu"].update(provenance)
-        elif any(todo.values()):
+        elif any(self.todo(done, self.config.models).values()):
             self.matchers = build_matchers(self.config, self.setup, self.out, sections["sseu"])
         return "matcher_provenance" in sections["sseu"]
 

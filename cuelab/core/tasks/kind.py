@@ -75,8 +75,19 @@ class TaskKind(Protocol[Item]):
         """How many progress units ``todo`` is."""
         ...
 
-    def begin(self, todo: Mapping[str, Sequence[Item]], sections: dict[str, Any]) -> bool:
-        """Set up what every model shares (e.g. matchers); True when ``sections`` changed."""
+    def begin(
+        self,
+        done: set[Key],
+        sections: dict[str, Any],
+        control: JobControl,
+        failed: Callable[[str, str, str, str, str], None],
+    ) -> bool:
+        """Do what every model shares (features, matchers...) before the items are counted.
+
+        ``done`` are the keys of the rows already written; ``failed(utt_id, path,
+        model, stage, error)`` records a clip that cannot take part. Returns True
+        when ``sections`` (the run's sections of run.json) changed.
+        """
         ...
 
     def session(self, session: dict[str, Any]) -> None:
