@@ -232,13 +232,12 @@ def _calibrate_choices(args: argparse.Namespace) -> list[str] | None:
 
 def _content_free(folder: Path) -> None:
     """Score the run's content-free inputs once (content_free.csv) for --calibrate contextual."""
-    from cuelab.core.runs import record as rec
-    from cuelab.core.runs.config import RunConfig
+    from cuelab.core.runs import RunFolder
     from cuelab.core.runs.content_free import CONTENT_FREE_CSV, score_content_free
 
     if (folder / CONTENT_FREE_CSV).is_file():
         return
-    if RunConfig.from_json(rec.read_record(folder)["config"]).is_sseu:
+    if RunFolder(folder).read_record().is_sseu:
         return
     print(f"scoring the content-free inputs of {folder}", file=sys.stderr)
     score_content_free(folder)
@@ -293,9 +292,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
     if args.config:
         return load_config(args.config, **given)
     if _from_run_folder(args):
-        from cuelab.core.runs import read_record
+        from cuelab.core.runs import RunFolder
 
-        data = {**read_record(args.out)["config"], **given}
+        data = {**RunFolder(args.out).read_record().config, **given}
         data.pop("out", None)
         return config_from_mapping({**data, "out": given["out"]}, base_dir=None)
     from cuelab.core.runs.config import with_preset
@@ -458,24 +457,23 @@ def run_report_command(args: argparse.Namespace) -> int:
 def run_repair_command(args: argparse.Namespace) -> int:
     """Quarantine the malformed records of a run's predictions.csv."""
     from cuelab.core.errors import CueLabError, one_line
-    from cuelab.core.runs import record as rec
-    from cuelab.core.runs.base import run_lock
-    from cuelab.core.runs.csvio import repair_table
+    from cuelab.core.runs import RunFolder, RunRecord
 
-    folder = Path(args.dir)
-    path = folder / rec.PREDICTIONS_CSV
+    folder = RunFolder(args.dir)
+    path = folder.predictions
     if not path.is_file():
         print(f"cuelab: error: {path} does not exist", file=sys.stderr)
         return 1
-    with run_lock(folder):
+    with folder.lock():
+        record: RunRecord | None
         try:
-            check = rec.row_check(rec.read_record(folder))
+            record = folder.read_record()
         except CueLabError as exc:  # repair what can be repaired without the record
             log.warning("%s: %s; repairing the CSV structure only", folder, exc)
             print(f"cuelab: note: {one_line(str(exc))}; checking the CSV structure only",
                   file=sys.stderr)  # fmt: skip
-            check = None
-        kept, moved, quarantine = repair_table(path, check)
+            record = None
+        kept, moved, quarantine = folder.repair(record)
     where = f"; moved to {quarantine}" if quarantine else ""
     print(f"{path}: {kept} records kept, {moved} moved aside{where}", file=sys.stderr)
     return 0

@@ -24,7 +24,7 @@ from PySide6.QtGui import QImage
 from cuelab.core.errors import CueLabError, ModelError
 from cuelab.core.jobs import JobControl, pool_worker_init
 from cuelab.core.models.capabilities import ScoreRequest
-from cuelab.core.runs import RunConfig, RunConfigError
+from cuelab.core.runs import RunConfig, RunConfigError, RunFolder
 from cuelab.ui.session import Session
 from cuelab.ui.workers import Job
 
@@ -147,7 +147,7 @@ def report_files(folder: Path, files: Any) -> list[Path]:
         value = getattr(files, f.name)
         values = value if isinstance(value, list) else [value]
         out += [v for v in values if isinstance(v, Path)]
-    return [*out, folder / "predictions.csv", folder / "run.json"]
+    return RunFolder(folder).report_files(out)
 
 
 def copy_report(folder: Path, files: Any, target: Path) -> list[Path]:
@@ -162,7 +162,6 @@ def copy_report(folder: Path, files: Any, target: Path) -> list[Path]:
 def load_result(folder: Path, config: RunConfig, files: Any) -> BatchResult:
     """Read what the panel shows (worker thread: QImage, unlike QPixmap, is thread-safe)."""
     from cuelab.core.reports.emotion import load_predictions
-    from cuelab.core.runs import read_record
     from cuelab.core.runs.csvio import read_complete_rows
 
     header, rows, _ = read_complete_rows(files.summary)
@@ -175,11 +174,11 @@ def load_result(folder: Path, config: RunConfig, files: Any) -> BatchResult:
             )
     model = config.models[0]
     condition = next((c for c in ("correct", "audio-only") if c in config.conditions), "")
-    record = read_record(folder)
+    record = RunFolder(folder).read_record()
     rows_all = load_predictions(folder, record)
     # The matrix the report exports (confusion.csv): the run's labels as rows and columns,
     # and every answer outside them in one "unparsed" column.
-    labels = [str(lab) for lab in record["labels"]]
+    labels = [str(lab) for lab in record.labels]
 
     def column(pred: str) -> str:
         return pred if pred in labels else "unparsed"

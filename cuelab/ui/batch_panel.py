@@ -54,7 +54,7 @@ from cuelab.core import errors
 from cuelab.core.cues.tokens import CONCEPTS
 from cuelab.core.errors import CueLabError
 from cuelab.core.jobs import ProgressInfo
-from cuelab.core.runs import RunConfig, RunConfigError
+from cuelab.core.runs import RunConfig, RunConfigError, RunFolder
 from cuelab.ui.batch_jobs import (
     PLOT_WIDTH,
     RUNS_HOME,
@@ -377,7 +377,7 @@ class BatchPanel(QWidget):
         except CueLabError as exc:
             self._on_failed(window_text(exc))
             return
-        if (Path(config.out) / "run.json").exists():
+        if RunFolder(config.out).has_record():
             self._offer(
                 RunConfigError(
                     f"batch run: {config.out} already holds a run",
@@ -441,8 +441,6 @@ class BatchPanel(QWidget):
 
     def open_run(self, folder: Path) -> None:
         """Show a run folder's report (built in a worker); an unfinished run can be resumed."""
-        from cuelab.core.runs import read_record
-
         if self.state == "running":  # the panel shows, cancels and resumes the live run
             self._on_failed(
                 f"{folder}: a batch run is in progress; cancel it before opening another"
@@ -450,8 +448,8 @@ class BatchPanel(QWidget):
             return
 
         try:
-            record = read_record(folder)
-            config = RunConfig.from_json(record["config"])
+            record = RunFolder(folder).read_record()
+            config = record.run_config()
         except (CueLabError, KeyError, TypeError, ValueError) as exc:
             self._on_failed(f"{folder}: cannot open the run ({exc})")
             return
@@ -466,12 +464,12 @@ class BatchPanel(QWidget):
         )
         self.last_config = config
         self.out_edit.setText(str(folder))
-        complete = record.get("status") == "complete"
+        complete = record.status == "complete"
         self._clear_result()
         if not complete:
             self._set_state("cancelled")
             self.eta_label.setText(
-                f"{folder}: the run is {record.get('status', 'unfinished')}; Resume continues it"
+                f"{folder}: the run is {record.status or 'unfinished'}; Resume continues it"
             )
             return
 
@@ -548,7 +546,7 @@ class BatchPanel(QWidget):
         resumable = (
             state in ("cancelled", "failed")
             and self.last_config is not None
-            and (Path(self.last_config.out) / "run.json").exists()
+            and RunFolder(self.last_config.out).has_record()
         )
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)

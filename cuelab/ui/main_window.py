@@ -53,6 +53,7 @@ from PySide6.QtWidgets import (
 )
 
 from cuelab.core.paths import ASSETS
+from cuelab.core.runs import RunFolder
 from cuelab.ui.agreement_panel import AgreementPanel
 from cuelab.ui.batch_panel import BatchPanel, BatchResult
 from cuelab.ui.clip_view import ClipView
@@ -507,7 +508,7 @@ class MainWindow(QMainWindow):
     def open_path(self, path: str | Path) -> None:
         """Open a manifest (CSV), a run folder (run.json), a folder of audio or an audio file."""
         p = Path(path)
-        if p.is_dir() and (p / "run.json").exists():
+        if p.is_dir() and RunFolder(p).has_record():
             self.tabs.setCurrentIndex(self.tabs.count() - 1)
             self.batch_panel.open_run(p)
         elif p.is_dir():  # a folder of clips: its manifest, or one written beside them

@@ -14,13 +14,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from cuelab.core.datasets.annotations import Annotation, annotators, load_annotations
 from cuelab.core.datasets.manifest import read_manifest
 from cuelab.core.reports.plots import model_slugs
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.csvio import read_complete_rows, write_csv
+from cuelab.core.runs.folder import RunFolder
 
 ANNOTATIONS_CSV = "annotations.csv"
 ANNOTATIONS_SUMMARY_CSV = "annotations_summary.csv"
@@ -62,7 +62,7 @@ def agreement(pairs: Sequence[tuple[str, str]]) -> tuple[int, float, float]:
     return agree, po, kappa
 
 
-def write_annotation_report(folder: str | Path, record: Mapping[str, Any]) -> list[Path]:
+def write_annotation_report(folder: str | Path, record: rec.RunRecord) -> list[Path]:
     """Write ``annotations.csv`` and ``annotations_summary.csv`` into a run folder.
 
     The sidecar is looked up next to the manifest named in run.json, so the
@@ -75,7 +75,7 @@ def write_annotation_report(folder: str | Path, record: Mapping[str, Any]) -> li
         The files written (empty when there was nothing to write).
     """
     folder = Path(folder)
-    manifest_path = (record.get("manifest") or {}).get("path") or record["config"]["manifest"]
+    manifest_path = (record.manifest or {}).get("path") or record.config["manifest"]
     stale = [folder / ANNOTATIONS_CSV, folder / ANNOTATIONS_SUMMARY_CSV]
     notes = {who: load_annotations(manifest_path, who) for who in annotators(manifest_path)}
     clips = _annotated_clips(manifest_path, notes) if any(notes.values()) else []
@@ -105,7 +105,7 @@ def _annotated_clips(
 
 def _seed_free_answers(folder: Path) -> dict[tuple[str, str, str], str]:
     """(utt_id, model, condition) -> answer for the compared conditions ("" = unparsed)."""
-    path = folder / rec.PREDICTIONS_CSV
+    path = RunFolder(folder).predictions
     if not path.is_file():
         return {}
     header, rows, _ = read_complete_rows(path)
@@ -117,11 +117,11 @@ def _seed_free_answers(folder: Path) -> dict[tuple[str, str, str], str]:
 
 def _write_tables(
     folder: Path,
-    record: Mapping[str, Any],
+    record: rec.RunRecord,
     clips: Sequence[tuple[str, str, str, Annotation]],
     answers: Mapping[tuple[str, str, str], str],
 ) -> list[Path]:
-    models = [str(m) for m in record["config"]["models"]]
+    models = [str(m) for m in record.config["models"]]
     slugs = model_slugs(models)
     present = {(m, c) for _u, m, c in answers}
     pairs = [(m, c) for m in models for c in COMPARED_CONDITIONS if (m, c) in present]

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from cuelab.core.reports.emotion import ReportFiles, build_emotion_report
 from cuelab.core.reports.sseu import SseuReportFiles, build_sseu_report
-from cuelab.core.runs import record as rec
-from cuelab.core.runs.config import RunConfig
+from cuelab.core.runs.folder import RunFolder
 
 
 def build_report(
@@ -38,8 +37,8 @@ def build_report(
         ReportError: no predictions, or no row with a reference label.
     """
     folder = Path(folder)
-    record = rec.read_record(folder)
-    if RunConfig.from_json(record["config"]).is_sseu:
+    record = RunFolder(folder).read_record()
+    if record.is_sseu:
         files = build_sseu_report(folder, record, plots=plots)
         if tables:
             from cuelab.core.reports.tables import write_sseu_tables

@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -32,6 +31,7 @@ from cuelab.core.errors import ReportError
 from cuelab.core.reports import stats
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.csvio import read_complete_rows, write_csv
+from cuelab.core.runs.folder import RunFolder
 
 CHANNELS_CSV = "channels.csv"
 RESYNTH = "resynth"
@@ -63,16 +63,16 @@ Item = tuple[str, str, str, np.ndarray | None]  # label, speaker, prediction, pr
 
 
 def _load(
-    folder: Path, record: dict[str, Any]
+    folder: Path, record: rec.RunRecord
 ) -> tuple[dict[tuple[str, ...], dict[str, Item]], list[str]]:
-    path = folder / rec.PREDICTIONS_CSV
+    path = RunFolder(folder).predictions
     if not path.is_file():
         raise ReportError(f"{folder}: no {rec.PREDICTIONS_CSV}")
     header, rows, _ = read_complete_rows(path, rec.row_check(record))
     missing = [c for c in (*rec.BASE_COLUMNS, *rec.EDIT_COLUMNS) if c not in header]
     if missing:
         raise ReportError(f"{path}: not an edit run (missing {', '.join(missing)})")
-    labels = list(record["labels"])
+    labels = list(record.labels)
     col = {c: header.index(c) for c in (*rec.BASE_COLUMNS, *rec.EDIT_COLUMNS)}
     pcols = [header.index(f"p_{lab}") if f"p_{lab}" in header else -1 for lab in labels]
     cells: dict[tuple[str, ...], dict[str, Item]] = {}
@@ -106,10 +106,10 @@ def compare(cell: dict[str, Item], control: dict[str, Item]) -> tuple[float, flo
     return swaps / len(shared), float(np.mean(js)) if js else math.nan, len(shared)
 
 
-def channel_rows(folder: Path, record: dict[str, Any]) -> list[list[object]]:
+def channel_rows(folder: Path, record: rec.RunRecord) -> list[list[object]]:
     """The rows of channels.csv (see the module docstring)."""
     cells, labels = _load(folder, record)
-    config = record["config"]
+    config = record.config
     n_boot, boot_seed = int(config["bootstrap"]), int(config["bootstrap_seed"])
     models = list(config["models"])
     edits = list(config.get("edits") or [])
@@ -151,7 +151,7 @@ def _row(
             scored.ci_note, _num(swap), _num(js), n_cmp]  # fmt: skip
 
 
-def write_channels(folder: Path, record: dict[str, Any], *, plots: bool = True) -> Path:
+def write_channels(folder: Path, record: rec.RunRecord, *, plots: bool = True) -> Path:
     """Write channels.csv (and channels.png) for an edit run folder."""
     rows = channel_rows(folder, record)
     path = write_csv(folder / CHANNELS_CSV, COLUMNS, rows)

@@ -42,6 +42,7 @@ from cuelab.core.reports.agreement import write_annotation_report
 from cuelab.core.reports.reliance import write_reliance_and_calibration
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.csvio import read_complete_rows, write_csv
+from cuelab.core.runs.folder import RunFolder
 
 SUMMARY_CSV = "summary.csv"
 TESTS_CSV = "tests.csv"
@@ -71,14 +72,14 @@ def _num(x: float, digits: int = 6) -> str:
 
 
 def load_predictions(
-    folder: str | Path, record: dict[str, Any] | None = None
+    folder: str | Path, record: rec.RunRecord | None = None
 ) -> list[tuple[str, str, str, str, str, str, str]]:
     """(utt_id, speaker, label, model, condition, seed, prediction) of every complete row.
 
     With the run's ``record``, rows it cannot have written are refused
     (:func:`cuelab.core.runs.record.row_check`).
     """
-    path = Path(folder) / rec.PREDICTIONS_CSV
+    path = RunFolder(folder).predictions
     if not path.is_file():
         raise ReportError(f"{folder}: no {rec.PREDICTIONS_CSV}")
     check = rec.row_check(record) if record is not None else None
@@ -99,7 +100,7 @@ def load_predictions(
 
 def build_emotion_report(
     folder: Path,
-    record: dict[str, Any],
+    record: rec.RunRecord,
     *,
     plots: bool = True,
     holm: str | None = None,
@@ -120,8 +121,8 @@ def build_emotion_report(
     # the analysis figures (reliability diagram, token distribution) are drawn with the
     # plots, or whenever the analysis that owns them was asked for by name
     figures = plots if analysis_plots is None else analysis_plots
-    labels: list[str] = list(record["labels"])
-    config = record["config"]
+    labels: list[str] = list(record.labels)
+    config = record.config
     models: list[str] = list(config["models"])
     conditions: list[str] = list(config["conditions"])
     groups = stats.group_rows(load_predictions(folder, record))
@@ -131,7 +132,7 @@ def build_emotion_report(
     summary = stats.summarise(
         groups, keys, labels, int(config["bootstrap"]), int(config["bootstrap_seed"])
     )
-    before = record.get("analysis")
+    before = record.analysis
     before = before if isinstance(before, dict) else {}
     holm = holm or str(before.get("holm") or "family")
     if holm not in analysis.HOLM_CHOICES:
@@ -145,7 +146,7 @@ def build_emotion_report(
     )
     present = [m for m in models if any(k[0] == m for k in keys)]
     files = ReportFiles(
-        summary=_write_summary(folder, summary, labels, record.get("interventions") or {}, deltas),
+        summary=_write_summary(folder, summary, labels, record.interventions, deltas),
         tests=write_csv(
             folder / TESTS_CSV,
             [
@@ -197,7 +198,7 @@ def build_emotion_report(
     files.analysis = write_reliance_and_calibration(
         folder, record, groups, keys, labels, present, calibrate, figures
     )
-    record["analysis"] = analysis.analysis_choices(holm, calibrate)  # the tables' caption reads it
+    record.analysis = analysis.analysis_choices(holm, calibrate)  # the tables' caption reads it
     if tables:
         from cuelab.core.reports.tables import write_emotion_tables
 

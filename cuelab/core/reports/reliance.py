@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -30,6 +29,7 @@ from cuelab.core.metrics import reliance as rl
 from cuelab.core.reports.stats import AUDIO_ONLY, CORRECT, Group
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.csvio import read_complete_rows, write_csv
+from cuelab.core.runs.folder import RunFolder
 
 RELIANCE_CSV = "reliance.csv"
 RELIANCE_INDEX_CSV = "reliance_index.csv"
@@ -45,9 +45,9 @@ def _num(x: float) -> str:
     return "" if x is None or not math.isfinite(x) else format(float(x), ".6g")
 
 
-def load_probabilities(folder: Path, record: dict[str, Any], labels: Sequence[str]) -> Probs:
+def load_probabilities(folder: Path, record: rec.RunRecord, labels: Sequence[str]) -> Probs:
     """Per (model, condition, seed), utt id → probability row in label order (NaN when absent)."""
-    header, rows, _ = read_complete_rows(folder / rec.PREDICTIONS_CSV, rec.row_check(record))
+    header, rows, _ = read_complete_rows(RunFolder(folder).predictions, rec.row_check(record))
     keys = [header.index(c) for c in ("utt_id", "model", "condition", "seed")]
     cols = [header.index(f"p_{lab}") if f"p_{lab}" in header else -1 for lab in labels]
     if "edit" in header:  # an edit run: reliance and calibration are of the original audio
@@ -237,7 +237,7 @@ def reliability_figure(path: Path, arrays: dict[tuple[str, str], np.ndarray]) ->
 
 def write_reliance_and_calibration(
     folder: Path,
-    record: dict[str, Any],
+    record: rec.RunRecord,
     groups: dict[Key, Group],
     keys: Sequence[Key],
     labels: Sequence[str],
@@ -246,7 +246,7 @@ def write_reliance_and_calibration(
     plots: bool,
 ) -> list[Path]:
     """Write reliance.csv, reliance_index.csv, calibration.csv (and reliability.png)."""
-    config = record["config"]
+    config = record.config
     n, seed = int(config["bootstrap"]), int(config["bootstrap_seed"])
     probs = load_probabilities(folder, record, labels)
     files = [

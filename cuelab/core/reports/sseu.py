@@ -27,6 +27,7 @@ from typing import Any
 from cuelab.core.errors import ReportError
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.csvio import read_complete_rows, write_csv
+from cuelab.core.runs.folder import RunFolder
 from cuelab.core.runs.sseu import (
     BASE_COLUMNS,
     EVENT_PREFIX,
@@ -122,9 +123,9 @@ class _Table:
     groups: dict[GroupKey, list[tuple[str, SseuRecord]]] = field(default_factory=dict)
 
 
-def read_sseu_table(folder: Path, record: dict[str, Any]) -> _Table:
+def read_sseu_table(folder: Path, record: rec.RunRecord) -> _Table:
     """Rebuild the scored records of every complete predictions row."""
-    path = folder / rec.PREDICTIONS_CSV
+    path = RunFolder(folder).predictions
     if not path.is_file():
         raise ReportError(f"{folder}: no {rec.PREDICTIONS_CSV}")
     header, rows, _ = read_complete_rows(path, rec.row_check(record))
@@ -215,7 +216,7 @@ def _count(x: float | None) -> str:
 
 
 def build_sseu_report(
-    folder: str | Path, record: dict[str, Any] | None = None, *, plots: bool = True
+    folder: str | Path, record: rec.RunRecord | None = None, *, plots: bool = True
 ) -> SseuReportFiles:
     """Compute an SSEU run's summary tables (and plots) from its predictions.
 
@@ -223,8 +224,8 @@ def build_sseu_report(
         ReportError: no predictions, or missing columns.
     """
     folder = Path(folder)
-    record = record if record is not None else rec.read_record(folder)
-    models = list(record["config"]["models"])
+    record = record if record is not None else rec.load_record(folder)
+    models = list(record.config["models"])
     table = read_sseu_table(folder, record)
     if not table.groups:
         raise ReportError(f"{folder}: no scored rows")

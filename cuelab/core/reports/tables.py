@@ -31,6 +31,7 @@ from cuelab.core.reports.analysis import POOLED_SEED, perturbed_conditions
 from cuelab.core.reports.stats import AUDIO_ONLY, CORRECT, MEAN_SEED
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.csvio import atomic_write_text, read_complete_rows, write_csv
+from cuelab.core.runs.folder import RunFolder
 
 TABLES_DIR = "tables"
 
@@ -77,7 +78,7 @@ def _test_row(
 
 
 def emotion_table(
-    folder: Path, record: dict[str, Any]
+    folder: Path, record: rec.RunRecord
 ) -> tuple[list[str], list[list[str]], list[str], list[list[str]]]:
     """(CSV header, CSV rows, display header, display rows) of the emotion table."""
     summary = {(r["model"], r["condition"], r["seed"]): r for r in _read(folder / "summary.csv")}
@@ -85,7 +86,7 @@ def emotion_table(
         (r["model"], r["condition_a"], r["condition_b"], r["seed"]): r
         for r in _read(folder / "tests.csv")
     }
-    conditions = list(record["config"]["conditions"])
+    conditions = list(record.config["conditions"])
     perturbed = perturbed_conditions(conditions)
     interventions = [c for c in conditions if c in perturbed]
     header = [
@@ -98,7 +99,7 @@ def emotion_table(
         header += [f"{c}_uar", f"{c}_p_holm_vs_correct", f"{c}_p_holm_vs_audio_only"]
         shown += [f"{c} UAR", f"{c} p vs correct (Holm)", f"{c} p vs audio-only (Holm)"]
     rows, display = [], []
-    for model in record["config"]["models"]:
+    for model in record.config["models"]:
         audio = _seed_row(summary, model, AUDIO_ONLY)
         tokens = _seed_row(summary, model, CORRECT)
         if not audio and not tokens:
@@ -214,10 +215,10 @@ def _write_all(out: Path, name: str, table: tuple[Any, Any, Any, Any], caption: 
     return files
 
 
-def write_emotion_tables(folder: Path, record: dict[str, Any], *, plots: bool = True) -> list[Path]:
+def write_emotion_tables(folder: Path, record: rec.RunRecord, *, plots: bool = True) -> list[Path]:
     """Write tables/emotion.{csv,md,tex} (and token_distribution.png) of an emotion run."""
     out = folder / TABLES_DIR
-    choices = record.get("analysis")
+    choices = record.analysis
     holm = choices.get("holm") if isinstance(choices, dict) else None
     rule = (
         "Holm over all of a model's per-seed tests (pooled seeds: none)"
@@ -239,12 +240,12 @@ def write_sseu_tables(folder: Path) -> list[Path]:
     return _write_all(folder / TABLES_DIR, "sseu", sseu_table(folder), caption)
 
 
-def token_counts(folder: Path, record: dict[str, Any]) -> dict[str, dict[str, dict[str, int]]]:
+def token_counts(folder: Path, record: rec.RunRecord) -> dict[str, dict[str, dict[str, int]]]:
     """concept → label → level → clips, from the ``correct`` rows' token text (one model)."""
     from cuelab.core.cues.tokens import parse_tokens
     from cuelab.core.errors import CueLabError
 
-    header, rows, _ = read_complete_rows(folder / rec.PREDICTIONS_CSV, rec.row_check(record))
+    header, rows, _ = read_complete_rows(RunFolder(folder).predictions, rec.row_check(record))
     col = {c: i for i, c in enumerate(header)}
     seen: set[str] = set()
     out: dict[str, dict[str, dict[str, int]]] = {}
@@ -262,7 +263,7 @@ def token_counts(folder: Path, record: dict[str, Any]) -> dict[str, dict[str, di
     return out
 
 
-def token_distribution_figure(folder: Path, record: dict[str, Any], path: Path) -> Path | None:
+def token_distribution_figure(folder: Path, record: rec.RunRecord, path: Path) -> Path | None:
     """Per concept, stacked bars of its levels' shares per emotion (None without tokens)."""
     import numpy as np
 
@@ -272,7 +273,7 @@ def token_distribution_figure(folder: Path, record: dict[str, Any], path: Path) 
     counts = token_counts(folder, record)
     if not counts:
         return None
-    labels = [lab for lab in record["labels"] if any(lab in c for c in counts.values())]
+    labels = [lab for lab in record.labels if any(lab in c for c in counts.values())]
     fig = _figure(2.6 * len(counts) + 0.6, 3.4)
     axes = np.atleast_1d(fig.subplots(1, len(counts), squeeze=False)).ravel()
     for ax, (concept, by_label) in zip(axes, counts.items()):

@@ -31,6 +31,7 @@ from cuelab.core.metrics.agreement import (
 )
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.csvio import read_complete_rows
+from cuelab.core.runs.folder import RunFolder
 
 
 @dataclass
@@ -235,7 +236,7 @@ def run_predictions(
     """
     from cuelab.core.errors import ReportError
 
-    path = Path(run_folder) / rec.PREDICTIONS_CSV
+    path = RunFolder(run_folder).predictions
     if not path.is_file():
         raise ReportError(f"{run_folder}: no {rec.PREDICTIONS_CSV} (not a run folder)")
     header, rows, _ = read_complete_rows(path)

@@ -2,9 +2,12 @@
 
 The package's face is the public entry point the command line and the window
 use. Inside: ``config`` (what a run does), ``plan`` (clips, tokens, variants),
-``base`` (the durable writer, run.json, model loading shared by the engines),
-``emotion`` and ``sseu`` (one engine per task kind, ``sseu_answer`` for how an
-SSEU clip is answered), ``engine`` (picks one), ``record`` (run.json and the
+``folder`` (the run folder: lock, run.json across sessions), ``writer`` (the
+durable prediction writer, errors.csv), ``model_run`` (model loading, checked
+against run.json), ``ordering`` (results in manifest order, several in flight),
+``emotion`` and ``edit_run`` (the emotion loops), ``sseu`` (the SSEU task kind;
+how a clip is answered is :mod:`cuelab.core.tasks.sseu.answering`), ``engine``
+(:func:`run_eval` and :func:`~cuelab.core.runs.engine.run_kind`, the engine of a task kind), ``record`` (run.json and the
 predictions layout), ``csvio`` (spreadsheet-safe CSV) and ``merge`` (shards).
 The tables and plots of a finished run are :mod:`cuelab.core.reports`.
 
@@ -18,7 +21,6 @@ Typical use from a worker thread::
 
 from __future__ import annotations
 
-from cuelab.core.runs.base import RunOutcome
 from cuelab.core.runs.config import (
     RunConfig,
     RunConfigError,
@@ -28,13 +30,16 @@ from cuelab.core.runs.config import (
     parse_shard,
 )
 from cuelab.core.runs.engine import run_eval
+from cuelab.core.runs.folder import RunFolder, RunOutcome
 from cuelab.core.runs.merge import merge_runs
-from cuelab.core.runs.record import read_record
+from cuelab.core.runs.record import RunRecord, read_record
 
 __all__ = [
     "RunConfig",
     "RunConfigError",
+    "RunFolder",
     "RunOutcome",
+    "RunRecord",
     "Shard",
     "config_from_mapping",
     "load_config",

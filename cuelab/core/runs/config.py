@@ -67,6 +67,7 @@ from cuelab.core.models.base import (
     Sampling,
 )
 from cuelab.core.runs import constraints
+from cuelab.core.runs.options import EmotionOptions, SseuOptions, view
 from cuelab.core.safeio import read_input_text
 
 
@@ -255,8 +256,17 @@ class RunConfig:
     @property
     def sseu_modes(self) -> tuple[str, ...]:
         """The SSEU modes this run asks: ``independent``, ``joint``, ``cot``."""
-        on = (bool(self.sseu_tasks), self.joint, self.cot)
-        return tuple(m for m, flag in zip(("independent", "joint", "cot"), on) if flag)
+        return self.sseu.modes
+
+    @property
+    def emotion(self) -> EmotionOptions:
+        """The options only an emotion run reads (see :mod:`cuelab.core.runs.options`)."""
+        return view(self, EmotionOptions)
+
+    @property
+    def sseu(self) -> SseuOptions:
+        """The options only an SSEU run reads (see :mod:`cuelab.core.runs.options`)."""
+        return view(self, SseuOptions)
 
     def _check_sseu(self) -> None:
         constraints.check(partial(getattr, self), constraints.SSEU_CONSTRAINTS, RunConfigError)
@@ -304,16 +314,11 @@ class RunConfig:
 
     def sampling(self, seed: int) -> Sampling | None:
         """The draw of one generation (None: greedy); ``seed`` must be non-negative."""
-        if not self.sample:
-            return None
-        assert self.temperature is not None and self.top_p is not None  # set in __post_init__
-        return Sampling(self.temperature, self.top_p, seed)
+        return self.sseu.sampling(seed)  # temperature and top_p are set in __post_init__
 
     def decoding(self) -> dict[str, Any]:
         """How answers are decoded, for run.json; part of an SSEU run's identity."""
-        if not self.sample:
-            return {"decoding": "greedy", "temperature": None, "top_p": None}
-        return {"decoding": "sampling", "temperature": self.temperature, "top_p": self.top_p}
+        return self.sseu.decoding()
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-ready dict (the ``config`` of run.json)."""

@@ -25,9 +25,10 @@ from cuelab.core.datasets.manifest import read_manifest
 from cuelab.core.errors import CueLabError
 from cuelab.core.models.base import Clip
 from cuelab.core.runs import record as rec
-from cuelab.core.runs.base import ModelLoader, default_loader
 from cuelab.core.runs.config import RunConfig
-from cuelab.core.runs.csvio import read_complete_rows, write_csv
+from cuelab.core.runs.csvio import write_csv
+from cuelab.core.runs.folder import RunFolder
+from cuelab.core.runs.model_run import ModelLoader, default_loader
 from cuelab.core.runs.plan import select_rows
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,9 @@ def content_free_text(tokens: str | None) -> str | None:
     return re.sub(r"=[^\s,;]+", f"={NA_VALUE}", tokens)
 
 
-def _condition_texts(folder: Path, record: dict[str, object]) -> dict[str, str | None]:
+def _condition_texts(folder: Path, record: rec.RunRecord) -> dict[str, str | None]:
     """Per condition, the content-free text built from the first row's token text."""
-    header, rows, _ = read_complete_rows(folder / rec.PREDICTIONS_CSV, rec.row_check(record))
+    header, rows = RunFolder(folder).read_predictions(record)
     ci, ti = header.index("condition"), header.index("tokens")
     out: dict[str, str | None] = {}
     for r in rows:
@@ -67,9 +68,9 @@ def score_content_free(folder: str | Path, *, loader: ModelLoader | None = None)
     from cuelab.core.tasks.prompts import load_task
 
     folder = Path(folder)
-    record = rec.read_record(folder)
-    config = RunConfig.from_json(record["config"])
-    labels: Sequence[str] = list(record["labels"])
+    record = RunFolder(folder).read_record()
+    config = record.run_config()
+    labels: Sequence[str] = list(record.labels)
     task = load_task(config.task, labels)
     texts = _condition_texts(folder, record)
     conditions = [c for c in config.conditions if c in texts]

@@ -27,7 +27,7 @@ condition, seed, edit, audio_source, token_source), so ``--resume`` after a
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,21 +42,10 @@ from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import Clip
 from cuelab.core.models.capabilities import ScoreRequest
 from cuelab.core.runs import record as rec
-from cuelab.core.runs.base import (
-    ClipFailures,
-    Key,
-    ModelLoader,
-    ModelRun,
-    PredictionWriter,
-    RunOutcome,
-    default_loader,
-    in_order,
-    open_record,
-    run_session,
-)
 from cuelab.core.runs.config import RunConfig
 from cuelab.core.runs.edit_audio import EditSetup, prepare_edits, write_edits_csv
 from cuelab.core.runs.emotion import _clip, _row_cells
+from cuelab.core.runs.options import EmotionOptions, option_names
 from cuelab.core.runs.plan import (
     Variant,
     VariantPlan,
@@ -65,6 +54,7 @@ from cuelab.core.runs.plan import (
     select_rows,
     unique_texts,
 )
+from cuelab.core.tasks.kind import Key, KindPlan, Rows
 
 log = logging.getLogger(__name__)
 NONE = "none"
@@ -107,98 +97,128 @@ class EditPlan:
         return out
 
 
-def run_edit_eval(
-    config: RunConfig,
-    *,
-    resume: bool = False,
-    control: JobControl | None = None,
-    command: Sequence[str] | None = None,
-    cache: FeatureCache | None = None,
-    loader: ModelLoader | None = None,
-) -> RunOutcome:
-    """Run (or continue) an emotion run with ``config.edits`` (see the module docstring).
+class EditKind:
+    """The emotion task crossed with audio edits, as a task kind of the run engine.
 
     Progress counts ``features``, ``edits`` (clips × edits, cached), the edited
     clips' ``features``, then ``scoring`` (one item per clip and model).
     """
-    from cuelab.core.cues.norms import load_norms
-    from cuelab.core.tasks.prompts import load_task
 
-    ctl = control if control is not None else JobControl()
-    cache = (cache if cache is not None else FeatureCache()).for_run()  # each clip read once
-    out = Path(config.out)
-    manifest = read_manifest(config.manifest)
-    load_annotations(config.manifest)
-    rows = select_rows(manifest, config)
-    labels = resolve_labels(manifest.split(config.split), config)  # whatever --limit keeps
-    task = load_task(config.task, labels)
-    norms = load_norms(config.norms)
-    ident = rec.identity(
-        config,
-        manifest_sha256=manifest.sha256,
-        norms_sha256=norms.sha256,
-        prompt_digest=task.digest(),
-        labels=labels,
-        feature_key=FeatureConfig().key(),
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    record = open_record(out, config, ident, str(manifest.path), labels, resume)
-    session = rec.start_session(record, command)
-    rec.write_record(out, record)
-    extras = rec.extra_columns(manifest.columns, labels, edits=True)
-    header = rec.prediction_header(labels, extras, edits=True)
-    writer = PredictionWriter(
-        out / rec.PREDICTIONS_CSV, header, resume, EDIT_KEY_COLUMNS, rec.row_check(record)
-    )
-    written = 0
-    failures = ClipFailures(out, config.fail_fast)
-    with run_session(out, record, session, writer), failures:
+    name: str = "emotion-edits"
+    report: str = "emotion"
+    progress: str = "scoring"
+    options: tuple[str, ...] = option_names(EmotionOptions)
+
+    def __init__(self, config: RunConfig, cache: FeatureCache | None = None) -> None:
+        self.config = config
+        # each clip read once in the run
+        self.cache = (cache if cache is not None else FeatureCache()).for_run()
+        self.out = Path(config.out)
+
+    def plan(self) -> KindPlan:
+        """Manifest, labels, prompt and norms; the identity and the 2×2 table layout."""
+        from cuelab.core.cues.norms import load_norms
+        from cuelab.core.tasks.prompts import load_task
+
+        config = self.config
+        self.manifest = manifest = read_manifest(config.manifest)
+        load_annotations(config.manifest)
+        self.rows = select_rows(manifest, config)
+        self.labels = labels = resolve_labels(manifest.split(config.split), config)
+        self.task = task = load_task(config.task, labels)
+        self.norms = norms = load_norms(config.norms)
+        ident = rec.identity(
+            config,
+            manifest_sha256=manifest.sha256,
+            norms_sha256=norms.sha256,
+            prompt_digest=task.digest(),
+            labels=labels,
+            feature_key=FeatureConfig().key(),
+        )
+        self.extras = extras = rec.extra_columns(manifest.columns, labels, edits=True)
+        header = rec.prediction_header(labels, extras, edits=True)
+        return KindPlan(ident, str(manifest.path), labels, header, EDIT_KEY_COLUMNS)
+
+    def sections(self, earlier: Mapping[str, Any]) -> dict[str, Any]:
+        """Nothing before the features: the interventions are recorded by :meth:`begin`."""
+        return {}
+
+    def session(self, session: dict[str, Any]) -> None:
+        """An edit run records no thread choice."""
+
+    def begin(
+        self,
+        done: set[Key],
+        sections: dict[str, Any],
+        control: JobControl,
+        failed: Callable[[str, str, str, str, str], None],
+    ) -> bool:
+        """Features, the edits and their features, the plan; records the interventions."""
+        config, cache, ctl = self.config, self.cache, control
+        rows = self.rows
         broken: dict[str, str] | None = None if config.fail_fast else {}
-        sets = compute_token_sets(rows, norms, cache, ctl, config.workers, broken)
+        sets = compute_token_sets(rows, self.norms, cache, ctl, config.workers, broken)
         rows = [r for r, t in zip(rows, sets) if t is not None]
         originals = {r.utt_id: t for r, t in zip(rows, [t for t in sets if t is not None])}
-        setup = prepare_edits(
-            rows, config.edits, config.edit_engine, norms, cache, ctl, config.workers, broken
+        self.setup = setup = prepare_edits(
+            rows, config.edits, config.edit_engine, self.norms, cache, ctl, config.workers, broken
         )
         for utt, reason in (broken or {}).items():
-            row = next((r for r in manifest.rows if r.utt_id == utt), None)
+            row = next((r for r in self.manifest.rows if r.utt_id == utt), None)
             stage = "edit" if reason.startswith(("edit ", "features of edit")) else "features"
-            failures.add(utt, row.rel_path if row else "", "", stage, reason)
+            failed(utt, row.rel_path if row else "", "", stage, reason)
         rows = setup.rows
-        plan = _plan(config, rows, [originals[r.utt_id] for r in rows], setup)
-        record["interventions"] = plan.original.statistics()
-        record["notes"] = list(plan.original.notes)
-        rec.write_record(out, record)
-        mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
-        write_edits_csv(out, setup, {r.utt_id for r in mine})
-        todo = {spec: _missing(plan, mine, spec, writer.done) for spec in config.models}
-        ctl.start(sum(len(v) for v in todo.values()), "scoring")
-        for spec in config.models:
-            if not todo[spec]:
-                continue
-            ctx = EditModelRun(spec, config, record, out, loader or default_loader)
+        self.edit_plan = plan = _plan(config, rows, [originals[r.utt_id] for r in rows], setup)
+        sections["interventions"] = plan.original.statistics()
+        sections["notes"] = list(plan.original.notes)
+        self.mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
+        write_edits_csv(self.out, setup, {r.utt_id for r in self.mine})
+        return True
+
+    def todo(self, done: set[Key], specs: Sequence[str]) -> dict[str, list[ManifestRow]]:
+        """Per model, the clips with at least one cell still missing."""
+        self.done = done
+        return {spec: _missing(self.edit_plan, self.mine, spec, done) for spec in specs}
+
+    def units(self, todo: Mapping[str, Sequence[ManifestRow]]) -> int:
+        """One progress item per clip and model."""
+        return sum(len(v) for v in todo.values())
+
+    def answerer(
+        self,
+        model: Any,
+        spec: str,
+        control: JobControl,
+        failed: Callable[[str, str, str, str], None],
+    ) -> Callable[[ManifestRow], tuple[Rows, int]]:
+        """The rows of one clip not yet written, one model call per distinct audio."""
+        config = self.config
+
+        def score(row: ManifestRow) -> tuple[Rows, int]:
             try:
+                return score_cells(
+                    model, spec, row, self.edit_plan, self.setup, self.cache, self.task,
+                    self.labels, self.extras, self.done,
+                ), 1  # fmt: skip
+            except (AudioError, FeatureError) as exc:
+                if config.fail_fast:
+                    raise
+                failed(row.utt_id, row.rel_path, "audio", str(exc))
+                return [], 1
 
-                def score(row: ManifestRow, ctx: EditModelRun = ctx) -> list[list[object]]:
-                    try:
-                        return ctx.score(row, plan, setup, cache, task, labels, extras,
-                                         writer.done)  # fmt: skip
-                    except (AudioError, FeatureError) as exc:
-                        if config.fail_fast:
-                            raise
-                        failures.add(row.utt_id, row.rel_path, ctx.spec, "audio", str(exc))
-                        return []
+        return score
 
-                for row, cells in in_order(score, todo[spec], ctx.adapter.concurrency, ctl):
-                    writer.append(cells)
-                    written += len(cells)
-                    ctl.advance(1, ctx.progress(row.utt_id))
-            finally:
-                ctx.close()
-    log.info("edit run %s complete: %d rows written, %d kept", out, written, writer.kept)
-    return RunOutcome(
-        out, written, writer.kept, len(mine), tuple(plan.original.notes), len(failures.rows)
-    )
+    def item_name(self, item: ManifestRow) -> str:
+        """The clip."""
+        return item.utt_id
+
+    def clips(self) -> int:
+        """How many clips with features this run (or shard) holds."""
+        return len(self.mine)
+
+    def notes(self) -> tuple[str, ...]:
+        """The plan's notes (e.g. a condition that changed no token)."""
+        return tuple(self.edit_plan.original.notes)
 
 
 def _missing(
@@ -216,48 +236,46 @@ def _plan(config: RunConfig, rows: list[ManifestRow], own: list[Any], setup: Edi
     return EditPlan(original, by_edit)
 
 
-class EditModelRun(ModelRun):
-    """A loaded model scoring every cell of a clip: one call per distinct audio."""
-
-    def score(
-        self,
-        row: ManifestRow,
-        plan: EditPlan,
-        setup: EditSetup,
-        cache: FeatureCache,
-        task: Any,
-        labels: Sequence[str],
-        extras: Sequence[tuple[str, str]],
-        done: set[Key],
-    ) -> list[list[object]]:
-        """The rows of one clip not yet written, in cell order."""
-        cells = [c for c in plan.cells(row.utt_id) if c.key(row.utt_id, self.spec) not in done]
-        by_audio: dict[str, list[Cell]] = {}
-        for c in cells:
-            by_audio.setdefault(c.audio, []).append(c)
-        preds: dict[tuple[str, str | None], Any] = {}
-        rate = self.adapter.sample_rate
-        for audio, group in by_audio.items():
-            if audio == NONE:
-                clip = _clip(row, cache, rate)
-            else:
-                path = setup.clips[audio][row.utt_id].path
-                loaded = cache.read(path)  # one read: samples and the features' cache key
-                signal, sr = loaded.decode(rate)
-                clip = Clip(audio=signal, sr=sr, utt_id=row.utt_id,
-                            features=clip_features(loaded, cache=cache), meta=dict(row.fields))  # fmt: skip
-            texts = unique_texts([c.variant for c in group])
-            got = self.adapter.score(ScoreRequest.from_prompt(clip, task, labels, texts))
-            if len(got) != len(texts):
-                raise ModelError(
-                    f"model {self.spec} returned {len(got)} predictions for {len(texts)} prompts"
-                )
-            preds.update({(audio, t): p for t, p in zip(texts, got)})
-        scoring = self.adapter.scoring_method
-        at = len(rec.BASE_COLUMNS) + len(labels) + len(rec.TAIL_COLUMNS)
-        out = []
-        for c in cells:
-            pred = preds[(c.audio, c.variant.text)]
-            cells_ = _row_cells(row, self.spec, c.variant, pred, labels, extras, scoring)
-            out.append([*cells_[:at], c.edit, c.audio_source, c.token_source, *cells_[at:]])
-        return out
+def score_cells(
+    adapter: Any,
+    spec: str,
+    row: ManifestRow,
+    plan: EditPlan,
+    setup: EditSetup,
+    cache: FeatureCache,
+    task: Any,
+    labels: Sequence[str],
+    extras: Sequence[tuple[str, str]],
+    done: set[Key],
+) -> list[list[object]]:
+    """The rows of one clip not yet written, in cell order: one call per distinct audio."""
+    cells = [c for c in plan.cells(row.utt_id) if c.key(row.utt_id, spec) not in done]
+    by_audio: dict[str, list[Cell]] = {}
+    for c in cells:
+        by_audio.setdefault(c.audio, []).append(c)
+    preds: dict[tuple[str, str | None], Any] = {}
+    rate = adapter.sample_rate
+    for audio, group in by_audio.items():
+        if audio == NONE:
+            clip = _clip(row, cache, rate)
+        else:
+            path = setup.clips[audio][row.utt_id].path
+            loaded = cache.read(path)  # one read: samples and the features' cache key
+            signal, sr = loaded.decode(rate)
+            clip = Clip(audio=signal, sr=sr, utt_id=row.utt_id,
+                        features=clip_features(loaded, cache=cache), meta=dict(row.fields))  # fmt: skip
+        texts = unique_texts([c.variant for c in group])
+        got = adapter.score(ScoreRequest.from_prompt(clip, task, labels, texts))
+        if len(got) != len(texts):
+            raise ModelError(
+                f"model {spec} returned {len(got)} predictions for {len(texts)} prompts"
+            )
+        preds.update({(audio, t): p for t, p in zip(texts, got)})
+    scoring = adapter.scoring_method
+    at = len(rec.BASE_COLUMNS) + len(labels) + len(rec.TAIL_COLUMNS)
+    out = []
+    for c in cells:
+        pred = preds[(c.audio, c.variant.text)]
+        cells_ = _row_cells(row, spec, c.variant, pred, labels, extras, scoring)
+        out.append([*cells_[:at], c.edit, c.audio_source, c.token_source, *cells_[at:]])
+    return out

@@ -32,20 +32,10 @@ from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import Clip, ModelAdapter, Prediction
 from cuelab.core.models.capabilities import ScoreRequest
 from cuelab.core.runs import record as rec
-from cuelab.core.runs.base import (
-    ClipFailures,
-    Key,
-    ModelLoader,
-    ModelRun,
-    PredictionWriter,
-    RunOutcome,
-    default_loader,
-    in_order,
-    open_record,
-    replaced_note,
-    run_session,
-)
 from cuelab.core.runs.config import RunConfig
+from cuelab.core.runs.folder import RunFolder, RunOutcome, replaced_note
+from cuelab.core.runs.model_run import ModelLoader, ModelRun, default_loader
+from cuelab.core.runs.ordering import in_order
 from cuelab.core.runs.overlap import STREAM_CHUNK, FeatureStream, ModelPreload, can_stream
 from cuelab.core.runs.plan import (
     FEATURE_CHUNK,
@@ -58,6 +48,7 @@ from cuelab.core.runs.plan import (
     span_features,
     unique_texts,
 )
+from cuelab.core.runs.writer import ClipFailures, Key, PredictionWriter
 from cuelab.core.threads import apply_threads, choose_threads
 
 log = logging.getLogger(__name__)
@@ -143,21 +134,22 @@ def run_emotion_eval(
         feature_key=FeatureConfig().key(),
     )
     out.mkdir(parents=True, exist_ok=True)
-    record = open_record(out, config, ident, str(manifest.path), labels, resume)
+    folder = RunFolder(out)
+    record = folder.open_record(config, ident, str(manifest.path), labels, resume)
     replaced = replaced_note(record)
     session = rec.start_session(record, command)
     streaming = stream_features and can_stream(config)
     chunk, stream_workers = _threads(config, rows, session, streaming)
-    rec.write_record(out, record)
+    folder.write_record(record)
     extras = rec.extra_columns(manifest.columns, labels)
     header = rec.prediction_header(labels, extras)
     check = rec.row_check(record)
-    writer = PredictionWriter(out / rec.PREDICTIONS_CSV, header, resume, check=check)
-    failures = ClipFailures(out, config.fail_fast)
+    writer = folder.open_writer(header, resume, check=check)
+    failures = folder.failures(config.fail_fast)
     mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
     todo = _todo(config, mine, writer.done)
     first = next((spec for spec in config.models if todo[spec]), None)
-    with run_session(out, record, session, writer), failures:
+    with folder.session(record, session, writer), failures:
         # the first model loads while the features start
         options = config.load_options()
         preload = ModelPreload(first, options, loader or default_loader) if first else None
@@ -221,14 +213,14 @@ def _plan(
     rows: Sequence[ManifestRow],
     sets: Sequence[TokenSet | None],
     out: Path,
-    record: dict[str, Any],
+    record: rec.RunRecord,
 ) -> VariantPlan:
     """The run's variant plan over the clips with features; recorded in run.json."""
     kept = [(r, t) for r, t in zip(rows, sets) if t is not None]
     splits = None if config.split is not None else [r.get("split") for r, _ in kept]
     plan = VariantPlan(config, [r.utt_id for r, _ in kept], [t for _, t in kept], splits)
-    record["interventions"] = plan.statistics()
-    record["notes"] = list(plan.notes)
+    record.interventions = plan.statistics()
+    record.notes = list(plan.notes)
     rec.write_record(out, record)
     for note in plan.notes:
         log.warning("%s: %s", out, note)
@@ -241,7 +233,7 @@ class _Scoring:
     def __init__(
         self,
         config: RunConfig,
-        record: dict[str, Any],
+        record: rec.RunRecord,
         out: Path,
         loader: ModelLoader | None,
         writer: PredictionWriter,

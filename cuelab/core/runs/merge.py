@@ -13,14 +13,16 @@ its report equals the report of the same run done in one piece.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from cuelab.core import errors
 from cuelab.core.runs import record as rec
-from cuelab.core.runs.base import run_lock
 from cuelab.core.runs.config import RunConfigError
 from cuelab.core.runs.csvio import read_complete_rows, write_csv
+from cuelab.core.runs.folder import RunFolder
+from cuelab.core.runs.record import RunRecord
 
 #: describe() keys that say where a model lies on disk, not what it is (``env_path``: the
 #: environment of an isolated family's worker; its package versions are compared), or where
@@ -29,17 +31,17 @@ _WHERE = ("location", "folder", "env_path", "endpoints", "concurrency")
 REMOTE_PREFIX = "openai:"
 
 
-def _served(spec: str, record: dict[str, Any]) -> tuple[str | None, str | None]:
+def _served(spec: str, record: RunRecord) -> tuple[str | None, str | None]:
     """A served model's identity: (served model id, server version).
 
     From the shard's run.json when the model was loaded there, else the spec's ``#MODEL``.
     """
-    described = (record.get("models") or {}).get(spec) or {}
+    described = record.models.get(spec) or {}
     model = described.get("model") or (spec.partition("#")[2].strip() or None)
     return model, described.get("server_version")
 
 
-def model_aliases(records: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> list[dict[str, str]]:
+def model_aliases(records: Sequence[RunRecord], dirs: Sequence[Path]) -> list[dict[str, str]]:
     """Per shard, its ``openai:`` specs that name the first shard's served models differently.
 
     One vLLM server per node gives every shard its own endpoint list, so the spec
@@ -50,10 +52,10 @@ def model_aliases(records: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> li
     Raises:
         RunConfigError: a served model or server version differs (named), or is unknown.
     """
-    first = list(records[0]["identity"].get("models") or [])
+    first = list(records[0].identity.get("models") or [])
     out: list[dict[str, str]] = []
     for folder, record in zip(dirs, records):
-        mine = list(record["identity"].get("models") or [])
+        mine = list(record.identity.get("models") or [])
         alias: dict[str, str] = {}
         if len(mine) == len(first):
             for a, b in zip(first, mine):
@@ -77,26 +79,26 @@ def model_aliases(records: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> li
 
 
 def _check_shards(
-    records: Sequence[dict[str, Any]], dirs: Sequence[Path], aliases: Sequence[dict[str, str]]
+    records: Sequence[RunRecord], dirs: Sequence[Path], aliases: Sequence[dict[str, str]]
 ) -> None:
-    first = records[0]["identity"]
+    first = records[0].identity
     counts: set[str] = set()
     seen: dict[str, Path] = {}
     for folder, record, alias in zip(dirs, records, aliases):
-        if record.get("status") != "complete":
+        if record.status != "complete":
             raise RunConfigError(
-                f"{folder}: run is {record.get('status')}, not complete",
+                f"{folder}: run is {record.status}, not complete",
                 subject=folder,
                 remedy=errors.RESUME,
             )
-        shard = record["identity"].get("shard")
+        shard = record.identity.get("shard")
         if not shard:
             raise RunConfigError(f"{folder}: not a shard (run without --shard I/N)")
         if shard in seen:
             raise RunConfigError(f"{folder}: shard {shard} given twice (also {seen[shard]})")
         seen[shard] = folder
         counts.add(shard.split("/")[1])
-        ident = dict(record["identity"])
+        ident = dict(record.identity)
         ident["models"] = [alias.get(m, m) for m in ident.get("models") or []]
         rec.compare_identity(first, ident, f"{folder} vs {dirs[0]}", ["shard"])
     if len(counts) > 1:
@@ -105,7 +107,7 @@ def _check_shards(
 
 
 def _check_models(
-    records: Sequence[dict[str, Any]], dirs: Sequence[Path], aliases: Sequence[dict[str, str]]
+    records: Sequence[RunRecord], dirs: Sequence[Path], aliases: Sequence[dict[str, str]]
 ) -> None:
     """Every shard must have scored a model with the same weights and settings.
 
@@ -115,7 +117,7 @@ def _check_models(
     """
     seen: dict[str, tuple[dict[str, Any], Path]] = {}
     for folder, record, alias in zip(dirs, records, aliases):
-        for own_spec, described in (record.get("models") or {}).items():
+        for own_spec, described in record.models.items():
             spec = alias.get(own_spec, own_spec)
             mine = {k: v for k, v in described.items() if k not in _WHERE}
             if spec not in seen:
@@ -141,17 +143,17 @@ def merge_runs(dirs: Sequence[str | Path], out: str | Path) -> tuple[Path, list[
     folders = [Path(d) for d in dirs]
     if not folders:
         raise RunConfigError("merge: no shard folders given")
-    target = Path(out)
-    if (target / rec.RUN_JSON).exists() and not rec.read_record(target).get("merged_from"):
+    target = RunFolder(out)
+    if target.has_record() and not target.read_record().merged:
         raise RunConfigError(f"{target} holds a run that is not a merge; choose another -o")
-    records = [rec.read_record(d) for d in folders]
+    records = [RunFolder(d).read_record() for d in folders]
     aliases = model_aliases(records, folders)
     _check_shards(records, folders, aliases)
     header: list[str] = []
     rows: list[list[str]] = []
     owner: dict[str, Path] = {}
     for folder, alias in zip(folders, aliases):
-        h, shard_rows, _ = read_complete_rows(folder / rec.PREDICTIONS_CSV)
+        h, shard_rows, _ = read_complete_rows(RunFolder(folder).predictions)
         if header and h != header:
             raise RunConfigError(f"{folder}: predictions.csv columns differ from {folders[0]}'s")
         header = h
@@ -164,42 +166,46 @@ def merge_runs(dirs: Sequence[str | Path], out: str | Path) -> tuple[Path, list[
                 raise RunConfigError(f"clip '{utt}' is in both {owner[utt]} and {folder}")
             owner[utt] = folder
         rows.extend(shard_rows)
-    count = int(records[0]["identity"]["shard"].split("/")[1])
-    have = {r["identity"]["shard"] for r in records}
+    count = int(records[0].identity["shard"].split("/")[1])
+    have = {r.identity["shard"] for r in records}
     missing = [f"{i}/{count}" for i in range(1, count + 1) if f"{i}/{count}" not in have]
-    with run_lock(target):
+    with target.lock():
         _write_merged(target, header, rows, records, folders, missing)
-    return target, missing
+    return target.path, missing
 
 
 def _write_merged(
-    target: Path,
+    target: RunFolder,
     header: list[str],
     rows: list[list[str]],
-    records: list[dict[str, Any]],
+    records: list[RunRecord],
     folders: list[Path],
     missing: list[str],
 ) -> None:
-    write_csv(target / rec.PREDICTIONS_CSV, header, rows)
-    merged = dict(records[0])
-    merged["identity"] = {**records[0]["identity"], "shard": None}
-    merged["config"] = {**records[0]["config"], "shard": None, "out": str(target)}
-    merged["sessions"] = [s for r in records for s in r["sessions"]]
-    merged["started"] = min(r["started"] for r in records)
-    merged["finished"] = max(r["finished"] or "" for r in records)
-    merged["merged_from"] = [
-        {"folder": str(f.resolve()), "shard": r["identity"]["shard"], "models": r["models"]}
+    write_csv(target.predictions, header, rows)
+    first = records[0]
+    merged = replace(
+        first,
+        identity={**first.identity, "shard": None},
+        config={**first.config, "shard": None, "out": str(target.path)},
+        sessions=[s for r in records for s in r.sessions],
+        started=min(r.started or "" for r in records),
+        finished=max(r.finished or "" for r in records),
+        sections=dict(first.sections),
+    )
+    merged.sections["merged_from"] = [
+        {"folder": str(f.resolve()), "shard": r.identity["shard"], "models": r.models}
         for f, r in zip(folders, records)
     ]
     served: dict[str, list[str]] = {}
     for r in records:  # every endpoint that served a model, as provenance
-        for spec, described in (r.get("models") or {}).items():
+        for spec, described in r.models.items():
             if spec.startswith(REMOTE_PREFIX):
                 name = str(described.get("model") or spec)
                 have = served.setdefault(name, [])
                 have += [e for e in described.get("endpoints") or [] if e not in have]
     if served:
-        merged["served_endpoints"] = served
-    merged["missing_shards"] = missing
-    merged["status"] = "complete" if not missing else "partial"
-    rec.write_record(target, merged)
+        merged.sections["served_endpoints"] = served
+    merged.sections["missing_shards"] = missing
+    merged.status = "complete" if not missing else "partial"
+    target.write_record(merged)

@@ -14,7 +14,8 @@ import datetime as _dt
 import json
 import platform
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -179,26 +180,160 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+#: The parts every run.json has, in the order they are written.
+_CORE_KEYS = (
+    "kind", "schema", "status", "config", "identity", "manifest", "labels", "models",
+    "started", "finished", "sessions",
+)  # fmt: skip
+RECORD_KIND = "cuelab-run"
+
+
+@dataclass
+class RunRecord:
+    """run.json as a typed record: the parts every run has, then its optional sections.
+
+    The sections (``interventions``, ``notes``, ``analysis``, ``sseu``, ``replaced``,
+    ``merged_from``, ``served_endpoints``, ``missing_shards`` and any key a later
+    CueLab adds) keep the order they were first set in, so :meth:`to_json` writes
+    the very keys, in the very order, that today's run folders hold, and a record
+    read from a newer CueLab keeps what it does not know.
+    """
+
+    config: dict[str, Any]
+    identity: dict[str, Any]
+    labels: list[str]
+    manifest: dict[str, Any] | None = None
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status: str = "running"
+    started: str | None = None
+    finished: str | None = None
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    sections: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = RUN_SCHEMA_VERSION
+    #: Which empty run this fresh record replaced (a note for the user; never written).
+    replaced_note: str | None = field(default=None, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of run.json (core keys first, then the sections in order)."""
+        return {
+            "kind": RECORD_KIND,
+            "schema": self.schema_version,
+            "status": self.status,
+            "config": self.config,
+            "identity": self.identity,
+            "manifest": self.manifest,
+            "labels": self.labels,
+            "models": self.models,
+            "started": self.started,
+            "finished": self.finished,
+            "sessions": self.sessions,
+            **self.sections,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str | Path = RUN_JSON) -> RunRecord:
+        """Read a run.json object (any run folder written so far), checking its parts.
+
+        Raises:
+            RunConfigError: not a CueLab run record, an unknown schema, or a damaged part.
+        """
+        if not isinstance(data, Mapping) or data.get("kind") != RECORD_KIND:
+            raise RunConfigError(f"{where}: not a CueLab run record")
+        if data.get("schema") != RUN_SCHEMA_VERSION:
+            raise RunConfigError(f"{where}: run schema {data.get('schema')} is not supported")
+        for key, kind in _RECORD_PARTS.items():
+            if not isinstance(data.get(key), kind):
+                what = "missing" if key not in data else f"not a {_KIND_NAMES[kind]}"
+                raise RunConfigError(
+                    f"{where}: the run record's '{key}' is {what}; the file is damaged"
+                )
+        try:
+            RunConfig.from_json(data["config"])
+        except (CueLabError, TypeError, KeyError, ValueError) as exc:
+            raise RunConfigError(f"{where}: the run record's 'config' is damaged ({exc})") from None
+        return cls(
+            config=data["config"],
+            identity=data["identity"],
+            labels=data["labels"],
+            manifest=data.get("manifest"),
+            models=data["models"],
+            status=data["status"],
+            started=data.get("started"),
+            finished=data.get("finished"),
+            sessions=data["sessions"],
+            sections={k: v for k, v in data.items() if k not in _CORE_KEYS},
+            schema_version=data["schema"],
+        )
+
+    def run_config(self) -> RunConfig:
+        """The run's configuration as a :class:`~cuelab.core.runs.config.RunConfig`."""
+        return RunConfig.from_json(self.config)
+
+    @property
+    def is_sseu(self) -> bool:
+        """True for a speech/scene/event run (its report and row layout differ)."""
+        return self.run_config().is_sseu
+
+    @property
+    def merged(self) -> bool:
+        """True for a folder that merged shards (it cannot be resumed)."""
+        return bool(self.sections.get("merged_from"))
+
+    @property
+    def interventions(self) -> dict[str, Any]:
+        """Per condition and seed, the effective change of the token interventions."""
+        return self.sections.get("interventions") or {}
+
+    @interventions.setter
+    def interventions(self, value: dict[str, Any]) -> None:
+        self.sections["interventions"] = value
+
+    @property
+    def notes(self) -> list[str]:
+        """What the run's plan told the user (e.g. a condition that changed nothing)."""
+        return self.sections.get("notes") or []
+
+    @notes.setter
+    def notes(self, value: list[str]) -> None:
+        self.sections["notes"] = value
+
+    @property
+    def analysis(self) -> dict[str, Any] | None:
+        """The analysis choices the last report used (None before the first report)."""
+        return self.sections.get("analysis")
+
+    @analysis.setter
+    def analysis(self, value: dict[str, Any]) -> None:
+        self.sections["analysis"] = value
+
+    @property
+    def sseu(self) -> dict[str, Any]:
+        """An SSEU run's decoding, prompts and matcher provenance (created when first set)."""
+        return self.sections.setdefault("sseu", {})
+
+    @sseu.setter
+    def sseu(self, value: dict[str, Any]) -> None:
+        self.sections["sseu"] = value
+
+    def section(self, name: str) -> Any:
+        """An optional section by name (None when absent)."""
+        return self.sections.get(name)
+
+
 def new_record(
     config: RunConfig, ident: dict[str, Any], manifest_path: str, labels: Sequence[str]
-) -> dict[str, Any]:
-    """A fresh run.json record (status ``running``)."""
-    return {
-        "kind": "cuelab-run",
-        "schema": RUN_SCHEMA_VERSION,
-        "status": "running",
-        "config": config.to_json(),
-        "identity": ident,
-        "manifest": {"path": manifest_path, "sha256": ident["manifest_sha256"]},
-        "labels": list(labels),
-        "models": {},
-        "started": now(),
-        "finished": None,
-        "sessions": [],
-    }
+) -> RunRecord:
+    """A fresh run record (status ``running``)."""
+    return RunRecord(
+        config=config.to_json(),
+        identity=ident,
+        manifest={"path": manifest_path, "sha256": ident["manifest_sha256"]},
+        labels=list(labels),
+        started=now(),
+    )
 
 
-def start_session(record: dict[str, Any], command: Sequence[str] | None) -> dict[str, Any]:
+def start_session(record: RunRecord, command: Sequence[str] | None) -> dict[str, Any]:
     """Append a session (this process's part of the run) and return it."""
     session: dict[str, Any] = {
         "started": now(),
@@ -208,31 +343,27 @@ def start_session(record: dict[str, Any], command: Sequence[str] | None) -> dict
         **host_info(),
         "versions": package_versions(),
     }
-    record["sessions"].append(session)
-    record["status"] = "running"
-    record["finished"] = None
+    record.sessions.append(session)
+    record.status = "running"
+    record.finished = None
     return session
 
 
 def read_record(folder: str | Path) -> dict[str, Any]:
-    """Read a run folder's run.json."""
+    """Read a run folder's run.json as its checked JSON object (see :func:`load_record`)."""
+    return load_record(folder).to_json()
+
+
+def load_record(folder: str | Path) -> RunRecord:
+    """Read a run folder's run.json as a :class:`RunRecord`.
+
+    Raises:
+        RunConfigError: no run.json, or one that is not a readable CueLab run record.
+    """
     path = Path(folder) / RUN_JSON
     if not path.exists() and not path.is_symlink():
         raise RunConfigError(f"{folder}: not a run folder (no {RUN_JSON})")
-    data = read_json(path, "run record", RunConfigError)
-    if not isinstance(data, dict) or data.get("kind") != "cuelab-run":
-        raise RunConfigError(f"{path}: not a CueLab run record")
-    if data.get("schema") != RUN_SCHEMA_VERSION:
-        raise RunConfigError(f"{path}: run schema {data.get('schema')} is not supported")
-    for key, kind in _RECORD_PARTS.items():
-        if not isinstance(data.get(key), kind):
-            what = "missing" if key not in data else f"not a {_KIND_NAMES[kind]}"
-            raise RunConfigError(f"{path}: the run record's '{key}' is {what}; the file is damaged")
-    try:
-        RunConfig.from_json(data["config"])
-    except (CueLabError, TypeError, KeyError, ValueError) as exc:
-        raise RunConfigError(f"{path}: the run record's 'config' is damaged ({exc})") from None
-    return data
+    return RunRecord.from_json(read_json(path, "run record", RunConfigError), path)
 
 
 _RECORD_PARTS: dict[str, type] = {
@@ -246,13 +377,13 @@ _RECORD_PARTS: dict[str, type] = {
 _KIND_NAMES: dict[type, str] = {str: "string", dict: "JSON object", list: "list"}
 
 
-def write_record(folder: str | Path, record: dict[str, Any]) -> Path:
+def write_record(folder: str | Path, record: RunRecord) -> Path:
     """Write run.json atomically."""
-    text = json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(record.to_json(), indent=2, ensure_ascii=False, allow_nan=False)
     return atomic_write_text(Path(folder) / RUN_JSON, text + "\n")
 
 
-def row_check(record: dict[str, Any]) -> Callable[[list[str], list[str]], str | None]:
+def row_check(record: RunRecord) -> Callable[[list[str], list[str]], str | None]:
     """A check for :func:`~cuelab.core.runs.csvio.read_complete_rows` of this run's table.
 
     A record that parses with the right number of cells may still not be one
@@ -261,7 +392,7 @@ def row_check(record: dict[str, Any]) -> Callable[[list[str], list[str]], str | 
     mode, seed) seen before, a model or condition the run does not have, a seed
     that is not an integer, a probability cell that is not a number.
     """
-    config = record.get("config") or {}
+    config = record.config
     models = {str(m) for m in config.get("models") or ()}
     conditions = {str(c) for c in config.get("conditions") or ()}
     edits = {"none", *(str(e) for e in config.get("edits") or ())}

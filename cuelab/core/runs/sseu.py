@@ -25,14 +25,14 @@ run's identity. The oracle and CLAP answer without drawing: one answer per
 Rows are keyed by (utt_id, model, mode, seed) and appended per clip, in
 manifest order, through the shared durable writer, so cancel, ``kill -9``,
 ``--resume``, ``--shard`` and ``cuelab merge`` behave as for emotion runs. A
-remote model answers several clips at once (:func:`~cuelab.core.runs.base.in_order`).
+remote model answers several clips at once (:func:`~cuelab.core.runs.ordering.in_order`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,23 +45,15 @@ from cuelab.core.metrics.text import NORMALISER as WER_NORMALISER
 from cuelab.core.models.base import Clip
 from cuelab.core.models.capabilities import scores_similarity
 from cuelab.core.runs import record as rec
+from cuelab.core.runs.config import RunConfig, RunConfigError
 
 # The SER engine's writer, model context and record helpers are shared, not copied.
-from cuelab.core.runs.base import (
-    ClipFailures,
-    ModelLoader,
-    ModelRun,
-    PredictionWriter,
-    RunOutcome,
-    default_loader,
-    in_order,
-    open_record,
-    replaced_note,
-    run_session,
-)
-from cuelab.core.runs.config import RunConfig, RunConfigError
+from cuelab.core.runs.folder import RunFolder
+from cuelab.core.runs.options import SseuOptions, option_names
 from cuelab.core.runs.plan import select_rows
-from cuelab.core.runs.sseu_answer import (
+from cuelab.core.tasks.kind import Key, KindPlan, Rows
+from cuelab.core.tasks.prompts import TaskPrompt
+from cuelab.core.tasks.sseu.answering import (
     ZERO_SHOT,
     Answerer,
     ModeResult,
@@ -71,8 +63,7 @@ from cuelab.core.runs.sseu_answer import (
     mode_tasks,
     run_tasks,
 )
-from cuelab.core.runs.sseu_matchers import build_matchers, early_matchers
-from cuelab.core.tasks.prompts import TaskPrompt
+from cuelab.core.tasks.sseu.matchers import build_matchers, early_matchers
 from cuelab.core.tasks.sseu.prompts import PROMPT_PROVENANCE, zero_shot_tasks
 from cuelab.core.tasks.sseu.remote_embeddings import CACHE_FILE
 
@@ -87,6 +78,7 @@ __all__ = [
     "ZERO_SHOT",
     "Answerer",
     "ModeResult",
+    "SseuKind",
     "SseuSetup",
     "build_matchers",
     "class_lists",
@@ -97,7 +89,6 @@ __all__ = [
     "model_modes",
     "prepare",
     "row_cells",
-    "run_sseu_eval",
     "sseu_header",
     "sseu_identity",
 ]
@@ -313,7 +304,8 @@ def _clip(row: ManifestRow, rate: int, reader: ClipReader) -> Clip:
     return Clip(audio=audio, sr=sr, utt_id=row.utt_id, meta=dict(row.fields))
 
 
-Todo = dict[str, list[tuple[ManifestRow, list[tuple[str, list[str]]]]]]
+TodoItem = tuple[ManifestRow, list[tuple[str, list[str]]]]
+Todo = dict[str, list[TodoItem]]
 
 
 def _todo(
@@ -376,111 +368,135 @@ def _answer_mode(
     return [row_cells(row, spec, mode, int(s), result, setup) for s in seeds], 1
 
 
-def run_sseu_eval(
-    config: RunConfig,
-    *,
-    resume: bool = False,
-    control: JobControl | None = None,
-    command: Sequence[str] | None = None,
-    loader: ModelLoader | None = None,
-) -> RunOutcome:
-    """Run (or continue) an SSEU evaluation into ``config.out``.
+class SseuKind:
+    """The SSEU task kind: free answers to ASR / ASC / AT prompts, one row per mode and seed.
 
-    Same contract as :func:`cuelab.core.runs.engine.run_eval`: progress counts one
-    item per clip × model × mode (× seed where answers are drawn), cancellation is
-    checked between generations, and everything finished is on disk for ``resume``.
+    The run engine (:func:`cuelab.core.runs.engine.run_kind`) owns the folder, the
+    record, the writer and the model loop; this class is what only an SSEU run
+    knows: its classes and prompts, its matchers, and how a clip is answered.
+    Progress counts one item per clip × model × mode (× seed where answers are
+    drawn).
     """
-    ctl = control if control is not None else JobControl()
-    out = Path(config.out)
-    manifest = read_manifest(config.manifest)
-    rows = select_rows(manifest, config)
-    setup = prepare(config, manifest, rows)
-    modes_of = {spec: model_modes(spec, config) for spec in config.models}
-    ident = sseu_identity(config, manifest, setup)
-    early = early_matchers(config, setup, out)
-    out.mkdir(parents=True, exist_ok=True)
-    record = open_record(out, config, ident, str(manifest.path), [], resume)
-    replaced = replaced_note(record)
-    earlier = record.get("sseu")
-    earlier = earlier if isinstance(earlier, dict) else {}
-    record["sseu"] = {
-        "scenes": list(setup.scenes),
-        "events": list(setup.events),
-        "modes": list(config.sseu_modes),
-        **config.decoding(),
-        "seeds_note": SAMPLED_NOTE if config.sample else GREEDY_NOTE,
-        "wer_normaliser": WER_NORMALISER,
-        "wer_raw": "texts as written, split on white space",
-        "answers": config.answers,
-        "prompt_texts": PROMPT_PROVENANCE,
-    }
-    if "matcher_provenance" in earlier:  # a resume with nothing left builds no matcher
-        record["sseu"]["matcher_provenance"] = earlier["matcher_provenance"]
-    session = rec.start_session(record, command)
-    threads = choose_threads(config.threads)  # no feature workers run beside SSEU models
-    apply_threads(threads)
-    session["threads"] = threads.to_dict()
-    rec.write_record(out, record)
-    writer = PredictionWriter(
-        out / rec.PREDICTIONS_CSV, setup.header, resume, KEY_COLUMNS, rec.row_check(record)
-    )
-    written = 0
-    failures = ClipFailures(out, config.fail_fast)
-    with run_session(out, record, session, writer), failures:
-        mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
-        todo = _todo(config, modes_of, mine, writer.done)
-        ctl.start(_work(config, todo), "answering")
-        if early is not None:  # met before the folder existed; its cache now lives there
-            matchers, cache, provenance = early
+
+    name: str = "sseu"
+    report: str = "sseu"
+    progress: str = "answering"
+    options: tuple[str, ...] = option_names(SseuOptions)
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        self.out = Path(config.out)
+        self.early: Any = None
+        self.matchers: tuple[Any, Any] = (None, None)
+        self.reader = ClipReader()  # each clip file read once, whichever models hear it
+
+    def plan(self) -> KindPlan:
+        """Classes, prompts and columns; a fresh run's embedding matchers are met here."""
+        config = self.config
+        manifest = read_manifest(config.manifest)
+        rows = select_rows(manifest, config)
+        self.setup = setup = prepare(config, manifest, rows)
+        self.modes_of = {spec: model_modes(spec, config) for spec in config.models}
+        ident = sseu_identity(config, manifest, setup)
+        fresh = not RunFolder(self.out).has_record()
+        self.early = early_matchers(config, setup, fresh)  # before the folder exists
+        self.mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
+        return KindPlan(ident, str(manifest.path), [], setup.header, KEY_COLUMNS)
+
+    def sections(self, earlier: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``sseu`` section of run.json: classes, modes, decoding, prompts, matcher."""
+        config, setup = self.config, self.setup
+        old = earlier.get("sseu")
+        old = old if isinstance(old, dict) else {}
+        section = {
+            "scenes": list(setup.scenes),
+            "events": list(setup.events),
+            "modes": list(config.sseu_modes),
+            **config.decoding(),
+            "seeds_note": SAMPLED_NOTE if config.sample else GREEDY_NOTE,
+            "wer_normaliser": WER_NORMALISER,
+            "wer_raw": "texts as written, split on white space",
+            "answers": config.answers,
+            "prompt_texts": PROMPT_PROVENANCE,
+        }
+        if "matcher_provenance" in old:  # a resume with nothing left builds no matcher
+            section["matcher_provenance"] = old["matcher_provenance"]
+        return {"sseu": section}
+
+    def session(self, session: dict[str, Any]) -> None:
+        """Choose and apply the torch threads (no feature workers run beside SSEU models)."""
+        threads = choose_threads(self.config.threads)
+        apply_threads(threads)
+        session["threads"] = threads.to_dict()
+
+    def todo(self, done: set[Key], specs: Sequence[str]) -> Todo:
+        """Per model, each clip with its unfinished modes and the seeds each still misses."""
+        return _todo(self.config, self.modes_of, self.mine, done)
+
+    def units(self, todo: Mapping[str, Sequence[TodoItem]]) -> int:
+        """Progress items: one per answer generated (per seed where answers are drawn)."""
+        return _work(self.config, dict(todo))  # type: ignore[arg-type]
+
+    def begin(
+        self,
+        done: set[Key],
+        sections: dict[str, Any],
+        control: JobControl,
+        failed: Callable[[str, str, str, str, str], None],
+    ) -> bool:
+        """Build the matchers (or adopt the early ones); True when their provenance is new."""
+        if self.early is not None:  # met before the folder existed; its cache now lives there
+            self.matchers, cache, provenance = self.early
             if cache is not None:
-                cache.attach(out / CACHE_FILE)
-            record["sseu"].update(provenance)
-        else:
-            matchers = (
-                build_matchers(config, setup, out, record) if any(todo.values()) else (None, None)
-            )
-        if "matcher_provenance" in record.get("sseu", {}):
-            rec.write_record(out, record)
-        reader = ClipReader()  # each clip file read once, whichever models hear it
-        for spec in config.models:
-            if not todo[spec]:
-                continue
-            ctx = ModelRun(spec, config, record, out, loader or default_loader)
+                cache.attach(self.out / CACHE_FILE)
+            sections["sseu"].update(provenance)
+        elif any(self.todo(done, self.config.models).values()):
+            self.matchers = build_matchers(self.config, self.setup, self.out, sections["sseu"])
+        return "matcher_provenance" in sections["sseu"]
+
+    def answerer(
+        self,
+        model: Any,
+        spec: str,
+        control: JobControl,
+        failed: Callable[[str, str, str, str], None],
+    ) -> Callable[[TodoItem], tuple[Rows, int]]:
+        """How one clip is answered in its unfinished modes by ``model``."""
+        config, setup = self.config, self.setup
+        answerer = Answerer(model, config.sseu, setup, self.matchers)
+
+        def answer(item: TodoItem) -> tuple[Rows, int]:
+            row, modes = item
             try:
-                answerer = Answerer(ctx.adapter, config, setup, matchers)
+                clip = _clip(row, answerer.adapter.sample_rate, self.reader)
+            except AudioError as exc:  # this clip, not the run
+                if config.fail_fast:
+                    raise
+                failed(row.utt_id, row.rel_path, "audio", str(exc))
+                drawn = [len(left) if draws(answerer.adapter, m, config) else 1
+                         for m, left in modes]  # fmt: skip
+                return [], sum(drawn)
+            cells: Rows = []
+            units = 0
+            for mode, left in modes:
+                more, n = _answer_mode(answerer, setup, control, row, clip, spec, mode, left)
+                cells += more
+                units += n
+            return cells, units
 
-                def answer(
-                    item: tuple[ManifestRow, list[tuple[str, list[str]]]],
-                    answerer: Answerer = answerer,
-                    spec: str = spec,
-                ) -> tuple[list[list[object]], int]:
-                    row, modes = item
-                    try:
-                        clip = _clip(row, answerer.adapter.sample_rate, reader)
-                    except AudioError as exc:  # this clip, not the run
-                        if config.fail_fast:
-                            raise
-                        failures.add(row.utt_id, row.rel_path, spec, "audio", str(exc))
-                        drawn = [len(left) if draws(answerer.adapter, m, config) else 1
-                                 for m, left in modes]  # fmt: skip
-                        return [], sum(drawn)
-                    cells: list[list[object]] = []
-                    units = 0
-                    for mode, left in modes:
-                        more, n = _answer_mode(answerer, setup, ctl, row, clip, spec, mode, left)
-                        cells += more
-                        units += n
-                    return cells, units
+        return answer
 
-                workers = ctx.adapter.concurrency
-                for (row, _), (cells, units) in in_order(answer, todo[spec], workers, ctl):
-                    writer.append(cells)
-                    written += len(cells)
-                    ctl.advance(units, ctx.progress(row.utt_id))
-            finally:
-                ctx.close()
-    log.info("SSEU run %s complete: %d rows written, %d kept", out, written, writer.kept)
-    notes = (OPEN_LEXICAL_NOTE,) if config.answers == "open" and config.matcher == "lexical" else ()
-    return RunOutcome(
-        out, written, writer.kept, len(mine), (*replaced, *notes), failed=len(failures.rows)
-    )
+    def item_name(self, item: TodoItem) -> str:
+        """The clip an item is about."""
+        return item[0].utt_id
+
+    def clips(self) -> int:
+        """How many clips this run (or shard) holds."""
+        return len(self.mine)
+
+    def notes(self) -> tuple[str, ...]:
+        """Open answers mapped lexically score zero where they name no class: say so."""
+        config = self.config
+        return (
+            (OPEN_LEXICAL_NOTE,) if config.answers == "open" and config.matcher == "lexical" else ()
+        )

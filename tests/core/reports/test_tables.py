@@ -76,8 +76,9 @@ def test_emotion_table_matches_summary_and_tests(run: Path) -> None:
 
 def test_token_counts_per_class_come_from_the_correct_rows(run: Path) -> None:
     from cuelab.core.reports.tables import token_counts
+    from cuelab.core.runs import RunRecord
 
-    counts = token_counts(run, json.loads((run / "run.json").read_text()))
+    counts = token_counts(run, RunRecord.from_json(json.loads((run / "run.json").read_text())))
     rows = [r for r in read(run / "predictions.csv")
             if r["condition"] == "correct" and r["model"] == "reference"]  # fmt: skip
     for concept, by_label in counts.items():

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cuelab.core.runs.base import PredictionWriter
 from cuelab.core.runs.csvio import TableCellError, read_complete_rows, repair_table, write_csv
+from cuelab.core.runs.writer import PredictionWriter
 from cuelab.core.safeio import FIELD_LIMIT, CellTooLongError, format_row
 
 HEADER = ["utt_id", "model", "condition", "seed", "raw_output"]
@@ -77,9 +77,9 @@ def test_format_row_refuses_what_the_reader_would(tmp_path: Path) -> None:
 
 
 def test_a_row_the_run_check_would_refuse_is_never_written(tmp_path: Path) -> None:
-    from cuelab.core.runs.record import row_check
+    from cuelab.core.runs.record import RunRecord, row_check
 
-    record = {"config": {"models": ["m"], "conditions": ["c"]}}
+    record = RunRecord(config={"models": ["m"], "conditions": ["c"]}, identity={}, labels=[])
     path = tmp_path / "predictions.csv"
     header = [*HEADER, "p_angry"]
     writer = PredictionWriter(path, header, resume=False, check=row_check(record))

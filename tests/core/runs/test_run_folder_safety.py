@@ -21,7 +21,7 @@ from tests.core.runs.test_emotion_runs import config, make_manifest, rows
 HOLD = """
 import sys, time
 from pathlib import Path
-from cuelab.core.runs.base import run_lock
+from cuelab.core.runs.folder import run_lock
 with run_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(60)

@@ -7,7 +7,7 @@ the server what it can do (``/tokenize``, log-probabilities,
 through chat completions (see :mod:`.protocol`). Requests run on a pool of
 ``concurrency`` threads: a clip's variants go out together, so the server's
 prefix cache reuses the audio prefix, and the batch engines keep several
-clips in flight (:func:`cuelab.core.runs.base.in_order`).
+clips in flight (:func:`cuelab.core.runs.ordering.in_order`).
 """
 
 from __future__ import annotations

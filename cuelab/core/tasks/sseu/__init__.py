@@ -5,6 +5,8 @@
 * :mod:`~cuelab.core.tasks.sseu.answers`: free answers → transcript, scene text, event texts.
 * :mod:`~cuelab.core.tasks.sseu.matching`: scene/event text → class + confidence.
 * :mod:`~cuelab.core.tasks.sseu.score`: WER, mACC, mAP (percent), mean ± std over seeds.
+* :mod:`~cuelab.core.tasks.sseu.answering`: one clip answered in one mode (generate or score).
+* :mod:`~cuelab.core.tasks.sseu.matchers`: the run's scene and event matchers.
 
 Submodules are imported on use, so importing this package stays cheap.
 """

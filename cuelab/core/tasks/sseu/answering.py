@@ -1,9 +1,10 @@
 """Answer one SSEU clip in one mode: generate or score, parse, then match to classes.
 
-Split from :mod:`cuelab.core.runs.sseu` so the answering (what a model is
-asked per mode, how a sampled draw is seeded, how free text becomes scene and
-event confidences) reads apart from the run bookkeeping (resume, shards, rows).
-The engine imports everything here; nothing here imports the engine.
+The SSEU task kind (:class:`cuelab.core.runs.sseu.SseuKind`) answers each clip
+through here: what a model is asked per mode, how a sampled draw is seeded, how
+free text becomes scene and event confidences. It lives beside its task, below
+``runs/``: what it reads of a run's configuration is :class:`AnswerOptions`,
+which :class:`~cuelab.core.runs.config.RunConfig` satisfies.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ from typing import Protocol
 
 from cuelab.core.errors import ModelError
 from cuelab.core.jobs import JobControl
-from cuelab.core.models.base import Clip, ModelAdapter
+from cuelab.core.models.base import Clip, ModelAdapter, Sampling
 from cuelab.core.models.capabilities import (
     SimilarityRequest,
     answers_from_manifest,
     scores_similarity,
 )
-from cuelab.core.runs.config import RunConfig
 from cuelab.core.tasks.prompts import TaskPrompt
 from cuelab.core.tasks.sseu.answers import FIELDS, ParsedAnswer
 from cuelab.core.tasks.sseu.matching import Matcher
@@ -29,6 +29,44 @@ from cuelab.core.tasks.sseu.prompts import TASK_FIELDS, zero_shot_tasks
 from cuelab.core.tasks.sseu.score import manifest_answer
 
 ZERO_SHOT = "zero-shot"
+
+
+class AnswerOptions(Protocol):
+    """The options of a run that answering reads (a :class:`~cuelab.core.runs.config.RunConfig`)."""
+
+    @property
+    def sseu_tasks(self) -> tuple[str, ...]:
+        """The independent tasks asked (``asr``, ``asc``, ``at``)."""
+        ...
+
+    @property
+    def joint(self) -> bool:
+        """Whether the joint prompt is asked."""
+        ...
+
+    @property
+    def cot(self) -> bool:
+        """Whether the chain-of-thought prompt is asked."""
+        ...
+
+    @property
+    def sample(self) -> bool:
+        """Whether answers are drawn (else greedy)."""
+        ...
+
+    @property
+    def max_new_tokens(self) -> int:
+        """The generation limit of an answer."""
+        ...
+
+    @property
+    def cot_max_new_tokens(self) -> int:
+        """The generation limit of a chain-of-thought answer."""
+        ...
+
+    def sampling(self, seed: int) -> Sampling | None:
+        """The draw of one generation (None: greedy)."""
+        ...
 
 
 class AnswerSetup(Protocol):
@@ -56,7 +94,7 @@ def fields_of(tasks: Sequence[str]) -> tuple[str, ...]:
     return tuple(f for f in FIELDS if f in asked)
 
 
-def run_tasks(config: RunConfig) -> list[str]:
+def run_tasks(config: AnswerOptions) -> list[str]:
     """Every task a run asks: the chosen SSEU tasks, then ``joint`` and ``cot`` if enabled."""
     return [
         *config.sseu_tasks,
@@ -100,7 +138,7 @@ class ModeResult:
         return sum(n for _, n in self.finish.values()) if self.finish else None
 
 
-def draws(adapter: object, mode: str, config: RunConfig) -> bool:
+def draws(adapter: object, mode: str, config: AnswerOptions) -> bool:
     """True when ``adapter`` (a class or instance) draws one answer per seed in ``mode``."""
     return config.sample and mode != ZERO_SHOT and not answers_from_manifest(adapter)
 
@@ -116,7 +154,7 @@ def draw_seed(seed: int, utt_id: str, task: str) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def mode_tasks(mode: str, config: RunConfig) -> tuple[str, ...]:
+def mode_tasks(mode: str, config: AnswerOptions) -> tuple[str, ...]:
     """The tasks one mode asks."""
     if mode == "independent":
         return tuple(config.sseu_tasks)
@@ -132,7 +170,7 @@ class Answerer:
     def __init__(
         self,
         adapter: ModelAdapter,
-        config: RunConfig,
+        config: AnswerOptions,
         setup: AnswerSetup,
         matchers: tuple[Matcher | None, Matcher | None],
     ) -> None:

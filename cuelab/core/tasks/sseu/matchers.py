@@ -11,9 +11,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from cuelab.core.runs import record as rec
-from cuelab.core.runs.config import RunConfig
 from cuelab.core.tasks.sseu.matching import Matcher
+
+
+class MatcherOptions(Protocol):
+    """The options of a run that its matchers read (a :class:`~cuelab.core.runs.config.RunConfig`)."""
+
+    @property
+    def matcher(self) -> str:
+        """``lexical``, ``embeddings:FOLDER`` or ``openai-embeddings:URL#MODEL``."""
+        ...
+
+    @property
+    def device(self) -> str:
+        """Where a local text encoder runs."""
+        ...
 
 
 class MatcherSetup(Protocol):
@@ -31,17 +43,18 @@ __all__ = ["build_matchers", "early_matchers"]
 
 
 def build_matchers(
-    config: RunConfig,
+    config: MatcherOptions,
     setup: MatcherSetup,
     folder: Path | None = None,
-    record: dict[str, Any] | None = None,
+    provenance: dict[str, Any] | None = None,
     cache: Any = None,
 ) -> tuple[Matcher | None, Matcher | None]:
     """The scene and event matchers (None for a field the run does not ask).
 
     An ``openai-embeddings:`` matcher keeps its embeddings in ``folder``'s
     ``embeddings.jsonl`` (or in ``cache``, an ``EmbeddingCache``, when given) and
-    writes its model id and embedding size into ``record["sseu"]["matcher_provenance"]``.
+    writes its model id and embedding size into ``provenance["matcher_provenance"]``
+    (the ``sseu`` section of the run record).
     """
     from cuelab.core.tasks.sseu.matching import EmbeddingMatcher, LexicalMatcher, load_text_encoder
 
@@ -66,8 +79,8 @@ def build_matchers(
             EmbeddingMatcher(setup.scenes, remote) if need_scene else None,
             EmbeddingMatcher(setup.events, remote) if need_events else None,
         )
-        if record is not None:
-            record.setdefault("sseu", {})["matcher_provenance"] = remote.provenance()
+        if provenance is not None:
+            provenance["matcher_provenance"] = remote.provenance()
         return matchers
     device = "cuda" if config.device == "cuda" else "cpu"
     encoder = load_text_encoder(config.matcher.split(":", 1)[1], device=device)
@@ -77,20 +90,20 @@ def build_matchers(
     )
 
 
-def early_matchers(config: RunConfig, setup: MatcherSetup, out: Path) -> Any:
+def early_matchers(config: MatcherOptions, setup: MatcherSetup, fresh: bool) -> Any:
     """A fresh run's embedding matchers, built before anything is recorded, or None.
 
     A wrong URL or folder then fails before the run folder exists, instead of
     leaving one that ``--resume`` refuses with the corrected matcher. Returns
     ``(matchers, cache or None, {"matcher_provenance": ...})``.
     """
-    if config.matcher == "lexical" or (out / rec.RUN_JSON).exists():
+    if config.matcher == "lexical" or not fresh:
         return None
     cache = None
     if config.matcher.startswith("openai-embeddings:"):
         from cuelab.core.tasks.sseu.remote_embeddings import EmbeddingCache
 
         cache = EmbeddingCache(None)
-    record: dict[str, Any] = {}
-    matchers = build_matchers(config, setup, None, record, cache=cache)
-    return matchers, cache, record.get("sseu", {})
+    provenance: dict[str, Any] = {}
+    matchers = build_matchers(config, setup, None, provenance, cache=cache)
+    return matchers, cache, provenance
