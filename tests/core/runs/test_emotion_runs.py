@@ -160,8 +160,14 @@ def test_resume_after_a_torn_last_line(manifest: Path, full_run: Path, tmp_path:
 
 
 def test_fresh_run_refuses_an_existing_folder(manifest: Path, full_run: Path) -> None:
-    with pytest.raises(RunConfigError, match="--resume"):
+    from cuelab.cli.remedies import cli_text
+    from cuelab.core import errors
+
+    with pytest.raises(RunConfigError, match="already holds a run") as info:
         run_eval(config(manifest, full_run))
+    # the core names the fix as a remedy; the command line words it as its flag
+    assert info.value.remedy == errors.RESUME and "--" not in str(info.value)
+    assert "add --resume" in cli_text(info.value)
 
 
 def test_resume_with_another_configuration_is_refused(
