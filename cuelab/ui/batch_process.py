@@ -78,7 +78,8 @@ def _child_main(
         conn.close()
 
 
-def _subclasses(cls: type) -> Iterator[type]:
+def _subclasses(cls: type[CueLabError]) -> Iterator[type[CueLabError]]:
+    sub: type[CueLabError]
     for sub in cls.__subclasses__():
         yield sub
         yield from _subclasses(sub)
@@ -89,7 +90,7 @@ def _typed_error(name: str, message: str) -> CueLabError:
     for kind in _subclasses(CueLabError):
         if kind.__name__ == name:
             try:
-                return kind(message)  # type: ignore[no-any-return]
+                return kind(message)
             except TypeError:
                 break
     return CueLabError(message)
@@ -113,7 +114,7 @@ def run_eval_isolated(
     without an answer is one :class:`CueLabError`.
     """
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
+    ctx: Any = mp.get_context(method)  # typeshed's BaseContext lacks Process
     parent_conn, child_conn = ctx.Pipe()
     cancel_event = ctx.Event()
     args = (child_conn, cancel_event, os.getpid(), config, resume, list(command))
