@@ -23,7 +23,6 @@ import dataclasses
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import (
@@ -60,7 +59,6 @@ from cuelab.ui.batch_jobs import (
     RUNS_HOME,
     BatchResult,
     RunControl,
-    SharedAdapter,
     build_report_isolated,
     copy_report,
     default_out,
@@ -155,6 +153,7 @@ class BatchPanel(QWidget):
         self.last_config: RunConfig | None = None
         self._run_id = 0
         self._cancel_requested = False
+        self.child_pid: int | None = None  # the process of the live (or last) run
         self._model_edited = False
         self.slot = self._slot("batch")
         self.export_slot = self._slot("export")
@@ -428,21 +427,30 @@ class BatchPanel(QWidget):
             self.eta_label.setText("Cancelling after the current clip…")
 
     def _launch(self, config: RunConfig, resume: bool) -> None:
-        from cuelab.core.runs import run_eval
+        # The run is a child process (issue 26: in a thread it held the GIL and froze the
+        # window); it loads its own copy of the model, so the window's model is not lent.
+        from cuelab.ui.batch_process import run_eval_isolated
 
         self._run_id += 1
         run_id, relay = self._run_id, self.relay
         self.last_config = config
         self._cancel_requested = False
-        loader = self._loader()
+        self.child_pid = None
+
+        def started(pid: int) -> None:
+            self.child_pid = pid
 
         def work(job: Job) -> BatchResult:
-            control = RunControl(job, lambda info: relay.progress.emit(run_id, info))
-            outcome = run_eval(
-                config, resume=resume, control=control, loader=loader, command=["cuelab-gui"]
+            folder = run_eval_isolated(
+                config,
+                resume=resume,
+                control=RunControl(job, None),
+                on_progress=lambda info: relay.progress.emit(run_id, info),
+                command=["cuelab-gui"],
+                on_started=started,
             )
             job.report("Building the report…")
-            return load_result(outcome.folder, config, build_report_isolated(outcome.folder))
+            return load_result(folder, config, build_report_isolated(folder))
 
         self.progress_bar.setValue(0)
         self.error_text = ""
@@ -503,20 +511,6 @@ class BatchPanel(QWidget):
 
         self.eta_label.setText(f"Opening {folder}…")
         self.export_slot.start(work, done)
-
-    def _loader(self) -> Any:
-        """Lend the window's model to the run when the spec matches (no second copy)."""
-        session = self.session
-        adapter, spec = session.model, session.model_spec
-
-        def load(wanted: str, options: Any) -> Any:
-            if adapter is not None and wanted == spec:
-                return SharedAdapter(session, adapter)
-            from cuelab.core.models.registry import load_model
-
-            return load_model(wanted, options)
-
-        return load
 
     def _on_progress(self, run_id: int, info: ProgressInfo) -> None:
         if run_id != self._run_id or self.state != "running":
