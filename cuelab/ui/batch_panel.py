@@ -66,6 +66,7 @@ from cuelab.ui.batch_jobs import (
     load_result,
     parse_numbers,
 )
+from cuelab.ui.batch_model import WindowModelHandover
 from cuelab.ui.batch_results import ResultsView
 from cuelab.ui.results_view import DetachHost
 from cuelab.ui.session import Session, switch_wording
@@ -158,6 +159,8 @@ class BatchPanel(QWidget):
         self.slot = self._slot("batch")
         self.export_slot = self._slot("export")
         self.slot.busy_changed.connect(self._on_busy)
+        self.handover = WindowModelHandover(session, self)  # the window's model during a run
+        self.slot.busy_changed.connect(lambda busy: busy or self.handover.run_ended())
         self.slot.progress.connect(lambda m: self.eta_label.setText(m))
         self.relay = _Relay(self)
         self.relay.progress.connect(self._on_progress)
@@ -231,6 +234,7 @@ class BatchPanel(QWidget):
         form.addRow("Limit", self.limit_spin)
         form.addRow("Bootstrap", self.bootstrap_spin)
         form.addRow("Run folder", out_row)
+        form.addRow("Window's model", self.handover.combo)
 
         self.start_button = QPushButton("Start")
         self.start_button.clicked.connect(self.start)
@@ -275,6 +279,7 @@ class BatchPanel(QWidget):
         setup_layout.addLayout(buttons)
         setup_layout.addWidget(self.progress_bar)
         setup_layout.addWidget(self.eta_label)
+        setup_layout.addWidget(self.handover.note)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(scrolled(setup, horizontal=True))  # its height binds nothing
         self.splitter.addWidget(self.results_host)
@@ -428,7 +433,8 @@ class BatchPanel(QWidget):
 
     def _launch(self, config: RunConfig, resume: bool) -> None:
         # The run is a child process (issue 26: in a thread it held the GIL and froze the
-        # window); it loads its own copy of the model, so the window's model is not lent.
+        # window); it loads its own copy of the model, and the window frees its own copy
+        # when that one is on a GPU (cuelab.ui.batch_model).
         from cuelab.ui.batch_process import run_eval_isolated
 
         self._run_id += 1
@@ -437,10 +443,17 @@ class BatchPanel(QWidget):
         self._cancel_requested = False
         self.child_pid = None
 
+        freed = [self.handover.free_for(config)]
+
         def started(pid: int) -> None:
             self.child_pid = pid
 
         def work(job: Job) -> BatchResult:
+            adapter = freed.pop()
+            if adapter is not None:  # off the card before the child loads its copy
+                job.report("Freeing the window's model for the run…")
+                self.handover.wait_freed(adapter)
+                del adapter
             folder = run_eval_isolated(
                 config,
                 resume=resume,

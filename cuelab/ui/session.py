@@ -315,10 +315,10 @@ class Session(QObject):
         norms, gender = self.norms, self.gender
 
         def work(job: Job) -> _Analysis:
-            from cuelab.core.cues.features import extract_signal
+            from cuelab.ui.analysis_process import extract_signal_isolated
 
             job.report(f"openSMILE on {name}…")
-            feats = extract_signal(x, sr, name=name)
+            feats = extract_signal_isolated(x, sr, name=name, check=job.check)
             job.check()
             return _Analysis(feats, concepts_for_features(feats, norms, gender))
 
