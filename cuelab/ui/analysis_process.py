@@ -72,7 +72,7 @@ def extract_signal_isolated(
     shm = Path("/dev/shm")
     fd, samples = tempfile.mkstemp(prefix="cuelab-analysis-", dir=shm if shm.is_dir() else None)
     try:
-        view = memoryview(x).cast("B")
+        view = x.data.cast("B")
         while view:
             view = view[os.write(fd, view) :]
     finally:
