@@ -1,9 +1,10 @@
 """The Qt-light half of the batch panel: run control, report building and loading.
 
 Everything here runs in (or is handed to) the panel's worker thread and touches no
-widget: the control that ties a run to its job slot, the window's model lent to a
-run, the report built in a child process, and the :class:`BatchResult` read back
-for display (QImage, unlike QPixmap, is safe off the GUI thread). Kept apart from
+widget: the control that ties a run to its job slot (the run itself is a child
+process, :mod:`cuelab.ui.batch_process`), the report built in a child process, and
+the :class:`BatchResult` read back for display (QImage, unlike QPixmap, is safe off
+the GUI thread). Kept apart from
 :mod:`cuelab.ui.batch_panel` so the widgets read on their own.
 """
 
@@ -21,11 +22,9 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from cuelab.core.errors import CueLabError, ModelError
+from cuelab.core.errors import CueLabError
 from cuelab.core.jobs import JobControl, pool_worker_init
-from cuelab.core.models import ScoreRequest
 from cuelab.core.runs import RunConfig, RunConfigError, RunFolder
-from cuelab.ui.session import Session
 from cuelab.ui.workers import Job
 
 RUNS_HOME = Path.home() / "cuelab-runs"
@@ -72,35 +71,6 @@ class RunControl(JobControl):
     def check(self) -> None:
         self._job.check()
         super().check()
-
-
-class SharedAdapter:
-    """The window's loaded model lent to a run.
-
-    Calls take the session's model lock (adapters are not re-entrant and the
-    window may ask for a prediction meanwhile); ``unload`` is left to the
-    window. If the window replaced the model during the run, the run stops
-    with an error and Resume continues it.
-    """
-
-    def __init__(self, session: Session, adapter: Any) -> None:
-        self._session = session
-        self._adapter = adapter
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._adapter, name)
-
-    def score_labels(self, *args: Any, **kwargs: Any) -> Any:
-        return self.score(ScoreRequest.from_prompt(*args, **kwargs))
-
-    def score(self, request: ScoreRequest) -> Any:
-        with self._session.model_lock:
-            if self._session.model is not self._adapter:
-                raise ModelError("the model was replaced in the window during the run; resume it")
-            return self._adapter.score(request)
-
-    def unload(self) -> None:
-        """The window owns the model."""
 
 
 def default_out() -> Path:

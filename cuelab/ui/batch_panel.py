@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import (
@@ -60,7 +59,6 @@ from cuelab.ui.batch_jobs import (
     RUNS_HOME,
     BatchResult,
     RunControl,
-    SharedAdapter,
     build_report_isolated,
     copy_report,
     default_out,
@@ -68,6 +66,7 @@ from cuelab.ui.batch_jobs import (
     load_result,
     parse_numbers,
 )
+from cuelab.ui.batch_model import WindowModelHandover
 from cuelab.ui.batch_results import ResultsView
 from cuelab.ui.remedies import offered, window_text
 from cuelab.ui.results_view import DetachHost
@@ -130,10 +129,13 @@ class BatchPanel(QWidget):
         self.last_config: RunConfig | None = None
         self._run_id = 0
         self._cancel_requested = False
+        self.child_pid: int | None = None  # the process of the live (or last) run
         self._model_edited = False
         self.slot = self._slot("batch")
         self.export_slot = self._slot("export")
         self.slot.busy_changed.connect(self._on_busy)
+        self.handover = WindowModelHandover(session, self)  # the window's model during a run
+        self.slot.busy_changed.connect(lambda busy: busy or self.handover.run_ended())
         self.slot.progress.connect(lambda m: self.eta_label.setText(m))
         self.relay = _Relay(self)
         self.relay.progress.connect(self._on_progress)
@@ -206,6 +208,7 @@ class BatchPanel(QWidget):
         form.addRow("Limit", self.limit_spin)
         form.addRow("Bootstrap", self.bootstrap_spin)
         form.addRow("Run folder", out_row)
+        form.addRow("Window's model", self.handover.combo)
 
         self.start_button = QPushButton("Start")
         self.start_button.clicked.connect(self.start)
@@ -250,6 +253,7 @@ class BatchPanel(QWidget):
         setup_layout.addLayout(buttons)
         setup_layout.addWidget(self.progress_bar)
         setup_layout.addWidget(self.eta_label)
+        setup_layout.addWidget(self.handover.note)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(scrolled(setup, horizontal=True))  # its height binds nothing
         self.splitter.addWidget(self.results_host)
@@ -413,21 +417,38 @@ class BatchPanel(QWidget):
             self.eta_label.setText("Cancelling after the current clip…")
 
     def _launch(self, config: RunConfig, resume: bool) -> None:
-        from cuelab.core.runs import run_eval
+        # The run is a child process (issue 26: in a thread it held the GIL and froze the
+        # window); it loads its own copy of the model, and the window frees its own copy
+        # when that one is on a GPU (cuelab.ui.batch_model).
+        from cuelab.ui.batch_process import run_eval_isolated
 
         self._run_id += 1
         run_id, relay = self._run_id, self.relay
         self.last_config = config
         self._cancel_requested = False
-        loader = self._loader()
+        self.child_pid = None
+
+        freed = [self.handover.free_for(config)]
+
+        def started(pid: int) -> None:
+            self.child_pid = pid
 
         def work(job: Job) -> BatchResult:
-            control = RunControl(job, lambda info: relay.progress.emit(run_id, info))
-            outcome = run_eval(
-                config, resume=resume, control=control, loader=loader, command=["cuelab-gui"]
+            adapter = freed.pop()
+            if adapter is not None:  # off the card before the child loads its copy
+                job.report("Freeing the window's model for the run…")
+                self.handover.wait_freed(adapter)
+                del adapter
+            folder = run_eval_isolated(
+                config,
+                resume=resume,
+                control=RunControl(job, None),
+                on_progress=lambda info: relay.progress.emit(run_id, info),
+                command=["cuelab-gui"],
+                on_started=started,
             )
             job.report("Building the report…")
-            return load_result(outcome.folder, config, build_report_isolated(outcome.folder))
+            return load_result(folder, config, build_report_isolated(folder))
 
         self.progress_bar.setValue(0)
         self.error_text = ""
@@ -486,20 +507,6 @@ class BatchPanel(QWidget):
 
         self.eta_label.setText(f"Opening {folder}…")
         self.export_slot.start(work, done)
-
-    def _loader(self) -> Any:
-        """Lend the window's model to the run when the spec matches (no second copy)."""
-        session = self.session
-        adapter, spec = session.model, session.model_spec
-
-        def load(wanted: str, options: Any) -> Any:
-            if adapter is not None and wanted == spec:
-                return SharedAdapter(session, adapter)
-            from cuelab.core.models import load_model
-
-            return load_model(wanted, options)
-
-        return load
 
     def _on_progress(self, run_id: int, info: ProgressInfo) -> None:
         if run_id != self._run_id or self.state != "running":

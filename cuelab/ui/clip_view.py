@@ -311,10 +311,13 @@ class ClipView(QWidget):
         x = s.audio if s.audio is not None else np.zeros(1, dtype=np.float32)
         self._start_pyramid(x)
         self._wave_span = (-9, -1, -1)
-        peak = float(np.max(np.abs(x))) if x.size else 1.0
+        if self._pyramid is not None:
+            peak = self._pyramid.peak
+        else:  # a long clip: every k-th sample until its pyramid says (no full pass here)
+            peak = float(np.max(np.abs(x[:: max(1, x.size // ENVELOPE_BUCKETS)])))
         self._wave_frozen = True  # one redraw below, not one per range change
         try:
-            self.wave_plot.setYRange(-max(peak, 1e-3), max(peak, 1e-3), padding=0.05)
+            self._set_peak(peak)
             self.wave_plot.setLimits(xMin=0.0, xMax=max(self.duration, 0.01))
             self.wave_plot.setXRange(0.0, max(self.duration, 0.01), padding=0)
         finally:
@@ -366,10 +369,15 @@ class ClipView(QWidget):
         def done(pyramid: MinMaxPyramid, _s: float) -> None:
             if self.session.audio is x:
                 self._pyramid = pyramid
+                self._set_peak(pyramid.peak)
                 self._wave_span = (-9, -1, -1)
                 self._draw_wave()
 
         self._pyramid_slot.start(lambda _job: MinMaxPyramid(x), done)
+
+    def _set_peak(self, peak: float) -> None:
+        """The waveform's amplitude range: the clip's peak, at least -60 dBFS."""
+        self.wave_plot.setYRange(-max(peak, 1e-3), max(peak, 1e-3), padding=0.05)
 
     def _draw_wave(self) -> None:
         """The waveform of the visible range from the clip's min/max pyramid: a few

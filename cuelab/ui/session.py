@@ -262,7 +262,14 @@ class Session(QObject):
 
         def work(job: Job) -> Analysis:
             job.report(f"openSMILE on {name}…")
-            return analyse(x, sr, name=name, norms=norms, gender=gender, check=job.check)
+            from cuelab.ui.analysis_process import extract_signal_isolated
+
+            def extract(y: np.ndarray, rate: int, name: str) -> Any:
+                # a long clip's openSMILE in a child process: its callbacks hold no GIL here
+                return extract_signal_isolated(y, rate, name=name, check=job.check)
+
+            return analyse(x, sr, name=name, norms=norms, gender=gender, check=job.check,
+                           extract=extract)  # fmt: skip
 
         self.slots["analysis"].start(work, lambda result, _s: wb.accept_analysis(result, stamp))
 

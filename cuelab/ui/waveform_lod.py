@@ -24,10 +24,15 @@ class MinMaxPyramid:
         self.size = int(x.size)
         self.levels: list[tuple[int, np.ndarray, np.ndarray]] = []  # (bucket, mins, maxs)
         n = x.size // BASE
+        tail = x[n * BASE :]
+        #: The largest absolute sample (the view's amplitude range), found here, not
+        #: on the GUI thread (a pass over 10 minutes of samples is 20-80 ms there).
+        self.peak = float(np.max(np.abs(tail))) if tail.size else 0.0
         if n == 0:
             return
         blocks = x[: n * BASE].reshape(n, BASE)
         mins, maxs = blocks.min(axis=1), blocks.max(axis=1)
+        self.peak = max(self.peak, float(-mins.min()), float(maxs.max()))
         bucket = BASE
         while True:
             self.levels.append((bucket, mins, maxs))

@@ -81,12 +81,15 @@ def analyse(
     gender: str | None = None,
     cache: FeatureCache | None = None,
     check: Callable[[], None] | None = None,
+    extract: Callable[..., ClipFeatures] | None = None,
 ) -> Analysis:
     """eGeMAPS features, concept scores and tokens of a clip (or its ``region``).
 
     Give the samples (``audio`` at ``sr``), or only a ``path``: a whole file is then
     analysed through the feature ``cache`` as a batch run reads it. ``check`` is called
-    between the expensive steps so a cancelled job stops early.
+    between the expensive steps so a cancelled job stops early. ``extract(samples, sr,
+    name=...)`` computes the features of samples (default: ``extract_signal`` in this
+    process; the window passes one that runs long clips in a child process).
     """
     from cuelab.core.cues import extract_file, extract_signal
     from cuelab.core.cues.concepts import concepts_for_features
@@ -102,7 +105,7 @@ def analyse(
 
             audio, sr = load_audio(path, sr=16000)
     if audio is not None:
-        feats = extract_signal(segment(audio, sr, region), sr, name=name)
+        feats = (extract or extract_signal)(segment(audio, sr, region), sr, name=name)
     if check is not None:
         check()
     profile = norms if norms is not None else default_norms()
