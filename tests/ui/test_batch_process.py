@@ -55,7 +55,10 @@ def test_the_run_is_another_process_and_cancel_stops_it_resumably(make_window, q
     run = tmp_path / "run"
     assert not alive(child)  # stopped and reaped, no orphan
     assert json.loads((run / "run.json").read_text())["status"] == "cancelled"
-    assert len(read_rows(run / "predictions.csv")) == 2 * 2  # two clips, two conditions
+    # The child keeps scoring while this thread holds the relay, so the cancel lands after
+    # the second clip or a little later; whole clips only, and never the last.
+    written = len(read_rows(run / "predictions.csv"))
+    assert written % 2 == 0 and 2 * 2 <= written < 6 * 2, written
     with run_lock(run):  # the child's lock went with it
         pass
     assert panel.resume_button.isEnabled()
