@@ -9,8 +9,8 @@ the models one after the other, each loaded once and unloaded before the next
 are extracted; with ``stream_features`` (no shuffle condition) the first model
 scores each chunk of clips as its features arrive (:mod:`cuelab.core.runs.overlap`).
 
-Every (clip, model) batch of rows is appended to predictions.csv with one
-``write``, then flushed and fsynced. A run killed at any point (even
+The engine appends every (clip, model) batch of rows to predictions.csv with
+one ``write``, then flushes and fsyncs it. A run killed at any point (even
 ``kill -9``) therefore leaves complete rows plus at most one torn record;
 ``resume`` cuts the torn tail, skips the (utt, model, condition, seed) keys
 already written and scores the rest, refusing when the configuration

@@ -2,13 +2,15 @@
 
 :func:`run_kind` runs any :class:`~cuelab.core.tasks.kind.TaskKind`: it owns the
 folder, run.json across sessions, the durable writer, failed clips, model
-loading and the order of work, and sees the kind's items and rows, never its
-internals. Speech/scene/event runs are the kind
-:class:`~cuelab.core.runs.sseu.SseuKind`, emotion runs with audio edits
-:class:`~cuelab.core.runs.edit_run.EditKind`. Emotion runs without edits
-(:mod:`cuelab.core.runs.emotion`) still have their own loop over the same
-folder, writer, model run and ordering modules: their features stream while the
-first model loads and scores, which the engine does not model yet.
+loading (the first model in the background while the kind's features are
+extracted, when the kind names one) and the order of work, and sees the kind's
+items and rows, never its internals. :func:`run_eval` picks the kind: emotion
+runs are :class:`~cuelab.core.runs.emotion.EmotionKind`, emotion runs with audio
+edits :class:`~cuelab.core.runs.edit_run.EditKind`, speech/scene/event runs
+:class:`~cuelab.core.runs.sseu.SseuKind`. A kind may hand the first model its
+items in batches as their features arrive (an
+:class:`~cuelab.core.tasks.kind.ItemStream`); the rows are written in the same
+order either way, so ``kill -9`` and ``--resume`` stay exact.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ def run_eval(
     stream_features: bool = False,
 ) -> RunOutcome:
     """Run (or continue) a batch evaluation into ``config.out``.
+
+    Picks the task kind from the configuration (SSEU, emotion with edits, emotion)
+    and runs it with :func:`run_kind`, holding the folder's lock.
 
     Args:
         config: the run configuration.
@@ -93,8 +98,11 @@ def run_kind(
     The order of steps is the contract every run folder relies on: the kind's plan
     (a wrong manifest or matcher fails before the folder exists), the record
     (refusing another run), the session, the writer (cutting a torn last row on
-    resume), then per model the items still to do, in order, each batch of rows
-    durable before the next. Same contract as :func:`run_eval` otherwise.
+    resume), the load of the kind's first model started in the background, the
+    kind's begin (features, matchers...) or its stream (the first model answers
+    each batch as it is ready), then per model the items still to do, in order,
+    each batch of rows durable before the next. Same contract as :func:`run_eval`
+    otherwise.
     """
     ctl = control if control is not None else JobControl()
     folder = RunFolder(config.out)
