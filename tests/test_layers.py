@@ -2,7 +2,8 @@
 
 ``[tool.importlinter]`` fixes the pipeline's layers (audio < cues < models <
 tasks < runs < reports, then cli and ui), forbids import cycles among sibling
-modules and packages anywhere in cuelab/, and keeps Qt out of the core. The
+modules and packages anywhere in cuelab/, keeps Qt out of the core, and keeps
+the window and the command line on the core packages' public faces. The
 first test checks cuelab itself. The others copy the same contracts onto a
 small package laid out like cuelab and break it on purpose (a cycle, an
 upward import, Qt in the core), so a contract that silently stopped matching
@@ -39,7 +40,7 @@ def _lint(
 def test_cuelab_keeps_its_import_contracts() -> None:
     proc = _lint(REPO, REPO / "pyproject.toml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "3 kept, 0 broken" in proc.stdout
+    assert "4 kept, 0 broken" in proc.stdout
 
 
 def _contracts() -> dict:
@@ -127,3 +128,15 @@ def test_the_contracts_catch_qt_in_the_core(toy: tuple[Path, Path]) -> None:
     proc = _lint(src, config, src)
     assert proc.returncode == 1
     assert "toylab.core.audio.io -> PySide6" in proc.stdout
+
+
+def test_the_contracts_keep_ui_and_cli_on_the_public_faces(toy: tuple[Path, Path]) -> None:
+    src, config = toy
+    _module(src, "toylab.core.runs.folder", "X = 1\n")
+    _module(src, "toylab.ui.panel", "from toylab.core.runs import RunFolder\n")  # the face: kept
+    proc = _lint(src, config, src)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    _module(src, "toylab.cli.eval", "from toylab.core.runs.folder import X\n")  # inside: broken
+    proc = _lint(src, config, src)
+    assert proc.returncode == 1
+    assert "toylab.cli.eval -> toylab.core.runs.folder" in proc.stdout

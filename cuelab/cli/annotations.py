@@ -97,7 +97,7 @@ def run_merge(args: argparse.Namespace) -> int:
     """Merge and list conflicts (exit 0: conflicts are data, not errors)."""
     from pathlib import Path
 
-    from cuelab.core.datasets.annotation_merge import merge_annotations
+    from cuelab.core.datasets import merge_annotations
     from cuelab.core.errors import ManifestError
 
     if not Path(args.manifest).is_file():
@@ -121,9 +121,9 @@ def run_agreement(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from cuelab.cli.common import json_line
-    from cuelab.core.datasets.annotations import annotators
+    from cuelab.core.datasets import annotators
     from cuelab.core.errors import ManifestError
-    from cuelab.core.reports.team_agreement import run_predictions, team_agreement
+    from cuelab.core.reports import compute_team_agreement, run_predictions
 
     if not Path(args.manifest).is_file():
         raise ManifestError(f"{args.manifest}: manifest not found")
@@ -131,7 +131,7 @@ def run_agreement(args: argparse.Namespace) -> int:
         raise ManifestError(f"{args.manifest}: no annotation sidecars beside it")
     predictions = run_predictions(args.run, args.manifest, args.condition) if args.run else None
     order = [o.strip() for o in args.order.split(",") if o.strip()] if args.order else None
-    result = team_agreement(
+    result = compute_team_agreement(
         args.manifest, predictions=predictions, order=order, n_boot=args.bootstrap, seed=args.seed
     )
     if args.json:
@@ -187,8 +187,7 @@ def format_table(result: Any) -> str:
 
 def run_export(args: argparse.Namespace) -> int:
     """Export to one of :data:`FORMATS`."""
-    from cuelab.core.reports.annotation_exchange import export_annotations
-    from cuelab.core.reports.team_agreement import run_predictions
+    from cuelab.core.reports import export_annotations, run_predictions
 
     predictions = run_predictions(args.run, args.manifest, args.condition) if args.run else None
     written = export_annotations(args.manifest, args.format, args.output, predictions=predictions)
@@ -199,7 +198,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     """Import a file or folder into sidecars; what was skipped is listed on stderr."""
-    from cuelab.core.reports.annotation_exchange import import_annotations
+    from cuelab.core.reports import import_annotations
 
     result = import_annotations(args.input, args.manifest)
     for note in result.skipped:

@@ -136,7 +136,7 @@ def snr_arg(text: str) -> float:
 
 def snr_list(text: str) -> list[float]:
     """argparse type for comma-separated SNRs (``inf`` and ``-inf`` allowed)."""
-    from cuelab.core.audio.mixing import parse_snr
+    from cuelab.core.audio import parse_snr
     from cuelab.core.errors import CueLabError
 
     try:
@@ -160,7 +160,7 @@ def add_label_score_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_remote_arguments(parser: argparse.ArgumentParser) -> None:
     """``--scoring``, ``--family`` and ``--concurrency`` for ``openai:`` model specs."""
-    from cuelab.core.models.remote.spec import PROMPT_FAMILIES, SCORING_CHOICES
+    from cuelab.core.models import PROMPT_FAMILIES, SCORING_CHOICES
 
     g = parser.add_argument_group(
         "models behind OpenAI-compatible servers (--model openai:URL[,URL...][#MODEL])"

@@ -110,8 +110,8 @@ def check_hf_cache() -> Check:
 
 
 def check_envs() -> Check:
-    from cuelab.core.models.isolated.envs import env_status, envs_root
-    from cuelab.core.models.isolated.recipes import families
+    from cuelab.core.models import env_status, envs_root
+    from cuelab.core.models import isolated_families as families
 
     states: dict[str, list[str]] = {}
     for family in families():

@@ -11,7 +11,7 @@ from cuelab.cli.common import json_line
 
 def register(subparsers: Any) -> None:
     """Add the ``edit`` sub-command."""
-    from cuelab.core.audio.edits import ENGINES, KINDS
+    from cuelab.core.audio import ENGINES, KINDS
 
     kinds = ", ".join(f"{k} ({v.help})" for k, v in KINDS.items())
     p = subparsers.add_parser(
@@ -39,10 +39,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Edit, write, measure, print."""
-    from cuelab.core.audio.edits import check_engine, parse_edit
-    from cuelab.core.audio.io import load_audio, write_audio
-    from cuelab.core.cues.edit_effect import edit_and_measure
-    from cuelab.core.cues.norms import load_norms
+    from cuelab.core.audio import check_engine, load_audio, parse_edit, write_audio
+    from cuelab.core.cues import edit_and_measure, load_norms
 
     chain = parse_edit(args.edit)
     check_engine(args.engine, chain)  # fails before the file is read

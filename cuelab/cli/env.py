@@ -13,7 +13,7 @@ from cuelab.cli.remedies import with_advice
 
 def register(subparsers: Any) -> None:
     """Add the ``env`` parser and its sub-commands."""
-    from cuelab.core.models.isolated.recipes import families
+    from cuelab.core.models import isolated_families as families
 
     parser = subparsers.add_parser(
         "env",
@@ -41,7 +41,7 @@ def register(subparsers: Any) -> None:
 def run_create(args: argparse.Namespace) -> int:
     """Build the environment, printing each step."""
     from cuelab.core.errors import ModelError
-    from cuelab.core.models.isolated.envs import create_env
+    from cuelab.core.models import create_env
 
     folder = Path(args.dir) if args.dir else None
     if args.dir is not None and not args.dir.strip():
@@ -56,8 +56,8 @@ def run_create(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     """One line (or JSON object) per family."""
-    from cuelab.core.models.isolated.envs import env_status
-    from cuelab.core.models.isolated.recipes import families
+    from cuelab.core.models import env_status
+    from cuelab.core.models import isolated_families as families
 
     for family in families():
         status = env_status(family)
@@ -72,8 +72,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     """Import the recipe's modules inside the environment; exit 1 unless ready."""
-    from cuelab.core.models.isolated.envs import READY, env_status
-    from cuelab.core.models.isolated.recipes import get_recipe
+    from cuelab.core.models import READY, env_status, get_recipe
 
     status = env_status(args.family, deep=True)
     status.reason = with_advice(status.reason, status.remedy)

@@ -232,8 +232,7 @@ def _calibrate_choices(args: argparse.Namespace) -> list[str] | None:
 
 def _content_free(folder: Path) -> None:
     """Score the run's content-free inputs once (content_free.csv) for --calibrate contextual."""
-    from cuelab.core.runs import RunFolder
-    from cuelab.core.runs.content_free import CONTENT_FREE_CSV, score_content_free
+    from cuelab.core.runs import CONTENT_FREE_CSV, RunFolder, score_content_free
 
     if (folder / CONTENT_FREE_CSV).is_file():
         return
@@ -297,7 +296,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         data = {**RunFolder(args.out).read_record().config, **given}
         data.pop("out", None)
         return config_from_mapping({**data, "out": given["out"]}, base_dir=None)
-    from cuelab.core.runs.config import with_preset
+    from cuelab.core.runs import with_preset
 
     return config_from_mapping(with_preset(given), base_dir=Path.cwd())
 
@@ -310,7 +309,7 @@ def _from_run_folder(args: argparse.Namespace) -> bool:
 
 def _print_summary(files: Any, as_json: bool) -> None:
     from cuelab.cli.common import json_line
-    from cuelab.core.reports.sseu import SseuReportFiles
+    from cuelab.core.reports import SseuReportFiles
 
     if isinstance(files, SseuReportFiles):
         _print_sseu(files, as_json)
@@ -351,7 +350,7 @@ def _print_sseu(files: Any, as_json: bool) -> None:
 
 
 def _report(folder: Path, args: argparse.Namespace) -> int:
-    from cuelab.core.reports.build import build_report
+    from cuelab.core.reports import build_report
 
     calibrate = _calibrate_choices(args)
     if calibrate and "contextual" in calibrate:
@@ -382,7 +381,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
         return _explain(args)
     config = config_from_args(args)
     if getattr(args, "print_config", False):
-        from cuelab.core.runs.config_doc import config_to_toml
+        from cuelab.core.runs import config_to_toml
 
         print(config_to_toml(config, "cuelab run configuration; run it with: cuelab eval FILE"),
               end="")  # fmt: skip
@@ -412,7 +411,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
     if config.shard is not None:
         return code  # statistics of a part mean little; merge the shards for the report
     if getattr(args, "holm", None) is None and config.preset:  # the preset's test families
-        from cuelab.core.runs.presets import report_setting
+        from cuelab.core.runs import report_setting
 
         args.holm = report_setting(config.preset, "holm")
     return _report(outcome.folder, args) or code
@@ -420,12 +419,11 @@ def run_eval_command(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     """Print the preset's settings and their sources (explicit flags shown as overrides)."""
-    from cuelab.core.runs import RunConfigError
-    from cuelab.core.runs.presets import explain
+    from cuelab.core.runs import RunConfigError, explain
 
     given: dict[str, Any] = {}
     if args.config:  # a run file's keys (and its preset) count as given, under the flags
-        from cuelab.core.runs.config import read_run_file
+        from cuelab.core.runs import read_run_file
 
         given.update(read_run_file(args.config))
     given.update({key: getattr(args, attr) for attr, key in _KEYS.items()

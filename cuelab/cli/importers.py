@@ -115,11 +115,11 @@ def run(args: argparse.Namespace) -> int:
     from cuelab.cli.common import json_line
 
     if args.dataset == "iemocap":
-        from cuelab.core.datasets.iemocap import import_iemocap
+        from cuelab.core.datasets import import_iemocap
 
         report = import_iemocap(args.root, args.out)
     elif args.dataset == "aibo":
-        from cuelab.core.datasets.aibo import import_aibo
+        from cuelab.core.datasets import import_aibo
 
         report = import_aibo(
             args.root,
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.dataset in ("vctk", "desed", "maestro-real"):
         report = _sseu_source(args)
     else:
-        from cuelab.core.datasets.folders import import_folders
+        from cuelab.core.datasets import import_folders
 
         report = import_folders(args.root, args.out, speaker_regex=args.speaker_regex)
     if args.json:
@@ -144,12 +144,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _sseu_source(args: argparse.Namespace) -> Any:
-    from cuelab.core.tasks.sseu import sources
+    from cuelab.core.tasks import import_desed, import_maestro_real, import_vctk
 
     if args.dataset == "vctk":
-        return sources.import_vctk(args.root, args.out, mic=args.mic)
+        return import_vctk(args.root, args.out, mic=args.mic)
     if args.dataset == "desed":
-        return sources.import_desed(args.root, args.out)
-    return sources.import_maestro_real(
+        return import_desed(args.root, args.out)
+    return import_maestro_real(
         args.root, args.out, segment_s=args.segment, threshold=args.threshold
     )

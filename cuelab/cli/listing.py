@@ -58,8 +58,8 @@ SSEU_TASKS: dict[str, str] = {
 
 def families() -> list[tuple[str, str]]:
     """(family, description) for every registered model family."""
-    from cuelab.core.models.isolated.recipes import RECIPES
-    from cuelab.core.models.registry import families as registered
+    from cuelab.core.models import RECIPES
+    from cuelab.core.models import families as registered
 
     notes = {**FAMILY_NOTES, **{f: r.summary for f, r in RECIPES.items() if r.summary}}
     return [(f, notes.get(f, "model family")) for f in registered()]
@@ -72,7 +72,7 @@ def conditions() -> list[tuple[str, str]]:
 
 def tasks() -> list[tuple[str, str]]:
     """(task, description): the emotion prompt tasks (``--task``), then the SSEU tasks (``--tasks``)."""
-    from cuelab.core.tasks.prompts import TASKS
+    from cuelab.core.tasks import TASKS
 
     out = [
         (name, f"emotion prompt task (--task {name}): assets/prompts/{audio} and {tokens}")

@@ -61,7 +61,7 @@ def _db(gain: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Make the mix, write it (and the stems), print what was achieved."""
-    from cuelab.core.audio.mixing import mix_files, stem_paths
+    from cuelab.core.audio import mix_files, stem_paths
 
     result = mix_files(
         args.speech,

@@ -27,8 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from cuelab.cli.common import progress_control
-    from cuelab.core.cues import FeatureCache, FeatureConfig, extract_many
-    from cuelab.core.cues.norms import build_norms
+    from cuelab.core.cues import FeatureCache, FeatureConfig, build_norms, extract_many
     from cuelab.core.datasets import read_manifest
     from cuelab.core.errors import ManifestError, NormsError
 

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from cuelab.cli.common import add_label_score_argument, add_remote_arguments, json_line
-from cuelab.core.models.base import DEVICE_CHOICES, QUANT_CHOICES, Sampling
+from cuelab.core.models import DEVICE_CHOICES, QUANT_CHOICES, Sampling
 from cuelab.core.workbench import NEARBY_MANIFESTS, PredictRequest, manifest_gender, predict
 
 __all__ = ["NEARBY_MANIFESTS", "manifest_gender", "register", "request", "run", "shown_answer"]
@@ -105,9 +105,9 @@ def register(subparsers: Any) -> None:
 
 def _check_options(args: argparse.Namespace) -> None:
     """Refuse flag combinations that would be silently ignored, before any loading."""
-    from cuelab.core.cues.tokens import parse_tokens
+    from cuelab.core.cues import parse_tokens
     from cuelab.core.errors import ModelError, TokenError
-    from cuelab.core.models.registry import parse_spec
+    from cuelab.core.models import parse_spec
 
     choice = args.tokens.strip()
     auto = choice.lower() == "auto"
@@ -119,7 +119,7 @@ def _check_options(args: argparse.Namespace) -> None:
         except TokenError as exc:
             raise TokenError(f"--tokens: {exc}") from None
     if args.edit is not None:
-        from cuelab.core.audio.edits import check_engine, parse_edit
+        from cuelab.core.audio import check_engine, parse_edit
 
         chain = parse_edit(args.edit)
         check_engine(args.engine, chain)  # a typo fails before loading

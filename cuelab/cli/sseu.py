@@ -108,7 +108,7 @@ def register(subparsers: Any) -> None:
 def run_build(args: argparse.Namespace) -> int:
     """Build the set with a progress bar; print a summary."""
     from cuelab.cli.common import json_line, progress_control
-    from cuelab.core.tasks.sseu.build import DEFAULT_SNRS, DEFAULT_SR, SseuBuildError, build_sseu
+    from cuelab.core.tasks import DEFAULT_SNRS, DEFAULT_SR, SseuBuildError, build_sseu
 
     preset = _build_preset(args.preset)
     layout = args.layout or str(preset.get("layout", "per-speech"))
@@ -123,7 +123,7 @@ def run_build(args: argparse.Namespace) -> int:
         "control": progress_control("sseu build"),
     }
     if layout == "per-background":
-        from cuelab.core.tasks.sseu.per_background import build_per_background
+        from cuelab.core.tasks import build_per_background
 
         if args.onset_range is not None:
             raise SseuBuildError(
@@ -169,11 +169,11 @@ def _build_preset(name: str | None) -> dict[str, Any]:
     """The ``[build]`` table of a preset (empty without one), SNRs parsed."""
     if not name:
         return {}
-    from cuelab.core.runs.presets import load_preset
+    from cuelab.core.runs import load_preset
 
     build = dict(load_preset(name).build)
     if not build:
-        from cuelab.core.tasks.sseu.build import SseuBuildError
+        from cuelab.core.tasks import SseuBuildError
 
         raise SseuBuildError(
             f"preset {name} describes no speech-over-background set; sseu build takes "
@@ -186,8 +186,7 @@ def _build_preset(name: str | None) -> dict[str, Any]:
 
 def run_prompt(args: argparse.Namespace) -> int:
     """Print the instruction for the set's (or the demo's) class lists."""
-    from cuelab.core.tasks.sseu.build import DEMO_BACKGROUNDS, read_backgrounds, read_classes
-    from cuelab.core.tasks.sseu.prompts import load_sseu_task
+    from cuelab.core.tasks import DEMO_BACKGROUNDS, load_sseu_task, read_backgrounds, read_classes
 
     if args.set:
         scenes, events = read_classes(args.set)

@@ -13,7 +13,7 @@ from cuelab.cli.common import json_line
 
 def register(subparsers: Any) -> None:
     """Add the ``sweep`` sub-command."""
-    from cuelab.core.audio.edits import KINDS
+    from cuelab.core.audio import KINDS
 
     p = subparsers.add_parser(
         "sweep",
@@ -51,22 +51,19 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model once, sweep each clip, write the tables and the figure."""
-    from cuelab.core.audio.edits import EditError, check_engine
-    from cuelab.core.audio.io import load_audio
-    from cuelab.core.cues.norms import load_norms
+    from cuelab.core.audio import EditError, check_engine, load_audio
+    from cuelab.core.cues import load_norms
     from cuelab.core.errors import AudioError, CueLabError, FeatureError
-    from cuelab.core.models.base import LoadOptions
-    from cuelab.core.models.registry import load_model
-    from cuelab.core.runs.csvio import write_csv
-    from cuelab.core.runs.sweep import (
+    from cuelab.core.models import LoadOptions, load_model
+    from cuelab.core.runs import (
         mean_curves,
         parse_grid,
         point_header,
         point_row,
         sweep_clip,
+        write_csv,
     )
-    from cuelab.core.tasks.emotion import parse_labels
-    from cuelab.core.tasks.prompts import load_task
+    from cuelab.core.tasks import load_task, parse_labels
 
     if (args.audio is None) == (args.manifest is None):
         raise CueLabError("sweep: give AUDIO or --manifest (one of them)")
@@ -77,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     norms = load_norms(args.norms)
     clips: list[tuple[str, str, str | None]] = []  # (utt id, path, gender)
     if args.manifest:
-        from cuelab.core.datasets.manifest import read_manifest
+        from cuelab.core.datasets import read_manifest
 
         rows = read_manifest(args.manifest).rows
         rows = rows[: args.limit] if args.limit else rows
@@ -130,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         plot_header, plot_rows = header, table
         title = f"{args.model}: {Path(args.audio).name}"
     if not args.no_plot:
-        from cuelab.core.reports.sweep import sweep_figure
+        from cuelab.core.reports import sweep_figure
 
         written.append(sweep_figure(out / "sweep.png", plot_header, plot_rows, labels, xlabel,
                                     title))  # fmt: skip
@@ -141,6 +138,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _unit(kind: str) -> str:
-    from cuelab.core.audio.edits import KINDS
+    from cuelab.core.audio import KINDS
 
     return KINDS[kind].unit

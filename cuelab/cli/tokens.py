@@ -47,9 +47,7 @@ def _table(path: str, rec: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Compute and print tokens for each file."""
-    from cuelab.core.cues import FeatureCache
-    from cuelab.core.cues.concepts import concepts_for_file
-    from cuelab.core.cues.norms import load_norms
+    from cuelab.core.cues import FeatureCache, concepts_for_file, load_norms
 
     norms = load_norms(args.norms)
     cache = None if args.no_cache else FeatureCache()

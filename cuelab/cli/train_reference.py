@@ -29,13 +29,11 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from cuelab.cli.common import progress_control
-    from cuelab.core.cues import FeatureCache, extract_many
-    from cuelab.core.cues.concepts import concepts_for_features
-    from cuelab.core.cues.norms import load_norms
+    from cuelab.core.cues import FeatureCache, concepts_for_features, extract_many, load_norms
     from cuelab.core.datasets import read_manifest
     from cuelab.core.errors import ManifestError, ModelError
     from cuelab.core.metrics import uar
-    from cuelab.core.models.reference import train_reference
+    from cuelab.core.models import train_reference
 
     # Refuse bad options before minutes of feature extraction, not after.
     if not (math.isfinite(args.c) and args.c > 0):

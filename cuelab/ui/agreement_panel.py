@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cuelab.core.datasets.annotations import Unit, glob_escape
-from cuelab.core.reports.team_agreement import TeamAgreement, team_agreement
+from cuelab.core.datasets import Unit, glob_escape
+from cuelab.core.reports import TeamAgreement, compute_team_agreement
 from cuelab.ui.dataset_panel import DatasetPanel
 from cuelab.ui.session import Session
 from cuelab.ui.workers import Debouncer, Job, JobSlot
@@ -214,7 +214,7 @@ class AgreementPanel(QWidget):
         path = manifest.path
 
         def work(_job: Job) -> TeamAgreement:
-            return team_agreement(path, annotations=team, predictions=preds, n_boot=N_BOOT)
+            return compute_team_agreement(path, annotations=team, predictions=preds, n_boot=N_BOOT)
 
         self.slot.start(work, lambda result, _s: self.show_result(result, path))
 

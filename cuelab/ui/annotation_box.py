@@ -35,10 +35,11 @@ from PySide6.QtWidgets import (
     QPushButton,
 )
 
-from cuelab.core.datasets import Manifest, ManifestRow
-from cuelab.core.datasets.annotations import (
+from cuelab.core.datasets import (
     DEFAULT_ANNOTATOR,
     Annotation,
+    Manifest,
+    ManifestRow,
     Unit,
     check_annotator,
     load_all,

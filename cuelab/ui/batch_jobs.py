@@ -23,7 +23,7 @@ from PySide6.QtGui import QImage
 
 from cuelab.core.errors import CueLabError, ModelError
 from cuelab.core.jobs import JobControl, pool_worker_init
-from cuelab.core.models.capabilities import ScoreRequest
+from cuelab.core.models import ScoreRequest
 from cuelab.core.runs import RunConfig, RunConfigError, RunFolder
 from cuelab.ui.session import Session
 from cuelab.ui.workers import Job
@@ -128,7 +128,7 @@ def build_report_isolated(folder: Path) -> Any:
     import concurrent.futures as cf
     import multiprocessing as mp
 
-    from cuelab.core.reports.build import build_report
+    from cuelab.core.reports import build_report
 
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
@@ -161,8 +161,8 @@ def copy_report(folder: Path, files: Any, target: Path) -> list[Path]:
 
 def load_result(folder: Path, config: RunConfig, files: Any) -> BatchResult:
     """Read what the panel shows (worker thread: QImage, unlike QPixmap, is thread-safe)."""
-    from cuelab.core.reports.emotion import load_predictions
-    from cuelab.core.runs.csvio import read_complete_rows
+    from cuelab.core.reports import load_predictions
+    from cuelab.core.runs import read_complete_rows
 
     header, rows, _ = read_complete_rows(files.summary)
     plots = []

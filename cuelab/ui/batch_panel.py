@@ -51,7 +51,7 @@ from PySide6.QtWidgets import (
 )
 
 from cuelab.core import errors
-from cuelab.core.cues.tokens import CONCEPTS
+from cuelab.core.cues import CONCEPTS
 from cuelab.core.errors import CueLabError
 from cuelab.core.jobs import ProgressInfo
 from cuelab.core.runs import RunConfig, RunConfigError, RunFolder
@@ -495,7 +495,7 @@ class BatchPanel(QWidget):
         def load(wanted: str, options: Any) -> Any:
             if adapter is not None and wanted == spec:
                 return SharedAdapter(session, adapter)
-            from cuelab.core.models.registry import load_model
+            from cuelab.core.models import load_model
 
             return load_model(wanted, options)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cuelab.core.cues.tokens import VOCAB, TokenSet
+from cuelab.core.cues import VOCAB, TokenSet
 from cuelab.core.workbench import MAX_MODELS, CompareState, ModelAnswer
 from cuelab.core.workbench import clean_probs as _probs
 

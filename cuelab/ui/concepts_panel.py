@@ -34,10 +34,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cuelab.core.cues.concepts import BINNED_CONCEPTS
-from cuelab.core.cues.interventions import ablate, conflict, corrupt
-from cuelab.core.cues.norms import NormsProfile
-from cuelab.core.cues.tokens import CONCEPTS, VOCAB
+from cuelab.core.cues import (
+    BINNED_CONCEPTS,
+    CONCEPTS,
+    VOCAB,
+    NormsProfile,
+    ablate,
+    conflict,
+    corrupt,
+)
 from cuelab.core.errors import CueLabError
 from cuelab.ui.remedies import window_text
 from cuelab.ui.session import Session

@@ -196,7 +196,7 @@ class EditsPanel(QGroupBox):
             parts.append(self.extra)
         if not parts:
             return "resynth"
-        from cuelab.core.audio.edits import parse_edit
+        from cuelab.core.audio import parse_edit
 
         return parse_edit(",".join(p + _unit(p) for p in parts)).text()
 
@@ -267,10 +267,8 @@ class EditsPanel(QGroupBox):
         lock = s.model_lock
 
         def work(job: Job) -> tuple[EditPreview, Any]:
-            from cuelab.core.audio.edit_engines import analyse_world, apply_edit
-            from cuelab.core.audio.edits import parse_edit
-            from cuelab.core.cues import extract_signal
-            from cuelab.core.cues.concepts import concepts_for_features
+            from cuelab.core.audio import analyse_world, apply_edit, parse_edit
+            from cuelab.core.cues import concepts_for_features, extract_signal
             from cuelab.core.workbench import make_clip
 
             t0 = time.perf_counter()
@@ -321,7 +319,7 @@ class EditsPanel(QGroupBox):
         self.preview_ready.emit(preview)
 
     def _draw(self, p: EditPreview) -> None:
-        from cuelab.core.cues.concepts import BINNED_CONCEPTS
+        from cuelab.core.cues import BINNED_CONCEPTS
 
         t = np.arange(p.audio.size) / p.sr
         self.wave_curve.setData(t, p.audio, skipFiniteCheck=True)
@@ -369,8 +367,8 @@ class EditsPanel(QGroupBox):
         lock = s.model_lock
 
         def work(job: Job) -> Path:
-            from cuelab.core.reports.sweep import sweep_figure
-            from cuelab.core.runs.sweep import parse_grid, point_header, point_row, sweep_clip
+            from cuelab.core.reports import sweep_figure
+            from cuelab.core.runs import parse_grid, point_header, point_row, sweep_clip
 
             grid = parse_grid("pitch", "-6st", "+6st", 13)
             with lock:

@@ -555,10 +555,6 @@ class MainWindow(QMainWindow):
 
     def _make_mixer(self) -> MixerPanel | None:
         """The mixer panel, when the core has a mixer."""
-        try:
-            import cuelab.core.audio.mixing  # noqa: F401
-        except ImportError:
-            return None
         from cuelab.ui.mixer_panel import MixerPanel
 
         return MixerPanel(self.session, self.player)

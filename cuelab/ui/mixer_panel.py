@@ -243,8 +243,7 @@ class MixerPanel(QGroupBox):
         snr, onset = self.snr_db(), self.onset_spin.value()
 
         def work(_job: Job) -> MixState:
-            from cuelab.core.audio.io import load_audio
-            from cuelab.core.audio.mixing import mix_at_snr
+            from cuelab.core.audio import load_audio, mix_at_snr
 
             bg, _sr = load_audio(bg_path, sr=SR)
             result = mix_at_snr(

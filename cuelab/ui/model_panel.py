@@ -20,10 +20,16 @@ from PySide6.QtWidgets import (
 )
 
 from cuelab.core.errors import Remedy, RemedyKind
-from cuelab.core.models.base import DEVICE_CHOICES, QUANT_CHOICES
-from cuelab.core.models.isolated.recipes import RECIPES
-from cuelab.core.models.registry import DEMO_REFERENCE, families
-from cuelab.core.models.remote.spec import PROMPT_FAMILIES, SCORING_CHOICES, SERVER_FAMILY
+from cuelab.core.models import (
+    DEMO_REFERENCE,
+    DEVICE_CHOICES,
+    PROMPT_FAMILIES,
+    QUANT_CHOICES,
+    RECIPES,
+    SCORING_CHOICES,
+    SERVER_FAMILY,
+    families,
+)
 from cuelab.ui import remedies
 from cuelab.ui.dsp import format_bytes, process_rss_bytes
 from cuelab.ui.session import Session
@@ -285,7 +291,7 @@ class ModelPanel(QGroupBox):
 
     def refresh_env(self) -> None:
         """Show the chosen isolated family's environment state (a marker-file read)."""
-        from cuelab.core.models.isolated.envs import READY, env_status
+        from cuelab.core.models import READY, env_status
 
         family = self.family_combo.currentText()
         if family not in RECIPES:
@@ -312,7 +318,7 @@ class ModelPanel(QGroupBox):
 
     def create_env(self) -> None:
         """Build the chosen family's environment in the background, with progress."""
-        from cuelab.core.models.isolated.envs import create_env
+        from cuelab.core.models import create_env
 
         if self.env_slot.busy:  # the button reads Cancel
             self.env_slot.cancel()

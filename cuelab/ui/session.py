@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-from cuelab.core.cues.norms import NormsProfile
-from cuelab.core.cues.tokens import TokenSet
+from cuelab.core.cues import NormsProfile, TokenSet
 from cuelab.core.datasets import Manifest, ManifestRow
 from cuelab.core.workbench import (
     MIN_SEGMENT_S,
@@ -159,7 +158,7 @@ class Session(QObject):
         self._opening = (p, row)
 
         def work(job: Job) -> tuple[np.ndarray, int, tuple[int, int] | None]:
-            from cuelab.core.audio.io import audio_format, load_audio
+            from cuelab.core.audio import audio_format, load_audio
             from cuelab.core.errors import AudioError, CueLabError
 
             job.report(f"Loading {p.name}…")
@@ -346,8 +345,7 @@ class Session(QObject):
 
         def work(job: Job) -> Any:
             from cuelab.core.errors import CueLabError, ModelError
-            from cuelab.core.models.base import LoadOptions
-            from cuelab.core.models.registry import load_model
+            from cuelab.core.models import LoadOptions, load_model
 
             job.report(f"Loading {spec}…")
             options = LoadOptions(quant=quant, device=device, on_progress=job.report,
@@ -449,7 +447,7 @@ class Session(QObject):
         """Open a folder of audio (in a worker): its manifest, or one written beside the clips."""
 
         def work(job: Job) -> Path:
-            from cuelab.core.datasets.folders import manifest_for_folder
+            from cuelab.core.datasets import manifest_for_folder
 
             job.report(f"Reading {Path(path).name}…")
             return manifest_for_folder(path)

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cuelab.core.cues.tokens import VOCAB
+from cuelab.core.cues import VOCAB
 from cuelab.ui.compare import MAX_MODELS, ModelAnswer, score_pair, sweep
 from cuelab.ui.remedies import model_error
 from cuelab.ui.session import PredictionUpdate, Session, _one_line
@@ -166,8 +166,7 @@ class SideBySidePanel(QWidget):
 
         def work(job: Job) -> Any:
             from cuelab.core.errors import CueLabError, ModelError
-            from cuelab.core.models.base import LoadOptions
-            from cuelab.core.models.registry import load_model
+            from cuelab.core.models import LoadOptions, load_model
 
             job.report(f"Loading {spec}…")
             try:

@@ -15,7 +15,7 @@ import pytest
 
 from cuelab.cli import build_parser, main
 from cuelab.cli.eval import config_from_args
-from cuelab.core.errors import RESUME, Cancelled
+from cuelab.core.errors import Cancelled
 from cuelab.core.jobs import JobControl, ProgressInfo
 from cuelab.core.runs import (
     RunConfig,
@@ -160,9 +160,14 @@ def test_resume_after_a_torn_last_line(manifest: Path, full_run: Path, tmp_path:
 
 
 def test_fresh_run_refuses_an_existing_folder(manifest: Path, full_run: Path) -> None:
-    with pytest.raises(RunConfigError, match="already holds a run") as caught:
+    from cuelab.cli.remedies import cli_text
+    from cuelab.core import errors
+
+    with pytest.raises(RunConfigError, match="already holds a run") as info:
         run_eval(config(manifest, full_run))
-    assert RESUME in caught.value.remedies  # the CLI words it as --resume
+    # the core names the fix as a remedy; the command line words it as its flag
+    assert info.value.remedy == errors.RESUME and "--" not in str(info.value)
+    assert "add --resume" in cli_text(info.value)
 
 
 def test_resume_with_another_configuration_is_refused(
