@@ -5,7 +5,7 @@ use. Inside: ``config`` (what a run does), ``plan`` (clips, tokens, variants),
 ``folder`` (the run folder: lock, run.json across sessions), ``writer`` (the
 durable prediction writer, errors.csv), ``model_run`` (model loading, checked
 against run.json), ``ordering`` (results in manifest order, several in flight),
-``emotion`` and ``edit_run`` (the emotion loops), ``sseu`` (the SSEU task kind;
+``emotion`` and ``edit_run`` (the emotion task kinds, without and with audio edits), ``sseu`` (the SSEU task kind;
 how a clip is answered is :mod:`cuelab.core.tasks.sseu.answering`), ``engine``
 (:func:`run_eval` and :func:`~cuelab.core.runs.engine.run_kind`, the engine of a task kind), ``record`` (run.json and the
 predictions layout), ``csvio`` (spreadsheet-safe CSV) and ``merge`` (shards).

@@ -175,6 +175,15 @@ class EditKind:
         write_edits_csv(self.out, setup, {r.utt_id for r in self.mine})
         return True
 
+    def ahead(self, done: set[Key], specs: Sequence[str]) -> str | None:
+        """No model loads ahead: each loads when its turn comes."""
+        return None
+
+    def stream(self, spec: str | None, done: set[Key], sections: dict[str, Any],
+               control: JobControl, failed: Callable[..., None]) -> None:  # fmt: skip
+        """No stream: the edits and their features come before any model answers."""
+        return None
+
     def todo(self, done: set[Key], specs: Sequence[str]) -> dict[str, list[ManifestRow]]:
         """Per model, the clips with at least one cell still missing."""
         self.done = done

@@ -1,13 +1,16 @@
-"""The emotion engine: stream clips, share each clip's prefix, append, resume.
+"""Emotion runs as a task kind: share each clip's prefix, stream its features.
 
-The loop is model → clip → one ``score_labels`` call with every distinct
-token text of that clip (all condition × seed variants, deduplicated), so an
-adapter encodes "audio + instruction" once per clip and scores the variants
-as suffixes. Models run one after the other, each loaded once and unloaded
-before the next: two 7B models rarely fit on one GPU.
+:class:`EmotionKind` runs on :func:`cuelab.core.runs.engine.run_kind`. Per model
+and clip it makes one ``score`` call with every distinct token text of that clip
+(all condition × seed variants, deduplicated), so an adapter encodes "audio +
+instruction" once per clip and scores the variants as suffixes. The engine runs
+the models one after the other, each loaded once and unloaded before the next
+(two 7B models rarely fit on one GPU), and loads the first while the features
+are extracted; with ``stream_features`` (no shuffle condition) the first model
+scores each chunk of clips as its features arrive (:mod:`cuelab.core.runs.overlap`).
 
-Every (clip, model) batch of rows is appended to predictions.csv with one
-``write``, then flushed and fsynced. A run killed at any point (even
+The engine appends every (clip, model) batch of rows to predictions.csv with
+one ``write``, then flushes and fsyncs it. A run killed at any point (even
 ``kill -9``) therefore leaves complete rows plus at most one torn record;
 ``resume`` cuts the torn tail, skips the (utt, model, condition, seed) keys
 already written and scores the rest, refusing when the configuration
@@ -17,7 +20,7 @@ differs. Only token sets and ids stay in memory; audio is read per clip.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +32,12 @@ from cuelab.core.datasets.annotations import load_all
 from cuelab.core.datasets.manifest import ManifestRow, read_manifest
 from cuelab.core.errors import AudioError, FeatureError, ModelError
 from cuelab.core.jobs import JobControl
-from cuelab.core.models.base import Clip, ModelAdapter, Prediction
+from cuelab.core.models.base import Clip, Prediction
 from cuelab.core.models.capabilities import ScoreRequest
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfig
-from cuelab.core.runs.folder import RunFolder, RunOutcome, replaced_note
-from cuelab.core.runs.model_run import ModelLoader, ModelRun, default_loader
-from cuelab.core.runs.ordering import in_order
-from cuelab.core.runs.overlap import STREAM_CHUNK, FeatureStream, ModelPreload, can_stream
+from cuelab.core.runs.options import EmotionOptions, option_names
+from cuelab.core.runs.overlap import STREAM_CHUNK, FeatureStream, can_stream
 from cuelab.core.runs.plan import (
     FEATURE_CHUNK,
     Variant,
@@ -48,7 +49,8 @@ from cuelab.core.runs.plan import (
     span_features,
     unique_texts,
 )
-from cuelab.core.runs.writer import ClipFailures, Key, PredictionWriter
+from cuelab.core.runs.writer import KEY_COLUMNS
+from cuelab.core.tasks.kind import Key, KindPlan, Rows
 from cuelab.core.threads import apply_threads, choose_threads
 
 log = logging.getLogger(__name__)
@@ -93,97 +95,196 @@ def _row_cells(
     ]
 
 
-def run_emotion_eval(
-    config: RunConfig,
-    *,
-    resume: bool = False,
-    control: JobControl | None = None,
-    command: Sequence[str] | None = None,
-    cache: FeatureCache | None = None,
-    loader: ModelLoader | None = None,
-    stream_features: bool = False,
-) -> RunOutcome:
-    """Run (or continue) an emotion (closed label set) evaluation into ``config.out``.
+#: An item of an emotion run: a clip and the variant plan it is scored with.
+Item = tuple[ManifestRow, VariantPlan]
 
-    The contract (arguments, progress, cancellation, errors) is
-    :func:`cuelab.core.runs.engine.run_eval`'s: progress counts ``features`` then
-    ``scoring`` (one item per clip and model). The first model loads while features
-    are extracted. With ``stream_features`` a run without shuffle conditions scores
-    clips while the next ones' features are extracted (:mod:`cuelab.core.runs.overlap`);
-    progress then counts ``scoring`` only, with the features' progress as its detail.
+
+class EmotionKind:
+    """The emotion task (closed label set, token conditions) as a task kind of the run engine.
+
+    Progress counts ``features`` then ``scoring`` (one item per clip and model left
+    when the run starts). Streamed (``stream_features`` and no shuffle condition),
+    it counts ``scoring`` only, with the features' progress as its detail.
     """
-    from cuelab.core.cues.norms import load_norms
-    from cuelab.core.tasks.prompts import load_task
 
-    ctl = control if control is not None else JobControl()
-    cache = (cache if cache is not None else FeatureCache()).for_run()  # each clip read once
-    out = Path(config.out)
-    manifest = read_manifest(config.manifest)
-    load_all(config.manifest)  # the report reads the sidecars at the end: check them now
-    rows = select_rows(manifest, config)
-    # the label set is the whole split's: --limit or --shard must not change what is scored
-    labels = resolve_labels(manifest.split(config.split), config)
-    task = load_task(config.task, labels)
-    norms = load_norms(config.norms)
-    ident = rec.identity(
-        config,
-        manifest_sha256=manifest.sha256,
-        norms_sha256=norms.sha256,
-        prompt_digest=task.digest(),
-        labels=labels,
-        feature_key=FeatureConfig().key(),
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    folder = RunFolder(out)
-    record = folder.open_record(config, ident, str(manifest.path), labels, resume)
-    replaced = replaced_note(record)
-    session = rec.start_session(record, command)
-    streaming = stream_features and can_stream(config)
-    chunk, stream_workers = _threads(config, rows, session, streaming)
-    folder.write_record(record)
-    extras = rec.extra_columns(manifest.columns, labels)
-    header = rec.prediction_header(labels, extras)
-    check = rec.row_check(record)
-    writer = folder.open_writer(header, resume, check=check)
-    failures = folder.failures(config.fail_fast)
-    mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
-    todo = _todo(config, mine, writer.done)
-    first = next((spec for spec in config.models if todo[spec]), None)
-    with folder.session(record, session, writer), failures:
-        # the first model loads while the features start
-        options = config.load_options()
-        preload = ModelPreload(first, options, loader or default_loader) if first else None
-        stream = None
-        try:
-            if streaming:
-                stream = FeatureStream(rows, norms, cache, ctl, stream_workers,
-                                       not config.fail_fast, chunk)  # fmt: skip
-                run = _Scoring(config, record, out, loader, writer, failures, ctl, extras)
-                plan = run.streamed(stream, preload, todo, task, labels, cache)
-            else:
-                broken: dict[str, str] | None = None if config.fail_fast else {}
-                sets = compute_token_sets(rows, norms, cache, ctl, config.workers, broken)
-                for row in rows:
-                    if broken and row.utt_id in broken:
-                        failures.add(row.utt_id, row.rel_path, "", "features", broken[row.utt_id])
-                plan = _plan(config, rows, sets, out, record)
-                run = _Scoring(config, record, out, loader, writer, failures, ctl, extras)
-                ctl.start(sum(len(v) for v in todo.values()), "scoring")
-            for spec in config.models:
-                rows_left = [r for r in todo[spec] if r.utt_id in plan.index]
-                if not rows_left or spec in run.scored:
-                    continue
-                adapter = preload.take() if preload is not None and spec == preload.spec else None
-                run.model(spec, adapter, plan, rows_left, task, labels, cache)
-        finally:
-            if stream is not None:
-                stream.close()
-            if preload is not None:
-                preload.discard()
-        written = run.written
-    log.info("run %s complete: %d rows written, %d kept", out, written, writer.kept)
-    notes = (*replaced, *plan.notes)
-    return RunOutcome(out, written, writer.kept, len(mine), notes, len(failures.rows))
+    name: str = "emotion"
+    report: str = "emotion"
+    progress: str = "scoring"
+    options: tuple[str, ...] = option_names(EmotionOptions)
+
+    def __init__(
+        self, config: RunConfig, cache: FeatureCache | None = None, *, stream_features: bool = False
+    ) -> None:
+        self.config = config
+        # each clip read once in the run
+        self.cache = (cache if cache is not None else FeatureCache()).for_run()
+        self.out = Path(config.out)
+        self.streaming = stream_features and can_stream(config)
+        self.variants: VariantPlan | None = None  # the whole run's, once the features are in
+
+    def plan(self) -> KindPlan:
+        """Manifest, labels, prompt and norms; the identity and the table layout."""
+        from cuelab.core.cues.norms import load_norms
+        from cuelab.core.tasks.prompts import load_task
+
+        config = self.config
+        manifest = read_manifest(config.manifest)
+        load_all(config.manifest)  # the report reads the sidecars at the end: check them now
+        self.rows = rows = select_rows(manifest, config)
+        # the label set is the whole split's: --limit or --shard must not change what is scored
+        self.labels = labels = resolve_labels(manifest.split(config.split), config)
+        self.task = task = load_task(config.task, labels)
+        self.norms = norms = load_norms(config.norms)
+        ident = rec.identity(
+            config,
+            manifest_sha256=manifest.sha256,
+            norms_sha256=norms.sha256,
+            prompt_digest=task.digest(),
+            labels=labels,
+            feature_key=FeatureConfig().key(),
+        )
+        self.extras = extras = rec.extra_columns(manifest.columns, labels)
+        self.mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
+        header = rec.prediction_header(labels, extras)
+        return KindPlan(ident, str(manifest.path), labels, header, KEY_COLUMNS)
+
+    def sections(self, earlier: Mapping[str, Any]) -> dict[str, Any]:
+        """Nothing before the features: the interventions are recorded once they are in."""
+        return {}
+
+    def session(self, session: dict[str, Any]) -> None:
+        """Choose and apply the torch threads, counting the streamed features' workers."""
+        self.chunk, self.workers = _threads(self.config, self.rows, session, self.streaming)
+
+    def ahead(self, done: set[Key], specs: Sequence[str]) -> str | None:
+        """The first model with a clip left (as far as known before the features)."""
+        self.done = done  # the rows written: grows as the run writes
+        self.left = _todo(self.config, self.mine, done)
+        return next((spec for spec in specs if self.left[spec]), None)
+
+    def begin(
+        self,
+        done: set[Key],
+        sections: dict[str, Any],
+        control: JobControl,
+        failed: Callable[[str, str, str, str, str], None],
+    ) -> bool:
+        """Every clip's features, then the variant plan; records the interventions."""
+        config, rows = self.config, self.rows
+        broken: dict[str, str] | None = None if config.fail_fast else {}
+        sets = compute_token_sets(rows, self.norms, self.cache, control, config.workers, broken)
+        for row in rows:
+            if broken and row.utt_id in broken:
+                failed(row.utt_id, row.rel_path, "", "features", broken[row.utt_id])
+        self.variants = _plan(config, rows, sets, self.out, sections)
+        return True
+
+    def stream(
+        self,
+        spec: str | None,
+        done: set[Key],
+        sections: dict[str, Any],
+        control: JobControl,
+        failed: Callable[[str, str, str, str, str], None],
+    ) -> _Stream | None:
+        """With streaming on, ``spec``'s clips chunk by chunk as their features arrive."""
+        if not self.streaming:
+            return None
+        config = self.config
+        features = FeatureStream(self.rows, self.norms, self.cache, control, self.workers,
+                                 not config.fail_fast, self.chunk)  # fmt: skip
+        return _Stream(self, features, spec, sections, failed)
+
+    def todo(self, done: set[Key], specs: Sequence[str]) -> dict[str, list[Item]]:
+        """Per model, the clips with a row left that have features (none before they are in)."""
+        plan = self.variants
+        if plan is None:  # a stream's start: none is ready, the stream hands its chunks
+            return {spec: [] for spec in specs}
+        return {spec: [(r, plan) for r in self.left[spec] if r.utt_id in plan.index]
+                for spec in specs}  # fmt: skip
+
+    def units(self, todo: Mapping[str, Sequence[Item]]) -> int:
+        """One per clip and model left when the run started (a clip without features included)."""
+        return sum(len(v) for v in self.left.values())
+
+    def answerer(
+        self,
+        model: Any,
+        spec: str,
+        control: JobControl,
+        failed: Callable[[str, str, str, str], None],
+    ) -> Callable[[Item], tuple[Rows, int]]:
+        """Every variant of one clip in one call: the rows not yet written."""
+        fail_fast = self.config.fail_fast
+
+        def answer(item: Item) -> tuple[Rows, int]:
+            row, plan = item
+            try:
+                return score_clip(model, spec, row, plan, self.cache, self.task, self.labels,
+                                  self.extras, self.done), 1  # fmt: skip
+            except (AudioError, FeatureError) as exc:  # this clip, not the run
+                if fail_fast:
+                    raise
+                failed(row.utt_id, row.rel_path, "audio", str(exc))
+                return [], 1
+
+        return answer
+
+    def item_name(self, item: Item) -> str:
+        """The clip."""
+        return item[0].utt_id
+
+    def clips(self) -> int:
+        """How many clips this run (or shard) holds."""
+        return len(self.mine)
+
+    def notes(self) -> tuple[str, ...]:
+        """The plan's notes (e.g. a condition that changed no token)."""
+        return () if self.variants is None else tuple(self.variants.notes)
+
+
+class _Stream:
+    """One model's clips in chunks as :class:`FeatureStream` extracts their features.
+
+    Each chunk's plan equals the whole run's for its clips (no shuffle: a clip's
+    variants depend on its own tokens only). At the end the whole run's plan is
+    built and its interventions recorded, as :meth:`EmotionKind.begin` does.
+    """
+
+    def __init__(
+        self,
+        kind: EmotionKind,
+        features: FeatureStream,
+        spec: str | None,
+        sections: dict[str, Any],
+        failed: Callable[[str, str, str, str, str], None],
+    ) -> None:
+        self.kind, self.features, self.sections, self.failed = kind, features, sections, failed
+        self.wanted = {r.utt_id for r in kind.left[spec]} if spec is not None else set()
+
+    def __iter__(self) -> Iterator[list[Item]]:
+        config = self.kind.config
+        rows: list[ManifestRow] = []
+        sets: list[TokenSet | None] = []
+        for part, part_sets, broken in self.features:
+            for row in part:
+                if row.utt_id in broken:
+                    self.failed(row.utt_id, row.rel_path, "", "features", broken[row.utt_id])
+            rows.extend(part)
+            sets.extend(part_sets)
+            kept = [(r, t) for r, t in zip(part, part_sets) if t is not None]
+            plan = VariantPlan(config, [r.utt_id for r, _ in kept], [t for _, t in kept])
+            yield [(r, plan) for r, _ in kept if r.utt_id in self.wanted]
+        self.kind.variants = _plan(config, rows, sets, self.kind.out, self.sections)
+
+    @property
+    def note(self) -> str:
+        """How far the features are, and with how many workers."""
+        return self.features.note
+
+    def close(self) -> None:
+        """Stop extracting and wait for the thread."""
+        self.features.close()
 
 
 def _threads(
@@ -213,127 +314,17 @@ def _plan(
     rows: Sequence[ManifestRow],
     sets: Sequence[TokenSet | None],
     out: Path,
-    record: rec.RunRecord,
+    sections: dict[str, Any],
 ) -> VariantPlan:
-    """The run's variant plan over the clips with features; recorded in run.json."""
+    """The run's variant plan over the clips with features; its sections of run.json."""
     kept = [(r, t) for r, t in zip(rows, sets) if t is not None]
     splits = None if config.split is not None else [r.get("split") for r, _ in kept]
     plan = VariantPlan(config, [r.utt_id for r, _ in kept], [t for _, t in kept], splits)
-    record.interventions = plan.statistics()
-    record.notes = list(plan.notes)
-    rec.write_record(out, record)
+    sections["interventions"] = plan.statistics()
+    sections["notes"] = list(plan.notes)
     for note in plan.notes:
         log.warning("%s: %s", out, note)
     return plan
-
-
-class _Scoring:
-    """Scores clips model by model and appends their rows in manifest order."""
-
-    def __init__(
-        self,
-        config: RunConfig,
-        record: rec.RunRecord,
-        out: Path,
-        loader: ModelLoader | None,
-        writer: PredictionWriter,
-        failures: ClipFailures,
-        ctl: JobControl,
-        extras: Sequence[tuple[str, str]],
-    ) -> None:
-        self.config, self.record, self.out = config, record, out
-        self.loader = loader or default_loader
-        self.writer, self.failures, self.ctl, self.extras = writer, failures, ctl, extras
-        self.written = 0
-        self.scored: set[str] = set()
-
-    def _open(self, spec: str, adapter: ModelAdapter | None) -> EmotionModelRun:
-        return EmotionModelRun(spec, self.config, self.record, self.out, self.loader, adapter)
-
-    def _score(
-        self,
-        ctx: EmotionModelRun,
-        plan: VariantPlan,
-        rows: Sequence[ManifestRow],
-        task: Any,
-        labels: Sequence[str],
-        cache: FeatureCache,
-        note: Any = None,
-    ) -> None:
-        def score(row: ManifestRow) -> list[list[object]]:
-            try:
-                return ctx.score(row, plan, cache, task, labels, self.extras, self.writer.done)
-            except (AudioError, FeatureError) as exc:  # this clip, not the run
-                if self.config.fail_fast:
-                    raise
-                self.failures.add(row.utt_id, row.rel_path, ctx.spec, "audio", str(exc))
-                return []
-
-        for row, cells in in_order(score, rows, ctx.adapter.concurrency, self.ctl):
-            self.writer.append(cells)
-            self.written += len(cells)
-            message = ctx.progress(row.utt_id)
-            self.ctl.advance(1, message, "" if note is None else note())
-
-    def model(
-        self,
-        spec: str,
-        adapter: ModelAdapter | None,
-        plan: VariantPlan,
-        rows: Sequence[ManifestRow],
-        task: Any,
-        labels: Sequence[str],
-        cache: FeatureCache,
-    ) -> None:
-        """Load (or take) one model and score ``rows`` with it."""
-        ctx = self._open(spec, adapter)
-        try:
-            self._score(ctx, plan, rows, task, labels, cache)
-        finally:
-            ctx.close()
-        self.scored.add(spec)
-
-    def streamed(
-        self,
-        stream: FeatureStream,
-        preload: ModelPreload | None,
-        todo: dict[str, list[ManifestRow]],
-        task: Any,
-        labels: Sequence[str],
-        cache: FeatureCache,
-    ) -> VariantPlan:
-        """Score the first model's clips chunk by chunk as their features arrive.
-
-        Each chunk's plan equals the whole run's for its clips (no shuffle: a clip's
-        variants depend on its own tokens only). Returns the whole run's plan.
-        """
-        self.ctl.start(sum(len(v) for v in todo.values()), "scoring")
-        ctx = self._open(preload.spec, preload.take()) if preload is not None else None
-        wanted = {r.utt_id for r in todo[ctx.spec]} if ctx is not None else set()
-        rows: list[ManifestRow] = []
-        sets: list[TokenSet | None] = []
-        try:
-            for part, part_sets, broken in stream:
-                for row in part:
-                    if row.utt_id in broken:
-                        msg = broken[row.utt_id]
-                        self.failures.add(row.utt_id, row.rel_path, "", "features", msg)
-                rows.extend(part)
-                sets.extend(part_sets)
-                if ctx is None:
-                    continue
-                kept = [(r, t) for r, t in zip(part, part_sets) if t is not None]
-                chunk_plan = VariantPlan(
-                    self.config, [r.utt_id for r, _ in kept], [t for _, t in kept]
-                )
-                mine = [r for r, _ in kept if r.utt_id in wanted]
-                self._score(ctx, chunk_plan, mine, task, labels, cache, lambda: stream.note)
-        finally:
-            if ctx is not None:
-                ctx.close()
-        if ctx is not None:
-            self.scored.add(ctx.spec)
-        return _plan(self.config, rows, sets, self.out, self.record)
 
 
 def _todo(
@@ -348,36 +339,32 @@ def _todo(
     }
 
 
-class EmotionModelRun(ModelRun):
-    """A loaded model that scores every token variant of a clip in one call."""
+def score_clip(
+    adapter: Any,
+    spec: str,
+    row: ManifestRow,
+    plan: VariantPlan,
+    cache: FeatureCache,
+    task: Any,
+    labels: Sequence[str],
+    extras: Sequence[tuple[str, str]],
+    done: set[Key],
+) -> list[list[object]]:
+    """Score every variant of one clip in one call; the rows not yet written.
 
-    def score(
-        self,
-        row: ManifestRow,
-        plan: VariantPlan,
-        cache: FeatureCache,
-        task: Any,
-        labels: Sequence[str],
-        extras: Sequence[tuple[str, str]],
-        done: set[Key],
-    ) -> list[list[object]]:
-        """Score every variant of one clip in one call; the rows not yet written.
-
-        Runs on a worker thread when the model keeps several clips in flight; it only
-        reads ``done``, and the caller writes the rows in clip order.
-        """
-        variants = plan.variants(row.utt_id)
-        texts = unique_texts(variants)
-        clip = _clip(row, cache, self.adapter.sample_rate)
-        preds = self.adapter.score(ScoreRequest.from_prompt(clip, task, labels, texts))
-        if len(preds) != len(texts):
-            raise ModelError(
-                f"model {self.spec} returned {len(preds)} predictions for {len(texts)} prompts"
-            )
-        by_text = dict(zip(texts, preds))
-        scoring = self.adapter.scoring_method
-        return [
-            _row_cells(row, self.spec, v, by_text[v.text], labels, extras, scoring)
-            for v in variants
-            if (row.utt_id, self.spec, v.condition, v.seed_text) not in done
-        ]
+    Runs on a worker thread when the model keeps several clips in flight; it only
+    reads ``done``, and the engine writes the rows in clip order.
+    """
+    variants = plan.variants(row.utt_id)
+    texts = unique_texts(variants)
+    clip = _clip(row, cache, adapter.sample_rate)
+    preds = adapter.score(ScoreRequest.from_prompt(clip, task, labels, texts))
+    if len(preds) != len(texts):
+        raise ModelError(f"model {spec} returned {len(preds)} predictions for {len(texts)} prompts")
+    by_text = dict(zip(texts, preds))
+    scoring = adapter.scoring_method
+    return [
+        _row_cells(row, spec, v, by_text[v.text], labels, extras, scoring)
+        for v in variants
+        if (row.utt_id, spec, v.condition, v.seed_text) not in done
+    ]

@@ -429,6 +429,15 @@ class SseuKind:
         apply_threads(threads)
         session["threads"] = threads.to_dict()
 
+    def ahead(self, done: set[Key], specs: Sequence[str]) -> str | None:
+        """No model loads ahead: each loads when its turn comes."""
+        return None
+
+    def stream(self, spec: str | None, done: set[Key], sections: dict[str, Any],
+               control: JobControl, failed: Callable[..., None]) -> None:  # fmt: skip
+        """No stream: the matchers are built before any model answers."""
+        return None
+
     def todo(self, done: set[Key], specs: Sequence[str]) -> Todo:
         """Per model, each clip with its unfinished modes and the seeds each still misses."""
         return _todo(self.config, self.modes_of, self.mine, done)

@@ -12,7 +12,7 @@ sections of run.json) as plain values.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -23,6 +23,7 @@ Key = tuple[str, ...]
 #: Rows for predictions.csv, cells in the header's order.
 Rows = list[list[object]]
 Item = TypeVar("Item")
+Item_co = TypeVar("Item_co", covariant=True)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,29 @@ class KindPlan:
     labels: Sequence[str]
     header: list[str]
     key_columns: tuple[str, ...]
+
+
+class ItemStream(Protocol[Item_co]):
+    """One model's items, in batches as they become ready while the kind's begin work runs.
+
+    A kind that streams extracts its features in the background and hands the
+    engine each batch as soon as it can be answered, so the first model scores
+    while the next clips' features are extracted. Iterating to the end finishes
+    what :meth:`TaskKind.begin` would have done (the sections are then up to date).
+    """
+
+    def __iter__(self) -> Iterator[Sequence[Item_co]]:
+        """The batches, in the order their rows are written."""
+        ...
+
+    @property
+    def note(self) -> str:
+        """The detail of progress lines while it runs (how far the features are)."""
+        ...
+
+    def close(self) -> None:
+        """Stop the background work (the run was cancelled or failed) and wait for it."""
+        ...
 
 
 class TaskKind(Protocol[Item]):
@@ -65,6 +89,29 @@ class TaskKind(Protocol[Item]):
 
     def sections(self, earlier: Mapping[str, Any]) -> dict[str, Any]:
         """The kind's sections of run.json, given those a resumed run recorded."""
+        ...
+
+    def ahead(self, done: set[Key], specs: Sequence[str]) -> str | None:
+        """The model to load in the background while begin (or the stream) works; None: none.
+
+        Called first in the session, with the keys of the rows already written.
+        """
+        ...
+
+    def stream(
+        self,
+        spec: str | None,
+        done: set[Key],
+        sections: dict[str, Any],
+        control: JobControl,
+        failed: Callable[[str, str, str, str, str], None],
+    ) -> ItemStream[Item] | None:
+        """``spec``'s items as they become ready, instead of :meth:`begin`; None: no stream.
+
+        ``spec`` is :meth:`ahead`'s model (None: the stream yields no items but still
+        does begin's work). The engine answers the batches with ``spec``, then asks
+        :meth:`todo` for the other models.
+        """
         ...
 
     def todo(self, done: set[Key], specs: Sequence[str]) -> dict[str, list[Item]]:

@@ -170,3 +170,49 @@ def test_threads_come_from_the_command_line_and_toml(manifest: Path, tmp_path: P
                     encoding="utf-8")  # fmt: skip
     with pytest.raises(RunConfigError, match="threads"):
         load_config(toml)
+
+
+def test_a_streamed_run_hands_the_next_models_the_whole_plan(
+    manifest: Path, tmp_path: Path
+) -> None:
+    """The first model scores streamed chunks; the second the run's plan: same rows as plain."""
+    two = {"models": ["reference", "oracle:-"], "limit": 12}
+    plain = tmp_path / "plain"
+    run_eval(_config(manifest, plain, **two), cache=FeatureCache(tmp_path / "cache-plain"))
+    streamed = tmp_path / "streamed"
+    details: list[str] = []
+
+    def on_progress(info: ProgressInfo) -> None:
+        if info.message.startswith(("reference", "oracle")):
+            details.append(f"{info.message.split(':')[0]}|{info.detail}")
+
+    outcome = run_eval(
+        _config(manifest, streamed, **two),
+        cache=FeatureCache(tmp_path / "cache"),
+        control=JobControl(on_progress=on_progress),
+        stream_features=True,
+    )
+    assert outcome.rows_written == 12 * 5 * 2
+    assert _rows(streamed) == _rows(plain)
+    assert read_record(streamed)["interventions"] == read_record(plain)["interventions"]
+    # the streamed model's progress says how far the features are; the next model's does not
+    assert all(d.startswith("reference|features ") for d in details[:12])
+    assert details[12:] == ["oracle|"] * 12
+
+
+def test_a_failed_load_stops_the_streamed_features(manifest: Path, tmp_path: Path) -> None:
+    from cuelab.core.errors import ModelError
+
+    def loader(spec: str, options: LoadOptions) -> ModelAdapter:
+        raise ModelError("no such weights")
+
+    with pytest.raises(ModelError, match="no such weights"):
+        run_eval(
+            _config(manifest, tmp_path / "run"),
+            cache=FeatureCache(tmp_path / "cache"),
+            loader=loader,
+            stream_features=True,
+        )
+    alive = {t.name for t in threading.enumerate()}
+    assert not alive & {"cuelab-features", "cuelab-model-load"}
+    assert read_record(tmp_path / "run")["status"] != "running"
