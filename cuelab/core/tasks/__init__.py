@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cuelab.core._faces import lazy_face
-from cuelab.core.tasks.kind import KindPlan, TaskKind
+from cuelab.core.tasks.kind import ItemStream, KindPlan, TaskKind
 
 if TYPE_CHECKING:
     from cuelab.core.tasks.emotion import parse_labels
@@ -58,6 +58,7 @@ __all__ = [
     "DEFAULT_SR",
     "DEMO_BACKGROUNDS",
     "TASKS",
+    "ItemStream",
     "KindPlan",
     "SseuBuildError",
     "TaskKind",
