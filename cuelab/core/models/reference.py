@@ -29,7 +29,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -238,6 +238,9 @@ class ReferenceAdapter(ModelAdapter):
 
     family = "reference"
     scoring_method = "classifier"
+    #: Its weights' sha256 is what it is; the folder only says where this checkout keeps it,
+    #: so a run folder resumes from another checkout or an installed copy.
+    recorded_only: ClassVar[tuple[str, ...]] = ("location",)
 
     def __init__(self, weights: ReferenceWeights, location: str) -> None:
         self.weights = weights

@@ -145,6 +145,29 @@ def test_resume_after_cancel_gives_the_same_rows(
     assert [s["status"] for s in record["sessions"]] == ["cancelled", "complete"]
 
 
+def test_a_run_folder_from_another_checkout_resumes(
+    manifest: Path, full_run: Path, tmp_path: Path
+) -> None:
+    """The bundled reference model is its weights' hash; where a checkout keeps it is not."""
+    cfg = config(manifest, tmp_path / "moved")
+    with pytest.raises(Cancelled):
+        run_eval(cfg, control=cancel_after(5))
+    run_json = tmp_path / "moved" / "run.json"
+    original = json.loads(run_json.read_text(encoding="utf-8"))
+
+    def recorded(**model: str) -> None:
+        record = json.loads(json.dumps(original))
+        record["models"]["reference"].update(model)
+        run_json.write_text(json.dumps(record), encoding="utf-8")
+
+    recorded(weights_sha256="0" * 64)  # other weights: refused
+    with pytest.raises(RunConfigError, match="differs in 'weights_sha256'"):
+        run_eval(cfg, resume=True)
+    recorded(location="/elsewhere/assets/models/demo-reference")  # another checkout: resumes
+    run_eval(cfg, resume=True)
+    assert sorted(rows(tmp_path / "moved")) == sorted(rows(full_run))
+
+
 def test_resume_after_a_torn_last_line(manifest: Path, full_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "t"
     out.mkdir()
