@@ -5,7 +5,7 @@ Every request (chat completions, the model list, vLLM's root endpoints
 :class:`~cuelab.core.models.remote.transport.DeadlineBackend`, so each try has
 a whole-request deadline (connect included) and :meth:`EndpointPool.abort`
 cuts every request in flight at once. Retries follow the usual recipe
-(tenacity, exponential backoff): a 429, a 5xx or a broken connection is tried
+(tenacity, exponential backoff with jitter): a 429, a 5xx or a broken connection is tried
 again, on the next endpoint in turn; a try that ran out its deadline only
 once more; a 4xx is the request's fault and is not. An endpoint that keeps
 failing is rested for a while so the others carry the run; one that stays
@@ -290,6 +290,7 @@ class EndpointPool:
             retry_if_exception,
             stop_after_attempt,
             wait_exponential,
+            wait_random,
         )
 
         tried: dict[int, str] = {}
@@ -329,7 +330,10 @@ class EndpointPool:
 
         retrying = Retrying(
             stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential(multiplier=self.backoff, max=self.max_backoff),
+            # jitter: requests that failed together must not retry in lockstep (a server
+            # that sheds every n-th request would otherwise refuse the same one each round)
+            wait=wait_exponential(multiplier=self.backoff, max=self.max_backoff)
+            + wait_random(0, self.backoff),
             retry=retry_if_exception(worth_retrying),
             before_sleep=count_retry,
             sleep=self._backend.sleep,  # an abort ends the wait between tries at once
