@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,8 +154,26 @@ def intensity_db(
     return np.arange(n_frames) * hop / sr, np.maximum(db, -10.0)
 
 
+#: One whole-clip pass at a time in the window's process. Opening a long clip started
+#: three at once (min/max pyramid, whole-clip spectrogram, intensity) beside openSMILE's
+#: child: on two cores the GUI thread then waited for a CPU and for the GIL behind
+#: three workers, 100-300 ms at a time (a sampler of the stalls found these three
+#: running in them). Held only by worker threads, never by the GUI thread.
+_WHOLE_CLIP_PASS = threading.Lock()
+
+
+@contextmanager
+def whole_clip_pass(check: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold the window's one whole-clip pass; ``check`` (a job's cancel check) runs once
+    it is held, so a pass queued for a clip no longer shown is not computed."""
+    with _WHOLE_CLIP_PASS:
+        if check is not None:
+            check()
+        yield
+
+
 CLIP_SPEC_MAX_FRAMES = 120_000  # the once-per-clip spectrogram: 10 min at a 5 ms hop, ~40 MB
-_CHUNK_FRAMES = 4096  # short numpy calls, so the GUI thread gets the GIL between them
+_CHUNK_FRAMES = 1024  # short numpy calls, so the GUI thread gets the GIL between them
 
 
 @dataclass(frozen=True)
