@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt
 
-from cuelab.ui.dsp import INTENSITY_HOP_S, intensity_db
+from cuelab.ui.dsp import INTENSITY_HOP_S, intensity_db, whole_clip_pass
 from cuelab.ui.workers import Job, JobSlot
 
 
@@ -124,8 +124,9 @@ class ClipTools(QObject):
             return
         x, sr = s.audio, s.sr
 
-        def work(_job: Job) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            t, db = intensity_db(x, sr)
+        def work(job: Job) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            with whole_clip_pass(job.check):
+                t, db = intensity_db(x, sr)
             return x, t, db
 
         def done(value: tuple[np.ndarray, np.ndarray, np.ndarray], _s: float) -> None:

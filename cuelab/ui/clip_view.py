@@ -22,7 +22,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cuelab.ui.dsp import ClipSpectrogram, Spectrogram, clip_spectrogram, spectrogram, view_of
+from cuelab.ui.dsp import (
+    ClipSpectrogram,
+    Spectrogram,
+    clip_spectrogram,
+    spectrogram,
+    view_of,
+    whole_clip_pass,
+)
 from cuelab.ui.playback import Player
 from cuelab.ui.session import MIN_SEGMENT_S, Session
 from cuelab.ui.waveform_lod import MinMaxPyramid
@@ -373,7 +380,11 @@ class ClipView(QWidget):
                 self._wave_span = (-9, -1, -1)
                 self._draw_wave()
 
-        self._pyramid_slot.start(lambda _job: MinMaxPyramid(x), done)
+        def work(job: Job) -> MinMaxPyramid:
+            with whole_clip_pass(job.check):
+                return MinMaxPyramid(x)
+
+        self._pyramid_slot.start(work, done)
 
     def _set_peak(self, peak: float) -> None:
         """The waveform's amplitude range: the clip's peak, at least -60 dBFS."""
@@ -492,8 +503,9 @@ class ClipView(QWidget):
         self.spectrogram_computations += 1
         window, fmax = key
 
-        def work(_job: Job) -> ClipSpectrogram:
-            return clip_spectrogram(audio, sr, window, fmax)
+        def work(job: Job) -> ClipSpectrogram:
+            with whole_clip_pass(job.check):
+                return clip_spectrogram(audio, sr, window, fmax)
 
         def done(clip: ClipSpectrogram, _s: float) -> None:
             if not self._spec_is_pending(audio, key):

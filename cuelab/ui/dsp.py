@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,25 +137,52 @@ def intensity_db(
     Returns:
         (times in s, dB), one value per hop over the whole signal.
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
     hop = max(1, round(hop_s * sr))
     n_frames = max(1, int(np.ceil(x.size / hop)))
     win = np.hanning(max(3, round(window_s * sr)))
     win /= win.sum()
-    # Hann-weighted mean square at the frame centres only, a few thousand frames at a time.
+    # Hann-weighted mean square at the frame centres only, a few thousand frames at a
+    # time, each chunk from its own stretch of samples: no full-length float64 copies
+    # (three of 77 MB for 10 minutes held the window's worker threads in long passes).
     half = win.size // 2
-    sq = np.pad(x * x, (half, win.size - half))
-    frames = np.lib.stride_tricks.sliding_window_view(sq, win.size)
     centres = np.minimum(np.arange(n_frames) * hop, max(0, x.size - 1))
     p = np.empty(n_frames)
     for a in range(0, n_frames, 4096):
-        p[a : a + 4096] = frames[centres[a : a + 4096]] @ win
+        c = centres[a : a + 4096]
+        # Padded-signal positions [lo, hi) hold samples [lo - half, hi - half), zero outside.
+        lo, hi = int(c[0]), int(c[-1]) + win.size
+        seg = np.zeros(hi - lo)
+        s0, s1 = max(0, lo - half), min(x.size, hi - half)
+        if s1 > s0:
+            part = x[s0:s1].astype(np.float64)
+            seg[s0 + half - lo : s1 + half - lo] = part * part
+        frames = np.lib.stride_tricks.sliding_window_view(seg, win.size)
+        p[a : a + 4096] = frames[c - lo] @ win
     db = 10.0 * np.log10(np.maximum(p, 1e-30) / 4e-10)
     return np.arange(n_frames) * hop / sr, np.maximum(db, -10.0)
 
 
+#: One whole-clip pass at a time in the window's process. Opening a long clip started
+#: three at once (min/max pyramid, whole-clip spectrogram, intensity) beside openSMILE's
+#: child: on two cores the GUI thread then waited for a CPU and for the GIL behind
+#: three workers, 100-300 ms at a time (a sampler of the stalls found these three
+#: running in them). Held only by worker threads, never by the GUI thread.
+_WHOLE_CLIP_PASS = threading.Lock()
+
+
+@contextmanager
+def whole_clip_pass(check: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold the window's one whole-clip pass; ``check`` (a job's cancel check) runs once
+    it is held, so a pass queued for a clip no longer shown is not computed."""
+    with _WHOLE_CLIP_PASS:
+        if check is not None:
+            check()
+        yield
+
+
 CLIP_SPEC_MAX_FRAMES = 120_000  # the once-per-clip spectrogram: 10 min at a 5 ms hop, ~40 MB
-_CHUNK_FRAMES = 4096  # short numpy calls, so the GUI thread gets the GIL between them
+_CHUNK_FRAMES = 1024  # short numpy calls, so the GUI thread gets the GIL between them
 
 
 @dataclass(frozen=True)
