@@ -114,7 +114,7 @@ def test_cancel_then_resume_gives_the_uninterrupted_predictions(make_window, qtb
     configure(panel, tmp_path / "run", ("audio-only", "correct", "shuffle"), limit=8)
     reached, proceed = threading.Event(), threading.Event()
 
-    def hold_after_third_clip(_run_id, info):  # runs in the worker, between clips
+    def hold_after_third_clip(_run_id, info):  # runs in the relay's thread
         if info.message != "features" and info.done == 3 and not reached.is_set():
             reached.set()
             proceed.wait(30)
@@ -129,7 +129,10 @@ def test_cancel_then_resume_gives_the_uninterrupted_predictions(make_window, qtb
 
     run = tmp_path / "run"
     assert json.loads((run / "run.json").read_text())["status"] == "cancelled"
-    assert len(read_rows(run / "predictions.csv")) == 3 * 3  # three clips, three conditions
+    # The run is a child process that keeps scoring while this thread holds the relay, so
+    # the cancel lands after the third clip or a little later: whole clips, never all eight.
+    written = len(read_rows(run / "predictions.csv"))
+    assert written % 3 == 0 and 3 * 3 <= written < 8 * 3, written
     assert panel.resume_button.isEnabled() and not panel.export_button.isEnabled()
 
     with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS):
