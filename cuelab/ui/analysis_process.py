@@ -1,24 +1,44 @@
-"""openSMILE on a long clip in a child process, so that it cannot stall the window.
+"""A long clip's whole-clip passes in a child process, so that they cannot stall the window.
 
 openSMILE hands every frame to a Python callback: a 10-minute clip is some
 60,000 callbacks, each taking the GIL, while the clip view's workers build the
-waveform pyramid and the spectrogram. In a worker thread that traffic kept the
-GUI thread waiting for the GIL, and opening a 10-minute clip froze the window for
-100-400 ms at a time (issue 26). A clip of :data:`PROCESS_MIN_S` or more is
-therefore analysed by :func:`cuelab.core.cues.extract.extract_signal` in a child
-process (same function, same result); a short one stays in the thread, where a
-process start would cost more than it saves. A cancelled analysis (another clip
-was opened) kills its child at once instead of waiting for it.
+waveform pyramid, the spectrogram and the intensity curve. In worker threads
+that traffic kept the GUI thread waiting for the GIL and for a CPU, and opening a
+10-minute clip froze the window for 100-400 ms at a time (issue 26). A signal of
+:data:`PROCESS_MIN_S` or more is therefore handed to a child process
+(:func:`run_isolated`: the same function, the same result); a short one stays in
+the thread, where a process start would cost more than it saves.
+
+- The samples go to the child through a file in RAM (``/dev/shm``) written with
+  ``os.write``, which lets go of the GIL; pickled into the process's arguments,
+  10 minutes of samples held it for 100-300 ms on a busy machine. The file is
+  written once per clip (:func:`samples_file`) and shared by every pass: four
+  38 MB writes at once (openSMILE, pyramid, spectrogram, intensity) kept both
+  cores in the kernel and starved the GUI thread for up to 180 ms. It is removed
+  when the clip's samples are freed, and a later window removes those of a
+  window that was killed.
+- The child's arrays come back the same way: pickled with protocol 5, their
+  buffers out of band in a second file that the parent maps, so no 40 MB
+  spectrogram is copied while the GIL is held.
+- The child runs at a lower priority (:data:`CHILD_NICE`): on two cores the GUI
+  thread wins the CPU from it.
+- A cancelled pass (another clip was opened) kills its child at once instead of
+  waiting for it, and both files are removed whatever happens.
 """
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 import multiprocessing as mp
 import os
+import pickle
 import tempfile
+import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -27,26 +47,216 @@ from cuelab.core.errors import CueLabError, FeatureError
 from cuelab.core.jobs import pool_worker_init
 from cuelab.ui.batch_process import _typed_error
 
-#: Signals at least this long (seconds) are analysed in a child process.
+#: Signals at least this long (seconds) are handed to a child process.
 PROCESS_MIN_S = 60.0
 #: How often the waiting thread looks at its cancel flag (seconds).
 POLL_S = 0.05
+#: How much lower the child's CPU priority is than the window's.
+CHILD_NICE = 10
+#: Out-of-band buffers start at multiples of this many bytes in the result file.
+_ALIGN = 64
+#: Bytes per ``os.write``: the kernel's copy is cut into short calls.
+_WRITE_CHUNK = 1 << 22
+
+T = TypeVar("T")
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    view = data.cast("B") if data.format != "B" or data.ndim != 1 else data
+    while view:
+        view = view[os.write(fd, view[:_WRITE_CHUNK]) :]
 
 
 def _child(
-    conn: Any, samples: str, shape: tuple[int, ...], sr: int, name: str, parent_pid: int
+    conn: Any,
+    fn: Callable[..., Any],
+    samples: str,
+    shape: tuple[int, ...],
+    sr: int,
+    args: tuple[Any, ...],
+    name: str,
+    result_path: str,
+    parent_pid: int,
 ) -> None:
-    """The child: extract, send the features or the error (one message)."""
+    """The child: run ``fn``, write its buffers, send the rest (or the error)."""
     pool_worker_init(parent_pid)  # ends with the window
+    with contextlib.suppress(OSError):
+        os.nice(CHILD_NICE)
     try:
-        x = np.fromfile(samples, dtype=np.float32).reshape(shape)
-        conn.send(("ok", extract_signal(x, sr, name=name)))
+        x = np.asarray(np.memmap(samples, dtype=np.float32, mode="c", shape=shape))
+        value = fn(x, sr, *args)
+        buffers: list[pickle.PickleBuffer] = []
+        payload = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+        spans = []
+        fd = os.open(result_path, os.O_WRONLY)
+        try:
+            offset = 0
+            for buf in buffers:
+                raw = buf.raw()
+                pad = -offset % _ALIGN
+                if pad:
+                    os.write(fd, b"\0" * pad)
+                    offset += pad
+                spans.append((offset, raw.nbytes))
+                _write_all(fd, raw)
+                offset += raw.nbytes
+        finally:
+            os.close(fd)
+        conn.send(("ok", payload, spans))
     except CueLabError as exc:
         conn.send(("error", type(exc).__name__, str(exc)))
     except Exception as exc:  # the window must hear of it, as from a worker thread
         conn.send(("error", "", f"{name}: {type(exc).__name__}: {exc}"))
     finally:
         conn.close()
+
+
+_SHM = Path("/dev/shm")
+_swept = False
+
+
+def _temp_file(kind: str) -> tuple[int, str]:
+    """A new file in RAM (``/dev/shm`` where there is one), named after this process."""
+    _sweep()
+    return tempfile.mkstemp(
+        prefix=f"cuelab-{kind}-{os.getpid()}-", dir=_SHM if _SHM.is_dir() else None
+    )
+
+
+def _sweep() -> None:
+    """Once per process: remove the files of windows that are gone (killed ones)."""
+    global _swept
+    if _swept or not _SHM.is_dir():
+        return
+    _swept = True
+    for path in _SHM.glob("cuelab-*-*-*"):
+        try:
+            pid = int(path.name.split("-")[2])
+            os.kill(pid, 0)
+        except ValueError:
+            continue
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        except PermissionError:
+            pass  # another user's live process
+
+
+class _Shared:
+    """One array's samples file: written once, under its own lock."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.ref = weakref.ref(x)
+        self.lock = threading.Lock()
+        self.path: str | None = None
+
+
+_SHARED: dict[int, _Shared] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _forget(key: int, entry: _Shared) -> None:
+    with _SHARED_LOCK:
+        if _SHARED.get(key) is entry:
+            del _SHARED[key]
+    if entry.path is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+
+
+def samples_file(x: np.ndarray) -> str:
+    """A file holding ``x`` (contiguous float32), written once per array object and
+    removed when the array is freed (or the process exits)."""
+    with _SHARED_LOCK:
+        entry = _SHARED.get(id(x))
+        if entry is None or entry.ref() is not x:
+            entry = _SHARED[id(x)] = _Shared(x)
+            weakref.finalize(x, _forget, id(x), entry)
+    with entry.lock:  # a second pass waits for the first one's write
+        if entry.path is None:
+            fd, path = _temp_file("samples")
+            try:
+                _write_all(fd, x.data)
+            except BaseException:
+                os.close(fd)
+                os.unlink(path)
+                raise
+            os.close(fd)
+            entry.path = path
+        return entry.path
+
+
+def _load_result(payload: bytes, spans: list[tuple[int, int]], path: str) -> Any:
+    """Unpickle the child's value, its buffers mapped (copy-on-write) from ``path``."""
+    if not spans:
+        return pickle.loads(payload)
+    with open(path, "r+b") as f:
+        size = os.fstat(f.fileno()).st_size
+        mapped = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)
+    view = memoryview(mapped)
+    return pickle.loads(payload, buffers=[view[a : a + n] for a, n in spans])
+
+
+def run_isolated(
+    fn: Callable[..., T],
+    x: np.ndarray,
+    sr: int,
+    *args: Any,
+    name: str,
+    check: Callable[[], None],
+    min_s: float = PROCESS_MIN_S,
+) -> T:
+    """``fn(x, sr, *args)``, in a child process when ``x`` is ``min_s`` seconds or longer.
+
+    Args:
+        fn: a module-level function (the child imports it by name).
+        x: the samples (float32 in the child).
+        sr: their rate.
+        name: what errors call the signal.
+        check: raises :class:`~cuelab.core.errors.Cancelled` when the caller's job is
+            cancelled; polled while the child works, and the child is then killed.
+        min_s: signals shorter than this run here, in the calling thread.
+    """
+    if x.shape[0] < min_s * sr:
+        return fn(x, sr, *args)
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx: Any = mp.get_context(method)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    samples = samples_file(x)
+    fd, result_path = _temp_file("result")
+    os.close(fd)
+    parent_conn, child_conn = ctx.Pipe(duplex=False)
+    child_args = (child_conn, fn, samples, x.shape, int(sr), args, name, result_path, os.getpid())
+    proc = ctx.Process(target=_child, args=child_args, name="cuelab-analysis", daemon=True)
+    try:
+        try:
+            proc.start()
+        finally:
+            child_conn.close()
+        try:
+            while not parent_conn.poll(POLL_S):
+                check()
+                if not proc.is_alive() and not parent_conn.poll(0):
+                    raise FeatureError(
+                        f"{name}: the analysis process died (exit code {proc.exitcode})"
+                    )
+            try:
+                message = parent_conn.recv()
+            except (EOFError, OSError) as exc:
+                raise FeatureError(f"{name}: the analysis process died ({exc})") from exc
+        finally:
+            if proc.is_alive():
+                proc.kill()  # cancelled (or failed): its result is not wanted
+            if proc.pid is not None:
+                proc.join()
+            parent_conn.close()
+        if message[0] == "ok":
+            value: T = _load_result(message[1], message[2], result_path)
+            return value
+        raise _typed_error(message[1], message[2])
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(result_path)
 
 
 def extract_signal_isolated(
@@ -58,50 +268,10 @@ def extract_signal_isolated(
         x: the samples (as for ``extract_signal``).
         sr: their rate.
         name: what errors call the signal.
-        check: raises :class:`~cuelab.core.errors.Cancelled` when the caller's job is
-            cancelled; polled while the child works, and the child is then killed.
+        check: as for :func:`run_isolated`.
     """
-    if x.shape[0] < PROCESS_MIN_S * sr:
-        return extract_signal(x, sr, name=name)
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx: Any = mp.get_context(method)
-    # The samples go through a file (in RAM where /dev/shm exists), written by os.write,
-    # which lets go of the GIL: pickled into the process's arguments, 10 minutes of
-    # samples held it for 100-300 ms on a busy machine.
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    shm = Path("/dev/shm")
-    fd, samples = tempfile.mkstemp(prefix="cuelab-analysis-", dir=shm if shm.is_dir() else None)
-    try:
-        view = x.data.cast("B")
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-    parent_conn, child_conn = ctx.Pipe(duplex=False)
-    args = (child_conn, samples, x.shape, int(sr), name, os.getpid())
-    proc = ctx.Process(target=_child, args=args, name="cuelab-analysis", daemon=True)
-    try:
-        proc.start()
-    except BaseException:
-        os.unlink(samples)
-        raise
-    child_conn.close()
-    try:
-        while not parent_conn.poll(POLL_S):
-            check()
-            if not proc.is_alive() and not parent_conn.poll(0):
-                raise FeatureError(f"{name}: the analysis process died (exit code {proc.exitcode})")
-        try:
-            message = parent_conn.recv()
-        except (EOFError, OSError) as exc:
-            raise FeatureError(f"{name}: the analysis process died ({exc})") from exc
-    finally:
-        if proc.is_alive():
-            proc.kill()  # cancelled (or failed): its result is not wanted
-        proc.join()
-        parent_conn.close()
-        os.unlink(samples)
-    if message[0] == "ok":
-        feats: ClipFeatures = message[1]
-        return feats
-    raise _typed_error(message[1], message[2])
+    return run_isolated(_extract, x, sr, name, name=name, check=check)
+
+
+def _extract(x: np.ndarray, sr: int, name: str) -> ClipFeatures:
+    return extract_signal(x, sr, name=name)

@@ -13,6 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt
 
+from cuelab.ui.analysis_process import run_isolated
 from cuelab.ui.dsp import INTENSITY_HOP_S, intensity_db, whole_clip_pass
 from cuelab.ui.workers import Job, JobSlot
 
@@ -126,7 +127,7 @@ class ClipTools(QObject):
 
         def work(job: Job) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             with whole_clip_pass(job.check):
-                t, db = intensity_db(x, sr)
+                t, db = run_isolated(intensity_db, x, sr, name="intensity", check=job.check)
             return x, t, db
 
         def done(value: tuple[np.ndarray, np.ndarray, np.ndarray], _s: float) -> None:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cuelab.ui.analysis_process import run_isolated
 from cuelab.ui.dsp import (
     ClipSpectrogram,
     Spectrogram,
@@ -32,7 +33,7 @@ from cuelab.ui.dsp import (
 )
 from cuelab.ui.playback import Player
 from cuelab.ui.session import MIN_SEGMENT_S, Session
-from cuelab.ui.waveform_lod import MinMaxPyramid
+from cuelab.ui.waveform_lod import MinMaxPyramid, build_pyramid
 from cuelab.ui.widgets import ElidedLabel
 from cuelab.ui.workers import Debouncer, Job, JobSlot
 
@@ -366,12 +367,14 @@ class ClipView(QWidget):
 
     def _start_pyramid(self, x: np.ndarray) -> None:
         """Build the clip's min/max pyramid: at once for a short clip, in a worker for a
-        long one (80 ms of the GUI thread for 10 minutes), drawn decimated meanwhile."""
+        long one (80 ms of the GUI thread for 10 minutes; in a child process from a
+        minute on, see :mod:`cuelab.ui.analysis_process`), drawn decimated meanwhile."""
         if x.size <= ASYNC_PYRAMID_SAMPLES:
             self._pyramid_slot.cancel()
             self._pyramid = MinMaxPyramid(x)
             return
         self._pyramid = None
+        sr = self.session.sr
 
         def done(pyramid: MinMaxPyramid, _s: float) -> None:
             if self.session.audio is x:
@@ -382,7 +385,7 @@ class ClipView(QWidget):
 
         def work(job: Job) -> MinMaxPyramid:
             with whole_clip_pass(job.check):
-                return MinMaxPyramid(x)
+                return run_isolated(build_pyramid, x, sr, name="waveform", check=job.check)
 
         self._pyramid_slot.start(work, done)
 
@@ -505,7 +508,9 @@ class ClipView(QWidget):
 
         def work(job: Job) -> ClipSpectrogram:
             with whole_clip_pass(job.check):
-                return clip_spectrogram(audio, sr, window, fmax)
+                return run_isolated(
+                    clip_spectrogram, audio, sr, window, fmax, name="spectrogram", check=job.check
+                )
 
         def done(clip: ClipSpectrogram, _s: float) -> None:
             if not self._spec_is_pending(audio, key):

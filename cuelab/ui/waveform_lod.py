@@ -62,3 +62,8 @@ class MinMaxPyramid:
         y[0::2], y[1::2] = mins[i0:i1], maxs[i0:i1]
         pos = np.repeat(np.arange(i0, i1, dtype=np.float64), 2) * bucket + bucket / 2
         return pos, y
+
+
+def build_pyramid(x: np.ndarray, _sr: int) -> MinMaxPyramid:
+    """The pyramid of ``x`` (a module-level function: a child process can be handed it)."""
+    return MinMaxPyramid(x)

@@ -92,45 +92,67 @@ def test_older_prediction_is_dropped_when_a_newer_one_starts(ready_window, qtbot
     assert slot.dropped >= dropped
 
 
-class _GapMeter:
-    """A 10 ms timer on the GUI thread; records the longest gap between ticks."""
+class _TickCounter:
+    """A 10 ms timer on the GUI thread, counting its ticks."""
 
     def __init__(self) -> None:
-        self.max_gap = 0.0
         self.ticks = 0
-        self._last = time.perf_counter()
         self.timer = QTimer()
         self.timer.setInterval(10)
         self.timer.timeout.connect(self._tick)
         self.timer.start()
 
     def _tick(self) -> None:
-        now = time.perf_counter()
-        self.max_gap = max(self.max_gap, now - self._last)
-        self._last = now
         self.ticks += 1
 
 
-def test_gui_thread_keeps_ticking_while_loading_and_predicting(make_window, qtbot, small_manifest):
+def test_the_gui_thread_runs_while_a_model_loads_and_while_it_scores(
+    make_window, qtbot, small_manifest, monkeypatch
+):
+    """Loading (and reloading) a model and scoring a token edit happen in workers: while
+    each is held at a gate, the GUI thread's timer keeps firing. On the GUI thread the
+    gate would never open. (How long the window stalls is measured in
+    benchmarks/gui_stalls.py, not asserted here.)"""
+    import cuelab.core.models as models
+
+    real_load = models.load_model
+    gate, entered = threading.Event(), threading.Event()
+    loaders: list[int] = []
+
+    def gated_load(spec, options):
+        loaders.append(threading.get_ident())
+        entered.set()
+        assert gate.wait(30), "the gate was never opened: the load blocked the GUI thread"
+        return real_load(spec, options)
+
+    monkeypatch.setattr(models, "load_model", gated_load)
     win = make_window()
     s = win.session
-    # The clip is open and analysed first: openSMILE's one-time import is not what
-    # this measures (it costs the GUI thread ~0.1 s of GIL once per process).
     with qtbot.waitSignal(s.tokens_changed, timeout=60_000):
         s.open_manifest(small_manifest)
-    qtbot.wait(200)  # let the first paint settle before measuring
-    meter = _GapMeter()
-    s.load_model("reference")
+    counter = _TickCounter()
+    for _reload in range(2):  # a first load, then a reload while the window is live
+        gate.clear()
+        entered.clear()
+        with qtbot.waitSignal(s.model_changed, timeout=60_000):
+            s.load_model("reference")
+            qtbot.waitUntil(entered.is_set, timeout=10_000)
+            before = counter.ticks
+            qtbot.waitUntil(lambda b=before: counter.ticks >= b + 5, timeout=10_000)
+            gate.set()
+    assert loaders and threading.get_ident() not in loaders
     qtbot.waitUntil(lambda: win.is_ready, timeout=60_000)
-    for token in VOCAB["PITCH"]:
-        with qtbot.waitSignal(s.prediction_changed, timeout=10_000):
-            win.concepts_panel.choose("PITCH", token if token != s.tokens["PITCH"] else "MID")
-    with qtbot.waitSignal(s.model_changed, timeout=30_000):
-        s.load_model("reference")  # a reload while the window is live
-    meter.timer.stop()
-    assert meter.ticks > 20
-    # Generous for a loaded 2-core CI machine; a blocking call would show seconds.
-    assert meter.max_gap < 0.15, f"GUI thread stalled for {meter.max_gap * 1000:.0f} ms"
+    gated = _GatedModel(s.model)
+    s.model = gated
+    token = "HIGH" if s.tokens["PITCH"] != "HIGH" else "LOW"
+    with qtbot.waitSignal(s.prediction_changed, timeout=30_000):
+        win.concepts_panel.choose("PITCH", token)
+        qtbot.waitUntil(gated.entered.is_set, timeout=10_000)
+        before = counter.ticks
+        qtbot.waitUntil(lambda: counter.ticks >= before + 5, timeout=10_000)
+        gated.gate.set()
+    counter.timer.stop()
+    assert s.prediction is not None and s.tokens["PITCH"] == token
 
 
 class _GatedModel:
