@@ -33,10 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from cuelab.core.audio.edits import RESYNTH
-from cuelab.core.cues.extract import FeatureConfig
 from cuelab.core.cues.feature_cache import FeatureCache, clip_features
-from cuelab.core.datasets.annotations import load_annotations
-from cuelab.core.datasets.manifest import ManifestRow, read_manifest
+from cuelab.core.datasets.manifest import ManifestRow
 from cuelab.core.errors import AudioError, FeatureError, ModelError
 from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import Clip
@@ -44,14 +42,12 @@ from cuelab.core.models.capabilities import ScoreRequest
 from cuelab.core.runs import record as rec
 from cuelab.core.runs.config import RunConfig
 from cuelab.core.runs.edit_audio import EditSetup, prepare_edits, write_edits_csv
-from cuelab.core.runs.emotion import _clip, _row_cells
+from cuelab.core.runs.emotion import _clip, _row_cells, emotion_setup
 from cuelab.core.runs.options import EmotionOptions, option_names
 from cuelab.core.runs.plan import (
     Variant,
     VariantPlan,
     compute_token_sets,
-    resolve_labels,
-    select_rows,
     unique_texts,
 )
 from cuelab.core.tasks.kind import Key, KindPlan, Rows
@@ -117,27 +113,12 @@ class EditKind:
 
     def plan(self) -> KindPlan:
         """Manifest, labels, prompt and norms; the identity and the 2×2 table layout."""
-        from cuelab.core.cues.norms import load_norms
-        from cuelab.core.tasks.prompts import load_task
-
-        config = self.config
-        self.manifest = manifest = read_manifest(config.manifest)
-        load_annotations(config.manifest)
-        self.rows = select_rows(manifest, config)
-        self.labels = labels = resolve_labels(manifest.split(config.split), config)
-        self.task = task = load_task(config.task, labels)
-        self.norms = norms = load_norms(config.norms)
-        ident = rec.identity(
-            config,
-            manifest_sha256=manifest.sha256,
-            norms_sha256=norms.sha256,
-            prompt_digest=task.digest(),
-            labels=labels,
-            feature_key=FeatureConfig().key(),
+        setup = emotion_setup(self.config, edits=True)
+        self.manifest, self.rows, self.labels = setup.manifest, setup.rows, setup.labels
+        self.task, self.norms, self.extras = setup.task, setup.norms, setup.extras
+        return KindPlan(
+            setup.identity, str(setup.manifest.path), setup.labels, setup.header, EDIT_KEY_COLUMNS
         )
-        self.extras = extras = rec.extra_columns(manifest.columns, labels, edits=True)
-        header = rec.prediction_header(labels, extras, edits=True)
-        return KindPlan(ident, str(manifest.path), labels, header, EDIT_KEY_COLUMNS)
 
     def sections(self, earlier: Mapping[str, Any]) -> dict[str, Any]:
         """Nothing before the features: the interventions are recorded by :meth:`begin`."""

@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cuelab.core.cues.extract import FeatureConfig
 from cuelab.core.cues.feature_cache import FeatureCache, clip_features
 from cuelab.core.cues.tokens import TokenSet
 from cuelab.core.cues.workers import choose_workers
 from cuelab.core.datasets.annotations import load_all
-from cuelab.core.datasets.manifest import ManifestRow, read_manifest
+from cuelab.core.datasets.manifest import Manifest, ManifestRow, read_manifest
 from cuelab.core.errors import AudioError, FeatureError, ModelError
 from cuelab.core.jobs import JobControl
 from cuelab.core.models.base import Clip, Prediction
@@ -53,7 +54,52 @@ from cuelab.core.runs.writer import KEY_COLUMNS
 from cuelab.core.tasks.kind import Key, KindPlan, Rows
 from cuelab.core.threads import apply_threads, choose_threads
 
+if TYPE_CHECKING:
+    from cuelab.core.cues.norms import NormsProfile
+    from cuelab.core.tasks.prompts import TaskPrompt
+
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmotionSetup:
+    """What an emotion run (plain or with audio edits) reads before any clip: the
+    manifest and its rows, the closed label set, the prompt, the norms, and the
+    run's identity and predictions.csv layout."""
+
+    manifest: Manifest
+    rows: list[ManifestRow]
+    labels: tuple[str, ...]
+    task: TaskPrompt
+    norms: NormsProfile
+    identity: dict[str, Any]
+    extras: list[tuple[str, str]]
+    header: list[str]
+
+
+def emotion_setup(config: RunConfig, *, edits: bool = False) -> EmotionSetup:
+    """Read and check everything an emotion run needs before its first clip."""
+    from cuelab.core.cues.norms import load_norms
+    from cuelab.core.tasks.prompts import load_task
+
+    manifest = read_manifest(config.manifest)
+    load_all(config.manifest)  # the report reads the sidecars at the end: check them now
+    rows = select_rows(manifest, config)
+    # the label set is the whole split's: --limit or --shard must not change what is scored
+    labels = resolve_labels(manifest.split(config.split), config)
+    task = load_task(config.task, labels)
+    norms = load_norms(config.norms)
+    ident = rec.identity(
+        config,
+        manifest_sha256=manifest.sha256,
+        norms_sha256=norms.sha256,
+        prompt_digest=task.digest(),
+        labels=labels,
+        feature_key=FeatureConfig().key(),
+    )
+    extras = rec.extra_columns(manifest.columns, labels, edits=edits)
+    header = rec.prediction_header(labels, extras, edits=edits)
+    return EmotionSetup(manifest, rows, labels, task, norms, ident, extras, header)
 
 
 def _clip(row: ManifestRow, cache: FeatureCache, rate: int = 16000) -> Clip:
@@ -124,29 +170,14 @@ class EmotionKind:
 
     def plan(self) -> KindPlan:
         """Manifest, labels, prompt and norms; the identity and the table layout."""
-        from cuelab.core.cues.norms import load_norms
-        from cuelab.core.tasks.prompts import load_task
-
         config = self.config
-        manifest = read_manifest(config.manifest)
-        load_all(config.manifest)  # the report reads the sidecars at the end: check them now
-        self.rows = rows = select_rows(manifest, config)
-        # the label set is the whole split's: --limit or --shard must not change what is scored
-        self.labels = labels = resolve_labels(manifest.split(config.split), config)
-        self.task = task = load_task(config.task, labels)
-        self.norms = norms = load_norms(config.norms)
-        ident = rec.identity(
-            config,
-            manifest_sha256=manifest.sha256,
-            norms_sha256=norms.sha256,
-            prompt_digest=task.digest(),
-            labels=labels,
-            feature_key=FeatureConfig().key(),
+        setup = emotion_setup(config)
+        self.rows, self.labels, self.task = setup.rows, setup.labels, setup.task
+        self.norms, self.extras = setup.norms, setup.extras
+        self.mine = [r for r in self.rows if config.shard is None or config.shard.holds(r.utt_id)]
+        return KindPlan(
+            setup.identity, str(setup.manifest.path), setup.labels, setup.header, KEY_COLUMNS
         )
-        self.extras = extras = rec.extra_columns(manifest.columns, labels)
-        self.mine = [r for r in rows if config.shard is None or config.shard.holds(r.utt_id)]
-        header = rec.prediction_header(labels, extras)
-        return KindPlan(ident, str(manifest.path), labels, header, KEY_COLUMNS)
 
     def sections(self, earlier: Mapping[str, Any]) -> dict[str, Any]:
         """Nothing before the features: the interventions are recorded once they are in."""

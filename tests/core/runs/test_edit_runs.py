@@ -249,3 +249,18 @@ def test_resuming_an_edit_run_without_edits_names_the_edits(
     plain = config(manifest, copy, conditions="audio-only,correct,shuffle", seeds=[0])
     with pytest.raises(RunConfigError, match=r"differs in 'edits' \(\[\"resynth\""):
         run_eval(plain, resume=True)
+
+
+def test_an_edit_run_checks_every_annotators_sidecar_before_any_clip(tmp_path: Path) -> None:
+    """Like a plain emotion run, an edit run reads every annotator's sidecar first (its
+    report reads them all at the end): a bad one stops it before any clip is scored."""
+    from cuelab.core.datasets.annotations import sidecar_path
+    from cuelab.core.errors import ManifestError
+
+    data = make_manifest(tmp_path / "data")
+    bad = sidecar_path(data, "second")
+    bad.write_text('path,label,start,end\nspk01_f_angry_01.flac,angry,2.0,1.0\n"', encoding="utf-8")
+    for cfg in (edit_config(data, tmp_path / "edits"), config(data, tmp_path / "plain")):
+        with pytest.raises(ManifestError, match="annotations.second"):
+            run_eval(cfg)
+        assert not (Path(cfg.out) / "predictions.csv").exists()
