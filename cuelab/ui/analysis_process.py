@@ -80,7 +80,7 @@ def _child(
 ) -> None:
     """The child: run ``fn``, write its buffers, send the rest (or the error)."""
     pool_worker_init(parent_pid)  # ends with the window
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, AttributeError):  # no os.nice on Windows
         os.nice(CHILD_NICE)
     try:
         x = np.asarray(np.memmap(samples, dtype=np.float32, mode="c", shape=shape))
