@@ -261,6 +261,6 @@ def test_an_edit_run_checks_every_annotators_sidecar_before_any_clip(tmp_path: P
     bad = sidecar_path(data, "second")
     bad.write_text('path,label,start,end\nspk01_f_angry_01.flac,angry,2.0,1.0\n"', encoding="utf-8")
     for cfg in (edit_config(data, tmp_path / "edits"), config(data, tmp_path / "plain")):
-        with pytest.raises(ManifestError, match="annotations.second"):
+        with pytest.raises(ManifestError, match=r"annotations\.second"):
             run_eval(cfg)
         assert not (Path(cfg.out) / "predictions.csv").exists()
