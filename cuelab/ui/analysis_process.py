@@ -16,7 +16,8 @@ the thread, where a process start would cost more than it saves.
   38 MB writes at once (openSMILE, pyramid, spectrogram, intensity) kept both
   cores in the kernel and starved the GUI thread for up to 180 ms. It is removed
   when the clip's samples are freed, and a later window removes those of a
-  window that was killed.
+  window that was killed. Where ``/dev/shm`` is short of room (a container's is
+  often 64 MB), the files go to the system's temporary folder instead.
 - The child's arrays come back the same way: pickled with protocol 5, their
   buffers out of band in a second file that the parent maps, so no 40 MB
   spectrogram is copied while the GIL is held.
@@ -115,31 +116,53 @@ _SHM = Path("/dev/shm")
 _swept = False
 
 
-def _temp_file(kind: str) -> tuple[int, str]:
-    """A new file in RAM (``/dev/shm`` where there is one), named after this process."""
+#: Room left in ``/dev/shm`` beside a file before it goes to the disk's temporary folder
+#: instead (a container's ``/dev/shm`` is often 64 MB).
+SHM_SPARE = 64 << 20
+
+
+def _ram_free() -> int:
+    """Bytes free in ``/dev/shm`` (0 where there is none)."""
+    try:
+        st = os.statvfs(_SHM)
+    except OSError:
+        return 0
+    return st.f_bavail * st.f_frsize
+
+
+def temp_dir_for(need: int, free: int) -> Path | None:
+    """``/dev/shm`` when ``need`` bytes leave :data:`SHM_SPARE` free there; else None
+    (the system's temporary folder, on disk: slower, but a full ``/dev/shm`` fails)."""
+    return _SHM if free >= need + SHM_SPARE else None
+
+
+def _temp_file(kind: str, need: int) -> tuple[int, str]:
+    """A new file for ``need`` bytes, in RAM where there is room, named after this process."""
     _sweep()
-    return tempfile.mkstemp(
-        prefix=f"cuelab-{kind}-{os.getpid()}-", dir=_SHM if _SHM.is_dir() else None
-    )
+    folder = temp_dir_for(need, _ram_free())
+    return tempfile.mkstemp(prefix=f"cuelab-{kind}-{os.getpid()}-", dir=folder)
 
 
 def _sweep() -> None:
     """Once per process: remove the files of windows that are gone (killed ones)."""
     global _swept
-    if _swept or not _SHM.is_dir():
+    if _swept:
         return
     _swept = True
-    for path in _SHM.glob("cuelab-*-*-*"):
-        try:
-            pid = int(path.name.split("-")[2])
-            os.kill(pid, 0)
-        except ValueError:
-            continue
-        except ProcessLookupError:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        except PermissionError:
-            pass  # another user's live process
+    folders = {Path(tempfile.gettempdir())} | ({_SHM} if _SHM.is_dir() else set())
+    for folder in folders:
+        for kind in ("samples", "result"):
+            for path in folder.glob(f"cuelab-{kind}-*-*"):
+                try:
+                    os.kill(int(path.name.split("-")[2]), 0)
+                except ValueError:
+                    continue
+                except ProcessLookupError:
+                    if path.is_file():
+                        with contextlib.suppress(OSError):
+                            path.unlink()
+                except PermissionError:
+                    pass  # another user's live process
 
 
 class _Shared:
@@ -174,7 +197,7 @@ def samples_file(x: np.ndarray) -> str:
             weakref.finalize(x, _forget, id(x), entry)
     with entry.lock:  # a second pass waits for the first one's write
         if entry.path is None:
-            fd, path = _temp_file("samples")
+            fd, path = _temp_file("samples", 2 * x.nbytes)  # and the results beside it
             try:
                 _write_all(fd, x.data)
             except BaseException:
@@ -223,7 +246,7 @@ def run_isolated(
     ctx: Any = mp.get_context(method)
     x = np.ascontiguousarray(x, dtype=np.float32)
     samples = samples_file(x)
-    fd, result_path = _temp_file("result")
+    fd, result_path = _temp_file("result", x.nbytes)
     os.close(fd)
     parent_conn, child_conn = ctx.Pipe(duplex=False)
     child_args = (child_conn, fn, samples, x.shape, int(sr), args, name, result_path, os.getpid())

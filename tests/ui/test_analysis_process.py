@@ -180,3 +180,14 @@ def test_a_clip_is_written_once_for_all_its_passes_and_removed_when_freed(tmp_pa
     finally:
         for p in (stale, live):
             p.unlink(missing_ok=True)
+
+
+def test_a_small_dev_shm_sends_the_files_to_the_disk():
+    """A container's /dev/shm is often 64 MB: a file that would leave less than
+    SHM_SPARE there goes to the system's temporary folder instead of failing."""
+    from cuelab.ui.analysis_process import SHM_SPARE, temp_dir_for
+
+    need = 40 << 20
+    assert temp_dir_for(need, need + SHM_SPARE) == Path("/dev/shm")
+    assert temp_dir_for(need, need + SHM_SPARE - 1) is None
+    assert temp_dir_for(need, 0) is None
