@@ -61,6 +61,9 @@ _WRITE_CHUNK = 1 << 22
 
 T = TypeVar("T")
 
+#: How many child processes this process has started (the window's passes show it).
+children_started = 0
+
 
 def _write_all(fd: int, data: memoryview) -> None:
     view = data.cast("B") if data.format != "B" or data.ndim != 1 else data
@@ -146,7 +149,7 @@ def _temp_file(kind: str, need: int) -> tuple[int, str]:
 def _sweep() -> None:
     """Once per process: remove the files of windows that are gone (killed ones)."""
     global _swept
-    if _swept:
+    if _swept or os.name != "posix":  # (on Windows, os.kill(pid, 0) ends the process)
         return
     _swept = True
     folders = {Path(tempfile.gettempdir())} | ({_SHM} if _SHM.is_dir() else set())
@@ -175,7 +178,9 @@ class _Shared:
 
 
 _SHARED: dict[int, _Shared] = {}
-_SHARED_LOCK = threading.Lock()
+#: Re-entrant: a garbage collection inside the locked block may free an old clip's
+#: array, whose finalizer (:func:`_forget`) takes this lock in the same thread.
+_SHARED_LOCK = threading.RLock()
 
 
 def _forget(key: int, entry: _Shared) -> None:
@@ -215,6 +220,8 @@ def _load_result(payload: bytes, spans: list[tuple[int, int]], path: str) -> Any
         return pickle.loads(payload)
     with open(path, "r+b") as f:
         size = os.fstat(f.fileno()).st_size
+        if size == 0:  # only empty buffers (an empty file cannot be mapped)
+            return pickle.loads(payload, buffers=[bytearray() for _ in spans])
         mapped = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)
     view = memoryview(mapped)
     return pickle.loads(payload, buffers=[view[a : a + n] for a, n in spans])
@@ -246,14 +253,18 @@ def run_isolated(
     ctx: Any = mp.get_context(method)
     x = np.ascontiguousarray(x, dtype=np.float32)
     samples = samples_file(x)
-    fd, result_path = _temp_file("result", x.nbytes)
+    fd, result_path = _temp_file("result", 4 * x.nbytes)  # a spectrogram: up to ~4x
     os.close(fd)
-    parent_conn, child_conn = ctx.Pipe(duplex=False)
-    child_args = (child_conn, fn, samples, x.shape, int(sr), args, name, result_path, os.getpid())
-    proc = ctx.Process(target=_child, args=child_args, name="cuelab-analysis", daemon=True)
+    parent_conn: Any = None
     try:
+        parent_conn, child_conn = ctx.Pipe(duplex=False)
+        child_args = (child_conn, fn, samples, x.shape, int(sr), args, name, result_path,
+                      os.getpid())  # fmt: skip
+        proc = ctx.Process(target=_child, args=child_args, name="cuelab-analysis", daemon=True)
         try:
             proc.start()
+            global children_started
+            children_started += 1
         finally:
             child_conn.close()
         try:
@@ -272,13 +283,14 @@ def run_isolated(
                 proc.kill()  # cancelled (or failed): its result is not wanted
             if proc.pid is not None:
                 proc.join()
-            parent_conn.close()
         if message[0] == "ok":
             value: T = _load_result(message[1], message[2], result_path)
             return value
         raise _typed_error(message[1], message[2])
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        if parent_conn is not None:
+            parent_conn.close()
+        with contextlib.suppress(OSError):  # (Windows: a mapped file cannot be removed)
             os.unlink(result_path)
 
 

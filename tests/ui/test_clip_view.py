@@ -158,6 +158,9 @@ def test_a_long_clip_builds_its_pyramid_in_a_worker_then_draws_from_it(
     from cuelab.ui.clip_view import ENVELOPE_BUCKETS
 
     monkeypatch.setattr(clip_view, "ASYNC_PYRAMID_SAMPLES", 1_000_000)
+    from cuelab.ui import analysis_process
+
+    started = analysis_process.children_started
     win = make_window()
     view = win.clip_view
     sr = 16000
@@ -169,6 +172,10 @@ def test_a_long_clip_builds_its_pyramid_in_a_worker_then_draws_from_it(
     qtbot.waitUntil(lambda: view._pyramid is not None, timeout=30_000)
     _ts, ys = view.wave_curve.getOriginalDataset()
     assert ys.size <= 2 * ENVELOPE_BUCKETS and abs(float(ys.max()) - 0.9) < 1e-6
+    # A clip of a minute or more: openSMILE, the pyramid and the spectrogram each ran in
+    # a child process, not in the window's (issue 26: in threads they stalled it).
+    qtbot.waitUntil(lambda: view._clip_spec is not None, timeout=30_000)
+    assert analysis_process.children_started - started >= 3
 
 
 def test_the_spectrogram_is_computed_once_per_clip_and_cropped_for_each_view(make_window, qtbot):
