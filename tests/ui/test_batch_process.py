@@ -129,4 +129,8 @@ def test_quitting_during_a_run_cancels_the_run_process(make_window, qtbot, tmp_p
     assert not alive(seen[0])
     run = tmp_path / "run"
     assert json.loads((run / "run.json").read_text())["status"] == "cancelled"
-    assert len(read_rows(run / "predictions.csv")) == 2
+    # Held after its second clip's progress, the child may have scored (and writes) the
+    # clip in hand before it sees the cancel: whole clips, never all six.
+    written = read_rows(run / "predictions.csv")
+    assert 2 <= len(written) < 6, len(written)
+    assert len({r["utt_id"] for r in written}) == len(written)  # one row per clip, none twice
