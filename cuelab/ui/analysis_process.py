@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import mmap
-import multiprocessing as mp
 import os
 import pickle
 import tempfile
@@ -44,9 +43,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from cuelab.core.cues import ClipFeatures, extract_signal
-from cuelab.core.errors import CueLabError, FeatureError
+from cuelab.core.errors import FeatureError
 from cuelab.core.jobs import pool_worker_init
-from cuelab.ui.batch_process import _typed_error
+from cuelab.ui.child_process import context, error_message
 
 #: Signals at least this long (seconds) are handed to a child process.
 PROCESS_MIN_S = 60.0
@@ -107,10 +106,8 @@ def _child(
         finally:
             os.close(fd)
         conn.send(("ok", payload, spans))
-    except CueLabError as exc:
-        conn.send(("error", type(exc).__name__, str(exc)))
     except Exception as exc:  # the window must hear of it, as from a worker thread
-        conn.send(("error", "", f"{name}: {type(exc).__name__}: {exc}"))
+        conn.send(error_message(exc, name))
     finally:
         conn.close()
 
@@ -249,8 +246,7 @@ def run_isolated(
     """
     if x.shape[0] < min_s * sr:
         return fn(x, sr, *args)
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx: Any = mp.get_context(method)
+    ctx = context()
     x = np.ascontiguousarray(x, dtype=np.float32)
     samples = samples_file(x)
     fd, result_path = _temp_file("result", 4 * x.nbytes)  # a spectrogram: up to ~4x
@@ -286,7 +282,7 @@ def run_isolated(
         if message[0] == "ok":
             value: T = _load_result(message[1], message[2], result_path)
             return value
-        raise _typed_error(message[1], message[2])
+        raise message[1]
     finally:
         if parent_conn is not None:
             parent_conn.close()

@@ -96,12 +96,11 @@ def build_report_isolated(folder: Path) -> Any:
     ``forkserver`` (where there is one) is safe from a threaded process.
     """
     import concurrent.futures as cf
-    import multiprocessing as mp
 
     from cuelab.core.reports import build_report
+    from cuelab.ui.child_process import context
 
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
+    ctx = context()
     init, args = pool_worker_init, (os.getpid(),)
     with cf.ProcessPoolExecutor(1, mp_context=ctx, initializer=init, initargs=args) as pool:
         try:

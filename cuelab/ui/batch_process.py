@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing as mp
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from cuelab.core.errors import Cancelled, CueLabError
 from cuelab.core.jobs import JobControl, ProgressInfo, pool_worker_init
 from cuelab.core.runs import RunConfig
+from cuelab.ui.child_process import context, error_message
 
 log = logging.getLogger(__name__)
 
@@ -70,30 +70,12 @@ def _child_main(
         conn.send(("cancelled",))
     except CueLabError as exc:
         log.debug("batch run failed", exc_info=True)
-        conn.send(("error", type(exc).__name__, str(exc)))
+        conn.send(error_message(exc, str(config.out)))
     except Exception as exc:  # the window must hear of it, as from a worker thread
         log.exception("unexpected error in the batch run process")
-        conn.send(("error", "", f"{type(exc).__name__}: {exc}"))
+        conn.send(error_message(exc, str(config.out)))
     finally:
         conn.close()
-
-
-def _subclasses(cls: type[CueLabError]) -> Iterator[type[CueLabError]]:
-    sub: type[CueLabError]
-    for sub in cls.__subclasses__():
-        yield sub
-        yield from _subclasses(sub)
-
-
-def _typed_error(name: str, message: str) -> CueLabError:
-    """The child's error as the same CueLab type in the parent (CueLabError if unknown)."""
-    for kind in _subclasses(CueLabError):
-        if kind.__name__ == name:
-            try:
-                return kind(message)
-            except TypeError:
-                break
-    return CueLabError(message)
 
 
 def run_eval_isolated(
@@ -113,8 +95,7 @@ def run_eval_isolated(
     ``on_started(pid)`` is called with the child's pid. A child that dies
     without an answer is one :class:`CueLabError`.
     """
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx: Any = mp.get_context(method)  # typeshed's BaseContext lacks Process
+    ctx = context()
     parent_conn, child_conn = ctx.Pipe()
     cancel_event = ctx.Event()
     args = (child_conn, cancel_event, os.getpid(), config, resume, list(command))
@@ -164,4 +145,4 @@ def run_eval_isolated(
         return Path(outcome[1])
     if outcome[0] == "cancelled":
         raise Cancelled("cancelled")
-    raise _typed_error(outcome[1], outcome[2])
+    raise outcome[1]

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cuelab.core import errors
 from cuelab.core.cues import extract_signal
-from cuelab.core.errors import AudioError, Cancelled, FeatureError
+from cuelab.core.errors import AudioError, Cancelled, CueLabError, FeatureError
 from cuelab.ui import analysis_process
 from cuelab.ui.analysis_process import (
     CHILD_NICE,
@@ -165,14 +166,13 @@ def test_a_clip_is_written_once_for_all_its_passes_and_removed_when_freed(tmp_pa
     assert not Path(first).exists()
     # A window killed with SIGKILL leaves its files; the next process's first pass
     # removes them (its pid is gone), and leaves a live process's alone.
-    shm = Path("/dev/shm")
-    if not shm.is_dir():
-        pytest.skip("no /dev/shm on this system")
+    # (The system's temporary folder: swept like /dev/shm, and present everywhere.)
+    folder = Path(tempfile.gettempdir())
     dead = multiprocessing.get_context("spawn").Process(target=os.getpid)
     dead.start()
     dead.join()
-    stale = shm / f"cuelab-samples-{dead.pid}-abc123"
-    live = shm / f"cuelab-samples-{os.getppid()}-abc123"
+    stale = folder / f"cuelab-samples-{dead.pid}-abc123"
+    live = folder / f"cuelab-samples-{os.getppid()}-abc123"
     stale.write_bytes(b"x")
     live.write_bytes(b"x")
     try:
@@ -213,3 +213,24 @@ def test_a_child_that_dies_is_an_error_and_empty_results_come_back():
     assert a.shape == (0,) and b.shape == (0, 4) and b.dtype == np.float32
     del x
     assert not children() and not leftovers()
+
+
+def _refuses(_x: np.ndarray, _sr: int) -> None:
+    """A CueLab error with a subject and a remedy, raised in the child."""
+    raise AudioError("long.wav: not decodable", subject="long.wav", remedy=errors.RESUME)
+
+
+def _breaks(_x: np.ndarray, _sr: int) -> None:
+    raise ZeroDivisionError("division by zero")
+
+
+def test_a_childs_error_crosses_as_itself_with_its_subject_and_remedy():
+    """The window offers an error's remedy (e.g. Resume) whichever process raised it."""
+    x = voice_like(PROCESS_MIN_S + 1)
+    with pytest.raises(AudioError) as caught:
+        run_isolated(_refuses, x, SR, name="long", check=never)
+    assert str(caught.value) == "long.wav: not decodable"
+    assert caught.value.subject == "long.wav" and caught.value.remedies == (errors.RESUME,)
+    with pytest.raises(CueLabError) as other:
+        run_isolated(_breaks, x, SR, name="long", check=never)
+    assert str(other.value) == "long: ZeroDivisionError: division by zero"
